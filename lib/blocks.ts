@@ -1,0 +1,76 @@
+// Public building blocks for users composing their own SMC (MATH.md §5): resampling and
+// row gathering, each with an optional preallocated `out` so hot loops allocate nothing.
+import { native } from './native';
+import { typeError, positiveInteger, nonNegativeInteger, oneOf } from './errors';
+import { ResamplingScheme, RESAMPLING_SCHEMES, SCHEME_CODE } from './driver';
+import { threadsOption } from './threads';
+
+export interface RandomCounter {
+  /** Seed (key of MATH.md §6). */
+  seed: number;
+  /** Your loop's counter (e.g. the step): different counters give independent draws. */
+  counter: number;
+  /** Optional run index, for several independent streams under one seed. Default 0. */
+  run?: number;
+}
+
+function resampleArgs(logWeights: unknown, scheme: unknown, rng: unknown, out: unknown) {
+  if (!(logWeights instanceof Float64Array)) throw typeError('logWeights', 'a Float64Array', logWeights);
+  const code = SCHEME_CODE[oneOf('scheme', scheme, RESAMPLING_SCHEMES)];
+  if (typeof rng !== 'object' || rng === null) throw typeError('rng', 'an object { seed, counter }', rng);
+  const r = rng as RandomCounter;
+  const stream = {
+    seed: nonNegativeInteger('rng.seed', r.seed),
+    step: nonNegativeInteger('rng.counter', r.counter, 2 ** 32 - 1),
+    run: nonNegativeInteger('rng.run', r.run ?? 0, 2 ** 32 - 1),
+    purpose: native.purposes.user,
+  };
+  const target = out === undefined ? new Int32Array(logWeights.length) : out;
+  if (!(target instanceof Int32Array)) throw typeError('out', 'an Int32Array', out);
+  return { code, stream, target };
+}
+
+/**
+ * Resamples N log-weights into N ancestor indices (MATH.md §5): float64 CDF, O(N), never a
+ * zero-weight ancestor. Synchronous: for N beyond ~10^6 prefer resampleAsync.
+ */
+export function resample(logWeights: Float64Array, scheme: ResamplingScheme, rng: RandomCounter, out?: Int32Array): Int32Array {
+  const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
+  native.resample(logWeights, code, stream, target, 1);
+  return target;
+}
+
+/** resample, off the event loop. The arrays must not be transferred until it settles. */
+export async function resampleAsync(
+  logWeights: Float64Array,
+  scheme: ResamplingScheme,
+  rng: RandomCounter,
+  out?: Int32Array,
+): Promise<Int32Array> {
+  const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
+  await native.resampleAsync(logWeights, code, stream, target, 1);
+  return target;
+}
+
+function gatherArgs(rows: unknown, dim: unknown, ancestors: unknown, out: unknown) {
+  if (!(rows instanceof Float32Array)) throw typeError('rows', 'a Float32Array', rows);
+  const d = positiveInteger('dim', dim);
+  if (!(ancestors instanceof Int32Array)) throw typeError('ancestors', 'an Int32Array', ancestors);
+  const target = out === undefined ? new Float32Array(ancestors.length * d) : out;
+  if (!(target instanceof Float32Array)) throw typeError('out', 'a Float32Array', out);
+  return { d, target };
+}
+
+/** out[i] = rows[ancestors[i]] for rows of `dim` floats. */
+export function gatherRows(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } = {}): Float32Array {
+  const { d, target } = gatherArgs(rows, dim, ancestors, out);
+  native.gatherRows(rows, d, ancestors, target, threadsOption(options.threads));
+  return target;
+}
+
+/** gatherRows, off the event loop. */
+export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } = {}): Promise<Float32Array> {
+  const { d, target } = gatherArgs(rows, dim, ancestors, out);
+  await native.gatherRowsAsync(rows, d, ancestors, target, threadsOption(options.threads));
+  return target;
+}

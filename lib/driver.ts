@@ -1,0 +1,226 @@
+// One driver for every sampler (MATH.md §3): each is a Feynman–Kac model given by an
+// initial draw, a move (the backward kernel on X, plus any corrector) and a
+// log-potential. The driver owns time stepping, batching of runs, weights, ESS,
+// resampling and the log-evidence; models only say what is specific to them.
+import { native, BatchArgs, StreamArgs } from './native';
+import { Schedule, KernelName } from './schedules';
+import { ScoreInput, ScoreContext, evaluateScore } from './score';
+import { abortError } from './errors';
+
+export type ResamplingScheme = 'systematic' | 'stratified' | 'multinomial' | 'residual';
+export const RESAMPLING_SCHEMES: readonly ResamplingScheme[] = ['systematic', 'stratified', 'multinomial', 'residual'];
+
+export type Corrector =
+  | { kind: 'langevin'; steps: number; rule: 'gamma'; gamma: number }
+  | { kind: 'langevin'; steps: number; rule: 'snr'; snr: number }
+  | { kind: 'repaint'; jumps: number };
+
+/** Progress report, once per step. */
+export interface StepInfo {
+  /** Steps done so far (1..steps). */
+  step: number;
+  steps: number;
+  /** The time just reached (s = t_{i-1}). */
+  t: number;
+  /** Per-run ESS after this step's reweighting (filters only). */
+  ess?: Float64Array;
+  /** Runs resampled at this step (filters only). */
+  resampledRuns?: number;
+}
+
+/** The Feynman–Kac model: what distinguishes one sampler from another. */
+export interface FeynmanKacModel {
+  readonly name: string;
+  /** Log-potential on the kernel mean of the Y block (MATH.md §3), or none (replacement). */
+  readonly potential: 'none' | 'gaussian-y';
+  /** Corrector moves after each backward step (Algorithm 2, RePaint), if any. */
+  readonly corrector?: Corrector;
+}
+
+export interface DriverProblem {
+  model: FeynmanKacModel;
+  score: ScoreInput;
+  schedule: Schedule;
+  kernel: KernelName;
+  steps: number;
+  dim: number;
+  latent: Int32Array;
+  observed: Int32Array;
+  /** Y at each grid index for every run: (steps + 1) x runs x d_Y, or one runs x d_Y slice when fixed. */
+  context: { kind: 'fixed'; values: Float32Array } | { kind: 'path'; path: Float32Array };
+  runs: number;
+  particles: number;
+  runOffset: number;
+  seed: number;
+  threads: number;
+  essThreshold: number;
+  scheme: ResamplingScheme;
+  finalNoise: boolean;
+  signal?: AbortSignal;
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface DriverResult {
+  /** Final particles, runs x particles x D. */
+  particles: Float32Array;
+  /** Final normalised log-weights, runs x particles. */
+  logWeights: Float64Array;
+  /** log Ẑ per run (MATH.md §3), 0 for unweighted models. */
+  logEvidence: Float64Array;
+  /** ESS after each step's reweighting, steps x runs (step order: first step first). */
+  ess: Float64Array;
+  /** 1 where a run was resampled, steps x runs. */
+  resampled: Uint8Array;
+}
+
+interface StepCoefficients {
+  a: number;
+  b: number;
+  v: number;
+  /** Variance for the weight: v, or at a DDPM last step (v = 0) the previous step's v (MATH.md §2). */
+  weightVariance: number;
+  alphaTs: number;
+  sigma2Ts: number;
+}
+
+const KERNEL_CODE: Record<KernelName, 0 | 1> = { euler: 0, ddpm: 1 };
+export const SCHEME_CODE: Record<ResamplingScheme, number> = { systematic: 0, stratified: 1, multinomial: 2, residual: 3 };
+
+/** Kernel coefficients for every step i = 1..S (index i - 1), from the native formula of MATH.md §2. */
+export function stepCoefficients(schedule: Schedule, kernel: KernelName, grid: Float64Array): StepCoefficients[] {
+  const out: StepCoefficients[] = [];
+  for (let i = 1; i < grid.length; i++) {
+    const s = grid[i - 1], t = grid[i];
+    const tr = schedule.transition(s, t);
+    const euler = kernel === 'euler';
+    const q = Float64Array.of(
+      Math.exp(schedule.logAlpha(t)),
+      schedule.sigma2(t),
+      Math.exp(schedule.logAlpha(s)),
+      schedule.sigma2(s),
+      tr.alpha,
+      tr.sigma2,
+      t - s,
+      euler ? schedule.drift(t) : 0,
+      euler ? schedule.diffusion2(t) : 0,
+    );
+    const [a, b, v] = native.kernelCoefficients(KERNEL_CODE[kernel], q);
+    out.push({ a, b, v, weightVariance: v, alphaTs: tr.alpha, sigma2Ts: tr.sigma2 });
+  }
+  // MATH.md §2, "the last step": DDPM's v vanishes at s = 0; its weight uses the previous step's v.
+  for (let i = 0; i < out.length; i++) {
+    if (!(out[i].v > 0)) out[i].weightVariance = i + 1 < out.length ? out[i + 1].weightVariance : out[i].v;
+  }
+  return out;
+}
+
+export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
+  const { runs, particles: n, dim: D, threads, model } = p;
+  const rows = runs * n;
+  const dY = p.observed.length;
+  const batch: BatchArgs = { runs, particles: n, dim: D, runOffset: p.runOffset };
+  const grid = p.schedule.grid(p.steps);
+  const coef = stepCoefficients(p.schedule, p.kernel, grid);
+  for (let i = 0; i < coef.length; i++) {
+    if (model.potential !== 'none' && !(coef[i].weightVariance > 0)) {
+      throw new RangeError(`the kernel variance must be positive to weight particles, got ${coef[i].weightVariance} at step ${i + 1}`);
+    }
+  }
+  const P = native.purposes;
+  const stream = (step: number, purpose: number): StreamArgs => ({ seed: p.seed, step, purpose });
+  const contextAt = (i: number): Float32Array =>
+    p.context.kind === 'fixed' ? p.context.values : p.context.path.subarray(i * runs * dY, (i + 1) * runs * dY);
+
+  // Buffers for the whole run: nothing state-sized is allocated inside the loop.
+  let z = new Float32Array(rows * D);
+  let zNext = new Float32Array(rows * D);
+  const mu = new Float32Array(rows * D);
+  const scoreBuffer = new Float32Array(rows * D);
+  const weighted = model.potential !== 'none';
+  const logWeights = new Float64Array(rows).fill(-Math.log(n));
+  const increment = weighted ? new Float64Array(rows) : new Float64Array(0);
+  const cdf = weighted ? new Float64Array(rows) : new Float64Array(0);
+  const ancestors = weighted ? new Int32Array(rows) : new Int32Array(0);
+  const flags = new Uint8Array(runs);
+  const evidenceIncrement = new Float64Array(runs);
+  const essNow = new Float64Array(runs);
+  const logEvidence = new Float64Array(runs);
+  const essTrace = new Float64Array(p.steps * runs).fill(weighted ? NaN : n);
+  const resampledTrace = new Uint8Array(p.steps * runs);
+
+  const checkAbort = () => {
+    if (p.signal?.aborted) throw abortError(p.signal);
+  };
+  const score = async (state: Float32Array, t: number, where: string): Promise<Float32Array> => {
+    const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
+    return evaluateScore(p.score, state, context, scoreBuffer, threads, where);
+  };
+
+  checkAbort();
+  await native.initState(batch, p.latent, p.observed, contextAt(p.steps), stream(p.steps, P.initial), z, threads);
+
+  for (let i = p.steps; i >= 1; i--) {
+    checkAbort();
+    const t = grid[i], s = grid[i - 1];
+    const c = coef[i - 1];
+    const where = `at step ${p.steps - i + 1} of ${p.steps} (t = ${t})`;
+    const ySource = contextAt(i - 1);
+    // Backward kernel mean at Z_t = [X_t, Y_t] (MATH.md §2).
+    await native.kernelMean(z, await score(z, t, where), c.a, c.b, mu, threads);
+    let anc: Int32Array | null = null;
+    let resampledRuns = 0;
+    if (weighted) {
+      // Bootstrap weights: where each particle's Y block should land (MATH.md §3).
+      await native.gaussianYLogWeights(batch, p.observed, mu, ySource, c.weightVariance, increment, threads);
+      const failed = await native.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
+      if (failed >= 0) {
+        throw new RangeError(
+          `all log-weights are -Infinity or NaN ${where} in run ${p.runOffset + failed}: no particle explains the observation (MATH.md §4)`,
+        );
+      }
+      for (let r = 0; r < runs; r++) {
+        logEvidence[r] += evidenceIncrement[r];
+        essTrace[(p.steps - i) * runs + r] = essNow[r];
+        resampledTrace[(p.steps - i) * runs + r] = flags[r];
+        resampledRuns += flags[r];
+      }
+      if (resampledRuns > 0) {
+        const bad = await native.resampleBatch(batch, SCHEME_CODE[p.scheme], flags, stream(i, P.resampling), logWeights, cdf, ancestors, threads);
+        if (bad >= 0) throw new RangeError(`resampling found no positive weight ${where} in run ${p.runOffset + bad}`);
+        anc = ancestors;
+      }
+    }
+    // X_s = mu_X[ancestor] + sqrt(v) xi; no noise at the last step unless asked (MATH.md §2).
+    const noise = i === 1 && !p.finalNoise ? 0 : Math.sqrt(c.v);
+    await native.propagate(batch, p.latent, p.observed, mu, anc, noise, ySource, stream(i, P.kernelNoise), zNext, threads);
+    [z, zNext] = [zNext, z];
+
+    const corrector = model.corrector;
+    if (corrector?.kind === 'langevin') {
+      // Algorithm 2: the score at s (at s = 0 the smallest positive grid time).
+      const tScore = s > 0 ? s : grid[1];
+      const sigma2 = p.schedule.sigma2(tScore);
+      for (let j = 0; j < corrector.steps; j++) {
+        checkAbort();
+        const g = await score(z, tScore, `${where}, Langevin step ${j + 1}`);
+        if (corrector.rule === 'gamma') {
+          await native.langevin(batch, p.latent, p.observed, g, 0, corrector.gamma * sigma2, 0, stream(i, P.langevin + j), z, threads);
+        } else {
+          await native.langevin(batch, p.latent, p.observed, g, 1, corrector.snr, c.alphaTs * c.alphaTs, stream(i, P.langevin + j), z, threads);
+        }
+      }
+    } else if (corrector?.kind === 'repaint') {
+      // RePaint: re-noise X from s back to t, then take the backward step again.
+      const yT = contextAt(i);
+      for (let u = 0; u < corrector.jumps; u++) {
+        checkAbort();
+        await native.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT, stream(i, P.repaintNoise + u), z, threads);
+        await native.kernelMean(z, await score(z, t, `${where}, RePaint jump ${u + 1}`), c.a, c.b, mu, threads);
+        await native.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel + u), zNext, threads);
+        [z, zNext] = [zNext, z];
+      }
+    }
+    p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essNow : undefined, resampledRuns: weighted ? resampledRuns : undefined });
+  }
+  return { particles: z, logWeights, logEvidence, ess: essTrace, resampled: resampledTrace };
+}

@@ -1,0 +1,61 @@
+// One error vocabulary: what was expected, what was received, and where.
+export function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an Array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as { length: number }).length}`;
+  return 'an object';
+}
+
+export function typeError(name: string, expected: string, got: unknown): TypeError {
+  return new TypeError(`${name} must be ${expected}, got ${describe(got)}`);
+}
+
+export function rangeError(name: string, expected: string, got: unknown): RangeError {
+  return new RangeError(`${name} must be ${expected}, got ${describe(got)}`);
+}
+
+export function positiveInteger(name: string, value: unknown, max = 2 ** 31 - 1): number {
+  if (typeof value !== 'number') throw typeError(name, 'a positive integer', value);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw rangeError(name, `a positive integer (at most ${max})`, value);
+  return value;
+}
+
+export function nonNegativeInteger(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number') throw typeError(name, 'a non-negative integer', value);
+  if (!Number.isInteger(value) || value < 0 || value > max) throw rangeError(name, `a non-negative integer (at most ${max})`, value);
+  return value;
+}
+
+export function finiteNumber(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw typeError(name, 'a finite number', value);
+  if (!Number.isFinite(value)) throw rangeError(name, 'a finite number', value);
+  return value;
+}
+
+export function positiveNumber(name: string, value: unknown): number {
+  const v = finiteNumber(name, value);
+  if (!(v > 0)) throw rangeError(name, 'a positive number', value);
+  return v;
+}
+
+export function oneOf<T extends string>(name: string, value: unknown, options: readonly T[]): T {
+  if (typeof value !== 'string' || !options.includes(value as T)) {
+    throw (typeof value === 'string' ? rangeError : typeError)(name, `one of ${options.map((o) => `'${o}'`).join(', ')}`, value);
+  }
+  return value as T;
+}
+
+/** The error an aborted run rejects with (same name as fetch's, so `err.name === 'AbortError'`). */
+export function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  if (reason instanceof Error && reason.name === 'AbortError') return reason;
+  const err = new Error(`the operation was aborted${reason !== undefined ? `: ${String(reason)}` : ''}`);
+  err.name = 'AbortError';
+  return err;
+}

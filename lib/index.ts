@@ -1,0 +1,25 @@
+// condiff: conditional sampling from diffusion models with a native core.
+export { schedules } from './schedules';
+export type { Schedule, KernelName, OuOptions, VpOptions, DdpmOptions } from './schedules';
+export { GaussianMixture } from './mixture';
+export type { GaussianMixtureSpec, ExactPosterior } from './mixture';
+export { fromPrediction } from './score';
+export type { ScoreFunction, ScoreModel, ScoreContext, ScoreInput, Parameterization } from './score';
+export type { Observation } from './observation';
+export { replacement, smc } from './samplers';
+export type {
+  CommonOptions,
+  ReplacementOptions,
+  SmcOptions,
+  SampleResult,
+  SmcResult,
+  CorrectorOptions,
+  LangevinCorrectorOptions,
+  RepaintCorrectorOptions,
+  ContextKind,
+} from './samplers';
+export type { ResamplingScheme, StepInfo } from './driver';
+export { resample, resampleAsync, gatherRows, gatherRowsAsync } from './blocks';
+export type { RandomCounter } from './blocks';
+export { slicedWasserstein, noiseFloor } from './metrics';
+export type { SlicedOptions, NoiseFloor } from './metrics';

@@ -1,0 +1,120 @@
+// The exact Gaussian-mixture model (MATH.md §7): a score model whose score is exact at
+// every t, and whose conditional p_0(X | Y = y) is known in closed form: the oracle
+// every sampler is tested against.
+import { native, NativeMixture } from './native';
+import { NativeScore, ScoreContext } from './score';
+import { positiveInteger, nonNegativeInteger, typeError, rangeError } from './errors';
+import { Observation, normalizeObservation } from './observation';
+import { defaultThreads } from './threads';
+
+/** JSON form: `{"weights":[..],"means":[[..]],"covariances":[[[..]]]}` or `"variances":[[..]]` for diagonal. */
+export interface GaussianMixtureSpec {
+  weights: number[];
+  means: number[][];
+  covariances?: number[][][];
+  variances?: number[][];
+}
+
+/** The exact conditional p_0(X | Y = y), a Gaussian mixture over the latent coordinates. */
+export interface ExactPosterior {
+  /** Latent (unobserved) coordinates, ascending. */
+  latent: Int32Array;
+  /** Normalised component weights. */
+  weights: Float64Array;
+  /** components x latent.length */
+  means: Float64Array;
+  /** components x latent.length x latent.length */
+  covariances: Float64Array;
+}
+
+function numberArray(name: string, v: unknown, length?: number): number[] {
+  if (!Array.isArray(v)) throw typeError(name, 'an array of numbers', v);
+  if (length !== undefined && v.length !== length) throw rangeError(name, `an array of length ${length}`, v);
+  v.forEach((x, i) => {
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw typeError(`${name}[${i}]`, 'a finite number', x);
+  });
+  return v as number[];
+}
+
+export class GaussianMixture implements NativeScore {
+  readonly dim: number;
+  readonly components: number;
+  readonly parameterization = 'score' as const;
+  private readonly core: NativeMixture;
+
+  private constructor(core: NativeMixture) {
+    this.core = core;
+    this.dim = core.dim;
+    this.components = core.components;
+  }
+
+  /** Builds a mixture from its JSON form; throws naming the field that is wrong. */
+  static fromJSON(spec: unknown): GaussianMixture {
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw typeError('model', 'an object with weights, means and covariances or variances', spec);
+    const s = spec as Record<string, unknown>;
+    const weights = numberArray('weights', s.weights);
+    const J = weights.length;
+    if (J < 1) throw rangeError('weights', 'a non-empty array', s.weights);
+    if (!Array.isArray(s.means)) throw typeError('means', 'an array of arrays', s.means);
+    if (s.means.length !== J) throw rangeError('means', `an array of ${J} means (one per weight)`, s.means);
+    const first = numberArray('means[0]', s.means[0]);
+    const D = first.length;
+    if (D < 1) throw rangeError('means[0]', 'a non-empty array', s.means[0]);
+    const means = new Float64Array(J * D);
+    s.means.forEach((m, j) => means.set(numberArray(`means[${j}]`, m, D), j * D));
+    const hasCov = s.covariances !== undefined, hasVar = s.variances !== undefined;
+    if (hasCov === hasVar) {
+      throw new TypeError(`model must have exactly one of "covariances" or "variances", got ${hasCov ? 'both' : 'neither'}`);
+    }
+    let cov: Float64Array;
+    if (hasVar) {
+      if (!Array.isArray(s.variances) || s.variances.length !== J) throw typeError('variances', `an array of ${J} arrays`, s.variances);
+      cov = new Float64Array(J * D);
+      s.variances.forEach((v, j) => cov.set(numberArray(`variances[${j}]`, v, D), j * D));
+    } else {
+      if (!Array.isArray(s.covariances) || s.covariances.length !== J) throw typeError('covariances', `an array of ${J} matrices`, s.covariances);
+      cov = new Float64Array(J * D * D);
+      s.covariances.forEach((c, j) => {
+        if (!Array.isArray(c) || c.length !== D) throw typeError(`covariances[${j}]`, `a ${D} x ${D} matrix`, c);
+        c.forEach((row, a) => cov.set(numberArray(`covariances[${j}][${a}]`, row, D), (j * D + a) * D));
+      });
+    }
+    return new GaussianMixture(new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar));
+  }
+
+  /** Score of p_t at each row of z (rows x D) as a plain score model call. */
+  async score(z: Float32Array, _t: number, context: ScoreContext): Promise<Float32Array> {
+    const out = new Float32Array(z.length);
+    await this.scoreInto(z, context, out, defaultThreads());
+    return out;
+  }
+
+  /** Internal fast path: writes the score into a preallocated buffer. */
+  async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void> {
+    await this.core.score(z, context.alpha, context.sigma * context.sigma, out, threads);
+  }
+
+  /** The exact conditional p_0(X | Y = y) of MATH.md §7. */
+  posterior(observed: Observation): ExactPosterior {
+    const o = normalizeObservation(observed, this.dim);
+    const p = this.core.posterior(o.indices, o.values);
+    return { latent: p.latent, weights: p.logWeights.map(Math.exp), means: p.means, covariances: p.covariances };
+  }
+
+  /** n exact draws from p_0(X | Y = y), as n x D rows with the observed coordinates filled in. */
+  async sampleExact(observed: Observation, n: number, options: { seed?: number; run?: number; threads?: number } = {}): Promise<Float32Array> {
+    const o = normalizeObservation(observed, this.dim);
+    positiveInteger('n', n);
+    const seed = nonNegativeInteger('seed', options.seed ?? 0);
+    const run = nonNegativeInteger('run', options.run ?? 0, 2 ** 32 - 1);
+    const out = new Float32Array(n * this.dim);
+    await this.core.samplePosterior(o.indices, o.values, n, { seed, run, step: 0 }, out, options.threads ?? defaultThreads());
+    return out;
+  }
+
+  toString(): string {
+    return `GaussianMixture(dim ${this.dim}, ${this.components} components)`;
+  }
+}
+
+

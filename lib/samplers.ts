@@ -1,0 +1,309 @@
+// The samplers of the seed (MATH.md §3) as Feynman–Kac models run by the one driver:
+// replacement (with optional Langevin or RePaint correctors) and the bootstrap
+// particle filter (SMCDiff).
+import { native } from './native';
+import { Schedule, KernelName, isSchedule } from './schedules';
+import { ScoreInput, validateScoreInput, modelDim } from './score';
+import { Observation, normalizeObservation, NormalizedObservation } from './observation';
+import { runFeynmanKac, Corrector, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel } from './driver';
+import { typeError, rangeError, positiveInteger, nonNegativeInteger, finiteNumber, oneOf, abortError } from './errors';
+import { threadsOption } from './threads';
+
+export type ContextKind = 'fixed' | 'forward';
+
+/** Options every sampler takes. */
+export interface CommonOptions {
+  /** The score model: a function (z, t, context) => Float32Array, an object with score(), or a GaussianMixture. */
+  score: ScoreInput;
+  /** The noise schedule (schedules.ou(), schedules.vp(), schedules.ddpm()). */
+  schedule: Schedule;
+  /** Number of backward steps S. */
+  steps: number;
+  /** Observed coordinates and their values. */
+  observed: Observation;
+  /** State dimension D (needed when the score model does not state one). */
+  dim?: number;
+  /** 'euler' (continuous schedules) or 'ddpm'; default: the schedule's. */
+  kernel?: KernelName;
+  /** Seed of every random number (MATH.md §6). Default 0. */
+  seed?: number;
+  /** Worker threads (default: all cores). Results do not depend on it. */
+  threads?: number;
+  /** Keep the kernel noise at the last step (default false: X moves to its mean). */
+  finalNoise?: boolean;
+  /** Cancels the run: the Promise rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** Called after every step. */
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface LangevinCorrectorOptions {
+  kind: 'langevin';
+  /** Corrector steps L per backward step. */
+  steps: number;
+  /** delta = gamma * sigma_s^2 (MATH.md §3). Give gamma or snr, not both. */
+  gamma?: number;
+  /** Signal-to-noise rule (Song et al. 2021, Alg. 5): delta = 2 alpha (r ||xi|| / ||grad||)^2. */
+  snr?: number;
+}
+export interface RepaintCorrectorOptions {
+  kind: 'repaint';
+  /** Re-noise/denoise jumps U per step. */
+  jumps: number;
+}
+export type CorrectorOptions = LangevinCorrectorOptions | RepaintCorrectorOptions;
+
+export interface ReplacementOptions extends CommonOptions {
+  /** Number of independent samples. */
+  samples: number;
+  /** Y context path: 'fixed' (Y_t = Y_0) or 'forward' (a noising path per sample). Default 'forward'. */
+  context?: ContextKind;
+  corrector?: CorrectorOptions;
+}
+
+export interface SmcOptions extends CommonOptions {
+  /** Particles N per run. */
+  particles: number;
+  /** Independent runs K; each contributes one draw (or all its particles with output 'all'). */
+  samples: number;
+  /** Default 'systematic'. */
+  resampling?: ResamplingScheme;
+  /** Resample when ESS < essThreshold * N (1: every step, as in the seed; 0: never). Default 1. */
+  essThreshold?: number;
+  /** The filter's weights assume the forward context; 'fixed' is rejected. */
+  context?: ContextKind;
+  /** 'one' (default): one particle per run drawn by its final weight. 'all': every particle with its log-weight. */
+  output?: 'one' | 'all';
+}
+
+export interface SampleResult {
+  /** samples x D, observed coordinates filled in. */
+  samples: Float32Array;
+  shape: [number, number];
+  method: string;
+  seconds: number;
+  threads: number;
+  backend: 'cpu';
+}
+
+export interface SmcResult extends SampleResult {
+  /** log Ẑ per run: an unbiased (in Ẑ) estimate of p(Y_{t_0:t_{S-1}} | Y_T) (MATH.md §3). */
+  logEvidence: Float64Array;
+  /** ESS after each step's reweighting, steps x runs (first step first). */
+  ess: Float64Array;
+  /** 1 where a run was resampled, steps x runs. */
+  resampled: Uint8Array;
+  /** The Y context path each run used: (steps + 1) x runs x d_Y (grid index 0 = data). */
+  contextPath: Float32Array;
+  /** With output 'all': every particle, runs x particles x D, and its normalised log-weight. */
+  particles?: Float32Array;
+  logWeights?: Float64Array;
+}
+
+interface Prepared {
+  score: ScoreInput;
+  schedule: Schedule;
+  kernel: KernelName;
+  steps: number;
+  dim: number;
+  obs: NormalizedObservation;
+  seed: number;
+  threads: number;
+  finalNoise: boolean;
+}
+
+function prepare(o: CommonOptions): Prepared {
+  if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o);
+  const score = validateScoreInput(o.score);
+  if (!isSchedule(o.schedule)) throw typeError('schedule', 'a schedule (schedules.ou(), schedules.vp() or schedules.ddpm())', o.schedule);
+  const steps = positiveInteger('steps', o.steps, 1_000_000);
+  const declared = modelDim(score);
+  let dim: number;
+  if (o.dim !== undefined) {
+    dim = positiveInteger('dim', o.dim);
+    if (declared !== undefined && declared !== dim) throw rangeError('dim', `the score model's dim ${declared}`, o.dim);
+  } else if (declared !== undefined) {
+    dim = declared;
+  } else {
+    throw new TypeError('dim must be given when the score model does not declare one, got undefined');
+  }
+  const kernel = oneOf('kernel', o.kernel ?? o.schedule.defaultKernel, ['euler', 'ddpm'] as const);
+  if (kernel === 'euler' && !o.schedule.continuous) {
+    throw new RangeError(`kernel must be 'ddpm' for the discrete '${o.schedule.name}' schedule, got 'euler'`);
+  }
+  if (o.finalNoise !== undefined && typeof o.finalNoise !== 'boolean') throw typeError('finalNoise', 'a boolean', o.finalNoise);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw typeError('signal', 'an AbortSignal', o.signal);
+  if (o.onStep !== undefined && typeof o.onStep !== 'function') throw typeError('onStep', 'a function', o.onStep);
+  o.schedule.grid(steps);  // validates steps against a discrete schedule
+  return {
+    score,
+    schedule: o.schedule,
+    kernel,
+    steps,
+    dim,
+    obs: normalizeObservation(o.observed, dim),
+    seed: nonNegativeInteger('seed', o.seed ?? 0),
+    threads: threadsOption(o.threads),
+    finalNoise: o.finalNoise ?? false,
+  };
+}
+
+function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
+  if (c === undefined) return undefined;
+  if (typeof c !== 'object' || c === null) throw typeError('corrector', "an object { kind: 'langevin' | 'repaint', … }", c);
+  const kind = oneOf('corrector.kind', c.kind, ['langevin', 'repaint'] as const);
+  if (kind === 'repaint') return { kind, jumps: nonNegativeInteger('corrector.jumps', (c as RepaintCorrectorOptions).jumps, 10000) };
+  const l = c as LangevinCorrectorOptions;
+  const steps = nonNegativeInteger('corrector.steps', l.steps, 100000);
+  if (l.gamma !== undefined && l.snr !== undefined) throw new TypeError('corrector must give gamma or snr, not both');
+  if (l.snr !== undefined) {
+    const snr = finiteNumber('corrector.snr', l.snr);
+    if (!(snr > 0)) throw rangeError('corrector.snr', 'a positive number', l.snr);
+    return { kind, steps, rule: 'snr', snr };
+  }
+  const gamma = finiteNumber('corrector.gamma', l.gamma ?? 0.1);
+  if (!(gamma > 0)) throw rangeError('corrector.gamma', 'a positive number', l.gamma);
+  return { kind, steps, rule: 'gamma', gamma };
+}
+
+/** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
+async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
+  const grid = p.schedule.grid(p.steps);
+  const alphaTs = new Float64Array(p.steps), sigma2Ts = new Float64Array(p.steps);
+  for (let i = 1; i <= p.steps; i++) {
+    const tr = p.schedule.transition(grid[i - 1], grid[i]);
+    alphaTs[i - 1] = tr.alpha;
+    sigma2Ts[i - 1] = tr.sigma2;
+  }
+  const path = new Float32Array((p.steps + 1) * runs * p.obs.indices.length);
+  await native.forwardContextPath(p.obs.values, runs, 0, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: native.purposes.contextPath }, path, p.threads);
+  return path;
+}
+
+function repeatRows(values: Float32Array, runs: number): Float32Array {
+  const out = new Float32Array(values.length * runs);
+  for (let r = 0; r < runs; r++) out.set(values, r * values.length);
+  return out;
+}
+
+/**
+ * Replacement sampling (MATH.md §3, Algorithm 1), optionally with a Langevin corrector
+ * (Algorithm 2) or RePaint jumps. Each sample is an independent run with its own path.
+ */
+export async function replacement(options: ReplacementOptions): Promise<SampleResult> {
+  const started = performance.now();
+  const p = prepare(options);
+  const samples = positiveInteger('samples', options.samples);
+  const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
+  const corr = corrector(options.corrector);
+  options.signal?.aborted && throwAbort(options.signal);
+  const model: FeynmanKacModel = {
+    name: corr === undefined ? 'replacement' : corr.kind === 'langevin' ? 'langevin' : 'repaint',
+    potential: 'none',
+    corrector: corr,
+  };
+  const result = await runFeynmanKac({
+    model,
+    score: p.score,
+    schedule: p.schedule,
+    kernel: p.kernel,
+    steps: p.steps,
+    dim: p.dim,
+    latent: p.obs.latent,
+    observed: p.obs.indices,
+    context: context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) },
+    runs: samples,
+    particles: 1,
+    runOffset: 0,
+    seed: p.seed,
+    threads: p.threads,
+    essThreshold: 0,
+    scheme: 'systematic',
+    finalNoise: p.finalNoise,
+    signal: options.signal,
+    onStep: options.onStep,
+  });
+  return {
+    samples: result.particles,
+    shape: [samples, p.dim],
+    method: model.name,
+    seconds: (performance.now() - started) / 1000,
+    threads: p.threads,
+    backend: 'cpu',
+  };
+}
+
+/**
+ * The bootstrap particle filter (SMCDiff, MATH.md §3, Algorithm 3): `samples` independent
+ * runs of `particles` particles, batched so the score model sees every run's particles
+ * in one call per step; resampling acts within each run.
+ */
+export async function smc(options: SmcOptions): Promise<SmcResult> {
+  const started = performance.now();
+  const p = prepare(options);
+  const particles = positiveInteger('particles', options.particles);
+  const runs = positiveInteger('samples', options.samples);
+  if (particles * runs > 2 ** 31 - 1) throw rangeError('particles * samples', 'at most 2^31 - 1', particles * runs);
+  const scheme = oneOf('resampling', options.resampling ?? 'systematic', RESAMPLING_SCHEMES);
+  const tau = finiteNumber('essThreshold', options.essThreshold ?? 1);
+  if (tau < 0 || tau > 1) throw rangeError('essThreshold', 'a number in [0, 1]', options.essThreshold);
+  const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
+  if (context !== 'forward') {
+    throw new RangeError("context must be 'forward' for smc: the filter's weights assume the noising path (MATH.md §3), got 'fixed'");
+  }
+  if ((options as { corrector?: unknown }).corrector !== undefined) {
+    throw new TypeError('corrector is not supported by smc: the filter weights the bare backward kernel');
+  }
+  const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
+  options.signal?.aborted && throwAbort(options.signal);
+  const path = await forwardPath(p, runs);
+  const result = await runFeynmanKac({
+    model: { name: 'smc', potential: 'gaussian-y' },
+    score: p.score,
+    schedule: p.schedule,
+    kernel: p.kernel,
+    steps: p.steps,
+    dim: p.dim,
+    latent: p.obs.latent,
+    observed: p.obs.indices,
+    context: { kind: 'path', path },
+    runs,
+    particles,
+    runOffset: 0,
+    seed: p.seed,
+    threads: p.threads,
+    essThreshold: tau,
+    scheme,
+    finalNoise: p.finalNoise,
+    signal: options.signal,
+    onStep: options.onStep,
+  });
+  // One draw per run, chosen by its final weight, never uniformly (MATH.md §3).
+  const chosen = new Int32Array(runs);
+  const bad = native.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: native.purposes.outputChoice }, chosen);
+  if (bad >= 0) throw new RangeError(`run ${bad} ended with no positive weight`);
+  const samples = new Float32Array(runs * p.dim);
+  native.gatherRows(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
+  const out: SmcResult = {
+    samples,
+    shape: [runs, p.dim],
+    method: 'smc',
+    seconds: 0,
+    threads: p.threads,
+    backend: 'cpu',
+    logEvidence: result.logEvidence,
+    ess: result.ess,
+    resampled: result.resampled,
+    contextPath: path,
+  };
+  if (output === 'all') {
+    out.particles = result.particles;
+    out.logWeights = result.logWeights;
+  }
+  out.seconds = (performance.now() - started) / 1000;
+  return out;
+}
+
+function throwAbort(signal: AbortSignal): never {
+  throw abortError(signal);
+}

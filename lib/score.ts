@@ -1,0 +1,129 @@
+// Score models: what a sampler calls once per step with every particle of every run.
+// A user's model is a function or an object; networks that predict epsilon or x0 are
+// converted to a score by MATH.md §1.
+import { native } from './native';
+import { oneOf, typeError } from './errors';
+
+/** What a score model is told besides the batch. */
+export interface ScoreContext {
+  /** Time t of the schedule (for 'ddpm' schedules: the integer step k). */
+  t: number;
+  /** alpha_t and sigma_t of the forward process at t (MATH.md §1). */
+  alpha: number;
+  sigma: number;
+  /** Rows in the batch (runs x particles) and the state dimension D. */
+  rows: number;
+  dim: number;
+}
+
+/**
+ * A score callback: `z` is rows x D (row-major, read-only: do not keep or modify it);
+ * return rows x D values, synchronously or as a Promise.
+ */
+export type ScoreFunction = (z: Float32Array, t: number, context: ScoreContext) => Float32Array | Promise<Float32Array>;
+
+export type Parameterization = 'score' | 'epsilon' | 'x0';
+
+/** A score model object. `parameterization` says what `score` returns (default 'score'). */
+export interface ScoreModel {
+  readonly dim?: number;
+  readonly parameterization?: Parameterization;
+  score(z: Float32Array, t: number, context: ScoreContext): Float32Array | Promise<Float32Array>;
+}
+
+export type ScoreInput = ScoreFunction | ScoreModel;
+
+const PARAMETERIZATION_CODE: Record<Parameterization, 0 | 1 | 2> = { score: 0, epsilon: 1, x0: 2 };
+
+/** Wraps a network that predicts epsilon or x0 (or a score) as a score model. */
+export function fromPrediction(predict: ScoreFunction, parameterization: Parameterization, dim?: number): ScoreModel {
+  if (typeof predict !== 'function') throw typeError('predict', 'a function', predict);
+  oneOf('parameterization', parameterization, ['score', 'epsilon', 'x0'] as const);
+  return { dim, parameterization, score: predict };
+}
+
+/**
+ * Internal: evaluates a model on the sampler's state into `out` (rows x D), checking
+ * the result's type, length and finiteness (MATH.md §4: a NaN or ±∞ names the step).
+ * Natively computed models implement `scoreInto` and write straight into `out`.
+ */
+export interface NativeScore {
+  scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void>;
+}
+
+export function hasNativeScore(m: unknown): m is NativeScore {
+  return typeof m === 'object' && m !== null && typeof (m as NativeScore).scoreInto === 'function';
+}
+
+export function modelDim(model: ScoreInput): number | undefined {
+  return typeof model === 'function' ? undefined : model.dim;
+}
+
+export function validateScoreInput(model: unknown): ScoreInput {
+  if (typeof model === 'function') return model as ScoreFunction;
+  if (typeof model === 'object' && model !== null && typeof (model as ScoreModel).score === 'function') {
+    const p = (model as ScoreModel).parameterization;
+    if (p !== undefined) oneOf('score.parameterization', p, ['score', 'epsilon', 'x0'] as const);
+    return model as ScoreModel;
+  }
+  throw typeError('score', 'a score function or an object with a score(z, t, context) method', model);
+}
+
+export async function evaluateScore(
+  model: ScoreInput,
+  z: Float32Array,
+  context: ScoreContext,
+  out: Float32Array,
+  threads: number,
+  where: string,
+): Promise<Float32Array> {
+  let score = out;
+  if (hasNativeScore(model)) {
+    await model.scoreInto(z, context, out, threads);
+  } else {
+    let result: unknown;
+    try {
+      result = typeof model === 'function' ? await model(z, context.t, context) : await model.score(z, context.t, context);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new Error(`the score model failed ${where}: ${message}`, { cause: err });
+    }
+    if (!(result instanceof Float32Array)) {
+      throw new TypeError(`the score model must return a Float32Array ${where}, got ${describeResult(result)}`);
+    }
+    if (result.length !== out.length) {
+      throw new RangeError(
+        `the score model must return ${context.rows} x ${context.dim} = ${out.length} values ${where}, got ${result.length}`,
+      );
+    }
+    const p = typeof model === 'function' ? 'score' : (model.parameterization ?? 'score');
+    if (p === 'score') {
+      // Used in place (no copy) unless it shares memory with the state, which the next
+      // operations overwrite.
+      if (overlaps(result, z)) out.set(result);
+      else score = result;
+    } else {
+      await native.predictionToScore(z, result === out ? result.slice() : result, PARAMETERIZATION_CODE[p], context.alpha, context.sigma ** 2, out, threads);
+    }
+  }
+  const bad = await native.firstNonFinite(score, threads);
+  if (bad >= 0) {
+    const row = Math.floor(bad / context.dim);
+    throw new RangeError(
+      `the score must be finite ${where}, got ${score[bad]} at row ${row}, coordinate ${bad % context.dim}`,
+    );
+  }
+  return score;
+}
+
+function overlaps(a: Float32Array, b: Float32Array): boolean {
+  if (a.buffer !== b.buffer) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+function describeResult(v: unknown): string {
+  if (v === undefined || v === null) return String(v);
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  if (Array.isArray(v)) return 'an Array';
+  return typeof v;
+}

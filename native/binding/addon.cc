@@ -1,0 +1,18 @@
+// Entry point of the condiff addon: registers the operations and the mixture class.
+// lib/native.ts declares exactly these exports.
+#include <napi.h>
+
+#include "ops.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  condiff_binding::register_ops(env, exports);
+  condiff_binding::register_mixture(env, exports);
+  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(condiff, Init)

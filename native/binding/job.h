@@ -1,0 +1,89 @@
+// Running core work either on the calling thread or off the event loop.
+// An async job keeps every typed array it touches referenced until it settles and,
+// when it settles, rejects if any of them was detached (transferred) meanwhile.
+// Workers never touch N-API values: errors travel as strings (MATH-free glue).
+#pragma once
+#include <napi.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace condiff_binding {
+
+struct JobError {
+  enum Kind { kNone, kError, kRange } kind = kNone;
+  std::string message;
+};
+
+// Work returns a double (an index, or -1) or reports an error through JobError.
+using Work = std::function<double(JobError&)>;
+
+class Job : public Napi::AsyncWorker {
+ public:
+  Job(Napi::Env env, Work work, std::vector<Napi::TypedArray> arrays)
+      : Napi::AsyncWorker(env, "condiff"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)) {
+    for (auto& a : arrays) {
+      if (a.IsEmpty()) continue;
+      refs_.push_back(Napi::Persistent(static_cast<Napi::Object>(a)));
+    }
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      result_ = work_(error_);
+    } catch (const std::exception& e) {
+      error_ = {JobError::kError, e.what()};
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    for (auto& r : refs_) {
+      Napi::TypedArray a = r.Value().As<Napi::TypedArray>();
+      if (a.ArrayBuffer().IsDetached()) {
+        deferred_.Reject(Napi::TypeError::New(env,
+                                              "a typed array passed to this call was detached (transferred) while "
+                                              "the call was in flight; arrays must stay attached until it settles")
+                             .Value());
+        return;
+      }
+    }
+    if (error_.kind == JobError::kRange) {
+      deferred_.Reject(Napi::RangeError::New(env, error_.message).Value());
+    } else if (error_.kind == JobError::kError) {
+      deferred_.Reject(Napi::Error::New(env, error_.message).Value());
+    } else {
+      deferred_.Resolve(Napi::Number::New(env, result_));
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  std::vector<Napi::ObjectReference> refs_;
+  JobError error_;
+  double result_ = 0;
+};
+
+// Queues work off the event loop and returns its Promise.
+inline Napi::Value run_async(Napi::Env env, Work work, std::vector<Napi::TypedArray> arrays) {
+  Job* job = new Job(env, std::move(work), std::move(arrays));
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
+
+// Runs work now; errors become thrown JS errors.
+inline Napi::Value run_sync(Napi::Env env, const Work& work) {
+  JobError err;
+  const double r = work(err);
+  if (err.kind == JobError::kRange) throw Napi::RangeError::New(env, err.message);
+  if (err.kind == JobError::kError) throw Napi::Error::New(env, err.message);
+  return Napi::Number::New(env, r);
+}
+
+}  // namespace condiff_binding

@@ -1,0 +1,151 @@
+// N-API class wrapping the exact Gaussian-mixture model (native/core/mixture.h,
+// MATH.md §7). The core object is shared with in-flight jobs, so a mixture that is
+// garbage-collected mid-call stays alive until the call settles.
+#include <napi.h>
+
+#include <memory>
+
+#include "args.h"
+#include "job.h"
+#include "mixture.h"
+#include "ops.h"
+
+namespace condiff_binding {
+namespace {
+
+using condiff::GaussianMixture;
+using condiff::MixturePosterior;
+using condiff::StreamKey;
+
+constexpr int64_t kMaxInt32 = 2147483647;
+
+class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "GaussianMixture",
+                       {InstanceMethod("score", &MixtureWrap::Score),
+                        InstanceMethod("posterior", &MixtureWrap::Posterior),
+                        InstanceMethod("samplePosterior", &MixtureWrap::SamplePosterior),
+                        InstanceAccessor("dim", &MixtureWrap::Dim, nullptr),
+                        InstanceAccessor("components", &MixtureWrap::Components, nullptr)});
+  }
+
+  // new GaussianMixture(dim, components, weights, means, covariance, diagonal)
+  explicit MixtureWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MixtureWrap>(info) {
+    Napi::Env env = info.Env();
+    const int64_t d = integer(info[0], "dim", 1, 4096);
+    const int64_t j = integer(info[1], "components", 1, 1 << 20);
+    auto w = float64_array(info[2], "weights");
+    auto m = float64_array(info[3], "means");
+    auto c = float64_array(info[4], "covariance");
+    if (!info[5].IsBoolean()) throw_type(env, "diagonal must be a boolean, got " + describe(info[5]));
+    const bool diagonal = info[5].As<Napi::Boolean>().Value();
+    require_length(env, w, j, "one weight per component");
+    require_length(env, m, j * d, "components x dim");
+    require_length(env, c, diagonal ? j * d : j * d * d, diagonal ? "components x dim" : "components x dim x dim");
+    std::string error;
+    std::unique_ptr<GaussianMixture> gm = GaussianMixture::create(d, j, w.data, m.data, c.data, diagonal, &error);
+    if (!gm) throw_range(env, error);
+    model_ = std::move(gm);
+  }
+
+ private:
+  Napi::Value Dim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(model_->dim())); }
+  Napi::Value Components(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(model_->components()));
+  }
+
+  // score(z, alpha, sigma2, out, threads) -> Promise<number>
+  Napi::Value Score(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto z = float32_array(info[0], "z");
+    const double alpha = finite_number(info[1], "alpha");
+    const double sigma2 = finite_number(info[2], "sigma2");
+    if (!(alpha > 0.0)) throw_range(env, "alpha must be positive, got " + describe(info[1]));
+    if (!(sigma2 > 0.0)) throw_range(env, "sigma2 must be positive (the score at t = 0 is not defined), got " +
+                                          describe(info[2]));
+    auto out = float32_array(info[3], "out");
+    const int threads = static_cast<int>(integer(info[4], "threads", 1, 1024));
+    const int64_t d = model_->dim();
+    if (z.length % d != 0)
+      throw_range(env, "z must have a length divisible by the mixture's dim " + std::to_string(d) + ", got " +
+                           std::to_string(z.length));
+    require_length(env, out, z.length, "same as z");
+    require_disjoint(env, out, z);
+    std::shared_ptr<const GaussianMixture> model = model_;
+    return run_async(
+        env,
+        [=](JobError&) {
+          model->score(z.data, z.length / d, alpha, sigma2, out.data, threads);
+          return 0.0;
+        },
+        {z.array, out.array});
+  }
+
+  bool compute_posterior(const Napi::CallbackInfo& info, MixturePosterior* post) {
+    Napi::Env env = info.Env();
+    auto obs = int32_array(info[0], "observed");
+    auto y = float32_array(info[1], "values");
+    require_indices(env, obs, model_->dim());
+    require_length(env, y, obs.length, "one value per observed index");
+    for (int64_t i = 0; i < y.length; ++i)
+      if (!std::isfinite(y.data[i])) throw_range(env, "values[" + std::to_string(i) + "] must be finite");
+    std::string error;
+    if (!model_->posterior(obs.data, obs.length, y.data, post, &error)) throw_range(env, error);
+    return true;
+  }
+
+  // posterior(observed, values) -> { latent, logWeights, means, covariances }
+  Napi::Value Posterior(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    MixturePosterior post;
+    compute_posterior(info, &post);
+    Napi::Object o = Napi::Object::New(env);
+    auto lat = Napi::Int32Array::New(env, post.latent.size());
+    std::copy(post.latent.begin(), post.latent.end(), lat.Data());
+    auto lw = Napi::Float64Array::New(env, post.log_weights.size());
+    std::copy(post.log_weights.begin(), post.log_weights.end(), lw.Data());
+    auto means = Napi::Float64Array::New(env, post.means.size());
+    std::copy(post.means.begin(), post.means.end(), means.Data());
+    auto cov = Napi::Float64Array::New(env, post.covariances.size());
+    std::copy(post.covariances.begin(), post.covariances.end(), cov.Data());
+    o.Set("latent", lat);
+    o.Set("logWeights", lw);
+    o.Set("means", means);
+    o.Set("covariances", cov);
+    return o;
+  }
+
+  // samplePosterior(observed, values, n, stream{seed, run, step}, out, threads) -> Promise
+  Napi::Value SamplePosterior(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto post = std::make_shared<MixturePosterior>();
+    compute_posterior(info, post.get());
+    const int64_t n = integer(info[2], "n", 1, kMaxInt32);
+    Napi::Object so = object(info[3], "stream");
+    StreamKey s{};
+    const int64_t seed = integer(so.Get("seed"), "stream.seed", 0, 9007199254740991LL);
+    s.key0 = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu);
+    s.key1 = static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32);
+    s.run = static_cast<uint32_t>(integer(so.Get("run"), "stream.run", 0, 4294967295LL));
+    s.step = static_cast<uint32_t>(integer(so.Get("step"), "stream.step", 0, 4294967295LL));
+    auto out = float32_array(info[4], "out");
+    const int threads = static_cast<int>(integer(info[5], "threads", 1, 1024));
+    require_length(env, out, n * model_->dim(), "n x dim");
+    return run_async(
+        env,
+        [=](JobError&) {
+          condiff::sample_posterior(*post, n, s, out.data, threads);
+          return 0.0;
+        },
+        {out.array});
+  }
+
+  std::shared_ptr<const GaussianMixture> model_;
+};
+
+}  // namespace
+
+void register_mixture(Napi::Env env, Napi::Object exports) { exports.Set("GaussianMixture", MixtureWrap::Define(env)); }
+
+}  // namespace condiff_binding

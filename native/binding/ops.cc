@@ -1,0 +1,557 @@
+// N-API glue for the batched particle operations (native/core/particles.h), the
+// resampling building blocks (resampling.h), kernel coefficients (kernels.h) and Philox
+// (philox.h). Every entry validates its arguments on the calling thread, then runs the
+// core either inline (small, documented as sync) or off the event loop (Promise).
+#include "ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "args.h"
+#include "job.h"
+#include "kernels.h"
+#include "parallel.h"
+#include "particles.h"
+#include "philox.h"
+#include "resampling.h"
+#include "rng.h"
+
+namespace condiff_binding {
+namespace {
+
+using namespace condiff;
+
+constexpr int64_t kMaxInt32 = 2147483647;
+constexpr int64_t kMaxSafe = 9007199254740991;  // 2^53 - 1
+
+int threads_arg(const Napi::Value& v) { return static_cast<int>(integer(v, "threads", 1, 1024)); }
+
+Batch batch_arg(const Napi::Value& v) {
+  Napi::Object o = object(v, "batch");
+  Batch b;
+  b.runs = integer(o.Get("runs"), "batch.runs", 1, kMaxInt32);
+  b.particles = integer(o.Get("particles"), "batch.particles", 1, kMaxInt32);
+  b.dim = integer(o.Get("dim"), "batch.dim", 1, kMaxInt32);
+  const int64_t offset = integer(o.Get("runOffset"), "batch.runOffset", 0, 4294967295LL);
+  if (offset + b.runs - 1 > 4294967295LL)
+    throw_range(v.Env(), "batch.runOffset + batch.runs must be at most 2^32, got " + std::to_string(offset + b.runs));
+  // MATH.md §6: the counter's first word is element / 4, so particles * dim < 2^34.
+  if (b.particles * b.dim > (int64_t{1} << 34))
+    throw_range(v.Env(), "batch.particles * batch.dim must be at most 2^34 (Philox counter), got " +
+                             std::to_string(b.particles * b.dim));
+  b.run_offset = static_cast<uint32_t>(offset);
+  return b;
+}
+
+StreamKey stream_arg(const Napi::Value& v, bool with_run = false) {
+  Napi::Object o = object(v, "stream");
+  const int64_t seed = integer(o.Get("seed"), "stream.seed", 0, kMaxSafe);
+  StreamKey s;
+  s.key0 = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu);
+  s.key1 = static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32);
+  s.run = with_run ? static_cast<uint32_t>(integer(o.Get("run"), "stream.run", 0, 4294967295LL)) : 0u;
+  s.step = static_cast<uint32_t>(integer(o.Get("step"), "stream.step", 0, 4294967295LL));
+  s.purpose = static_cast<uint32_t>(integer(o.Get("purpose"), "stream.purpose", 0, 4294967295LL));
+  return s;
+}
+
+struct Coords {
+  View<int32_t> latent, observed;
+  Coordinates core() const { return {latent.data, latent.length, observed.data, observed.length}; }
+};
+
+// latent and observed must together be a partition of [0, dim): in range, no repeats.
+Coords coords_arg(Napi::Env env, const Napi::Value& lat, const Napi::Value& obs, int64_t dim) {
+  Coords c{int32_array(lat, "latent"), int32_array(obs, "observed")};
+  require_indices(env, c.latent, dim);
+  require_indices(env, c.observed, dim);
+  if (c.latent.length + c.observed.length != dim)
+    throw_range(env, "latent and observed must together cover all " + std::to_string(dim) + " coordinates, got " +
+                         std::to_string(c.latent.length) + " + " + std::to_string(c.observed.length));
+  std::vector<char> seen(dim, 0);
+  for (int64_t i = 0; i < c.latent.length; ++i) seen[c.latent.data[i]] = 1;
+  for (int64_t i = 0; i < c.observed.length; ++i)
+    if (seen[c.observed.data[i]])
+      throw_range(env, "observed index " + std::to_string(c.observed.data[i]) + " also appears in latent");
+  return c;
+}
+
+ResamplingScheme scheme_arg(const Napi::Value& v) {
+  return static_cast<ResamplingScheme>(integer(v, "scheme", 0, 3));
+}
+
+// ---- Philox, normals, kernel coefficients (sync, small) ----
+
+Napi::Value Philox4x32(const Napi::CallbackInfo& info) {
+  auto ctr = uint32_array(info[0], "counter");
+  auto key = uint32_array(info[1], "key");
+  require_length(info.Env(), ctr, 4, "four counter words");
+  require_length(info.Env(), key, 2, "two key words");
+  const int rounds = static_cast<int>(integer(info[2], "rounds", 1, 16));
+  Words4 c{{ctr.data[0], ctr.data[1], ctr.data[2], ctr.data[3]}};
+  const Words4 o = philox4x32(c, key.data[0], key.data[1], rounds);
+  Napi::Uint32Array out = Napi::Uint32Array::New(info.Env(), 4);
+  for (int i = 0; i < 4; ++i) out[i] = o.v[i];
+  return out;
+}
+
+// normals(out, stream{seed, run, step, purpose}, firstElement): fills out with
+// the normals of elements [first, first + out.length). Async.
+Napi::Value Normals(const Napi::CallbackInfo& info) {
+  auto out = float32_array(info[0], "out");
+  const StreamKey s = stream_arg(info[1], true);
+  const int64_t first = integer(info[2], "firstElement", 0, int64_t{1} << 36);
+  const int threads = threads_arg(info[3]);
+  return run_async(
+      info.Env(),
+      [=](JobError&) {
+        parallel_for(out.length, threads, 1 << 14, [&](int64_t b, int64_t e, int) {
+          fill_normals(s, static_cast<uint64_t>(first + b), static_cast<uint64_t>(first + e), out.data + b);
+        });
+        return 0.0;
+      },
+      {out.array});
+}
+
+Napi::Value KernelCoefficientsFn(const Napi::CallbackInfo& info) {
+  const int kind = static_cast<int>(integer(info[0], "kernel", 0, 1));
+  auto q = float64_array(info[1], "schedule");
+  require_length(info.Env(), q, 9, "alpha_t, sigma2_t, alpha_s, sigma2_s, alpha_ts, sigma2_ts, h, f_t, g2_t");
+  for (int64_t i = 0; i < 9; ++i)
+    if (!std::isfinite(q.data[i])) throw_range(info.Env(), "schedule[" + std::to_string(i) + "] must be finite");
+  StepSchedule st{q.data[0], q.data[1], q.data[2], q.data[3], q.data[4], q.data[5], q.data[6], q.data[7], q.data[8]};
+  if (kind == 1 && !(st.sigma2_t > 0.0))
+    throw_range(info.Env(), "schedule sigma2_t must be positive for the DDPM kernel, got " + std::to_string(st.sigma2_t));
+  const KernelCoefficients c = kernel_coefficients(static_cast<KernelKind>(kind), st);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 3);
+  out[0] = c.a;
+  out[1] = c.b;
+  out[2] = c.v;
+  return out;
+}
+
+// ---- Batched sampler operations (async) ----
+
+Napi::Value InitState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Batch b = batch_arg(info[0]);
+  Coords c = coords_arg(env, info[1], info[2], b.dim);
+  auto y = float32_array(info[3], "yPerRun");
+  const StreamKey s = stream_arg(info[4]);
+  auto z = float32_array(info[5], "z");
+  const int threads = threads_arg(info[6]);
+  require_length(env, y, b.runs * c.observed.length, "runs x observed");
+  require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
+  require_disjoint(env, z, y);
+  return run_async(
+      env,
+      [=](JobError&) {
+        init_state(b, c.core(), y.data, s, z.data, threads);
+        return 0.0;
+      },
+      {c.latent.array, c.observed.array, y.array, z.array});
+}
+
+Napi::Value ForwardContextPath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto y0 = float32_array(info[0], "y0");
+  const int64_t runs = integer(info[1], "runs", 1, kMaxInt32);
+  const int64_t run_offset = integer(info[2], "runOffset", 0, 4294967295LL - runs + 1);
+  auto alpha = float64_array(info[3], "alphaTs");
+  auto sigma2 = float64_array(info[4], "sigma2Ts");
+  const StreamKey s = stream_arg(info[5]);
+  auto out = float32_array(info[6], "out");
+  const int threads = threads_arg(info[7]);
+  const int64_t steps = alpha.length;
+  require_length(env, sigma2, steps, "one per step, like alphaTs");
+  require_length(env, out, runs * (steps + 1) * y0.length, "(steps + 1) x runs x observed");
+  for (int64_t i = 0; i < steps; ++i)
+    if (!std::isfinite(alpha.data[i]) || !(sigma2.data[i] >= 0.0) || !std::isfinite(sigma2.data[i]))
+      throw_range(env, "alphaTs/sigma2Ts[" + std::to_string(i) + "] must be finite with sigma2 >= 0");
+  require_disjoint(env, out, y0);
+  return run_async(
+      env,
+      [=](JobError&) {
+        forward_context_path(y0.data, y0.length, runs, static_cast<uint32_t>(run_offset), steps, alpha.data,
+                             sigma2.data, s, out.data, threads);
+        return 0.0;
+      },
+      {y0.array, alpha.array, sigma2.array, out.array});
+}
+
+Napi::Value KernelMean(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto z = float32_array(info[0], "z");
+  auto score = float32_array(info[1], "score");
+  const double a = finite_number(info[2], "a");
+  const double b = finite_number(info[3], "b");
+  auto mu = float32_array(info[4], "mu");
+  const int threads = threads_arg(info[5]);
+  require_length(env, score, z.length, "same as z");
+  require_length(env, mu, z.length, "same as z");
+  require_disjoint(env, mu, z);
+  require_disjoint(env, mu, score);
+  return run_async(
+      env,
+      [=](JobError&) {
+        kernel_mean_batch(z.data, score.data, z.length, a, b, mu.data, threads);
+        return 0.0;
+      },
+      {z.array, score.array, mu.array});
+}
+
+Napi::Value GaussianYLogWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Batch b = batch_arg(info[0]);
+  auto obs = int32_array(info[1], "observed");
+  require_indices(env, obs, b.dim);
+  auto mu = float32_array(info[2], "mu");
+  auto y = float32_array(info[3], "yPerRun");
+  const double v = finite_number(info[4], "variance");
+  if (!(v > 0.0)) throw_range(env, "variance must be positive, got " + std::to_string(v));
+  auto out = float64_array(info[5], "out");
+  const int threads = threads_arg(info[6]);
+  require_length(env, mu, b.runs * b.particles * b.dim, "runs x particles x dim");
+  require_length(env, y, b.runs * obs.length, "runs x observed");
+  require_length(env, out, b.runs * b.particles, "runs x particles");
+  require_disjoint(env, out, mu);
+  require_disjoint(env, out, y);
+  Coordinates c{nullptr, 0, obs.data, obs.length};
+  return run_async(
+      env,
+      [=](JobError&) {
+        gaussian_y_log_weights(b, c, mu.data, y.data, v, out.data, threads);
+        return 0.0;
+      },
+      {obs.array, mu.array, y.array, out.array});
+}
+
+// reweight(batch, logW, increment, tau, logEvidenceInc, ess, flags, threads) -> first failing run or -1
+Napi::Value Reweight(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Batch b = batch_arg(info[0]);
+  auto lw = float64_array(info[1], "logWeights");
+  auto inc = float64_array(info[2], "increment");
+  const double tau = finite_number(info[3], "essThreshold");
+  if (tau < 0.0 || tau > 1.0) throw_range(env, "essThreshold must be in [0, 1], got " + std::to_string(tau));
+  auto ev = float64_array(info[4], "logEvidenceIncrement");
+  auto ess = float64_array(info[5], "ess");
+  auto flags = uint8_array(info[6], "resampleFlags");
+  const int threads = threads_arg(info[7]);
+  const int64_t rows = b.runs * b.particles;
+  require_length(env, lw, rows, "runs x particles");
+  require_length(env, inc, rows, "runs x particles");
+  require_length(env, ev, b.runs, "one per run");
+  require_length(env, ess, b.runs, "one per run");
+  require_length(env, flags, b.runs, "one per run");
+  require_disjoint(env, lw, inc);
+  require_disjoint(env, ev, ess);
+  require_disjoint(env, ev, lw);
+  require_disjoint(env, ess, lw);
+  return run_async(
+      env,
+      [=](JobError&) {
+        return static_cast<double>(reweight_batch(b, lw.data, inc.data, tau, ev.data, ess.data, flags.data, threads));
+      },
+      {lw.array, inc.array, ev.array, ess.array, flags.array});
+}
+
+Napi::Value ResampleBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Batch b = batch_arg(info[0]);
+  const ResamplingScheme scheme = scheme_arg(info[1]);
+  auto flags = uint8_array(info[2], "resampleFlags");
+  const StreamKey s = stream_arg(info[3]);
+  auto lw = float64_array(info[4], "logWeights");
+  auto cdf = float64_array(info[5], "scratch");
+  auto anc = int32_array(info[6], "ancestors");
+  const int threads = threads_arg(info[7]);
+  const int64_t rows = b.runs * b.particles;
+  require_length(env, flags, b.runs, "one per run");
+  require_length(env, lw, rows, "runs x particles");
+  require_length(env, cdf, rows, "runs x particles");
+  require_length(env, anc, rows, "runs x particles");
+  require_disjoint(env, cdf, lw);
+  return run_async(
+      env,
+      [=](JobError&) {
+        return static_cast<double>(resample_batch(b, scheme, flags.data, s, lw.data, cdf.data, anc.data, threads));
+      },
+      {flags.array, lw.array, cdf.array, anc.array});
+}
+
+Napi::Value Propagate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Batch b = batch_arg(info[0]);
+  Coords c = coords_arg(env, info[1], info[2], b.dim);
+  auto mu = float32_array(info[3], "mu");
+  auto anc = int32_array(info[4], "ancestors", true);
+  const double noise = finite_number(info[5], "noiseScale");
+  if (noise < 0.0) throw_range(env, "noiseScale must be >= 0, got " + std::to_string(noise));
+  auto y = float32_array(info[6], "yPerRun");
+  const StreamKey s = stream_arg(info[7]);
+  auto z = float32_array(info[8], "zOut");
+  const int threads = threads_arg(info[9]);
+  const int64_t rows = b.runs * b.particles;
+  require_length(env, mu, rows * b.dim, "runs x particles x dim");
+  require_length(env, z, rows * b.dim, "runs x particles x dim");
+  require_length(env, y, b.runs * c.observed.length, "runs x observed");
+  if (anc.data) {
+    require_length(env, anc, rows, "runs x particles");
+    for (int64_t i = 0; i < rows; ++i)
+      if (anc.data[i] < 0 || anc.data[i] >= b.particles)
+        throw_range(env, "ancestors[" + std::to_string(i) + "] must be in [0, " + std::to_string(b.particles) +
+                             "), got " + std::to_string(anc.data[i]));
+  }
+  require_disjoint(env, z, mu);
+  require_disjoint(env, z, y);
+  return run_async(
+      env,
+      [=](JobError&) {
+        propagate(b, c.core(), mu.data, anc.data, noise, y.data, s, z.data, threads);
+        return 0.0;
+      },
+      {c.latent.array, c.observed.array, mu.array, anc.array, y.array, z.array});
+}
+
+Napi::Value Langevin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Batch b = batch_arg(info[0]);
+  Coords c = coords_arg(env, info[1], info[2], b.dim);
+  auto score = float32_array(info[3], "score");
+  const int rule = static_cast<int>(integer(info[4], "rule", 0, 1));
+  const double g = finite_number(info[5], "stepParameter");
+  const double alpha = finite_number(info[6], "snrAlpha");
+  if (!(g >= 0.0)) throw_range(env, "stepParameter must be >= 0, got " + std::to_string(g));
+  const StreamKey s = stream_arg(info[7]);
+  auto z = float32_array(info[8], "z");
+  const int threads = threads_arg(info[9]);
+  require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
+  require_length(env, score, z.length, "same as z");
+  require_disjoint(env, z, score);
+  return run_async(
+      env,
+      [=](JobError&) {
+        langevin_step(b, c.core(), score.data, rule, g, alpha, s, z.data, threads);
+        return 0.0;
+      },
+      {c.latent.array, c.observed.array, score.array, z.array});
+}
+
+Napi::Value Renoise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Batch b = batch_arg(info[0]);
+  Coords c = coords_arg(env, info[1], info[2], b.dim);
+  const double a = finite_number(info[3], "alphaTs");
+  const double v = finite_number(info[4], "sigma2Ts");
+  if (v < 0.0) throw_range(env, "sigma2Ts must be >= 0, got " + std::to_string(v));
+  auto y = float32_array(info[5], "yPerRun");
+  const StreamKey s = stream_arg(info[6]);
+  auto z = float32_array(info[7], "z");
+  const int threads = threads_arg(info[8]);
+  require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
+  require_length(env, y, b.runs * c.observed.length, "runs x observed");
+  require_disjoint(env, z, y);
+  return run_async(
+      env,
+      [=](JobError&) {
+        renoise(b, c.core(), a, v, y.data, s, z.data, threads);
+        return 0.0;
+      },
+      {c.latent.array, c.observed.array, y.array, z.array});
+}
+
+Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
+  auto x = float32_array(info[0], "values");
+  const int threads = threads_arg(info[1]);
+  return run_async(
+      info.Env(), [=](JobError&) { return static_cast<double>(first_non_finite(x.data, x.length, threads)); },
+      {x.array});
+}
+
+Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto z = float32_array(info[0], "z");
+  auto p = float32_array(info[1], "prediction");
+  const int kind = static_cast<int>(integer(info[2], "parameterization", 0, 2));
+  const double alpha = finite_number(info[3], "alpha");
+  const double sigma2 = finite_number(info[4], "sigma2");
+  if (!(sigma2 > 0.0)) throw_range(env, "sigma2 must be positive, got " + std::to_string(sigma2));
+  auto out = float32_array(info[5], "out");
+  const int threads = threads_arg(info[6]);
+  require_length(env, p, z.length, "same as z");
+  require_length(env, out, z.length, "same as z");
+  require_disjoint(env, out, z);
+  return run_async(
+      env,
+      [=](JobError&) {
+        prediction_to_score(z.data, p.data, z.length, kind, alpha, sigma2, out.data, threads);
+        return 0.0;
+      },
+      {z.array, p.array, out.array});
+}
+
+// ---- Public building blocks: resample and gatherRows, sync or async ----
+
+struct ResampleArgs {
+  View<double> lw;
+  View<int32_t> out;
+  ResamplingScheme scheme;
+  StreamKey stream;
+  int threads;
+};
+
+ResampleArgs resample_args(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ResampleArgs a;
+  a.lw = float64_array(info[0], "logWeights");
+  if (a.lw.length < 1) throw_range(env, "logWeights must have at least one element, got 0");
+  if (a.lw.length > kMaxInt32) throw_range(env, "logWeights must have at most 2^31 - 1 elements");
+  a.scheme = scheme_arg(info[1]);
+  a.stream = stream_arg(info[2], true);
+  a.out = int32_array(info[3], "out");
+  require_length(env, a.out, a.lw.length, "one ancestor per weight");
+  require_disjoint(env, a.out, a.lw);
+  a.threads = threads_arg(info[4]);
+  return a;
+}
+
+Work resample_work(const ResampleArgs& a) {
+  return [a](JobError& err) {
+    std::unique_ptr<double[]> cdf(new double[a.lw.length]);
+    if (!resample_run(a.scheme, a.lw.data, a.lw.length, a.stream, cdf.get(), a.out.data)) {
+      err = {JobError::kRange, "logWeights must contain at least one finite value (every weight is zero, -Infinity "
+                               "or NaN)"};
+    }
+    return 0.0;
+  };
+}
+
+Napi::Value ResampleSync(const Napi::CallbackInfo& info) {
+  ResampleArgs a = resample_args(info);
+  return run_sync(info.Env(), resample_work(a));
+}
+Napi::Value ResampleAsync(const Napi::CallbackInfo& info) {
+  ResampleArgs a = resample_args(info);
+  return run_async(info.Env(), resample_work(a), {a.lw.array, a.out.array});
+}
+
+struct GatherArgs {
+  View<float> rows, out;
+  View<int32_t> anc;
+  int64_t dim;
+  int threads;
+};
+
+GatherArgs gather_args(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  GatherArgs a;
+  a.rows = float32_array(info[0], "rows");
+  a.dim = integer(info[1], "dim", 1, kMaxInt32);
+  a.anc = int32_array(info[2], "ancestors");
+  a.out = float32_array(info[3], "out");
+  a.threads = threads_arg(info[4]);
+  if (a.rows.length % a.dim != 0)
+    throw_range(env, "rows must have a length divisible by dim " + std::to_string(a.dim) + ", got " +
+                         std::to_string(a.rows.length));
+  const int64_t n = a.rows.length / a.dim;
+  require_length(env, a.out, a.anc.length * a.dim, "ancestors.length x dim");
+  for (int64_t i = 0; i < a.anc.length; ++i)
+    if (a.anc.data[i] < 0 || a.anc.data[i] >= n)
+      throw_range(env, "ancestors[" + std::to_string(i) + "] must be in [0, " + std::to_string(n) + "), got " +
+                           std::to_string(a.anc.data[i]));
+  require_disjoint(env, a.out, a.rows);
+  require_disjoint(env, a.out, a.anc);
+  return a;
+}
+
+Napi::Value GatherSync(const Napi::CallbackInfo& info) {
+  GatherArgs a = gather_args(info);
+  gather_rows(a.rows.data, a.dim, a.anc.data, a.anc.length, a.out.data, a.threads);
+  return info.Env().Undefined();
+}
+Napi::Value GatherAsync(const Napi::CallbackInfo& info) {
+  GatherArgs a = gather_args(info);
+  return run_async(
+      info.Env(),
+      [a](JobError&) {
+        gather_rows(a.rows.data, a.dim, a.anc.data, a.anc.length, a.out.data, a.threads);
+        return 0.0;
+      },
+      {a.rows.array, a.anc.array, a.out.array});
+}
+
+// chooseByWeight(batch, logW, stream, out Int32Array(runs)) -> first failing run or -1. Sync (O(N)).
+Napi::Value ChooseByWeight(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Batch b = batch_arg(info[0]);
+  auto lw = float64_array(info[1], "logWeights");
+  const StreamKey s = stream_arg(info[2]);
+  auto out = int32_array(info[3], "out");
+  require_length(env, lw, b.runs * b.particles, "runs x particles");
+  require_length(env, out, b.runs, "one per run");
+  for (int64_t r = 0; r < b.runs; ++r) {
+    StreamKey sr = s;
+    sr.run = b.run_offset + static_cast<uint32_t>(r);
+    const int64_t k = draw_one(lw.data + r * b.particles, b.particles, sr);
+    if (k < 0) return Napi::Number::New(env, static_cast<double>(r));
+    out.data[r] = static_cast<int32_t>(k);
+  }
+  return Napi::Number::New(env, -1);
+}
+
+// parallelProbe(n, threads): how many distinct OS threads did work in a parallel_for
+// over n items (lets tests check that two threads really split the work).
+Napi::Value ParallelProbe(const Napi::CallbackInfo& info) {
+  const int64_t n = integer(info[0], "n", 1, kMaxInt32);
+  const int threads = threads_arg(info[1]);
+  std::mutex m;
+  std::set<std::thread::id> ids;
+  parallel_for(n, threads, 1, [&](int64_t, int64_t, int) {
+    std::lock_guard<std::mutex> lock(m);
+    ids.insert(std::this_thread::get_id());
+  });
+  return Napi::Number::New(info.Env(), static_cast<double>(ids.size()));
+}
+
+}  // namespace
+
+void register_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("philox4x32", Napi::Function::New(env, Philox4x32));
+  exports.Set("normals", Napi::Function::New(env, Normals));
+  exports.Set("kernelCoefficients", Napi::Function::New(env, KernelCoefficientsFn));
+  exports.Set("initState", Napi::Function::New(env, InitState));
+  exports.Set("forwardContextPath", Napi::Function::New(env, ForwardContextPath));
+  exports.Set("kernelMean", Napi::Function::New(env, KernelMean));
+  exports.Set("gaussianYLogWeights", Napi::Function::New(env, GaussianYLogWeights));
+  exports.Set("reweight", Napi::Function::New(env, Reweight));
+  exports.Set("resampleBatch", Napi::Function::New(env, ResampleBatch));
+  exports.Set("propagate", Napi::Function::New(env, Propagate));
+  exports.Set("langevin", Napi::Function::New(env, Langevin));
+  exports.Set("renoise", Napi::Function::New(env, Renoise));
+  exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite));
+  exports.Set("predictionToScore", Napi::Function::New(env, PredictionToScore));
+  exports.Set("resample", Napi::Function::New(env, ResampleSync));
+  exports.Set("resampleAsync", Napi::Function::New(env, ResampleAsync));
+  exports.Set("gatherRows", Napi::Function::New(env, GatherSync));
+  exports.Set("gatherRowsAsync", Napi::Function::New(env, GatherAsync));
+  exports.Set("chooseByWeight", Napi::Function::New(env, ChooseByWeight));
+  exports.Set("parallelProbe", Napi::Function::New(env, ParallelProbe));
+  // The purpose numbering of native/core/rng.h, so TypeScript never restates it.
+  Napi::Object purposes = Napi::Object::New(env);
+  const std::pair<const char*, Purpose> names[] = {
+      {"initial", Purpose::kInitial},           {"contextPath", Purpose::kContextPath},
+      {"kernelNoise", Purpose::kKernelNoise},   {"resampling", Purpose::kResampling},
+      {"outputChoice", Purpose::kOutputChoice}, {"langevin", Purpose::kLangevin},
+      {"repaintNoise", Purpose::kRepaintNoise}, {"repaintKernel", Purpose::kRepaintKernel},
+      {"exactComponent", Purpose::kExactComponent}, {"exactNormal", Purpose::kExactNormal},
+      {"user", Purpose::kUser}};
+  for (const auto& [name, p] : names) purposes.Set(name, Napi::Number::New(env, purpose_word(p)));
+  exports.Set("purposes", purposes);
+}
+
+}  // namespace condiff_binding

@@ -1,0 +1,285 @@
+// MATH.md §7. Score: with C_j = alpha^2 Sigma_j + sigma^2 I = U_j diag(alpha^2 lambda + sigma^2) U_j^T,
+//   s_t(z) = sum_j r_j(z) (-C_j^{-1} (z - alpha m_j)),  r_j ∝ pi_j N(z; alpha m_j, C_j).
+#include "mixture.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "linalg.h"
+#include "parallel.h"
+
+namespace condiff {
+
+std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, const double* weights,
+                                                         const double* means, const double* cov, bool diagonal,
+                                                         std::string* error) {
+  std::unique_ptr<GaussianMixture> m(new GaussianMixture());
+  m->dim_ = d;
+  m->components_ = jn;
+  m->diagonal_ = diagonal;
+  double wsum = 0.0;
+  for (int64_t j = 0; j < jn; ++j) {
+    if (!(weights[j] > 0.0) || !std::isfinite(weights[j])) {
+      *error = "weights[" + std::to_string(j) + "] must be a positive finite number, got " + std::to_string(weights[j]);
+      return nullptr;
+    }
+    wsum += weights[j];
+  }
+  m->log_weights_.resize(jn);
+  for (int64_t j = 0; j < jn; ++j) m->log_weights_[j] = std::log(weights[j] / wsum);
+  m->means_.assign(means, means + jn * d);
+  for (int64_t i = 0; i < jn * d; ++i)
+    if (!std::isfinite(means[i])) {
+      *error = "means[" + std::to_string(i / d) + "][" + std::to_string(i % d) + "] must be finite";
+      return nullptr;
+    }
+  m->lambda_.resize(jn * d);
+  if (diagonal) {
+    for (int64_t i = 0; i < jn * d; ++i) {
+      if (!(cov[i] > 0.0) || !std::isfinite(cov[i])) {
+        *error = "variances[" + std::to_string(i / d) + "][" + std::to_string(i % d) +
+                 "] must be positive and finite (a positive definite covariance), got " + std::to_string(cov[i]);
+        return nullptr;
+      }
+      m->lambda_[i] = cov[i];
+    }
+    return m;
+  }
+  m->covariance_.assign(cov, cov + jn * d * d);
+  m->u_.resize(jn * d * d);
+  m->ut_.resize(jn * d * d);
+  std::vector<double> lam, u;
+  for (int64_t j = 0; j < jn; ++j) {
+    const double* c = cov + j * d * d;
+    double scale = 0.0;
+    for (int64_t i = 0; i < d * d; ++i) {
+      if (!std::isfinite(c[i])) {
+        *error = "covariances[" + std::to_string(j) + "] must be finite";
+        return nullptr;
+      }
+      scale = std::max(scale, std::fabs(c[i]));
+    }
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t b = a + 1; b < d; ++b)
+        if (std::fabs(c[a * d + b] - c[b * d + a]) > 1e-9 * std::max(1.0, scale)) {
+          *error = "covariances[" + std::to_string(j) + "] must be symmetric: entry [" + std::to_string(a) + "][" +
+                   std::to_string(b) + "] differs from [" + std::to_string(b) + "][" + std::to_string(a) + "]";
+          return nullptr;
+        }
+    if (!symmetric_eigen(c, d, lam, u)) {
+      *error = "covariances[" + std::to_string(j) + "]: eigendecomposition did not converge";
+      return nullptr;
+    }
+    const double lmax = *std::max_element(lam.begin(), lam.end());
+    const double lmin = *std::min_element(lam.begin(), lam.end());
+    // Numerically singular counts as not positive definite (D * machine epsilon relative).
+    if (!(lmin > static_cast<double>(d) * 2.220446049250313e-16 * std::max(lmax, 0.0))) {
+      *error = "covariances[" + std::to_string(j) + "] must be positive definite, smallest eigenvalue is " +
+               std::to_string(lmin);
+      return nullptr;
+    }
+    std::copy(lam.begin(), lam.end(), m->lambda_.begin() + j * d);
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t b = 0; b < d; ++b) {
+        m->u_[j * d * d + a * d + b] = u[a * d + b];
+        m->ut_[j * d * d + b * d + a] = u[a * d + b];
+      }
+  }
+  return m;
+}
+
+void GaussianMixture::score(const float* z, int64_t rows, double alpha, double sigma2, float* out,
+                            int threads) const {
+  const int64_t d = dim_, jn = components_;
+  // Per call (not per row): 1 / c_jk and log det C_j for this (alpha, sigma).
+  std::vector<double> inv_c(jn * d), log_norm(jn);
+  for (int64_t j = 0; j < jn; ++j) {
+    double logdet = 0.0;
+    for (int64_t k = 0; k < d; ++k) {
+      const double c = alpha * alpha * lambda_[j * d + k] + sigma2;
+      inv_c[j * d + k] = 1.0 / c;
+      logdet += std::log(c);
+    }
+    log_norm[j] = log_weights_[j] - 0.5 * logdet;
+  }
+  parallel_for(rows, threads, 16, [&](int64_t begin, int64_t end, int) {
+    std::vector<double> diff(d), proj(jn * d), logp(jn), acc(d);
+    for (int64_t r = begin; r < end; ++r) {
+      const float* zr = z + r * d;
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < jn; ++j) {
+        const double* mj = means_.data() + j * d;
+        for (int64_t i = 0; i < d; ++i) diff[i] = static_cast<double>(zr[i]) - alpha * mj[i];
+        double* y = proj.data() + j * d;
+        if (diagonal_) {
+          for (int64_t k = 0; k < d; ++k) y[k] = diff[k];
+        } else {
+          const double* ut = ut_.data() + j * d * d;
+          for (int64_t k = 0; k < d; ++k) {
+            double s = 0.0;
+            for (int64_t i = 0; i < d; ++i) s += ut[k * d + i] * diff[i];
+            y[k] = s;
+          }
+        }
+        double quad = 0.0;
+        for (int64_t k = 0; k < d; ++k) {
+          const double yk = y[k] * inv_c[j * d + k];
+          quad += y[k] * yk;
+          y[k] = yk;  // now C^{-1} in the eigenbasis
+        }
+        logp[j] = log_norm[j] - 0.5 * quad;
+        mx = std::max(mx, logp[j]);
+      }
+      double total = 0.0;
+      for (int64_t j = 0; j < jn; ++j) {
+        logp[j] = std::exp(logp[j] - mx);
+        total += logp[j];
+      }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t j = 0; j < jn; ++j) {
+        const double rj = logp[j] / total;
+        if (rj == 0.0) continue;
+        const double* y = proj.data() + j * d;
+        if (diagonal_) {
+          for (int64_t i = 0; i < d; ++i) acc[i] -= rj * y[i];
+        } else {
+          const double* u = u_.data() + j * d * d;
+          for (int64_t i = 0; i < d; ++i) {
+            double s = 0.0;
+            for (int64_t k = 0; k < d; ++k) s += u[i * d + k] * y[k];
+            acc[i] -= rj * s;
+          }
+        }
+      }
+      float* o = out + r * d;
+      for (int64_t i = 0; i < d; ++i) o[i] = static_cast<float>(acc[i]);
+    }
+  });
+}
+
+bool GaussianMixture::posterior(const int32_t* obs, int64_t d_obs, const float* y, MixturePosterior* post,
+                                std::string* error) const {
+  const int64_t d = dim_, jn = components_;
+  std::vector<char> is_obs(d, 0);
+  for (int64_t i = 0; i < d_obs; ++i) is_obs[obs[i]] = 1;
+  post->dim = d;
+  post->observed.assign(obs, obs + d_obs);
+  post->values.assign(y, y + d_obs);
+  post->latent.clear();
+  for (int64_t i = 0; i < d; ++i)
+    if (!is_obs[i]) post->latent.push_back(static_cast<int32_t>(i));
+  const int64_t dx = static_cast<int64_t>(post->latent.size());
+  const auto& lat = post->latent;
+  post->log_weights.assign(jn, 0.0);
+  post->means.assign(jn * dx, 0.0);
+  post->covariances.assign(jn * dx * dx, 0.0);
+  post->factors.assign(jn * dx * dx, 0.0);
+  auto cov_at = [&](int64_t j, int64_t a, int64_t b) {
+    if (diagonal_) return a == b ? lambda_[j * d + a] : 0.0;
+    return covariance_[j * d * d + a * d + b];
+  };
+  std::vector<double> syy(d_obs * d_obs), l, resid(d_obs), solved(d_obs), col(d_obs);
+  std::vector<double> cxx(dx * dx), lam, u;
+  for (int64_t j = 0; j < jn; ++j) {
+    for (int64_t a = 0; a < d_obs; ++a)
+      for (int64_t b = 0; b < d_obs; ++b) syy[a * d_obs + b] = cov_at(j, obs[a], obs[b]);
+    double log_lik = 0.0;
+    if (d_obs > 0) {
+      if (!cholesky(syy.data(), d_obs, l)) {
+        *error = "covariances[" + std::to_string(j) + "]: observed block is not positive definite";
+        return false;
+      }
+      for (int64_t a = 0; a < d_obs; ++a) resid[a] = static_cast<double>(y[a]) - means_[j * d + obs[a]];
+      solved = resid;
+      cholesky_solve(l, d_obs, solved.data());
+      double quad = 0.0, logdet = 0.0;
+      for (int64_t a = 0; a < d_obs; ++a) {
+        quad += resid[a] * solved[a];
+        logdet += 2.0 * std::log(l[a * d_obs + a]);
+      }
+      log_lik = -0.5 * quad - 0.5 * logdet;  // the common (2 pi)^{-d_Y/2} cancels
+    }
+    post->log_weights[j] = log_weights_[j] + log_lik;
+    // mean: m_X + S_XY S_YY^{-1} (y - m_Y)
+    for (int64_t a = 0; a < dx; ++a) {
+      double m = means_[j * d + lat[a]];
+      for (int64_t b = 0; b < d_obs; ++b) m += cov_at(j, lat[a], obs[b]) * solved[b];
+      post->means[j * dx + a] = m;
+    }
+    // covariance: S_XX - S_XY S_YY^{-1} S_YX, column by column of S_YX
+    for (int64_t a = 0; a < dx; ++a)
+      for (int64_t b = 0; b < dx; ++b) cxx[a * dx + b] = cov_at(j, lat[a], lat[b]);
+    for (int64_t b = 0; b < dx && d_obs > 0; ++b) {
+      for (int64_t c = 0; c < d_obs; ++c) col[c] = cov_at(j, obs[c], lat[b]);
+      cholesky_solve(l, d_obs, col.data());
+      for (int64_t a = 0; a < dx; ++a) {
+        double s = 0.0;
+        for (int64_t c = 0; c < d_obs; ++c) s += cov_at(j, lat[a], obs[c]) * col[c];
+        cxx[a * dx + b] -= s;
+      }
+    }
+    for (int64_t a = 0; a < dx; ++a)  // symmetrise rounding
+      for (int64_t b = a + 1; b < dx; ++b) cxx[a * dx + b] = cxx[b * dx + a] = 0.5 * (cxx[a * dx + b] + cxx[b * dx + a]);
+    std::copy(cxx.begin(), cxx.end(), post->covariances.begin() + j * dx * dx);
+    if (dx > 0) {
+      if (!symmetric_eigen(cxx.data(), dx, lam, u)) {
+        *error = "covariances[" + std::to_string(j) + "]: conditional eigendecomposition did not converge";
+        return false;
+      }
+      for (int64_t a = 0; a < dx; ++a)
+        for (int64_t k = 0; k < dx; ++k)
+          post->factors[j * dx * dx + a * dx + k] = u[a * dx + k] * std::sqrt(std::max(lam[k], 0.0));
+    }
+  }
+  double mx = *std::max_element(post->log_weights.begin(), post->log_weights.end());
+  double total = 0.0;
+  for (double w : post->log_weights) total += std::exp(w - mx);
+  const double lse = mx + std::log(total);
+  for (double& w : post->log_weights) w -= lse;
+  return true;
+}
+
+void sample_posterior(const MixturePosterior& post, int64_t n, StreamKey stream, float* out, int threads) {
+  const int64_t d = post.dim, dx = static_cast<int64_t>(post.latent.size());
+  const int64_t jn = static_cast<int64_t>(post.log_weights.size());
+  const uint32_t step = stream.step;
+  StreamKey comp = stream, normal = stream;
+  comp.purpose = purpose_word(Purpose::kExactComponent);
+  normal.purpose = purpose_word(Purpose::kExactNormal);
+  comp.step = normal.step = step;
+  parallel_for(n, threads, 64, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(dx);
+    for (int64_t i = begin; i < end; ++i) {
+      const double u = uniform01_open_right_d(word_at(comp, static_cast<uint64_t>(i)));
+      // Smallest j with C_j > u C_J; never a component whose weight underflowed to 0.
+      double total = 0.0;
+      int64_t last = 0;
+      for (int64_t c = 0; c < jn; ++c) {
+        const double w = std::exp(post.log_weights[c]);
+        if (w > 0.0) last = c;
+        total += w;
+      }
+      double run = 0.0;
+      int64_t j = last;
+      for (int64_t c = 0; c < last; ++c) {
+        run += std::exp(post.log_weights[c]);
+        if (run > u * total) {
+          j = c;
+          break;
+        }
+      }
+      fill_normals(normal, static_cast<uint64_t>(i * dx), static_cast<uint64_t>((i + 1) * dx), xi.data());
+      float* row = out + i * d;
+      for (size_t a = 0; a < post.observed.size(); ++a) row[post.observed[a]] = post.values[a];
+      const double* f = post.factors.data() + j * dx * dx;
+      for (int64_t a = 0; a < dx; ++a) {
+        double s = post.means[j * dx + a];
+        for (int64_t k = 0; k < dx; ++k) s += f[a * dx + k] * static_cast<double>(xi[k]);
+        row[post.latent[a]] = static_cast<float>(s);
+      }
+    }
+  });
+}
+
+}  // namespace condiff

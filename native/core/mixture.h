@@ -1,0 +1,63 @@
+// The exact Gaussian-mixture model of MATH.md §7: the score of p_t for any (alpha_t,
+// sigma_t) and the exact conditional p_0(X | Y = y), the oracle every sampler is
+// tested against. Each component's covariance is eigendecomposed once, at creation.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rng.h"
+
+namespace condiff {
+
+// The exact conditional p_0(X | Y = y): a mixture over the latent coordinates.
+struct MixturePosterior {
+  int64_t dim = 0;                 // D
+  std::vector<int32_t> latent;     // indices of X (ascending)
+  std::vector<int32_t> observed;   // indices of Y, as given
+  std::vector<float> values;       // y
+  std::vector<double> log_weights; // normalised, one per component
+  std::vector<double> means;       // J x d_X
+  std::vector<double> covariances; // J x d_X x d_X
+  std::vector<double> factors;     // J x d_X x d_X, F with F F^T = covariance (U sqrt(lambda))
+};
+
+class GaussianMixture {
+ public:
+  // weights: J positive; means: J x D; covariance: J x D x D (full) or J x D (diagonal).
+  // Returns nullptr and sets *error when the input is invalid (not symmetric, not
+  // positive definite, non-finite).
+  static std::unique_ptr<GaussianMixture> create(int64_t dim, int64_t components, const double* weights,
+                                                 const double* means, const double* covariance, bool diagonal,
+                                                 std::string* error);
+
+  int64_t dim() const { return dim_; }
+  int64_t components() const { return components_; }
+  bool diagonal() const { return diagonal_; }
+
+  // s_t(z) for rows of z (rows x D) under p_t = sum_j pi_j N(alpha m_j, alpha^2 Sigma_j + sigma2 I).
+  void score(const float* z, int64_t rows, double alpha, double sigma2, float* out, int threads) const;
+
+  // Exact conditional given y at the observed coordinates (MATH.md §7).
+  bool posterior(const int32_t* observed, int64_t d_obs, const float* y, MixturePosterior* out,
+                 std::string* error) const;
+
+ private:
+  GaussianMixture() = default;
+  int64_t dim_ = 0, components_ = 0;
+  bool diagonal_ = false;
+  std::vector<double> log_weights_;  // log pi_j, normalised
+  std::vector<double> means_;        // J x D
+  std::vector<double> lambda_;       // J x D eigenvalues (variances when diagonal)
+  std::vector<double> u_;            // J x D x D eigenvectors in columns (full only)
+  std::vector<double> ut_;           // J x D x D transpose of u_ (full only)
+  std::vector<double> covariance_;   // J x D x D as given (full) for the posterior
+};
+
+// Draws n samples of the full state (n x D, observed coordinates set to y) from the
+// exact conditional. Random numbers: stream purposes kExactComponent (element i) and
+// kExactNormal (element i * d_X + j), run and step as given in `stream`.
+void sample_posterior(const MixturePosterior& post, int64_t n, StreamKey stream, float* out, int threads);
+
+}  // namespace condiff

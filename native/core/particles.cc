@@ -1,0 +1,239 @@
+#include "particles.h"
+
+#include <cmath>
+#include <vector>
+
+#include "kernels.h"
+#include "parallel.h"
+#include "weights.h"
+
+namespace condiff {
+namespace {
+
+constexpr int64_t kRowGrain = 256;  // rows per worker below which threads cost more than they save
+
+StreamKey for_run(StreamKey s, const Batch& b, int64_t r) {
+  s.run = b.run_offset + static_cast<uint32_t>(r);
+  return s;
+}
+
+}  // namespace
+
+void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, StreamKey stream, float* z,
+                int threads) {
+  const int64_t d = b.dim;
+  parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t r = row / b.particles, k = row % b.particles;
+      const StreamKey s = for_run(stream, b, r);
+      float* zr = z + row * d;
+      for (int64_t j = 0; j < c.n_latent; ++j)
+        zr[c.latent[j]] = normal_at(s, static_cast<uint64_t>(k * d + c.latent[j]));
+      const float* y = y_per_run + r * c.n_observed;
+      for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
+    }
+  });
+}
+
+void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
+                          const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path,
+                          int threads) {
+  parallel_for(runs, threads, 1, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(d_obs);
+    for (int64_t r = begin; r < end; ++r) {
+      StreamKey s = stream;
+      s.run = run_offset + static_cast<uint32_t>(r);
+      // Layout (steps + 1) x runs x d_Y: the context of every run at one grid time is contiguous.
+      const int64_t stride = runs * d_obs;
+      float* p = path + r * d_obs;
+      for (int64_t j = 0; j < d_obs; ++j) p[j] = y0[j];
+      for (int64_t i = 1; i <= steps; ++i) {
+        s.step = static_cast<uint32_t>(i);
+        fill_normals(s, 0, static_cast<uint64_t>(d_obs), xi.data());
+        const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);
+        for (int64_t j = 0; j < d_obs; ++j)
+          p[i * stride + j] = static_cast<float>(a * p[(i - 1) * stride + j] + sd * static_cast<double>(xi[j]));
+      }
+    }
+  });
+}
+
+void kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu,
+                       int threads) {
+  const float af = static_cast<float>(a), bf = static_cast<float>(b);
+  parallel_for(count, threads, 1 << 15,
+               [&](int64_t begin, int64_t end, int) { kernel_mean(z, score, af, bf, mu, begin, end); });
+}
+
+void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* mu, const float* y_per_run, double v,
+                            double* out, int threads) {
+  parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t r = row / b.particles;
+      out[row] = gaussian_y_log_weight(mu + row * b.dim, c.observed, c.n_observed, y_per_run + r * c.n_observed, v);
+    }
+  });
+}
+
+int64_t reweight_batch(const Batch& b, double* log_w, const double* increment, double tau, double* log_evidence_inc,
+                       double* ess, uint8_t* resample_flag, int threads) {
+  std::vector<uint8_t> failed(b.runs, 0);
+  parallel_for(b.runs, threads, 1, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const ReweightResult res = reweight_run(log_w + r * b.particles, increment + r * b.particles, b.particles);
+      if (!res.ok) {
+        failed[r] = 1;
+        continue;
+      }
+      log_evidence_inc[r] = res.log_evidence_increment;
+      ess[r] = res.ess;
+      resample_flag[r] = res.ess < tau * static_cast<double>(b.particles) ? 1 : 0;
+    }
+  });
+  for (int64_t r = 0; r < b.runs; ++r)
+    if (failed[r]) return r;
+  return -1;
+}
+
+int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* flags, StreamKey stream,
+                       double* log_w, double* cdf, int32_t* ancestors, int threads) {
+  const int64_t n = b.particles;
+  std::vector<uint8_t> failed(b.runs, 0);
+  const double uniform = -std::log(static_cast<double>(n));
+  parallel_for(b.runs, threads, 1, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      int32_t* anc = ancestors + r * n;
+      double* lw = log_w + r * n;
+      if (!flags[r]) {
+        for (int64_t k = 0; k < n; ++k) anc[k] = static_cast<int32_t>(k);
+        continue;
+      }
+      if (!resample_run(scheme, lw, n, for_run(stream, b, r), cdf + r * n, anc)) {
+        failed[r] = 1;
+        continue;
+      }
+      for (int64_t k = 0; k < n; ++k) lw[k] = uniform;
+    }
+  });
+  for (int64_t r = 0; r < b.runs; ++r)
+    if (failed[r]) return r;
+  return -1;
+}
+
+void propagate(const Batch& b, const Coordinates& c, const float* mu, const int32_t* ancestors, double noise_scale,
+               const float* y_per_run, StreamKey stream, float* z_out, int threads) {
+  const int64_t d = b.dim;
+  parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t r = row / b.particles, k = row % b.particles;
+      const int64_t src = ancestors ? r * b.particles + ancestors[row] : row;
+      const float* m = mu + src * d;
+      float* zr = z_out + row * d;
+      if (noise_scale > 0.0) {
+        const StreamKey s = for_run(stream, b, r);
+        const float scale = static_cast<float>(noise_scale);
+        for (int64_t j = 0; j < c.n_latent; ++j) {
+          const int32_t x = c.latent[j];
+          zr[x] = m[x] + scale * normal_at(s, static_cast<uint64_t>(k * d + x));
+        }
+      } else {
+        for (int64_t j = 0; j < c.n_latent; ++j) zr[c.latent[j]] = m[c.latent[j]];
+      }
+      const float* y = y_per_run + r * c.n_observed;
+      for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
+    }
+  });
+}
+
+void langevin_step(const Batch& b, const Coordinates& c, const float* score, int rule, double gamma_or_r,
+                   double snr_alpha, StreamKey stream, float* z, int threads) {
+  const int64_t d = b.dim;
+  parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(c.n_latent);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t r = row / b.particles, k = row % b.particles;
+      const StreamKey s = for_run(stream, b, r);
+      const float* g = score + row * d;
+      float* zr = z + row * d;
+      double xi_sq = 0.0, g_sq = 0.0;
+      for (int64_t j = 0; j < c.n_latent; ++j) {
+        const int32_t x = c.latent[j];
+        xi[j] = normal_at(s, static_cast<uint64_t>(k * d + x));
+        xi_sq += static_cast<double>(xi[j]) * xi[j];
+        g_sq += static_cast<double>(g[x]) * g[x];
+      }
+      double delta = gamma_or_r;
+      if (rule == 1) {
+        // Song et al. 2021, Alg. 5: delta = 2 alpha (r ||xi|| / ||grad||)^2. A zero gradient
+        // leaves the particle where it is rather than dividing by zero.
+        delta = g_sq > 0.0 ? 2.0 * snr_alpha * gamma_or_r * gamma_or_r * xi_sq / g_sq : 0.0;
+      }
+      const double noise = std::sqrt(2.0 * delta);
+      for (int64_t j = 0; j < c.n_latent; ++j) {
+        const int32_t x = c.latent[j];
+        zr[x] = static_cast<float>(zr[x] + delta * g[x] + noise * xi[j]);
+      }
+    }
+  });
+}
+
+void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma2_ts, const float* y_per_run,
+             StreamKey stream, float* z, int threads) {
+  const int64_t d = b.dim;
+  const double sd = std::sqrt(sigma2_ts);
+  parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t r = row / b.particles, k = row % b.particles;
+      const StreamKey s = for_run(stream, b, r);
+      float* zr = z + row * d;
+      for (int64_t j = 0; j < c.n_latent; ++j) {
+        const int32_t x = c.latent[j];
+        zr[x] = static_cast<float>(alpha_ts * zr[x] + sd * normal_at(s, static_cast<uint64_t>(k * d + x)));
+      }
+      const float* y = y_per_run + r * c.n_observed;
+      for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
+    }
+  });
+}
+
+int64_t first_non_finite(const float* x, int64_t count, int threads) {
+  // Each worker reports its first bad index; the smallest wins, whatever the split.
+  std::vector<int64_t> first(static_cast<size_t>(std::max(1, threads)), -1);
+  parallel_for(count, threads, 1 << 16, [&](int64_t begin, int64_t end, int w) {
+    for (int64_t i = begin; i < end; ++i)
+      if (!std::isfinite(x[i])) {
+        first[w] = i;
+        return;
+      }
+  });
+  for (int64_t f : first)
+    if (f >= 0) return f;
+  return -1;
+}
+
+void prediction_to_score(const float* z, const float* p, int64_t count, int kind, double alpha, double sigma2,
+                         float* out, int threads) {
+  const double sigma = std::sqrt(sigma2);
+  parallel_for(count, threads, 1 << 15, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      if (kind == 1)
+        out[i] = static_cast<float>(-static_cast<double>(p[i]) / sigma);  // MATH.md §1, epsilon
+      else if (kind == 2)
+        out[i] = static_cast<float>((alpha * p[i] - z[i]) / sigma2);  // MATH.md §1, x0
+      else
+        out[i] = p[i];
+    }
+  });
+}
+
+void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, int threads) {
+  parallel_for(count, threads, 1024, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float* src = rows + static_cast<int64_t>(ancestors[i]) * dim;
+      float* dst = out + i * dim;
+      for (int64_t j = 0; j < dim; ++j) dst[j] = src[j];
+    }
+  });
+}
+
+}  // namespace condiff

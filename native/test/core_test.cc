@@ -1,0 +1,255 @@
+// C++ tests of the native core, no Node: Philox known answers (MATH.md §6), normals,
+// resampling invariants (MATH.md §5, §5b), weights (§3, §4), the mixture oracle (§7).
+// Runs under AddressSanitizer and UndefinedBehaviorSanitizer in CI (npm run test:native).
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "linalg.h"
+#include "mixture.h"
+#include "particles.h"
+#include "philox.h"
+#include "resampling.h"
+#include "rng.h"
+#include "weights.h"
+
+using namespace condiff;
+
+static int failures = 0, checks = 0;
+#define CHECK(cond, ...)                                  \
+  do {                                                    \
+    ++checks;                                             \
+    if (!(cond)) {                                        \
+      ++failures;                                         \
+      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+      std::printf(__VA_ARGS__);                           \
+      std::printf("\n");                                  \
+    }                                                     \
+  } while (0)
+
+static void test_philox_known_answers() {
+  // Random123 tests/kat_vectors, as quoted in MATH.md §6.
+  struct Kat {
+    int rounds;
+    uint32_t ctr[4], key[2], out[4];
+  } kats[] = {
+      {7, {0, 0, 0, 0}, {0, 0}, {0x5f6fb709, 0x0d893f64, 0x4f121f81, 0x4f730a48}},
+      {7, {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff},
+       {0x5207ddc2, 0x45165e59, 0x4d8ee751, 0x8c52f662}},
+      {7, {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0},
+       {0x4dfccaba, 0x190a87f0, 0xc47362ba, 0xb6b5242a}},
+      {10, {0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+      {10, {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff},
+       {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+      {10, {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0},
+       {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+  };
+  for (const Kat& k : kats) {
+    Words4 c{{k.ctr[0], k.ctr[1], k.ctr[2], k.ctr[3]}};
+    const Words4 o = philox4x32(c, k.key[0], k.key[1], k.rounds);
+    for (int i = 0; i < 4; ++i) CHECK(o.v[i] == k.out[i], "rounds %d word %d got %08x want %08x", k.rounds, i, o.v[i], k.out[i]);
+  }
+}
+
+static void test_normals() {
+  // 2^20 normals: mean within 5 sd (sd = 1/1024), variance within 5 sd (sqrt(2/n)).
+  const uint64_t n = 1 << 20;
+  std::vector<float> x(n);
+  StreamKey s{7, 0, 1, 2, purpose_word(Purpose::kUser)};
+  fill_normals(s, 0, n, x.data());
+  double m = 0, v = 0;
+  for (float f : x) m += f;
+  m /= n;
+  for (float f : x) v += (f - m) * (f - m);
+  v /= n;
+  CHECK(std::fabs(m) < 5.0 / 1024, "mean %g", m);
+  CHECK(std::fabs(v - 1) < 5.0 * std::sqrt(2.0 / n), "var %g", v);
+  // fill_normals and normal_at agree, at any starting element.
+  std::vector<float> y(13);
+  fill_normals(s, 5, 18, y.data());
+  for (int i = 0; i < 13; ++i) CHECK(y[i] == normal_at(s, 5 + i) && y[i] == x[5 + i], "element %d", 5 + i);
+}
+
+static std::vector<int> counts_of(const std::vector<int32_t>& anc, size_t n) {
+  std::vector<int> c(n, 0);
+  for (int32_t a : anc) c[a]++;
+  return c;
+}
+
+static void test_resampling() {
+  const ResamplingScheme schemes[] = {ResamplingScheme::kSystematic, ResamplingScheme::kStratified,
+                                      ResamplingScheme::kMultinomial, ResamplingScheme::kResidual};
+  const double ninf = -std::numeric_limits<double>::infinity();
+  for (ResamplingScheme sc : schemes) {
+    const int n = 1000;
+    std::vector<double> lw(n), cdf(n), w(n);
+    double total = 0;
+    for (int k = 0; k < n; ++k) {
+      lw[k] = (k % 7 == 3) ? ninf : std::sin(k * 0.37) * 3.0;  // some -inf weights
+      w[k] = std::isinf(lw[k]) ? 0 : std::exp(lw[k]);
+      total += w[k];
+    }
+    lw[n - 1] = lw[n - 2] = ninf;  // trailing zeros
+    total -= w[n - 1] + w[n - 2];
+    w[n - 1] = w[n - 2] = 0;
+    for (uint32_t trial = 0; trial < 50; ++trial) {
+      std::vector<int32_t> anc(n, -1);
+      StreamKey s{1, 2, 3, trial, purpose_word(Purpose::kResampling)};
+      CHECK(resample_run(sc, lw.data(), n, s, cdf.data(), anc.data()), "scheme %d", int(sc));
+      auto c = counts_of(anc, n);
+      int sum = 0;
+      for (int k = 0; k < n; ++k) {
+        sum += c[k];
+        CHECK(!(w[k] == 0 && c[k] > 0), "scheme %d chose zero-weight particle %d", int(sc), k);
+        if (sc == ResamplingScheme::kSystematic)
+          CHECK(std::fabs(c[k] - n * w[k] / total) < 1.0, "systematic count %d vs %g", c[k], n * w[k] / total);
+        if (sc == ResamplingScheme::kResidual) CHECK(c[k] >= std::floor(n * w[k] / total), "residual floor");
+      }
+      CHECK(sum == n, "sum %d", sum);
+    }
+    // N = 1 and all -inf
+    double one = -5.0;
+    int32_t a = -1;
+    StreamKey s{1, 2, 3, 4, 5};
+    CHECK(resample_run(sc, &one, 1, s, cdf.data(), &a) && a == 0, "N=1");
+    double none[3] = {ninf, ninf, ninf};
+    int32_t a3[3];
+    CHECK(!resample_run(sc, none, 3, s, cdf.data(), a3), "all -inf must fail");
+  }
+  // Systematic with u as close to 1 as a word allows, and a single positive weight first.
+  {
+    const int n = 5;
+    double lw[n] = {0.0, -std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                    -std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+    double cdf[n];
+    int32_t anc[n];
+    for (uint32_t t = 0; t < 200; ++t) {
+      StreamKey s{t, 0, 0, 0, 0};
+      resample_run(ResamplingScheme::kSystematic, lw, n, s, cdf, anc);
+      for (int k = 0; k < n; ++k) CHECK(anc[k] == 0, "only particle 0 has weight");
+    }
+  }
+}
+
+static void test_weights() {
+  double lw[3] = {std::log(1.0 / 3), std::log(1.0 / 3), std::log(1.0 / 3)};
+  double inc[3] = {0.0, std::log(2.0), -std::numeric_limits<double>::infinity()};
+  ReweightResult r = reweight_run(lw, inc, 3);
+  CHECK(r.ok && std::fabs(r.log_evidence_increment - std::log(1.0)) < 1e-12, "evidence %g", r.log_evidence_increment);
+  CHECK(std::fabs(std::exp(lw[1]) - 2.0 / 3) < 1e-12, "W1");
+  CHECK(std::fabs(r.ess - 1.0 / (1.0 / 9 + 4.0 / 9)) < 1e-9, "ess %g", r.ess);
+  double lw2[2] = {0, 0}, inc2[2] = {-std::numeric_limits<double>::infinity(), std::nan("")};
+  CHECK(!reweight_run(lw2, inc2, 2).ok, "all bad weights fail");
+  int32_t obs[1] = {1};
+  float mu[2] = {0.f, 1.f}, y[1] = {2.f};
+  const double lg = gaussian_y_log_weight(mu, obs, 1, y, 0.5);
+  CHECK(std::fabs(lg - (-1.0 / (2 * 0.5) - 0.5 * std::log(2 * M_PI * 0.5))) < 1e-12, "gaussian %g", lg);
+}
+
+static void test_kernels() {
+  // OU Euler: mu = z + h(z + 2 s) (MATH.md §2)
+  StepSchedule q{std::exp(-1.0), 1 - std::exp(-2.0), std::exp(-0.9), 1 - std::exp(-1.8), std::exp(-0.1),
+                 1 - std::exp(-0.2), 0.1, -1.0, 2.0};
+  KernelCoefficients e = kernel_coefficients(KernelKind::kEuler, q);
+  CHECK(std::fabs(e.a - 1.1) < 1e-15 && std::fabs(e.b - 0.2) < 1e-15 && std::fabs(e.v - 0.2) < 1e-15, "euler");
+  // DDPM on a point mass at 0 (score -z / sigma_t^2, so x0hat = 0): the mean is
+  // q(z_s | z_t, x0 = 0)'s, alpha_{t|s} sigma_s^2 / sigma_t^2 * z.
+  KernelCoefficients dd = kernel_coefficients(KernelKind::kDdpm, q);
+  const double z = 0.7, s = -z / q.sigma2_t, want = q.alpha_ts * q.sigma2_s / q.sigma2_t * z;
+  CHECK(std::fabs(dd.a * z + dd.b * s - want) < 1e-12, "ddpm mean %g vs %g", dd.a * z + dd.b * s, want);
+  CHECK(std::fabs(dd.v - q.sigma2_ts * q.sigma2_s / q.sigma2_t) < 1e-15, "ddpm var");
+}
+
+static void test_eigen_and_mixture() {
+  const int d = 4;
+  double a[d * d] = {4, 1, 0.5, 0, 1, 3, 0.2, 0.1, 0.5, 0.2, 2, 0.3, 0, 0.1, 0.3, 1};
+  std::vector<double> lam, u;
+  CHECK(symmetric_eigen(a, d, lam, u), "converged");
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j < d; ++j) {
+      double s = 0;
+      for (int k = 0; k < d; ++k) s += u[i * d + k] * lam[k] * u[j * d + k];
+      CHECK(std::fabs(s - a[i * d + j]) < 1e-12, "reconstruct %d %d", i, j);
+    }
+  // Single full Gaussian: score must equal -C^{-1}(z - alpha m), checked by a solve.
+  double w[1] = {1}, m[d] = {1, -1, 0.5, 2};
+  std::string err;
+  auto gm = GaussianMixture::create(d, 1, w, m, a, false, &err);
+  CHECK(gm != nullptr, "create: %s", err.c_str());
+  float z[d] = {0.3f, 0.1f, -0.2f, 1.0f}, out[d];
+  const double alpha = 0.8, sigma2 = 0.36;
+  gm->score(z, 1, alpha, sigma2, out, 1);
+  double c[d * d], rhs[d];
+  for (int i = 0; i < d * d; ++i) c[i] = alpha * alpha * a[i] + (i % (d + 1) == 0 ? sigma2 : 0);
+  for (int i = 0; i < d; ++i) rhs[i] = z[i] - alpha * m[i];
+  std::vector<double> l;
+  cholesky(c, d, l);
+  cholesky_solve(l, d, rhs);
+  for (int i = 0; i < d; ++i) CHECK(std::fabs(out[i] + rhs[i]) < 1e-5, "score %d: %g vs %g", i, out[i], -rhs[i]);
+  // Not positive definite: rejected with a message naming the component.
+  double bad[4] = {1, 2, 2, 1};
+  auto gb = GaussianMixture::create(2, 1, w, m, bad, false, &err);
+  CHECK(gb == nullptr && err.find("positive definite") != std::string::npos, "%s", err.c_str());
+  // Posterior of one Gaussian: conditional mean and covariance by the Schur complement.
+  int32_t obs[2] = {1, 3};
+  float y[2] = {0.f, 1.5f};
+  MixturePosterior post;
+  CHECK(gm->posterior(obs, 2, y, &post, &err), "posterior: %s", err.c_str());
+  CHECK(post.latent.size() == 2 && post.latent[0] == 0 && post.latent[1] == 2, "latent");
+  // Draws have that mean (n = 20000, tolerance 6 sd of the sample mean).
+  const int n = 20000;
+  std::vector<float> draws(n * d);
+  sample_posterior(post, n, StreamKey{3, 0, 0, 0, 0}, draws.data(), 2);
+  for (int a2 = 0; a2 < 2; ++a2) {
+    double mean = 0;
+    for (int i = 0; i < n; ++i) mean += draws[i * d + post.latent[a2]];
+    mean /= n;
+    const double sd = std::sqrt(post.covariances[a2 * 2 + a2] / n);
+    CHECK(std::fabs(mean - post.means[a2]) < 6 * sd, "posterior mean %d: %g vs %g", a2, mean, post.means[a2]);
+  }
+  for (int i = 0; i < n; ++i) CHECK(draws[i * d + 1] == 0.f && draws[i * d + 3] == 1.5f, "observed filled");
+}
+
+static void test_thread_independence() {
+  const int64_t runs = 3, n = 700, d = 5;
+  std::vector<int32_t> lat = {0, 2, 3}, obs = {1, 4};
+  Coordinates c{lat.data(), 3, obs.data(), 2};
+  Batch b{runs, n, d, 10};
+  std::vector<float> y(runs * 2, 0.5f), z1(runs * n * d), z2(runs * n * d);
+  StreamKey s{9, 0, 0, 4, purpose_word(Purpose::kInitial)};
+  init_state(b, c, y.data(), s, z1.data(), 1);
+  init_state(b, c, y.data(), s, z2.data(), 2);
+  CHECK(z1 == z2, "init_state depends on threads");
+  std::vector<double> lw(runs * n, -std::log(double(n))), inc(runs * n), lw2, cdf(runs * n);
+  gaussian_y_log_weights(b, c, z1.data(), y.data(), 0.3, inc.data(), 2);
+  lw2 = lw;
+  std::vector<double> ev(runs), ess(runs);
+  std::vector<uint8_t> flags(runs);
+  CHECK(reweight_batch(b, lw.data(), inc.data(), 1.0, ev.data(), ess.data(), flags.data(), 1) == -1, "reweight");
+  CHECK(reweight_batch(b, lw2.data(), inc.data(), 1.0, ev.data(), ess.data(), flags.data(), 2) == -1, "reweight");
+  CHECK(lw == lw2, "reweight depends on threads");
+  std::vector<int32_t> a1(runs * n), a2(runs * n);
+  resample_batch(b, ResamplingScheme::kMultinomial, flags.data(), s, lw.data(), cdf.data(), a1.data(), 1);
+  resample_batch(b, ResamplingScheme::kMultinomial, flags.data(), s, lw2.data(), cdf.data(), a2.data(), 2);
+  CHECK(a1 == a2, "resample depends on threads");
+  propagate(b, c, z1.data(), a1.data(), 0.5, y.data(), s, z2.data(), 2);
+  std::vector<float> z3(runs * n * d);
+  propagate(b, c, z1.data(), a1.data(), 0.5, y.data(), s, z3.data(), 1);
+  CHECK(z2 == z3, "propagate depends on threads");
+}
+
+int main() {
+  test_philox_known_answers();
+  test_normals();
+  test_resampling();
+  test_weights();
+  test_kernels();
+  test_eigen_and_mixture();
+  test_thread_independence();
+  std::printf("%d checks, %d failures\n", checks, failures);
+  return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
