@@ -156,6 +156,15 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     return evaluateScore(p.score, state, context, scoreBuffer, threads, where);
   };
 
+  // mu = a z + b s (MATH.md §2), checked: a finite but huge score can overflow float32.
+  const kernelMean = async (state: Float32Array, g: Float32Array, c: StepCoefficients, where: string) => {
+    await native.kernelMean(state, g, c.a, c.b, mu, threads);
+    const bad = await native.firstNonFinite(mu, threads);
+    if (bad >= 0) {
+      throw new RangeError(`the kernel mean must be finite ${where}, got ${mu[bad]} at row ${Math.floor(bad / D)} (the score overflows float32)`);
+    }
+  };
+
   checkAbort();
   await native.initState(batch, p.latent, p.observed, contextAt(p.steps), stream(p.steps, P.initial), z, threads);
 
@@ -166,7 +175,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     const where = `at step ${p.steps - i + 1} of ${p.steps} (t = ${t})`;
     const ySource = contextAt(i - 1);
     // Backward kernel mean at Z_t = [X_t, Y_t] (MATH.md §2).
-    await native.kernelMean(z, await score(z, t, where), c.a, c.b, mu, threads);
+    await kernelMean(z, await score(z, t, where), c, where);
     let anc: Int32Array | null = null;
     let resampledRuns = 0;
     if (weighted) {
@@ -215,7 +224,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       for (let u = 0; u < corrector.jumps; u++) {
         checkAbort();
         await native.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT, stream(i, P.repaintNoise + u), z, threads);
-        await native.kernelMean(z, await score(z, t, `${where}, RePaint jump ${u + 1}`), c.a, c.b, mu, threads);
+        const jump = `${where}, RePaint jump ${u + 1}`;
+        await kernelMean(z, await score(z, t, jump), c, jump);
         await native.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel + u), zNext, threads);
         [z, zNext] = [zNext, z];
       }

@@ -54,7 +54,8 @@ export function oneOf<T extends string>(name: string, value: unknown, options: r
 /** The error an aborted run rejects with (same name as fetch's, so `err.name === 'AbortError'`). */
 export function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
-  if (reason instanceof Error && reason.name === 'AbortError') return reason;
+  // By name, not instanceof: the reason may come from another realm (vm, jest).
+  if (typeof reason === 'object' && reason !== null && (reason as Error).name === 'AbortError') return reason as Error;
   const err = new Error(`the operation was aborted${reason !== undefined ? `: ${String(reason)}` : ''}`);
   err.name = 'AbortError';
   return err;

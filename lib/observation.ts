@@ -35,7 +35,8 @@ export function normalizeObservation(observed: unknown, dim: number): Normalized
     seen[k] = 1;
     indices[i] = k;
     const v = vals[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw rangeError(`observed.values[${i}]`, 'a finite number', v);
+    // Finite as float32 too: 1e39 would become Infinity in the Float32Array.
+    if (typeof v !== 'number' || !Number.isFinite(Math.fround(v))) throw rangeError(`observed.values[${i}]`, 'a finite float32 number', v);
     values[i] = v;
   }
   const latent = new Int32Array(dim - idx.length);

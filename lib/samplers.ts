@@ -123,7 +123,7 @@ function prepare(o: CommonOptions): Prepared {
     dim = positiveInteger('dim', o.dim);
     if (declared !== undefined && declared !== dim) throw rangeError('dim', `the score model's dim ${declared}`, o.dim);
   } else if (declared !== undefined) {
-    dim = declared;
+    dim = positiveInteger('score.dim', declared);
   } else {
     throw new TypeError('dim must be given when the score model does not declare one, got undefined');
   }

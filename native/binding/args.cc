@@ -45,11 +45,11 @@ View<T> typed(const Napi::Value& v, const char* name, napi_typedarray_type type,
   view.name = name;
   if (allow_null && (v.IsNull() || v.IsUndefined())) return view;
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    throw_type(v.Env(), std::string(name) + " must be a " + type_name + ", got " + describe(v));
+    throw_type(v.Env(), std::string(name) + " must be " + type_name + ", got " + describe(v));
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   Napi::ArrayBuffer buffer = ta.ArrayBuffer();
   if (buffer.IsDetached())
-    throw_type(v.Env(), std::string(name) + " must be a live " + type_name + ", got one whose buffer is detached");
+    throw_type(v.Env(), std::string(name) + " must be " + type_name + " with a live buffer, got a detached one");
   view.array = ta;
   view.length = static_cast<int64_t>(ta.ElementLength());
   view.data = view.length == 0 ? nullptr
@@ -60,19 +60,19 @@ View<T> typed(const Napi::Value& v, const char* name, napi_typedarray_type type,
 }  // namespace
 
 View<float> float32_array(const Napi::Value& v, const char* name, bool allow_null) {
-  return typed<float>(v, name, napi_float32_array, "Float32Array", allow_null);
+  return typed<float>(v, name, napi_float32_array, "a Float32Array", allow_null);
 }
 View<double> float64_array(const Napi::Value& v, const char* name, bool allow_null) {
-  return typed<double>(v, name, napi_float64_array, "Float64Array", allow_null);
+  return typed<double>(v, name, napi_float64_array, "a Float64Array", allow_null);
 }
 View<int32_t> int32_array(const Napi::Value& v, const char* name, bool allow_null) {
-  return typed<int32_t>(v, name, napi_int32_array, "Int32Array", allow_null);
+  return typed<int32_t>(v, name, napi_int32_array, "an Int32Array", allow_null);
 }
 View<uint32_t> uint32_array(const Napi::Value& v, const char* name) {
-  return typed<uint32_t>(v, name, napi_uint32_array, "Uint32Array", false);
+  return typed<uint32_t>(v, name, napi_uint32_array, "a Uint32Array", false);
 }
 View<uint8_t> uint8_array(const Napi::Value& v, const char* name) {
-  return typed<uint8_t>(v, name, napi_uint8_array, "Uint8Array", false);
+  return typed<uint8_t>(v, name, napi_uint8_array, "a Uint8Array", false);
 }
 
 int64_t integer(const Napi::Value& v, const char* name, int64_t lo, int64_t hi) {

@@ -52,6 +52,12 @@ void require_disjoint(Napi::Env env, const View<A>& out, const View<B>& in) {
     throw_range(env, std::string(out.name) + " must not share memory with " + in.name + ", but they overlap");
 }
 
+// `out` must not overlap any of the inputs.
+template <typename A, typename... Bs>
+void require_disjoint_from(Napi::Env env, const View<A>& out, const Bs&... inputs) {
+  (require_disjoint(env, out, inputs), ...);
+}
+
 // Indices into [0, dim): in range, no repeats.
 void require_indices(Napi::Env env, const View<int32_t>& idx, int64_t dim);
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
+
 namespace condiff_binding {
 
 struct JobError {
@@ -19,13 +21,22 @@ struct JobError {
 // Work returns a double (an index, or -1) or reports an error through JobError.
 using Work = std::function<double(JobError&)>;
 
+// A typed array an async job keeps referenced, with the argument name used in errors.
+struct Held {
+  Napi::TypedArray array;
+  std::string name;
+  template <typename T>
+  Held(const View<T>& v) : array(v.array), name(v.name) {}  // NOLINT: implicit on purpose
+};
+
 class Job : public Napi::AsyncWorker {
  public:
-  Job(Napi::Env env, Work work, std::vector<Napi::TypedArray> arrays)
+  Job(Napi::Env env, Work work, const std::vector<Held>& arrays)
       : Napi::AsyncWorker(env, "condiff"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)) {
-    for (auto& a : arrays) {
-      if (a.IsEmpty()) continue;
-      refs_.push_back(Napi::Persistent(static_cast<Napi::Object>(a)));
+    for (const Held& a : arrays) {
+      if (a.array.IsEmpty()) continue;
+      refs_.push_back(Napi::Persistent(static_cast<Napi::Object>(a.array)));
+      names_.push_back(a.name);
     }
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
@@ -41,12 +52,12 @@ class Job : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    for (auto& r : refs_) {
-      Napi::TypedArray a = r.Value().As<Napi::TypedArray>();
+    for (size_t i = 0; i < refs_.size(); ++i) {
+      Napi::TypedArray a = refs_[i].Value().As<Napi::TypedArray>();
       if (a.ArrayBuffer().IsDetached()) {
-        deferred_.Reject(Napi::TypeError::New(env,
-                                              "a typed array passed to this call was detached (transferred) while "
-                                              "the call was in flight; arrays must stay attached until it settles")
+        deferred_.Reject(Napi::TypeError::New(env, names_[i] +
+                                                       " was detached (transferred) while the call was in flight; "
+                                                       "arrays must stay attached until the call settles")
                              .Value());
         return;
       }
@@ -65,13 +76,14 @@ class Job : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   Work work_;
   std::vector<Napi::ObjectReference> refs_;
+  std::vector<std::string> names_;
   JobError error_;
   double result_ = 0;
 };
 
 // Queues work off the event loop and returns its Promise.
-inline Napi::Value run_async(Napi::Env env, Work work, std::vector<Napi::TypedArray> arrays) {
-  Job* job = new Job(env, std::move(work), std::move(arrays));
+inline Napi::Value run_async(Napi::Env env, Work work, const std::vector<Held>& arrays) {
+  Job* job = new Job(env, std::move(work), arrays);
   Napi::Promise p = job->Promise();
   job->Queue();
   return p;

@@ -79,7 +79,7 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
           model->score(z.data, z.length / d, alpha, sigma2, out.data, threads);
           return 0.0;
         },
-        {z.array, out.array});
+        {z, out});
   }
 
   bool compute_posterior(const Napi::CallbackInfo& info, MixturePosterior* post) {
@@ -138,7 +138,7 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
           condiff::sample_posterior(*post, n, s, out.data, threads);
           return 0.0;
         },
-        {out.array});
+        {out});
   }
 
   std::shared_ptr<const GaussianMixture> model_;

@@ -114,7 +114,7 @@ Napi::Value Normals(const Napi::CallbackInfo& info) {
         });
         return 0.0;
       },
-      {out.array});
+      {out});
 }
 
 Napi::Value KernelCoefficientsFn(const Napi::CallbackInfo& info) {
@@ -146,14 +146,14 @@ Napi::Value InitState(const Napi::CallbackInfo& info) {
   const int threads = threads_arg(info[6]);
   require_length(env, y, b.runs * c.observed.length, "runs x observed");
   require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
-  require_disjoint(env, z, y);
+  require_disjoint_from(env, z, y, c.latent, c.observed);
   return run_async(
       env,
       [=](JobError&) {
         init_state(b, c.core(), y.data, s, z.data, threads);
         return 0.0;
       },
-      {c.latent.array, c.observed.array, y.array, z.array});
+      {c.latent, c.observed, y, z});
 }
 
 Napi::Value ForwardContextPath(const Napi::CallbackInfo& info) {
@@ -172,7 +172,7 @@ Napi::Value ForwardContextPath(const Napi::CallbackInfo& info) {
   for (int64_t i = 0; i < steps; ++i)
     if (!std::isfinite(alpha.data[i]) || !(sigma2.data[i] >= 0.0) || !std::isfinite(sigma2.data[i]))
       throw_range(env, "alphaTs/sigma2Ts[" + std::to_string(i) + "] must be finite with sigma2 >= 0");
-  require_disjoint(env, out, y0);
+  require_disjoint_from(env, out, y0, alpha, sigma2);
   return run_async(
       env,
       [=](JobError&) {
@@ -180,7 +180,7 @@ Napi::Value ForwardContextPath(const Napi::CallbackInfo& info) {
                              sigma2.data, s, out.data, threads);
         return 0.0;
       },
-      {y0.array, alpha.array, sigma2.array, out.array});
+      {y0, alpha, sigma2, out});
 }
 
 Napi::Value KernelMean(const Napi::CallbackInfo& info) {
@@ -201,7 +201,7 @@ Napi::Value KernelMean(const Napi::CallbackInfo& info) {
         kernel_mean_batch(z.data, score.data, z.length, a, b, mu.data, threads);
         return 0.0;
       },
-      {z.array, score.array, mu.array});
+      {z, score, mu});
 }
 
 Napi::Value GaussianYLogWeights(const Napi::CallbackInfo& info) {
@@ -218,8 +218,7 @@ Napi::Value GaussianYLogWeights(const Napi::CallbackInfo& info) {
   require_length(env, mu, b.runs * b.particles * b.dim, "runs x particles x dim");
   require_length(env, y, b.runs * obs.length, "runs x observed");
   require_length(env, out, b.runs * b.particles, "runs x particles");
-  require_disjoint(env, out, mu);
-  require_disjoint(env, out, y);
+  require_disjoint_from(env, out, mu, y, obs);
   Coordinates c{nullptr, 0, obs.data, obs.length};
   return run_async(
       env,
@@ -227,7 +226,7 @@ Napi::Value GaussianYLogWeights(const Napi::CallbackInfo& info) {
         gaussian_y_log_weights(b, c, mu.data, y.data, v, out.data, threads);
         return 0.0;
       },
-      {obs.array, mu.array, y.array, out.array});
+      {obs, mu, y, out});
 }
 
 // reweight(batch, logW, increment, tau, logEvidenceInc, ess, flags, threads) -> first failing run or -1
@@ -248,16 +247,16 @@ Napi::Value Reweight(const Napi::CallbackInfo& info) {
   require_length(env, ev, b.runs, "one per run");
   require_length(env, ess, b.runs, "one per run");
   require_length(env, flags, b.runs, "one per run");
-  require_disjoint(env, lw, inc);
-  require_disjoint(env, ev, ess);
-  require_disjoint(env, ev, lw);
-  require_disjoint(env, ess, lw);
+  require_disjoint_from(env, lw, inc, ev, ess, flags);
+  require_disjoint_from(env, ev, inc, ess, flags);
+  require_disjoint_from(env, ess, inc, flags);
+  require_disjoint_from(env, flags, inc);
   return run_async(
       env,
       [=](JobError&) {
         return static_cast<double>(reweight_batch(b, lw.data, inc.data, tau, ev.data, ess.data, flags.data, threads));
       },
-      {lw.array, inc.array, ev.array, ess.array, flags.array});
+      {lw, inc, ev, ess, flags});
 }
 
 Napi::Value ResampleBatch(const Napi::CallbackInfo& info) {
@@ -275,13 +274,15 @@ Napi::Value ResampleBatch(const Napi::CallbackInfo& info) {
   require_length(env, lw, rows, "runs x particles");
   require_length(env, cdf, rows, "runs x particles");
   require_length(env, anc, rows, "runs x particles");
-  require_disjoint(env, cdf, lw);
+  require_disjoint_from(env, cdf, lw, flags, anc);
+  require_disjoint_from(env, anc, lw, flags);
+  require_disjoint_from(env, lw, flags);
   return run_async(
       env,
       [=](JobError&) {
         return static_cast<double>(resample_batch(b, scheme, flags.data, s, lw.data, cdf.data, anc.data, threads));
       },
-      {flags.array, lw.array, cdf.array, anc.array});
+      {flags, lw, cdf, anc});
 }
 
 Napi::Value Propagate(const Napi::CallbackInfo& info) {
@@ -307,15 +308,14 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
         throw_range(env, "ancestors[" + std::to_string(i) + "] must be in [0, " + std::to_string(b.particles) +
                              "), got " + std::to_string(anc.data[i]));
   }
-  require_disjoint(env, z, mu);
-  require_disjoint(env, z, y);
+  require_disjoint_from(env, z, mu, y, anc, c.latent, c.observed);
   return run_async(
       env,
       [=](JobError&) {
         propagate(b, c.core(), mu.data, anc.data, noise, y.data, s, z.data, threads);
         return 0.0;
       },
-      {c.latent.array, c.observed.array, mu.array, anc.array, y.array, z.array});
+      {c.latent, c.observed, mu, anc, y, z});
 }
 
 Napi::Value Langevin(const Napi::CallbackInfo& info) {
@@ -332,14 +332,14 @@ Napi::Value Langevin(const Napi::CallbackInfo& info) {
   const int threads = threads_arg(info[9]);
   require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
   require_length(env, score, z.length, "same as z");
-  require_disjoint(env, z, score);
+  require_disjoint_from(env, z, score, c.latent, c.observed);
   return run_async(
       env,
       [=](JobError&) {
         langevin_step(b, c.core(), score.data, rule, g, alpha, s, z.data, threads);
         return 0.0;
       },
-      {c.latent.array, c.observed.array, score.array, z.array});
+      {c.latent, c.observed, score, z});
 }
 
 Napi::Value Renoise(const Napi::CallbackInfo& info) {
@@ -355,14 +355,14 @@ Napi::Value Renoise(const Napi::CallbackInfo& info) {
   const int threads = threads_arg(info[8]);
   require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
   require_length(env, y, b.runs * c.observed.length, "runs x observed");
-  require_disjoint(env, z, y);
+  require_disjoint_from(env, z, y, c.latent, c.observed);
   return run_async(
       env,
       [=](JobError&) {
         renoise(b, c.core(), a, v, y.data, s, z.data, threads);
         return 0.0;
       },
-      {c.latent.array, c.observed.array, y.array, z.array});
+      {c.latent, c.observed, y, z});
 }
 
 Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
@@ -370,7 +370,7 @@ Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
   const int threads = threads_arg(info[1]);
   return run_async(
       info.Env(), [=](JobError&) { return static_cast<double>(first_non_finite(x.data, x.length, threads)); },
-      {x.array});
+      {x});
 }
 
 Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
@@ -385,14 +385,14 @@ Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
   const int threads = threads_arg(info[6]);
   require_length(env, p, z.length, "same as z");
   require_length(env, out, z.length, "same as z");
-  require_disjoint(env, out, z);
+  require_disjoint_from(env, out, z, p);
   return run_async(
       env,
       [=](JobError&) {
         prediction_to_score(z.data, p.data, z.length, kind, alpha, sigma2, out.data, threads);
         return 0.0;
       },
-      {z.array, p.array, out.array});
+      {z, p, out});
 }
 
 // ---- Public building blocks: resample and gatherRows, sync or async ----
@@ -424,8 +424,8 @@ Work resample_work(const ResampleArgs& a) {
   return [a](JobError& err) {
     std::unique_ptr<double[]> cdf(new double[a.lw.length]);
     if (!resample_run(a.scheme, a.lw.data, a.lw.length, a.stream, cdf.get(), a.out.data)) {
-      err = {JobError::kRange, "logWeights must contain at least one finite value (every weight is zero, -Infinity "
-                               "or NaN)"};
+      err = {JobError::kRange, "logWeights must contain a finite value, and no +Infinity, got none that can be drawn (every "
+                               "weight is -Infinity or NaN, or one is +Infinity)"};
     }
     return 0.0;
   };
@@ -437,7 +437,7 @@ Napi::Value ResampleSync(const Napi::CallbackInfo& info) {
 }
 Napi::Value ResampleAsync(const Napi::CallbackInfo& info) {
   ResampleArgs a = resample_args(info);
-  return run_async(info.Env(), resample_work(a), {a.lw.array, a.out.array});
+  return run_async(info.Env(), resample_work(a), {a.lw, a.out});
 }
 
 struct GatherArgs {
@@ -482,7 +482,7 @@ Napi::Value GatherAsync(const Napi::CallbackInfo& info) {
         gather_rows(a.rows.data, a.dim, a.anc.data, a.anc.length, a.out.data, a.threads);
         return 0.0;
       },
-      {a.rows.array, a.anc.array, a.out.array});
+      {a.rows, a.anc, a.out});
 }
 
 // chooseByWeight(batch, logW, stream, out Int32Array(runs)) -> first failing run or -1. Sync (O(N)).
@@ -494,6 +494,7 @@ Napi::Value ChooseByWeight(const Napi::CallbackInfo& info) {
   auto out = int32_array(info[3], "out");
   require_length(env, lw, b.runs * b.particles, "runs x particles");
   require_length(env, out, b.runs, "one per run");
+  require_disjoint(env, out, lw);
   for (int64_t r = 0; r < b.runs; ++r) {
     StreamKey sr = s;
     sr.run = b.run_offset + static_cast<uint32_t>(r);
