@@ -230,7 +230,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         [z, zNext] = [zNext, z];
       }
     }
-    p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essNow : undefined, resampledRuns: weighted ? resampledRuns : undefined });
+    p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essNow.slice() : undefined, resampledRuns: weighted ? resampledRuns : undefined });
   }
   return { particles: z, logWeights, logEvidence, ess: essTrace, resampled: resampledTrace };
 }

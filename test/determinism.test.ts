@@ -33,6 +33,7 @@ describe('the parallel loop really splits the work', () => {
   test('parallelProbe: 2 OS threads for threads = 2 on a large range, 1 for threads = 1', () => {
     expect(native.parallelProbe(100_000, 2)).toBe(2);
     expect(native.parallelProbe(100_000, 1)).toBe(1);
+    expect(native.parallelProbe(100_000, 3)).toBe(3);
     expect(native.parallelProbe(1, 2)).toBe(1); // one item: nothing to split
   });
 });
@@ -107,7 +108,12 @@ describe('smc: threads 1 and 2 give byte-identical samples and log-evidence', ()
     const opts = { ...base, resampling, essThreshold, output: 'all' as const };
     const a = await smc({ ...opts, threads: 1 });
     const b = await smc({ ...opts, threads: 2 });
+    // 3 threads: chunks of 427 rows, so the split falls inside a run's 64 particles.
+    const b3 = await smc({ ...opts, threads: 3 });
     expect(sameBytes(a.samples, b.samples)).toBe(true);
+    expect(sameBytes(a.samples, b3.samples)).toBe(true);
+    expect(sameBytes(a.logEvidence, b3.logEvidence)).toBe(true);
+    expect(sameBytes(a.particles!, b3.particles!)).toBe(true);
     expect(sameBytes(a.logEvidence, b.logEvidence)).toBe(true);
     expect(Array.from(b.logEvidence)).toEqual(Array.from(a.logEvidence));
     expect(sameBytes(a.ess, b.ess)).toBe(true);

@@ -5,7 +5,7 @@
 // deterministic; the false-failure rate quoted for each test is the probability that a
 // correct generator, on a seed drawn at random, would fail that test (normal, chi-square
 // or Kolmogorov tails; several checks in one test are combined by the union bound).
-// Each test is at most 1e-4, the whole file at most ~5e-4.
+// Each test is at most 1e-4, the whole file at most 3e-4.
 import { describe, expect, test } from '@jest/globals';
 import { native } from '../lib/native';
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "args.h"
+#include "format.h"
 #include "job.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -125,7 +126,7 @@ Napi::Value KernelCoefficientsFn(const Napi::CallbackInfo& info) {
     if (!std::isfinite(q.data[i])) throw_range(info.Env(), "schedule[" + std::to_string(i) + "] must be finite");
   StepSchedule st{q.data[0], q.data[1], q.data[2], q.data[3], q.data[4], q.data[5], q.data[6], q.data[7], q.data[8]};
   if (kind == 1 && !(st.sigma2_t > 0.0))
-    throw_range(info.Env(), "schedule sigma2_t must be positive for the DDPM kernel, got " + std::to_string(st.sigma2_t));
+    throw_range(info.Env(), "schedule sigma2_t must be positive for the DDPM kernel, got " + condiff::format_number(st.sigma2_t));
   const KernelCoefficients c = kernel_coefficients(static_cast<KernelKind>(kind), st);
   Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 3);
   out[0] = c.a;
@@ -212,7 +213,7 @@ Napi::Value GaussianYLogWeights(const Napi::CallbackInfo& info) {
   auto mu = float32_array(info[2], "mu");
   auto y = float32_array(info[3], "yPerRun");
   const double v = finite_number(info[4], "variance");
-  if (!(v > 0.0)) throw_range(env, "variance must be positive, got " + std::to_string(v));
+  if (!(v > 0.0)) throw_range(env, "variance must be positive, got " + condiff::format_number(v));
   auto out = float64_array(info[5], "out");
   const int threads = threads_arg(info[6]);
   require_length(env, mu, b.runs * b.particles * b.dim, "runs x particles x dim");
@@ -236,7 +237,7 @@ Napi::Value Reweight(const Napi::CallbackInfo& info) {
   auto lw = float64_array(info[1], "logWeights");
   auto inc = float64_array(info[2], "increment");
   const double tau = finite_number(info[3], "essThreshold");
-  if (tau < 0.0 || tau > 1.0) throw_range(env, "essThreshold must be in [0, 1], got " + std::to_string(tau));
+  if (tau < 0.0 || tau > 1.0) throw_range(env, "essThreshold must be in [0, 1], got " + condiff::format_number(tau));
   auto ev = float64_array(info[4], "logEvidenceIncrement");
   auto ess = float64_array(info[5], "ess");
   auto flags = uint8_array(info[6], "resampleFlags");
@@ -292,7 +293,7 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   auto mu = float32_array(info[3], "mu");
   auto anc = int32_array(info[4], "ancestors", true);
   const double noise = finite_number(info[5], "noiseScale");
-  if (noise < 0.0) throw_range(env, "noiseScale must be >= 0, got " + std::to_string(noise));
+  if (noise < 0.0) throw_range(env, "noiseScale must be >= 0, got " + condiff::format_number(noise));
   auto y = float32_array(info[6], "yPerRun");
   const StreamKey s = stream_arg(info[7]);
   auto z = float32_array(info[8], "zOut");
@@ -326,7 +327,7 @@ Napi::Value Langevin(const Napi::CallbackInfo& info) {
   const int rule = static_cast<int>(integer(info[4], "rule", 0, 1));
   const double g = finite_number(info[5], "stepParameter");
   const double alpha = finite_number(info[6], "snrAlpha");
-  if (!(g >= 0.0)) throw_range(env, "stepParameter must be >= 0, got " + std::to_string(g));
+  if (!(g >= 0.0)) throw_range(env, "stepParameter must be >= 0, got " + condiff::format_number(g));
   const StreamKey s = stream_arg(info[7]);
   auto z = float32_array(info[8], "z");
   const int threads = threads_arg(info[9]);
@@ -348,7 +349,7 @@ Napi::Value Renoise(const Napi::CallbackInfo& info) {
   Coords c = coords_arg(env, info[1], info[2], b.dim);
   const double a = finite_number(info[3], "alphaTs");
   const double v = finite_number(info[4], "sigma2Ts");
-  if (v < 0.0) throw_range(env, "sigma2Ts must be >= 0, got " + std::to_string(v));
+  if (v < 0.0) throw_range(env, "sigma2Ts must be >= 0, got " + condiff::format_number(v));
   auto y = float32_array(info[5], "yPerRun");
   const StreamKey s = stream_arg(info[6]);
   auto z = float32_array(info[7], "z");

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "format.h"
 #include "linalg.h"
 #include "parallel.h"
 
@@ -21,7 +22,7 @@ std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, 
   double wsum = 0.0;
   for (int64_t j = 0; j < jn; ++j) {
     if (!(weights[j] > 0.0) || !std::isfinite(weights[j])) {
-      *error = "weights[" + std::to_string(j) + "] must be a positive finite number, got " + std::to_string(weights[j]);
+      *error = "weights[" + std::to_string(j) + "] must be a positive finite number, got " + format_number(weights[j]);
       return nullptr;
     }
     wsum += weights[j];
@@ -39,7 +40,7 @@ std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, 
     for (int64_t i = 0; i < jn * d; ++i) {
       if (!(cov[i] > 0.0) || !std::isfinite(cov[i])) {
         *error = "variances[" + std::to_string(i / d) + "][" + std::to_string(i % d) +
-                 "] must be positive and finite (a positive definite covariance), got " + std::to_string(cov[i]);
+                 "] must be positive and finite (a positive definite covariance), got " + format_number(cov[i]);
         return nullptr;
       }
       m->lambda_[i] = cov[i];
@@ -63,8 +64,9 @@ std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, 
     for (int64_t a = 0; a < d; ++a)
       for (int64_t b = a + 1; b < d; ++b)
         if (std::fabs(c[a * d + b] - c[b * d + a]) > 1e-9 * std::max(1.0, scale)) {
-          *error = "covariances[" + std::to_string(j) + "] must be symmetric: entry [" + std::to_string(a) + "][" +
-                   std::to_string(b) + "] differs from [" + std::to_string(b) + "][" + std::to_string(a) + "]";
+          *error = "covariances[" + std::to_string(j) + "] must be symmetric, got entry [" + std::to_string(a) + "][" + std::to_string(b) +
+                   "] = " + format_number(c[a * d + b]) + " but [" + std::to_string(b) + "][" + std::to_string(a) +
+                   "] = " + format_number(c[b * d + a]);
           return nullptr;
         }
     if (!symmetric_eigen(c, d, lam, u)) {
@@ -75,8 +77,8 @@ std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, 
     const double lmin = *std::min_element(lam.begin(), lam.end());
     // Numerically singular counts as not positive definite (D * machine epsilon relative).
     if (!(lmin > static_cast<double>(d) * 2.220446049250313e-16 * std::max(lmax, 0.0))) {
-      *error = "covariances[" + std::to_string(j) + "] must be positive definite, smallest eigenvalue is " +
-               std::to_string(lmin);
+      *error = "covariances[" + std::to_string(j) + "] must be positive definite, got smallest eigenvalue " +
+               format_number(lmin);
       return nullptr;
     }
     std::copy(lam.begin(), lam.end(), m->lambda_.begin() + j * d);

@@ -87,7 +87,8 @@ int64_t reweight_batch(const Batch& b, double* log_w, const double* increment, d
       }
       log_evidence_inc[r] = res.log_evidence_increment;
       ess[r] = res.ess;
-      resample_flag[r] = res.ess < tau * static_cast<double>(b.particles) ? 1 : 0;
+      // tau = 1 means every step (the seed's filter), even when rounding puts ESS at exactly N.
+      resample_flag[r] = (tau >= 1.0 || res.ess < tau * static_cast<double>(b.particles)) ? 1 : 0;
     }
   });
   for (int64_t r = 0; r < b.runs; ++r)
