@@ -105,7 +105,11 @@ Napi::Value Philox4x32(const Napi::CallbackInfo& info) {
 Napi::Value Normals(const Napi::CallbackInfo& info) {
   auto out = float32_array(info[0], "out");
   const StreamKey s = stream_arg(info[1], true);
-  const int64_t first = integer(info[2], "firstElement", 0, int64_t{1} << 36);
+  // MATH.md §6: element / 4 is one 32-bit counter word, so a stream has 2^34 elements.
+  const int64_t first = integer(info[2], "firstElement", 0, int64_t{1} << 34);
+  if (first + out.length > (int64_t{1} << 34))
+    throw_range(info.Env(), "firstElement + out.length must be at most 2^34 (one Philox counter word), got " +
+                                std::to_string(first + out.length));
   const int threads = threads_arg(info[3]);
   return run_async(
       info.Env(),

@@ -2,6 +2,7 @@
 // each to the smallest k with C_k > p_m C_N by one merge-style sweep.
 #include "resampling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -97,11 +98,13 @@ bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const
       for (int64_t k = 0; k < n; ++k) {
         const double w = cdf[k] - prev;  // exact: cdf[k] = prev + w was computed this way
         prev = cdf[k];
-        const double nw = static_cast<double>(n) * (w / total);
+        // (n w) / total, not n (w / total): exact whenever N W_k is an integer (equal
+        // weights at N = 49 would otherwise give 0.999… and lose the guaranteed copy).
+        const double nw = (static_cast<double>(n) * w) / total;
         double copies = std::floor(nw);
         if (out + static_cast<int64_t>(copies) > n) copies = static_cast<double>(n - out);
         for (int64_t c = 0; c < static_cast<int64_t>(copies); ++c) ancestors[out++] = static_cast<int32_t>(k);
-        residual_run += (w > 0.0) ? (nw - copies) : 0.0;
+        residual_run += (w > 0.0) ? std::max(0.0, nw - copies) : 0.0;
         cdf[k] = residual_run;  // reuse the scratch for the residual CDF
       }
       const int64_t remaining = n - out;
@@ -110,9 +113,8 @@ bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const
       for (int64_t k = 0; k < n; ++k)
         if (k == 0 ? cdf[0] > 0.0 : cdf[k] > cdf[k - 1]) last_residual = k;
       if (last_residual < 0) {
-        // Rounding left no residual mass: give the remainder to the heaviest particle
-        // ... cannot happen with exact arithmetic (remaining > 0 implies mass); fall
-        // back to the last positive particle, which has positive weight.
+        // Only reachable through rounding (remaining > 0 implies residual mass in exact
+        // arithmetic): give the remainder to the last particle with positive weight.
         for (int64_t m = 0; m < remaining; ++m) ancestors[out + m] = static_cast<int32_t>(last);
         return true;
       }
