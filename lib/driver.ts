@@ -2,7 +2,7 @@
 // initial draw, a move (the backward kernel on X, plus any corrector) and a
 // log-potential. The driver owns time stepping, batching of runs, weights, ESS,
 // resampling and the log-evidence; models only say what is specific to them.
-import { native, BatchArgs, StreamArgs } from './native';
+import { native, BatchArgs, StreamArgs, NativeAddon } from './native';
 import { Schedule, KernelName } from './schedules';
 import { ScoreInput, ScoreContext, evaluateScore } from './score';
 import { abortError } from './errors';
@@ -38,6 +38,8 @@ export interface FeynmanKacModel {
 }
 
 export interface DriverProblem {
+  /** The backend's operations (lib/backend.ts). */
+  ops: NativeAddon;
   model: FeynmanKacModel;
   score: ScoreInput;
   schedule: Schedule;
@@ -87,7 +89,12 @@ const KERNEL_CODE: Record<KernelName, 0 | 1> = { euler: 0, ddpm: 1 };
 export const SCHEME_CODE: Record<ResamplingScheme, number> = { systematic: 0, stratified: 1, multinomial: 2, residual: 3 };
 
 /** Kernel coefficients for every step i = 1..S (index i - 1), from the native formula of MATH.md §2. */
-export function stepCoefficients(schedule: Schedule, kernel: KernelName, grid: Float64Array): StepCoefficients[] {
+export function stepCoefficients(
+  schedule: Schedule,
+  kernel: KernelName,
+  grid: Float64Array,
+  ops: Pick<NativeAddon, 'kernelCoefficients'> = native,
+): StepCoefficients[] {
   const out: StepCoefficients[] = [];
   for (let i = 1; i < grid.length; i++) {
     const s = grid[i - 1], t = grid[i];
@@ -104,7 +111,7 @@ export function stepCoefficients(schedule: Schedule, kernel: KernelName, grid: F
       euler ? schedule.drift(t) : 0,
       euler ? schedule.diffusion2(t) : 0,
     );
-    const [a, b, v] = native.kernelCoefficients(KERNEL_CODE[kernel], q);
+    const [a, b, v] = ops.kernelCoefficients(KERNEL_CODE[kernel], q);
     out.push({ a, b, v, weightVariance: v, alphaTs: tr.alpha, sigma2Ts: tr.sigma2 });
   }
   // MATH.md §2, "the last step": DDPM's v vanishes at s = 0; its weight uses the previous step's v.
@@ -120,13 +127,14 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   const dY = p.observed.length;
   const batch: BatchArgs = { runs, particles: n, dim: D, runOffset: p.runOffset };
   const grid = p.schedule.grid(p.steps);
-  const coef = stepCoefficients(p.schedule, p.kernel, grid);
+  const ops = p.ops;
+  const coef = stepCoefficients(p.schedule, p.kernel, grid, ops);
   for (let i = 0; i < coef.length; i++) {
     if (model.potential !== 'none' && !(coef[i].weightVariance > 0)) {
       throw new RangeError(`the kernel variance must be positive to weight particles, got ${coef[i].weightVariance} at step ${i + 1}`);
     }
   }
-  const P = native.purposes;
+  const P = ops.purposes;
   const stream = (step: number, purpose: number): StreamArgs => ({ seed: p.seed, step, purpose });
   const contextAt = (i: number): Float32Array =>
     p.context.kind === 'fixed' ? p.context.values : p.context.path.subarray(i * runs * dY, (i + 1) * runs * dY);
@@ -158,15 +166,15 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
 
   // mu = a z + b s (MATH.md §2), checked: a finite but huge score can overflow float32.
   const kernelMean = async (state: Float32Array, g: Float32Array, c: StepCoefficients, where: string) => {
-    await native.kernelMean(state, g, c.a, c.b, mu, threads);
-    const bad = await native.firstNonFinite(mu, threads);
+    await ops.kernelMean(state, g, c.a, c.b, mu, threads);
+    const bad = await ops.firstNonFinite(mu, threads);
     if (bad >= 0) {
       throw new RangeError(`the kernel mean must be finite ${where}, got ${mu[bad]} at row ${Math.floor(bad / D)} (the score overflows float32)`);
     }
   };
 
   checkAbort();
-  await native.initState(batch, p.latent, p.observed, contextAt(p.steps), stream(p.steps, P.initial), z, threads);
+  await ops.initState(batch, p.latent, p.observed, contextAt(p.steps), stream(p.steps, P.initial), z, threads);
 
   for (let i = p.steps; i >= 1; i--) {
     checkAbort();
@@ -180,8 +188,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     let resampledRuns = 0;
     if (weighted) {
       // Bootstrap weights: where each particle's Y block should land (MATH.md §3).
-      await native.gaussianYLogWeights(batch, p.observed, mu, ySource, c.weightVariance, increment, threads);
-      const failed = await native.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
+      await ops.gaussianYLogWeights(batch, p.observed, mu, ySource, c.weightVariance, increment, threads);
+      const failed = await ops.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
       if (failed >= 0) {
         throw new RangeError(
           `all log-weights are -Infinity or NaN ${where} in run ${p.runOffset + failed}: no particle explains the observation (MATH.md §4)`,
@@ -194,14 +202,14 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         resampledRuns += flags[r];
       }
       if (resampledRuns > 0) {
-        const bad = await native.resampleBatch(batch, SCHEME_CODE[p.scheme], flags, stream(i, P.resampling), logWeights, cdf, ancestors, threads);
+        const bad = await ops.resampleBatch(batch, SCHEME_CODE[p.scheme], flags, stream(i, P.resampling), logWeights, cdf, ancestors, threads);
         if (bad >= 0) throw new RangeError(`resampling found no positive weight ${where} in run ${p.runOffset + bad}`);
         anc = ancestors;
       }
     }
     // X_s = mu_X[ancestor] + sqrt(v) xi; no noise at the last step unless asked (MATH.md §2).
     const noise = i === 1 && !p.finalNoise ? 0 : Math.sqrt(c.v);
-    await native.propagate(batch, p.latent, p.observed, mu, anc, noise, ySource, stream(i, P.kernelNoise), zNext, threads);
+    await ops.propagate(batch, p.latent, p.observed, mu, anc, noise, ySource, stream(i, P.kernelNoise), zNext, threads);
     [z, zNext] = [zNext, z];
 
     const corrector = model.corrector;
@@ -213,9 +221,9 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         checkAbort();
         const g = await score(z, tScore, `${where}, Langevin step ${j + 1}`);
         if (corrector.rule === 'gamma') {
-          await native.langevin(batch, p.latent, p.observed, g, 0, corrector.gamma * sigma2, 0, stream(i, P.langevin + j), z, threads);
+          await ops.langevin(batch, p.latent, p.observed, g, 0, corrector.gamma * sigma2, 0, stream(i, P.langevin + j), z, threads);
         } else {
-          await native.langevin(batch, p.latent, p.observed, g, 1, corrector.snr, c.alphaTs * c.alphaTs, stream(i, P.langevin + j), z, threads);
+          await ops.langevin(batch, p.latent, p.observed, g, 1, corrector.snr, c.alphaTs * c.alphaTs, stream(i, P.langevin + j), z, threads);
         }
       }
     } else if (corrector?.kind === 'repaint') {
@@ -223,10 +231,10 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       const yT = contextAt(i);
       for (let u = 0; u < corrector.jumps; u++) {
         checkAbort();
-        await native.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT, stream(i, P.repaintNoise + u), z, threads);
+        await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT, stream(i, P.repaintNoise + u), z, threads);
         const jump = `${where}, RePaint jump ${u + 1}`;
         await kernelMean(z, await score(z, t, jump), c, jump);
-        await native.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel + u), zNext, threads);
+        await ops.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel + u), zNext, threads);
         [z, zNext] = [zNext, z];
       }
     }

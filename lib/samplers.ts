@@ -1,7 +1,7 @@
 // The samplers of the seed (MATH.md §3) as Feynman–Kac models run by the one driver:
 // replacement (with optional Langevin or RePaint correctors) and the bootstrap
 // particle filter (SMCDiff).
-import { native } from './native';
+import { selectBackend, Backend, BackendName } from './backend';
 import { Schedule, KernelName, isSchedule } from './schedules';
 import { ScoreInput, validateScoreInput, modelDim } from './score';
 import { Observation, normalizeObservation, NormalizedObservation } from './observation';
@@ -35,6 +35,8 @@ export interface CommonOptions {
   signal?: AbortSignal;
   /** Called after every step. */
   onStep?: (info: StepInfo) => void;
+  /** 'auto' (default), 'cpu' or 'cuda': asking for one that is not available is an error. */
+  backend?: BackendName;
 }
 
 export interface LangevinCorrectorOptions {
@@ -83,7 +85,8 @@ export interface SampleResult {
   method: string;
   seconds: number;
   threads: number;
-  backend: 'cpu';
+  /** The backend that ran it. */
+  backend: 'cpu' | 'cuda';
 }
 
 export interface SmcResult extends SampleResult {
@@ -110,6 +113,7 @@ interface Prepared {
   seed: number;
   threads: number;
   finalNoise: boolean;
+  backend: Backend;
 }
 
 function prepare(o: CommonOptions): Prepared {
@@ -145,6 +149,7 @@ function prepare(o: CommonOptions): Prepared {
     seed: nonNegativeInteger('seed', o.seed ?? 0),
     threads: threadsOption(o.threads),
     finalNoise: o.finalNoise ?? false,
+    backend: selectBackend(o.backend ?? 'auto'),
   };
 }
 
@@ -176,7 +181,7 @@ async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
     sigma2Ts[i - 1] = tr.sigma2;
   }
   const path = new Float32Array((p.steps + 1) * runs * p.obs.indices.length);
-  await native.forwardContextPath(p.obs.values, runs, 0, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: native.purposes.contextPath }, path, p.threads);
+  await p.backend.ops.forwardContextPath(p.obs.values, runs, 0, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.contextPath }, path, p.threads);
   return path;
 }
 
@@ -203,6 +208,7 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     corrector: corr,
   };
   const result = await runFeynmanKac({
+    ops: p.backend.ops,
     model,
     score: p.score,
     schedule: p.schedule,
@@ -229,7 +235,7 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     method: model.name,
     seconds: (performance.now() - started) / 1000,
     threads: p.threads,
-    backend: 'cpu',
+    backend: p.backend.name,
   };
 }
 
@@ -258,6 +264,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   options.signal?.aborted && throwAbort(options.signal);
   const path = await forwardPath(p, runs);
   const result = await runFeynmanKac({
+    ops: p.backend.ops,
     model: { name: 'smc', potential: 'gaussian-y' },
     score: p.score,
     schedule: p.schedule,
@@ -280,17 +287,17 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   });
   // One draw per run, chosen by its final weight, never uniformly (MATH.md §3).
   const chosen = new Int32Array(runs);
-  const bad = native.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: native.purposes.outputChoice }, chosen);
+  const bad = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
   if (bad >= 0) throw new RangeError(`run ${bad} ended with no positive weight`);
   const samples = new Float32Array(runs * p.dim);
-  native.gatherRows(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
+  p.backend.ops.gatherRows(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
   const out: SmcResult = {
     samples,
     shape: [runs, p.dim],
     method: 'smc',
     seconds: 0,
     threads: p.threads,
-    backend: 'cpu',
+    backend: p.backend.name,
     logEvidence: result.logEvidence,
     ess: result.ess,
     resampled: result.resampled,
