@@ -9,13 +9,15 @@
         "native/binding/mixture_wrap.cc",
         "native/core/linalg.cc",
         "native/core/mixture.cc",
+        "native/core/mixture_score.cc",
+        "native/core/normals.cc",
         "native/core/particles.cc",
         "native/core/resampling.cc"
       ],
       "include_dirs": ["native/core", "native/binding"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],
-      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-fexceptions"],
+      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-psabi", "-fno-math-errno", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"]
     }

@@ -13,6 +13,7 @@ import { slicedWasserstein, noiseFloor } from './metrics';
 import { Observation, normalizeObservation } from './observation';
 import { encodeNpy } from './npy';
 import { defaultThreads } from './threads';
+import { benchCommand, BENCH_USAGE } from './cli/bench';
 
 /** Anything with a write(string) method: process.stdout, or a test's capture. */
 export interface TextSink {
@@ -40,16 +41,17 @@ export class UsageError extends Error {
 
 const METHODS = ['replacement', 'langevin', 'repaint', 'smc'] as const;
 type Method = (typeof METHODS)[number];
-const SCHEDULES = ['ou', 'vp'] as const;
-const KERNELS = ['euler', 'ddpm'] as const;
-const CONTEXTS = ['fixed', 'forward'] as const;
+export const SCHEDULES = ['ou', 'vp'] as const;
+export const KERNELS = ['euler', 'ddpm'] as const;
+export const CONTEXTS = ['fixed', 'forward'] as const;
 
 const USAGE = `condiff: conditional sampling from diffusion models (Gaussian-mixture score models)
 
 Usage:
   condiff sample --model M.json --observe O.json --method METHOD --out FILE.npy [options]
   condiff demo [--samples K] [--seed X] [--threads P]
-  condiff help [sample|demo]
+  condiff bench [--method M[,M..]] [--particles N1,N2,..] [--out DIR] [options]
+  condiff help [sample|demo|bench]
   condiff --version
 
 sample: draws from p(X | Y = y) for the mixture in M.json, observing the coordinates of
@@ -82,6 +84,9 @@ Wasserstein distance and its noise floor). Takes about 10-20 s on 2 cores.
   --samples K           draws per method (default 1000)
   --seed X              seed (default 0)
   --threads P           worker threads (default: all cores)
+
+bench: sweeps particle counts (smc), Langevin steps or RePaint jumps, and reports time, ESS,
+log-evidence and the distance to the exact posterior, with plots (see condiff help bench).
 
 Exit status: 0 success, 2 usage or input error, 1 internal error (set CONDIFF_DEBUG=1 for the stack).`;
 
@@ -173,7 +178,7 @@ function required(flags: Flags, name: string, what: string): string {
   return v;
 }
 
-function integerFlag(flags: Flags, name: string, fallback: number, min: 0 | 1, max = Number.MAX_SAFE_INTEGER): number {
+export function integerFlag(flags: Flags, name: string, fallback: number, min: 0 | 1, max = Number.MAX_SAFE_INTEGER): number {
   const raw = str(flags, name);
   if (raw === undefined) return fallback;
   const kind = min === 1 ? 'a positive integer' : 'a non-negative integer';
@@ -183,7 +188,7 @@ function integerFlag(flags: Flags, name: string, fallback: number, min: 0 | 1, m
   return n;
 }
 
-function numberFlag(flags: Flags, name: string, fallback: number, check: { positive?: boolean; min?: number; max?: number } = {}): number {
+export function numberFlag(flags: Flags, name: string, fallback: number, check: { positive?: boolean; min?: number; max?: number } = {}): number {
   const raw = str(flags, name);
   if (raw === undefined) return fallback;
   const n = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw) ? Number(raw) : NaN;
@@ -197,7 +202,7 @@ function numberFlag(flags: Flags, name: string, fallback: number, check: { posit
   return n;
 }
 
-function choiceFlag<T extends string>(flags: Flags, name: string, options: readonly T[], fallback: T): T {
+export function choiceFlag<T extends string>(flags: Flags, name: string, options: readonly T[], fallback: T): T {
   const raw = str(flags, name);
   if (raw === undefined) return fallback;
   if (!options.includes(raw as T)) throw new UsageError(`--${name} must be one of ${options.join(', ')}, got ${JSON.stringify(raw)}`);
@@ -243,12 +248,12 @@ function userInput<T>(prefix: string, fn: () => T): T {
   }
 }
 
-function loadModel(file: string): GaussianMixture {
+export function loadModel(file: string): GaussianMixture {
   const spec = readJson('model', file);
   return userInput(`the model file ${JSON.stringify(file)}: `, () => GaussianMixture.fromJSON(spec));
 }
 
-function loadObservation(file: string, dim: number): Observation {
+export function loadObservation(file: string, dim: number): Observation {
   const json = readJson('observation', file);
   const where = `the observation file ${JSON.stringify(file)}`;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
@@ -298,7 +303,7 @@ function writeAtomically(file: string, bytes: Buffer): void {
 // ---------------------------------------------------------------------------------------
 // Progress bar (stderr, terminals only, at most ~10 redraws per second)
 
-class Progress {
+export class Progress {
   private last = 0;
   private drawn = 0;
   private readonly started = Date.now();
@@ -385,7 +390,7 @@ async function runMethod(model: GaussianMixture, observed: Observation, s: Sampl
   }
 }
 
-async function userInputAsync<T>(prefix: string, fn: () => Promise<T>): Promise<T> {
+export async function userInputAsync<T>(prefix: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
@@ -624,6 +629,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       case 'help':
       case '--help':
       case '-h':
+        if (rest.length === 1 && rest[0] === 'bench') {
+          io.stdout.write(BENCH_USAGE + '\n');
+          return 0;
+        }
         if (rest.length > 1 || (rest.length === 1 && !['sample', 'demo'].includes(rest[0]))) {
           throw new UsageError(`unknown help topic ${JSON.stringify(rest.join(' '))} (try condiff help)`);
         }
@@ -637,9 +646,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
         return await sampleCommand(rest, io);
       case 'demo':
         return await demoCommand(rest, io);
+      case 'bench':
+        return await benchCommand(rest, io);
       default:
-        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, help)`);
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, help)`);
+        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, bench, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, bench, help)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -15,6 +15,7 @@
 #include "format.h"
 #include "job.h"
 #include "kernels.h"
+#include "normals.h"
 #include "parallel.h"
 #include "particles.h"
 #include "philox.h"

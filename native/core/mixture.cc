@@ -8,6 +8,7 @@
 
 #include "format.h"
 #include "linalg.h"
+#include "mixture_score.h"
 #include "parallel.h"
 
 namespace condiff {
@@ -49,7 +50,6 @@ std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, 
   }
   m->covariance_.assign(cov, cov + jn * d * d);
   m->u_.resize(jn * d * d);
-  m->ut_.resize(jn * d * d);
   std::vector<double> lam, u;
   for (int64_t j = 0; j < jn; ++j) {
     const double* c = cov + j * d * d;
@@ -85,77 +85,56 @@ std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, 
     for (int64_t a = 0; a < d; ++a)
       for (int64_t b = 0; b < d; ++b) {
         m->u_[j * d * d + a * d + b] = u[a * d + b];
-        m->ut_[j * d * d + b * d + a] = u[a * d + b];
       }
   }
   return m;
 }
 
-void GaussianMixture::score(const float* z, int64_t rows, double alpha, double sigma2, float* out,
-                            int threads) const {
+MixtureStep GaussianMixture::prepare(double alpha, double sigma2) const {
   const int64_t d = dim_, jn = components_;
-  // Per call (not per row): 1 / c_jk and log det C_j for this (alpha, sigma).
-  std::vector<double> inv_c(jn * d), log_norm(jn);
+  MixtureStep q;
+  q.dim = d;
+  q.components = jn;
+  q.diagonal = diagonal_;
+  q.scaled_mean.resize(jn * d);
+  q.log_norm.resize(jn);
+  q.precision.resize(diagonal_ ? jn * d : jn * d * d);
+  std::vector<double> inv_c(d);
   for (int64_t j = 0; j < jn; ++j) {
     double logdet = 0.0;
     for (int64_t k = 0; k < d; ++k) {
-      const double c = alpha * alpha * lambda_[j * d + k] + sigma2;
-      inv_c[j * d + k] = 1.0 / c;
+      const double c = alpha * alpha * lambda_[j * d + k] + sigma2;  // C_j's eigenvalues (MATH.md §7)
+      inv_c[k] = 1.0 / c;
       logdet += std::log(c);
     }
-    log_norm[j] = log_weights_[j] - 0.5 * logdet;
+    q.log_norm[j] = static_cast<float>(log_weights_[j] - 0.5 * logdet);
+    for (int64_t i = 0; i < d; ++i) q.scaled_mean[j * d + i] = static_cast<float>(alpha * means_[j * d + i]);
+    if (diagonal_) {
+      for (int64_t k = 0; k < d; ++k) q.precision[j * d + k] = static_cast<float>(inv_c[k]);
+      continue;
+    }
+    // C_j^{-1} = U diag(1/c) U^T, in float64, rounded once.
+    const double* u = u_.data() + j * d * d;
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t b = a; b < d; ++b) {
+        double s = 0.0;
+        for (int64_t k = 0; k < d; ++k) s += u[a * d + k] * inv_c[k] * u[b * d + k];
+        q.precision[j * d * d + a * d + b] = q.precision[j * d * d + b * d + a] = static_cast<float>(s);
+      }
   }
-  parallel_for(rows, threads, 16, [&](int64_t begin, int64_t end, int) {
-    std::vector<double> diff(d), proj(jn * d), logp(jn), acc(d);
-    for (int64_t r = begin; r < end; ++r) {
-      const float* zr = z + r * d;
-      double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t j = 0; j < jn; ++j) {
-        const double* mj = means_.data() + j * d;
-        for (int64_t i = 0; i < d; ++i) diff[i] = static_cast<double>(zr[i]) - alpha * mj[i];
-        double* y = proj.data() + j * d;
-        if (diagonal_) {
-          for (int64_t k = 0; k < d; ++k) y[k] = diff[k];
-        } else {
-          const double* ut = ut_.data() + j * d * d;
-          for (int64_t k = 0; k < d; ++k) {
-            double s = 0.0;
-            for (int64_t i = 0; i < d; ++i) s += ut[k * d + i] * diff[i];
-            y[k] = s;
-          }
-        }
-        double quad = 0.0;
-        for (int64_t k = 0; k < d; ++k) {
-          const double yk = y[k] * inv_c[j * d + k];
-          quad += y[k] * yk;
-          y[k] = yk;  // now C^{-1} in the eigenbasis
-        }
-        logp[j] = log_norm[j] - 0.5 * quad;
-        mx = std::max(mx, logp[j]);
-      }
-      double total = 0.0;
-      for (int64_t j = 0; j < jn; ++j) {
-        logp[j] = std::exp(logp[j] - mx);
-        total += logp[j];
-      }
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t j = 0; j < jn; ++j) {
-        const double rj = logp[j] / total;
-        if (rj == 0.0) continue;
-        const double* y = proj.data() + j * d;
-        if (diagonal_) {
-          for (int64_t i = 0; i < d; ++i) acc[i] -= rj * y[i];
-        } else {
-          const double* u = u_.data() + j * d * d;
-          for (int64_t i = 0; i < d; ++i) {
-            double s = 0.0;
-            for (int64_t k = 0; k < d; ++k) s += u[i * d + k] * y[k];
-            acc[i] -= rj * s;
-          }
-        }
-      }
-      float* o = out + r * d;
-      for (int64_t i = 0; i < d; ++i) o[i] = static_cast<float>(acc[i]);
+  return q;
+}
+
+void GaussianMixture::score(const float* z, int64_t rows, double alpha, double sigma2, float* out,
+                            int threads) const {
+  const MixtureStep q = prepare(alpha, sigma2);
+  const int64_t blocks = (rows + kScoreBlock - 1) / kScoreBlock;
+  parallel_for(blocks, threads, 2, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> scratch(score_block_scratch(q));
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int64_t r0 = blk * kScoreBlock;
+      const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
+      score_block(q, z + r0 * dim_, n, out + r0 * dim_, scratch.data());
     }
   });
 }

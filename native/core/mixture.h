@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "mixture_score.h"
+#include "normals.h"
 #include "rng.h"
 
 namespace condiff {
@@ -36,6 +38,9 @@ class GaussianMixture {
   int64_t components() const { return components_; }
   bool diagonal() const { return diagonal_; }
 
+  // Per-time quantities of the score (precisions, scaled means, normalisers).
+  MixtureStep prepare(double alpha, double sigma2) const;
+
   // s_t(z) for rows of z (rows x D) under p_t = sum_j pi_j N(alpha m_j, alpha^2 Sigma_j + sigma2 I).
   void score(const float* z, int64_t rows, double alpha, double sigma2, float* out, int threads) const;
 
@@ -51,7 +56,6 @@ class GaussianMixture {
   std::vector<double> means_;        // J x D
   std::vector<double> lambda_;       // J x D eigenvalues (variances when diagonal)
   std::vector<double> u_;            // J x D x D eigenvectors in columns (full only)
-  std::vector<double> ut_;           // J x D x D transpose of u_ (full only)
   std::vector<double> covariance_;   // J x D x D as given (full) for the posterior
 };
 

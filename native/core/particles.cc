@@ -17,18 +17,41 @@ StreamKey for_run(StreamKey s, const Batch& b, int64_t r) {
   return s;
 }
 
+// The normals of particle k's elements [k D, (k + 1) D) (MATH.md §6) for rows visited in
+// order; callers use the latent coordinates' entries. One cursor per run reuses each
+// 64-element group across the consecutive rows that share it.
+class RowNormals {
+ public:
+  RowNormals(const StreamKey& s, const Batch& b) : stream_(s), batch_(b), cursor_(s) {}
+  void fill(int64_t r, int64_t k, float* out) {
+    if (r != run_) {
+      cursor_ = NormalCursor(for_run(stream_, batch_, r));
+      run_ = r;
+    }
+    const uint64_t d = static_cast<uint64_t>(batch_.dim);
+    cursor_.fill(static_cast<uint64_t>(k) * d, static_cast<uint64_t>(k + 1) * d, out);
+  }
+
+ private:
+  StreamKey stream_;
+  Batch batch_;
+  NormalCursor cursor_;
+  int64_t run_ = -1;
+};
+
 }  // namespace
 
 void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, StreamKey stream, float* z,
                 int threads) {
   const int64_t d = b.dim;
   parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(d);
+    RowNormals normals(stream, b);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t r = row / b.particles, k = row % b.particles;
-      const StreamKey s = for_run(stream, b, r);
+      normals.fill(r, k, xi.data());
       float* zr = z + row * d;
-      for (int64_t j = 0; j < c.n_latent; ++j)
-        zr[c.latent[j]] = normal_at(s, static_cast<uint64_t>(k * d + c.latent[j]));
+      for (int64_t j = 0; j < c.n_latent; ++j) zr[c.latent[j]] = xi[c.latent[j]];
       const float* y = y_per_run + r * c.n_observed;
       for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
     }
@@ -125,17 +148,19 @@ void propagate(const Batch& b, const Coordinates& c, const float* mu, const int3
                const float* y_per_run, StreamKey stream, float* z_out, int threads) {
   const int64_t d = b.dim;
   parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(d);
+    RowNormals normals(stream, b);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t r = row / b.particles, k = row % b.particles;
       const int64_t src = ancestors ? r * b.particles + ancestors[row] : row;
       const float* m = mu + src * d;
       float* zr = z_out + row * d;
       if (noise_scale > 0.0) {
-        const StreamKey s = for_run(stream, b, r);
+        normals.fill(r, k, xi.data());
         const float scale = static_cast<float>(noise_scale);
         for (int64_t j = 0; j < c.n_latent; ++j) {
           const int32_t x = c.latent[j];
-          zr[x] = m[x] + scale * normal_at(s, static_cast<uint64_t>(k * d + x));
+          zr[x] = m[x] + scale * xi[x];
         }
       } else {
         for (int64_t j = 0; j < c.n_latent; ++j) zr[c.latent[j]] = m[c.latent[j]];
@@ -150,16 +175,17 @@ void langevin_step(const Batch& b, const Coordinates& c, const float* score, int
                    double snr_alpha, StreamKey stream, float* z, int threads) {
   const int64_t d = b.dim;
   parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
-    std::vector<float> xi(c.n_latent);
+    std::vector<float> all(d), xi(c.n_latent);
+    RowNormals normals(stream, b);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t r = row / b.particles, k = row % b.particles;
-      const StreamKey s = for_run(stream, b, r);
+      normals.fill(r, k, all.data());
       const float* g = score + row * d;
       float* zr = z + row * d;
       double xi_sq = 0.0, g_sq = 0.0;
       for (int64_t j = 0; j < c.n_latent; ++j) {
         const int32_t x = c.latent[j];
-        xi[j] = normal_at(s, static_cast<uint64_t>(k * d + x));
+        xi[j] = all[x];
         xi_sq += static_cast<double>(xi[j]) * xi[j];
         g_sq += static_cast<double>(g[x]) * g[x];
       }
@@ -183,13 +209,15 @@ void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma
   const int64_t d = b.dim;
   const double sd = std::sqrt(sigma2_ts);
   parallel_for(b.runs * b.particles, threads, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(d);
+    RowNormals normals(stream, b);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t r = row / b.particles, k = row % b.particles;
-      const StreamKey s = for_run(stream, b, r);
+      normals.fill(r, k, xi.data());
       float* zr = z + row * d;
       for (int64_t j = 0; j < c.n_latent; ++j) {
         const int32_t x = c.latent[j];
-        zr[x] = static_cast<float>(alpha_ts * zr[x] + sd * normal_at(s, static_cast<uint64_t>(k * d + x)));
+        zr[x] = static_cast<float>(alpha_ts * zr[x] + sd * xi[x]);
       }
       const float* y = y_per_run + r * c.n_observed;
       for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];

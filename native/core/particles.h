@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "normals.h"
 #include "resampling.h"
 #include "rng.h"
 

@@ -48,15 +48,4 @@ CONDIFF_HD float uniform01_open_left_f(uint32_t x) { return static_cast<float>((
 // Uniform in (0, 1] as double with 32 bits: (x + 1) * 2^-32.
 CONDIFF_HD double uniform01_open_left_d(uint32_t x) { return (static_cast<double>(x) + 1.0) * 2.3283064365386963e-10; }
 
-// Box–Muller: a pair of words -> two independent standard normals (cos, sin). MATH.md §6.
-// Computed in double and rounded once, so the result does not depend on libm's float paths.
-CONDIFF_HD void box_muller(uint32_t a, uint32_t b, float* n0, float* n1) {
-  const double u1 = uniform01_open_left_d(a);
-  const double u2 = uniform01_open_right_d(b);
-  const double radius = std::sqrt(-2.0 * std::log(u1));
-  const double angle = 6.283185307179586 * u2;
-  *n0 = static_cast<float>(radius * std::cos(angle));
-  *n1 = static_cast<float>(radius * std::sin(angle));
-}
-
 }  // namespace condiff

@@ -52,28 +52,4 @@ CONDIFF_HD uint32_t word_at(const StreamKey& s, uint64_t element) {
   return block_for(s, element >> 2).v[element & 3u];
 }
 
-// Standard normals: element 2m and 2m+1 are the cos/sin pair of Box–Muller
-// applied to words (2m mod 4, 2m+1 mod 4) of block m/2. Lanes 0,1 feed one pair
-// and lanes 2,3 the next, so one block gives four normals.
-CONDIFF_HD float normal_at(const StreamKey& s, uint64_t element) {
-  const Words4 w = block_for(s, element >> 2);
-  const unsigned lane = static_cast<unsigned>(element & 3u);
-  const unsigned first = lane & 2u;
-  float n0, n1;
-  box_muller(w.v[first], w.v[first + 1], &n0, &n1);
-  return (lane & 1u) ? n1 : n0;
-}
-
-// Fills normals for elements [begin, end) into out[0 .. end-begin), one block per 4.
-inline void fill_normals(const StreamKey& s, uint64_t begin, uint64_t end, float* out) {
-  uint64_t e = begin;
-  while (e < end) {
-    const Words4 w = block_for(s, e >> 2);
-    float n[4];
-    box_muller(w.v[0], w.v[1], &n[0], &n[1]);
-    box_muller(w.v[2], w.v[3], &n[2], &n[3]);
-    for (unsigned lane = static_cast<unsigned>(e & 3u); lane < 4 && e < end; ++lane, ++e) *out++ = n[lane];
-  }
-}
-
 }  // namespace condiff

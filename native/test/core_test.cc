@@ -11,6 +11,7 @@
 #include "kernels.h"
 #include "linalg.h"
 #include "mixture.h"
+#include "normals.h"
 #include "particles.h"
 #include "philox.h"
 #include "resampling.h"

@@ -1,0 +1,43 @@
+// Standard normals of MATH.md §6: Box–Muller on pairs of Philox4x32-10 words. Element e
+// of a stream lives in Philox block e / 4: lanes 0, 1 give the (cos, sin) pair of one
+// Box–Muller draw and lanes 2, 3 the next. Blocks are generated sixteen at a time in
+// SIMD lanes (a "group" of 64 elements); every element, whichever call asks for it,
+// comes out of the same group computation, so a value never depends on how a range
+// was split (threads, batches).
+#pragma once
+#include <cstdint>
+
+#include "rng.h"
+
+namespace condiff {
+
+constexpr int kNormalGroup = 64;
+
+// The 64 normals of elements [64 g, 64 g + 64).
+void normal_group(const StreamKey& s, uint64_t group, float* out);
+
+// Sequential access to one stream that reuses the last group it computed, so rows of
+// a few coordinates each do not recompute a 64-element group per row.
+class NormalCursor {
+ public:
+  explicit NormalCursor(const StreamKey& s) : stream_(s) {}
+  // Normals of elements [begin, end) into out.
+  void fill(uint64_t begin, uint64_t end, float* out);
+
+ private:
+  StreamKey stream_;
+  uint64_t cached_ = ~uint64_t{0};
+  float cache_[kNormalGroup];
+};
+
+inline void fill_normals(const StreamKey& s, uint64_t begin, uint64_t end, float* out) {
+  NormalCursor(s).fill(begin, end, out);
+}
+
+inline float normal_at(const StreamKey& s, uint64_t element) {
+  float x;
+  fill_normals(s, element, element + 1, &x);
+  return x;
+}
+
+}  // namespace condiff
