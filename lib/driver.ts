@@ -139,11 +139,13 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   const contextAt = (i: number): Float32Array =>
     p.context.kind === 'fixed' ? p.context.values : p.context.path.subarray(i * runs * dY, (i + 1) * runs * dY);
 
-  // Buffers for the whole run: nothing state-sized is allocated inside the loop.
-  let z = new Float32Array(rows * D);
-  let zNext = new Float32Array(rows * D);
-  const mu = new Float32Array(rows * D);
-  const scoreBuffer = new Float32Array(rows * D);
+  // Two state-sized buffers for the whole run, nothing state-sized inside the loop:
+  // `z` holds the particles; `work` receives the score and then, in place, the kernel
+  // mean mu = a z + b s. The move writes mu[ancestor] + noise back into z (mu is a
+  // separate buffer, so gathering in place is safe).
+  const z = new Float32Array(rows * D);
+  const work = new Float32Array(rows * D);
+  const mu = work;
   const weighted = model.potential !== 'none';
   const logWeights = new Float64Array(rows).fill(-Math.log(n));
   const increment = weighted ? new Float64Array(rows) : new Float64Array(0);
@@ -161,7 +163,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   };
   const score = async (state: Float32Array, t: number, where: string): Promise<Float32Array> => {
     const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
-    return evaluateScore(p.score, state, context, scoreBuffer, threads, where);
+    return evaluateScore(p.score, state, context, work, threads, where);
   };
 
   // mu = a z + b s (MATH.md §2), checked: a finite but huge score can overflow float32.
@@ -209,8 +211,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     }
     // X_s = mu_X[ancestor] + sqrt(v) xi; no noise at the last step unless asked (MATH.md §2).
     const noise = i === 1 && !p.finalNoise ? 0 : Math.sqrt(c.v);
-    await ops.propagate(batch, p.latent, p.observed, mu, anc, noise, ySource, stream(i, P.kernelNoise), zNext, threads);
-    [z, zNext] = [zNext, z];
+    await ops.propagate(batch, p.latent, p.observed, mu, anc, noise, ySource, stream(i, P.kernelNoise), z, threads);
 
     const corrector = model.corrector;
     if (corrector?.kind === 'langevin') {
@@ -234,8 +235,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT, stream(i, P.repaintNoise + u), z, threads);
         const jump = `${where}, RePaint jump ${u + 1}`;
         await kernelMean(z, await score(z, t, jump), c, jump);
-        await ops.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel + u), zNext, threads);
-        [z, zNext] = [zNext, z];
+        await ops.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel + u), z, threads);
       }
     }
     p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essNow.slice() : undefined, resampledRuns: weighted ? resampledRuns : undefined });
