@@ -4,6 +4,12 @@ import { native } from './native';
 import { typeError, positiveInteger, nonNegativeInteger, oneOf } from './errors';
 import { ResamplingScheme, RESAMPLING_SCHEMES, SCHEME_CODE } from './driver';
 import { threadsOption } from './threads';
+import { selectBackend, BackendName } from './backend';
+
+/** Options of the building blocks: where they run ('auto': CUDA when available, same ancestors and rows). */
+export interface BlockOptions {
+  backend?: BackendName;
+}
 
 export interface RandomCounter {
   /** Seed (key of MATH.md §6). */
@@ -31,12 +37,19 @@ function resampleArgs(logWeights: unknown, scheme: unknown, rng: unknown, out: u
 }
 
 /**
- * Resamples N log-weights into N ancestor indices (MATH.md §5): float64 CDF, O(N), never a
- * zero-weight ancestor. Synchronous: for N beyond ~10^6 prefer resampleAsync.
+ * Resamples N log-weights into N ancestor indices (MATH.md §5): exact 64-bit fixed-point CDF
+ * (§5b), O(N), never a zero-weight ancestor; the same ancestors on every backend.
+ * Synchronous: for N beyond ~10^6 prefer resampleAsync.
  */
-export function resample(logWeights: Float64Array, scheme: ResamplingScheme, rng: RandomCounter, out?: Int32Array): Int32Array {
+export function resample(
+  logWeights: Float64Array,
+  scheme: ResamplingScheme,
+  rng: RandomCounter,
+  out?: Int32Array,
+  options: BlockOptions = {},
+): Int32Array {
   const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
-  native.resample(logWeights, code, stream, target, 1);
+  selectBackend(options.backend ?? 'auto').ops.resample(logWeights, code, stream, target, 1);
   return target;
 }
 
@@ -46,9 +59,10 @@ export async function resampleAsync(
   scheme: ResamplingScheme,
   rng: RandomCounter,
   out?: Int32Array,
+  options: BlockOptions = {},
 ): Promise<Int32Array> {
   const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
-  await native.resampleAsync(logWeights, code, stream, target, 1);
+  await selectBackend(options.backend ?? 'auto').ops.resampleAsync(logWeights, code, stream, target, 1);
   return target;
 }
 
@@ -62,15 +76,15 @@ function gatherArgs(rows: unknown, dim: unknown, ancestors: unknown, out: unknow
 }
 
 /** out[i] = rows[ancestors[i]] for rows of `dim` floats. */
-export function gatherRows(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } = {}): Float32Array {
+export function gatherRows(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } & BlockOptions = {}): Float32Array {
   const { d, target } = gatherArgs(rows, dim, ancestors, out);
-  native.gatherRows(rows, d, ancestors, target, threadsOption(options.threads));
+  selectBackend(options.backend ?? 'auto').ops.gatherRows(rows, d, ancestors, target, threadsOption(options.threads));
   return target;
 }
 
 /** gatherRows, off the event loop. */
-export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } = {}): Promise<Float32Array> {
+export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } & BlockOptions = {}): Promise<Float32Array> {
   const { d, target } = gatherArgs(rows, dim, ancestors, out);
-  await native.gatherRowsAsync(rows, d, ancestors, target, threadsOption(options.threads));
+  await selectBackend(options.backend ?? 'auto').ops.gatherRowsAsync(rows, d, ancestors, target, threadsOption(options.threads));
   return target;
 }

@@ -4,7 +4,8 @@
 // resampling and the log-evidence; models only say what is specific to them.
 import { native, BatchArgs, StreamArgs, NativeAddon } from './native';
 import { Schedule, KernelName } from './schedules';
-import { ScoreInput, ScoreContext, evaluateScore } from './score';
+import { ScoreInput, ScoreContext } from './score';
+import type { Backend, F32Array, I32Array } from './backend';
 import { abortError } from './errors';
 
 export type ResamplingScheme = 'systematic' | 'stratified' | 'multinomial' | 'residual';
@@ -38,8 +39,8 @@ export interface FeynmanKacModel {
 }
 
 export interface DriverProblem {
-  /** The backend's operations (lib/backend.ts). */
-  ops: NativeAddon;
+  /** The backend (lib/backend.ts): its operations, the memory the state lives in, the score. */
+  backend: Backend;
   model: FeynmanKacModel;
   score: ScoreInput;
   schedule: Schedule;
@@ -63,8 +64,8 @@ export interface DriverProblem {
 }
 
 export interface DriverResult {
-  /** Final particles, runs x particles x D. */
-  particles: Float32Array;
+  /** Final particles, runs x particles x D, in the backend's memory (readF32, then free). */
+  particles: F32Array;
   /** Final normalised log-weights, runs x particles. */
   logWeights: Float64Array;
   /** log Ẑ per run (MATH.md §3), 0 for unweighted models. */
@@ -127,7 +128,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   const dY = p.observed.length;
   const batch: BatchArgs = { runs, particles: n, dim: D, runOffset: p.runOffset };
   const grid = p.schedule.grid(p.steps);
-  const ops = p.ops;
+  const { ops, memory } = p.backend;
   const coef = stepCoefficients(p.schedule, p.kernel, grid, ops);
   for (let i = 0; i < coef.length; i++) {
     if (model.potential !== 'none' && !(coef[i].weightVariance > 0)) {
@@ -143,14 +144,15 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   // `z` holds the particles; `work` receives the score and then, in place, the kernel
   // mean mu = a z + b s. The move writes mu[ancestor] + noise back into z (mu is a
   // separate buffer, so gathering in place is safe).
-  const z = new Float32Array(rows * D);
-  const work = new Float32Array(rows * D);
+  // On 'cuda' these live on the device for the whole run; per-run numbers stay on the host.
+  const z = memory.f32(rows * D);
+  const work = memory.f32(rows * D);
   const mu = work;
   const weighted = model.potential !== 'none';
-  const logWeights = new Float64Array(rows).fill(-Math.log(n));
-  const increment = weighted ? new Float64Array(rows) : new Float64Array(0);
-  const cdf = weighted ? new Float64Array(rows) : new Float64Array(0);
-  const ancestors = weighted ? new Int32Array(rows) : new Int32Array(0);
+  const logWeights = await memory.f64(rows, -Math.log(n));
+  const increment = await memory.f64(weighted ? rows : 0);
+  const cdf = await memory.f64(weighted ? rows : 0);
+  const ancestors = memory.i32(weighted ? rows : 0);
   const flags = new Uint8Array(runs);
   const evidenceIncrement = new Float64Array(runs);
   const essNow = new Float64Array(runs);
@@ -161,17 +163,19 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   const checkAbort = () => {
     if (p.signal?.aborted) throw abortError(p.signal);
   };
-  const score = async (state: Float32Array, t: number, where: string): Promise<Float32Array> => {
+  const scorer = p.backend.scorer(p.score, rows, D, threads);
+  const score = async (state: F32Array, t: number, where: string): Promise<F32Array> => {
     const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
-    return evaluateScore(p.score, state, context, work, threads, where);
+    return scorer.evaluate(state, context, work, where);
   };
 
   // mu = a z + b s (MATH.md §2), checked: a finite but huge score can overflow float32.
-  const kernelMean = async (state: Float32Array, g: Float32Array, c: StepCoefficients, where: string) => {
+  const kernelMean = async (state: F32Array, g: F32Array, c: StepCoefficients, where: string) => {
     await ops.kernelMean(state, g, c.a, c.b, mu, threads);
     const bad = await ops.firstNonFinite(mu, threads);
     if (bad >= 0) {
-      throw new RangeError(`the kernel mean must be finite ${where}, got ${mu[bad]} at row ${Math.floor(bad / D)} (the score overflows float32)`);
+      const value = (await memory.readF32(mu))[bad];
+      throw new RangeError(`the kernel mean must be finite ${where}, got ${value} at row ${Math.floor(bad / D)} (the score overflows float32)`);
     }
   };
 
@@ -186,7 +190,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     const ySource = contextAt(i - 1);
     // Backward kernel mean at Z_t = [X_t, Y_t] (MATH.md §2).
     await kernelMean(z, await score(z, t, where), c, where);
-    let anc: Int32Array | null = null;
+    let anc: I32Array | null = null;
     let resampledRuns = 0;
     if (weighted) {
       // Bootstrap weights: where each particle's Y block should land (MATH.md §3).
@@ -240,5 +244,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     }
     p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essNow.slice() : undefined, resampledRuns: weighted ? resampledRuns : undefined });
   }
-  return { particles: z, logWeights, logEvidence, ess: essTrace, resampled: resampledTrace };
+  const finalLogWeights = await memory.readF64(logWeights);
+  memory.free(work, increment, cdf, ancestors, logWeights);
+  scorer.release();
+  return { particles: z, logWeights: finalLogWeights, logEvidence, ess: essTrace, resampled: resampledTrace };
 }

@@ -20,6 +20,12 @@ export type {
 } from './samplers';
 export type { ResamplingScheme, StepInfo } from './driver';
 export { resample, resampleAsync, gatherRows, gatherRowsAsync } from './blocks';
-export type { RandomCounter } from './blocks';
+export type { RandomCounter, BlockOptions } from './blocks';
+export { backends } from './backend';
+export type { BackendName, BackendsInfo } from './backend';
 export { slicedWasserstein, noiseFloor } from './metrics';
+export { OnnxScore, readOnnxMetadata } from './onnx';
+export type { OnnxScoreOptions, OnnxParameterization, OnnxTimeInput, OnnxValueInfo, ExecutionProvider } from './onnx';
+export { loadDigitSet, pickDigits, digitMask, maskedObservation, LinearClassifier, completionStats, renderGrid } from './inpaint';
+export type { DigitSet, MaskKind, CompletionStats, GridOptions } from './inpaint';
 export type { SlicedOptions, NoiseFloor } from './metrics';

@@ -89,6 +89,11 @@ export class GaussianMixture implements NativeScore {
     return out;
   }
 
+  /** Internal: the native model, for a backend that evaluates it itself (the CUDA device). */
+  nativeCore(): NativeMixture {
+    return this.core;
+  }
+
   /** Internal fast path: writes the score into a preallocated buffer. */
   async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void> {
     await this.core.score(z, context.alpha, context.sigma * context.sigma, out, threads);

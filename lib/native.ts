@@ -1,5 +1,6 @@
 // The one place that loads the addon and types exactly what it exports
 // (native/binding/*.cc). The public API wraps these; users never see them.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export interface BatchArgs {
@@ -53,83 +54,96 @@ export interface NativePurposes {
   user: number;
 }
 
-export interface NativeAddon {
-  abiVersion: number;
-  purposes: NativePurposes;
-  philox4x32(counter: Uint32Array, key: Uint32Array, rounds: number): Uint32Array;
-  normals(out: Float32Array, stream: Required<StreamArgs>, firstElement: number, threads: number): Promise<number>;
-  kernelCoefficients(kernel: 0 | 1, schedule: Float64Array): Float64Array;
+/**
+ * A device-resident array of the CUDA addon (`ctx.alloc`): the ops of a CUDA context take
+ * it wherever they take a typed array of the same element type, and use it in place.
+ */
+export interface DeviceArray {
+  readonly type: 'float32' | 'float64' | 'int32' | 'uint8';
+  readonly length: number;
+  readonly byteLength: number;
+  /** Gives the device memory back now (otherwise when collected). */
+  free(): void;
+}
+
+/**
+ * The batched particle operations (native/core/particles.h, resampling.h), generic over
+ * the array types: host typed arrays for the CPU addon, host arrays or DeviceArrays for a
+ * CUDA context. Index lists (latent, observed) and schedules are always host arrays.
+ */
+export interface ParticleOps<F32, F64, I32, U8> {
+  normals(out: F32, stream: Required<StreamArgs>, firstElement: number, threads: number): Promise<number>;
   initState(
     batch: BatchArgs,
     latent: Int32Array,
     observed: Int32Array,
-    yPerRun: Float32Array,
+    yPerRun: F32,
     stream: StreamArgs,
-    z: Float32Array,
+    z: F32,
     threads: number,
   ): Promise<number>;
   forwardContextPath(
-    y0: Float32Array,
+    y0: F32,
     runs: number,
     runOffset: number,
     alphaTs: Float64Array,
     sigma2Ts: Float64Array,
     stream: StreamArgs,
-    out: Float32Array,
+    out: F32,
     threads: number,
   ): Promise<number>;
-  kernelMean(z: Float32Array, score: Float32Array, a: number, b: number, mu: Float32Array, threads: number): Promise<number>;
+  kernelMean(z: F32, score: F32, a: number, b: number, mu: F32, threads: number): Promise<number>;
   gaussianYLogWeights(
     batch: BatchArgs,
     observed: Int32Array,
-    mu: Float32Array,
-    yPerRun: Float32Array,
+    mu: F32,
+    yPerRun: F32,
     variance: number,
-    out: Float64Array,
+    out: F64,
     threads: number,
   ): Promise<number>;
   reweight(
     batch: BatchArgs,
-    logWeights: Float64Array,
-    increment: Float64Array,
+    logWeights: F64,
+    increment: F64,
     essThreshold: number,
-    logEvidenceIncrement: Float64Array,
-    ess: Float64Array,
-    resampleFlags: Uint8Array,
+    logEvidenceIncrement: F64,
+    ess: F64,
+    resampleFlags: U8,
     threads: number,
   ): Promise<number>;
   resampleBatch(
     batch: BatchArgs,
     scheme: number,
-    resampleFlags: Uint8Array,
+    resampleFlags: U8,
     stream: StreamArgs,
-    logWeights: Float64Array,
-    scratch: Float64Array,
-    ancestors: Int32Array,
+    logWeights: F64,
+    scratch: F64,
+    ancestors: I32,
     threads: number,
   ): Promise<number>;
   propagate(
     batch: BatchArgs,
     latent: Int32Array,
     observed: Int32Array,
-    mu: Float32Array,
-    ancestors: Int32Array | null,
+    mu: F32,
+    ancestors: I32 | null,
     noiseScale: number,
-    yPerRun: Float32Array,
+    yPerRun: F32,
     stream: StreamArgs,
-    zOut: Float32Array,
+    zOut: F32,
     threads: number,
   ): Promise<number>;
   langevin(
     batch: BatchArgs,
     latent: Int32Array,
     observed: Int32Array,
-    score: Float32Array,
+    score: F32,
     rule: 0 | 1,
     stepParameter: number,
     snrAlpha: number,
     stream: StreamArgs,
-    z: Float32Array,
+    z: F32,
     threads: number,
   ): Promise<number>;
   renoise(
@@ -138,31 +152,78 @@ export interface NativeAddon {
     observed: Int32Array,
     alphaTs: number,
     sigma2Ts: number,
-    yPerRun: Float32Array,
+    yPerRun: F32,
     stream: StreamArgs,
-    z: Float32Array,
+    z: F32,
     threads: number,
   ): Promise<number>;
-  firstNonFinite(values: Float32Array, threads: number): Promise<number>;
+  firstNonFinite(values: F32, threads: number): Promise<number>;
   predictionToScore(
-    z: Float32Array,
-    prediction: Float32Array,
+    z: F32,
+    prediction: F32,
     parameterization: 0 | 1 | 2,
     alpha: number,
     sigma2: number,
-    out: Float32Array,
+    out: F32,
     threads: number,
   ): Promise<number>;
-  resample(logWeights: Float64Array, scheme: number, stream: Required<StreamArgs>, out: Int32Array, threads: number): number;
-  resampleAsync(
-    logWeights: Float64Array,
-    scheme: number,
-    stream: Required<StreamArgs>,
-    out: Int32Array,
-    threads: number,
-  ): Promise<number>;
-  gatherRows(rows: Float32Array, dim: number, ancestors: Int32Array, out: Float32Array, threads: number): void;
-  gatherRowsAsync(rows: Float32Array, dim: number, ancestors: Int32Array, out: Float32Array, threads: number): Promise<number>;
+  resample(logWeights: F64, scheme: number, stream: Required<StreamArgs>, out: I32, threads: number): number;
+  resampleAsync(logWeights: F64, scheme: number, stream: Required<StreamArgs>, out: I32, threads: number): Promise<number>;
+  gatherRows(rows: F32, dim: number, ancestors: I32, out: F32, threads: number): void;
+  gatherRowsAsync(rows: F32, dim: number, ancestors: I32, out: F32, threads: number): Promise<number>;
+}
+
+export type HostOps = ParticleOps<Float32Array, Float64Array, Int32Array, Uint8Array>;
+export type DeviceOps = ParticleOps<
+  Float32Array | DeviceArray,
+  Float64Array | DeviceArray,
+  Int32Array | DeviceArray,
+  Uint8Array | DeviceArray
+>;
+
+/** cuda.query(): whether a CUDA device answers, and what it is. */
+export interface CudaQuery {
+  available: boolean;
+  /** Why not (no driver, no device, ...), or null when available. */
+  reason: string | null;
+  deviceCount: number;
+  runtimeVersion: number;
+  driverVersion: number;
+  name: string | null;
+  totalMemory: number;
+  freeMemory: number;
+  computeCapability: string | null;
+  multiprocessors: number;
+}
+
+/** A CUDA stream with the particle operations (native/binding/cuda_binding.cc). */
+export interface CudaContext extends DeviceOps {
+  alloc(type: 'float32' | 'float64' | 'int32' | 'uint8', length: number): DeviceArray;
+  /** A typed array over page-locked host memory: transfers to and from it are asynchronous. */
+  hostArray(type: 'float32', length: number): Float32Array;
+  hostArray(type: 'float64', length: number): Float64Array;
+  upload(host: Float32Array | Float64Array | Int32Array | Uint8Array, device: DeviceArray): Promise<number>;
+  download(device: DeviceArray, host: Float32Array | Float64Array | Int32Array | Uint8Array): Promise<number>;
+  /** Device to device, whole arrays of one type and length. */
+  copy(source: DeviceArray, target: DeviceArray): Promise<number>;
+  synchronize(): void;
+  /** GaussianMixture.score on the device (the mixture must come from the same addon). */
+  mixtureScore(mixture: NativeMixture, z: Float32Array | DeviceArray, alpha: number, sigma2: number, out: Float32Array | DeviceArray, threads: number): Promise<number>;
+}
+
+/** The `cuda` export of the CUDA-enabled addon (npm run build:cuda). */
+export interface NativeCuda {
+  query(): CudaQuery;
+  Context: new () => CudaContext;
+  DeviceArray: abstract new (...args: never[]) => DeviceArray;
+  architectures: string;
+}
+
+export interface NativeAddon extends HostOps {
+  abiVersion: number;
+  purposes: NativePurposes;
+  philox4x32(counter: Uint32Array, key: Uint32Array, rounds: number): Uint32Array;
+  kernelCoefficients(kernel: 0 | 1, schedule: Float64Array): Float64Array;
   chooseByWeight(batch: BatchArgs, logWeights: Float64Array, stream: StreamArgs, out: Int32Array): number;
   parallelProbe(n: number, threads: number): number;
   GaussianMixture: new (
@@ -173,10 +234,37 @@ export interface NativeAddon {
     covariance: Float64Array,
     diagonal: boolean,
   ) => NativeMixture;
+  /** Only in the CUDA-enabled build (CMakeLists.txt). */
+  cuda?: NativeCuda;
 }
 
-function load(): NativeAddon {
-  const root = path.join(__dirname, '..');
+/** Which native build this process loaded, and what became of the CUDA-enabled one. */
+export interface NativeBuild {
+  /** 'cpu': the addon of binding.gyp; 'cuda': the CUDA-enabled addon (the CPU ops plus `cuda`). */
+  kind: 'cpu' | 'cuda';
+  /** How it was chosen: CONDIFF_NATIVE=auto (default), cpu or cuda. */
+  mode: 'auto' | 'cpu' | 'cuda';
+  cuda: {
+    /** The CUDA-enabled addon's file, or null when this install has none. */
+    path: string | null;
+    /** Its device query, when it loaded. */
+    query: CudaQuery | null;
+    /** Why it is not in use, or null when it is. */
+    problem: string | null;
+  };
+}
+
+const NATIVE_MODES = ['auto', 'cpu', 'cuda'] as const;
+
+/** The CUDA-enabled addon: CONDIFF_CUDA_ADDON, else build-cuda/Release (npm run build:cuda). */
+function cudaAddonFile(root: string): string | null {
+  const override = process.env.CONDIFF_CUDA_ADDON;
+  if (override) return path.resolve(override);
+  const built = path.join(root, 'build-cuda', 'Release', 'condiff_cuda.node');
+  return fs.existsSync(built) ? built : null;
+}
+
+function loadCpu(root: string): NativeAddon {
   try {
     // node-gyp-build looks in build/Release, build/Debug, then prebuilds/<platform>-<arch>.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -192,4 +280,50 @@ function load(): NativeAddon {
   }
 }
 
-export const native: NativeAddon = load();
+/**
+ * Loads the CUDA-enabled addon when it exists and a device answers, else the CPU addon.
+ * CONDIFF_NATIVE=cpu never touches the CUDA build; CONDIFF_NATIVE=cuda loads it even with
+ * no device (its CPU operations then serve the 'cpu' backend, as in CI).
+ */
+function load(): { addon: NativeAddon; build: NativeBuild } {
+  const root = path.join(__dirname, '..');
+  const requested = process.env.CONDIFF_NATIVE || 'auto';
+  if (!(NATIVE_MODES as readonly string[]).includes(requested)) {
+    throw new Error(`condiff: CONDIFF_NATIVE must be one of auto, cpu, cuda, got ${JSON.stringify(requested)}`);
+  }
+  const mode = requested as NativeBuild['mode'];
+  const cuda: NativeBuild['cuda'] = { path: null, query: null, problem: null };
+  const cpu = (problem: string) => {
+    cuda.problem = problem;
+    return { addon: loadCpu(root), build: { kind: 'cpu' as const, mode, cuda } };
+  };
+  if (mode === 'cpu') return cpu('not loaded (CONDIFF_NATIVE=cpu)');
+  const file = cudaAddonFile(root);
+  if (file === null) {
+    if (mode === 'cuda') {
+      throw new Error('condiff: CONDIFF_NATIVE=cuda, but this install has no CUDA build (build one with "npm run build:cuda")');
+    }
+    return cpu('this install has no CUDA build (build one with "npm run build:cuda")');
+  }
+  cuda.path = file;
+  let addon: NativeAddon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(file) as NativeAddon;
+    if (typeof addon.cuda?.query !== 'function') throw new Error('it has no cuda export');
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    if (mode === 'cuda') throw new Error(`condiff: CONDIFF_NATIVE=cuda, but the CUDA build ${file} could not be loaded (${reason})`);
+    return cpu(`the CUDA build ${file} could not be loaded (${reason})`);
+  }
+  const query = addon.cuda!.query();
+  cuda.query = query;
+  if (!query.available && mode === 'auto') return cpu(query.reason ?? 'no CUDA device answers');
+  cuda.problem = query.available ? null : query.reason;
+  return { addon, build: { kind: 'cuda', mode, cuda } };
+}
+
+const loaded = load();
+/** The loaded addon: its CPU operations serve the 'cpu' backend whichever build it is. */
+export const native: NativeAddon = loaded.addon;
+export const nativeBuild: NativeBuild = loaded.build;

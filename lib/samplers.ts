@@ -208,7 +208,7 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     corrector: corr,
   };
   const result = await runFeynmanKac({
-    ops: p.backend.ops,
+    backend: p.backend,
     model,
     score: p.score,
     schedule: p.schedule,
@@ -229,8 +229,10 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     signal: options.signal,
     onStep: options.onStep,
   });
+  const drawn = await p.backend.memory.readF32(result.particles);
+  p.backend.memory.free(result.particles);
   return {
-    samples: result.particles,
+    samples: drawn,
     shape: [samples, p.dim],
     method: model.name,
     seconds: (performance.now() - started) / 1000,
@@ -264,7 +266,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   options.signal?.aborted && throwAbort(options.signal);
   const path = await forwardPath(p, runs);
   const result = await runFeynmanKac({
-    ops: p.backend.ops,
+    backend: p.backend,
     model: { name: 'smc', potential: 'gaussian-y' },
     score: p.score,
     schedule: p.schedule,
@@ -289,8 +291,9 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   const chosen = new Int32Array(runs);
   const bad = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
   if (bad >= 0) throw new RangeError(`run ${bad} ended with no positive weight`);
+  // Gathered where the particles are: only the K chosen rows come back from a device.
   const samples = new Float32Array(runs * p.dim);
-  p.backend.ops.gatherRows(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
+  await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
   const out: SmcResult = {
     samples,
     shape: [runs, p.dim],
@@ -304,9 +307,10 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     contextPath: path,
   };
   if (output === 'all') {
-    out.particles = result.particles;
+    out.particles = await p.backend.memory.readF32(result.particles);
     out.logWeights = result.logWeights;
   }
+  p.backend.memory.free(result.particles);
   out.seconds = (performance.now() - started) / 1000;
   return out;
 }

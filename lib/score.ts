@@ -107,13 +107,14 @@ export async function evaluateScore(
     }
   }
   const bad = await native.firstNonFinite(score, threads);
-  if (bad >= 0) {
-    const row = Math.floor(bad / context.dim);
-    throw new RangeError(
-      `the score must be finite ${where}, got ${score[bad]} at row ${row}, coordinate ${bad % context.dim}`,
-    );
-  }
+  if (bad >= 0) throw nonFiniteScore(score[bad], bad, context, where);
   return score;
+}
+
+/** The error for a NaN or ±∞ score at flat index `bad` (MATH.md §4: it names the step). */
+export function nonFiniteScore(value: number, bad: number, context: ScoreContext, where: string): RangeError {
+  const row = Math.floor(bad / context.dim);
+  return new RangeError(`the score must be finite ${where}, got ${value} at row ${row}, coordinate ${bad % context.dim}`);
 }
 
 function overlaps(a: Float32Array, b: Float32Array): boolean {

@@ -126,7 +126,7 @@ describe('condiff sample', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const summary = JSON.parse(lines[0]);
-    expect(Object.keys(summary)).toEqual(['method', 'samples', 'dim', 'seconds', 'meanLogEvidence', 'minEss', 'resamplingCount', 'out']);
+    expect(Object.keys(summary)).toEqual(['method', 'samples', 'dim', 'seconds', 'meanLogEvidence', 'minEss', 'resamplingCount', 'backend', 'out']);
     expect(summary).toMatchObject({ method, samples: 24, dim: 3, out: path.resolve(out) });
     expect(summary.seconds).toBeGreaterThanOrEqual(0);
     if (method === 'smc') {

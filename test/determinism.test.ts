@@ -60,7 +60,9 @@ describe('mixture score is thread-independent', () => {
 });
 
 describe('replacement: threads 1 and 2 give byte-identical samples', () => {
-  const base: ReplacementOptions = { score: model, schedule, steps: 25, observed, samples: 600, seed: 12345 };
+  // 40,000 rows of D = 4: per-row loops split once a worker gets 2^16 / D = 16,384 rows
+  // (native/core/particles.cc), so two threads really share the work.
+  const base: ReplacementOptions = { score: model, schedule, steps: 25, observed, samples: 40000, seed: 12345 };
   const variants: Array<[string, Partial<ReplacementOptions>]> = [
     ['plain (forward context)', {}],
     ['fixed context', { context: 'fixed' }],
@@ -72,7 +74,7 @@ describe('replacement: threads 1 and 2 give byte-identical samples', () => {
   test.each(variants)('%s', async (_name, extra) => {
     const a = await replacement({ ...base, ...extra, threads: 1 });
     const b = await replacement({ ...base, ...extra, threads: 2 });
-    expect(a.shape).toEqual([600, D]);
+    expect(a.shape).toEqual([40000, D]);
     expect(b.threads).toBe(2);
     expect(sameBytes(a.samples, b.samples)).toBe(true);
     // observed coordinates are filled in, everything finite
@@ -95,8 +97,9 @@ describe('replacement: threads 1 and 2 give byte-identical samples', () => {
 });
 
 describe('smc: threads 1 and 2 give byte-identical samples and log-evidence', () => {
-  // 64 particles x 20 runs = 1280 rows: the row loops (grain 256) split across 2 workers.
-  const base: SmcOptions = { score: model, schedule, steps: 25, observed, particles: 64, samples: 20, seed: 777 };
+  // 64 particles x 520 runs = 33,280 rows: the row loops (2^16 / D = 16,384 rows per worker)
+  // split across 2 workers.
+  const base: SmcOptions = { score: model, schedule, steps: 25, observed, particles: 64, samples: 520, seed: 777 };
   const cases: Array<[ResamplingScheme, number]> = [
     ['systematic', 1],
     ['stratified', 1],
@@ -108,7 +111,7 @@ describe('smc: threads 1 and 2 give byte-identical samples and log-evidence', ()
     const opts = { ...base, resampling, essThreshold, output: 'all' as const };
     const a = await smc({ ...opts, threads: 1 });
     const b = await smc({ ...opts, threads: 2 });
-    // 3 threads: chunks of 427 rows, so the split falls inside a run's 64 particles.
+    // 3 threads: chunks of 11,094 rows, so the split falls inside a run's 64 particles.
     const b3 = await smc({ ...opts, threads: 3 });
     expect(sameBytes(a.samples, b.samples)).toBe(true);
     expect(sameBytes(a.samples, b3.samples)).toBe(true);
@@ -123,7 +126,7 @@ describe('smc: threads 1 and 2 give byte-identical samples and log-evidence', ()
     expect(sameBytes(a.logWeights!, b.logWeights!)).toBe(true);
     let finite = 0;
     for (const v of a.logEvidence) if (Number.isFinite(v)) finite++;
-    expect(finite).toBe(20);
+    expect(finite).toBe(520);
     if (essThreshold === 1) expect(a.resampled.every((f) => f === 1)).toBe(true);
     else expect(a.resampled.some((f) => f === 0)).toBe(true);
     const c = await smc({ ...opts, seed: 778, threads: 2 });
@@ -131,7 +134,7 @@ describe('smc: threads 1 and 2 give byte-identical samples and log-evidence', ()
     expect(sameBytes(a.logEvidence, c.logEvidence)).toBe(false);
   });
 
-  test('batching: runs 0..4 of samples = 20 equal a call with samples = 5 (logEvidence and samples)', async () => {
+  test('batching: runs 0..4 of samples = 520 equal a call with samples = 5 (logEvidence and samples)', async () => {
     const big = await smc({ ...base, threads: 2 });
     const small = await smc({ ...base, samples: 5, threads: 1 });
     expect(Array.from(small.logEvidence)).toEqual(Array.from(big.logEvidence.subarray(0, 5)));

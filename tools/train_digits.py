@@ -47,8 +47,9 @@ class TimeEmbedding(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, width, temb):
+    def __init__(self, width, temb, dropout=0.0):
         super().__init__()
+        self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(width)
         self.fc1 = nn.Linear(width, width)
         self.t = nn.Linear(temb, width)
@@ -57,18 +58,18 @@ class Block(nn.Module):
 
     def forward(self, h, e):
         u = self.fc1(self.norm(h)) + self.t(e)
-        return h + self.fc2(self.act(u))
+        return h + self.fc2(self.drop(self.act(u)))
 
 
 class EpsNet(nn.Module):
     """x: [batch, 64] float32 in noise space, n: [batch] int64 step (0..999) -> epsilon [batch, 64]."""
 
-    def __init__(self, dim=64, width=256, blocks=4, temb=128):
+    def __init__(self, dim=64, width=256, blocks=4, temb=128, dropout=0.0):
         super().__init__()
         self.embed = TimeEmbedding(temb)
         self.tmlp = nn.Sequential(nn.Linear(temb, temb), nn.SiLU(), nn.Linear(temb, temb), nn.SiLU())
         self.inp = nn.Linear(dim, width)
-        self.blocks = nn.ModuleList([Block(width, temb) for _ in range(blocks)])
+        self.blocks = nn.ModuleList([Block(width, temb, dropout) for _ in range(blocks)])
         self.out_norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, dim)
         self.act = nn.SiLU()
@@ -94,6 +95,11 @@ def main():
     ap.add_argument('--lr', type=float, default=2e-3)
     ap.add_argument('--threads', type=int, default=1)  # 2 threads were 5-10x slower on a busy 2-core machine
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--dropout', type=float, default=0.0)
+    ap.add_argument('--weight-decay', type=float, default=0.0)
+    ap.add_argument('--width', type=int, default=256)
+    ap.add_argument('--blocks', type=int, default=4)
+    ap.add_argument('--out', default=MODELS, help='output directory (default models/)')
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -115,7 +121,7 @@ def main():
     clf_train = float(clf.score(scale(X[train_idx]), y[train_idx]))
     clf_test = float(clf.score(scale(X[test_idx]), y[test_idx]))
     print(f'classifier: train accuracy {clf_train:.4f}, test accuracy {clf_test:.4f} ({time.time() - t0:.1f}s)')
-    with open(os.path.join(MODELS, 'digits-classifier.json'), 'w') as f:
+    with open(os.path.join(args.out, 'digits-classifier.json'), 'w') as f:
         json.dump({
             'kind': 'multinomial-logistic-regression',
             'input': 'the 64 pixels row-major, scaled to [-1, 1] as x / 8 - 1',
@@ -127,7 +133,7 @@ def main():
             'trainedOn': 'training split of models/digits-test.json (all indices not in testIndices)',
         }, f, indent=None, separators=(',', ':'))
         f.write('\n')
-    with open(os.path.join(MODELS, 'digits-test.json'), 'w') as f:
+    with open(os.path.join(args.out, 'digits-test.json'), 'w') as f:
         f.write('{"source":"sklearn/datasets/data/digits.csv.gz (scikit-learn 1.2.1, Debian python3-sklearn 1.2.1+dfsg-1)",\n')
         f.write(' "split":"sklearn.model_selection.train_test_split(range(1797), test_size=0.2, random_state=0, stratify=target)",\n')
         f.write(' "pixels":"integers 0..16, 64 per image, row-major 8x8",\n')
@@ -140,15 +146,15 @@ def main():
     # Diffusion model.
     ab = torch.tensor(linear_alpha_bar(), dtype=torch.float32)
     data = torch.tensor(scale(X[train_idx]))
-    net = EpsNet()
-    ema = EpsNet()
+    net = EpsNet(width=args.width, blocks=args.blocks, dropout=args.dropout)
+    ema = EpsNet(width=args.width, blocks=args.blocks, dropout=args.dropout)
     ema.load_state_dict(net.state_dict())
     for p in ema.parameters():
         p.requires_grad_(False)
     ema_params, net_params = list(ema.parameters()), list(net.parameters())
     params = sum(p.numel() for p in net.parameters())
     print(f'network: {params} parameters')
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, args.iterations) / args.iterations)) * min(1.0, (i + 1) / 200))
     decay = 0.999
     losses = []
@@ -192,7 +198,7 @@ def main():
         test_loss = tot / reps
     print(f'held-out epsilon MSE (EMA weights): {test_loss:.4f}')
 
-    path = os.path.join(MODELS, 'digits-eps.onnx')
+    path = os.path.join(args.out, 'digits-eps.onnx')
     x_ex = torch.zeros(2, 64)
     n_ex = torch.zeros(2, dtype=torch.int64)
     torch.onnx.export(ema, (x_ex, n_ex), path, opset_version=13, input_names=['x', 'step'], output_names=['epsilon'],
@@ -226,10 +232,11 @@ def main():
     except Exception:
         pass
 
-    with open(os.path.join(MODELS, 'training-log.json'), 'w') as f:
+    with open(os.path.join(args.out, 'training-log.json'), 'w') as f:
         json.dump({
             'torch': torch.__version__, 'threads': args.threads, 'seed': args.seed,
             'iterations': args.iterations, 'batch': args.batch, 'lr': args.lr, 'emaDecay': decay,
+            'width': args.width, 'blocks': args.blocks, 'dropout': args.dropout, 'weightDecay': args.weight_decay,
             'parameters': params, 'onnxBytes': size, 'trainSeconds': round(train_seconds, 1),
             'finalTrainLoss': round(running, 5), 'heldOutLoss': round(test_loss, 5),
             'classifier': {'C': 0.3, 'trainAccuracy': clf_train, 'testAccuracy': clf_test},

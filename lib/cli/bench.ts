@@ -31,6 +31,8 @@ import {
   DEMO_MODEL,
   DEMO_OBSERVATION,
 } from '../cli';
+import { backendFlag } from './info';
+import type { BackendName } from '../backend';
 import { loadPlotLibraries, logLogSpec, renderPlot, MissingDependencyError, PlotLibraries, PlotPoint } from './plots';
 
 export const BENCH_USAGE = `condiff bench: the particle-count study. Runs each method over a sweep on one problem and
@@ -50,7 +52,7 @@ Sweeps, comma-separated:
 Settings shared by every point, as in condiff sample:
   --samples K            draws per point (smc: K independent runs, one draw each; default 1000)
   --steps S              backward steps (default 200)
-  --schedule S, --horizon T, --kernel K, --seed X, --threads P
+  --schedule S, --horizon T, --kernel K, --seed X, --threads P, --backend B (auto | cpu | cuda)
   --context C            replacement, langevin, repaint: fixed | forward (default forward)
   --langevin-gamma G     (default 0.1)
   --resampling R, --ess-threshold TAU   smc (defaults systematic, 1)
@@ -81,6 +83,7 @@ const BENCH_FLAGS = {
   context: 'value',
   seed: 'value',
   threads: 'value',
+  backend: 'value',
   'langevin-gamma': 'value',
   resampling: 'value',
   'ess-threshold': 'value',
@@ -111,6 +114,8 @@ interface SweepPoint {
 }
 
 export interface BenchRow extends SweepPoint {
+  /** The backend that ran this point. */
+  backend: 'cpu' | 'cuda';
   seconds: number;
   particleStepsPerSecond: number;
   ess: { mean: number; min: number } | null;
@@ -134,6 +139,8 @@ export interface BenchResults {
     context: ContextKind;
     seed: number;
     threads: number;
+    /** The backend asked for; each row says which one ran. */
+    backend: BackendName;
     langevinGamma: number;
     resampling: ResamplingScheme;
     essThreshold: number;
@@ -338,6 +345,7 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
     context,
     seed: integerFlag(flags, 'seed', 0, 0),
     threads: integerFlag(flags, 'threads', defaultThreads(), 1, 1024),
+    backend: backendFlag(flags),
     langevinGamma: numberFlag(flags, 'langevin-gamma', 0.1, { positive: true }),
     resampling: choiceFlag(flags, 'resampling', RESAMPLING_SCHEMES, 'systematic'),
     essThreshold: numberFlag(flags, 'ess-threshold', 1, { min: 0, max: 1 }),
@@ -395,6 +403,7 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
       seed,
       threads,
       samples,
+      backend: settings.backend,
       signal: io.signal,
       onStep: progress.onStep,
     };
@@ -415,6 +424,7 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
     }
     const row: BenchRow = {
       ...point,
+      backend: result.backend,
       seconds: result.seconds,
       particleStepsPerSecond: (samples * point.scoreEvaluationsPerDraw) / result.seconds,
       ess: null,
@@ -447,13 +457,15 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
     rows,
     plots: [],
   };
+  // results.json first, so the measurements survive a plot that fails; again with the plots.
+  const resultsFile = path.join(outDir, 'results.json');
+  fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   if (plotting !== null) {
     status.status('drawing the plots...');
     results.plots = await drawPlots(plotting, results, outDir);
     status.clear();
+    fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   }
-  const resultsFile = path.join(outDir, 'results.json');
-  fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   io.stdout.write(
     `\nSW2: sliced Wasserstein-2 over the latent coordinates (${SW_DIRECTIONS} directions) to ${samples} exact draws; floor: ` +
       `95th percentile of ${FLOOR_REPLICATES} exact-vs-exact replicates. psteps/s: score evaluations per second.\n` +

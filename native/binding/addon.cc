@@ -1,5 +1,6 @@
-// Entry point of the condiff addon: registers the operations and the mixture class.
-// lib/native.ts declares exactly these exports.
+// Entry point of the condiff addon: registers the operations and the mixture class, and
+// in the CUDA-enabled build (CMakeLists.txt) the `cuda` object. lib/native.ts declares
+// exactly these exports.
 #include <napi.h>
 
 #include "ops.h"
@@ -9,6 +10,9 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   condiff_binding::register_ops(env, exports);
   condiff_binding::register_mixture(env, exports);
+#if defined(CONDIFF_WITH_CUDA)
+  condiff_binding::register_cuda(env, exports);
+#endif
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }

@@ -19,6 +19,9 @@ using condiff::StreamKey;
 
 constexpr int64_t kMaxInt32 = 2147483647;
 
+// Marks the JS objects that wrap a mixture, so mixture_model() can tell them apart.
+const napi_type_tag kMixtureTag = {0x636f6e6469666621ull, 0x6d69787475726531ull};
+
 class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -47,7 +50,10 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     std::unique_ptr<GaussianMixture> gm = GaussianMixture::create(d, j, w.data, m.data, c.data, diagonal, &error);
     if (!gm) throw_range(env, error);
     model_ = std::move(gm);
+    info.This().As<Napi::Object>().TypeTag(&kMixtureTag);
   }
+
+  std::shared_ptr<const GaussianMixture> model() const { return model_; }
 
  private:
   Napi::Value Dim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(model_->dim())); }
@@ -147,5 +153,12 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
 }  // namespace
 
 void register_mixture(Napi::Env env, Napi::Object exports) { exports.Set("GaussianMixture", MixtureWrap::Define(env)); }
+
+std::shared_ptr<const condiff::GaussianMixture> mixture_model(const Napi::Value& v) {
+  if (!v.IsObject()) return nullptr;
+  Napi::Object o = v.As<Napi::Object>();
+  if (!o.CheckTypeTag(&kMixtureTag)) return nullptr;
+  return MixtureWrap::Unwrap(o)->model();
+}
 
 }  // namespace condiff_binding

@@ -129,7 +129,9 @@ void GaussianMixture::score(const float* z, int64_t rows, double alpha, double s
                             int threads) const {
   const MixtureStep q = prepare(alpha, sigma2);
   const int64_t blocks = (rows + kScoreBlock - 1) / kScoreBlock;
-  parallel_for(blocks, threads, 2, [&](int64_t begin, int64_t end, int) {
+  // ~2^16 multiply-adds per worker at least (a block costs 16 J D^2 of them).
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kScoreBlock * components_ * dim_ * (diagonal_ ? 1 : dim_)));
+  parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
     std::vector<float> scratch(score_block_scratch(q));
     for (int64_t blk = begin; blk < end; ++blk) {
       const int64_t r0 = blk * kScoreBlock;

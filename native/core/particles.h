@@ -51,10 +51,11 @@ int64_t reweight_batch(const Batch& b, double* log_w, const double* increment, d
                        double* ess, uint8_t* resample_flag, int threads);
 
 // Resamples the runs whose flag is set (ancestor indices are within the run); other
-// runs get the identity. Resampled runs get log_w = -log n. cdf is n * runs scratch.
+// runs get the identity. Resampled runs get log_w = -log n. cdf is n * runs scratch
+// (the fixed-point cumulative weights of resampling_math.h).
 // Returns -1 or the first run with no positive weight.
 int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* flags, StreamKey stream,
-                       double* log_w, double* cdf, int32_t* ancestors, int threads);
+                       double* log_w, uint64_t* cdf, int32_t* ancestors, int threads);
 
 // z_out[row, X] = mu[ancestor row, X] + noise_scale * xi (purpose kKernelNoise, element
 // k*D + coordinate of the *new* particle k); z_out[row, Y] = y_per_run[run].

@@ -1,128 +1,127 @@
-// MATH.md §5 and §5b. Every scheme produces sorted positions p_m in [0, 1) and maps
-// each to the smallest k with C_k > p_m C_N by one merge-style sweep.
+// MATH.md §5 and §5b. Every scheme produces sorted fixed-point targets t_m < T and maps
+// each to the smallest k with C_k > t_m by one merge-style sweep; the arithmetic is that
+// of resampling_math.h, which the CUDA core evaluates in parallel to the same bits.
 #include "resampling.h"
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "resampling_math.h"
 
 namespace condiff {
 namespace {
 
-// Fills cdf with unnormalised cumulative weights exp(log_w - max) in float64.
-// Returns the index of the last particle with positive weight, or -1.
-int64_t cumulative_weights(const double* log_w, int64_t n, double* cdf) {
+// The largest log-weight, or NaN when none is finite (every weight -inf/NaN, or one +inf).
+double max_log_weight(const double* log_w, int64_t n) {
   double mx = -std::numeric_limits<double>::infinity();
   for (int64_t k = 0; k < n; ++k)
     if (log_w[k] > mx) mx = log_w[k];  // NaN compares false: never the max
-  if (!(mx > -std::numeric_limits<double>::infinity()) || std::isinf(mx)) return -1;
-  double run = 0.0;
-  int64_t last = -1;
-  for (int64_t k = 0; k < n; ++k) {
-    const double lw = log_w[k];
-    const double w = (lw == lw) ? std::exp(lw - mx) : 0.0;  // NaN weighs nothing
-    if (w > 0.0) last = k;
-    run += w;
-    cdf[k] = run;
-  }
-  return last;
+  if (!(mx > -std::numeric_limits<double>::infinity()) || std::isinf(mx)) return std::nan("");
+  return mx;
 }
 
-// Ancestor sweep: positions arrive in ascending order through next_position(m).
-// A position whose scaled value reaches C_N by rounding is given the last positive
-// particle, never a trailing zero (MATH.md §5b).
-template <typename Positions>
-void sweep(const double* cdf, int64_t n, int64_t last, int64_t count, Positions&& next_position,
-           int32_t* ancestors) {
-  const double total = cdf[n - 1];
+// Ancestor sweep over ascending targets from target(m), m = 0..count-1.
+template <typename Target>
+void sweep(const uint64_t* cdf, int64_t n, int64_t count, Target&& target, int32_t* ancestors) {
   int64_t k = 0;
   for (int64_t m = 0; m < count; ++m) {
-    const double target = next_position(m) * total;
-    while (k < last && cdf[k] <= target) ++k;
+    const uint64_t t = target(m);
+    while (k < n - 1 && cdf[k] <= t) ++k;
     ancestors[m] = static_cast<int32_t>(k);
   }
 }
 
-double exp1(const StreamKey& s, uint64_t element) { return -std::log(uniform01_open_left_d(word_at(s, element))); }
-
-// Sorted uniforms in O(n): normalised cumulative sums of count+1 Exp(1) draws
-// (MATH.md §5, multinomial). Elements [offset, offset + count] of the stream are used.
+// Sorted uniforms in O(count) (MATH.md §5, multinomial): normalised cumulative sums of
+// count + 1 Exp(1) draws, stream elements 0..count, in fixed point. emit(m, position).
 template <typename Emit>
-void sorted_uniforms(const StreamKey& s, int64_t count, uint64_t offset, Emit&& emit) {
-  double total = 0.0;
-  for (int64_t m = 0; m <= count; ++m) total += exp1(s, offset + m);
-  double run = 0.0;
+void sorted_positions(const StreamKey& s, int64_t count, Emit&& emit) {
+  const int shift = exp_sum_shift(count + 1);
+  uint64_t total = 0;
+  for (int64_t m = 0; m <= count; ++m) total += fixed_exp1(word_at(s, static_cast<uint64_t>(m)), shift);
+  uint64_t run = 0;
   for (int64_t m = 0; m < count; ++m) {
-    run += exp1(s, offset + m);
-    emit(m, run / total);
+    run += fixed_exp1(word_at(s, static_cast<uint64_t>(m)), shift);
+    emit(m, sorted_position(run, total));
   }
 }
 
 }  // namespace
 
-bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& s, double* cdf,
+uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf) {
+  const double mx = max_log_weight(log_w, n);
+  if (mx != mx) return 0;
+  // Coarse pass (the shift); the weights wait in cdf as double bits for the fine pass.
+  uint64_t coarse = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const double w = relative_weight(log_w[k], mx);
+    coarse += coarse_weight(w);
+    cdf[k] = double_bits(w);
+  }
+  const int shift = weight_shift(coarse, n);
+  uint64_t run = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    run += fixed_weight(bits_double(cdf[k]), shift);
+    cdf[k] = run;
+  }
+  return run;
+}
+
+bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& s, uint64_t* cdf,
                   int32_t* ancestors) {
   if (n <= 0) return false;
-  const int64_t last = cumulative_weights(log_w, n, cdf);
-  if (last < 0) return false;
+  const uint64_t total = fixed_cumulative_weights(log_w, n, cdf);
+  if (total == 0) return false;
   const double inv_n = 1.0 / static_cast<double>(n);
   switch (scheme) {
     case ResamplingScheme::kSystematic: {
       const double u = uniform01_open_right_d(word_at(s, 0));
-      sweep(cdf, n, last, n, [&](int64_t m) { return (u + static_cast<double>(m)) * inv_n; }, ancestors);
+      sweep(cdf, n, n,
+            [&](int64_t m) { return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total); },
+            ancestors);
       return true;
     }
     case ResamplingScheme::kStratified: {
-      sweep(cdf, n, last, n,
-            [&](int64_t m) { return (uniform01_open_right_d(word_at(s, m)) + static_cast<double>(m)) * inv_n; },
+      sweep(cdf, n, n,
+            [&](int64_t m) {
+              const double u = uniform01_open_right_d(word_at(s, static_cast<uint64_t>(m)));
+              return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total);
+            },
             ancestors);
       return true;
     }
     case ResamplingScheme::kMultinomial: {
-      // Positions are generated in order inside the sweep: no buffer of n positions.
-      const double total = cdf[n - 1];
+      // Targets are generated in order inside the sweep: no buffer of n positions.
       int64_t k = 0;
-      sorted_uniforms(s, n, 0, [&](int64_t m, double p) {
-        const double target = p * total;
-        while (k < last && cdf[k] <= target) ++k;
+      sorted_positions(s, n, [&](int64_t m, uint64_t p) {
+        const uint64_t t = position_target(p, total);
+        while (k < n - 1 && cdf[k] <= t) ++k;
         ancestors[m] = static_cast<int32_t>(k);
       });
       return true;
     }
     case ResamplingScheme::kResidual: {
-      // floor(N W_k) deterministic copies, then the remainder multinomially on the
-      // residual weights N W_k - floor(N W_k) (MATH.md §5).
-      const double total = cdf[n - 1];
+      // floor(N W_k) copies, exactly in integers (equal weights keep every particle once
+      // at any N), then the remainder multinomially on the fractional parts (MATH.md §5).
       int64_t out = 0;
-      double prev = 0.0, residual_run = 0.0;
+      uint64_t prev = 0, residual_run = 0;
       for (int64_t k = 0; k < n; ++k) {
-        const double w = cdf[k] - prev;  // exact: cdf[k] = prev + w was computed this way
+        const uint64_t q = cdf[k] - prev;
         prev = cdf[k];
-        // (n w) / total, not n (w / total): exact whenever N W_k is an integer (equal
-        // weights at N = 49 would otherwise give 0.999… and lose the guaranteed copy).
-        const double nw = (static_cast<double>(n) * w) / total;
-        double copies = std::floor(nw);
-        if (out + static_cast<int64_t>(copies) > n) copies = static_cast<double>(n - out);
-        for (int64_t c = 0; c < static_cast<int64_t>(copies); ++c) ancestors[out++] = static_cast<int32_t>(k);
-        residual_run += (w > 0.0) ? std::max(0.0, nw - copies) : 0.0;
+        uint64_t remainder = 0;
+        const uint64_t copies = residual_copies(q, n, total, &remainder);
+        for (uint64_t c = 0; c < copies; ++c) ancestors[out++] = static_cast<int32_t>(k);
+        residual_run += residual_fraction(remainder, total);
         cdf[k] = residual_run;  // reuse the scratch for the residual CDF
       }
       const int64_t remaining = n - out;
       if (remaining == 0) return true;
-      int64_t last_residual = -1;
-      for (int64_t k = 0; k < n; ++k)
-        if (k == 0 ? cdf[0] > 0.0 : cdf[k] > cdf[k - 1]) last_residual = k;
-      if (last_residual < 0) {
-        // Only reachable through rounding (remaining > 0 implies residual mass in exact
-        // arithmetic): give the remainder to the last particle with positive weight.
-        for (int64_t m = 0; m < remaining; ++m) ancestors[out + m] = static_cast<int32_t>(last);
-        return true;
-      }
-      const double rtotal = cdf[n - 1];
+      // remaining > 0 leaves a fractional part of at least 1/N somewhere, so the residual
+      // total is positive (resampling_math.h); its targets never reach a zero residual.
+      const uint64_t rtotal = cdf[n - 1];
       int64_t k = 0;
-      sorted_uniforms(s, remaining, 0, [&](int64_t m, double p) {
-        const double target = p * rtotal;
-        while (k < last_residual && cdf[k] <= target) ++k;
+      sorted_positions(s, remaining, [&](int64_t m, uint64_t p) {
+        const uint64_t t = position_target(p, rtotal);
+        while (k < n - 1 && cdf[k] <= t) ++k;
         ancestors[out + m] = static_cast<int32_t>(k);
       });
       return true;
@@ -133,25 +132,20 @@ bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const
 
 int64_t draw_one(const double* log_w, int64_t n, const StreamKey& s) {
   if (n <= 0) return -1;
-  double mx = -std::numeric_limits<double>::infinity();
-  for (int64_t k = 0; k < n; ++k)
-    if (log_w[k] > mx) mx = log_w[k];
-  if (!(mx > -std::numeric_limits<double>::infinity()) || std::isinf(mx)) return -1;
-  double total = 0.0;
-  int64_t last = -1;
-  for (int64_t k = 0; k < n; ++k) {
-    const double w = (log_w[k] == log_w[k]) ? std::exp(log_w[k] - mx) : 0.0;
-    if (w > 0.0) last = k;
-    total += w;
+  const double mx = max_log_weight(log_w, n);
+  if (mx != mx) return -1;
+  uint64_t coarse = 0;
+  for (int64_t k = 0; k < n; ++k) coarse += coarse_weight(relative_weight(log_w[k], mx));
+  const int shift = weight_shift(coarse, n);
+  uint64_t total = 0;
+  for (int64_t k = 0; k < n; ++k) total += fixed_weight(relative_weight(log_w[k], mx), shift);
+  const uint64_t t = position_target(fixed_position(uniform01_open_right_d(word_at(s, 0))), total);
+  uint64_t run = 0;
+  for (int64_t k = 0; k < n - 1; ++k) {
+    run += fixed_weight(relative_weight(log_w[k], mx), shift);
+    if (run > t) return k;
   }
-  const double target = uniform01_open_right_d(word_at(s, 0)) * total;
-  double run = 0.0;
-  for (int64_t k = 0; k < last; ++k) {
-    const double w = (log_w[k] == log_w[k]) ? std::exp(log_w[k] - mx) : 0.0;
-    run += w;
-    if (run > target) return k;
-  }
-  return last;
+  return n - 1;
 }
 
 }  // namespace condiff

@@ -1,6 +1,7 @@
 // The four resampling schemes of MATH.md §5 (N weights in, N ancestors out), all O(N),
-// with the cumulative weights in float64 and positions scaled by C_N so that no
-// zero-weight particle is ever chosen (MATH.md §5b).
+// with the cumulative weights in 64-bit fixed point (resampling_math.h, MATH.md §5b):
+// exact sums, so the CUDA core's parallel scans give the same ancestors, and no
+// zero-weight particle is ever chosen.
 #pragma once
 #include <cstdint>
 
@@ -11,14 +12,19 @@ namespace condiff {
 enum class ResamplingScheme : int { kSystematic = 0, kStratified = 1, kMultinomial = 2, kResidual = 3 };
 
 // Resamples one run. `log_w` are log-weights (need not be normalised; -inf allowed),
-// `cdf` is caller-provided scratch of n doubles. Uniforms come from `stream`
+// `cdf` is caller-provided scratch of n words. Uniforms come from `stream`
 // (element m = the m-th uniform of this call). Returns false when no weight is
 // positive and finite (nothing to draw from).
-bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& stream, double* cdf,
+bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& stream, uint64_t* cdf,
                   int32_t* ancestors);
 
-// Draws one index by weight: the smallest k with C_k > u C_N, u ~ U[0,1) from
-// stream element 0. Returns -1 when no weight is positive.
+// Draws one index by weight: the smallest k with C_k > t for the position u ~ U[0,1) of
+// stream element 0 (the systematic rule with one position). Returns -1 when no weight is
+// positive.
 int64_t draw_one(const double* log_w, int64_t n, const StreamKey& stream);
+
+// The fixed-point cumulative weights C of one run (resampling_math.h) into cdf; returns
+// the total T, or 0 when no weight is positive and finite.
+uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf);
 
 }  // namespace condiff

@@ -10,16 +10,23 @@
 
 namespace condiff {
 
+// The Gaussian constant (d_Y / 2) log(2 pi v) of one step's weights, computed once by the
+// caller (on the host for both cores, so no device log enters the weights).
+inline double gaussian_log_norm(int64_t d_obs, double v) {
+  return 0.5 * static_cast<double>(d_obs) * std::log(6.283185307179586 * v);
+}
+
 // log N(y; mu_Y, v I) for one particle, accumulated in float64:
 //   -||y - mu_Y||^2 / (2v) - (d_Y / 2) log(2 pi v)            MATH.md §3
+// with log_norm = gaussian_log_norm(d_obs, v).
 CONDIFF_HD double gaussian_y_log_weight(const float* mu_row, const int32_t* obs, int64_t d_obs, const float* y,
-                                        double v) {
+                                        double v, double log_norm) {
   double sq = 0.0;
   for (int64_t j = 0; j < d_obs; ++j) {
     const double diff = static_cast<double>(y[j]) - static_cast<double>(mu_row[obs[j]]);
     sq += diff * diff;
   }
-  return -sq / (2.0 * v) - 0.5 * static_cast<double>(d_obs) * std::log(6.283185307179586 * v);
+  return -sq / (2.0 * v) - log_norm;
 }
 
 struct ReweightResult {

@@ -1,13 +1,17 @@
 // C++ tests of the native core, no Node: Philox known answers (MATH.md §6), normals,
 // resampling invariants (MATH.md §5, §5b), weights (§3, §4), the mixture oracle (§7).
 // Runs under AddressSanitizer and UndefinedBehaviorSanitizer in CI (npm run test:native).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "box_muller.h"
+#include "exact_math.h"
 #include "kernels.h"
 #include "linalg.h"
 #include "mixture.h"
@@ -15,6 +19,7 @@
 #include "particles.h"
 #include "philox.h"
 #include "resampling.h"
+#include "resampling_math.h"
 #include "rng.h"
 #include "weights.h"
 
@@ -87,7 +92,8 @@ static void test_resampling() {
   const double ninf = -std::numeric_limits<double>::infinity();
   for (ResamplingScheme sc : schemes) {
     const int n = 1000;
-    std::vector<double> lw(n), cdf(n), w(n);
+    std::vector<double> lw(n), w(n);
+    std::vector<uint64_t> cdf(n);
     double total = 0;
     for (int k = 0; k < n; ++k) {
       lw[k] = (k % 7 == 3) ? ninf : std::sin(k * 0.37) * 3.0;  // some -inf weights
@@ -126,7 +132,7 @@ static void test_resampling() {
     const int n = 5;
     double lw[n] = {0.0, -std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
                     -std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
-    double cdf[n];
+    uint64_t cdf[n];
     int32_t anc[n];
     for (uint32_t t = 0; t < 200; ++t) {
       StreamKey s{t, 0, 0, 0, 0};
@@ -147,7 +153,7 @@ static void test_weights() {
   CHECK(!reweight_run(lw2, inc2, 2).ok, "all bad weights fail");
   int32_t obs[1] = {1};
   float mu[2] = {0.f, 1.f}, y[1] = {2.f};
-  const double lg = gaussian_y_log_weight(mu, obs, 1, y, 0.5);
+  const double lg = gaussian_y_log_weight(mu, obs, 1, y, 0.5, gaussian_log_norm(1, 0.5));
   CHECK(std::fabs(lg - (-1.0 / (2 * 0.5) - 0.5 * std::log(2 * M_PI * 0.5))) < 1e-12, "gaussian %g", lg);
 }
 
@@ -225,7 +231,8 @@ static void test_thread_independence() {
   init_state(b, c, y.data(), s, z1.data(), 1);
   init_state(b, c, y.data(), s, z2.data(), 2);
   CHECK(z1 == z2, "init_state depends on threads");
-  std::vector<double> lw(runs * n, -std::log(double(n))), inc(runs * n), lw2, cdf(runs * n);
+  std::vector<double> lw(runs * n, -std::log(double(n))), inc(runs * n), lw2;
+  std::vector<uint64_t> cdf(runs * n);
   gaussian_y_log_weights(b, c, z1.data(), y.data(), 0.3, inc.data(), 2);
   lw2 = lw;
   std::vector<double> ev(runs), ess(runs);
@@ -243,7 +250,91 @@ static void test_thread_independence() {
   CHECK(z2 == z3, "propagate depends on threads");
 }
 
-int main() {
+// The shared-header math the CUDA core evaluates too (exact_math.h, box_muller.h,
+// resampling_math.h): accuracy, and the bit-identity the GPU's parity rests on.
+static int64_t ulp_distance(double a, double b) {
+  int64_t x, y;
+  std::memcpy(&x, &a, 8);
+  std::memcpy(&y, &b, 8);
+  if ((x < 0) != (y < 0)) return (x & INT64_MAX) + (y & INT64_MAX);
+  return x > y ? x - y : y - x;
+}
+
+static void test_shared_math() {
+  // exp_d and log_d within 2 ulp of the C library over their whole ranges.
+  int64_t worst_exp = 0, worst_log = 0;
+  uint64_t lcg = 88172645463325252ull;
+  auto next = [&] { return lcg = lcg * 6364136223846793005ull + 1442695040888963407ull; };
+  for (int i = 0; i < 2000000; ++i) {
+    const double x = -745.0 + 1455.0 * double(next() >> 11) * 0x1p-53;
+    worst_exp = std::max(worst_exp, ulp_distance(exp_d(x), std::exp(x)));
+    const double y = bits_double((next() >> 2) & 0x7fefffffffffffffull);  // any positive finite double
+    worst_log = std::max(worst_log, ulp_distance(log_d(y), std::log(y)));
+  }
+  CHECK(worst_exp <= 2, "exp_d worst %lld ulp", (long long)worst_exp);
+  CHECK(worst_log <= 2, "log_d worst %lld ulp", (long long)worst_log);
+  CHECK(exp_d(-std::numeric_limits<double>::infinity()) == 0.0 && exp_d(0.0) == 1.0 && exp_d(-746.0) == 0.0, "exp_d edges");
+  CHECK(std::isinf(exp_d(710.0)) && std::isnan(exp_d(std::nan(""))), "exp_d overflow, NaN");
+  CHECK(log_d(1.0) == 0.0 && std::isinf(log_d(0.0)) && std::isnan(log_d(-1.0)), "log_d edges");
+  // The CPU normal generator (SIMD lanes, every clone) equals the scalar formula the GPU runs.
+  const StreamKey s{3, 1, 4, 1, purpose_word(Purpose::kKernelNoise)};
+  std::vector<float> x(1 << 16);
+  fill_normals(s, 0, x.size(), x.data());
+  int64_t differ = 0;
+  for (uint64_t b = 0; b < x.size() / 4; ++b) {
+    float o[4];
+    normal_block(s, b, o);
+    for (int l = 0; l < 4; ++l) differ += std::memcmp(&o[l], &x[4 * b + l], 4) != 0;
+  }
+  CHECK(differ == 0, "normal_group and normal_block differ in %lld lanes", (long long)differ);
+  // residual_copies and residual_fraction are exact: against 128-bit integer arithmetic.
+  for (int i = 0; i < 200000; ++i) {
+    const int64_t n = 1 + int64_t(next() % 2147483647u);
+    const uint64_t total = (next() >> 1) | 1u, q = next() % (total + 1);
+    uint64_t rem = 0;
+    const uint64_t c = residual_copies(q, n, total, &rem);
+    const unsigned __int128 p = (unsigned __int128)n * q;
+    CHECK(c == uint64_t(p / total) && rem == uint64_t(p % total), "residual_copies(%llu, %lld, %llu)",
+          (unsigned long long)q, (long long)n, (unsigned long long)total);
+    const uint64_t f = residual_fraction(rem, total);
+    CHECK(f == uint64_t(((unsigned __int128)rem << 32) / total), "residual_fraction");
+    if (failures > 10) break;
+  }
+  // The adaptive shift keeps tiny weights when the total mass is small: one particle at
+  // weight 1 and 2^20 - 1 at e^-40 ~ 4e-18 (a float64 running sum keeps them; so must we).
+  {
+    const int64_t n = 1 << 20;
+    std::vector<double> lw(n, -40.0);
+    lw[0] = 0.0;
+    std::vector<uint64_t> cdf(n);
+    const uint64_t total = fixed_cumulative_weights(lw.data(), n, cdf.data());
+    CHECK(total > 0 && cdf[1] > cdf[0] && total <= (uint64_t{1} << 63), "tiny weights lost: C_0 %llu C_1 %llu",
+          (unsigned long long)cdf[0], (unsigned long long)cdf[1]);
+    // Equal weights at any N: the total is exactly N q.
+    std::vector<double> eq(49, -3.7);
+    std::vector<uint64_t> c49(49);
+    const uint64_t t49 = fixed_cumulative_weights(eq.data(), 49, c49.data());
+    CHECK(t49 == 49 * c49[0], "equal weights: total %llu vs 49 x %llu", (unsigned long long)t49, (unsigned long long)c49[0]);
+  }
+  // Targets stay below the total (so the last positive particle is the furthest reachable).
+  for (uint64_t total : {uint64_t{1}, uint64_t{7}, (uint64_t{1} << 63)})
+    CHECK(position_target(fixed_position(0.9999999999999999), total) < total && position_target(~uint64_t{0}, total) < total,
+          "target reaches the total %llu", (unsigned long long)total);
+}
+
+#if defined(CONDIFF_TEST_GPU)
+int run_gpu_checks();  // gpu_checks.cc: the CUDA core against this CPU core
+#endif
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--gpu") {
+#if defined(CONDIFF_TEST_GPU)
+    return run_gpu_checks();
+#else
+    std::printf("GPU checks skipped: this build has no CUDA core (configure with -DCONDIFF_WITH_CUDA=ON)\n");
+    return 77;
+#endif
+  }
   test_philox_known_answers();
   test_normals();
   test_resampling();
@@ -251,6 +342,7 @@ int main() {
   test_kernels();
   test_eigen_and_mixture();
   test_thread_independence();
+  test_shared_math();
   std::printf("%d checks, %d failures\n", checks, failures);
   return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

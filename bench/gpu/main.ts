@@ -1,0 +1,165 @@
+// The Node half of the one-shot GPU check (bench/gpu/run.sh): parity of the CUDA backend
+// with the CPU one (bench/gpu/parity.ts), then the benchmarks (bench/gpu/bench.ts).
+// Writes results.json, summary.md (the section for bench/RESULTS.md) and node.log into
+// --out, and prints a short table last.
+//
+//   node .device/js/bench/gpu/main.js --out DIR          (on the device, from run.sh)
+//   node -r ./tools/register-ts.js bench/gpu/main.ts --record RESULTS.json
+//       writes the section of a results.json into bench/RESULTS.md (on any machine)
+//   node -r ./tools/register-ts.js bench/gpu/main.ts --dry-run --out DIR
+//       every step on the CPU backend at small sizes (no device): checks the script itself
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { native, nativeBuild } from '../../lib/native';
+import { normalsParity, resampleParity, gatherParity, shortRunParity, longRunInDistribution, ParityResult } from './parity';
+import { resampleGather, filterThroughput, largestN, readCpuBaseline, CopyRow, FilterRow, LargestRow, DIM } from './bench';
+
+interface Results {
+  device: { name: string | null; computeCapability: string | null; totalMemory: number; multiprocessors: number; driverVersion: number; runtimeVersion: number };
+  host: { cpu: string; threads: number; node: string };
+  date: string;
+  command: string;
+  ctest: string | null;
+  parity: ParityResult[];
+  resampleGather: CopyRow[];
+  filter: FilterRow[];
+  cpuBaseline: string;
+  largest: LargestRow | null;
+  errors: string[];
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const exp = (x: number) => x.toExponential(2);
+
+export function summaryMarkdown(r: Results): string {
+  const lines: string[] = [];
+  lines.push('<!-- begin cuda -->', '## CUDA backend (issue 4)', '');
+  lines.push(`- Device: ${r.device.name} (compute capability ${r.device.computeCapability}, ${r.device.multiprocessors} SMs, ${(r.device.totalMemory / 2 ** 30).toFixed(1)} GiB), driver ${r.device.driverVersion}, CUDA runtime ${r.device.runtimeVersion} (static); host ${r.host.cpu}, ${r.host.threads} threads; Node ${r.host.node}`);
+  lines.push(`- Date: ${r.date}; command: \`${r.command}\``);
+  if (r.ctest) lines.push(`- CTest on the device (core_test, core_test_gpu): ${r.ctest}`);
+  lines.push('', '### Parity with the CPU backend', '', '| check | result | detail |', '| --- | --- | --- |');
+  for (const p of r.parity) lines.push(`| ${p.name} | ${p.ok ? 'pass' : '**FAIL**'} | ${p.detail} |`);
+  lines.push('', `### Resampling + gather, D = ${DIM}, against the device-to-device copy (target >= 70%)`, '');
+  lines.push('Bytes per particle: 8 (log-weight) + 4 + 4 (ancestor written, read) + 2 x 4 x 64 (row read, written); copy bandwidth counts read + write. Median of 5-9 repetitions after a warm-up, wall clock around awaited calls.', '');
+  lines.push('| N | scheme | time | bandwidth | copy bandwidth | fraction |', '| --- | --- | --- | --- | --- | --- |');
+  for (const c of r.resampleGather) lines.push(`| ${c.n.toExponential(0)} | ${c.scheme} | ${(c.seconds * 1e3).toFixed(3)} ms | ${(c.bandwidth / 1e12).toFixed(2)} TB/s | ${(c.copyBandwidth / 1e12).toFixed(2)} TB/s | ${c.fraction >= 0.7 ? '' : '**'}${pct(c.fraction)}${c.fraction >= 0.7 ? '' : '**'} |`);
+  lines.push('', `### Whole filter (smc, every step resampled), built-in mixture D = ${DIM}, J = 10, one run of N particles`, '');
+  lines.push(`CPU side (2 threads) measured on the development machine: ${r.cpuBaseline}.`, '');
+  lines.push('| N | steps | seconds | particle-steps/s (cuda) | CPU particle-steps/s | ratio |', '| --- | --- | --- | --- | --- | --- |');
+  for (const f of r.filter) lines.push(`| ${f.n.toExponential(0)} | ${f.steps} | ${f.seconds.toFixed(3)} | ${exp(f.particleStepsPerSecond)} | ${f.cpuParticleStepsPerSecond ? exp(f.cpuParticleStepsPerSecond) : '-'} | ${f.ratio ? `${f.ratio.toFixed(0)}x` : '-'} |`);
+  if (r.largest) {
+    lines.push('', `### Largest N in device memory (the same filter, 2 steps)`, '');
+    lines.push(`${r.largest.n.toLocaleString('en-US')} particles (${r.largest.bytesPerParticle} device bytes each; ${(r.largest.freeBytes / 2 ** 30).toFixed(1)} GiB free at the start; the Philox counter allows N D <= 2^34)` + (r.largest.secondsPerStep ? `, ${r.largest.secondsPerStep.toFixed(2)} s per step.` : '.'));
+    lines.push('', 'Attempts: ' + r.largest.attempts.join('; '));
+  }
+  if (r.errors.length) lines.push('', 'Errors: ' + r.errors.join('; '));
+  lines.push('<!-- end cuda -->');
+  return lines.join('\n') + '\n';
+}
+
+function shortTable(r: Results): string {
+  const rows: string[] = [];
+  const row = (a: string, b: string) => rows.push(`${a.padEnd(44)} ${b}`);
+  row('CTest on the device', r.ctest ?? 'not run');
+  for (const p of r.parity) row(`parity: ${p.name}`, p.ok ? 'pass' : 'FAIL');
+  for (const c of r.resampleGather) row(`resample+gather ${c.scheme} N=${c.n.toExponential(0)}`, `${pct(c.fraction)} of copy ${c.fraction >= 0.7 ? '(>= 70%)' : '(BELOW 70%)'}`);
+  for (const f of r.filter) row(`filter N=${f.n.toExponential(0)}`, `${exp(f.particleStepsPerSecond)} particle-steps/s${f.ratio ? `, ${f.ratio.toFixed(0)}x CPU (2 threads)` : ''}`);
+  if (r.largest) row('largest N (D=64, J=10 filter)', r.largest.n.toLocaleString('en-US'));
+  for (const e of r.errors) row('error', e);
+  return rows.join('\n');
+}
+
+function record(file: string): void {
+  const r = JSON.parse(fs.readFileSync(file, 'utf8')) as Results;
+  const target = path.join(__dirname, '..', 'RESULTS.md');
+  const text = fs.readFileSync(target, 'utf8');
+  const section = summaryMarkdown(r);
+  const begin = text.indexOf('<!-- begin cuda -->'), end = text.indexOf('<!-- end cuda -->');
+  const next = begin >= 0 && end > begin ? text.slice(0, begin) + section + text.slice(end + '<!-- end cuda -->\n'.length) : text.trimEnd() + '\n\n' + section;
+  fs.writeFileSync(target, next);
+  console.log(`wrote the CUDA section of ${target}`);
+}
+
+async function run(): Promise<void> {
+  const out = path.resolve(arg('--out') ?? path.join('bench', 'out', 'gpu'));
+  fs.mkdirSync(out, { recursive: true });
+  const logStream = fs.createWriteStream(path.join(out, 'node.log'));
+  const log = (s: string) => {
+    console.log(s);
+    logStream.write(s + '\n');
+  };
+  const dry = process.argv.includes('--dry-run');
+  const candidate = dry ? 'cpu' : 'cuda';
+  const found = native.cuda?.query();
+  log(`addon: ${nativeBuild.kind} (${nativeBuild.cuda.path ?? 'no CUDA build'}), CONDIFF_NATIVE=${nativeBuild.mode}`);
+  if (!found?.available && !dry) {
+    log(`no CUDA device: ${found?.reason ?? nativeBuild.cuda.problem ?? 'the CUDA build is not loaded'}`);
+    process.exitCode = 1;
+    return;
+  }
+  const q = found?.available ? found : { name: 'none (dry run on the CPU backend)', computeCapability: null, totalMemory: 0, multiprocessors: 0, driverVersion: 0, runtimeVersion: 0 };
+  const results: Results = {
+    device: { name: q.name, computeCapability: q.computeCapability, totalMemory: q.totalMemory, multiprocessors: q.multiprocessors, driverVersion: q.driverVersion, runtimeVersion: q.runtimeVersion },
+    host: { cpu: os.cpus()[0]?.model?.trim() ?? 'unknown', threads: os.availableParallelism(), node: process.version },
+    date: new Date().toISOString(),
+    command: 'bash bench/gpu/run.sh',
+    ctest: arg('--ctest') ?? null,
+    parity: [],
+    resampleGather: [],
+    filter: [],
+    cpuBaseline: '',
+    largest: null,
+    errors: [],
+  };
+  log(`device: ${q.name}, ${(q.totalMemory / 2 ** 30).toFixed(1)} GiB, ${q.multiprocessors} SMs`);
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
+    const t0 = performance.now();
+    try {
+      const v = await fn();
+      log(`[${name}] done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      return v;
+    } catch (e) {
+      const message = `${name}: ${(e as Error).stack ?? String(e)}`;
+      log(`[${name}] FAILED: ${message}`);
+      results.errors.push(message.split('\n')[0]);
+      return null;
+    }
+  };
+  const addParity = (r: ParityResult | ParityResult[] | null) => {
+    for (const p of r === null ? [] : Array.isArray(r) ? r : [r]) {
+      results.parity.push(p);
+      log(`parity ${p.ok ? 'pass' : 'FAIL'}: ${p.name}: ${p.detail}`);
+    }
+  };
+  addParity(await step('parity: normals', () => normalsParity(candidate)));
+  addParity(await step('parity: resampling', () => resampleParity(dry ? [1, 49, 1000] : [1, 7, 49, 1000, 100_000, 1_000_000, 10_000_000], candidate)));
+  addParity(await step('parity: gather', () => gatherParity(candidate)));
+  addParity(await step('parity: short run', () => shortRunParity(candidate)));
+  addParity(await step('parity: long run', () => longRunInDistribution(candidate)));
+  results.resampleGather = (await step('resample + gather', () => resampleGather(dry ? [1e5] : [1e7, 1e8], log, candidate))) ?? [];
+  const baseline = readCpuBaseline();
+  results.cpuBaseline = baseline.note;
+  results.filter = (await step('filter throughput', () => filterThroughput(dry ? [1e3] : [1e5, 1e6, 1e7], baseline.rates, log, candidate))) ?? [];
+  if (!dry) results.largest = await step('largest N', () => largestN(log));
+  fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify(results, null, 2));
+  fs.writeFileSync(path.join(out, 'summary.md'), summaryMarkdown(results));
+  log('');
+  log(shortTable(results));
+  logStream.end();
+  if (results.errors.length || results.parity.some((p) => !p.ok)) process.exitCode = 1;
+}
+
+if (require.main === module) {
+  const file = arg('--record');
+  if (file) record(file);
+  else run().catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}

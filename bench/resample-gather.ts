@@ -1,0 +1,155 @@
+// Issue 3 §1: resampling N float64 log-weights (each scheme of MATH.md §5) and then
+// gathering N rows of D = 64 float32 by the ancestors, into preallocated outputs on one
+// thread, against copying the same bytes in the same process: TypedArray.prototype.set of
+// the rows plus one read pass over the weights, N·(8 + 2·4·D) bytes. Target: at most 1.5x
+// the copy time, at N = 10^4, 10^6 and 10^7.
+//
+//   node -r ./tools/register-ts.js bench/resample-gather.ts [--quick] [--dry-run]
+import * as os from 'node:os';
+import { resample, gatherRows, ResamplingScheme } from '../lib/index';
+import { RESAMPLING_SCHEMES } from '../lib/driver';
+import {
+  TRIALS,
+  answerTrial,
+  machineLines,
+  machineRecord,
+  markdownTable,
+  median,
+  parseScriptArgs,
+  progress,
+  runTrial,
+  seededUniform,
+  sig,
+  writeSection,
+  Verdict,
+} from './common';
+
+const DIM = 64;
+const TARGET_RATIO = 1.5;
+/** Each timed quantity is repeated until about this much time is spent on it (seconds). */
+const BUDGET_SECONDS = 0.3;
+
+interface TrialSpec {
+  n: number;
+}
+
+interface TrialResult {
+  n: number;
+  reps: number;
+  /** Median over the repetitions, seconds. */
+  copy: number;
+  schemes: Record<ResamplingScheme, number>;
+}
+
+/** The copy baseline's pass over the weights: reads every log-weight once. */
+function maxOf(values: Float64Array): number {
+  let m = -Infinity;
+  for (let i = 0; i < values.length; i++) if (values[i] > m) m = values[i];
+  return m;
+}
+
+function seconds(fn: () => void): number {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function trial({ n }: TrialSpec): TrialResult {
+  const uniform = seededUniform(n);
+  const logWeights = new Float64Array(n);
+  for (let i = 0; i < n; i++) logWeights[i] = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const rows = new Float32Array(n * DIM);
+  for (let i = 0; i < rows.length; i++) rows[i] = i % 1021;
+  // Outputs allocated and touched once, before any timing: page faults are not the subject.
+  const ancestors = new Int32Array(n).fill(0);
+  const out = new Float32Array(n * DIM).fill(0);
+  let sink = 0;
+  const copy = () => {
+    out.set(rows);
+    sink += maxOf(logWeights);
+  };
+  let counter = 0;
+  const resampleGather = (scheme: ResamplingScheme) => () => {
+    resample(logWeights, scheme, { seed: 1, counter: counter++ }, ancestors);
+    gatherRows(rows, DIM, ancestors, out, { threads: 1 });
+  };
+  // Warm up every path once, then size the repetitions from the copy time.
+  const warmCopy = seconds(copy);
+  for (const s of RESAMPLING_SCHEMES) seconds(resampleGather(s));
+  const reps = Math.max(3, Math.min(1000, Math.ceil(BUDGET_SECONDS / Math.max(warmCopy, 1e-6))));
+  const times = { copy: [] as number[], schemes: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, [] as number[]])) };
+  // Interleaved, so a slow moment of the machine hits the baseline and the subject alike.
+  for (let r = 0; r < reps; r++) {
+    times.copy.push(seconds(copy));
+    for (const s of RESAMPLING_SCHEMES) times.schemes[s].push(seconds(resampleGather(s)));
+  }
+  if (!Number.isFinite(sink)) throw new Error('unreachable: the weights are finite');
+  return {
+    n,
+    reps,
+    copy: median(times.copy),
+    schemes: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(times.schemes[s])])) as Record<ResamplingScheme, number>,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseScriptArgs();
+  if (args.trial !== undefined) return answerTrial(() => trial(args.trial as TrialSpec));
+  const machine = machineRecord();
+  const sizes = args.quick ? [1e4, 1e6] : [1e4, 1e6, 1e7];
+  const perSize: { n: number; trials: TrialResult[] }[] = [];
+  for (const n of sizes) {
+    const trials: TrialResult[] = [];
+    for (let t = 0; t < TRIALS; t++) {
+      progress(`N = ${n}: trial ${t + 1}/${TRIALS}`);
+      trials.push((await runTrial<TrialResult>(__filename, { n })).result);
+    }
+    perSize.push({ n, trials });
+  }
+  progress('');
+
+  const ms = sig(3);
+  const rows: string[][] = [];
+  const verdicts: Verdict[] = [];
+  const data = perSize.map(({ n, trials }) => {
+    const copy = median(trials.map((t) => t.copy));
+    const ratios = Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(trials.map((t) => t.schemes[s] / t.copy))])) as Record<ResamplingScheme, number>;
+    const times = Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(trials.map((t) => t.schemes[s]))])) as Record<ResamplingScheme, number>;
+    const bytes = n * (8 + 2 * 4 * DIM);
+    rows.push([
+      n.toExponential(0),
+      `${sig(3)(bytes / 2 ** 20)} MiB`,
+      `${ms(copy * 1e3)} ms (${sig(3)(bytes / copy / 1e9)} GB/s)`,
+      ...RESAMPLING_SCHEMES.map((s) => `${ms(times[s] * 1e3)} ms = **${ratios[s].toFixed(2)}×**`),
+      String(median(trials.map((t) => t.reps))),
+    ]);
+    const worst = RESAMPLING_SCHEMES.reduce((a, b) => (ratios[a] >= ratios[b] ? a : b));
+    verdicts.push({
+      target: `resample + gather ≤ ${TARGET_RATIO}× copy, N = ${n.toExponential(0)}, 1 thread`,
+      measured: `${RESAMPLING_SCHEMES.map((s) => `${s} ${ratios[s].toFixed(2)}×`).join(', ')} (worst: ${worst})`,
+      met: ratios[worst] <= TARGET_RATIO,
+    });
+    return { n, bytes, copySeconds: copy, schemeSeconds: times, ratios, trials };
+  });
+
+  const markdown = `## 1. Resampling + gather vs copying the same bytes (one thread)
+
+${machineLines(machine, os.loadavg())}
+- Per scheme: \`resample(logWeights, scheme, { seed, counter }, ancestors)\` then
+  \`gatherRows(rows, ${DIM}, ancestors, out, { threads: 1 })\`, outputs allocated and touched
+  before timing. Copy baseline: \`out.set(rows)\` plus one read pass over the weights (their
+  maximum, in JS), interleaved with the schemes in the same process. Each cell: the median over
+  ${TRIALS} fresh processes of each process's median over its repetitions; the ratio is taken
+  within each process, then its median.
+
+${markdownTable(['N', 'bytes moved', 'copy', ...RESAMPLING_SCHEMES.map((s) => `${s} (÷ copy)`), 'reps/trial'], rows)}
+
+Target: at most ${TARGET_RATIO}× the copy, every scheme and size. ${verdicts.every((v) => v.met) ? 'Met everywhere.' : `Not met: ${verdicts.filter((v) => !v.met).map((v) => v.target.split(', ')[1]).join('; ')}.`}
+`;
+  writeSection({ name: 'resample-gather', title: 'Resampling + gather vs copy', machine, verdicts, data }, markdown, args);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exitCode = 1;
+});

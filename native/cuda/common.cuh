@@ -1,0 +1,46 @@
+// Launch helpers and error checks shared by the CUDA core's .cu files (no math here).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "device.h"
+
+namespace condiff {
+namespace cuda {
+
+inline void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) throw Error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
+}
+
+// After a launch: configuration errors show at once, execution errors at the next wait.
+inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+constexpr int kThreads = 256;
+
+// Blocks for a grid-stride loop over n items: enough to fill the device, no more.
+inline unsigned grid_for(int64_t n, int sms, int threads = kThreads) {
+  const int64_t want = (n + threads - 1) / threads;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(want, int64_t{sms} * 32)));
+}
+
+// Blocks for one thread per item (no grid-stride loop); n < 2^31 * threads.
+inline unsigned blocks_for(int64_t n, int threads = kThreads) {
+  return static_cast<unsigned>(std::max<int64_t>(1, (n + threads - 1) / threads));
+}
+
+__device__ inline int64_t global_thread() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ inline int64_t grid_stride() { return static_cast<int64_t>(blockDim.x) * gridDim.x; }
+
+// What every operation's launch needs from the context.
+struct Launch {
+  cudaStream_t stream;
+  int sms;
+};
+
+}  // namespace cuda
+}  // namespace condiff

@@ -1,0 +1,182 @@
+// The CUDA core's C++ interface (no CUDA headers, so the N-API binding and the C++ tests
+// compile with the host compiler). A Context owns one device stream and the scratch
+// memory of its operations; there is no global mutable state. Every operation has the
+// semantics of its CPU counterpart in native/core/particles.h and resampling.h, takes
+// device pointers, and is enqueued on the context's stream (asynchronous: call
+// synchronize() or wait on an Event before reading results on the host).
+// The math lives in the shared headers of native/core (CONDIFF_HD); the .cu files of
+// this folder hold launches and memory only.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "mixture_score.h"
+#include "particles.h"
+#include "resampling.h"
+#include "rng.h"
+
+namespace condiff {
+namespace cuda {
+
+// A CUDA runtime failure, with the call and cudaGetErrorString in the message.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What the runtime reports about device 0: available, or why not (no driver, no device).
+struct DeviceQuery {
+  bool available = false;
+  std::string reason;  // empty when available
+  int count = 0;
+  int runtime_version = 0;  // e.g. 13000
+  int driver_version = 0;   // 0 when no driver is installed
+  std::string name;
+  uint64_t total_memory = 0, free_memory = 0;
+  int major = 0, minor = 0, multiprocessors = 0;
+};
+DeviceQuery query_device();
+
+// Device memory of one allocation (cudaMalloc / cudaFree).
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& o) noexcept : data_(o.data_), bytes_(o.bytes_) { o.data_ = nullptr, o.bytes_ = 0; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  void reset();
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Page-locked host memory (cudaMallocHost / cudaFreeHost): the host side of transfers
+// that overlap with work, and the buffers handed to JS score callbacks.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(size_t bytes);
+  ~PinnedBuffer();
+  PinnedBuffer(PinnedBuffer&& o) noexcept : data_(o.data_), bytes_(o.bytes_) { o.data_ = nullptr, o.bytes_ = 0; }
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// A point in a context's stream; wait() blocks the calling thread (any thread) until the
+// work enqueued before it is done, and throws the Error of a failed kernel.
+class Event {
+ public:
+  Event(void* event, int device) : event_(event), device_(device) {}
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void wait() const;
+
+ private:
+  void* event_;
+  int device_;
+};
+
+// Batch coordinates on the device: the index lists as given, and for each of the D
+// coordinates its slot, j >= 0 for latent[j], -1 - j for observed[j]
+// (Context::coordinate_slots builds it on the host).
+struct DeviceCoordinates {
+  const int32_t* slot;
+  const int32_t* latent;
+  int64_t n_latent;
+  const int32_t* observed;
+  int64_t n_observed;
+};
+
+class Context {
+ public:
+  explicit Context(int device = 0);  // throws Error when no device answers
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  int device() const { return device_; }
+  // ---- Memory and transfers, ordered on the stream ----
+  void upload(void* device, const void* host, size_t bytes);
+  void download(void* host, const void* device, size_t bytes);
+  void copy(void* dst, const void* src, size_t bytes);
+  void fill_bytes(void* device, int value, size_t bytes);
+  // Whether host memory is page-locked (transfers to and from it are asynchronous).
+  static bool is_pinned(const void* host);
+  void synchronize();
+  std::unique_ptr<Event> record();
+  // Staging for one operation's small host inputs and outputs: valid until the next
+  // begin_operation(). Stream order makes reuse safe: a later upload into the same bytes
+  // runs after the kernels that read them.
+  void begin_operation();
+  void* stage(size_t bytes);
+  void* stage_upload(const void* host, size_t bytes);
+  // Slots of latent/observed coordinates (see DeviceCoordinates), host side.
+  static void coordinate_slots(const int32_t* latent, int64_t n_latent, const int32_t* observed, int64_t n_observed,
+                               int64_t dim, int32_t* slots);
+
+  // ---- Operations (particles.h, resampling.h semantics) ----
+  void normals(const StreamKey& s, uint64_t first, int64_t count, float* out);
+  void init_state(const Batch& b, const DeviceCoordinates& c, const float* y_per_run, const StreamKey& s, float* z);
+  void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
+                            const double* alpha_ts, const double* sigma2_ts, const StreamKey& s, float* path);
+  void kernel_mean(const float* z, const float* score, int64_t count, double a, double b, float* mu);
+  void gaussian_y_log_weights(const Batch& b, const int32_t* observed, int64_t n_observed, const float* mu,
+                              const float* y_per_run, double v, double log_norm, double* out);
+  // Per run: log_w <- normalised(log_w + increment), log-evidence increment, ESS, resample
+  // flag; ok[r] = 0 for a run whose weights are all -inf/NaN.
+  void reweight(const Batch& b, double* log_w, const double* increment, double tau, double* log_evidence_inc,
+                double* ess, uint8_t* resample_flag, uint8_t* ok);
+  // (propagate: an ancestor outside [0, n) moves NaN; see check_indices.)
+  // Resamples the runs whose flag is set (flags may be null: every run); others get the
+  // identity. With reset_weights, resampled runs get log_w = uniform_log_weight.
+  // ok[r] = 0 for a resampled run with no positive weight. cdf: runs * n words.
+  void resample(const Batch& b, ResamplingScheme scheme, const uint8_t* flags, const StreamKey& s, double* log_w,
+                bool reset_weights, double uniform_log_weight, uint64_t* cdf, int32_t* ancestors, uint8_t* ok);
+  void propagate(const Batch& b, const DeviceCoordinates& c, const float* mu, const int32_t* ancestors,
+                 double noise_scale, const float* y_per_run, const StreamKey& s, float* z_out);
+  void langevin_step(const Batch& b, const DeviceCoordinates& c, const float* score, int rule, double gamma_or_r,
+                     double snr_alpha, const StreamKey& s, float* z);
+  void renoise(const Batch& b, const DeviceCoordinates& c, double alpha_ts, double sigma2_ts,
+               const float* y_per_run, const StreamKey& s, float* z);
+  // The first non-finite index (or -1) is written to *result (device).
+  void first_non_finite(const float* x, int64_t count, int64_t* result);
+  void prediction_to_score(const float* z, const float* prediction, int64_t count, int kind, double alpha,
+                           double sigma2, float* out);
+  // out[i] = rows[ancestors[i]]; an ancestor outside [0, source_rows) gives a row of NaN
+  // (check_indices reports it).
+  void gather_rows(const float* rows, int64_t source_rows, int64_t dim, const int32_t* ancestors, int64_t count,
+                   float* out);
+  // For index arrays that live on the device: report[0] = the first i with idx[i] outside
+  // [0, limit) (or -1), report[1] = idx[report[0]]. Kernels given such an index read no
+  // memory through it (they write NaN), so the call can report a RangeError afterwards.
+  void check_indices(const int32_t* idx, int64_t count, int64_t limit, int64_t* report);
+  // The Gaussian-mixture score of MATH.md §7 for the quantities q = model.prepare(alpha, sigma2)
+  // (uploaded here), rows x q.dim.
+  void mixture_score(const MixtureStep& q, const float* z, int64_t rows, float* out);
+
+ private:
+  void* scratch(size_t bytes);  // algorithm workspace, valid for one operation
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int device_ = 0;
+};
+
+}  // namespace cuda
+}  // namespace condiff
