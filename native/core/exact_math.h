@@ -64,6 +64,36 @@ CONDIFF_HD double exp_d(double x) {
   return (p * pow2_d(k + 600)) * pow2_d(-600);  // a subnormal result: rounded at the end
 }
 
+// e^x for x <= 0, -inf or NaN (0 for both), equal to exp_d bit for bit but written with
+// selects instead of branches so the resampling weight loop vectorises.
+CONDIFF_HD double exp_nonpositive_d(double x) {
+  const bool zero = !(x >= -745.2);  // NaN, -inf, and below the smallest subnormal
+  x = zero ? -745.2 : x;
+  const double ln2_head = 6.93147180369123816490e-01, ln2_tail = 1.90821492927058770002e-10;
+  const double round_shift = 6755399441055744.0;
+  const double kf = (x * 1.44269504088896340736 + round_shift) - round_shift;
+  const double r = (x - kf * ln2_head) - kf * ln2_tail;
+  double p = 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  // 2^k in two exact factors: 2^(k + 600) 2^-600 equals 2^k wherever the result is normal,
+  // and rounds once at the end where it is subnormal (exp_d's two paths).
+  const int64_t k = static_cast<int64_t>(kf);
+  const double y = (p * bits_double(static_cast<uint64_t>(k + 600 + 1023) << 52)) * pow2_d(-600);
+  return zero ? 0.0 : y;
+}
+
 // Natural log of a positive x, for the Exp(1) draws -log u of multinomial resampling.
 // x = 2^e m with m in (sqrt(1/2), sqrt(2)]; with s = (m - 1) / (m + 1),
 // log m = 2 atanh s = 2 s (1 + s^2/3 + s^4/5 + ...), |s| <= 0.172, summed through s^22/23

@@ -37,17 +37,21 @@ template <typename Emit>
 void sorted_positions(const StreamKey& s, int64_t count, Emit&& emit) {
   const int shift = exp_sum_shift(count + 1);
   uint64_t total = 0;
-  for (int64_t m = 0; m <= count; ++m) total += fixed_exp1(word_at(s, static_cast<uint64_t>(m)), shift);
+  WordCursor first(s), second(s);
+  for (int64_t m = 0; m <= count; ++m) total += fixed_exp1(first.at(static_cast<uint64_t>(m)), shift);
   uint64_t run = 0;
   for (int64_t m = 0; m < count; ++m) {
-    run += fixed_exp1(word_at(s, static_cast<uint64_t>(m)), shift);
+    run += fixed_exp1(second.at(static_cast<uint64_t>(m)), shift);
     emit(m, sorted_position(run, total));
   }
 }
 
 }  // namespace
 
-uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf) {
+// Cloned per instruction set so the weight loop (branch-free exp) runs in SIMD lanes;
+// the arithmetic is IEEE-exact per operation (no contraction), so every clone agrees.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) uint64_t fixed_cumulative_weights(
+    const double* log_w, int64_t n, uint64_t* cdf) {
   const double mx = max_log_weight(log_w, n);
   if (mx != mx) return 0;
   // Coarse pass (the shift); the weights wait in cdf as double bits for the fine pass.
@@ -81,9 +85,10 @@ bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const
       return true;
     }
     case ResamplingScheme::kStratified: {
+      WordCursor words(s);
       sweep(cdf, n, n,
             [&](int64_t m) {
-              const double u = uniform01_open_right_d(word_at(s, static_cast<uint64_t>(m)));
+              const double u = uniform01_open_right_d(words.at(static_cast<uint64_t>(m)));
               return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total);
             },
             ancestors);

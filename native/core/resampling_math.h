@@ -52,7 +52,7 @@ CONDIFF_HD int ceil_log2(uint64_t x) {
 }
 
 // w_k relative to the run's largest log-weight (MATH.md §4, the max trick). NaN weighs nothing.
-CONDIFF_HD double relative_weight(double lw, double mx) { return lw == lw ? exp_d(lw - mx) : 0.0; }
+CONDIFF_HD double relative_weight(double lw, double mx) { return exp_nonpositive_d(lw - mx); }
 
 // The coarse pass: floor(w 2^32).
 CONDIFF_HD uint64_t coarse_weight(double w) { return static_cast<uint64_t>(w * 4294967296.0); }

@@ -52,4 +52,23 @@ CONDIFF_HD uint32_t word_at(const StreamKey& s, uint64_t element) {
   return block_for(s, element >> 2).v[element & 3u];
 }
 
+// word_at for elements visited in order: one Philox block per four words, not per word.
+class WordCursor {
+ public:
+  CONDIFF_HD explicit WordCursor(const StreamKey& s) : stream_(s) {}
+  CONDIFF_HD uint32_t at(uint64_t element) {
+    const uint64_t block = element >> 2;
+    if (block != block_) {
+      words_ = block_for(stream_, block);
+      block_ = block;
+    }
+    return words_.v[element & 3u];
+  }
+
+ private:
+  StreamKey stream_;
+  uint64_t block_ = ~uint64_t{0};
+  Words4 words_{};
+};
+
 }  // namespace condiff

@@ -272,6 +272,15 @@ static void test_shared_math() {
     worst_log = std::max(worst_log, ulp_distance(log_d(y), std::log(y)));
   }
   CHECK(worst_exp <= 2, "exp_d worst %lld ulp", (long long)worst_exp);
+  // The branch-free form used for resampling weights equals exp_d bit for bit on x <= 0.
+  int64_t exp_differ = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    const double x = -760.0 * double(next() >> 11) * 0x1p-53;
+    exp_differ += double_bits(exp_nonpositive_d(x)) != double_bits(exp_d(x));
+  }
+  CHECK(exp_differ == 0, "exp_nonpositive_d differs from exp_d at %lld points", (long long)exp_differ);
+  CHECK(exp_nonpositive_d(-std::numeric_limits<double>::infinity()) == 0.0 && exp_nonpositive_d(std::nan("")) == 0.0,
+        "exp_nonpositive_d: -inf and NaN weigh nothing");
   CHECK(worst_log <= 2, "log_d worst %lld ulp", (long long)worst_log);
   CHECK(exp_d(-std::numeric_limits<double>::infinity()) == 0.0 && exp_d(0.0) == 1.0 && exp_d(-746.0) == 0.0, "exp_d edges");
   CHECK(std::isinf(exp_d(710.0)) && std::isnan(exp_d(std::nan(""))), "exp_d overflow, NaN");
