@@ -19,6 +19,16 @@ import { infoCommand, INFO_USAGE, backendFlag } from './cli/info';
 import type { BackendName } from './backend';
 
 /** Anything with a write(string) method: process.stdout, or a test's capture. */
+
+/** Flags that belong to one method: given with another, they are a mistake (sample, bench). */
+export const METHOD_ONLY_FLAGS: Readonly<Record<string, 'smc' | 'langevin' | 'repaint'>> = {
+  particles: 'smc',
+  resampling: 'smc',
+  'ess-threshold': 'smc',
+  'langevin-steps': 'langevin',
+  'langevin-gamma': 'langevin',
+  jumps: 'repaint',
+};
 export interface TextSink {
   write(chunk: string): unknown;
 }
@@ -428,15 +438,7 @@ async function sampleCommand(args: readonly string[], io: CliIO): Promise<number
   const out = required(flags, 'out', 'the .npy file to write');
 
   // Options that mean nothing for this method are mistakes, not silently ignored.
-  const only: Record<string, Method> = {
-    particles: 'smc',
-    resampling: 'smc',
-    'ess-threshold': 'smc',
-    'langevin-steps': 'langevin',
-    'langevin-gamma': 'langevin',
-    jumps: 'repaint',
-  };
-  for (const [flag, m] of Object.entries(only)) {
+  for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
     if (flags.has(flag) && method !== m) throw new UsageError(`--${flag} applies only to --method ${m}, not ${method}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');

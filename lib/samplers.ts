@@ -5,7 +5,7 @@ import { selectBackend, Backend, BackendName } from './backend';
 import { Schedule, KernelName, isSchedule } from './schedules';
 import { ScoreInput, validateScoreInput, modelDim } from './score';
 import { Observation, normalizeObservation, NormalizedObservation } from './observation';
-import { runFeynmanKac, Corrector, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel } from './driver';
+import { runFeynmanKac, Corrector, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel, DriverProblem, DriverResult } from './driver';
 import { typeError, rangeError, positiveInteger, nonNegativeInteger, finiteNumber, oneOf, abortError } from './errors';
 import { threadsOption } from './threads';
 
@@ -191,6 +191,33 @@ function repeatRows(values: Float32Array, runs: number): Float32Array {
   return out;
 }
 
+/** Runs a Feynman–Kac model with the options every sampler shares (lib/driver.ts). */
+function runModel(
+  p: Prepared,
+  options: CommonOptions,
+  model: FeynmanKacModel,
+  shape: Pick<DriverProblem, 'context' | 'runs' | 'particles' | 'essThreshold' | 'scheme'>,
+): Promise<DriverResult> {
+  return runFeynmanKac({
+    backend: p.backend,
+    model,
+    score: p.score,
+    schedule: p.schedule,
+    kernel: p.kernel,
+    steps: p.steps,
+    dim: p.dim,
+    latent: p.obs.latent,
+    observed: p.obs.indices,
+    runOffset: 0,
+    seed: p.seed,
+    threads: p.threads,
+    finalNoise: p.finalNoise,
+    signal: options.signal,
+    onStep: options.onStep,
+    ...shape,
+  });
+}
+
 /**
  * Replacement sampling (MATH.md §3, Algorithm 1), optionally with a Langevin corrector
  * (Algorithm 2) or RePaint jumps. Each sample is an independent run with its own path.
@@ -207,27 +234,12 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     potential: 'none',
     corrector: corr,
   };
-  const result = await runFeynmanKac({
-    backend: p.backend,
-    model,
-    score: p.score,
-    schedule: p.schedule,
-    kernel: p.kernel,
-    steps: p.steps,
-    dim: p.dim,
-    latent: p.obs.latent,
-    observed: p.obs.indices,
+  const result = await runModel(p, options, model, {
     context: context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) },
     runs: samples,
     particles: 1,
-    runOffset: 0,
-    seed: p.seed,
-    threads: p.threads,
     essThreshold: 0,
     scheme: 'systematic',
-    finalNoise: p.finalNoise,
-    signal: options.signal,
-    onStep: options.onStep,
   });
   const drawn = await p.backend.memory.readF32(result.particles);
   p.backend.memory.free(result.particles);
@@ -265,27 +277,12 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
   options.signal?.aborted && throwAbort(options.signal);
   const path = await forwardPath(p, runs);
-  const result = await runFeynmanKac({
-    backend: p.backend,
-    model: { name: 'smc', potential: 'gaussian-y' },
-    score: p.score,
-    schedule: p.schedule,
-    kernel: p.kernel,
-    steps: p.steps,
-    dim: p.dim,
-    latent: p.obs.latent,
-    observed: p.obs.indices,
+  const result = await runModel(p, options, { name: 'smc', potential: 'gaussian-y' }, {
     context: { kind: 'path', path },
     runs,
     particles,
-    runOffset: 0,
-    seed: p.seed,
-    threads: p.threads,
     essThreshold: tau,
     scheme,
-    finalNoise: p.finalNoise,
-    signal: options.signal,
-    onStep: options.onStep,
   });
   // One draw per run, chosen by its final weight, never uniformly (MATH.md §3).
   const chosen = new Int32Array(runs);

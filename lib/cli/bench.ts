@@ -30,6 +30,7 @@ import {
   CONTEXTS,
   DEMO_MODEL,
   DEMO_OBSERVATION,
+  METHOD_ONLY_FLAGS,
 } from '../cli';
 import { backendFlag } from './info';
 import type { BackendName } from '../backend';
@@ -315,15 +316,7 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
   }
   const methods = methodList(flags);
   // Options that belong to a method not being run are mistakes, not silently ignored.
-  const only: Record<string, BenchMethod> = {
-    particles: 'smc',
-    resampling: 'smc',
-    'ess-threshold': 'smc',
-    'langevin-steps': 'langevin',
-    'langevin-gamma': 'langevin',
-    jumps: 'repaint',
-  };
-  for (const [flag, m] of Object.entries(only)) {
+  for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
     if (flags.has(flag) && !methods.includes(m)) throw new UsageError(`--${flag} applies only to --method ${m}, which is not among ${methods.join(', ')}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');

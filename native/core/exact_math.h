@@ -32,19 +32,20 @@ CONDIFF_HD double bits_double(uint64_t b) {
 // 2^k for -1022 <= k <= 1023, exactly.
 CONDIFF_HD double pow2_d(int k) { return bits_double(static_cast<uint64_t>(k + 1023) << 52); }
 
-// e^x, for the relative weights exp(lw - max) of resampling (any x up to ln of the largest double).
-// x = k ln 2 + r with k = round(x / ln 2), |r| <= ln 2 / 2; ln 2 is split into a head with
-// 32 trailing zero bits and a tail (the classic Cody–Waite constants), so k * head is exact.
-// e^r by its Taylor series through r^13 / 13! (truncation < 2e-17 relative for |r| <= 0.347)
-// in Horner form; then scaled by 2^k through the exponent bits. Within 2 ulp of libm.
-CONDIFF_HD double exp_d(double x) {
-  if (x != x) return x;
-  if (x < -745.2) return 0.0;  // below the smallest subnormal, and -inf
-  if (x > 709.782712893383973) return bits_double(0x7ff0000000000000ull);  // ln(largest double)
+// Range reduction for e^x: x = k ln 2 + r with k = round(x / ln 2), |r| <= ln 2 / 2; ln 2
+// is split into a head with 32 trailing zero bits and a tail (the classic Cody–Waite
+// constants), so k * head is exact. Returns k (as a double) and sets *r.
+CONDIFF_HD double exp_reduce(double x, double* r) {
   const double ln2_head = 6.93147180369123816490e-01, ln2_tail = 1.90821492927058770002e-10;
   const double round_shift = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
   const double kf = (x * 1.44269504088896340736 + round_shift) - round_shift;
-  const double r = (x - kf * ln2_head) - kf * ln2_tail;
+  *r = (x - kf * ln2_head) - kf * ln2_tail;
+  return kf;
+}
+
+// e^r for |r| <= ln 2 / 2: its Taylor series through r^13 / 13! (truncation < 2e-17
+// relative) in Horner form.
+CONDIFF_HD double exp_taylor(double r) {
   double p = 1.0 / 6227020800.0;  // 1 / 13!
   p = p * r + 1.0 / 479001600.0;  // 1 / 12!
   p = p * r + 1.0 / 39916800.0;
@@ -58,35 +59,29 @@ CONDIFF_HD double exp_d(double x) {
   p = p * r + 1.0 / 6.0;
   p = p * r + 0.5;
   p = p * r + 1.0;
-  p = p * r + 1.0;
-  const int k = static_cast<int>(kf);
+  return p * r + 1.0;
+}
+
+// e^x for any x up to ln of the largest double; within 2 ulp of libm.
+CONDIFF_HD double exp_d(double x) {
+  if (x != x) return x;
+  if (x < -745.2) return 0.0;  // below the smallest subnormal, and -inf
+  if (x > 709.782712893383973) return bits_double(0x7ff0000000000000ull);  // ln(largest double)
+  double r;
+  const int k = static_cast<int>(exp_reduce(x, &r));
+  const double p = exp_taylor(r);
   if (k >= -1022) return k == 1024 ? p * 2.0 * pow2_d(1023) : p * pow2_d(k);
   return (p * pow2_d(k + 600)) * pow2_d(-600);  // a subnormal result: rounded at the end
 }
 
-// e^x for x <= 0, -inf or NaN (0 for both), equal to exp_d bit for bit but written with
-// selects instead of branches so the resampling weight loop vectorises.
+// e^x for x <= 0, -inf or NaN (0 for both) for the resampling weights exp(lw - max):
+// equal to exp_d bit for bit, but with selects instead of branches so the weight loop
+// runs in SIMD lanes.
 CONDIFF_HD double exp_nonpositive_d(double x) {
   const bool zero = !(x >= -745.2);  // NaN, -inf, and below the smallest subnormal
-  x = zero ? -745.2 : x;
-  const double ln2_head = 6.93147180369123816490e-01, ln2_tail = 1.90821492927058770002e-10;
-  const double round_shift = 6755399441055744.0;
-  const double kf = (x * 1.44269504088896340736 + round_shift) - round_shift;
-  const double r = (x - kf * ln2_head) - kf * ln2_tail;
-  double p = 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
+  double r;
+  const double kf = exp_reduce(zero ? -745.2 : x, &r);
+  const double p = exp_taylor(r);
   // 2^k in two exact factors: 2^(k + 600) 2^-600 equals 2^k wherever the result is normal,
   // and rounds once at the end where it is subnormal (exp_d's two paths).
   const int64_t k = static_cast<int64_t>(kf);
@@ -130,7 +125,7 @@ CONDIFF_HD double log_d(double x) {
   p = p * z + 1.0 / 3.0;
   // log m = f - (f - 2 s p')... written as 2 s + 2 s z p, keeping the leading term separate.
   const double log_m = 2.0 * s + 2.0 * s * (z * p);
-  const double ln2_head = 6.93147180369123816490e-01, ln2_tail = 1.90821492927058770002e-10;
+  const double ln2_head = 6.93147180369123816490e-01, ln2_tail = 1.90821492927058770002e-10;  // as in exp_reduce
   const double de = static_cast<double>(e);
   return de * ln2_head + (de * ln2_tail + log_m);
 }
