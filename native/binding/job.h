@@ -89,6 +89,31 @@ inline Napi::Value run_async(Napi::Env env, Work work, const std::vector<Held>& 
   return p;
 }
 
+// Work estimated below this many element operations (about 20–60 µs) runs inline and
+// returns an already-settled Promise: a thread-pool round trip costs ~20 µs by itself,
+// which would dominate small batches. Nothing can detach an array during inline work.
+constexpr int64_t kInlineCost = int64_t{1} << 16;
+
+inline Napi::Value run_async(Napi::Env env, Work work, const std::vector<Held>& arrays, int64_t cost) {
+  if (cost >= kInlineCost) return run_async(env, std::move(work), arrays);
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  JobError err;
+  double result = 0;
+  try {
+    result = work(err);
+  } catch (const std::exception& e) {
+    err = {JobError::kError, e.what()};
+  }
+  if (err.kind == JobError::kRange) {
+    deferred.Reject(Napi::RangeError::New(env, err.message).Value());
+  } else if (err.kind == JobError::kError) {
+    deferred.Reject(Napi::Error::New(env, err.message).Value());
+  } else {
+    deferred.Resolve(Napi::Number::New(env, result));
+  }
+  return deferred.Promise();
+}
+
 // Runs work now; errors become thrown JS errors.
 inline Napi::Value run_sync(Napi::Env env, const Work& work) {
   JobError err;

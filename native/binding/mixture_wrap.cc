@@ -85,7 +85,7 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
           model->score(z.data, z.length / d, alpha, sigma2, out.data, threads);
           return 0.0;
         },
-        {z, out});
+        {z, out}, z.length * model_->components() * (model_->diagonal() ? 2 : 2 * d));
   }
 
   bool compute_posterior(const Napi::CallbackInfo& info, MixturePosterior* post) {

@@ -62,7 +62,7 @@ Napi::Value Normals(const Napi::CallbackInfo& info) {
         });
         return 0.0;
       },
-      {out});
+      {out}, out.length * 4);
 }
 
 Napi::Value KernelCoefficientsFn(const Napi::CallbackInfo& info) {
@@ -101,7 +101,7 @@ Napi::Value InitState(const Napi::CallbackInfo& info) {
         init_state(b, c.core(), y.data, s, z.data, threads);
         return 0.0;
       },
-      {c.latent, c.observed, y, z});
+      {c.latent, c.observed, y, z}, z.length * 2);
 }
 
 Napi::Value ForwardContextPath(const Napi::CallbackInfo& info) {
@@ -150,7 +150,7 @@ Napi::Value KernelMean(const Napi::CallbackInfo& info) {
         kernel_mean_batch(z.data, score.data, z.length, a, b, mu.data, threads);
         return 0.0;
       },
-      {z, score, mu});
+      {z, score, mu}, z.length);
 }
 
 Napi::Value GaussianYLogWeights(const Napi::CallbackInfo& info) {
@@ -175,7 +175,7 @@ Napi::Value GaussianYLogWeights(const Napi::CallbackInfo& info) {
         gaussian_y_log_weights(b, c, mu.data, y.data, v, out.data, threads);
         return 0.0;
       },
-      {obs, mu, y, out});
+      {obs, mu, y, out}, b.runs * b.particles * obs.length);
 }
 
 // reweight(batch, logW, increment, tau, logEvidenceInc, ess, flags, threads) -> first failing run or -1
@@ -205,7 +205,7 @@ Napi::Value Reweight(const Napi::CallbackInfo& info) {
       [=](JobError&) {
         return static_cast<double>(reweight_batch(b, lw.data, inc.data, tau, ev.data, ess.data, flags.data, threads));
       },
-      {lw, inc, ev, ess, flags});
+      {lw, inc, ev, ess, flags}, lw.length * 8);
 }
 
 Napi::Value ResampleBatch(const Napi::CallbackInfo& info) {
@@ -233,7 +233,7 @@ Napi::Value ResampleBatch(const Napi::CallbackInfo& info) {
         uint64_t* words = reinterpret_cast<uint64_t*>(cdf.data);
         return static_cast<double>(resample_batch(b, scheme, flags.data, s, lw.data, words, anc.data, threads));
       },
-      {flags, lw, cdf, anc});
+      {flags, lw, cdf, anc}, lw.length * 8);
 }
 
 Napi::Value Propagate(const Napi::CallbackInfo& info) {
@@ -266,7 +266,7 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
         propagate(b, c.core(), mu.data, anc.data, noise, y.data, s, z.data, threads);
         return 0.0;
       },
-      {c.latent, c.observed, mu, anc, y, z});
+      {c.latent, c.observed, mu, anc, y, z}, z.length * 2);
 }
 
 Napi::Value Langevin(const Napi::CallbackInfo& info) {
@@ -290,7 +290,7 @@ Napi::Value Langevin(const Napi::CallbackInfo& info) {
         langevin_step(b, c.core(), score.data, rule, g, alpha, s, z.data, threads);
         return 0.0;
       },
-      {c.latent, c.observed, score, z});
+      {c.latent, c.observed, score, z}, z.length * 2);
 }
 
 Napi::Value Renoise(const Napi::CallbackInfo& info) {
@@ -313,7 +313,7 @@ Napi::Value Renoise(const Napi::CallbackInfo& info) {
         renoise(b, c.core(), a, v, y.data, s, z.data, threads);
         return 0.0;
       },
-      {c.latent, c.observed, y, z});
+      {c.latent, c.observed, y, z}, z.length * 2);
 }
 
 Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
@@ -321,7 +321,7 @@ Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
   const int threads = threads_arg(info[1]);
   return run_async(
       info.Env(), [=](JobError&) { return static_cast<double>(first_non_finite(x.data, x.length, threads)); },
-      {x});
+      {x}, x.length);
 }
 
 Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
@@ -343,7 +343,7 @@ Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
         prediction_to_score(z.data, p.data, z.length, kind, alpha, sigma2, out.data, threads);
         return 0.0;
       },
-      {z, p, out});
+      {z, p, out}, z.length);
 }
 
 // ---- Public building blocks: resample and gatherRows, sync or async ----
@@ -388,7 +388,7 @@ Napi::Value ResampleSync(const Napi::CallbackInfo& info) {
 }
 Napi::Value ResampleAsync(const Napi::CallbackInfo& info) {
   ResampleArgs a = resample_args(info);
-  return run_async(info.Env(), resample_work(a), {a.lw, a.out});
+  return run_async(info.Env(), resample_work(a), {a.lw, a.out}, a.lw.length * 8);
 }
 
 struct GatherArgs {
@@ -433,7 +433,7 @@ Napi::Value GatherAsync(const Napi::CallbackInfo& info) {
         gather_rows(a.rows.data, a.dim, a.anc.data, a.anc.length, a.out.data, a.threads);
         return 0.0;
       },
-      {a.rows, a.anc, a.out});
+      {a.rows, a.anc, a.out}, a.out.length);
 }
 
 // chooseByWeight(batch, logW, stream, out Int32Array(runs)) -> first failing run or -1. Sync (O(N)).

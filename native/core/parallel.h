@@ -1,9 +1,10 @@
-// Fixed-partition parallel loops. Work is split into contiguous chunks of the index
-// range; every routine run through here is elementwise or writes disjoint outputs, so
-// the result never depends on the thread count. Reductions are never split here:
+// Parallel loops over an index range. Every routine run through here is elementwise or
+// writes disjoint outputs, so the result never depends on the thread count or on which
+// worker ran which chunk. Reductions are never split here:
 // callers reduce per run, in a fixed order (MATH.md §6, reproducibility).
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <thread>
@@ -11,8 +12,11 @@
 
 namespace condiff {
 
-// Calls body(begin, end, worker) on `threads` contiguous chunks of [0, n).
-// Below `grain` items per worker it runs inline (thread start costs ~20 µs).
+// Calls body(begin, end, worker) over consecutive chunks of [0, n) that cover it exactly
+// once. Below `grain` items per worker it runs inline (a thread start costs ~40 µs).
+// Otherwise up to `threads` workers take chunks (about eight per worker) from a shared
+// counter: a worker on a busy core simply takes fewer. Which worker runs a chunk never
+// changes what the chunk computes, because bodies are elementwise or per run.
 template <typename Body>
 void parallel_for(int64_t n, int threads, int64_t grain, Body&& body) {
   if (n <= 0) return;
@@ -22,25 +26,25 @@ void parallel_for(int64_t n, int threads, int64_t grain, Body&& body) {
     body(int64_t{0}, n, 0);
     return;
   }
-  std::vector<std::thread> pool;
+  const int64_t chunk = std::max<int64_t>(1, (n + 8 * workers - 1) / (8 * workers));
+  std::atomic<int64_t> next{0};
   std::vector<std::exception_ptr> errors(workers);
-  pool.reserve(workers - 1);
-  const int64_t chunk = (n + workers - 1) / workers;
-  for (int w = 1; w < workers; ++w) {
-    const int64_t b = std::min(n, w * chunk), e = std::min(n, b + chunk);
-    pool.emplace_back([&, b, e, w] {
-      try {
-        body(b, e, w);
-      } catch (...) {
-        errors[w] = std::current_exception();
+  auto work = [&](int w) {
+    try {
+      for (;;) {
+        const int64_t b = next.fetch_add(chunk);
+        if (b >= n) break;
+        body(b, std::min(n, b + chunk), w);
       }
-    });
-  }
-  try {
-    body(int64_t{0}, std::min(n, chunk), 0);
-  } catch (...) {
-    errors[0] = std::current_exception();
-  }
+    } catch (...) {
+      errors[w] = std::current_exception();
+      next.store(n);  // stop handing out chunks
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(workers - 1);
+  for (int w = 1; w < workers; ++w) pool.emplace_back(work, w);
+  work(0);
   for (auto& t : pool) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);

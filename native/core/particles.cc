@@ -1,6 +1,7 @@
 #include "particles.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -232,18 +233,19 @@ void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma
 }
 
 int64_t first_non_finite(const float* x, int64_t count, int threads) {
-  // Each worker reports its first bad index; the smallest wins, whatever the split.
-  std::vector<int64_t> first(static_cast<size_t>(std::max(1, threads)), -1);
-  parallel_for(count, threads, kElementGrain, [&](int64_t begin, int64_t end, int w) {
+  // Each chunk reports its first bad index; the smallest wins, whatever the schedule.
+  std::atomic<int64_t> first{count};
+  parallel_for(count, threads, kElementGrain, [&](int64_t begin, int64_t end, int) {
+    if (begin >= first.load()) return;  // a smaller bad index is already known
     for (int64_t i = begin; i < end; ++i)
       if (!std::isfinite(x[i])) {
-        first[w] = i;
+        int64_t seen = first.load();
+        while (i < seen && !first.compare_exchange_weak(seen, i)) {
+        }
         return;
       }
   });
-  for (int64_t f : first)
-    if (f >= 0) return f;
-  return -1;
+  return first.load() < count ? first.load() : -1;
 }
 
 void prediction_to_score(const float* z, const float* p, int64_t count, int kind, double alpha, double sigma2,
