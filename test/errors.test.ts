@@ -741,7 +741,8 @@ describe('detached buffers', () => {
     const lw = new Float64Array(100000), anc = new Int32Array(100000);
     const p2 = resampleAsync(lw, 'stratified', { seed: 0, counter: 0 }, anc);
     const keep2 = detach(anc.buffer);
-    const rows = new Float32Array(4 * 1000).fill(1), ga = new Int32Array(1000), gout = new Float32Array(4 * 1000);
+    // Large enough to run off the event loop (small work runs inline and cannot be detached mid-call).
+    const rows = new Float32Array(4 * 100000).fill(1), ga = new Int32Array(100000), gout = new Float32Array(4 * 100000);
     const p3 = gatherRowsAsync(rows, 4, ga, gout);
     const keep3 = detach(ga.buffer);
     // Handlers on all three before any settles (no unhandled rejection).

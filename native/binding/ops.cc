@@ -5,6 +5,7 @@
 #include "ops.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -464,8 +465,13 @@ Napi::Value ParallelProbe(const Napi::CallbackInfo& info) {
   std::mutex m;
   std::set<std::thread::id> ids;
   parallel_for(n, threads, 1, [&](int64_t, int64_t, int) {
-    std::lock_guard<std::mutex> lock(m);
-    ids.insert(std::this_thread::get_id());
+    {
+      std::lock_guard<std::mutex> lock(m);
+      ids.insert(std::this_thread::get_id());
+    }
+    // Each chunk takes a moment, as real work does, so the first worker cannot drain
+    // the shared counter before the others have started.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   });
   return Napi::Number::New(info.Env(), static_cast<double>(ids.size()));
 }
