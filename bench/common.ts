@@ -174,11 +174,7 @@ export function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** "median (min–max)" of a set of trials, with `digits` significant figures. */
-export function spread(values: readonly number[], format: (x: number) => string): string {
-  return `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
-}
-
+/** A formatter to `digits` significant figures, with thousands separators. */
 export const sig = (digits: number) => (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(digits)).toLocaleString('en-US', { maximumSignificantDigits: digits }) : String(x));
 
 /** The machine and the moment of a measurement, as every RESULTS.md section records them. */
@@ -331,7 +327,9 @@ own section (between the HTML comments) and the summary; run them after \`npm ru
 | \`bench/memory.ts\` | §5: peak RSS with \`/usr/bin/time -v\` | \`npm run bench:memory\` |
 
 \`--quick\` runs a smaller set (minutes); \`--dry-run\` prints without writing this file.
-Timings are only as quiet as the machine: each section records the load average.
+Timings are only as good as the machine is quiet: each trial measures the CPU time other
+processes took meanwhile (from /proc/stat), is run again once when that exceeded 10%, and each
+section records how much there was ("Contention") and the load average.
 `;
 
 // ---------------------------------------------------------------------------------------

@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   const args = parseScriptArgs();
   if (args.trial !== undefined) return answerTrial(() => trial(args.trial as TrialSpec));
   const machine = machineRecord();
-  const seconds = args.quick ? 0.5 : 1.5;
+  const seconds = args.quick ? 0.5 : 1;
   const sizes = args.quick ? [1e3, 1e4] : [1e3, 1e4, 1e5];
   const threadCounts = [1, 2];
 
