@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels.h"
@@ -259,9 +260,8 @@ void prediction_to_score(const float* z, const float* p, int64_t count, int kind
 void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, int threads) {
   parallel_for(count, threads, std::max<int64_t>(64, kElementGrain / std::max<int64_t>(1, dim)), [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
-      const float* src = rows + static_cast<int64_t>(ancestors[i]) * dim;
-      float* dst = out + i * dim;
-      for (int64_t j = 0; j < dim; ++j) dst[j] = src[j];
+      // One memcpy per row: libc's copy runs at memory speed; an element loop did not.
+      std::memcpy(out + i * dim, rows + static_cast<int64_t>(ancestors[i]) * dim, static_cast<size_t>(dim) * sizeof(float));
     }
   });
 }
