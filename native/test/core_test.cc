@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
+
 #include "box_muller.h"
 #include "exact_math.h"
 #include "kernels.h"
@@ -25,17 +27,8 @@
 
 using namespace condiff;
 
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...)                                  \
-  do {                                                    \
-    ++checks;                                             \
-    if (!(cond)) {                                        \
-      ++failures;                                         \
-      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::printf(__VA_ARGS__);                           \
-      std::printf("\n");                                  \
-    }                                                     \
-  } while (0)
+static CheckCounts counts;
+#define CHECK(cond, ...) CONDIFF_CHECK(counts, cond, __VA_ARGS__)
 
 static void test_philox_known_answers() {
   // Random123 tests/kat_vectors, as quoted in MATH.md §6.
@@ -307,7 +300,7 @@ static void test_shared_math() {
           (unsigned long long)q, (long long)n, (unsigned long long)total);
     const uint64_t f = residual_fraction(rem, total);
     CHECK(f == uint64_t(((unsigned __int128)rem << 32) / total), "residual_fraction");
-    if (failures > 10) break;
+    if (counts.failures > 10) break;
   }
   // The adaptive shift keeps tiny weights when the total mass is small: one particle at
   // weight 1 and 2^20 - 1 at e^-40 ~ 4e-18 (a float64 running sum keeps them; so must we).
@@ -352,6 +345,6 @@ int main(int argc, char** argv) {
   test_eigen_and_mixture();
   test_thread_independence();
   test_shared_math();
-  std::printf("%d checks, %d failures\n", checks, failures);
-  return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
+  return counts.failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

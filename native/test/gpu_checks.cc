@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
+
 #include "device.h"
 #include "mixture.h"
 #include "normals.h"
@@ -22,17 +24,8 @@ using namespace condiff;
 
 namespace {
 
-int failures = 0, checks = 0;
-#define GCHECK(cond, ...)                                              \
-  do {                                                                 \
-    ++checks;                                                          \
-    if (!(cond)) {                                                     \
-      ++failures;                                                      \
-      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);      \
-      std::printf(__VA_ARGS__);                                        \
-      std::printf("\n");                                               \
-    }                                                                  \
-  } while (0)
+CheckCounts counts;
+#define GCHECK(cond, ...) CONDIFF_CHECK(counts, cond, __VA_ARGS__)
 
 // Device memory holding a copy of a host vector, read back with get().
 template <typename T>
@@ -392,8 +385,8 @@ int run_gpu_checks() {
     ctx.synchronize();
   } catch (const std::exception& e) {
     std::printf("FAIL: %s\n", e.what());
-    ++failures;
+    ++counts.failures;
   }
-  std::printf("%d GPU checks, %d failures\n", checks, failures);
-  return failures == 0 ? 0 : 1;
+  std::printf("%d GPU checks, %d failures\n", counts.checks, counts.failures);
+  return counts.failures == 0 ? 0 : 1;
 }
