@@ -50,22 +50,35 @@ class RowNormals {
   int64_t run_ = -1;
 };
 
+// Runs fn(row, run, normals) over every row of the batch in parallel, with the row's
+// normals of MATH.md §6 when `draw` is set (else normals is null).
+template <typename RowFn>
+void for_each_row(const Batch& b, StreamKey stream, bool draw, int threads, RowFn&& fn) {
+  parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(b.dim);
+    RowNormals normals(stream, b);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t r = row / b.particles, k = row % b.particles;
+      if (draw) normals.fill(r, k, xi.data());
+      fn(row, r, draw ? xi.data() : nullptr);
+    }
+  });
+}
+
+// The Y block of one row: its run's context value.
+void set_observed(const Coordinates& c, const float* y_per_run, int64_t r, float* zr) {
+  const float* y = y_per_run + r * c.n_observed;
+  for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
+}
+
 }  // namespace
 
 void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, StreamKey stream, float* z,
                 int threads) {
-  const int64_t d = b.dim;
-  parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
-    std::vector<float> xi(d);
-    RowNormals normals(stream, b);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t r = row / b.particles, k = row % b.particles;
-      normals.fill(r, k, xi.data());
-      float* zr = z + row * d;
-      for (int64_t j = 0; j < c.n_latent; ++j) zr[c.latent[j]] = xi[c.latent[j]];
-      const float* y = y_per_run + r * c.n_observed;
-      for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
-    }
+  for_each_row(b, stream, true, threads, [&](int64_t row, int64_t r, const float* xi) {
+    float* zr = z + row * b.dim;
+    for (int64_t j = 0; j < c.n_latent; ++j) zr[c.latent[j]] = xi[c.latent[j]];
+    set_observed(c, y_per_run, r, zr);
   });
 }
 
@@ -159,77 +172,49 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
 
 void propagate(const Batch& b, const Coordinates& c, const float* mu, const int32_t* ancestors, double noise_scale,
                const float* y_per_run, StreamKey stream, float* z_out, int threads) {
-  const int64_t d = b.dim;
-  parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
-    std::vector<float> xi(d);
-    RowNormals normals(stream, b);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t r = row / b.particles, k = row % b.particles;
-      const int64_t src = ancestors ? r * b.particles + ancestors[row] : row;
-      const float* m = mu + src * d;
-      float* zr = z_out + row * d;
-      if (noise_scale > 0.0) {
-        normals.fill(r, k, xi.data());
-        const float scale = static_cast<float>(noise_scale);
-        for (int64_t j = 0; j < c.n_latent; ++j) {
-          const int32_t x = c.latent[j];
-          zr[x] = propagate_value(m[x], scale, xi[x]);
-        }
-      } else {
-        for (int64_t j = 0; j < c.n_latent; ++j) zr[c.latent[j]] = m[c.latent[j]];
-      }
-      const float* y = y_per_run + r * c.n_observed;
-      for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
+  const float scale = static_cast<float>(noise_scale);
+  for_each_row(b, stream, noise_scale > 0.0, threads, [&](int64_t row, int64_t r, const float* xi) {
+    const int64_t src = ancestors ? r * b.particles + ancestors[row] : row;
+    const float* m = mu + src * b.dim;
+    float* zr = z_out + row * b.dim;
+    for (int64_t j = 0; j < c.n_latent; ++j) {
+      const int32_t x = c.latent[j];
+      zr[x] = xi ? propagate_value(m[x], scale, xi[x]) : m[x];
     }
+    set_observed(c, y_per_run, r, zr);
   });
 }
 
 void langevin_step(const Batch& b, const Coordinates& c, const float* score, int rule, double gamma_or_r,
                    double snr_alpha, StreamKey stream, float* z, int threads) {
-  const int64_t d = b.dim;
-  parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
-    std::vector<float> all(d), xi(c.n_latent);
-    RowNormals normals(stream, b);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t r = row / b.particles, k = row % b.particles;
-      normals.fill(r, k, all.data());
-      const float* g = score + row * d;
-      float* zr = z + row * d;
-      double xi_sq = 0.0, g_sq = 0.0;
-      for (int64_t j = 0; j < c.n_latent; ++j) {
-        const int32_t x = c.latent[j];
-        xi[j] = all[x];
-        xi_sq += static_cast<double>(xi[j]) * xi[j];
-        g_sq += static_cast<double>(g[x]) * g[x];
-      }
-      const double delta = langevin_delta(rule, gamma_or_r, snr_alpha, xi_sq, g_sq);
-      const double noise = std::sqrt(2.0 * delta);
-      for (int64_t j = 0; j < c.n_latent; ++j) {
-        const int32_t x = c.latent[j];
-        zr[x] = langevin_value(zr[x], delta, g[x], noise, xi[j]);
-      }
+  for_each_row(b, stream, true, threads, [&](int64_t row, int64_t, const float* xi) {
+    const float* g = score + row * b.dim;
+    float* zr = z + row * b.dim;
+    double xi_sq = 0.0, g_sq = 0.0;  // norms over the X block (MATH.md §3, SNR rule)
+    for (int64_t j = 0; j < c.n_latent; ++j) {
+      const int32_t x = c.latent[j];
+      xi_sq += static_cast<double>(xi[x]) * xi[x];
+      g_sq += static_cast<double>(g[x]) * g[x];
+    }
+    const double delta = langevin_delta(rule, gamma_or_r, snr_alpha, xi_sq, g_sq);
+    const double noise = std::sqrt(2.0 * delta);
+    for (int64_t j = 0; j < c.n_latent; ++j) {
+      const int32_t x = c.latent[j];
+      zr[x] = langevin_value(zr[x], delta, g[x], noise, xi[x]);
     }
   });
 }
 
 void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma2_ts, const float* y_per_run,
              StreamKey stream, float* z, int threads) {
-  const int64_t d = b.dim;
   const double sd = std::sqrt(sigma2_ts);
-  parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
-    std::vector<float> xi(d);
-    RowNormals normals(stream, b);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t r = row / b.particles, k = row % b.particles;
-      normals.fill(r, k, xi.data());
-      float* zr = z + row * d;
-      for (int64_t j = 0; j < c.n_latent; ++j) {
-        const int32_t x = c.latent[j];
-        zr[x] = renoise_value(alpha_ts, sd, zr[x], xi[x]);
-      }
-      const float* y = y_per_run + r * c.n_observed;
-      for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
+  for_each_row(b, stream, true, threads, [&](int64_t row, int64_t r, const float* xi) {
+    float* zr = z + row * b.dim;
+    for (int64_t j = 0; j < c.n_latent; ++j) {
+      const int32_t x = c.latent[j];
+      zr[x] = renoise_value(alpha_ts, sd, zr[x], xi[x]);
     }
+    set_observed(c, y_per_run, r, zr);
   });
 }
 
