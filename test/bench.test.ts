@@ -3,11 +3,11 @@
 // ES module, which jest's module system cannot load); everything else runs in-process.
 import { describe, expect, test, beforeAll, afterAll } from '@jest/globals';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { main, CliIO, DEMO_MODEL, DEMO_OBSERVATION } from '../lib/cli';
+import { main, CliIO } from '../lib/cli';
+import { writeDemoFiles } from './oracles/demo-files';
 import type { BenchResults } from '../lib/cli/bench';
 import { loadPlotLibraries, logLogSpec } from '../lib/cli/plots';
 
@@ -25,11 +25,7 @@ let modelFile: string;
 let observeFile: string;
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'condiff-bench-'));
-  modelFile = path.join(dir, 'model.json');
-  observeFile = path.join(dir, 'observe.json');
-  fs.writeFileSync(modelFile, JSON.stringify(DEMO_MODEL));
-  fs.writeFileSync(observeFile, JSON.stringify(DEMO_OBSERVATION));
+  ({ dir, modelFile, observeFile } = writeDemoFiles('condiff-bench-'));
 });
 
 afterAll(() => {

@@ -1,9 +1,9 @@
 // The command-line tool, run in-process (lib/cli.ts), and the .npy writer (lib/npy.ts).
 import { describe, expect, test, beforeAll, afterAll } from '@jest/globals';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { main, CliIO, DEMO_MODEL, DEMO_OBSERVATION } from '../lib/cli';
+import { main, CliIO, DEMO_OBSERVATION } from '../lib/cli';
+import { writeDemoFiles } from './oracles/demo-files';
 import { encodeNpy, decodeNpy, NPY_ALIGN } from '../lib/npy';
 
 interface Captured {
@@ -38,11 +38,7 @@ let observeFile: string;
 const Y = DEMO_OBSERVATION.values[0];
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'condiff-cli-'));
-  modelFile = path.join(dir, 'model.json');
-  observeFile = path.join(dir, 'observe.json');
-  fs.writeFileSync(modelFile, JSON.stringify(DEMO_MODEL));
-  fs.writeFileSync(observeFile, JSON.stringify(DEMO_OBSERVATION));
+  ({ dir, modelFile, observeFile } = writeDemoFiles('condiff-cli-'));
 });
 
 afterAll(() => {
