@@ -23,7 +23,7 @@ export interface StepInfo {
   steps: number;
   /** The time just reached (s = t_{i-1}). */
   t: number;
-  /** Per-run ESS after this step's reweighting (filters only). */
+  /** Per-run ESS after this step's reweighting (filters only): a view of the result's `ess` row, never rewritten. */
   ess?: Float64Array;
   /** Runs resampled at this step (filters only). */
   resampledRuns?: number;
@@ -242,7 +242,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         await ops.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel + u), z, threads);
       }
     }
-    p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essNow.slice() : undefined, resampledRuns: weighted ? resampledRuns : undefined });
+    p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essTrace.subarray((p.steps - i) * runs, (p.steps - i + 1) * runs) : undefined, resampledRuns: weighted ? resampledRuns : undefined });
   }
   const finalLogWeights = await memory.readF64(logWeights);
   memory.free(work, increment, cdf, ancestors, logWeights);
