@@ -12,7 +12,9 @@
         "native/core/mixture_score.cc",
         "native/core/normals.cc",
         "native/core/particles.cc",
-        "native/core/resampling.cc"
+        "native/core/worker_pool.cc",
+        "native/core/resampling.cc",
+        "native/core/weights.cc"
       ],
       "include_dirs": ["native/core", "native/binding"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -72,11 +72,11 @@ function trial({ n }: TrialSpec): TrialResult {
   };
   let counter = 0;
   const resampleGather = (scheme: ResamplingScheme) => () => {
-    resample(logWeights, scheme, { seed: 1, counter: counter++ }, ancestors);
+    resample(logWeights, scheme, { seed: 1, counter: counter++ }, ancestors, { threads: 1 });
     gatherRows(rows, DIM, ancestors, out, { threads: 1 });
   };
   const systematicAncestors = new Int32Array(n);
-  resample(logWeights, 'systematic', { seed: 2, counter: 0 }, systematicAncestors);
+  resample(logWeights, 'systematic', { seed: 2, counter: 0 }, systematicAncestors, { threads: 1 });
   const gather = () => {
     gatherRows(rows, DIM, systematicAncestors, out, { threads: 1 });
   };
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   const markdown = `## 1. Resampling + gather vs copying the same bytes (one thread)
 
 ${machineLines(machine, os.loadavg())}
-- Per scheme: \`resample(logWeights, scheme, { seed, counter }, ancestors)\` then
+- Per scheme: \`resample(logWeights, scheme, { seed, counter }, ancestors, { threads: 1 })\` then
   \`gatherRows(rows, ${DIM}, ancestors, out, { threads: 1 })\`, outputs allocated and touched
   before timing. Copy baseline: \`out.set(rows)\` plus one read pass over the weights (their
   maximum, in JS), interleaved with the schemes in the same process. "Gather alone" gathers by

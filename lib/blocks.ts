@@ -39,17 +39,19 @@ function resampleArgs(logWeights: unknown, scheme: unknown, rng: unknown, out: u
 /**
  * Resamples N log-weights into N ancestor indices (MATH.md §5): exact 64-bit fixed-point CDF
  * (§5b), O(N), never a zero-weight ancestor; the same ancestors on every backend.
- * Synchronous: for N beyond ~10^6 prefer resampleAsync.
+ * Synchronous: for N beyond ~10^6 prefer resampleAsync. `threads` (default: every core)
+ * splits the passes over the weights and the systematic/stratified sweep into fixed
+ * blocks; the ancestors do not depend on it.
  */
 export function resample(
   logWeights: Float64Array,
   scheme: ResamplingScheme,
   rng: RandomCounter,
   out?: Int32Array,
-  options: BlockOptions = {},
+  options: { threads?: number } & BlockOptions = {},
 ): Int32Array {
   const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
-  selectBackend(options.backend ?? 'auto').ops.resample(logWeights, code, stream, target, 1);
+  selectBackend(options.backend ?? 'auto').ops.resample(logWeights, code, stream, target, threadsOption(options.threads));
   return target;
 }
 
@@ -59,10 +61,10 @@ export async function resampleAsync(
   scheme: ResamplingScheme,
   rng: RandomCounter,
   out?: Int32Array,
-  options: BlockOptions = {},
+  options: { threads?: number } & BlockOptions = {},
 ): Promise<Int32Array> {
   const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
-  await selectBackend(options.backend ?? 'auto').ops.resampleAsync(logWeights, code, stream, target, 1);
+  await selectBackend(options.backend ?? 'auto').ops.resampleAsync(logWeights, code, stream, target, threadsOption(options.threads));
   return target;
 }
 

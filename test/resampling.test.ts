@@ -140,6 +140,18 @@ describe('resample: basic contract', () => {
     }
   });
 
+  test.each(SCHEMES)('%s: the same ancestors on 1, 2 and 3 threads (N large enough to split into blocks)', async (scheme) => {
+    // 300k weights: 19 fixed blocks of 16384, so 2 and 3 threads really split the passes
+    // (and, for systematic and stratified, the sweep) into different worker assignments.
+    const n = 300_000;
+    const lw = gaussianLogWeights(n, 2, 31);
+    const one = resample(lw, scheme, { seed: 4, counter: 1 }, undefined, { threads: 1 });
+    for (const threads of [2, 3]) {
+      expect(Buffer.from(resample(lw, scheme, { seed: 4, counter: 1 }, undefined, { threads }).buffer).equals(Buffer.from(one.buffer))).toBe(true);
+      expect(Buffer.from((await resampleAsync(lw, scheme, { seed: 4, counter: 1 }, undefined, { threads })).buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    }
+  });
+
   test.each(SCHEMES)('%s: out is reused and returned; views with a byteOffset are respected', async (scheme) => {
     const n = 37;
     const lw = gaussianLogWeights(n, 1, 5);

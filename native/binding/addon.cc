@@ -3,11 +3,13 @@
 // exactly these exports.
 #include <napi.h>
 
+#include "addon_data.h"
 #include "ops.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new condiff_binding::AddonData());
   condiff_binding::register_ops(env, exports);
   condiff_binding::register_mixture(env, exports);
 #if defined(CONDIFF_WITH_CUDA)

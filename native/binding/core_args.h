@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "addon_data.h"
 #include "args.h"
 #include "particles.h"
 #include "resampling.h"
@@ -23,7 +24,12 @@ using condiff::StreamKey;
 constexpr int64_t kMaxInt32 = 2147483647;
 constexpr int64_t kMaxSafe = 9007199254740991;  // 2^53 - 1
 
-inline int threads_arg(const Napi::Value& v) { return static_cast<int>(integer(v, "threads", 1, 1024)); }
+// A thread count, with this addon instance's worker pool (addon_data.h) to run it on.
+inline condiff::Threads threads_arg(const Napi::Value& v) {
+  const int count = static_cast<int>(integer(v, "threads", 1, 1024));
+  AddonData* data = v.Env().GetInstanceData<AddonData>();
+  return condiff::Threads(count, data != nullptr ? data->pool : nullptr);
+}
 
 inline Batch batch_arg(const Napi::Value& v) {
   Napi::Object o = object(v, "batch");

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "args.h"
+#include "core_args.h"
 #include "job.h"
 #include "mixture.h"
 #include "ops.h"
@@ -14,6 +15,7 @@ namespace condiff_binding {
 namespace {
 
 using condiff::GaussianMixture;
+using condiff::Threads;
 using condiff::MixturePosterior;
 using condiff::StreamKey;
 
@@ -71,7 +73,7 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     if (!(sigma2 > 0.0)) throw_range(env, "sigma2 must be positive (the score at t = 0 is not defined), got " +
                                           describe(info[2]));
     auto out = float32_array(info[3], "out");
-    const int threads = static_cast<int>(integer(info[4], "threads", 1, 1024));
+    const Threads threads = threads_arg(info[4]);
     const int64_t d = model_->dim();
     if (z.length % d != 0)
       throw_range(env, "z must have a length divisible by the mixture's dim " + std::to_string(d) + ", got " +
@@ -136,7 +138,7 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     s.run = static_cast<uint32_t>(integer(so.Get("run"), "stream.run", 0, 4294967295LL));
     s.step = static_cast<uint32_t>(integer(so.Get("step"), "stream.step", 0, 4294967295LL));
     auto out = float32_array(info[4], "out");
-    const int threads = static_cast<int>(integer(info[5], "threads", 1, 1024));
+    const Threads threads = threads_arg(info[5]);
     require_length(env, out, n * model_->dim(), "n x dim");
     return run_async(
         env,

@@ -54,7 +54,7 @@ Napi::Value Normals(const Napi::CallbackInfo& info) {
   if (first + out.length > (int64_t{1} << 34))
     throw_range(info.Env(), "firstElement + out.length must be at most 2^34 (one Philox counter word), got " +
                                 std::to_string(first + out.length));
-  const int threads = threads_arg(info[3]);
+  const Threads threads = threads_arg(info[3]);
   return run_async(
       info.Env(),
       [=](JobError&) {
@@ -92,7 +92,7 @@ Napi::Value InitState(const Napi::CallbackInfo& info) {
   auto y = float32_array(info[3], "yPerRun");
   const StreamKey s = stream_arg(info[4]);
   auto z = float32_array(info[5], "z");
-  const int threads = threads_arg(info[6]);
+  const Threads threads = threads_arg(info[6]);
   require_length(env, y, b.runs * c.observed.length, "runs x observed");
   require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
   require_disjoint_from(env, z, y, c.latent, c.observed);
@@ -114,7 +114,7 @@ Napi::Value ForwardContextPath(const Napi::CallbackInfo& info) {
   auto sigma2 = float64_array(info[4], "sigma2Ts");
   const StreamKey s = stream_arg(info[5]);
   auto out = float32_array(info[6], "out");
-  const int threads = threads_arg(info[7]);
+  const Threads threads = threads_arg(info[7]);
   const int64_t steps = alpha.length;
   require_length(env, sigma2, steps, "one per step, like alphaTs");
   require_length(env, out, runs * (steps + 1) * y0.length, "(steps + 1) x runs x observed");
@@ -139,7 +139,7 @@ Napi::Value KernelMean(const Napi::CallbackInfo& info) {
   const double a = finite_number(info[2], "a");
   const double b = finite_number(info[3], "b");
   auto mu = float32_array(info[4], "mu");
-  const int threads = threads_arg(info[5]);
+  const Threads threads = threads_arg(info[5]);
   require_length(env, score, z.length, "same as z");
   require_length(env, mu, z.length, "same as z");
   require_disjoint(env, mu, z);
@@ -164,7 +164,7 @@ Napi::Value GaussianYLogWeights(const Napi::CallbackInfo& info) {
   const double v = finite_number(info[4], "variance");
   if (!(v > 0.0)) throw_range(env, "variance must be positive, got " + condiff::format_number(v));
   auto out = float64_array(info[5], "out");
-  const int threads = threads_arg(info[6]);
+  const Threads threads = threads_arg(info[6]);
   require_length(env, mu, b.runs * b.particles * b.dim, "runs x particles x dim");
   require_length(env, y, b.runs * obs.length, "runs x observed");
   require_length(env, out, b.runs * b.particles, "runs x particles");
@@ -190,7 +190,7 @@ Napi::Value Reweight(const Napi::CallbackInfo& info) {
   auto ev = float64_array(info[4], "logEvidenceIncrement");
   auto ess = float64_array(info[5], "ess");
   auto flags = uint8_array(info[6], "resampleFlags");
-  const int threads = threads_arg(info[7]);
+  const Threads threads = threads_arg(info[7]);
   const int64_t rows = b.runs * b.particles;
   require_length(env, lw, rows, "runs x particles");
   require_length(env, inc, rows, "runs x particles");
@@ -218,7 +218,7 @@ Napi::Value ResampleBatch(const Napi::CallbackInfo& info) {
   auto lw = float64_array(info[4], "logWeights");
   auto cdf = float64_array(info[5], "scratch");
   auto anc = int32_array(info[6], "ancestors");
-  const int threads = threads_arg(info[7]);
+  const Threads threads = threads_arg(info[7]);
   const int64_t rows = b.runs * b.particles;
   require_length(env, flags, b.runs, "one per run");
   require_length(env, lw, rows, "runs x particles");
@@ -248,7 +248,7 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   auto y = float32_array(info[6], "yPerRun");
   const StreamKey s = stream_arg(info[7]);
   auto z = float32_array(info[8], "zOut");
-  const int threads = threads_arg(info[9]);
+  const Threads threads = threads_arg(info[9]);
   const int64_t rows = b.runs * b.particles;
   require_length(env, mu, rows * b.dim, "runs x particles x dim");
   require_length(env, z, rows * b.dim, "runs x particles x dim");
@@ -281,7 +281,7 @@ Napi::Value Langevin(const Napi::CallbackInfo& info) {
   if (!(g >= 0.0)) throw_range(env, "stepParameter must be >= 0, got " + condiff::format_number(g));
   const StreamKey s = stream_arg(info[7]);
   auto z = float32_array(info[8], "z");
-  const int threads = threads_arg(info[9]);
+  const Threads threads = threads_arg(info[9]);
   require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
   require_length(env, score, z.length, "same as z");
   require_disjoint_from(env, z, score, c.latent, c.observed);
@@ -304,7 +304,7 @@ Napi::Value Renoise(const Napi::CallbackInfo& info) {
   auto y = float32_array(info[5], "yPerRun");
   const StreamKey s = stream_arg(info[6]);
   auto z = float32_array(info[7], "z");
-  const int threads = threads_arg(info[8]);
+  const Threads threads = threads_arg(info[8]);
   require_length(env, z, b.runs * b.particles * b.dim, "runs x particles x dim");
   require_length(env, y, b.runs * c.observed.length, "runs x observed");
   require_disjoint_from(env, z, y, c.latent, c.observed);
@@ -319,7 +319,7 @@ Napi::Value Renoise(const Napi::CallbackInfo& info) {
 
 Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
   auto x = float32_array(info[0], "values");
-  const int threads = threads_arg(info[1]);
+  const Threads threads = threads_arg(info[1]);
   return run_async(
       info.Env(), [=](JobError&) { return static_cast<double>(first_non_finite(x.data, x.length, threads)); },
       {x}, x.length);
@@ -334,7 +334,7 @@ Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
   const double sigma2 = finite_number(info[4], "sigma2");
   if (!(sigma2 > 0.0)) throw_range(env, "sigma2 must be positive, got " + std::to_string(sigma2));
   auto out = float32_array(info[5], "out");
-  const int threads = threads_arg(info[6]);
+  const Threads threads = threads_arg(info[6]);
   require_length(env, p, z.length, "same as z");
   require_length(env, out, z.length, "same as z");
   require_disjoint_from(env, out, z, p);
@@ -354,7 +354,7 @@ struct ResampleArgs {
   View<int32_t> out;
   ResamplingScheme scheme;
   StreamKey stream;
-  int threads;
+  Threads threads;
 };
 
 ResampleArgs resample_args(const Napi::CallbackInfo& info) {
@@ -375,7 +375,7 @@ ResampleArgs resample_args(const Napi::CallbackInfo& info) {
 Work resample_work(const ResampleArgs& a) {
   return [a](JobError& err) {
     std::unique_ptr<uint64_t[]> cdf(new uint64_t[a.lw.length]);
-    if (!resample_run(a.scheme, a.lw.data, a.lw.length, a.stream, cdf.get(), a.out.data)) {
+    if (!resample_run(a.scheme, a.lw.data, a.lw.length, a.stream, cdf.get(), a.out.data, a.threads)) {
       err = {JobError::kRange, "logWeights must contain a finite value, and no +Infinity, got none that can be drawn (every "
                                "weight is -Infinity or NaN, or one is +Infinity)"};
     }
@@ -396,7 +396,7 @@ struct GatherArgs {
   View<float> rows, out;
   View<int32_t> anc;
   int64_t dim;
-  int threads;
+  Threads threads;
 };
 
 GatherArgs gather_args(const Napi::CallbackInfo& info) {
@@ -461,7 +461,7 @@ Napi::Value ChooseByWeight(const Napi::CallbackInfo& info) {
 // over n items (lets tests check that two threads really split the work).
 Napi::Value ParallelProbe(const Napi::CallbackInfo& info) {
   const int64_t n = integer(info[0], "n", 1, kMaxInt32);
-  const int threads = threads_arg(info[1]);
+  const Threads threads = threads_arg(info[1]);
   std::mutex m;
   std::set<std::thread::id> ids;
   parallel_for(n, threads, 1, [&](int64_t, int64_t, int) {

@@ -126,17 +126,20 @@ MixtureStep GaussianMixture::prepare(double alpha, double sigma2) const {
 }
 
 void GaussianMixture::score(const float* z, int64_t rows, double alpha, double sigma2, float* out,
-                            int threads) const {
+                            Threads threads) const {
   const MixtureStep q = prepare(alpha, sigma2);
   const int64_t blocks = (rows + kScoreBlock - 1) / kScoreBlock;
   // ~2^16 multiply-adds per worker at least (a block costs 16 J D^2 of them).
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kScoreBlock * components_ * dim_ * (diagonal_ ? 1 : dim_)));
   parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
-    std::vector<float> scratch(score_block_scratch(q));
+    // 64-byte aligned: every scratch access is a whole 16-float vector, and a misaligned
+    // one splits a cache line (measured: 1.6x slower on Zen 4 with malloc's 16-byte alignment).
+    std::vector<float> scratch(score_block_scratch(q) + kScoreBlock);
+    float* aligned = align_floats(scratch.data());
     for (int64_t blk = begin; blk < end; ++blk) {
       const int64_t r0 = blk * kScoreBlock;
       const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
-      score_block(q, z + r0 * dim_, n, out + r0 * dim_, scratch.data());
+      score_block(q, z + r0 * dim_, n, out + r0 * dim_, aligned);
     }
   });
 }
@@ -223,7 +226,7 @@ bool GaussianMixture::posterior(const int32_t* obs, int64_t d_obs, const float* 
   return true;
 }
 
-void sample_posterior(const MixturePosterior& post, int64_t n, StreamKey stream, float* out, int threads) {
+void sample_posterior(const MixturePosterior& post, int64_t n, StreamKey stream, float* out, Threads threads) {
   const int64_t d = post.dim, dx = static_cast<int64_t>(post.latent.size());
   const int64_t jn = static_cast<int64_t>(post.log_weights.size());
   const uint32_t step = stream.step;

@@ -10,6 +10,7 @@
 #include "mixture_score.h"
 #include "normals.h"
 #include "rng.h"
+#include "worker_pool.h"
 
 namespace condiff {
 
@@ -42,7 +43,7 @@ class GaussianMixture {
   MixtureStep prepare(double alpha, double sigma2) const;
 
   // s_t(z) for rows of z (rows x D) under p_t = sum_j pi_j N(alpha m_j, alpha^2 Sigma_j + sigma2 I).
-  void score(const float* z, int64_t rows, double alpha, double sigma2, float* out, int threads) const;
+  void score(const float* z, int64_t rows, double alpha, double sigma2, float* out, Threads threads) const;
 
   // Exact conditional given y at the observed coordinates (MATH.md §7).
   bool posterior(const int32_t* observed, int64_t d_obs, const float* y, MixturePosterior* out,
@@ -62,6 +63,6 @@ class GaussianMixture {
 // Draws n samples of the full state (n x D, observed coordinates set to y) from the
 // exact conditional. Random numbers: stream purposes kExactComponent (element i) and
 // kExactNormal (element i * d_X + j), run and step as given in `stream`.
-void sample_posterior(const MixturePosterior& post, int64_t n, StreamKey stream, float* out, int threads);
+void sample_posterior(const MixturePosterior& post, int64_t n, StreamKey stream, float* out, Threads threads);
 
 }  // namespace condiff

@@ -26,6 +26,13 @@ inline int64_t score_block_scratch(const MixtureStep& q) {
   return (q.dim * (2 + q.components) + q.components) * kScoreBlock;
 }
 
+// The first 64-byte boundary at or after p; a buffer of score_block_scratch(q) + kScoreBlock
+// floats holds an aligned scratch.
+inline float* align_floats(float* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  return reinterpret_cast<float*>((address + 63) & ~std::uintptr_t{63});
+}
+
 // Score of `rows` (<= kScoreBlock) rows of z (row-major, D each) into out.
 void score_block(const MixtureStep& q, const float* z, int64_t rows, float* out, float* scratch);
 

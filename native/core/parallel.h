@@ -7,21 +7,25 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <thread>
 #include <vector>
+
+#include "worker_pool.h"
 
 namespace condiff {
 
 // Calls body(begin, end, worker) over consecutive chunks of [0, n) that cover it exactly
-// once. Below `grain` items per worker it runs inline (a thread start costs ~40 µs).
-// Otherwise up to `threads` workers take chunks (about eight per worker) from a shared
-// counter: a worker on a busy core simply takes fewer. Which worker runs a chunk never
-// changes what the chunk computes, because bodies are elementwise or per run.
+// once. Below `grain` items per worker it runs inline (waking a worker costs ~10–40 µs).
+// Otherwise up to `threads.count` workers take chunks (about eight per worker) from a
+// shared counter: a worker on a busy core simply takes fewer. Which worker runs a chunk
+// never changes what the chunk computes, because bodies are elementwise or per run.
+// Workers come from threads.pool when it is free (worker_pool.h), else are started here.
 template <typename Body>
-void parallel_for(int64_t n, int threads, int64_t grain, Body&& body) {
+void parallel_for(int64_t n, const Threads& threads, int64_t grain, Body&& body) {
   if (n <= 0) return;
   const int64_t max_workers = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
-  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, threads), max_workers));
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, threads.count), max_workers));
   if (workers == 1) {
     body(int64_t{0}, n, 0);
     return;
@@ -29,7 +33,7 @@ void parallel_for(int64_t n, int threads, int64_t grain, Body&& body) {
   const int64_t chunk = std::max<int64_t>(1, (n + 8 * workers - 1) / (8 * workers));
   std::atomic<int64_t> next{0};
   std::vector<std::exception_ptr> errors(workers);
-  auto work = [&](int w) {
+  const std::function<void(int)> work = [&](int w) {
     try {
       for (;;) {
         const int64_t b = next.fetch_add(chunk);
@@ -41,11 +45,13 @@ void parallel_for(int64_t n, int threads, int64_t grain, Body&& body) {
       next.store(n);  // stop handing out chunks
     }
   };
-  std::vector<std::thread> pool;
-  pool.reserve(workers - 1);
-  for (int w = 1; w < workers; ++w) pool.emplace_back(work, w);
-  work(0);
-  for (auto& t : pool) t.join();
+  if (!threads.pool || !threads.pool->try_run(workers, work)) {
+    std::vector<std::thread> pool;
+    pool.reserve(workers - 1);
+    for (int w = 1; w < workers; ++w) pool.emplace_back(work, w);
+    work(0);
+    for (auto& t : pool) t.join();
+  }
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels.h"
@@ -53,7 +54,7 @@ class RowNormals {
 // Runs fn(row, run, normals) over every row of the batch in parallel, with the row's
 // normals of MATH.md §6 when `draw` is set (else normals is null).
 template <typename RowFn>
-void for_each_row(const Batch& b, StreamKey stream, bool draw, int threads, RowFn&& fn) {
+void for_each_row(const Batch& b, StreamKey stream, bool draw, Threads threads, RowFn&& fn) {
   parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
     std::vector<float> xi(b.dim);
     RowNormals normals(stream, b);
@@ -74,7 +75,7 @@ void set_observed(const Coordinates& c, const float* y_per_run, int64_t r, float
 }  // namespace
 
 void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, StreamKey stream, float* z,
-                int threads) {
+                Threads threads) {
   for_each_row(b, stream, true, threads, [&](int64_t row, int64_t r, const float* xi) {
     float* zr = z + row * b.dim;
     for (int64_t j = 0; j < c.n_latent; ++j) zr[c.latent[j]] = xi[c.latent[j]];
@@ -84,7 +85,7 @@ void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, St
 
 void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
                           const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path,
-                          int threads) {
+                          Threads threads) {
   parallel_for(runs, threads, 1, [&](int64_t begin, int64_t end, int) {
     std::vector<float> xi(d_obs);
     for (int64_t r = begin; r < end; ++r) {
@@ -106,14 +107,14 @@ void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t
 }
 
 void kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu,
-                       int threads) {
+                       Threads threads) {
   const float af = static_cast<float>(a), bf = static_cast<float>(b);
   parallel_for(count, threads, kElementGrain,
                [&](int64_t begin, int64_t end, int) { kernel_mean(z, score, af, bf, mu, begin, end); });
 }
 
 void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* mu, const float* y_per_run, double v,
-                            double* out, int threads) {
+                            double* out, Threads threads) {
   const double log_norm = gaussian_log_norm(c.n_observed, v);
   parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
     for (int64_t row = begin; row < end; ++row) {
@@ -125,32 +126,73 @@ void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* m
 }
 
 int64_t reweight_batch(const Batch& b, double* log_w, const double* increment, double tau, double* log_evidence_inc,
-                       double* ess, uint8_t* resample_flag, int threads) {
-  std::vector<uint8_t> failed(b.runs, 0);
-  parallel_for(b.runs, threads, run_grain(b.particles), [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const ReweightResult res = reweight_run(log_w + r * b.particles, increment + r * b.particles, b.particles);
-      if (!res.ok) {
-        failed[r] = 1;
-        continue;
-      }
-      log_evidence_inc[r] = res.log_evidence_increment;
-      ess[r] = res.ess;
-      // tau = 1 means every step (the seed's filter), even when rounding puts ESS at exactly N.
-      resample_flag[r] = (tau >= 1.0 || res.ess < tau * static_cast<double>(b.particles)) ? 1 : 0;
+                       double* ess, uint8_t* resample_flag, Threads threads) {
+  // Three parallel passes over fixed blocks of every run (weights.h): the per-run sums
+  // combine block results in block order, so a run of 10^5 particles uses every thread
+  // and still gives the same bits on any thread count.
+  const int64_t n = b.particles;
+  const int64_t per_run = (n + kWeightBlock - 1) / kWeightBlock, blocks = b.runs * per_run;
+  const int64_t grain = 8;  // blocks per worker: 32k weights, about 60 µs of the exp pass
+  std::vector<double> block_a(blocks), block_b(blocks), run_max(b.runs), run_lse(b.runs);
+  auto block_span = [&](int64_t i, int64_t* offset) {
+    const int64_t r = i / per_run, k0 = (i % per_run) * kWeightBlock;
+    *offset = r * n + k0;
+    return std::min(kWeightBlock, n - k0);
+  };
+  parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t o;
+      const int64_t len = block_span(i, &o);
+      block_a[i] = add_increment_block(log_w + o, increment + o, len);
     }
   });
-  for (int64_t r = 0; r < b.runs; ++r)
-    if (failed[r]) return r;
+  for (int64_t r = 0; r < b.runs; ++r) {
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int64_t i = r * per_run; i < (r + 1) * per_run; ++i) {
+      const double m = block_a[i];
+      mx = (m != m || mx != mx) ? std::nan("") : (m > mx ? m : mx);
+    }
+    if (!run_max_ok(mx)) return r;
+    run_max[r] = mx;
+  }
+  parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t o;
+      const int64_t len = block_span(i, &o);
+      exp_sums_block(log_w + o, len, run_max[i / per_run], &block_a[i], &block_b[i]);
+    }
+  });
+  for (int64_t r = 0; r < b.runs; ++r) {
+    double sum = 0.0, sum_sq = 0.0;
+    for (int64_t i = r * per_run; i < (r + 1) * per_run; ++i) {
+      sum += block_a[i];
+      sum_sq += block_b[i];
+    }
+    run_lse[r] = run_max[r] + std::log(sum);
+    log_evidence_inc[r] = run_lse[r];
+    ess[r] = sum * sum / sum_sq;
+    // tau = 1 means every step (the seed's filter), even when rounding puts ESS at exactly N.
+    resample_flag[r] = (tau >= 1.0 || ess[r] < tau * static_cast<double>(n)) ? 1 : 0;
+  }
+  parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t o;
+      const int64_t len = block_span(i, &o);
+      subtract_block(log_w + o, len, run_lse[i / per_run]);
+    }
+  });
   return -1;
 }
 
 int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* flags, StreamKey stream,
-                       double* log_w, uint64_t* cdf, int32_t* ancestors, int threads) {
+                       double* log_w, uint64_t* cdf, int32_t* ancestors, Threads threads) {
   const int64_t n = b.particles;
   std::vector<uint8_t> failed(b.runs, 0);
   const double uniform = -std::log(static_cast<double>(n));
-  parallel_for(b.runs, threads, run_grain(b.particles), [&](int64_t begin, int64_t end, int) {
+  // Few runs (fewer than threads): one run at a time, each split across the threads.
+  const bool split_runs = b.runs < threads.count;
+  const Threads per_run = split_runs ? threads : Threads(1);
+  parallel_for(b.runs, split_runs ? Threads(1) : threads, run_grain(b.particles), [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
       int32_t* anc = ancestors + r * n;
       double* lw = log_w + r * n;
@@ -158,7 +200,7 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
         for (int64_t k = 0; k < n; ++k) anc[k] = static_cast<int32_t>(k);
         continue;
       }
-      if (!resample_run(scheme, lw, n, for_run(stream, b, r), cdf + r * n, anc)) {
+      if (!resample_run(scheme, lw, n, for_run(stream, b, r), cdf + r * n, anc, per_run)) {
         failed[r] = 1;
         continue;
       }
@@ -171,7 +213,7 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
 }
 
 void propagate(const Batch& b, const Coordinates& c, const float* mu, const int32_t* ancestors, double noise_scale,
-               const float* y_per_run, StreamKey stream, float* z_out, int threads) {
+               const float* y_per_run, StreamKey stream, float* z_out, Threads threads) {
   const float scale = static_cast<float>(noise_scale);
   for_each_row(b, stream, noise_scale > 0.0, threads, [&](int64_t row, int64_t r, const float* xi) {
     const int64_t src = ancestors ? r * b.particles + ancestors[row] : row;
@@ -186,7 +228,7 @@ void propagate(const Batch& b, const Coordinates& c, const float* mu, const int3
 }
 
 void langevin_step(const Batch& b, const Coordinates& c, const float* score, int rule, double gamma_or_r,
-                   double snr_alpha, StreamKey stream, float* z, int threads) {
+                   double snr_alpha, StreamKey stream, float* z, Threads threads) {
   for_each_row(b, stream, true, threads, [&](int64_t row, int64_t, const float* xi) {
     const float* g = score + row * b.dim;
     float* zr = z + row * b.dim;
@@ -206,7 +248,7 @@ void langevin_step(const Batch& b, const Coordinates& c, const float* score, int
 }
 
 void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma2_ts, const float* y_per_run,
-             StreamKey stream, float* z, int threads) {
+             StreamKey stream, float* z, Threads threads) {
   const double sd = std::sqrt(sigma2_ts);
   for_each_row(b, stream, true, threads, [&](int64_t row, int64_t r, const float* xi) {
     float* zr = z + row * b.dim;
@@ -218,31 +260,50 @@ void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma
   });
 }
 
-int64_t first_non_finite(const float* x, int64_t count, int threads) {
+namespace {
+constexpr int64_t kFiniteBlock = 1024;
+// Whether any of n floats is Inf or NaN (exponent bits all ones). No early exit, so the
+// loop runs in SIMD lanes; a per-element isfinite test with a branch ran at ~1 ns/float.
+bool any_non_finite(const float* x, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad != 0;
+}
+}  // namespace
+
+int64_t first_non_finite(const float* x, int64_t count, Threads threads) {
   // Each chunk reports its first bad index; the smallest wins, whatever the schedule.
   std::atomic<int64_t> first{count};
   parallel_for(count, threads, kElementGrain, [&](int64_t begin, int64_t end, int) {
     if (begin >= first.load()) return;  // a smaller bad index is already known
-    for (int64_t i = begin; i < end; ++i)
-      if (!std::isfinite(x[i])) {
-        int64_t seen = first.load();
-        while (i < seen && !first.compare_exchange_weak(seen, i)) {
+    for (int64_t b = begin; b < end; b += kFiniteBlock) {
+      const int64_t e = std::min(end, b + kFiniteBlock);
+      if (!any_non_finite(x + b, e - b)) continue;
+      for (int64_t i = b; i < e; ++i)
+        if (!std::isfinite(x[i])) {
+          int64_t seen = first.load();
+          while (i < seen && !first.compare_exchange_weak(seen, i)) {
+          }
+          return;
         }
-        return;
-      }
+    }
   });
   return first.load() < count ? first.load() : -1;
 }
 
 void prediction_to_score(const float* z, const float* p, int64_t count, int kind, double alpha, double sigma2,
-                         float* out, int threads) {
+                         float* out, Threads threads) {
   const double sigma = std::sqrt(sigma2);
   parallel_for(count, threads, kElementGrain, [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) out[i] = score_from_prediction(kind, z[i], p[i], alpha, sigma, sigma2);
   });
 }
 
-void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, int threads) {
+void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, Threads threads) {
   parallel_for(count, threads, std::max<int64_t>(64, kElementGrain / std::max<int64_t>(1, dim)), [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
       // One memcpy per row: libc's copy runs at memory speed; an element loop did not.

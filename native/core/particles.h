@@ -9,6 +9,7 @@
 #include "normals.h"
 #include "resampling.h"
 #include "rng.h"
+#include "worker_pool.h"
 
 namespace condiff {
 
@@ -28,40 +29,40 @@ struct Coordinates {
 
 // z[row, X] ~ N(0, I) (purpose kInitial), z[row, Y] = y_per_run[run] (runs x d_Y).
 void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, StreamKey stream, float* z,
-                int threads);
+                Threads threads);
 
 // Forward context path (MATH.md §3): path[r, 0, :] = y0, and for i = 1..steps
 // path[r, i] = alpha_ts[i-1] path[r, i-1] + sqrt(sigma2_ts[i-1]) xi_i, xi_i with
 // step word i and element j. path is (steps + 1) x runs x d_Y, so the context of all
 // runs at grid index i is the contiguous slice [i * runs * d_Y, (i + 1) * runs * d_Y).
 void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
-                          const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path, int threads);
+                          const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path, Threads threads);
 
 // mu = a z + b score over every element (MATH.md §2).
-void kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu, int threads);
+void kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu, Threads threads);
 
 // log N(y_s[run]; mu_Y, v I) per particle, float64 (MATH.md §3).
 void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* mu, const float* y_per_run, double v,
-                            double* out, int threads);
+                            double* out, Threads threads);
 
 // Per run: log_w <- normalised(log_w + increment); writes the log-evidence increment,
 // the ESS and whether ESS < tau * n. Returns -1, or the first run whose weights are
 // all -inf/NaN (MATH.md §4: reported, never drawn uniformly).
 int64_t reweight_batch(const Batch& b, double* log_w, const double* increment, double tau, double* log_evidence_inc,
-                       double* ess, uint8_t* resample_flag, int threads);
+                       double* ess, uint8_t* resample_flag, Threads threads);
 
 // Resamples the runs whose flag is set (ancestor indices are within the run); other
 // runs get the identity. Resampled runs get log_w = -log n. cdf is n * runs scratch
 // (the fixed-point cumulative weights of resampling_math.h).
 // Returns -1 or the first run with no positive weight.
 int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* flags, StreamKey stream,
-                       double* log_w, uint64_t* cdf, int32_t* ancestors, int threads);
+                       double* log_w, uint64_t* cdf, int32_t* ancestors, Threads threads);
 
 // z_out[row, X] = mu[ancestor row, X] + noise_scale * xi (purpose kKernelNoise, element
 // k*D + coordinate of the *new* particle k); z_out[row, Y] = y_per_run[run].
 // ancestors may be null (identity). noise_scale = 0 gives the noiseless last step.
 void propagate(const Batch& b, const Coordinates& c, const float* mu, const int32_t* ancestors, double noise_scale,
-               const float* y_per_run, StreamKey stream, float* z_out, int threads);
+               const float* y_per_run, StreamKey stream, float* z_out, Threads threads);
 
 // Unadjusted Langevin on the X block (MATH.md §3, Algorithm 2):
 //   X <- X + delta grad_X + sqrt(2 delta) xi.
@@ -69,22 +70,22 @@ void propagate(const Batch& b, const Coordinates& c, const float* mu, const int3
 // rule 1: delta = 2 alpha (r ||xi|| / ||grad_X||)^2 per particle (Song et al. 2021, Alg. 5),
 //         with r = gamma_or_r and alpha = snr_alpha.
 void langevin_step(const Batch& b, const Coordinates& c, const float* score, int rule, double gamma_or_r,
-                   double snr_alpha, StreamKey stream, float* z, int threads);
+                   double snr_alpha, StreamKey stream, float* z, Threads threads);
 
 // RePaint re-noising of the X block from s to t: X_t = alpha_ts X_s + sqrt(sigma2_ts) xi;
 // Y block set to y_per_run (the context at t).
 void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma2_ts, const float* y_per_run,
-             StreamKey stream, float* z, int threads);
+             StreamKey stream, float* z, Threads threads);
 
 // Index of the first non-finite element, or -1.
-int64_t first_non_finite(const float* x, int64_t count, int threads);
+int64_t first_non_finite(const float* x, int64_t count, Threads threads);
 
 // Converts a network output to a score (MATH.md §1): kind 0 score (copy), 1 epsilon
 // (s = -eps / sigma), 2 x0 (s = (alpha x0 - z) / sigma^2).
 void prediction_to_score(const float* z, const float* prediction, int64_t count, int kind, double alpha,
-                         double sigma2, float* out, int threads);
+                         double sigma2, float* out, Threads threads);
 
 // Row gather: out[i] = rows[ancestors[i]] (each row `dim` floats).
-void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, int threads);
+void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, Threads threads);
 
 }  // namespace condiff

@@ -3,9 +3,13 @@
 // of resampling_math.h, which the CUDA core evaluates in parallel to the same bits.
 #include "resampling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
+#include "parallel.h"
+#include "philox_lanes.h"
 #include "resampling_math.h"
 
 namespace condiff {
@@ -20,49 +24,123 @@ double max_log_weight(const double* log_w, int64_t n) {
   return mx;
 }
 
-// Ancestor sweep over ascending targets from target(m), m = 0..count-1.
-template <typename Target>
-void sweep(const uint64_t* cdf, int64_t n, int64_t count, Target&& target, int32_t* ancestors) {
-  int64_t k = 0;
-  for (int64_t m = 0; m < count; ++m) {
-    const uint64_t t = target(m);
-    while (k < n - 1 && cdf[k] <= t) ++k;
-    ancestors[m] = static_cast<int32_t>(k);
-  }
+// The fixed-point Exp(1) draws of stream elements [64 g, 64 g + 64): fixed_exp1 of each
+// word (resampling_math.h), with log_unit_d, which gives log_d's bits without branches,
+// so sixteen Philox blocks and their logs run in SIMD lanes per clone.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void fixed_exp1_group(const StreamKey& s,
+                                                                                           uint64_t group, int shift,
+                                                                                           uint64_t* out) {
+  constexpr int L = kPhiloxLanes;
+  uint32_t w[4][L];
+  philox_lanes(s, static_cast<uint32_t>(group * L), w);
+  const double scale = pow2_d(shift);
+  for (int i = 0; i < 4; ++i)
+    for (int p = 0; p < L; ++p)
+      out[4 * p + i] = static_cast<uint64_t>(-log_unit_d(uniform01_open_left_d(w[i][p])) * scale);
 }
+
+// fixed_exp1(word_at(s, m), shift) for m visited in increasing order, a group at a time.
+class Exp1Cursor {
+ public:
+  Exp1Cursor(const StreamKey& s, int shift) : stream_(s), shift_(shift) {}
+  uint64_t at(uint64_t m) {
+    const uint64_t group = m / 64;
+    if (group != group_) {
+      fixed_exp1_group(stream_, group, shift_, values_);
+      group_ = group;
+    }
+    return values_[m % 64];
+  }
+
+ private:
+  StreamKey stream_;
+  int shift_;
+  uint64_t group_ = ~uint64_t{0};
+  uint64_t values_[64];
+};
 
 // Sorted uniforms in O(count) (MATH.md §5, multinomial): normalised cumulative sums of
 // count + 1 Exp(1) draws, stream elements 0..count, in fixed point. emit(m, position).
+// The draws are made twice (once for the total) rather than stored: 8 bytes per particle.
 template <typename Emit>
 void sorted_positions(const StreamKey& s, int64_t count, Emit&& emit) {
   const int shift = exp_sum_shift(count + 1);
   uint64_t total = 0;
-  WordCursor first(s), second(s);
-  for (int64_t m = 0; m <= count; ++m) total += fixed_exp1(first.at(static_cast<uint64_t>(m)), shift);
+  Exp1Cursor first(s, shift), second(s, shift);
+  for (int64_t m = 0; m <= count; ++m) total += first.at(static_cast<uint64_t>(m));
   uint64_t run = 0;
   for (int64_t m = 0; m < count; ++m) {
-    run += fixed_exp1(second.at(static_cast<uint64_t>(m)), shift);
+    run += second.at(static_cast<uint64_t>(m));
     emit(m, sorted_position(run, total));
   }
 }
 
-}  // namespace
+// Fixed blocks of the weights for the passes that may run on several threads.
+constexpr int64_t kBlock = 16384;
+constexpr int64_t kBlocksPerWorker = 4;  // 64k weights: about 100 µs of the slowest pass
 
-// Cloned per instruction set so the weight loop (branch-free exp) runs in SIMD lanes;
-// the arithmetic is IEEE-exact per operation (no contraction), so every clone agrees.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) uint64_t fixed_cumulative_weights(
-    const double* log_w, int64_t n, uint64_t* cdf) {
-  const double mx = max_log_weight(log_w, n);
-  if (mx != mx) return 0;
-  // Coarse pass (the shift); the weights wait in cdf as double bits for the fine pass.
+// The first k with cdf[k] > t, or n - 1 when there is none below n - 1: where the serial
+// sweep stands when it reaches target t.
+int64_t sweep_start(const uint64_t* cdf, int64_t n, uint64_t t) {
+  return std::upper_bound(cdf, cdf + (n - 1), t) - cdf;
+}
+
+// The ancestor of each ascending target t_m, m in [0, count): the smallest k with
+// C_k > t_m, by a merge-style sweep. The targets are cut into fixed chunks that each start
+// from a binary search, so any thread count gives the ancestors of one serial sweep.
+// make_target() gives each chunk its own target(m), called for increasing m.
+template <typename MakeTarget>
+void parallel_sweep(const uint64_t* cdf, int64_t n, int64_t count, const Threads& threads, MakeTarget&& make_target,
+                    int32_t* ancestors) {
+  const int64_t chunks = (count + kBlock - 1) / kBlock;
+  parallel_for(chunks, threads, kBlocksPerWorker, [&](int64_t begin, int64_t end, int) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t m0 = c * kBlock, m1 = std::min(count, m0 + kBlock);
+      auto target = make_target();
+      int64_t k = sweep_start(cdf, n, target(m0));
+      for (int64_t m = m0; m < m1; ++m) {
+        const uint64_t t = target(m);
+        while (k < n - 1 && cdf[k] <= t) ++k;
+        ancestors[m] = static_cast<int32_t>(k);
+      }
+    }
+  });
+}
+
+// The block passes of the fixed-point CDF, cloned per instruction set so the weight loop
+// (branch-free exp) runs in SIMD lanes; the arithmetic is IEEE-exact per operation (no
+// contraction), so every clone agrees.
+#define CONDIFF_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+
+// The block's largest log-weight; NaN compares false, so it is never the max.
+CONDIFF_CLONES double block_max(const double* log_w, int64_t n) {
+  double mx = -std::numeric_limits<double>::infinity();
+  for (int64_t k = 0; k < n; ++k) mx = log_w[k] > mx ? log_w[k] : mx;
+  return mx;
+}
+
+// Coarse pass (for the shift): the block's sum of coarse weights; the weights wait in
+// cdf as double bits for the fine pass.
+CONDIFF_CLONES uint64_t coarse_block(const double* log_w, int64_t n, double mx, uint64_t* cdf) {
   uint64_t coarse = 0;
   for (int64_t k = 0; k < n; ++k) {
     const double w = relative_weight(log_w[k], mx);
     coarse += coarse_weight(w);
     cdf[k] = double_bits(w);
   }
-  const int shift = weight_shift(coarse, n);
-  uint64_t run = 0;
+  return coarse;
+}
+
+// The block's sum of fixed weights, from the double bits the coarse pass left in cdf.
+CONDIFF_CLONES uint64_t fixed_sum_block(const uint64_t* cdf, int64_t n, int shift) {
+  uint64_t sum = 0;
+  for (int64_t k = 0; k < n; ++k) sum += fixed_weight(bits_double(cdf[k]), shift);
+  return sum;
+}
+
+// Fine pass: the double bits in cdf become the cumulative fixed weights, from `offset`.
+CONDIFF_CLONES uint64_t fine_block(uint64_t* cdf, int64_t n, int shift, uint64_t offset) {
+  uint64_t run = offset;
   for (int64_t k = 0; k < n; ++k) {
     run += fixed_weight(bits_double(cdf[k]), shift);
     cdf[k] = run;
@@ -70,28 +148,77 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) uint64_t fix
   return run;
 }
 
+}  // namespace
+
+uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf, const Threads& threads) {
+  if (n <= 0) return 0;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  auto span = [&](int64_t i) { return std::min(kBlock, n - i * kBlock); };
+  std::vector<double> maxima(blocks);
+  std::vector<uint64_t> sums(blocks);
+  parallel_for(blocks, threads, kBlocksPerWorker, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) maxima[i] = block_max(log_w + i * kBlock, span(i));
+  });
+  double mx = -std::numeric_limits<double>::infinity();
+  for (double m : maxima) mx = m > mx ? m : mx;
+  // Nothing to draw from: every weight -inf/NaN, or one +inf.
+  if (!(mx > -std::numeric_limits<double>::infinity()) || std::isinf(mx)) return 0;
+  parallel_for(blocks, threads, kBlocksPerWorker, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) sums[i] = coarse_block(log_w + i * kBlock, span(i), mx, cdf + i * kBlock);
+  });
+  uint64_t coarse = 0;
+  for (uint64_t c : sums) coarse += c;
+  const int shift = weight_shift(coarse, n);
+  if (threads.count <= 1 || blocks < 2 * kBlocksPerWorker) {
+    uint64_t run = 0;
+    for (int64_t i = 0; i < blocks; ++i) run = fine_block(cdf + i * kBlock, span(i), shift, run);
+    return run;
+  }
+  // In parallel: each block's sum, their exclusive prefix (exact integers), then the fill.
+  parallel_for(blocks, threads, kBlocksPerWorker, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) sums[i] = fixed_sum_block(cdf + i * kBlock, span(i), shift);
+  });
+  uint64_t total = 0;
+  for (uint64_t& c : sums) {
+    const uint64_t block_sum = c;
+    c = total;
+    total += block_sum;
+  }
+  parallel_for(blocks, threads, kBlocksPerWorker, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) fine_block(cdf + i * kBlock, span(i), shift, sums[i]);
+  });
+  return total;
+}
+
 bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& s, uint64_t* cdf,
-                  int32_t* ancestors) {
+                  int32_t* ancestors, const Threads& threads) {
   if (n <= 0) return false;
-  const uint64_t total = fixed_cumulative_weights(log_w, n, cdf);
+  const uint64_t total = fixed_cumulative_weights(log_w, n, cdf, threads);
   if (total == 0) return false;
   const double inv_n = 1.0 / static_cast<double>(n);
   switch (scheme) {
     case ResamplingScheme::kSystematic: {
       const double u = uniform01_open_right_d(word_at(s, 0));
-      sweep(cdf, n, n,
-            [&](int64_t m) { return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total); },
-            ancestors);
+      parallel_sweep(
+          cdf, n, n, threads,
+          [&] {
+            return [&](int64_t m) {
+              return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total);
+            };
+          },
+          ancestors);
       return true;
     }
     case ResamplingScheme::kStratified: {
-      WordCursor words(s);
-      sweep(cdf, n, n,
-            [&](int64_t m) {
+      parallel_sweep(
+          cdf, n, n, threads,
+          [&] {
+            return [&, words = WordCursor(s)](int64_t m) mutable {
               const double u = uniform01_open_right_d(words.at(static_cast<uint64_t>(m)));
               return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total);
-            },
-            ancestors);
+            };
+          },
+          ancestors);
       return true;
     }
     case ResamplingScheme::kMultinomial: {

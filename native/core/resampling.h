@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "rng.h"
+#include "worker_pool.h"
 
 namespace condiff {
 
@@ -14,9 +15,11 @@ enum class ResamplingScheme : int { kSystematic = 0, kStratified = 1, kMultinomi
 // Resamples one run. `log_w` are log-weights (need not be normalised; -inf allowed),
 // `cdf` is caller-provided scratch of n words. Uniforms come from `stream`
 // (element m = the m-th uniform of this call). Returns false when no weight is
-// positive and finite (nothing to draw from).
+// positive and finite (nothing to draw from). With more than one thread, the passes over
+// the weights and the systematic/stratified sweep are split into fixed blocks: the sums
+// are exact integers, so the ancestors are the same on any thread count.
 bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& stream, uint64_t* cdf,
-                  int32_t* ancestors);
+                  int32_t* ancestors, const Threads& threads = Threads(1));
 
 // Draws one index by weight: the smallest k with C_k > t for the position u ~ U[0,1) of
 // stream element 0 (the systematic rule with one position). Returns -1 when no weight is
@@ -25,6 +28,6 @@ int64_t draw_one(const double* log_w, int64_t n, const StreamKey& stream);
 
 // The fixed-point cumulative weights C of one run (resampling_math.h) into cdf; returns
 // the total T, or 0 when no weight is positive and finite.
-uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf);
+uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf, const Threads& threads = Threads(1));
 
 }  // namespace condiff

@@ -35,28 +35,30 @@ struct ReweightResult {
   bool ok;                        // false: every new weight is -inf or NaN (MATH.md §4)
 };
 
-// One run: log_w holds normalised log-weights log W_{i-1} (log(1/N) right after a
-// resampling); increment holds log w_i. On return log_w holds log W_i, normalised.
-// Serial over the run's particles, so the sum order is fixed (reproducible).
-inline ReweightResult reweight_run(double* log_w, const double* increment, int64_t n) {
-  double mx = -std::numeric_limits<double>::infinity();
-  for (int64_t k = 0; k < n; ++k) {
-    const double x = log_w[k] + increment[k];
-    if (std::isnan(x)) return {0.0, 0.0, false};
-    log_w[k] = x;
-    if (x > mx) mx = x;
-  }
-  if (!(mx > -std::numeric_limits<double>::infinity()) || std::isinf(mx)) return {0.0, 0.0, false};
-  double sum = 0.0;
-  for (int64_t k = 0; k < n; ++k) sum += std::exp(log_w[k] - mx);
-  const double lse = mx + std::log(sum);
-  double sum_sq = 0.0;
-  for (int64_t k = 0; k < n; ++k) {
-    log_w[k] -= lse;
-    const double w = std::exp(log_w[k]);
-    sum_sq += w * w;
-  }
-  return {lse, 1.0 / sum_sq, true};
-}
+// A run's particles are cut into fixed blocks of kWeightBlock for the sums below: each
+// block is reduced on its own (in parallel, whichever thread), and the block results are
+// combined in block order, so the sums never depend on the thread count (MATH.md §6).
+constexpr int64_t kWeightBlock = 4096;
+
+// Block pass 1: log_w[k] += increment[k]; returns the block's largest value, or NaN when
+// one of them is NaN (the run then fails, MATH.md §4).
+double add_increment_block(double* log_w, const double* increment, int64_t n);
+
+// Block pass 2, with mx the run's largest log-weight: sum_k e_k and sum_k e_k^2 for
+// e_k = exp(log_w[k] - mx), eight interleaved partial sums added in a fixed order.
+void exp_sums_block(const double* log_w, int64_t n, double mx, double* sum, double* sum_sq);
+
+// Block pass 3: log_w[k] -= lse.
+void subtract_block(double* log_w, int64_t n, double lse);
+
+// Combines the blocks' maxima of one run: NaN or no finite maximum (all -inf, or a +inf)
+// fails the run (MATH.md §4).
+inline bool run_max_ok(double mx) { return mx > -std::numeric_limits<double>::infinity() && !std::isinf(mx); }
+
+// One whole run, serially, with the same blocks (and so the same bits) as the parallel
+// batch in particles.cc. log_w holds normalised log-weights log W_{i-1} (log(1/N) right
+// after a resampling); increment holds log w_i. On return log_w holds log W_i:
+//   lse = log sum_k exp(log W_{i-1} + log w_i),  ESS = (sum e)^2 / sum e^2.   MATH.md §3, §4
+ReweightResult reweight_run(double* log_w, const double* increment, int64_t n);
 
 }  // namespace condiff

@@ -2,6 +2,9 @@
 // resampling invariants (MATH.md §5, §5b), weights (§3, §4), the mixture oracle (§7).
 // Runs under AddressSanitizer and UndefinedBehaviorSanitizer in CI (npm run test:native).
 #include <algorithm>
+#include <atomic>
+#include <memory>
+#include <stdexcept>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +27,8 @@
 #include "resampling_math.h"
 #include "rng.h"
 #include "weights.h"
+#include "worker_pool.h"
+#include "parallel.h"
 
 using namespace condiff;
 
@@ -243,6 +248,90 @@ static void test_thread_independence() {
   CHECK(z2 == z3, "propagate depends on threads");
 }
 
+// Reductions over several weight blocks split across pool threads: the same bits as the
+// serial per-run reweight_run and as one thread; resampling likewise.
+static void test_block_reductions_on_pool() {
+  auto pool = std::make_shared<WorkerPool>();
+  const int64_t runs = 2, n = 20 * kWeightBlock + 123, d = 1;
+  Batch b{runs, n, d, 0};
+  std::vector<double> inc(runs * n), base(runs * n, -std::log(double(n)));
+  for (int64_t i = 0; i < runs * n; ++i) inc[i] = -0.5 * std::pow(std::sin(0.001 * double(i)) * 4.0, 2);
+  std::vector<double> serial = base;
+  std::vector<double> ev_serial(runs), ess_serial(runs);
+  for (int64_t r = 0; r < runs; ++r) {
+    ReweightResult res = reweight_run(serial.data() + r * n, inc.data() + r * n, n);
+    CHECK(res.ok, "reweight_run ok");
+    ev_serial[r] = res.log_evidence_increment;
+    ess_serial[r] = res.ess;
+  }
+  StreamKey s{3, 0, 0, 7, purpose_word(Purpose::kResampling)};
+  std::vector<int32_t> anc_serial;
+  for (int threads : {1, 2, 3}) {
+    std::vector<double> lw = base, ev(runs), ess(runs);
+    std::vector<uint8_t> flags(runs);
+    CHECK(reweight_batch(b, lw.data(), inc.data(), 1.0, ev.data(), ess.data(), flags.data(), Threads(threads, pool)) == -1,
+          "reweight_batch ok");
+    CHECK(lw == serial && ev == ev_serial && ess == ess_serial, "reweight_batch on %d threads differs from reweight_run",
+          threads);
+    for (ResamplingScheme scheme : {ResamplingScheme::kSystematic, ResamplingScheme::kStratified,
+                                    ResamplingScheme::kMultinomial, ResamplingScheme::kResidual}) {
+      std::vector<double> w = lw;
+      std::vector<uint64_t> cdf(runs * n);
+      std::vector<int32_t> anc(runs * n);
+      CHECK(resample_batch(b, scheme, flags.data(), s, w.data(), cdf.data(), anc.data(), Threads(threads, pool)) == -1,
+            "resample_batch ok");
+      std::vector<int32_t> one(runs * n);
+      for (int64_t r = 0; r < runs; ++r) {
+        StreamKey sr = s;
+        sr.run = static_cast<uint32_t>(r);
+        std::vector<uint64_t> c1(n);
+        CHECK(resample_run(scheme, lw.data() + r * n, n, sr, c1.data(), one.data() + r * n), "resample_run ok");
+      }
+      CHECK(anc == one, "resample_batch scheme %d on %d threads differs from resample_run", int(scheme), threads);
+    }
+  }
+}
+
+// The worker pool: every index once per task, many tasks in a row, a busy pool refuses a
+// second caller (which then starts its own threads), nested loops, exceptions.
+static void test_worker_pool() {
+  auto pool = std::make_shared<WorkerPool>();
+  const Threads threads(4, pool);
+  for (int task = 0; task < 200; ++task) {
+    std::vector<int> hits(1000, 0);
+    parallel_for(1000, threads, 10, [&](int64_t b, int64_t e, int w) {
+      CHECK(w >= 0 && w < 4, "worker index %d", w);
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    CHECK(std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; }), "task %d: every index once", task);
+  }
+  // Nested: the inner loop finds the pool busy and runs on its own threads.
+  std::vector<std::atomic<int>> cells(64 * 64);
+  parallel_for(64, threads, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i)
+      parallel_for(64, threads, 1, [&](int64_t b2, int64_t e2, int) {
+        for (int64_t j = b2; j < e2; ++j) cells[i * 64 + j]++;
+      });
+  });
+  CHECK(std::all_of(cells.begin(), cells.end(), [](const std::atomic<int>& c) { return c.load() == 1; }),
+        "nested loops cover every cell once");
+  bool refused = false;
+  CHECK(pool->try_run(2, [&](int w) {
+    if (w == 0) refused = !pool->try_run(2, [](int) {});
+  }), "an idle pool runs a task");
+  CHECK(refused, "a busy pool refuses a second task");
+  bool threw = false;
+  try {
+    parallel_for(1000, threads, 10, [&](int64_t b, int64_t, int) {
+      if (b > 500) throw std::runtime_error("boom");
+    });
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  CHECK(threw, "an exception in a pool worker reaches the caller");
+  CHECK(!pool->try_run(WorkerPool::kMaxThreads + 2, [](int) {}), "too many workers: refused");
+}
+
 // The shared-header math the CUDA core evaluates too (exact_math.h, box_muller.h,
 // resampling_math.h): accuracy, and the bit-identity the GPU's parity rests on.
 static int64_t ulp_distance(double a, double b) {
@@ -344,6 +433,8 @@ int main(int argc, char** argv) {
   test_kernels();
   test_eigen_and_mixture();
   test_thread_independence();
+  test_block_reductions_on_pool();
+  test_worker_pool();
   test_shared_math();
   std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
   return counts.failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -1,0 +1,77 @@
+#include "worker_pool.h"
+
+#include <chrono>
+
+namespace condiff {
+
+namespace {
+// How long a worker keeps polling after a task before it sleeps: longer than the gap
+// between two operations of a sampler step (a Promise round trip, ~20–50 µs), short
+// enough not to matter when the process goes idle.
+constexpr auto kPollFor = std::chrono::microseconds(300);
+}  // namespace
+
+WorkerPool::~WorkerPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void WorkerPool::grow(int threads) {
+  while (static_cast<int>(threads_.size()) < threads) {
+    const int index = static_cast<int>(threads_.size()) + 1;
+    // The generation before this task's bump: a thread that read it later would skip its task.
+    const uint64_t seen = generation_.load(std::memory_order_relaxed);
+    threads_.emplace_back([this, index, seen] { loop(index, seen); });
+  }
+}
+
+bool WorkerPool::try_run(int workers, const std::function<void(int)>& task) {
+  if (workers < 1 || workers - 1 > kMaxThreads) return false;
+  std::unique_lock<std::mutex> run_lock(run_mutex_, std::try_to_lock);
+  if (!run_lock.owns_lock()) return false;
+  try {
+    grow(workers - 1);
+  } catch (const std::system_error&) {
+    return false;  // the system refused a thread: let the caller use what it can
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    task_ = &task;
+    active_ = workers - 1;
+    pending_ = workers - 1;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  task(0);
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [this] { return pending_ == 0; });
+  task_ = nullptr;
+  return true;
+}
+
+void WorkerPool::loop(int index, uint64_t seen) {
+  for (;;) {
+    const auto polled_since = std::chrono::steady_clock::now();
+    while (generation_.load(std::memory_order_acquire) == seen &&
+           std::chrono::steady_clock::now() - polled_since < kPollFor)
+      std::this_thread::yield();  // gives the CPU to any runnable thread, e.g. the event loop
+    const std::function<void(int)>* task = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
+      if (stop_) return;
+      seen = generation_.load(std::memory_order_relaxed);
+      if (index <= active_) task = task_;
+    }
+    if (task == nullptr) continue;  // not needed for this task
+    (*task)(index);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--pending_ == 0) done_.notify_one();
+  }
+}
+
+}  // namespace condiff
