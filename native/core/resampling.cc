@@ -77,7 +77,8 @@ void sorted_positions(const StreamKey& s, int64_t count, Emit&& emit) {
 
 // Fixed blocks of the weights for the passes that may run on several threads.
 constexpr int64_t kBlock = 16384;
-constexpr int64_t kBlocksPerWorker = 4;  // 64k weights: about 100 µs of the slowest pass
+constexpr int64_t kBlocksPerWorker = 4;
+constexpr int64_t kSweepBatch = 256;  // targets computed ahead of the merge  // 64k weights: about 100 µs of the slowest pass
 
 // The first k with cdf[k] > t, or n - 1 when there is none below n - 1: where the serial
 // sweep stands when it reaches target t.
@@ -98,10 +99,20 @@ void parallel_sweep(const uint64_t* cdf, int64_t n, int64_t count, const Threads
       const int64_t m0 = c * kBlock, m1 = std::min(count, m0 + kBlock);
       auto target = make_target();
       int64_t k = sweep_start(cdf, n, target(m0));
-      for (int64_t m = m0; m < m1; ++m) {
-        const uint64_t t = target(m);
-        while (k < n - 1 && cdf[k] <= t) ++k;
-        ancestors[m] = static_cast<int32_t>(k);
+      uint64_t targets[kSweepBatch];
+      for (int64_t b = m0; b < m1; b += kSweepBatch) {
+        const int64_t len = std::min(kSweepBatch, m1 - b);
+        for (int64_t j = 0; j < len; ++j) targets[j] = target(b + j);
+        // Branch-free merge: each pass either moves k past a C_k <= t or settles the
+        // ancestor of t (the store repeats until it does). A `while` here mispredicted
+        // about once per particle (~10 ns at N = 10^6 on uneven weights).
+        int32_t* out = ancestors + b;
+        for (int64_t j = 0; j < len;) {
+          const bool advance = (k < n - 1) & (cdf[k] <= targets[j]);
+          out[j] = static_cast<int32_t>(k);
+          k += advance;
+          j += !advance;
+        }
       }
     }
   });
