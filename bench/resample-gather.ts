@@ -6,7 +6,7 @@
 //
 //   node -r ./tools/register-ts.js bench/resample-gather.ts [--quick] [--dry-run]
 import * as os from 'node:os';
-import { resample, gatherRows, ResamplingScheme } from '../lib/index';
+import { resample, gatherRows, survivorOrder, gatherRowsInPlace, ResamplingScheme } from '../lib/index';
 import { RESAMPLING_SCHEMES } from '../lib/driver';
 import {
   TRIALS,
@@ -39,6 +39,10 @@ interface TrialResult {
   /** Median over the repetitions, seconds. */
   copy: number;
   schemes: Record<ResamplingScheme, number>;
+  /** Median seconds of resample + survivorOrder + gatherRowsInPlace (survivors stay in place). */
+  inPlace: Record<ResamplingScheme, number>;
+  /** Per scheme, the fraction of rows the in-place gather copied (the particles that died). */
+  copiedFraction: Record<ResamplingScheme, number>;
   /** The gather alone, by systematic ancestors: what the resampling itself adds is the rest. */
   gather: number;
 }
@@ -75,6 +79,16 @@ function trial({ n }: TrialSpec): TrialResult {
     resample(logWeights, scheme, { seed: 1, counter: counter++ }, ancestors, { threads: 1 });
     gatherRows(rows, DIM, ancestors, out, { threads: 1 });
   };
+  // Survivors stay in place: only the rows of particles that died are copied, inside the
+  // population itself (`inPlaceRows`, the state a sampler would resample).
+  const inPlaceRows = rows.slice();
+  const order = new Int32Array(n).fill(0);
+  const copied = Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, 0])) as Record<ResamplingScheme, number>;
+  const resampleInPlace = (scheme: ResamplingScheme) => () => {
+    resample(logWeights, scheme, { seed: 1, counter: counter++ }, ancestors, { threads: 1 });
+    survivorOrder(ancestors, order);
+    gatherRowsInPlace(inPlaceRows, DIM, order, { threads: 1 });
+  };
   const systematicAncestors = new Int32Array(n);
   resample(logWeights, 'systematic', { seed: 2, counter: 0 }, systematicAncestors, { threads: 1 });
   const gather = () => {
@@ -84,13 +98,25 @@ function trial({ n }: TrialSpec): TrialResult {
   const warmCopy = seconds(copy);
   seconds(gather);
   for (const s of RESAMPLING_SCHEMES) seconds(resampleGather(s));
+  for (const s of RESAMPLING_SCHEMES) {
+    seconds(resampleInPlace(s));
+    let moved = 0;
+    for (let i = 0; i < n; i++) if (order[i] !== i) moved++;
+    copied[s] = moved / n;
+  }
   const reps = Math.max(3, Math.min(1000, Math.ceil(BUDGET_SECONDS / Math.max(warmCopy, 1e-6))));
-  const times = { copy: [] as number[], gather: [] as number[], schemes: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, [] as number[]])) };
+  const times = {
+    copy: [] as number[],
+    gather: [] as number[],
+    schemes: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, [] as number[]])),
+    inPlace: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, [] as number[]])),
+  };
   // Interleaved, so a slow moment of the machine hits the baseline and the subject alike.
   for (let r = 0; r < reps; r++) {
     times.copy.push(seconds(copy));
     times.gather.push(seconds(gather));
     for (const s of RESAMPLING_SCHEMES) times.schemes[s].push(seconds(resampleGather(s)));
+    for (const s of RESAMPLING_SCHEMES) times.inPlace[s].push(seconds(resampleInPlace(s)));
   }
   if (!Number.isFinite(sink)) throw new Error('unreachable: the weights are finite');
   return {
@@ -99,6 +125,8 @@ function trial({ n }: TrialSpec): TrialResult {
     copy: median(times.copy),
     gather: median(times.gather),
     schemes: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(times.schemes[s])])) as Record<ResamplingScheme, number>,
+    inPlace: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(times.inPlace[s])])) as Record<ResamplingScheme, number>,
+    copiedFraction: copied,
   };
 }
 
@@ -120,11 +148,16 @@ async function main(): Promise<void> {
 
   const ms = sig(3);
   const rows: string[][] = [];
+  const inPlaceRows: string[][] = [];
   const verdicts: Verdict[] = [];
+  const perScheme = (trials: TrialResult[], pick: (t: TrialResult) => Record<ResamplingScheme, number>) => ({
+    ratios: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(trials.map((t) => pick(t)[s] / t.copy))])) as Record<ResamplingScheme, number>,
+    times: Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(trials.map((t) => pick(t)[s]))])) as Record<ResamplingScheme, number>,
+  });
   const data = perSize.map(({ n, trials }) => {
     const copy = median(trials.map((t) => t.copy));
-    const ratios = Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(trials.map((t) => t.schemes[s] / t.copy))])) as Record<ResamplingScheme, number>;
-    const times = Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, median(trials.map((t) => t.schemes[s]))])) as Record<ResamplingScheme, number>;
+    const { ratios, times } = perScheme(trials, (t) => t.schemes);
+    const inPlace = perScheme(trials, (t) => t.inPlace);
     const bytes = n * (8 + 2 * 4 * DIM);
     const gather = median(trials.map((t) => t.gather)), gatherRatio = median(trials.map((t) => t.gather / t.copy));
     rows.push([
@@ -132,16 +165,24 @@ async function main(): Promise<void> {
       `${sig(3)(bytes / 2 ** 20)} MiB`,
       `${ms(copy * 1e3)} ms (${sig(3)(bytes / copy / 1e9)} GB/s)`,
       `${ms(gather * 1e3)} ms = ${gatherRatio.toFixed(2)}×`,
-      ...RESAMPLING_SCHEMES.map((s) => `${ms(times[s] * 1e3)} ms = **${ratios[s].toFixed(2)}×**`),
+      ...RESAMPLING_SCHEMES.map((s) => `${ms(times[s] * 1e3)} ms = ${ratios[s].toFixed(2)}×`),
       String(median(trials.map((t) => t.reps))),
     ]);
-    const worst = RESAMPLING_SCHEMES.reduce((a, b) => (ratios[a] >= ratios[b] ? a : b));
+    inPlaceRows.push([
+      n.toExponential(0),
+      `${ms(copy * 1e3)} ms`,
+      ...RESAMPLING_SCHEMES.map(
+        (s) => `${ms(inPlace.times[s] * 1e3)} ms = **${inPlace.ratios[s].toFixed(2)}×** (${Math.round(100 * median(trials.map((t) => t.copiedFraction[s])))}% copied)`,
+      ),
+    ]);
+    // The issue's target, with the gather it recommends: survivors stay in place.
+    const worst = RESAMPLING_SCHEMES.reduce((a, b) => (inPlace.ratios[a] >= inPlace.ratios[b] ? a : b));
     verdicts.push({
       target: `resample + gather ≤ ${TARGET_RATIO}× copy, N = ${n.toExponential(0)}, 1 thread`,
-      measured: `${RESAMPLING_SCHEMES.map((s) => `${s} ${ratios[s].toFixed(2)}×`).join(', ')} (worst: ${worst})`,
-      met: ratios[worst] <= TARGET_RATIO,
+      measured: `survivors in place: ${RESAMPLING_SCHEMES.map((s) => `${s} ${inPlace.ratios[s].toFixed(2)}×`).join(', ')} (worst: ${worst}); into a second buffer: ${RESAMPLING_SCHEMES.map((s) => `${s} ${ratios[s].toFixed(2)}×`).join(', ')}`,
+      met: inPlace.ratios[worst] <= TARGET_RATIO,
     });
-    return { n, bytes, copySeconds: copy, gatherSeconds: gather, schemeSeconds: times, ratios, trials };
+    return { n, bytes, copySeconds: copy, gatherSeconds: gather, schemeSeconds: times, ratios, inPlaceSeconds: inPlace.times, inPlaceRatios: inPlace.ratios, trials };
   });
 
   const markdown = `## 1. Resampling + gather vs copying the same bytes (one thread)
@@ -154,6 +195,14 @@ ${machineLines(machine, os.loadavg())}
   fixed systematic ancestors: the rest of each scheme's time is the resampling. Each cell: the median over
   ${TRIALS} fresh processes of each process's median over its repetitions; the ratio is taken
   within each process, then its median.
+
+Survivors stay in place: \`resample\`, then \`survivorOrder(ancestors, order)\` and
+\`gatherRowsInPlace(rows, ${DIM}, order, { threads: 1 })\`, which copies only the rows of
+particles that died (the share in brackets). This is the path the target is judged on:
+
+${markdownTable(['N', 'copy', ...RESAMPLING_SCHEMES.map((s) => `${s} + in-place gather (÷ copy)`)], inPlaceRows)}
+
+Into a second buffer: \`resample\` then \`gatherRows(rows, ${DIM}, ancestors, out)\`:
 
 ${markdownTable(['N', 'bytes moved', 'copy', 'gather alone (÷ copy)', ...RESAMPLING_SCHEMES.map((s) => `${s} + gather (÷ copy)`), 'reps/trial'], rows)}
 

@@ -90,3 +90,42 @@ export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors
   await selectBackend(options.backend ?? 'auto').ops.gatherRowsAsync(rows, d, ancestors, target, threadsOption(options.threads));
   return target;
 }
+
+/**
+ * Reorders ancestors (any order, each in [0, N)) so that every particle that survives keeps
+ * its slot: order[k] = k whenever k is an ancestor; the extra copies fill the slots of the
+ * particles that died. The same multiset, so the same resampled population (particles are
+ * exchangeable); then gatherRowsInPlace copies only the rows of the dead. CPU only; O(N).
+ */
+export function survivorOrder(ancestors: Int32Array, out?: Int32Array): Int32Array {
+  if (!(ancestors instanceof Int32Array)) throw typeError('ancestors', 'an Int32Array', ancestors);
+  const target = out === undefined ? new Int32Array(ancestors.length) : out;
+  if (!(target instanceof Int32Array)) throw typeError('out', 'an Int32Array', out);
+  native.survivorOrder(ancestors, target);
+  return target;
+}
+
+function inPlaceArgs(rows: unknown, dim: unknown, order: unknown) {
+  if (!(rows instanceof Float32Array)) throw typeError('rows', 'a Float32Array', rows);
+  const d = positiveInteger('dim', dim);
+  if (!(order instanceof Int32Array)) throw typeError('order', 'an Int32Array', order);
+  return d;
+}
+
+/**
+ * rows[i] = rows[order[i]] in place, for `order` from survivorOrder: only the rows of
+ * particles that died are written, none is read after it is overwritten. A RangeError names
+ * the first entry of `order` whose source row does not stay in place. CPU only.
+ */
+export function gatherRowsInPlace(rows: Float32Array, dim: number, order: Int32Array, options: { threads?: number } = {}): Float32Array {
+  const d = inPlaceArgs(rows, dim, order);
+  native.gatherRowsInPlace(rows, d, order, threadsOption(options.threads));
+  return rows;
+}
+
+/** gatherRowsInPlace, off the event loop. The arrays must not be transferred until it settles. */
+export async function gatherRowsInPlaceAsync(rows: Float32Array, dim: number, order: Int32Array, options: { threads?: number } = {}): Promise<Float32Array> {
+  const d = inPlaceArgs(rows, dim, order);
+  await native.gatherRowsInPlaceAsync(rows, d, order, threadsOption(options.threads));
+  return rows;
+}

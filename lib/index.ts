@@ -19,7 +19,7 @@ export type {
   ContextKind,
 } from './samplers';
 export type { ResamplingScheme, StepInfo } from './driver';
-export { resample, resampleAsync, gatherRows, gatherRowsAsync } from './blocks';
+export { resample, resampleAsync, gatherRows, gatherRowsAsync, survivorOrder, gatherRowsInPlace, gatherRowsInPlaceAsync } from './blocks';
 export type { RandomCounter, BlockOptions } from './blocks';
 export { backends } from './backend';
 export type { BackendName, BackendsInfo } from './backend';

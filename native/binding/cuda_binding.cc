@@ -71,9 +71,6 @@ Elem elem_arg(const Napi::Value& v, const char* name) {
 
 // ---- Per-environment data (no globals): the DeviceArray constructor ----
 
-struct CudaData {
-  Napi::FunctionReference device_array;
-};
 
 const napi_type_tag kDeviceArrayTag = {0x636f6e6469666621ull, 0x6465766172726179ull};
 const napi_type_tag kContextTag = {0x636f6e6469666621ull, 0x637564616374786eull};
@@ -439,9 +436,9 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   Napi::Value Alloc(const Napi::CallbackInfo& info) {
     const Elem type = elem_arg(info[0], "type");
     const int64_t length = integer(info[1], "length", 0, int64_t{1} << 40);
-    CudaData* data = info.Env().GetInstanceData<CudaData>();
+    AddonData* data = info.Env().GetInstanceData<AddonData>();
     DeviceArrayInit init{type, length};
-    return data->device_array.New({Napi::External<DeviceArrayInit>::New(info.Env(), &init)});
+    return data->cuda_device_array.New({Napi::External<DeviceArrayInit>::New(info.Env(), &init)});
   }
 
   // hostArray(type, length): a typed array over page-locked memory, freed when collected.
@@ -982,13 +979,12 @@ Napi::Value Query(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_cuda(Napi::Env env, Napi::Object exports) {
-  auto* data = new CudaData();
-  data->device_array = Napi::Persistent(DeviceArrayWrap::Define(env));
-  env.SetInstanceData<CudaData>(data);  // deleted with the environment
+  AddonData* data = env.GetInstanceData<AddonData>();  // set by addon.cc before this runs
+  data->cuda_device_array = Napi::Persistent(DeviceArrayWrap::Define(env));
   Napi::Object cuda = Napi::Object::New(env);
   cuda.Set("query", Napi::Function::New(env, Query));
   cuda.Set("Context", ContextWrap::Define(env));
-  cuda.Set("DeviceArray", data->device_array.Value());
+  cuda.Set("DeviceArray", data->cuda_device_array.Value());
   // What this build targets, for `condiff info`.
   cuda.Set("architectures", Napi::String::New(env, "sm_90 + compute_90 PTX"));
   exports.Set("cuda", cuda);

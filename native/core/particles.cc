@@ -7,6 +7,10 @@
 #include <limits>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "kernels.h"
 #include "parallel.h"
 #include "particle_math.h"
@@ -303,12 +307,108 @@ void prediction_to_score(const float* z, const float* p, int64_t count, int kind
   });
 }
 
+namespace {
+// Gathers whose output is larger than this write with streaming (non-temporal) stores:
+// the output would not stay in cache anyway, and a normal store first reads the line it
+// writes (read-for-ownership), a third memory stream; the gather then ran at 1.4x a plain
+// copy at N = 10^6, D = 64 (libc's large copies stream too). Smaller outputs stay cached
+// for the step that reads them next.
+constexpr int64_t kStreamBytes = int64_t{16} << 20;
+
+// One row: streaming 16-byte stores when the target row is 16-byte aligned and a whole
+// number of 16-byte pieces; else memcpy. Callers end with stream_fence().
+inline void copy_row(float* dst, const float* src, size_t bytes, bool streaming) {
+#if defined(__SSE2__)
+  if (streaming && (reinterpret_cast<std::uintptr_t>(dst) & 15) == 0 && (bytes & 15) == 0) {
+    char* d = reinterpret_cast<char*>(dst);
+    const char* s = reinterpret_cast<const char*>(src);
+    for (size_t o = 0; o < bytes; o += 16)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + o), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + o)));
+    return;
+  }
+#endif
+  (void)streaming;
+  std::memcpy(dst, src, bytes);
+}
+
+// Source rows are read in a sparse, irregular order the hardware prefetcher does not
+// follow, so each row waited on memory; prefetching this many rows ahead keeps several in
+// flight. Measured at N = 10^6, D = 64 (systematic ancestors of Gaussian log-weights):
+// gather 31.8 -> 23.8 ms, in-place (38% of rows copied) 21.0 -> 11.2 ms, with streaming
+// stores; a plain copy of the state takes 22 ms.
+constexpr int64_t kAhead = 16, kAheadInPlace = 64;
+inline void prefetch_row(const float* row, size_t bytes) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 0);
+}
+
+// Streaming stores are weakly ordered: fence them before the worker reports its chunk done.
+inline void stream_fence(bool streaming) {
+#if defined(__SSE2__)
+  if (streaming) _mm_sfence();
+#endif
+  (void)streaming;
+}
+}  // namespace
+
 void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, Threads threads) {
+  const size_t bytes = static_cast<size_t>(dim) * sizeof(float);
+  const bool streaming = count * dim * static_cast<int64_t>(sizeof(float)) > kStreamBytes;
   parallel_for(count, threads, std::max<int64_t>(64, kElementGrain / std::max<int64_t>(1, dim)), [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
-      // One memcpy per row: libc's copy runs at memory speed; an element loop did not.
-      std::memcpy(out + i * dim, rows + static_cast<int64_t>(ancestors[i]) * dim, static_cast<size_t>(dim) * sizeof(float));
+      if (i + kAhead < end) prefetch_row(rows + static_cast<int64_t>(ancestors[i + kAhead]) * dim, bytes);
+      copy_row(out + i * dim, rows + static_cast<int64_t>(ancestors[i]) * dim, bytes, streaming);
     }
+    stream_fence(streaming);
+  });
+}
+
+void survivor_order(const int32_t* ancestors, int64_t n, int32_t* order) {
+  // Bitmaps of N bits (N / 8 bytes, not state-sized): `alive` marks the ancestors,
+  // `claimed` the survivors whose own slot is taken. Survivors keep their slot; each
+  // other copy goes to the next slot that is not alive, found a 64-bit word at a time.
+  // Branch-free per ancestor: a data-dependent branch here mispredicted about once per
+  // particle.
+  const int64_t words = (n + 63) / 64;
+  std::vector<uint64_t> alive(words, 0), claimed(words, 0);
+  for (int64_t i = 0; i < n; ++i) alive[ancestors[i] >> 6] |= uint64_t{1} << (ancestors[i] & 63);
+  for (int64_t k = 0; k < n; ++k) order[k] = static_cast<int32_t>(k);
+  // The first slot at or after `from` that is not alive (n when none is left).
+  auto next_free = [&](int64_t from) {
+    while (from < n) {
+      const uint64_t free_bits = ~alive[from >> 6] & (~uint64_t{0} << (from & 63));
+      if (free_bits != 0) return std::min(n, (from & ~int64_t{63}) + __builtin_ctzll(free_bits));
+      from = (from & ~int64_t{63}) + 64;
+    }
+    return n;
+  };
+  int64_t slot = next_free(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t k = ancestors[i];
+    const uint64_t bit = uint64_t{1} << (k & 63);
+    const bool extra = (claimed[k >> 6] & bit) != 0;
+    claimed[k >> 6] |= bit;
+    // An extra copy fills `slot` (there are exactly as many free slots as extra copies, so
+    // slot < n whenever extra); a first copy rewrites order[slot] with what it holds.
+    const int64_t at = extra ? slot : std::min(slot, n - 1);
+    order[at] = extra ? k : order[at];
+    const int64_t after = next_free(slot + 1);  // computed either way: no branch on `extra`
+    slot = extra ? after : slot;
+  }
+}
+
+void gather_rows_in_place(float* rows, int64_t dim, const int32_t* order, int64_t count, Threads threads) {
+  const size_t bytes = static_cast<size_t>(dim) * sizeof(float);
+  const bool streaming = count * dim * static_cast<int64_t>(sizeof(float)) > kStreamBytes;
+  parallel_for(count, threads, std::max<int64_t>(64, kElementGrain / std::max<int64_t>(1, dim)), [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      // Only rows that will be copied: prefetching the others read the whole state.
+      if (i + kAheadInPlace < end && order[i + kAheadInPlace] != i + kAheadInPlace)
+        prefetch_row(rows + static_cast<int64_t>(order[i + kAheadInPlace]) * dim, bytes);
+      const int64_t from = order[i];
+      if (from != i) copy_row(rows + i * dim, rows + from * dim, bytes, streaming);
+    }
+    stream_fence(streaming);
   });
 }
 

@@ -292,6 +292,38 @@ static void test_block_reductions_on_pool() {
   }
 }
 
+// Survivors stay in place: the same multiset, survivors in their own slot, and the in-place
+// gather equal to the out-of-place one by the same order (also past the streaming size).
+static void test_survivor_order() {
+  uint32_t state = 12345;
+  auto next = [&] { return state = state * 1664525u + 1013904223u; };
+  for (int64_t n : {1, 2, 7, 64, 65, 1000, 70000}) {
+    for (int pattern = 0; pattern < 3; ++pattern) {
+      std::vector<int32_t> anc(n), order(n);
+      for (int64_t i = 0; i < n; ++i)
+        anc[i] = pattern == 0 ? static_cast<int32_t>(next() % n)                       // random, unsorted
+                 : pattern == 1 ? static_cast<int32_t>(n - 1)                          // one particle
+                                : static_cast<int32_t>((i / 3) * 3 % n);               // sorted, repeats
+      survivor_order(anc.data(), n, order.data());
+      std::vector<int32_t> a = anc, o = order;
+      std::sort(a.begin(), a.end());
+      std::sort(o.begin(), o.end());
+      CHECK(a == o, "n %lld pattern %d: same multiset", (long long)n, pattern);
+      std::vector<uint8_t> present(n, 0);
+      for (int32_t k : anc) present[k] = 1;
+      int64_t bad = 0;
+      for (int64_t k = 0; k < n; ++k) bad += (present[k] && order[k] != k) || order[order[k]] != order[k];
+      CHECK(bad == 0, "n %lld pattern %d: survivors in place, sources stay", (long long)n, pattern);
+      const int64_t dim = n == 70000 ? 64 : 3;  // 70000 x 64 floats: past the streaming threshold
+      std::vector<float> rows(n * dim), out(n * dim);
+      for (int64_t i = 0; i < n * dim; ++i) rows[i] = static_cast<float>(i % 8191);
+      gather_rows(rows.data(), dim, order.data(), n, out.data(), 2);
+      gather_rows_in_place(rows.data(), dim, order.data(), n, 2);
+      CHECK(rows == out, "n %lld pattern %d: in place equals gather", (long long)n, pattern);
+    }
+  }
+}
+
 // The worker pool: every index once per task, many tasks in a row, a busy pool refuses a
 // second caller (which then starts its own threads), nested loops, exceptions.
 static void test_worker_pool() {
@@ -435,6 +467,7 @@ int main(int argc, char** argv) {
   test_thread_independence();
   test_block_reductions_on_pool();
   test_worker_pool();
+  test_survivor_order();
   test_shared_math();
   std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
   return counts.failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
