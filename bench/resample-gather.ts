@@ -6,7 +6,7 @@
 //
 //   node -r ./tools/register-ts.js bench/resample-gather.ts [--quick] [--dry-run]
 import * as os from 'node:os';
-import { resample, gatherRows, survivorOrder, gatherRowsInPlace, ResamplingScheme } from '../lib/index';
+import { resample, gatherRows, gatherRowsInPlace, ResamplingScheme } from '../lib/index';
 import { RESAMPLING_SCHEMES } from '../lib/driver';
 import {
   TRIALS,
@@ -39,7 +39,7 @@ interface TrialResult {
   /** Median over the repetitions, seconds. */
   copy: number;
   schemes: Record<ResamplingScheme, number>;
-  /** Median seconds of resample + survivorOrder + gatherRowsInPlace (survivors stay in place). */
+  /** Median seconds of resample + gatherRowsInPlace (survivors stay in place). */
   inPlace: Record<ResamplingScheme, number>;
   /** Per scheme, the fraction of rows the in-place gather copied (the particles that died). */
   copiedFraction: Record<ResamplingScheme, number>;
@@ -86,8 +86,7 @@ function trial({ n }: TrialSpec): TrialResult {
   const copied = Object.fromEntries(RESAMPLING_SCHEMES.map((s) => [s, 0])) as Record<ResamplingScheme, number>;
   const resampleInPlace = (scheme: ResamplingScheme) => () => {
     resample(logWeights, scheme, { seed: 1, counter: counter++ }, ancestors, { threads: 1 });
-    survivorOrder(ancestors, order);
-    gatherRowsInPlace(inPlaceRows, DIM, order, { threads: 1 });
+    gatherRowsInPlace(inPlaceRows, DIM, ancestors, { order, threads: 1 });
   };
   const systematicAncestors = new Int32Array(n);
   resample(logWeights, 'systematic', { seed: 2, counter: 0 }, systematicAncestors, { threads: 1 });
@@ -196,9 +195,9 @@ ${machineLines(machine, os.loadavg())}
   ${TRIALS} fresh processes of each process's median over its repetitions; the ratio is taken
   within each process, then its median.
 
-Survivors stay in place: \`resample\`, then \`survivorOrder(ancestors, order)\` and
-\`gatherRowsInPlace(rows, ${DIM}, order, { threads: 1 })\`, which copies only the rows of
-particles that died (the share in brackets). This is the path the target is judged on:
+Survivors stay in place: \`resample\`, then \`gatherRowsInPlace(rows, ${DIM}, ancestors,
+{ order, threads: 1 })\`, which copies only the rows of particles that died (the share in
+brackets) and needs no second state buffer. This is the path the target is judged on:
 
 ${markdownTable(['N', 'copy', ...RESAMPLING_SCHEMES.map((s) => `${s} + in-place gather (÷ copy)`)], inPlaceRows)}
 

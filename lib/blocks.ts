@@ -91,41 +91,39 @@ export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors
   return target;
 }
 
-/**
- * Reorders ancestors (any order, each in [0, N)) so that every particle that survives keeps
- * its slot: order[k] = k whenever k is an ancestor; the extra copies fill the slots of the
- * particles that died. The same multiset, so the same resampled population (particles are
- * exchangeable); then gatherRowsInPlace copies only the rows of the dead. CPU only; O(N).
- */
-export function survivorOrder(ancestors: Int32Array, out?: Int32Array): Int32Array {
-  if (!(ancestors instanceof Int32Array)) throw typeError('ancestors', 'an Int32Array', ancestors);
-  const target = out === undefined ? new Int32Array(ancestors.length) : out;
-  if (!(target instanceof Int32Array)) throw typeError('out', 'an Int32Array', out);
-  native.survivorOrder(ancestors, target);
-  return target;
+/** Options of gatherRowsInPlace: `order` receives where each particle went. */
+export interface InPlaceOptions {
+  /** Receives the survivor order: rows[i] is now the old rows[order[i]]. Length N. */
+  order?: Int32Array;
+  threads?: number;
 }
 
-function inPlaceArgs(rows: unknown, dim: unknown, order: unknown) {
+function inPlaceArgs(rows: unknown, dim: unknown, ancestors: unknown, options: InPlaceOptions) {
   if (!(rows instanceof Float32Array)) throw typeError('rows', 'a Float32Array', rows);
   const d = positiveInteger('dim', dim);
-  if (!(order instanceof Int32Array)) throw typeError('order', 'an Int32Array', order);
-  return d;
+  if (!(ancestors instanceof Int32Array)) throw typeError('ancestors', 'an Int32Array', ancestors);
+  const order = options.order === undefined ? new Int32Array(ancestors.length) : options.order;
+  if (!(order instanceof Int32Array)) throw typeError('order', 'an Int32Array', options.order);
+  return { d, order, threads: threadsOption(options.threads) };
 }
 
 /**
- * rows[i] = rows[order[i]] in place, for `order` from survivorOrder: only the rows of
- * particles that died are written, none is read after it is overwritten. A RangeError names
- * the first entry of `order` whose source row does not stay in place. CPU only.
+ * Resamples N rows in place: afterwards the rows are the population gatherRows would give
+ * for `ancestors` (the same multiset of particles), but every particle that survives keeps
+ * its row and only the rows of particles that died are overwritten, by the extra copies.
+ * `options.order` (optional) receives which old row each row now holds: order[k] = k for
+ * every survivor k. Ancestors may come in any order (every resampling scheme works).
+ * About half the memory traffic of gatherRows into a second buffer; no second state. CPU only.
  */
-export function gatherRowsInPlace(rows: Float32Array, dim: number, order: Int32Array, options: { threads?: number } = {}): Float32Array {
-  const d = inPlaceArgs(rows, dim, order);
-  native.gatherRowsInPlace(rows, d, order, threadsOption(options.threads));
+export function gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, options: InPlaceOptions = {}): Float32Array {
+  const { d, order, threads } = inPlaceArgs(rows, dim, ancestors, options);
+  native.gatherRowsInPlace(rows, d, ancestors, order, threads);
   return rows;
 }
 
 /** gatherRowsInPlace, off the event loop. The arrays must not be transferred until it settles. */
-export async function gatherRowsInPlaceAsync(rows: Float32Array, dim: number, order: Int32Array, options: { threads?: number } = {}): Promise<Float32Array> {
-  const d = inPlaceArgs(rows, dim, order);
-  await native.gatherRowsInPlaceAsync(rows, d, order, threadsOption(options.threads));
+export async function gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, options: InPlaceOptions = {}): Promise<Float32Array> {
+  const { d, order, threads } = inPlaceArgs(rows, dim, ancestors, options);
+  await native.gatherRowsInPlaceAsync(rows, d, ancestors, order, threads);
   return rows;
 }

@@ -19,7 +19,8 @@ export type {
   ContextKind,
 } from './samplers';
 export type { ResamplingScheme, StepInfo } from './driver';
-export { resample, resampleAsync, gatherRows, gatherRowsAsync, survivorOrder, gatherRowsInPlace, gatherRowsInPlaceAsync } from './blocks';
+export { resample, resampleAsync, gatherRows, gatherRowsAsync, gatherRowsInPlace, gatherRowsInPlaceAsync } from './blocks';
+export type { InPlaceOptions } from './blocks';
 export type { RandomCounter, BlockOptions } from './blocks';
 export { backends } from './backend';
 export type { BackendName, BackendsInfo } from './backend';

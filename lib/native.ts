@@ -226,9 +226,8 @@ export interface NativeAddon extends HostOps {
   kernelCoefficients(kernel: 0 | 1, schedule: Float64Array): Float64Array;
   chooseByWeight(batch: BatchArgs, logWeights: Float64Array, stream: StreamArgs, out: Int32Array): number;
   parallelProbe(n: number, threads: number): number;
-  survivorOrder(ancestors: Int32Array, out: Int32Array): void;
-  gatherRowsInPlace(rows: Float32Array, dim: number, order: Int32Array, threads: number): void;
-  gatherRowsInPlaceAsync(rows: Float32Array, dim: number, order: Int32Array, threads: number): Promise<number>;
+  gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): void;
+  gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): Promise<number>;
   GaussianMixture: new (
     dim: number,
     components: number,

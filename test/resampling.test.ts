@@ -8,7 +8,7 @@
 // 1e-4; the file at most 3e-4. Everything else here is exact (no randomness in the verdict).
 import { lnGamma, chiSquareSurvival } from './oracles/stats';
 import { describe, expect, test } from '@jest/globals';
-import { resample, resampleAsync, gatherRows, gatherRowsAsync, survivorOrder, gatherRowsInPlace, gatherRowsInPlaceAsync } from '../lib/blocks';
+import { resample, resampleAsync, gatherRows, gatherRowsAsync, gatherRowsInPlace, gatherRowsInPlaceAsync } from '../lib/blocks';
 import { ResamplingScheme } from '../lib/driver';
 import { native } from '../lib/native';
 
@@ -548,17 +548,25 @@ describe('gatherRows', () => {
   });
 });
 
-describe('survivorOrder and gatherRowsInPlace: survivors stay in place', () => {
+describe('gatherRowsInPlace: survivors stay in place', () => {
   const dim = 3;
   /** The multiset of an Int32Array, as a sorted copy. */
   const sorted = (a: Int32Array) => Array.from(a).sort((x, y) => x - y);
 
+  /** The survivor order of `ancestors`, via a one-column in-place gather of 0..N-1. */
+  function orderOf(ancestors: Int32Array): Int32Array {
+    const order = new Int32Array(ancestors.length);
+    gatherRowsInPlace(new Float32Array(ancestors.length), 1, ancestors, { order });
+    return order;
+  }
+
   function checkOrder(ancestors: Int32Array, order: Int32Array) {
     expect(sorted(order)).toEqual(sorted(ancestors)); // the same population
-    const present = new Set(Array.from(ancestors));
+    const present = new Uint8Array(order.length);
+    for (const k of ancestors) present[k] = 1;
     let badSurvivor = 0, badSource = 0;
     for (let k = 0; k < order.length; k++) {
-      if (present.has(k) && order[k] !== k) badSurvivor++; // every survivor keeps its slot
+      if (present[k] && order[k] !== k) badSurvivor++; // every survivor keeps its slot
       if (order[order[k]] !== order[k]) badSource++; // every source row stays in place
     }
     expect([badSurvivor, badSource]).toEqual([0, 0]);
@@ -569,11 +577,11 @@ describe('survivorOrder and gatherRowsInPlace: survivors stay in place', () => {
     const lw = gaussianLogWeights(n, 1.5, 12);
     for (let counter = 0; counter < 50; counter++) {
       const anc = resample(lw, scheme, { seed: 3, counter });
-      checkOrder(anc, survivorOrder(anc));
+      checkOrder(anc, orderOf(anc));
     }
   });
 
-  test('unsorted and extreme ancestor vectors: identity, all one particle, reversed, random with repeats', () => {
+  test('unsorted and extreme ancestor vectors: identity, all one particle, reversed, random with repeats, N = 1', () => {
     const n = 257;
     const r = prng(99);
     const cases = [
@@ -583,40 +591,37 @@ describe('survivorOrder and gatherRowsInPlace: survivors stay in place', () => {
       Int32Array.from({ length: n }, () => floor(r() * 40) * 3),
       Int32Array.of(0),
     ];
-    for (const anc of cases) {
-      const out = new Int32Array(anc.length).fill(-5);
-      expect(survivorOrder(anc, out)).toBe(out);
-      checkOrder(anc, out);
-    }
-    // Identity stays identity; one particle everywhere keeps it in its own slot.
-    expect(Array.from(survivorOrder(cases[0]))).toEqual(Array.from(cases[0]));
-    expect(survivorOrder(cases[1])[200]).toBe(200);
+    for (const anc of cases) checkOrder(anc, orderOf(anc));
+    expect(Array.from(orderOf(cases[0]))).toEqual(Array.from(cases[0])); // identity stays
+    expect(Array.from(orderOf(cases[2]))).toEqual(Array.from(cases[0])); // a permutation: nothing moves
+    expect(orderOf(cases[1])[200]).toBe(200);
   });
 
   test.each([
     [10, 1],
     [5000, 1],
     [5000, 2], // above the row grain: two threads split the rows
-  ])('N = %i, %i thread(s): gatherRowsInPlace gives the rows gatherRows gives for the same order, sync and async, views respected', async (n, threads) => {
+  ])('N = %i, %i thread(s): the rows gatherRows gives for the same order, sync and async, views respected', async (n, threads) => {
     const lw = gaussianLogWeights(n, 2, 8);
     const anc = resample(lw, 'systematic', { seed: 5, counter: 2 });
-    const order = survivorOrder(anc);
     const buf = new Float32Array(n * dim + 6).fill(-99);
     const rows = buf.subarray(2, 2 + n * dim); // byteOffset 8
     for (let i = 0; i < rows.length; i++) rows[i] = i + 0.25;
-    const expected = gatherRows(rows, dim, order);
     const copy = rows.slice();
-    expect(gatherRowsInPlace(rows, dim, order, { threads })).toBe(rows);
+    const order = new Int32Array(n);
+    expect(gatherRowsInPlace(rows, dim, anc, { order, threads })).toBe(rows);
+    checkOrder(anc, order);
+    const expected = gatherRows(copy, dim, order);
     expect(Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
     expect([buf[0], buf[1], buf[buf.length - 1]]).toEqual([-99, -99, -99]);
-    expect(await gatherRowsInPlaceAsync(copy, dim, order, { threads })).toBe(copy);
+    expect(await gatherRowsInPlaceAsync(copy, dim, anc, { threads })).toBe(copy);
     expect(Array.from(copy)).toEqual(Array.from(expected));
   });
 
   test('beyond 16 MiB (streaming stores): N = 70000, D = 64, aligned and unaligned views, 1 and 2 threads', async () => {
     const n = 70_000, d = 64;
     const anc = resample(gaussianLogWeights(n, 1, 4), 'multinomial', { seed: 1, counter: 0 });
-    const order = survivorOrder(anc);
+    const order = orderOf(anc);
     for (const offset of [0, 1]) {
       const base = new Float32Array(n * d + 1);
       const rows = base.subarray(offset, offset + n * d);
@@ -625,7 +630,7 @@ describe('survivorOrder and gatherRowsInPlace: survivors stay in place', () => {
       const viaOrder = gatherRows(rows, d, order);
       for (const threads of [1, 2]) {
         const own = rows.slice();
-        await gatherRowsInPlaceAsync(own, d, order, { threads });
+        await gatherRowsInPlaceAsync(own, d, anc, { threads });
         expect(Buffer.from(own.buffer).equals(Buffer.from(viaOrder.buffer))).toBe(true);
         const out = new Float32Array(n * d);
         gatherRows(rows, d, anc, out, { threads });
@@ -638,21 +643,25 @@ describe('survivorOrder and gatherRowsInPlace: survivors stay in place', () => {
     }
   });
 
-  test('errors name the argument: a source row that does not stay in place, out of range, wrong lengths, types', async () => {
+  test('errors name the argument; nothing moves before validation', async () => {
     const rows = Float32Array.of(1, 2, 3, 4, 5, 6);
-    expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(1, 0, 2))).toThrow(/^order\[0\] = 1 must be a row that stays in place \(order\[1\] = 1, as survivorOrder arranges\), got order\[1\] = 0$/);
-    expect(Array.from(rows)).toEqual([1, 2, 3, 4, 5, 6]); // validated before any row moves
-    expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(0, 1, 3))).toThrow(rangeErrorNaming('order'));
-    expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(0, 1))).toThrow(/^rows must have length 4 \(order\.length x dim\), got 6$/);
+    expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(0, 1, 3))).toThrow(/^ancestors\[2\] must be in \[0, 3\), got 3$/);
+    expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(2, 2, -1))).toThrow(/^ancestors\[2\] must be in \[0, 3\), got -1$/);
+    expect(Array.from(rows)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(0, 1))).toThrow(/^rows must have length 4 \(ancestors\.length x dim\), got 6$/);
     expect(() => gatherRowsInPlace(rows, 0, Int32Array.of(0))).toThrow(rangeErrorNaming('dim'));
-    expect(() => gatherRowsInPlace(rows, 2, [0, 1, 2] as unknown as Int32Array)).toThrow(/^order must be an Int32Array, got an Array of length 3$/);
+    expect(() => gatherRowsInPlace(rows, 2, [0, 1, 2] as unknown as Int32Array)).toThrow(/^ancestors must be an Int32Array, got an Array of length 3$/);
     expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(0, 0, 0), { threads: 0 })).toThrow(rangeErrorNaming('threads'));
-    await expect(gatherRowsInPlaceAsync(rows, 2, Int32Array.of(2, 2, 0))).rejects.toMatchObject({ name: 'RangeError', message: expect.stringMatching(/^order\[0\] = 2 must be a row that stays in place/) });
-    expect(() => survivorOrder(Int32Array.of(0, 2))).toThrow(/^ancestors\[1\] must be in \[0, 2\), got 2$/);
-    expect(() => survivorOrder(Int32Array.of(0, 1), new Int32Array(3))).toThrow(/^out must have length 2 \(one per ancestor\), got 3$/);
-    expect(() => survivorOrder(Float32Array.of(0) as unknown as Int32Array)).toThrow(/^ancestors must be an Int32Array, got a Float32Array of length 1$/);
-    const shared = Int32Array.of(0, 0);
-    expect(() => survivorOrder(shared, shared)).toThrow(rangeErrorNaming('out'));
-    expect(() => gatherRowsInPlace(new Float32Array(shared.buffer) as Float32Array, 1, shared)).toThrow(/rows/);
+    expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(0, 0, 0), { order: new Int32Array(2) })).toThrow(/^order must have length 3 \(one per ancestor\), got 2$/);
+    expect(() => gatherRowsInPlace(rows, 2, Int32Array.of(0, 0, 0), { order: new Float32Array(3) as unknown as Int32Array })).toThrow(/^order must be an Int32Array, got a Float32Array of length 3$/);
+    const anc = Int32Array.of(0, 0, 0);
+    expect(() => gatherRowsInPlace(rows, 2, anc, { order: anc })).toThrow(rangeErrorNaming('order'));
+    expect(() => gatherRowsInPlace(new Float32Array(anc.buffer) as Float32Array, 1, anc)).toThrow(rangeErrorNaming('rows'));
+    await expect(gatherRowsInPlaceAsync(rows, 2, Int32Array.of(0, 9, 0))).rejects.toMatchObject({ name: 'RangeError', message: expect.stringMatching(/^ancestors\[1\] must be in \[0, 3\), got 9$/) });
+    expect(Array.from(rows)).toEqual([1, 2, 3, 4, 5, 6]);
+    // A valid call: rows become [row 2, row 2, row 0] -> survivors 0 and 2 stay, slot 1 takes the extra.
+    const order = new Int32Array(3);
+    expect(Array.from(gatherRowsInPlace(rows, 2, Int32Array.of(2, 2, 0), { order }))).toEqual([1, 2, 5, 6, 5, 6]);
+    expect(Array.from(order)).toEqual([0, 2, 2]);
   });
 });

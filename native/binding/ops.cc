@@ -437,56 +437,38 @@ Napi::Value GatherAsync(const Napi::CallbackInfo& info) {
       {a.rows, a.anc, a.out}, a.out.length);
 }
 
-// survivorOrder(ancestors, out) -> undefined. Sync: O(N) over int32, no scratch.
-Napi::Value SurvivorOrder(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto anc = int32_array(info[0], "ancestors");
-  auto out = int32_array(info[1], "out");
-  require_length(env, out, anc.length, "one per ancestor");
-  require_disjoint(env, out, anc);
-  for (int64_t i = 0; i < anc.length; ++i)
-    if (anc.data[i] < 0 || anc.data[i] >= anc.length)
-      throw_range(env, "ancestors[" + std::to_string(i) + "] must be in [0, " + std::to_string(anc.length) +
-                           "), got " + std::to_string(anc.data[i]));
-  survivor_order(anc.data, anc.length, out.data);
-  return env.Undefined();
-}
-
 struct InPlaceArgs {
   View<float> rows;
-  View<int32_t> order;
+  View<int32_t> anc, order;
   int64_t dim;
   Threads threads;
 };
 
-// gatherRowsInPlace(rows, dim, order, threads): order must keep every source row in place.
+// gatherRowsInPlace(rows, dim, ancestors, order, threads): order receives the survivor order.
 InPlaceArgs in_place_args(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   InPlaceArgs a;
   a.rows = float32_array(info[0], "rows");
   a.dim = integer(info[1], "dim", 1, kMaxInt32);
-  a.order = int32_array(info[2], "order");
-  a.threads = threads_arg(info[3]);
-  const int64_t n = a.order.length;
-  require_length(env, a.rows, n * a.dim, "order.length x dim");
+  a.anc = int32_array(info[2], "ancestors");
+  a.order = int32_array(info[3], "order");
+  a.threads = threads_arg(info[4]);
+  const int64_t n = a.anc.length;
+  require_length(env, a.rows, n * a.dim, "ancestors.length x dim");
+  require_length(env, a.order, n, "one per ancestor");
+  require_disjoint(env, a.rows, a.anc);
   require_disjoint(env, a.rows, a.order);
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t from = a.order.data[i];
-    if (from < 0 || from >= n)
-      throw_range(env, "order[" + std::to_string(i) + "] must be in [0, " + std::to_string(n) + "), got " +
-                           std::to_string(from));
-    if (a.order.data[from] != from)
-      throw_range(env, "order[" + std::to_string(i) + "] = " + std::to_string(from) +
-                           " must be a row that stays in place (order[" + std::to_string(from) + "] = " +
-                           std::to_string(from) + ", as survivorOrder arranges), got order[" + std::to_string(from) +
-                           "] = " + std::to_string(a.order.data[from]));
-  }
+  require_disjoint(env, a.order, a.anc);
+  for (int64_t i = 0; i < n; ++i)
+    if (a.anc.data[i] < 0 || a.anc.data[i] >= n)
+      throw_range(env, "ancestors[" + std::to_string(i) + "] must be in [0, " + std::to_string(n) + "), got " +
+                           std::to_string(a.anc.data[i]));
   return a;
 }
 
 Napi::Value GatherInPlaceSync(const Napi::CallbackInfo& info) {
   InPlaceArgs a = in_place_args(info);
-  gather_rows_in_place(a.rows.data, a.dim, a.order.data, a.order.length, a.threads);
+  gather_rows_in_place(a.rows.data, a.dim, a.anc.data, a.anc.length, a.order.data, a.threads);
   return info.Env().Undefined();
 }
 Napi::Value GatherInPlaceAsync(const Napi::CallbackInfo& info) {
@@ -494,10 +476,10 @@ Napi::Value GatherInPlaceAsync(const Napi::CallbackInfo& info) {
   return run_async(
       info.Env(),
       [a](JobError&) {
-        gather_rows_in_place(a.rows.data, a.dim, a.order.data, a.order.length, a.threads);
+        gather_rows_in_place(a.rows.data, a.dim, a.anc.data, a.anc.length, a.order.data, a.threads);
         return 0.0;
       },
-      {a.rows, a.order}, a.rows.length);
+      {a.rows, a.anc, a.order}, a.rows.length);
 }
 
 // chooseByWeight(batch, logW, stream, out Int32Array(runs)) -> first failing run or -1. Sync (O(N)).
@@ -560,7 +542,6 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("resampleAsync", Napi::Function::New(env, ResampleAsync));
   exports.Set("gatherRows", Napi::Function::New(env, GatherSync));
   exports.Set("gatherRowsAsync", Napi::Function::New(env, GatherAsync));
-  exports.Set("survivorOrder", Napi::Function::New(env, SurvivorOrder));
   exports.Set("gatherRowsInPlace", Napi::Function::New(env, GatherInPlaceSync));
   exports.Set("gatherRowsInPlaceAsync", Napi::Function::New(env, GatherInPlaceAsync));
   exports.Set("chooseByWeight", Napi::Function::New(env, ChooseByWeight));

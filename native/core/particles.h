@@ -89,14 +89,15 @@ void prediction_to_score(const float* z, const float* prediction, int64_t count,
 void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, Threads threads);
 
 // Survivors stay in place (issue 3's gather that copies only the rows of particles that
-// died): reorders n ancestors (each in [0, n), any order) into `order` with the same
-// multiset, such that order[k] = k for every k that appears in `ancestors`; the extra
-// copies fill the other slots in increasing order. O(n), no scratch; deterministic.
+// died): order gets the n ancestors (each in [0, n), any order) rearranged so that
+// order[k] = k for every k that is an ancestor; the extra copies fill the other slots.
+// The same multiset: the same resampled population. O(n), deterministic.
 void survivor_order(const int32_t* ancestors, int64_t n, int32_t* order);
 
-// rows[i] = rows[order[i]] for every i with order[i] != i, in place. Requires order from
-// survivor_order (order[order[i]] = order[i]: a source row is never overwritten), which
-// the binding checks; so the chunks are independent and any thread count gives the same rows.
-void gather_rows_in_place(float* rows, int64_t dim, const int32_t* order, int64_t count, Threads threads);
+// The resampled population in place: rows[i] = rows[order[i]] with order from
+// survivor_order(ancestors) (written to `order`), copying only the rows of particles that
+// died. Sources are survivors and keep their rows, so any thread count gives the same rows.
+void gather_rows_in_place(float* rows, int64_t dim, const int32_t* ancestors, int64_t count, int32_t* order,
+                          Threads threads);
 
 }  // namespace condiff

@@ -25,8 +25,8 @@ double max_log_weight(const double* log_w, int64_t n) {
 }
 
 // The fixed-point Exp(1) draws of stream elements [64 g, 64 g + 64): fixed_exp1 of each
-// word (resampling_math.h), with log_unit_d, which gives log_d's bits without branches,
-// so sixteen Philox blocks and their logs run in SIMD lanes per clone.
+// word (resampling_math.h), branch-free, so sixteen Philox blocks and their logs run in
+// SIMD lanes per clone.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void fixed_exp1_group(const StreamKey& s,
                                                                                            uint64_t group, int shift,
                                                                                            uint64_t* out) {
@@ -36,7 +36,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void fixed_e
   const double scale = pow2_d(shift);
   for (int i = 0; i < 4; ++i)
     for (int p = 0; p < L; ++p)
-      out[4 * p + i] = static_cast<uint64_t>(-log_unit_d(uniform01_open_left_d(w[i][p])) * scale);
+      out[4 * p + i] = static_cast<uint64_t>(exp1_from_word(w[i][p]) * scale);
 }
 
 // fixed_exp1(word_at(s, m), shift) for m visited in increasing order, a group at a time.
@@ -281,7 +281,14 @@ bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const
         prev = cdf[k];
         uint64_t remainder = 0;
         const uint64_t copies = residual_copies(q, n, total, &remainder);
-        for (uint64_t c = 0; c < copies; ++c) ancestors[out++] = static_cast<int32_t>(k);
+        if (out + 4 <= n && copies <= 4) {
+          // Usually 0, 1 or 2 copies: four unconditional stores (those past `copies` are
+          // overwritten by what follows) instead of a loop that mispredicted its exit.
+          for (int c = 0; c < 4; ++c) ancestors[out + c] = static_cast<int32_t>(k);
+          out += static_cast<int64_t>(copies);
+        } else {
+          for (uint64_t c = 0; c < copies; ++c) ancestors[out++] = static_cast<int32_t>(k);
+        }
         residual_run += residual_fraction(remainder, total);
         cdf[k] = residual_run;  // reuse the scratch for the residual CDF
       }

@@ -34,7 +34,9 @@ CONDIFF_HD U128 mul_wide(uint64_t a, uint64_t b) {
 #endif
 }
 
-CONDIFF_HD bool less_equal(U128 a, U128 b) { return a.hi < b.hi || (a.hi == b.hi && a.lo <= b.lo); }
+// Bitwise, not short-circuit: the exact corrections below almost never iterate, and a
+// branch per comparison mispredicted whenever the high words were equal.
+CONDIFF_HD bool less_equal(U128 a, U128 b) { return (a.hi < b.hi) | ((a.hi == b.hi) & (a.lo <= b.lo)); }
 CONDIFF_HD U128 add_u64(U128 a, uint64_t b) {
   const uint64_t lo = a.lo + b;
   return {a.hi + (lo < a.lo ? 1u : 0u), lo};
@@ -75,8 +77,8 @@ CONDIFF_HD uint64_t position_target(uint64_t position, uint64_t total) { return 
 
 // ---- Multinomial: sorted uniforms as normalised cumulative sums of count + 1 Exp(1) draws ----
 
-// -log u with u = (x + 1) 2^-32 in (0, 1]: an Exp(1) draw in [0, 22.2].
-CONDIFF_HD double exp1_from_word(uint32_t x) { return -log_d(uniform01_open_left_d(x)); }
+// -log u with u = (x + 1) 2^-32 in (0, 1]: an Exp(1) draw in [0, 22.2] (exact_math.h).
+CONDIFF_HD double exp1_from_word(uint32_t x) { return neg_log_unit_d(uniform01_open_left_d(x)); }
 
 // Fixed point for the sum of `draws` Exp(1) draws, each below 2^5: the sum stays below 2^63.
 CONDIFF_HD int exp_sum_shift(int64_t draws) { return 58 - ceil_log2(static_cast<uint64_t>(draws)); }
@@ -85,8 +87,10 @@ CONDIFF_HD uint64_t fixed_exp1(uint32_t x, int shift) {
 }
 
 // The m-th sorted uniform S_m / S_count as a fixed-point position (0 when every draw is 0).
+// A product with 1/total (monotone in partial, which keeps the positions sorted) rather
+// than a quotient: in a loop the compiler computes the reciprocal once.
 CONDIFF_HD uint64_t sorted_position(uint64_t partial, uint64_t total) {
-  return total == 0 ? 0 : fixed_position(static_cast<double>(partial) / static_cast<double>(total));
+  return total == 0 ? 0 : fixed_position(static_cast<double>(partial) * (1.0 / static_cast<double>(total)));
 }
 
 // ---- Residual: floor(N W_k) copies exactly, then the fractional parts ----
@@ -95,7 +99,9 @@ CONDIFF_HD uint64_t sorted_position(uint64_t partial, uint64_t total) {
 // *remainder = n q - copies total < total.
 CONDIFF_HD uint64_t residual_copies(uint64_t q, int64_t n, uint64_t total, uint64_t* remainder) {
   const U128 prod = mul_wide(static_cast<uint64_t>(n), q);
-  uint64_t c = static_cast<uint64_t>(static_cast<double>(n) * static_cast<double>(q) / static_cast<double>(total));
+  // The estimate only has to be close (the loops below make c exact): a product with
+  // 1/total, which the compiler hoists out of a loop over particles, not a division.
+  uint64_t c = static_cast<uint64_t>(static_cast<double>(n) * static_cast<double>(q) * (1.0 / static_cast<double>(total)));
   U128 ct = mul_wide(c, total);
   while (c > 0 && !less_equal(ct, prod)) {
     --c;
@@ -113,7 +119,7 @@ CONDIFF_HD uint64_t residual_copies(uint64_t q, int64_t n, uint64_t total, uint6
 // fixed point (a sum over n < 2^31 particles stays below 2^63).
 CONDIFF_HD uint64_t residual_fraction(uint64_t remainder, uint64_t total) {
   const U128 scaled{remainder >> 32, remainder << 32};
-  uint64_t r = static_cast<uint64_t>(static_cast<double>(remainder) / static_cast<double>(total) * 4294967296.0);
+  uint64_t r = static_cast<uint64_t>(static_cast<double>(remainder) * (1.0 / static_cast<double>(total)) * 4294967296.0);
   U128 rt = mul_wide(r, total);
   while (r > 0 && !less_equal(rt, scaled)) {
     --r;

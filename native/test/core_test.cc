@@ -318,7 +318,9 @@ static void test_survivor_order() {
       std::vector<float> rows(n * dim), out(n * dim);
       for (int64_t i = 0; i < n * dim; ++i) rows[i] = static_cast<float>(i % 8191);
       gather_rows(rows.data(), dim, order.data(), n, out.data(), 2);
-      gather_rows_in_place(rows.data(), dim, order.data(), n, 2);
+      std::vector<int32_t> order2(n);
+      gather_rows_in_place(rows.data(), dim, anc.data(), n, order2.data(), 2);
+      CHECK(order2 == order, "n %lld pattern %d: the in-place gather's order", (long long)n, pattern);
       CHECK(rows == out, "n %lld pattern %d: in place equals gather", (long long)n, pattern);
     }
   }
@@ -399,6 +401,17 @@ static void test_shared_math() {
   CHECK(exp_d(-std::numeric_limits<double>::infinity()) == 0.0 && exp_d(0.0) == 1.0 && exp_d(-746.0) == 0.0, "exp_d edges");
   CHECK(std::isinf(exp_d(710.0)) && std::isnan(exp_d(std::nan(""))), "exp_d overflow, NaN");
   CHECK(log_d(1.0) == 0.0 && std::isinf(log_d(0.0)) && std::isnan(log_d(-1.0)), "log_d edges");
+  // neg_log_unit_d (the Exp(1) draws): within 1e-13 relative (or 1e-15 absolute near 1) of
+  // -log over every 2^-32 step it can see, sampled, including both ends.
+  double worst_exp1 = 0.0;
+  for (uint64_t w = 0; w <= 0xffffffffull; w += 65521) {
+    for (uint32_t x : {static_cast<uint32_t>(w), 0xffffffffu, 0u, 0x80000000u}) {
+      const double u = uniform01_open_left_d(x), got = neg_log_unit_d(u), want = -std::log(u);
+      worst_exp1 = std::max(worst_exp1, std::fabs(got - want) / std::max(want, 1e-2));
+    }
+  }
+  CHECK(worst_exp1 < 1e-13, "neg_log_unit_d worst relative error %g", worst_exp1);
+  CHECK(neg_log_unit_d(1.0) == 0.0, "-log 1 = 0");
   // The CPU normal generator (SIMD lanes, every clone) equals the scalar formula the GPU runs.
   const StreamKey s{3, 1, 4, 1, purpose_word(Purpose::kKernelNoise)};
   std::vector<float> x(1 << 16);
