@@ -76,9 +76,9 @@ void sorted_positions(const StreamKey& s, int64_t count, Emit&& emit) {
 }
 
 // Fixed blocks of the weights for the passes that may run on several threads.
-constexpr int64_t kBlock = 16384;
-constexpr int64_t kBlocksPerWorker = 4;
-constexpr int64_t kSweepBatch = 256;  // targets computed ahead of the merge  // 64k weights: about 100 µs of the slowest pass
+constexpr int64_t kBlock = 8192;
+constexpr int64_t kBlocksPerWorker = 2;  // 16k weights: about 30 µs of the slowest pass
+constexpr int64_t kSweepBatch = 256;  // targets computed ahead of the merge
 
 // From k (with cdf[k - 1] <= t), the first k' >= k with cdf[k'] > t, or n - 1: one step of
 // the merge-style sweep. Four comparisons at a time, without branches: cdf is
