@@ -95,8 +95,9 @@ export class GaussianMixture implements NativeScore {
   }
 
   /** Internal fast path: writes the score into a preallocated buffer. */
-  async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void> {
-    await this.core.score(z, context.alpha, context.sigma * context.sigma, out, threads);
+  /** Resolves to the flat index of the first non-finite score written, or -1 (checked natively). */
+  async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<number> {
+    return this.core.score(z, context.alpha, context.sigma * context.sigma, out, threads);
   }
 
   /** The exact conditional p_0(X | Y = y) of MATH.md §7. */

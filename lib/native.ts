@@ -28,6 +28,7 @@ export interface NativePosterior {
 export interface NativeMixture {
   readonly dim: number;
   readonly components: number;
+  /** Resolves to the flat index of the first non-finite value written to `out`, or -1. */
   score(z: Float32Array, alpha: number, sigma2: number, out: Float32Array, threads: number): Promise<number>;
   posterior(observed: Int32Array, values: Float32Array): NativePosterior;
   samplePosterior(

@@ -48,7 +48,11 @@ export function fromPrediction(predict: ScoreFunction, parameterization: Paramet
  * Natively computed models implement `scoreInto` and write straight into `out`.
  */
 export interface NativeScore {
-  scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void>;
+  /**
+   * May resolve to the flat index of the first non-finite value it wrote (-1 for none), when
+   * it checked them itself; otherwise the caller scans `out`.
+   */
+  scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void | number>;
 }
 
 export function hasNativeScore(m: unknown): m is NativeScore {
@@ -79,7 +83,11 @@ export async function evaluateScore(
 ): Promise<Float32Array> {
   let score = out;
   if (hasNativeScore(model)) {
-    await model.scoreInto(z, context, out, threads);
+    const checked = await model.scoreInto(z, context, out, threads);
+    if (typeof checked === 'number') {
+      if (checked >= 0) throw nonFiniteScore(out[checked], checked, context, where);
+      return out;
+    }
   } else {
     let result: unknown;
     try {

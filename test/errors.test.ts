@@ -368,6 +368,22 @@ describe.each(samplers)('%s: score callback failures name the step', (_name, run
     );
   });
 
+  test('the native mixture checks its own output: a NaN row at step 3 is named by step, row and coordinate', async () => {
+    // The mixture's score reports its first non-finite value itself (no separate pass);
+    // a NaN in row 1 of the state makes every coordinate of score row 1 NaN.
+    const gm = GaussianMixture.fromJSON(mixtureSpec());
+    let calls = 0;
+    const poisoned = Object.create(gm) as GaussianMixture;
+    poisoned.scoreInto = (z: Float32Array, context: ScoreContext, out: Float32Array, threads: number) => {
+      calls++;
+      if (calls !== 3) return gm.scoreInto(z, context, out, threads);
+      const bad = z.slice();
+      bad[1 * D + 2] = NaN;
+      return gm.scoreInto(bad, context, out, threads);
+    };
+    await rejectsWith(run({ score: poisoned }), 'RangeError', /^the score must be finite at step 3 of 4 \(t = [0-9.]+\), got NaN at row 1, coordinate 0$/);
+  });
+
   test('a value that is finite in float64 but not in float32 is caught too', async () => {
     // Array-free: the callback can only return Float32Array, so 1e39 is already Infinity.
     const score = scoreFailingAt(1, (z) => new Float32Array(z.length).fill(1e39));
@@ -856,7 +872,7 @@ const gc = getGc();
   })();
   gc!();
   gc!();
-  await expect(pending).resolves.toBe(0);
+  await expect(pending).resolves.toBe(-1); // no non-finite score
   await expect(pending2).resolves.toBe(0);
   gc!();
   expect(out).toEqual(expected);

@@ -6,13 +6,27 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "worker_pool.h"
 
 namespace condiff_binding {
 
+// The public resample's scratch (its fixed-point CDF, 8N bytes), kept between calls: a
+// loop of resample() calls at N = 10^7 otherwise faulted in 80 MB of fresh pages each time.
+// One call uses it at a time (try_lock); a concurrent call allocates its own. It is
+// reallocated when too small or more than 4x too large, so it never holds much more than
+// the last call needed.
+struct ScratchCache {
+  std::mutex mutex;
+  std::unique_ptr<uint64_t[]> words;
+  int64_t capacity = 0;
+};
+
 struct AddonData {
+  std::shared_ptr<ScratchCache> resample_scratch = std::make_shared<ScratchCache>();
   std::shared_ptr<condiff::WorkerPool> pool = std::make_shared<condiff::WorkerPool>();
   Napi::FunctionReference cuda_device_array;  // set by register_cuda (cuda_binding.cc)
 };

@@ -117,7 +117,12 @@ inline Napi::Value run_async(Napi::Env env, Work work, const std::vector<Held>& 
 // Runs work now; errors become thrown JS errors.
 inline Napi::Value run_sync(Napi::Env env, const Work& work) {
   JobError err;
-  const double r = work(err);
+  double r = 0;
+  try {
+    r = work(err);
+  } catch (const std::exception& e) {  // e.g. bad_alloc for a scratch: a JS Error, not a crash
+    err = {JobError::kError, e.what()};
+  }
   if (err.kind == JobError::kRange) throw Napi::RangeError::New(env, err.message);
   if (err.kind == JobError::kError) throw Napi::Error::New(env, err.message);
   return Napi::Number::New(env, r);

@@ -63,7 +63,7 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     return Napi::Number::New(info.Env(), double(model_->components()));
   }
 
-  // score(z, alpha, sigma2, out, threads) -> Promise<number>
+  // score(z, alpha, sigma2, out, threads) -> Promise<first non-finite index of out, or -1>
   Napi::Value Score(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto z = float32_array(info[0], "z");
@@ -84,8 +84,7 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     return run_async(
         env,
         [=](JobError&) {
-          model->score(z.data, z.length / d, alpha, sigma2, out.data, threads);
-          return 0.0;
+          return static_cast<double>(model->score(z.data, z.length / d, alpha, sigma2, out.data, threads));
         },
         {z, out}, z.length * model_->components() * (model_->diagonal() ? 2 : 2 * d));
   }

@@ -352,6 +352,7 @@ Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
 struct ResampleArgs {
   View<double> lw;
   View<int32_t> out;
+  std::shared_ptr<ScratchCache> scratch;  // the addon instance's, kept alive by the job
   ResamplingScheme scheme;
   StreamKey stream;
   Threads threads;
@@ -369,13 +370,30 @@ ResampleArgs resample_args(const Napi::CallbackInfo& info) {
   require_length(env, a.out, a.lw.length, "one ancestor per weight");
   require_disjoint(env, a.out, a.lw);
   a.threads = threads_arg(info[4]);
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data != nullptr) a.scratch = data->resample_scratch;
   return a;
 }
 
 Work resample_work(const ResampleArgs& a) {
   return [a](JobError& err) {
-    std::unique_ptr<uint64_t[]> cdf(new uint64_t[a.lw.length]);
-    if (!resample_run(a.scheme, a.lw.data, a.lw.length, a.stream, cdf.get(), a.out.data, a.threads)) {
+    const int64_t n = a.lw.length;
+    std::unique_ptr<uint64_t[]> own;
+    uint64_t* cdf = nullptr;
+    std::unique_lock<std::mutex> lock;
+    if (a.scratch) lock = std::unique_lock<std::mutex>(a.scratch->mutex, std::try_to_lock);
+    if (lock.owns_lock()) {
+      if (a.scratch->capacity < n || a.scratch->capacity > 4 * n) {
+        a.scratch->words.reset();  // free first: the old and new buffers never coexist
+        a.scratch->words.reset(new uint64_t[n]);
+        a.scratch->capacity = n;
+      }
+      cdf = a.scratch->words.get();
+    } else {
+      own.reset(new uint64_t[n]);
+      cdf = own.get();
+    }
+    if (!resample_run(a.scheme, a.lw.data, n, a.stream, cdf, a.out.data, a.threads)) {
       err = {JobError::kRange, "logWeights must contain a finite value, and no +Infinity, got none that can be drawn (every "
                                "weight is -Infinity or NaN, or one is +Infinity)"};
     }

@@ -3,9 +3,11 @@
 #include "mixture.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
+#include "finite.h"
 #include "format.h"
 #include "linalg.h"
 #include "mixture_score.h"
@@ -125,12 +127,15 @@ MixtureStep GaussianMixture::prepare(double alpha, double sigma2) const {
   return q;
 }
 
-void GaussianMixture::score(const float* z, int64_t rows, double alpha, double sigma2, float* out,
-                            Threads threads) const {
+int64_t GaussianMixture::score(const float* z, int64_t rows, double alpha, double sigma2, float* out,
+                               Threads threads) const {
   const MixtureStep q = prepare(alpha, sigma2);
   const int64_t blocks = (rows + kScoreBlock - 1) / kScoreBlock;
   // ~2^16 multiply-adds per worker at least (a block costs 16 J D^2 of them).
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kScoreBlock * components_ * dim_ * (diagonal_ ? 1 : dim_)));
+  // The first non-finite output, checked per block while it is in L1: a caller's separate
+  // pass over the whole score cost a pass over memory and a call per step.
+  std::atomic<int64_t> first_bad{rows * dim_};
   parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
     // 64-byte aligned: every scratch access is a whole 16-float vector, and a misaligned
     // one splits a cache line (measured: 1.6x slower on Zen 4 with malloc's 16-byte alignment).
@@ -139,9 +144,20 @@ void GaussianMixture::score(const float* z, int64_t rows, double alpha, double s
     for (int64_t blk = begin; blk < end; ++blk) {
       const int64_t r0 = blk * kScoreBlock;
       const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
-      score_block(q, z + r0 * dim_, n, out + r0 * dim_, aligned);
+      float* o = out + r0 * dim_;
+      score_block(q, z + r0 * dim_, n, o, aligned);
+      if (!any_non_finite(o, n * dim_)) continue;
+      for (int64_t i = 0; i < n * dim_; ++i)
+        if (!std::isfinite(o[i])) {
+          int64_t seen = first_bad.load();
+          const int64_t at = r0 * dim_ + i;
+          while (at < seen && !first_bad.compare_exchange_weak(seen, at)) {
+          }
+          break;
+        }
     }
   });
+  return first_bad.load() < rows * dim_ ? first_bad.load() : -1;
 }
 
 bool GaussianMixture::posterior(const int32_t* obs, int64_t d_obs, const float* y, MixturePosterior* post,

@@ -43,7 +43,9 @@ class GaussianMixture {
   MixtureStep prepare(double alpha, double sigma2) const;
 
   // s_t(z) for rows of z (rows x D) under p_t = sum_j pi_j N(alpha m_j, alpha^2 Sigma_j + sigma2 I).
-  void score(const float* z, int64_t rows, double alpha, double sigma2, float* out, Threads threads) const;
+  // Returns the flat index of the first non-finite output, or -1 (MATH.md §4: the
+  // sampler names the step and row of a non-finite score).
+  int64_t score(const float* z, int64_t rows, double alpha, double sigma2, float* out, Threads threads) const;
 
   // Exact conditional given y at the observed coordinates (MATH.md §7).
   bool posterior(const int32_t* observed, int64_t d_obs, const float* y, MixturePosterior* out,

@@ -1,6 +1,7 @@
 #include "worker_pool.h"
 
 #include <chrono>
+#include <system_error>
 
 namespace condiff {
 

@@ -187,7 +187,17 @@ static void test_eigen_and_mixture() {
   CHECK(gm != nullptr, "create: %s", err.c_str());
   float z[d] = {0.3f, 0.1f, -0.2f, 1.0f}, out[d];
   const double alpha = 0.8, sigma2 = 0.36;
-  gm->score(z, 1, alpha, sigma2, out, 1);
+  CHECK(gm->score(z, 1, alpha, sigma2, out, 1) == -1, "finite score reports -1");
+  {
+    // The first non-finite output, as a flat index, whatever the threads: rows 21 and 40 bad.
+    std::vector<float> zs(50 * d, 0.25f), os(50 * d);
+    zs[21 * d + 2] = std::nanf("");
+    zs[40 * d] = INFINITY;
+    for (int threads : {1, 2, 3}) {
+      const int64_t at = gm->score(zs.data(), 50, alpha, sigma2, os.data(), threads);
+      CHECK(at >= 21 * d && at < 22 * d && !std::isfinite(os[at]), "first non-finite %lld on %d threads", (long long)at, threads);
+    }
+  }
   double c[d * d], rhs[d];
   for (int i = 0; i < d * d; ++i) c[i] = alpha * alpha * a[i] + (i % (d + 1) == 0 ? sigma2 : 0);
   for (int i = 0; i < d; ++i) rhs[i] = z[i] - alpha * m[i];
