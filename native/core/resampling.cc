@@ -15,6 +15,13 @@
 namespace condiff {
 namespace {
 
+// Cloned per instruction set so the loops run in SIMD lanes. fp-contract=off: no clone
+// fuses a multiply and an add (the AVX-512 and AVX2 ones could), so every clone rounds
+// each operation as written and all agree bit for bit with each other and with the CUDA
+// core (-fmad=false): resampling decisions never depend on the CPU.
+#define CONDIFF_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), optimize("fp-contract=off")))
+
 // The largest log-weight, or NaN when none is finite (every weight -inf/NaN, or one +inf).
 double max_log_weight(const double* log_w, int64_t n) {
   double mx = -std::numeric_limits<double>::infinity();
@@ -27,9 +34,7 @@ double max_log_weight(const double* log_w, int64_t n) {
 // The fixed-point Exp(1) draws of stream elements [64 g, 64 g + 64): fixed_exp1 of each
 // word (resampling_math.h), branch-free, so sixteen Philox blocks and their logs run in
 // SIMD lanes per clone.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void fixed_exp1_group(const StreamKey& s,
-                                                                                           uint64_t group, int shift,
-                                                                                           uint64_t* out) {
+CONDIFF_CLONES void fixed_exp1_group(const StreamKey& s, uint64_t group, int shift, uint64_t* out) {
   constexpr int L = kPhiloxLanes;
   uint32_t w[4][L];
   philox_lanes(s, static_cast<uint32_t>(group * L), w);
@@ -41,8 +46,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void fixed_e
 
 // The words of stream elements [64 g, 64 g + 64) (word_at's values), sixteen Philox
 // blocks in SIMD lanes.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void word_group(const StreamKey& s,
-                                                                                    uint64_t group, uint32_t* out) {
+CONDIFF_CLONES void word_group(const StreamKey& s, uint64_t group, uint32_t* out) {
   constexpr int L = kPhiloxLanes;
   uint32_t w[4][L];
   philox_lanes(s, static_cast<uint32_t>(group * L), w);
@@ -118,11 +122,15 @@ constexpr int64_t kSweepBatch = 256;  // targets computed ahead of the merge
 // stops the step there without a bound test. The loop repeats only after four particles
 // in a row with no offspring. A one-at-a-time `while` mispredicted about once per
 // particle on uneven weights (~10 ns each at N = 10^6).
-inline int64_t advance(const uint64_t* cdf, int64_t n, int64_t k, uint64_t t) {
+__attribute__((always_inline)) inline int64_t advance(const uint64_t* cdf, int64_t n, int64_t k, uint64_t t) {
   const int64_t last = n - 1;
   for (;;) {
     int64_t step = 0;
-    for (int64_t j = 0; j < 4; ++j) step += static_cast<int64_t>(cdf[std::min(k + j, last)] <= t);
+    if (k + 3 < last) {  // away from the end: four plain loads
+      for (int64_t j = 0; j < 4; ++j) step += static_cast<int64_t>(cdf[k + j] <= t);
+    } else {
+      for (int64_t j = 0; j < 4; ++j) step += static_cast<int64_t>(cdf[std::min(k + j, last)] <= t);
+    }
     k += step;
     if (step < 4) return k;
   }
@@ -134,53 +142,127 @@ int64_t sweep_start(const uint64_t* cdf, int64_t n, uint64_t t) {
   return std::upper_bound(cdf, cdf + (n - 1), t) - cdf;
 }
 
-// The ancestor of each ascending target t_m, m in [0, count): the smallest k with
-// C_k > t_m, by a merge-style sweep. The targets are cut into fixed chunks that each start
-// from a binary search, so any thread count gives the ancestors of one serial sweep.
-// make_target() gives each chunk its own target(m), called for increasing m.
+// The ancestor of each ascending target t_m, m in [m0, m1): the smallest k with C_k > t_m,
+// by a merge-style sweep. The range is swept as kLanes interleaved sub-ranges that each
+// start from a binary search: one sweep is a chain of dependent loads (k -> cdf[k] -> k),
+// and independent chains let the core overlap them. Any split gives the ancestors of one
+// serial sweep. make_target() gives each sub-range its own target(m), called for
+// increasing m.
 template <typename MakeTarget>
-void parallel_sweep(const uint64_t* cdf, int64_t n, int64_t count, const Threads& threads, MakeTarget&& make_target,
-                    int32_t* ancestors) {
-  // Each chunk is swept as kLanes interleaved sub-ranges with their own k: one sweep is a
-  // chain of dependent loads (k -> cdf[k] -> k), and independent chains let the core
-  // overlap them (measured: the sweep went from ~7 to ~3 ms at N = 10^6).
+__attribute__((always_inline)) inline void sweep_range(const uint64_t* cdf, int64_t n, int64_t m0, int64_t m1,
+                                                        MakeTarget&& make_target, int32_t* ancestors) {
   constexpr int kLanes = 4;
+  uint64_t targets[kLanes][kSweepBatch];
+  const int64_t lane_len = (m1 - m0 + kLanes - 1) / kLanes;
+  int64_t lo[kLanes], hi[kLanes], k[kLanes];
+  decltype(make_target()) target[kLanes] = {make_target(), make_target(), make_target(), make_target()};
+  static_assert(kLanes == 4, "one target per lane above");
+  for (int l = 0; l < kLanes; ++l) {
+    lo[l] = std::min(m1, m0 + l * lane_len);
+    hi[l] = std::min(m1, lo[l] + lane_len);
+    k[l] = lo[l] < hi[l] ? sweep_start(cdf, n, target[l](lo[l])) : 0;
+  }
+  for (int64_t off = 0; off < lane_len; off += kSweepBatch) {
+    const int64_t len = std::min(kSweepBatch, lane_len - off);
+    int64_t lens[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      lens[l] = std::max<int64_t>(0, std::min(len, hi[l] - (lo[l] + off)));
+      for (int64_t j = 0; j < lens[l]; ++j) targets[l][j] = target[l](lo[l] + off + j);
+    }
+    if (lens[kLanes - 1] == len) {  // every lane full: no per-lane test
+      for (int64_t j = 0; j < len; ++j)
+        for (int l = 0; l < kLanes; ++l) {
+          k[l] = advance(cdf, n, k[l], targets[l][j]);
+          ancestors[lo[l] + off + j] = static_cast<int32_t>(k[l]);
+        }
+    } else {
+      for (int64_t j = 0; j < len; ++j)
+        for (int l = 0; l < kLanes; ++l)
+          if (j < lens[l]) {
+            k[l] = advance(cdf, n, k[l], targets[l][j]);
+            ancestors[lo[l] + off + j] = static_cast<int32_t>(k[l]);
+          }
+    }
+  }
+}
+
+// Systematic targets (MATH.md §5): position (u + m) / N. Cloned so the AVX-512 clone
+// converts double to uint64 in one instruction.
+CONDIFF_CLONES void sweep_systematic(const uint64_t* cdf, int64_t n, uint64_t total, double u, int64_t m0, int64_t m1,
+                                     int32_t* ancestors) {
+  const double inv_n = 1.0 / static_cast<double>(n);
+  sweep_range(
+      cdf, n, m0, m1,
+      [&] {
+        return [&](int64_t m) { return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total); };
+      },
+      ancestors);
+}
+
+// Stratified targets: position (u_m + m) / N with u_m = the stream's word m.
+CONDIFF_CLONES void sweep_stratified(const uint64_t* cdf, int64_t n, uint64_t total, const StreamKey& s, int64_t m0,
+                                     int64_t m1, int32_t* ancestors) {
+  const double inv_n = 1.0 / static_cast<double>(n);
+  sweep_range(
+      cdf, n, m0, m1,
+      [&] {
+        return [&, words = WordGroupCursor(s)](int64_t m) mutable {
+          const double u = uniform01_open_right_d(words.at(static_cast<uint64_t>(m)));
+          return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total);
+        };
+      },
+      ancestors);
+}
+
+// `count` sorted multinomial targets against the CDF (total its last entry), in order
+// inside the sweep: no buffer of positions (MATH.md §5, multinomial).
+CONDIFF_CLONES void multinomial_sweep(const uint64_t* cdf, int64_t n, uint64_t total, const StreamKey& s,
+                                      int64_t count, int32_t* ancestors) {
+  int64_t k = 0;
+  sorted_positions(s, count, [&](int64_t m, uint64_t p) {
+    k = advance(cdf, n, k, position_target(p, total));
+    ancestors[m] = static_cast<int32_t>(k);
+  });
+}
+
+// Residual resampling's first part (MATH.md §5): floor(N W_k) copies of each k, exactly in
+// integers (equal weights keep every particle once at any N), written from ancestors[0];
+// the CDF becomes the cumulative fractional parts for the multinomial remainder. Returns
+// how many copies were written.
+CONDIFF_CLONES int64_t residual_copies_pass(uint64_t* cdf, int64_t n, uint64_t total, int32_t* ancestors) {
+  int64_t out = 0;
+  uint64_t prev = 0, residual_run = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const uint64_t q = cdf[k] - prev;
+    prev = cdf[k];
+    uint64_t remainder = 0;
+    const uint64_t copies = residual_copies(q, n, total, &remainder);
+    if (out + 4 <= n && copies <= 4) {
+      // Usually 0, 1 or 2 copies: four unconditional stores (those past `copies` are
+      // overwritten by what follows) instead of a loop that mispredicted its exit.
+      for (int c = 0; c < 4; ++c) ancestors[out + c] = static_cast<int32_t>(k);
+      out += static_cast<int64_t>(copies);
+    } else {
+      for (uint64_t c = 0; c < copies; ++c) ancestors[out++] = static_cast<int32_t>(k);
+    }
+    residual_run += residual_fraction(remainder, total);
+    cdf[k] = residual_run;  // reuse the scratch for the residual CDF
+  }
+  return out;
+}
+
+// chunk(m0, m1) over fixed chunks of [0, count), on up to `threads` workers.
+template <typename Chunk>
+void parallel_chunks(int64_t count, const Threads& threads, Chunk&& chunk) {
   const int64_t chunks = (count + kBlock - 1) / kBlock;
   parallel_for(chunks, threads, kBlocksPerWorker, [&](int64_t begin, int64_t end, int) {
-    uint64_t targets[kLanes][kSweepBatch];
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t m0 = c * kBlock, m1 = std::min(count, m0 + kBlock);
-      const int64_t lane_len = (m1 - m0 + kLanes - 1) / kLanes;
-      int64_t lo[kLanes], hi[kLanes], k[kLanes];
-      decltype(make_target()) target[kLanes] = {make_target(), make_target(), make_target(), make_target()};
-      static_assert(kLanes == 4, "one target per lane above");
-      for (int l = 0; l < kLanes; ++l) {
-        lo[l] = std::min(m1, m0 + l * lane_len);
-        hi[l] = std::min(m1, lo[l] + lane_len);
-        k[l] = lo[l] < hi[l] ? sweep_start(cdf, n, target[l](lo[l])) : 0;
-      }
-      for (int64_t off = 0; off < lane_len; off += kSweepBatch) {
-        const int64_t len = std::min(kSweepBatch, lane_len - off);
-        int64_t lens[kLanes];
-        for (int l = 0; l < kLanes; ++l) {
-          lens[l] = std::max<int64_t>(0, std::min(len, hi[l] - (lo[l] + off)));
-          for (int64_t j = 0; j < lens[l]; ++j) targets[l][j] = target[l](lo[l] + off + j);
-        }
-        for (int64_t j = 0; j < len; ++j)
-          for (int l = 0; l < kLanes; ++l)
-            if (j < lens[l]) {
-              k[l] = advance(cdf, n, k[l], targets[l][j]);
-              ancestors[lo[l] + off + j] = static_cast<int32_t>(k[l]);
-            }
-      }
-    }
+    for (int64_t c = begin; c < end; ++c) chunk(c * kBlock, std::min(count, (c + 1) * kBlock));
   });
 }
 
 // The block passes of the fixed-point CDF, cloned per instruction set so the weight loop
 // (branch-free exp) runs in SIMD lanes; the arithmetic is IEEE-exact per operation (no
 // contraction), so every clone agrees.
-#define CONDIFF_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 
 // The block's largest log-weight; NaN compares false, so it is never the max.
 CONDIFF_CLONES double block_max(const double* log_w, int64_t n) {
@@ -265,74 +347,26 @@ bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const
   if (n <= 0) return false;
   const uint64_t total = fixed_cumulative_weights(log_w, n, cdf, threads);
   if (total == 0) return false;
-  const double inv_n = 1.0 / static_cast<double>(n);
   switch (scheme) {
     case ResamplingScheme::kSystematic: {
       const double u = uniform01_open_right_d(word_at(s, 0));
-      parallel_sweep(
-          cdf, n, n, threads,
-          [&] {
-            return [&](int64_t m) {
-              return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total);
-            };
-          },
-          ancestors);
+      parallel_chunks(n, threads, [&](int64_t m0, int64_t m1) { sweep_systematic(cdf, n, total, u, m0, m1, ancestors); });
       return true;
     }
     case ResamplingScheme::kStratified: {
-      parallel_sweep(
-          cdf, n, n, threads,
-          [&] {
-            return [&, words = WordGroupCursor(s)](int64_t m) mutable {
-              const double u = uniform01_open_right_d(words.at(static_cast<uint64_t>(m)));
-              return position_target(fixed_position((u + static_cast<double>(m)) * inv_n), total);
-            };
-          },
-          ancestors);
+      parallel_chunks(n, threads, [&](int64_t m0, int64_t m1) { sweep_stratified(cdf, n, total, s, m0, m1, ancestors); });
       return true;
     }
-    case ResamplingScheme::kMultinomial: {
-      // Targets are generated in order inside the sweep: no buffer of n positions.
-      int64_t k = 0;
-      sorted_positions(s, n, [&](int64_t m, uint64_t p) {
-        const uint64_t t = position_target(p, total);
-        k = advance(cdf, n, k, t);
-        ancestors[m] = static_cast<int32_t>(k);
-      });
+    case ResamplingScheme::kMultinomial:
+      multinomial_sweep(cdf, n, total, s, n, ancestors);
       return true;
-    }
     case ResamplingScheme::kResidual: {
-      // floor(N W_k) copies, exactly in integers (equal weights keep every particle once
-      // at any N), then the remainder multinomially on the fractional parts (MATH.md §5).
-      int64_t out = 0;
-      uint64_t prev = 0, residual_run = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        const uint64_t q = cdf[k] - prev;
-        prev = cdf[k];
-        uint64_t remainder = 0;
-        const uint64_t copies = residual_copies(q, n, total, &remainder);
-        if (out + 4 <= n && copies <= 4) {
-          // Usually 0, 1 or 2 copies: four unconditional stores (those past `copies` are
-          // overwritten by what follows) instead of a loop that mispredicted its exit.
-          for (int c = 0; c < 4; ++c) ancestors[out + c] = static_cast<int32_t>(k);
-          out += static_cast<int64_t>(copies);
-        } else {
-          for (uint64_t c = 0; c < copies; ++c) ancestors[out++] = static_cast<int32_t>(k);
-        }
-        residual_run += residual_fraction(remainder, total);
-        cdf[k] = residual_run;  // reuse the scratch for the residual CDF
-      }
+      const int64_t out = residual_copies_pass(cdf, n, total, ancestors);
       const int64_t remaining = n - out;
       if (remaining == 0) return true;
       // remaining > 0 leaves a fractional part of at least 1/N somewhere, so the residual
       // total is positive (resampling_math.h); its targets never reach a zero residual.
-      const uint64_t rtotal = cdf[n - 1];
-      int64_t k = 0;
-      sorted_positions(s, remaining, [&](int64_t m, uint64_t p) {
-        const uint64_t t = position_target(p, rtotal);
-        k = advance(cdf, n, k, t);
-        ancestors[out + m] = static_cast<int32_t>(k);
-      });
+      multinomial_sweep(cdf, n, cdf[n - 1], s, remaining, ancestors + out);
       return true;
     }
   }
