@@ -48,6 +48,8 @@ export interface Backend {
   readonly name: 'cpu' | 'cuda';
   readonly ops: BackendOps;
   readonly memory: BackendMemory;
+  /** Whether ops.kernelMean resolves to the first non-finite index of mu (else the caller scans it). */
+  readonly kernelMeanChecks: boolean;
   scorer(model: ScoreInput, rows: number, dim: number, threads: number): ScoreRunner;
 }
 
@@ -64,6 +66,7 @@ const cpu: Backend = {
   name: 'cpu',
   ops: native,
   memory: hostMemory,
+  kernelMeanChecks: true,
   scorer: (model, _rows, _dim, threads) => ({
     evaluate: (z, context, out, where) => evaluateScore(model, z as Float32Array, context, out as Float32Array, threads, where),
     release: () => undefined,
@@ -136,7 +139,7 @@ function cudaBackend(ctx: CudaContext): Backend {
       release: () => undefined,
     };
   };
-  return { name: 'cuda', ops, memory, scorer };
+  return { name: 'cuda', ops, memory, kernelMeanChecks: false, scorer };
 }
 
 let cuda: Backend | undefined;

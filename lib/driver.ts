@@ -171,8 +171,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
 
   // mu = a z + b s (MATH.md §2), checked: a finite but huge score can overflow float32.
   const kernelMean = async (state: F32Array, g: F32Array, c: StepCoefficients, where: string) => {
-    await ops.kernelMean(state, g, c.a, c.b, mu, threads);
-    const bad = await ops.firstNonFinite(mu, threads);
+    const checked = await ops.kernelMean(state, g, c.a, c.b, mu, threads);
+    const bad = p.backend.kernelMeanChecks ? checked : await ops.firstNonFinite(mu, threads);
     if (bad >= 0) {
       const value = (await memory.readF32(mu))[bad];
       throw new RangeError(`the kernel mean must be finite ${where}, got ${value} at row ${Math.floor(bad / D)} (the score overflows float32)`);

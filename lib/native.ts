@@ -93,6 +93,7 @@ export interface ParticleOps<F32, F64, I32, U8> {
     out: F32,
     threads: number,
   ): Promise<number>;
+  /** The CPU addon resolves to the first non-finite index of mu, or -1; a CUDA context does not check (Backend.kernelMeanChecks). */
   kernelMean(z: F32, score: F32, a: number, b: number, mu: F32, threads: number): Promise<number>;
   gaussianYLogWeights(
     batch: BatchArgs,

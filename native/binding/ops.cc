@@ -148,8 +148,7 @@ Napi::Value KernelMean(const Napi::CallbackInfo& info) {
   return run_async(
       env,
       [=](JobError&) {
-        kernel_mean_batch(z.data, score.data, z.length, a, b, mu.data, threads);
-        return 0.0;
+        return static_cast<double>(kernel_mean_batch(z.data, score.data, z.length, a, b, mu.data, threads));
       },
       {z, score, mu}, z.length);
 }

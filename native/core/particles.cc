@@ -24,6 +24,8 @@ namespace {
 // here, and moving a small working set into the other core's cache costs more than the
 // split saves (measured: a 200k-element kernel mean takes 28 µs on one thread, 67 µs on two).
 constexpr int64_t kElementGrain = int64_t{1} << 18;  // floats per worker, elementwise ops
+// Floats per non-finite scan (finite.h): small enough to stay in L1 after it was written.
+constexpr int64_t kFiniteBlock = 1024;
 // Rows per worker for per-row operations (a few ns per element, normals included).
 int64_t row_grain(int64_t dim) { return std::max<int64_t>(64, (kElementGrain / 4) / std::max<int64_t>(1, dim)); }
 // Runs per worker for per-run reductions (about 2^16 particles each).
@@ -111,11 +113,28 @@ void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t
   });
 }
 
-void kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu,
-                       Threads threads) {
+int64_t kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu,
+                          Threads threads) {
   const float af = static_cast<float>(a), bf = static_cast<float>(b);
-  parallel_for(count, threads, kElementGrain,
-               [&](int64_t begin, int64_t end, int) { kernel_mean(z, score, af, bf, mu, begin, end); });
+  // The first non-finite mean, checked per chunk while it is in cache: a finite but huge
+  // score can overflow float32 (the driver names the row), and a separate pass over mu
+  // cost a pass over memory and a call per step.
+  std::atomic<int64_t> first{count};
+  parallel_for(count, threads, kElementGrain, [&](int64_t begin, int64_t end, int) {
+    for (int64_t c = begin; c < end; c += kFiniteBlock) {
+      const int64_t e = std::min(end, c + kFiniteBlock);
+      kernel_mean(z, score, af, bf, mu, c, e);
+      if (!any_non_finite(mu + c, e - c)) continue;
+      for (int64_t i = c; i < e; ++i)
+        if (!std::isfinite(mu[i])) {
+          int64_t seen = first.load();
+          while (i < seen && !first.compare_exchange_weak(seen, i)) {
+          }
+          return;
+        }
+    }
+  });
+  return first.load() < count ? first.load() : -1;
 }
 
 void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* mu, const float* y_per_run, double v,
@@ -265,9 +284,6 @@ void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma
   });
 }
 
-namespace {
-constexpr int64_t kFiniteBlock = 1024;
-}  // namespace
 
 int64_t first_non_finite(const float* x, int64_t count, Threads threads) {
   // Each chunk reports its first bad index; the smallest wins, whatever the schedule.

@@ -39,7 +39,9 @@ void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t
                           const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path, Threads threads);
 
 // mu = a z + b score over every element (MATH.md §2).
-void kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu, Threads threads);
+// Returns the index of the first non-finite mean, or -1.
+int64_t kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu,
+                          Threads threads);
 
 // log N(y_s[run]; mu_Y, v I) per particle, float64 (MATH.md §3).
 void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* mu, const float* y_per_run, double v,

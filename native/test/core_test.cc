@@ -156,6 +156,17 @@ static void test_weights() {
 }
 
 static void test_kernels() {
+  {
+    // kernel_mean_batch reports the first non-finite mean (float32 overflow), any threads.
+    std::vector<float> z(300000, 1.0f), score(300000, 0.5f), mu(300000);
+    score[123457] = 3e38f;
+    score[200001] = 3e38f;
+    for (int threads : {1, 2, 3})
+      CHECK(kernel_mean_batch(z.data(), score.data(), 300000, 1.0, 10.0, mu.data(), threads) == 123457,
+            "first non-finite mean on %d threads", threads);
+    score[123457] = score[200001] = 0.5f;
+    CHECK(kernel_mean_batch(z.data(), score.data(), 300000, 1.0, 10.0, mu.data(), 2) == -1, "all finite: -1");
+  }
   // OU Euler: mu = z + h(z + 2 s) (MATH.md §2)
   StepSchedule q{std::exp(-1.0), 1 - std::exp(-2.0), std::exp(-0.9), 1 - std::exp(-1.8), std::exp(-0.1),
                  1 - std::exp(-0.2), 0.1, -1.0, 2.0};
