@@ -409,6 +409,14 @@ Napi::Value ResampleAsync(const Napi::CallbackInfo& info) {
   return run_async(info.Env(), resample_work(a), {a.lw, a.out}, a.lw.length * 8);
 }
 
+// Every ancestor names one of n rows.
+void require_ancestors(Napi::Env env, const View<int32_t>& anc, int64_t n) {
+  for (int64_t i = 0; i < anc.length; ++i)
+    if (anc.data[i] < 0 || anc.data[i] >= n)
+      throw_range(env, "ancestors[" + std::to_string(i) + "] must be in [0, " + std::to_string(n) + "), got " +
+                           std::to_string(anc.data[i]));
+}
+
 struct GatherArgs {
   View<float> rows, out;
   View<int32_t> anc;
@@ -429,29 +437,26 @@ GatherArgs gather_args(const Napi::CallbackInfo& info) {
                          std::to_string(a.rows.length));
   const int64_t n = a.rows.length / a.dim;
   require_length(env, a.out, a.anc.length * a.dim, "ancestors.length x dim");
-  for (int64_t i = 0; i < a.anc.length; ++i)
-    if (a.anc.data[i] < 0 || a.anc.data[i] >= n)
-      throw_range(env, "ancestors[" + std::to_string(i) + "] must be in [0, " + std::to_string(n) + "), got " +
-                           std::to_string(a.anc.data[i]));
+  require_ancestors(env, a.anc, n);
   require_disjoint(env, a.out, a.rows);
   require_disjoint(env, a.out, a.anc);
   return a;
 }
 
+Work gather_work(const GatherArgs& a) {
+  return [a](JobError&) {
+    gather_rows(a.rows.data, a.dim, a.anc.data, a.anc.length, a.out.data, a.threads);
+    return 0.0;
+  };
+}
+
 Napi::Value GatherSync(const Napi::CallbackInfo& info) {
-  GatherArgs a = gather_args(info);
-  gather_rows(a.rows.data, a.dim, a.anc.data, a.anc.length, a.out.data, a.threads);
+  run_sync(info.Env(), gather_work(gather_args(info)));
   return info.Env().Undefined();
 }
 Napi::Value GatherAsync(const Napi::CallbackInfo& info) {
   GatherArgs a = gather_args(info);
-  return run_async(
-      info.Env(),
-      [a](JobError&) {
-        gather_rows(a.rows.data, a.dim, a.anc.data, a.anc.length, a.out.data, a.threads);
-        return 0.0;
-      },
-      {a.rows, a.anc, a.out}, a.out.length);
+  return run_async(info.Env(), gather_work(a), {a.rows, a.anc, a.out}, a.out.length);
 }
 
 struct InPlaceArgs {
@@ -476,27 +481,24 @@ InPlaceArgs in_place_args(const Napi::CallbackInfo& info) {
   require_disjoint(env, a.rows, a.anc);
   require_disjoint(env, a.rows, a.order);
   require_disjoint(env, a.order, a.anc);
-  for (int64_t i = 0; i < n; ++i)
-    if (a.anc.data[i] < 0 || a.anc.data[i] >= n)
-      throw_range(env, "ancestors[" + std::to_string(i) + "] must be in [0, " + std::to_string(n) + "), got " +
-                           std::to_string(a.anc.data[i]));
+  require_ancestors(env, a.anc, n);
   return a;
 }
 
+Work in_place_work(const InPlaceArgs& a) {
+  return [a](JobError&) {
+    gather_rows_in_place(a.rows.data, a.dim, a.anc.data, a.anc.length, a.order.data, a.threads);
+    return 0.0;
+  };
+}
+
 Napi::Value GatherInPlaceSync(const Napi::CallbackInfo& info) {
-  InPlaceArgs a = in_place_args(info);
-  gather_rows_in_place(a.rows.data, a.dim, a.anc.data, a.anc.length, a.order.data, a.threads);
+  run_sync(info.Env(), in_place_work(in_place_args(info)));
   return info.Env().Undefined();
 }
 Napi::Value GatherInPlaceAsync(const Napi::CallbackInfo& info) {
   InPlaceArgs a = in_place_args(info);
-  return run_async(
-      info.Env(),
-      [a](JobError&) {
-        gather_rows_in_place(a.rows.data, a.dim, a.anc.data, a.anc.length, a.order.data, a.threads);
-        return 0.0;
-      },
-      {a.rows, a.anc, a.order}, a.rows.length);
+  return run_async(info.Env(), in_place_work(a), {a.rows, a.anc, a.order}, a.rows.length);
 }
 
 // chooseByWeight(batch, logW, stream, out Int32Array(runs)) -> first failing run or -1. Sync (O(N)).

@@ -89,23 +89,17 @@ CONDIFF_HD double exp_nonpositive_d(double x) {
   return zero ? 0.0 : y;
 }
 
-// log(2^e m) for m in (sqrt(1/2), sqrt(2)]: log_d after its range reduction.
-CONDIFF_HD double log_mantissa_d(double m, int e) {
+// log(2^e m) for m in (sqrt(1/2), sqrt(2)], the tail of log_d and neg_log_unit_d: with
+// s = (m - 1) / (m + 1), log m = 2 atanh s = 2 s (1 + s^2/3 + ... + s^(last - 1)/last),
+// Horner from the highest term; log 2^e m = e ln 2 + log m with ln 2 split as in exp_d.
+// Each coefficient 1/d is a correctly rounded quotient, the same value as a literal.
+CONDIFF_HD double log_reduced(double m, int e, int last) {
   const double f = m - 1.0;  // exact (Sterbenz: m within a factor 2 of 1)
   const double s = f / (2.0 + f);
   const double z = s * s;
-  double p = 1.0 / 23.0;
-  p = p * z + 1.0 / 21.0;
-  p = p * z + 1.0 / 19.0;
-  p = p * z + 1.0 / 17.0;
-  p = p * z + 1.0 / 15.0;
-  p = p * z + 1.0 / 13.0;
-  p = p * z + 1.0 / 11.0;
-  p = p * z + 1.0 / 9.0;
-  p = p * z + 1.0 / 7.0;
-  p = p * z + 1.0 / 5.0;
-  p = p * z + 1.0 / 3.0;
-  // log m = f - (f - 2 s p')... written as 2 s + 2 s z p, keeping the leading term separate.
+  double p = 1.0 / static_cast<double>(last);
+  for (int d = last - 2; d >= 3; d -= 2) p = p * z + 1.0 / static_cast<double>(d);
+  // log m = 2 s + 2 s z p, keeping the leading term separate.
   const double log_m = 2.0 * s + 2.0 * s * (z * p);
   const double ln2_head = 6.93147180369123816490e-01, ln2_tail = 1.90821492927058770002e-10;  // as in exp_reduce
   const double de = static_cast<double>(e);
@@ -114,8 +108,8 @@ CONDIFF_HD double log_mantissa_d(double m, int e) {
 
 // -log x for x in [2^-32, 1] (a uniform from a 32-bit word): the Exp(1) draws of
 // multinomial and residual resampling (resampling_math.h). Branch-free, so a loop of
-// them runs in SIMD lanes, and with the atanh series cut at s^14/15: the next term is
-// below 3e-14 relative, far under any statistical effect on sorted uniforms, and half
+// them runs in SIMD lanes, and with the series cut at s^14/15: the next term is below
+// 3e-14 relative, far under any statistical effect on sorted uniforms, and about half
 // the work of log_d's. Only IEEE +, -, *, / (no contraction): the same bits on every
 // CPU path and on the GPU.
 CONDIFF_HD double neg_log_unit_d(double x) {
@@ -125,20 +119,7 @@ CONDIFF_HD double neg_log_unit_d(double x) {
   const bool above = m > 1.41421356237309504880;
   m = above ? m * 0.5 : m;  // exact
   e += above ? 1 : 0;
-  const double f = m - 1.0;  // exact (Sterbenz)
-  const double s = f / (2.0 + f);
-  const double z = s * s;
-  double p = 1.0 / 15.0;
-  p = p * z + 1.0 / 13.0;
-  p = p * z + 1.0 / 11.0;
-  p = p * z + 1.0 / 9.0;
-  p = p * z + 1.0 / 7.0;
-  p = p * z + 1.0 / 5.0;
-  p = p * z + 1.0 / 3.0;
-  const double log_m = 2.0 * s + 2.0 * s * (z * p);
-  const double ln2_head = 6.93147180369123816490e-01, ln2_tail = 1.90821492927058770002e-10;  // as in exp_reduce
-  const double de = static_cast<double>(e);
-  return -(de * ln2_head + (de * ln2_tail + log_m));
+  return -log_reduced(m, e, 15);
 }
 
 // Natural log of a positive x, for the Exp(1) draws -log u of multinomial resampling.
@@ -161,7 +142,7 @@ CONDIFF_HD double log_d(double x) {
     m *= 0.5;  // exact
     e += 1;
   }
-  return log_mantissa_d(m, e);
+  return log_reduced(m, e, 23);  // through s^22/23
 }
 
 }  // namespace condiff

@@ -2,6 +2,8 @@
 // No early exit, so the loop vectorises; a per-element isfinite test with a branch ran at
 // ~1 ns per float. Callers scan a block with this, then look for the index only on a hit.
 #pragma once
+#include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -15,6 +17,21 @@ inline bool any_non_finite(const float* x, int64_t n) {
     bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
   }
   return bad != 0;
+}
+
+// For parallel scans: when x[begin, end) holds a non-finite value, lowers `first` to the
+// index (begin-based offset `base` added) of the first one, if that is smaller. The
+// smallest index wins whichever worker finds it, so the result never depends on threads.
+inline void note_first_non_finite(const float* x, int64_t begin, int64_t end, int64_t base,
+                                  std::atomic<int64_t>& first) {
+  if (!any_non_finite(x + begin, end - begin)) return;
+  for (int64_t i = begin; i < end; ++i)
+    if (!std::isfinite(x[i])) {
+      int64_t seen = first.load();
+      while (base + i < seen && !first.compare_exchange_weak(seen, base + i)) {
+      }
+      return;
+    }
 }
 
 }  // namespace condiff

@@ -146,15 +146,7 @@ int64_t GaussianMixture::score(const float* z, int64_t rows, double alpha, doubl
       const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
       float* o = out + r0 * dim_;
       score_block(q, z + r0 * dim_, n, o, aligned);
-      if (!any_non_finite(o, n * dim_)) continue;
-      for (int64_t i = 0; i < n * dim_; ++i)
-        if (!std::isfinite(o[i])) {
-          int64_t seen = first_bad.load();
-          const int64_t at = r0 * dim_ + i;
-          while (at < seen && !first_bad.compare_exchange_weak(seen, at)) {
-          }
-          break;
-        }
+      note_first_non_finite(o, 0, n * dim_, r0 * dim_, first_bad);
     }
   });
   return first_bad.load() < rows * dim_ ? first_bad.load() : -1;

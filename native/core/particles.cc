@@ -124,14 +124,7 @@ int64_t kernel_mean_batch(const float* z, const float* score, int64_t count, dou
     for (int64_t c = begin; c < end; c += kFiniteBlock) {
       const int64_t e = std::min(end, c + kFiniteBlock);
       kernel_mean(z, score, af, bf, mu, c, e);
-      if (!any_non_finite(mu + c, e - c)) continue;
-      for (int64_t i = c; i < e; ++i)
-        if (!std::isfinite(mu[i])) {
-          int64_t seen = first.load();
-          while (i < seen && !first.compare_exchange_weak(seen, i)) {
-          }
-          return;
-        }
+      note_first_non_finite(mu, c, e, 0, first);
     }
   });
   return first.load() < count ? first.load() : -1;
@@ -286,21 +279,10 @@ void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma
 
 
 int64_t first_non_finite(const float* x, int64_t count, Threads threads) {
-  // Each chunk reports its first bad index; the smallest wins, whatever the schedule.
   std::atomic<int64_t> first{count};
   parallel_for(count, threads, kElementGrain, [&](int64_t begin, int64_t end, int) {
     if (begin >= first.load()) return;  // a smaller bad index is already known
-    for (int64_t b = begin; b < end; b += kFiniteBlock) {
-      const int64_t e = std::min(end, b + kFiniteBlock);
-      if (!any_non_finite(x + b, e - b)) continue;
-      for (int64_t i = b; i < e; ++i)
-        if (!std::isfinite(x[i])) {
-          int64_t seen = first.load();
-          while (i < seen && !first.compare_exchange_weak(seen, i)) {
-          }
-          return;
-        }
-    }
+    for (int64_t b = begin; b < end; b += kFiniteBlock) note_first_non_finite(x, b, std::min(end, b + kFiniteBlock), 0, first);
   });
   return first.load() < count ? first.load() : -1;
 }
