@@ -50,6 +50,8 @@ export interface Backend {
   readonly memory: BackendMemory;
   /** Whether ops.kernelMean resolves to the first non-finite index of mu (else the caller scans it). */
   readonly kernelMeanChecks: boolean;
+  /** The fused bootstrap-filter step (host arrays only), where the backend has one. */
+  readonly smcStep?: NativeAddon['smcStep'];
   scorer(model: ScoreInput, rows: number, dim: number, threads: number): ScoreRunner;
 }
 
@@ -67,6 +69,7 @@ const cpu: Backend = {
   ops: native,
   memory: hostMemory,
   kernelMeanChecks: true,
+  smcStep: native.smcStep,
   scorer: (model, _rows, _dim, threads) => ({
     evaluate: (z, context, out, where) => evaluateScore(model, z as Float32Array, context, out as Float32Array, threads, where),
     release: () => undefined,

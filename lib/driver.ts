@@ -170,14 +170,30 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   };
 
   // mu = a z + b s (MATH.md §2), checked: a finite but huge score can overflow float32.
+  const kernelMeanError = (where: string, value: number, bad: number) =>
+    new RangeError(`the kernel mean must be finite ${where}, got ${value} at row ${Math.floor(bad / D)} (the score overflows float32)`);
   const kernelMean = async (state: F32Array, g: F32Array, c: StepCoefficients, where: string) => {
     const checked = await ops.kernelMean(state, g, c.a, c.b, mu, threads);
     const bad = p.backend.kernelMeanChecks ? checked : await ops.firstNonFinite(mu, threads);
-    if (bad >= 0) {
-      const value = (await memory.readF32(mu))[bad];
-      throw new RangeError(`the kernel mean must be finite ${where}, got ${value} at row ${Math.floor(bad / D)} (the score overflows float32)`);
-    }
+    if (bad >= 0) throw kernelMeanError(where, (await memory.readF32(mu))[bad], bad);
   };
+  const weightsError = (where: string, run: number) =>
+    new RangeError(`all log-weights are -Infinity or NaN ${where} in run ${p.runOffset + run}: no particle explains the observation (MATH.md §4)`);
+  const resamplingError = (where: string, run: number) => new RangeError(`resampling found no positive weight ${where} in run ${p.runOffset + run}`);
+  // The per-run numbers of step i after a reweighting; returns how many runs resample.
+  const recordWeights = (i: number): number => {
+    let resampled = 0;
+    for (let r = 0; r < runs; r++) {
+      logEvidence[r] += evidenceIncrement[r];
+      essTrace[(p.steps - i) * runs + r] = essNow[r];
+      resampledTrace[(p.steps - i) * runs + r] = flags[r];
+      resampled += flags[r];
+    }
+    return resampled;
+  };
+  // The fused native step (host arrays only: the CPU backend).
+  const fusedStep = p.backend.smcStep;
+  const status = new Float64Array(1);
 
   checkAbort();
   await ops.initState(batch, p.latent, p.observed, contextAt(p.steps), stream(p.steps, P.initial), z, threads);
@@ -188,34 +204,41 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     const c = coef[i - 1];
     const where = `at step ${p.steps - i + 1} of ${p.steps} (t = ${t})`;
     const ySource = contextAt(i - 1);
-    // Backward kernel mean at Z_t = [X_t, Y_t] (MATH.md §2).
-    await kernelMean(z, await score(z, t, where), c, where);
-    let anc: I32Array | null = null;
-    let resampledRuns = 0;
-    if (weighted) {
-      // Bootstrap weights: where each particle's Y block should land (MATH.md §3).
-      await ops.gaussianYLogWeights(batch, p.observed, mu, ySource, c.weightVariance, increment, threads);
-      const failed = await ops.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
-      if (failed >= 0) {
-        throw new RangeError(
-          `all log-weights are -Infinity or NaN ${where} in run ${p.runOffset + failed}: no particle explains the observation (MATH.md §4)`,
-        );
-      }
-      for (let r = 0; r < runs; r++) {
-        logEvidence[r] += evidenceIncrement[r];
-        essTrace[(p.steps - i) * runs + r] = essNow[r];
-        resampledTrace[(p.steps - i) * runs + r] = flags[r];
-        resampledRuns += flags[r];
-      }
-      if (resampledRuns > 0) {
-        const bad = await ops.resampleBatch(batch, SCHEME_CODE[p.scheme], flags, stream(i, P.resampling), logWeights, cdf, ancestors, threads);
-        if (bad >= 0) throw new RangeError(`resampling found no positive weight ${where} in run ${p.runOffset + bad}`);
-        anc = ancestors;
-      }
-    }
     // X_s = mu_X[ancestor] + sqrt(v) xi; no noise at the last step unless asked (MATH.md §2).
     const noise = i === 1 && !p.finalNoise ? 0 : Math.sqrt(c.v);
-    await ops.propagate(batch, p.latent, p.observed, mu, anc, noise, ySource, stream(i, P.kernelNoise), z, threads);
+    let resampledRuns = 0;
+    if (weighted && fusedStep) {
+      // The same operations as below, in one native job (ops.cc SmcStep): kernel mean,
+      // weights, reweighting, resampling, move.
+      const g = await score(z, t, where);
+      const code = await fusedStep(
+        batch, p.latent, p.observed, z as Float32Array, g as Float32Array, c.a, c.b, mu as Float32Array, ySource,
+        c.weightVariance, logWeights as Float64Array, increment as Float64Array, p.essThreshold, evidenceIncrement,
+        essNow, flags, SCHEME_CODE[p.scheme], stream(i, P.resampling), cdf as Float64Array, ancestors as Int32Array,
+        noise, stream(i, P.kernelNoise), status, threads,
+      );
+      if (code === 1) throw kernelMeanError(where, (mu as Float32Array)[status[0]], status[0]);
+      if (code === 2) throw weightsError(where, status[0]);
+      if (code === 3) throw resamplingError(where, status[0]);
+      resampledRuns = recordWeights(i);
+    } else {
+      // Backward kernel mean at Z_t = [X_t, Y_t] (MATH.md §2).
+      await kernelMean(z, await score(z, t, where), c, where);
+      let anc: I32Array | null = null;
+      if (weighted) {
+        // Bootstrap weights: where each particle's Y block should land (MATH.md §3).
+        await ops.gaussianYLogWeights(batch, p.observed, mu, ySource, c.weightVariance, increment, threads);
+        const failed = await ops.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
+        if (failed >= 0) throw weightsError(where, failed);
+        resampledRuns = recordWeights(i);
+        if (resampledRuns > 0) {
+          const bad = await ops.resampleBatch(batch, SCHEME_CODE[p.scheme], flags, stream(i, P.resampling), logWeights, cdf, ancestors, threads);
+          if (bad >= 0) throw resamplingError(where, bad);
+          anc = ancestors;
+        }
+      }
+      await ops.propagate(batch, p.latent, p.observed, mu, anc, noise, ySource, stream(i, P.kernelNoise), z, threads);
+    }
 
     const corrector = model.corrector;
     if (corrector?.kind === 'langevin') {

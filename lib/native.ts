@@ -228,6 +228,38 @@ export interface NativeAddon extends HostOps {
   kernelCoefficients(kernel: 0 | 1, schedule: Float64Array): Float64Array;
   chooseByWeight(batch: BatchArgs, logWeights: Float64Array, stream: StreamArgs, out: Int32Array): number;
   parallelProbe(n: number, threads: number): number;
+  /**
+   * One bootstrap-filter step after the score (kernelMean, gaussianYLogWeights, reweight,
+   * resampleBatch of the flagged runs, propagate) in one job. Resolves to 0, or 1 (a kernel
+   * mean is not finite; status[0] = flat index), 2 (a run's weights are all -inf/NaN;
+   * status[0] = run) or 3 (resampling found no positive weight; status[0] = run).
+   */
+  smcStep(
+    batch: BatchArgs,
+    latent: Int32Array,
+    observed: Int32Array,
+    z: Float32Array,
+    score: Float32Array,
+    a: number,
+    b: number,
+    mu: Float32Array,
+    yPerRun: Float32Array,
+    variance: number,
+    logWeights: Float64Array,
+    increment: Float64Array,
+    essThreshold: number,
+    logEvidenceIncrement: Float64Array,
+    ess: Float64Array,
+    resampleFlags: Uint8Array,
+    scheme: number,
+    resamplingStream: StreamArgs,
+    scratch: Float64Array,
+    ancestors: Int32Array,
+    noiseScale: number,
+    kernelStream: StreamArgs,
+    status: Float64Array,
+    threads: number,
+  ): Promise<number>;
   gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): void;
   gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): Promise<number>;
   GaussianMixture: new (

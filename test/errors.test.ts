@@ -544,6 +544,37 @@ describe('addon arguments: types, missing arguments, lengths, batch fields', () 
     throwsWith(() => new (native.GaussianMixture as unknown as new (...a: unknown[]) => unknown)(1, 1, new Float64Array(1), new Float64Array(1), new Float64Array(1), 1), 'TypeError', /^diagonal must be a boolean, got 1$/);
   });
 
+  test('smcStep (the fused filter step): every argument checked before any work, arrays that must not overlap', async () => {
+    // 2 runs x 3 particles x D = 2, coordinate 1 observed.
+    const batch = { runs: 2, particles: 3, dim: 2, runOffset: 0 };
+    const stream = { seed: 1, run: 0, step: 1, purpose: 4 };
+    const args = () => [
+      batch, Int32Array.of(0), Int32Array.of(1), f32(12), f32(12), 1, 0.5, f32(12), f32(2), 0.3,
+      new Float64Array(6), new Float64Array(6), 1, new Float64Array(2), new Float64Array(2), new Uint8Array(2), 0, stream,
+      new Float64Array(6), new Int32Array(6), 0.1, stream, new Float64Array(1), 1,
+    ] as unknown[];
+    const call = (edit: (a: unknown[]) => void) => {
+      const a = args();
+      edit(a);
+      return () => (raw.smcStep as (...x: unknown[]) => unknown)(...a);
+    };
+    throwsWith(call((a) => (a[3] = new Float64Array(12))), 'TypeError', /^z must be a Float32Array, got a Float64Array$/);
+    throwsWith(call((a) => (a[4] = f32(11))), 'RangeError', /^score must have length 12 \(runs x particles x dim\), got 11$/);
+    throwsWith(call((a) => (a[9] = 0)), 'RangeError', /^variance must be positive, got 0$/);
+    throwsWith(call((a) => (a[12] = 1.5)), 'RangeError', /^essThreshold must be in \[0, 1\], got 1\.5$/);
+    throwsWith(call((a) => (a[16] = 9)), 'RangeError', /^scheme/);
+    throwsWith(call((a) => (a[20] = -1)), 'RangeError', /^noiseScale must be >= 0, got -1$/);
+    throwsWith(call((a) => (a[22] = new Float64Array(0))), 'RangeError', /^status must have length 1 \(one status slot\), got 0$/);
+    throwsWith(call((a) => (a[2] = Int32Array.of(0))), 'RangeError', /latent|observed/);
+    throwsWith(call((a) => (a[7] = a[3])), 'RangeError', /^mu must not share memory with z, but they overlap$/);
+    throwsWith(call((a) => (a[11] = a[10])), 'RangeError', /^logWeights must not share memory with increment, but they overlap$/);
+    throwsWith(call((a) => (a[19] = new Int32Array((a[18] as Float64Array).buffer, 0, 6))), 'RangeError', /^scratch must not share memory with ancestors, but they overlap$/);
+    // mu may be the score buffer itself (the kernel mean in place), as for kernelMean.
+    const ok = args();
+    ok[7] = ok[4];
+    await expect((raw.smcStep as (...x: unknown[]) => Promise<number>)(...ok)).resolves.toBe(0);
+  });
+
   test('missing arguments', () => {
     throwsWith(() => raw.kernelMean(), 'TypeError', /^z must be a Float32Array, got undefined$/);
     throwsWith(() => raw.kernelMean(f32(4), f32(4)), 'TypeError', /^a must be a number, got undefined$/);
