@@ -32,8 +32,12 @@ void WorkerPool::grow(int threads) {
 
 bool WorkerPool::try_run(int workers, const std::function<void(int)>& task) {
   if (workers < 1 || workers - 1 > kMaxThreads) return false;
-  std::unique_lock<std::mutex> run_lock(run_mutex_, std::try_to_lock);
-  if (!run_lock.owns_lock()) return false;
+  bool idle = false;
+  if (!busy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) return false;
+  struct Release {
+    std::atomic<bool>& flag;
+    ~Release() { flag.store(false, std::memory_order_release); }
+  } release{busy_};
   try {
     grow(workers - 1);
   } catch (const std::system_error&) {

@@ -40,9 +40,12 @@ class WorkerPool {
 
  private:
   void loop(int index, uint64_t seen);
-  void grow(int threads);  // with run_mutex_ held
+  void grow(int threads);  // by the caller that holds busy_
 
-  std::mutex run_mutex_;  // held by the one caller whose task is in flight
+  // Set by the one caller whose task is in flight. An atomic flag, not a mutex: a nested
+  // parallel_for on that same thread must see "busy" (try_lock on a mutex one already
+  // holds is undefined behaviour).
+  std::atomic<bool> busy_{false};
   std::mutex mutex_;      // guards the fields below
   std::condition_variable wake_, done_;
   const std::function<void(int)>* task_ = nullptr;
