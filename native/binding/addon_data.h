@@ -14,7 +14,8 @@
 
 namespace condiff_binding {
 
-// The public resample's scratch (its fixed-point CDF, 8N bytes), kept between calls: a
+// The public resample's scratch (its fixed-point CDF, 8N bytes, and 8(N + 1) more for the
+// Exp(1) draws of multinomial and residual), kept between calls: a
 // loop of resample() calls at N = 10^7 otherwise faulted in 80 MB of fresh pages each time.
 // One call uses it at a time (try_lock); a concurrent call allocates its own. It is
 // reallocated when too small or more than 4x too large, so it never holds much more than

@@ -473,22 +473,25 @@ ResampleArgs resample_args(const Napi::CallbackInfo& info) {
 Work resample_work(const ResampleArgs& a) {
   return [a](JobError& err) {
     const int64_t n = a.lw.length;
+    // The CDF, and for multinomial and residual their n + 1 Exp(1) draws (drawn once).
+    const bool keeps_draws = a.scheme == ResamplingScheme::kMultinomial || a.scheme == ResamplingScheme::kResidual;
+    const int64_t words = keeps_draws ? 2 * n + 1 : n;
     std::unique_ptr<uint64_t[]> own;
     uint64_t* cdf = nullptr;
     std::unique_lock<std::mutex> lock;
     if (a.scratch) lock = std::unique_lock<std::mutex>(a.scratch->mutex, std::try_to_lock);
     if (lock.owns_lock()) {
-      if (a.scratch->capacity < n || a.scratch->capacity > 4 * n) {
+      if (a.scratch->capacity < words || a.scratch->capacity > 4 * words) {
         a.scratch->words.reset();  // free first: the old and new buffers never coexist
-        a.scratch->words.reset(new uint64_t[n]);
-        a.scratch->capacity = n;
+        a.scratch->words.reset(new uint64_t[words]);
+        a.scratch->capacity = words;
       }
       cdf = a.scratch->words.get();
     } else {
-      own.reset(new uint64_t[n]);
+      own.reset(new uint64_t[words]);
       cdf = own.get();
     }
-    if (!resample_run(a.scheme, a.lw.data, n, a.stream, cdf, a.out.data, a.threads)) {
+    if (!resample_run(a.scheme, a.lw.data, n, a.stream, cdf, a.out.data, a.threads, keeps_draws ? cdf + n : nullptr)) {
       err = {JobError::kRange, "logWeights must contain a finite value, and no +Infinity, got none that can be drawn (every "
                                "weight is -Infinity or NaN, or one is +Infinity)"};
     }

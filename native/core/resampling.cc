@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -96,11 +97,28 @@ class Exp1Cursor {
 
 // Sorted uniforms in O(count) (MATH.md §5, multinomial): normalised cumulative sums of
 // count + 1 Exp(1) draws, stream elements 0..count, in fixed point. emit(m, position).
-// The draws are made twice (once for the total) rather than stored: 8 bytes per particle.
+// The running sums need the total first: with `draws` (count + 1 words of scratch) the
+// draws are kept from the first pass, else they are made again (no scratch).
 template <typename Emit>
-void sorted_positions(const StreamKey& s, int64_t count, Emit&& emit) {
+void sorted_positions(const StreamKey& s, int64_t count, uint64_t* draws, Emit&& emit) {
   const int shift = exp_sum_shift(count + 1);
   uint64_t total = 0;
+  if (draws != nullptr) {
+    uint64_t group[64];
+    for (int64_t g = 0; g * 64 <= count; ++g) {
+      const int64_t len = std::min<int64_t>(64, count + 1 - g * 64);
+      uint64_t* out = len == 64 ? draws + g * 64 : group;
+      fixed_exp1_group(s, static_cast<uint64_t>(g), shift, out);
+      if (len < 64) std::memcpy(draws + g * 64, group, static_cast<size_t>(len) * sizeof(uint64_t));
+      for (int64_t j = 0; j < len; ++j) total += draws[g * 64 + j];
+    }
+    uint64_t run = 0;
+    for (int64_t m = 0; m < count; ++m) {
+      run += draws[m];
+      emit(m, sorted_position(run, total));
+    }
+    return;
+  }
   Exp1Cursor first(s, shift), second(s, shift);
   for (int64_t m = 0; m <= count; ++m) total += first.at(static_cast<uint64_t>(m));
   uint64_t run = 0;
@@ -217,9 +235,9 @@ CONDIFF_CLONES void sweep_stratified(const uint64_t* cdf, int64_t n, uint64_t to
 // `count` sorted multinomial targets against the CDF (total its last entry), in order
 // inside the sweep: no buffer of positions (MATH.md §5, multinomial).
 CONDIFF_CLONES void multinomial_sweep(const uint64_t* cdf, int64_t n, uint64_t total, const StreamKey& s,
-                                      int64_t count, int32_t* ancestors) {
+                                      int64_t count, uint64_t* draws, int32_t* ancestors) {
   int64_t k = 0;
-  sorted_positions(s, count, [&](int64_t m, uint64_t p) {
+  sorted_positions(s, count, draws, [&](int64_t m, uint64_t p) {
     k = advance(cdf, n, k, position_target(p, total));
     ancestors[m] = static_cast<int32_t>(k);
   });
@@ -343,7 +361,7 @@ uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf,
 }
 
 bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& s, uint64_t* cdf,
-                  int32_t* ancestors, const Threads& threads) {
+                  int32_t* ancestors, const Threads& threads, uint64_t* draws) {
   if (n <= 0) return false;
   const uint64_t total = fixed_cumulative_weights(log_w, n, cdf, threads);
   if (total == 0) return false;
@@ -358,7 +376,7 @@ bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const
       return true;
     }
     case ResamplingScheme::kMultinomial:
-      multinomial_sweep(cdf, n, total, s, n, ancestors);
+      multinomial_sweep(cdf, n, total, s, n, draws, ancestors);
       return true;
     case ResamplingScheme::kResidual: {
       const int64_t out = residual_copies_pass(cdf, n, total, ancestors);
@@ -366,7 +384,7 @@ bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const
       if (remaining == 0) return true;
       // remaining > 0 leaves a fractional part of at least 1/N somewhere, so the residual
       // total is positive (resampling_math.h); its targets never reach a zero residual.
-      multinomial_sweep(cdf, n, cdf[n - 1], s, remaining, ancestors + out);
+      multinomial_sweep(cdf, n, cdf[n - 1], s, remaining, draws, ancestors + out);
       return true;
     }
   }

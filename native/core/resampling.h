@@ -18,8 +18,10 @@ enum class ResamplingScheme : int { kSystematic = 0, kStratified = 1, kMultinomi
 // positive and finite (nothing to draw from). With more than one thread, the passes over
 // the weights and the systematic/stratified sweep are split into fixed blocks: the sums
 // are exact integers, so the ancestors are the same on any thread count.
+// `draws`, optional (n + 1 words), lets multinomial and residual keep their Exp(1) draws
+// between their two passes instead of drawing them twice; the ancestors are the same.
 bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& stream, uint64_t* cdf,
-                  int32_t* ancestors, const Threads& threads = Threads(1));
+                  int32_t* ancestors, const Threads& threads = Threads(1), uint64_t* draws = nullptr);
 
 // Draws one index by weight: the smallest k with C_k > t for the position u ~ U[0,1) of
 // stream element 0 (the systematic rule with one position). Returns -1 when no weight is

@@ -43,6 +43,15 @@ CONDIFF_HD U128 add_u64(U128 a, uint64_t b) {
 }
 CONDIFF_HD U128 sub_u64(U128 a, uint64_t b) { return {a.hi - (a.lo < b ? 1u : 0u), a.lo - b}; }
 
+// The number of significant bits of x >= 1 (floor(log2 x) + 1).
+CONDIFF_HD int bit_length(uint64_t x) {
+#if defined(__CUDA_ARCH__)
+  return 64 - __clzll(static_cast<long long>(x));
+#else
+  return 64 - __builtin_clzll(x);
+#endif
+}
+
 // ceil(log2 x) for x >= 1.
 CONDIFF_HD int ceil_log2(uint64_t x) {
   if (x <= 1) return 0;
@@ -115,21 +124,15 @@ CONDIFF_HD uint64_t residual_copies(uint64_t q, int64_t n, uint64_t total, uint6
   return c;
 }
 
-// floor(remainder 2^32 / total) < 2^32: the residual weight N W_k - floor(N W_k) in 32-bit
-// fixed point (a sum over n < 2^31 particles stays below 2^63).
+// The residual weight of a particle, from its remainder r = n q - floor(n q / T) T < T:
+// r / 2^s with s = max(0, bits(T) - 32), below 2^32 (a sum over n < 2^31 particles stays
+// below 2^63). Proportional to the fractional part N W_k - floor(N W_k) = r / T up to the
+// floor (the factor 2^s / T is the same for every particle), which is all the
+// multinomial draw on the residuals needs; a shift, where an exact quotient by T cost a
+// division and two 128-bit corrections per particle.
 CONDIFF_HD uint64_t residual_fraction(uint64_t remainder, uint64_t total) {
-  const U128 scaled{remainder >> 32, remainder << 32};
-  uint64_t r = static_cast<uint64_t>(static_cast<double>(remainder) * (1.0 / static_cast<double>(total)) * 4294967296.0);
-  U128 rt = mul_wide(r, total);
-  while (r > 0 && !less_equal(rt, scaled)) {
-    --r;
-    rt = sub_u64(rt, total);
-  }
-  while (less_equal(add_u64(rt, total), scaled)) {
-    ++r;
-    rt = add_u64(rt, total);
-  }
-  return r;
+  const int bits = bit_length(total);  // total >= 1: some weight is positive
+  return bits > 32 ? remainder >> (bits - 32) : remainder;
 }
 
 }  // namespace condiff

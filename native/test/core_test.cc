@@ -307,6 +307,12 @@ static void test_block_reductions_on_pool() {
         sr.run = static_cast<uint32_t>(r);
         std::vector<uint64_t> c1(n);
         CHECK(resample_run(scheme, lw.data() + r * n, n, sr, c1.data(), one.data() + r * n), "resample_run ok");
+        // Keeping the Exp(1) draws between passes (the public resample) changes nothing.
+        std::vector<uint64_t> draws(n + 1);
+        std::vector<int32_t> kept(n);
+        CHECK(resample_run(scheme, lw.data() + r * n, n, sr, c1.data(), kept.data(), Threads(threads, pool), draws.data()),
+              "resample_run with draws ok");
+        CHECK(std::equal(kept.begin(), kept.end(), one.begin() + r * n), "draws kept: scheme %d differs", int(scheme));
       }
       CHECK(anc == one, "resample_batch scheme %d on %d threads differs from resample_run", int(scheme), threads);
     }
@@ -444,7 +450,9 @@ static void test_shared_math() {
     for (int l = 0; l < 4; ++l) differ += std::memcmp(&o[l], &x[4 * b + l], 4) != 0;
   }
   CHECK(differ == 0, "normal_group and normal_block differ in %lld lanes", (long long)differ);
-  // residual_copies and residual_fraction are exact: against 128-bit integer arithmetic.
+  // residual_copies is exact (against 128-bit integer arithmetic); residual_fraction is
+  // the remainder on a 2^32 scale: below 2^32, monotone, and within a factor 2 of the
+  // exact rem 2^32 / total.
   for (int i = 0; i < 200000; ++i) {
     const int64_t n = 1 + int64_t(next() % 2147483647u);
     const uint64_t total = (next() >> 1) | 1u, q = next() % (total + 1);
@@ -454,7 +462,10 @@ static void test_shared_math() {
     CHECK(c == uint64_t(p / total) && rem == uint64_t(p % total), "residual_copies(%llu, %lld, %llu)",
           (unsigned long long)q, (long long)n, (unsigned long long)total);
     const uint64_t f = residual_fraction(rem, total);
-    CHECK(f == uint64_t(((unsigned __int128)rem << 32) / total), "residual_fraction");
+    const uint64_t exact = uint64_t(((unsigned __int128)rem << 32) / total);
+    CHECK(f < (uint64_t{1} << 32) && f <= exact && exact <= 2 * f + 2, "residual_fraction %llu vs %llu",
+          (unsigned long long)f, (unsigned long long)exact);
+    CHECK(residual_fraction(rem / 2, total) <= f, "residual_fraction monotone");
     if (counts.failures > 10) break;
   }
   // The adaptive shift keeps tiny weights when the total mass is small: one particle at
