@@ -4,8 +4,7 @@
 // resampling and the log-evidence; models only say what is specific to them.
 import { native, BatchArgs, StreamArgs, NativeAddon } from './native';
 import { Schedule, KernelName } from './schedules';
-import { ScoreInput, ScoreContext, nonFiniteScore } from './score';
-import { GaussianMixture } from './mixture';
+import { ScoreInput, ScoreContext } from './score';
 import type { Backend, F32Array, I32Array } from './backend';
 import { abortError } from './errors';
 
@@ -165,8 +164,10 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     if (p.signal?.aborted) throw abortError(p.signal);
   };
   const scorer = p.backend.scorer(p.score, rows, D, threads);
-  const scoreContext = (t: number): ScoreContext => ({ t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D });
-  const score = async (state: F32Array, t: number, where: string): Promise<F32Array> => scorer.evaluate(state, scoreContext(t), work, where);
+  const score = async (state: F32Array, t: number, where: string): Promise<F32Array> => {
+    const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
+    return scorer.evaluate(state, context, work, where);
+  };
 
   // mu = a z + b s (MATH.md §2), checked: a finite but huge score can overflow float32.
   const kernelMeanError = (where: string, value: number, bad: number) =>
@@ -190,11 +191,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     }
     return resampled;
   };
-  // The fused native step (host arrays only: the CPU backend). It also evaluates the
-  // built-in mixture's score, unless scoreInto was replaced (then the model's own runs).
+  // The fused native step (host arrays only: the CPU backend).
   const fusedStep = p.backend.smcStep;
-  const nativeMixture =
-    p.score instanceof GaussianMixture && p.score.scoreInto === GaussianMixture.prototype.scoreInto ? p.score.nativeCore() : undefined;
   const status = new Float64Array(1);
 
   checkAbort();
@@ -211,17 +209,14 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     let resampledRuns = 0;
     if (weighted && fusedStep) {
       // The same operations as below, in one native job (ops.cc SmcStep): kernel mean,
-      // weights, reweighting, resampling, move; with the built-in mixture, its score too.
-      const context = scoreContext(t);
-      const g = nativeMixture ? work : await score(z, t, where);
+      // weights, reweighting, resampling, move.
+      const g = await score(z, t, where);
       const code = await fusedStep(
         batch, p.latent, p.observed, z as Float32Array, g as Float32Array, c.a, c.b, mu as Float32Array, ySource,
         c.weightVariance, logWeights as Float64Array, increment as Float64Array, p.essThreshold, evidenceIncrement,
         essNow, flags, SCHEME_CODE[p.scheme], stream(i, P.resampling), cdf as Float64Array, ancestors as Int32Array,
         noise, stream(i, P.kernelNoise), status, threads,
-        nativeMixture, context.alpha, context.sigma * context.sigma,
       );
-      if (code === 4) throw nonFiniteScore((work as Float32Array)[status[0]], status[0], context, where);
       if (code === 1) throw kernelMeanError(where, (mu as Float32Array)[status[0]], status[0]);
       if (code === 2) throw weightsError(where, status[0]);
       if (code === 3) throw resamplingError(where, status[0]);

@@ -230,11 +230,9 @@ export interface NativeAddon extends HostOps {
   parallelProbe(n: number, threads: number): number;
   /**
    * One bootstrap-filter step after the score (kernelMean, gaussianYLogWeights, reweight,
-   * resampleBatch of the flagged runs, propagate) in one job; with `mixture`, its score at
-   * (alpha, sigma2) is computed into `score` first. Resolves to 0, or 1 (a kernel mean is
-   * not finite; status[0] = flat index), 2 (a run's weights are all -inf/NaN; status[0] =
-   * run), 3 (resampling found no positive weight; status[0] = run) or 4 (the mixture's
-   * score is not finite; status[0] = flat index).
+   * resampleBatch of the flagged runs, propagate) in one job. Resolves to 0, or 1 (a kernel
+   * mean is not finite; status[0] = flat index), 2 (a run's weights are all -inf/NaN;
+   * status[0] = run) or 3 (resampling found no positive weight; status[0] = run).
    */
   smcStep(
     batch: BatchArgs,
@@ -261,9 +259,6 @@ export interface NativeAddon extends HostOps {
     kernelStream: StreamArgs,
     status: Float64Array,
     threads: number,
-    mixture?: NativeMixture,
-    alpha?: number,
-    sigma2?: number,
   ): Promise<number>;
   gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): void;
   gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): Promise<number>;

@@ -348,8 +348,7 @@ Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
 
 // smcStep(batch, latent, observed, z, score, a, b, mu, yPerRun, variance, logW, increment,
 //         essThreshold, logEvidenceInc, ess, flags, scheme, resamplingStream, scratch,
-//         ancestors, noiseScale, kernelStream, status, threads[, mixture, alpha, sigma2])
-//   -> Promise<code>
+//         ancestors, noiseScale, kernelStream, status, threads) -> Promise<code>
 // One bootstrap-filter step after the score, in one job: the kernel mean (checked), the
 // Y-block log-weights, the reweighting, the resampling of the flagged runs and the
 // propagation into z, i.e. kernelMean, gaussianYLogWeights, reweight, resampleBatch and
@@ -357,9 +356,8 @@ Napi::Value PredictionToScore(const Napi::CallbackInfo& info) {
 // calls cost a round trip through the thread pool (~50-100 µs here, measured as 9% of a
 // D = 8 step on two threads with one thread idle). code: 0 done; 1 a kernel mean is not
 // finite (status[0] = its flat index); 2 every weight of a run is -inf or NaN (status[0] =
-// the run); 3 resampling found no positive weight (status[0] = the run); 4 (with a
-// mixture) the score is not finite (status[0] = its flat index). z is unchanged unless
-// the code is 0.
+// the run); 3 resampling found no positive weight (status[0] = the run). z is unchanged
+// unless the code is 0.
 Napi::Value SmcStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Batch b = batch_arg(info[0]);
@@ -388,20 +386,6 @@ Napi::Value SmcStep(const Napi::CallbackInfo& info) {
   const StreamKey ks = stream_arg(info[21]);
   auto status = float64_array(info[22], "status");
   const Threads threads = threads_arg(info[23]);
-  // Optional: the built-in mixture, whose score at (alpha, sigma2) the job computes into
-  // `score` first, so that the whole step is one native job.
-  std::shared_ptr<const condiff::GaussianMixture> mixture;
-  double alpha = 0.0, sigma2 = 0.0;
-  if (info.Length() > 24 && !info[24].IsUndefined() && !info[24].IsNull()) {
-    mixture = mixture_model(info[24]);
-    if (!mixture) throw_type(env, "mixture must be a GaussianMixture of this addon, got " + describe(info[24]));
-    if (mixture->dim() != b.dim)
-      throw_range(env, "mixture must have dim batch.dim " + std::to_string(b.dim) + ", got " + std::to_string(mixture->dim()));
-    alpha = finite_number(info[25], "alpha");
-    sigma2 = finite_number(info[26], "sigma2");
-    if (!(alpha > 0.0)) throw_range(env, "alpha must be positive, got " + describe(info[25]));
-    if (!(sigma2 > 0.0)) throw_range(env, "sigma2 must be positive (the score at t = 0 is not defined), got " + describe(info[26]));
-  }
   const int64_t rows = b.runs * b.particles, elems = rows * b.dim;
   require_length(env, z, elems, "runs x particles x dim");
   require_length(env, score, elems, "runs x particles x dim");
@@ -431,13 +415,6 @@ Napi::Value SmcStep(const Napi::CallbackInfo& info) {
   return run_async(
       env,
       [=](JobError&) {
-        if (mixture) {
-          const int64_t bad_score = mixture->score(z.data, rows, alpha, sigma2, score.data, threads);
-          if (bad_score >= 0) {
-            status.data[0] = static_cast<double>(bad_score);
-            return 4.0;
-          }
-        }
         const int64_t bad = kernel_mean_batch(z.data, score.data, elems, ka, kb, mu.data, threads);
         if (bad >= 0) {
           status.data[0] = static_cast<double>(bad);
