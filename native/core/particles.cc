@@ -22,7 +22,8 @@ namespace {
 
 // Work below these sizes per worker stays on one thread: handing a chunk to another worker
 // costs microseconds (tens when a thread must be started, worker_pool.h), and moving a
-// small working set into the other core's cache costs more than the split saves (measured: a 200k-element kernel mean takes 28 µs on one thread, 67 µs on two).
+// small working set into the other core's cache costs more than the split saves
+// (measured: a 200k-element kernel mean takes 28 µs on one thread, 67 µs on two).
 constexpr int64_t kElementGrain = int64_t{1} << 18;  // floats per worker, elementwise ops
 // Floats per non-finite scan (finite.h): small enough to stay in L1 after it was written.
 constexpr int64_t kFiniteBlock = 1024;
