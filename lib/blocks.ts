@@ -93,7 +93,10 @@ export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors
 
 /** Options of gatherRowsInPlace: `order` receives where each particle went. */
 export interface InPlaceOptions {
-  /** Receives the survivor order: rows[i] is now the old rows[order[i]]. Length N. */
+  /**
+   * Receives the survivor order: rows[i] is now the old rows[order[i]]. Length N. It is also
+   * the call's scratch: without it each call allocates N int32s.
+   */
   order?: Int32Array;
   threads?: number;
 }

@@ -107,7 +107,7 @@ CONDIFF_HD double log_reduced(double m, int e, int last) {
 }
 
 // -log x for x in [2^-32, 1] (a uniform from a 32-bit word): the Exp(1) draws of
-// multinomial and residual resampling (resampling_math.h). Branch-free, so a loop of
+// multinomial and residual resampling (MATH.md §5, resampling_math.h). Branch-free, so a loop of
 // them runs in SIMD lanes, and with the series cut at s^14/15: the next term is below
 // 3e-14 relative, far under any statistical effect on sorted uniforms, and about half
 // the work of log_d's. Only IEEE +, -, *, / (no contraction): the same bits on every

@@ -84,7 +84,7 @@ CONDIFF_HD uint64_t fixed_position(double p) {
 // t = floor(P T / 2^64) < T: compare with C_k (the ancestor is the smallest k with C_k > t).
 CONDIFF_HD uint64_t position_target(uint64_t position, uint64_t total) { return mul_wide(position, total).hi; }
 
-// ---- Multinomial: sorted uniforms as normalised cumulative sums of count + 1 Exp(1) draws ----
+// ---- Multinomial (MATH.md §5): sorted uniforms as normalised cumulative sums of count + 1 Exp(1) draws ----
 
 // -log u with u = (x + 1) 2^-32 in (0, 1]: an Exp(1) draw in [0, 22.2] (exact_math.h).
 CONDIFF_HD double exp1_from_word(uint32_t x) { return neg_log_unit_d(uniform01_open_left_d(x)); }
@@ -102,7 +102,7 @@ CONDIFF_HD uint64_t sorted_position(uint64_t partial, uint64_t total) {
   return total == 0 ? 0 : fixed_position(static_cast<double>(partial) * (1.0 / static_cast<double>(total)));
 }
 
-// ---- Residual: floor(N W_k) copies exactly, then the fractional parts ----
+// ---- Residual (MATH.md §5): floor(N W_k) copies exactly, then the fractional parts ----
 
 // copies = floor(n q / total), exactly (a double estimate corrected in 128-bit integers);
 // *remainder = n q - copies total < total.
