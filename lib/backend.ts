@@ -23,7 +23,7 @@ export type F64Array = Float64Array | DeviceArray;
 export type I32Array = Int32Array | DeviceArray;
 
 /** The operations the driver and the building blocks call (same names as the addon's). */
-export type BackendOps = DeviceOps & Pick<NativeAddon, 'purposes' | 'kernelCoefficients' | 'chooseByWeight'>;
+export type BackendOps = DeviceOps & Pick<NativeAddon, 'purposes' | 'codes' | 'kernelCoefficients' | 'chooseByWeight'>;
 
 /** Memory that lives with a backend for a whole run. */
 export interface BackendMemory {
@@ -86,7 +86,7 @@ const DEVICE_OPS: readonly (keyof DeviceOps)[] = [
 function cudaBackend(ctx: CudaContext): Backend {
   const DeviceArrayClass = native.cuda!.DeviceArray;
   const onDevice = (a: unknown): a is DeviceArray => a instanceof DeviceArrayClass;
-  const ops = { purposes: native.purposes, kernelCoefficients: native.kernelCoefficients, chooseByWeight: native.chooseByWeight } as BackendOps;
+  const ops = { purposes: native.purposes, codes: native.codes, kernelCoefficients: native.kernelCoefficients, chooseByWeight: native.chooseByWeight } as BackendOps;
   for (const name of DEVICE_OPS) {
     const method = (ctx as unknown as Record<string, (...args: unknown[]) => unknown>)[name];
     (ops as unknown as Record<string, unknown>)[name] = method.bind(ctx);

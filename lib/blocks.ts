@@ -2,7 +2,7 @@
 // row gathering, each with an optional preallocated `out` so hot loops allocate nothing.
 import { native } from './native';
 import { typeError, positiveInteger, nonNegativeInteger, oneOf } from './errors';
-import { ResamplingScheme, RESAMPLING_SCHEMES, SCHEME_CODE } from './driver';
+import { ResamplingScheme, RESAMPLING_SCHEMES } from './driver';
 import { threadsOption } from './threads';
 import { selectBackend, BackendName } from './backend';
 
@@ -22,7 +22,7 @@ export interface RandomCounter {
 
 function resampleArgs(logWeights: unknown, scheme: unknown, rng: unknown, out: unknown) {
   if (!(logWeights instanceof Float64Array)) throw typeError('logWeights', 'a Float64Array', logWeights);
-  const code = SCHEME_CODE[oneOf('scheme', scheme, RESAMPLING_SCHEMES)];
+  const code = native.codes.schemes[oneOf('scheme', scheme, RESAMPLING_SCHEMES)];
   if (typeof rng !== 'object' || rng === null) throw typeError('rng', 'an object { seed, counter }', rng);
   const r = rng as RandomCounter;
   const stream = {

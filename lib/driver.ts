@@ -86,15 +86,12 @@ interface StepCoefficients {
   sigma2Ts: number;
 }
 
-const KERNEL_CODE: Record<KernelName, 0 | 1> = { euler: 0, ddpm: 1 };
-export const SCHEME_CODE: Record<ResamplingScheme, number> = { systematic: 0, stratified: 1, multinomial: 2, residual: 3 };
-
 /** Kernel coefficients for every step i = 1..S (index i - 1), from the native formula of MATH.md §2. */
 export function stepCoefficients(
   schedule: Schedule,
   kernel: KernelName,
   grid: Float64Array,
-  ops: Pick<NativeAddon, 'kernelCoefficients'> = native,
+  ops: Pick<NativeAddon, 'kernelCoefficients' | 'codes'> = native,
 ): StepCoefficients[] {
   const out: StepCoefficients[] = [];
   for (let i = 1; i < grid.length; i++) {
@@ -112,7 +109,7 @@ export function stepCoefficients(
       euler ? schedule.drift(t) : 0,
       euler ? schedule.diffusion2(t) : 0,
     );
-    const [a, b, v] = ops.kernelCoefficients(KERNEL_CODE[kernel], q);
+    const [a, b, v] = ops.kernelCoefficients(ops.codes.kernels[kernel], q);
     out.push({ a, b, v, weightVariance: v, alphaTs: tr.alpha, sigma2Ts: tr.sigma2 });
   }
   // MATH.md §2, "the last step": DDPM's v vanishes at s = 0; its weight uses the previous step's v.
@@ -136,7 +133,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     }
   }
   const P = ops.purposes;
-  const stream = (step: number, purpose: number): StreamArgs => ({ seed: p.seed, step, purpose });
+  const stream = (step: number, purpose: number, index = 0): StreamArgs => ({ seed: p.seed, step, purpose, index });
+  const scheme = ops.codes.schemes[p.scheme];
   const contextAt = (i: number): Float32Array =>
     p.context.kind === 'fixed' ? p.context.values : p.context.path.subarray(i * runs * dY, (i + 1) * runs * dY);
 
@@ -193,7 +191,6 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   };
   // The fused native step (host arrays only: the CPU backend).
   const fusedStep = p.backend.smcStep;
-  const status = new Float64Array(1);
 
   checkAbort();
   await ops.initState(batch, p.latent, p.observed, contextAt(p.steps), stream(p.steps, P.initial), z, threads);
@@ -211,15 +208,15 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       // The same operations as below, in one native job (ops.cc SmcStep): kernel mean,
       // weights, reweighting, resampling, move.
       const g = await score(z, t, where);
-      const code = await fusedStep(
+      const step = await fusedStep(
         batch, p.latent, p.observed, z as Float32Array, g as Float32Array, c.a, c.b, mu as Float32Array, ySource,
         c.weightVariance, logWeights as Float64Array, increment as Float64Array, p.essThreshold, evidenceIncrement,
-        essNow, flags, SCHEME_CODE[p.scheme], stream(i, P.resampling), cdf as Float64Array, ancestors as Int32Array,
-        noise, stream(i, P.kernelNoise), status, threads,
+        essNow, flags, scheme, stream(i, P.resampling), cdf as Float64Array, ancestors as Int32Array,
+        noise, stream(i, P.kernelNoise), threads,
       );
-      if (code === 1) throw kernelMeanError(where, (mu as Float32Array)[status[0]], status[0]);
-      if (code === 2) throw weightsError(where, status[0]);
-      if (code === 3) throw resamplingError(where, status[0]);
+      if (step.status === 'kernel-mean-not-finite') throw kernelMeanError(where, (mu as Float32Array)[step.index], step.index);
+      if (step.status === 'weights-degenerate') throw weightsError(where, step.index);
+      if (step.status === 'resampling-failed') throw resamplingError(where, step.index);
       resampledRuns = recordWeights(i);
     } else {
       // Backward kernel mean at Z_t = [X_t, Y_t] (MATH.md §2).
@@ -232,7 +229,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         if (failed >= 0) throw weightsError(where, failed);
         resampledRuns = recordWeights(i);
         if (resampledRuns > 0) {
-          const bad = await ops.resampleBatch(batch, SCHEME_CODE[p.scheme], flags, stream(i, P.resampling), logWeights, cdf, ancestors, threads);
+          const bad = await ops.resampleBatch(batch, scheme, flags, stream(i, P.resampling), logWeights, cdf, ancestors, threads);
           if (bad >= 0) throw resamplingError(where, bad);
           anc = ancestors;
         }
@@ -248,10 +245,11 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       for (let j = 0; j < corrector.steps; j++) {
         checkAbort();
         const g = await score(z, tScore, `${where}, Langevin step ${j + 1}`);
+        const rule = ops.codes.langevinRules[corrector.rule];
         if (corrector.rule === 'gamma') {
-          await ops.langevin(batch, p.latent, p.observed, g, 0, corrector.gamma * sigma2, 0, stream(i, P.langevin + j), z, threads);
+          await ops.langevin(batch, p.latent, p.observed, g, rule, corrector.gamma * sigma2, 0, stream(i, P.langevin, j), z, threads);
         } else {
-          await ops.langevin(batch, p.latent, p.observed, g, 1, corrector.snr, c.alphaTs * c.alphaTs, stream(i, P.langevin + j), z, threads);
+          await ops.langevin(batch, p.latent, p.observed, g, rule, corrector.snr, c.alphaTs * c.alphaTs, stream(i, P.langevin, j), z, threads);
         }
       }
     } else if (corrector?.kind === 'repaint') {
@@ -259,10 +257,10 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       const yT = contextAt(i);
       for (let u = 0; u < corrector.jumps; u++) {
         checkAbort();
-        await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT, stream(i, P.repaintNoise + u), z, threads);
+        await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT, stream(i, P.repaintNoise, u), z, threads);
         const jump = `${where}, RePaint jump ${u + 1}`;
         await kernelMean(z, await score(z, t, jump), c, jump);
-        await ops.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel + u), z, threads);
+        await ops.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel, u), z, threads);
       }
     }
     p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essTrace.subarray((p.steps - i) * runs, (p.steps - i + 1) * runs) : undefined, resampledRuns: weighted ? resampledRuns : undefined });

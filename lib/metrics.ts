@@ -16,7 +16,7 @@ export interface SlicedOptions {
 /** Unit directions, L x k, from Philox normals (purpose 'user' index 1, apart from resample()'s index 0). */
 async function directions(count: number, k: number, seed: number): Promise<Float64Array> {
   const raw = new Float32Array(count * k);
-  await native.normals(raw, { seed, run: 0, step: 0, purpose: native.purposes.user + 1 }, 0, 1);
+  await native.normals(raw, { seed, run: 0, step: 0, purpose: native.purposes.user, index: 1 }, 0, 1);
   const out = new Float64Array(count * k);
   for (let l = 0; l < count; l++) {
     let norm = 0;

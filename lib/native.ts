@@ -7,15 +7,60 @@ export interface BatchArgs {
   runs: number;
   particles: number;
   dim: number;
+  /** Run word of run 0 (run r draws with run word runOffset + r) when there is no runKeys table. */
   runOffset: number;
+  /**
+   * Per-run keys, so runs of requests with different seeds can share a batch: 3 words per run,
+   * (seed mod 2^32, floor(seed / 2^32), run word), runs x 3. When given, every draw of run r
+   * uses this key and run word instead of (stream.seed, runOffset + r), in every batched
+   * operation on either core; a table equal to (seed, runOffset + r) draws the same bits as
+   * no table. floor(seed / 2^32) must be below 2^21 (seeds below 2^53, as stream.seed).
+   */
+  runKeys?: Uint32Array | null;
 }
 
 /** Random stream words of MATH.md §6 (the run word comes from the batch, or `run`). */
 export interface StreamArgs {
   seed: number;
   step: number;
+  /** A purpose of `native.purposes` (kind << 16); the word drawn with is purpose | index. */
   purpose: number;
+  /** The repeated use within a step (corrector step, RePaint jump): an integer in [0, 65535], default 0. */
+  index?: number;
   run?: number;
+}
+
+/** A stream of one run, named by its run word (normals, resample). */
+export type RunStreamArgs = StreamArgs & { run: number };
+
+/** The numbering of the core's enums (native/binding/codes.cc): look codes up here, never restate them. */
+export interface NativeCodes {
+  schemes: Record<'systematic' | 'stratified' | 'multinomial' | 'residual', number>;
+  kernels: Record<'euler' | 'ddpm', number>;
+  parameterizations: Record<'score' | 'epsilon' | 'x0', number>;
+  langevinRules: Record<'gamma' | 'snr', number>;
+}
+
+/**
+ * How a fused step ended (native/core/smc_step.h), and what it concerns: the flat element
+ * of the kernel mean that is not finite, or the run whose weights are all -Infinity/NaN, or
+ * in which resampling found no positive weight; index -1 when 'ok'.
+ */
+export type StepStatus = 'ok' | 'kernel-mean-not-finite' | 'weights-degenerate' | 'resampling-failed';
+export interface StepOutcome {
+  status: StepStatus;
+  index: number;
+}
+/** chooseByWeight: 'weights-degenerate' names the first run with no positive weight. */
+export interface ChoiceOutcome {
+  status: 'ok' | 'weights-degenerate';
+  index: number;
+}
+
+/** Test hooks of parallelProbe: refuse thread starts past startLimit, or throw inside the loop. */
+export interface ProbeOptions {
+  startLimit?: number;
+  fail?: 'bad-alloc' | 'error' | 'unknown';
 }
 
 export interface NativePosterior {
@@ -73,7 +118,7 @@ export interface DeviceArray {
  * CUDA context. Index lists (latent, observed) and schedules are always host arrays.
  */
 export interface ParticleOps<F32, F64, I32, U8> {
-  normals(out: F32, stream: Required<StreamArgs>, firstElement: number, threads: number): Promise<number>;
+  normals(out: F32, stream: RunStreamArgs, firstElement: number, threads: number): Promise<number>;
   initState(
     batch: BatchArgs,
     latent: Int32Array,
@@ -92,6 +137,7 @@ export interface ParticleOps<F32, F64, I32, U8> {
     stream: StreamArgs,
     out: F32,
     threads: number,
+    runKeys?: Uint32Array | null,
   ): Promise<number>;
   /** The CPU addon resolves to the first non-finite index of mu, or -1; a CUDA context does not check (Backend.kernelMeanChecks). */
   kernelMean(z: F32, score: F32, a: number, b: number, mu: F32, threads: number): Promise<number>;
@@ -141,7 +187,8 @@ export interface ParticleOps<F32, F64, I32, U8> {
     latent: Int32Array,
     observed: Int32Array,
     score: F32,
-    rule: 0 | 1,
+    /** codes.langevinRules */
+    rule: number,
     stepParameter: number,
     snrAlpha: number,
     stream: StreamArgs,
@@ -163,14 +210,15 @@ export interface ParticleOps<F32, F64, I32, U8> {
   predictionToScore(
     z: F32,
     prediction: F32,
-    parameterization: 0 | 1 | 2,
+    /** codes.parameterizations */
+    parameterization: number,
     alpha: number,
     sigma2: number,
     out: F32,
     threads: number,
   ): Promise<number>;
-  resample(logWeights: F64, scheme: number, stream: Required<StreamArgs>, out: I32, threads: number): number;
-  resampleAsync(logWeights: F64, scheme: number, stream: Required<StreamArgs>, out: I32, threads: number): Promise<number>;
+  resample(logWeights: F64, scheme: number, stream: RunStreamArgs, out: I32, threads: number): number;
+  resampleAsync(logWeights: F64, scheme: number, stream: RunStreamArgs, out: I32, threads: number): Promise<number>;
   gatherRows(rows: F32, dim: number, ancestors: I32, out: F32, threads: number): void;
   gatherRowsAsync(rows: F32, dim: number, ancestors: I32, out: F32, threads: number): Promise<number>;
 }
@@ -224,15 +272,19 @@ export interface NativeCuda {
 export interface NativeAddon extends HostOps {
   abiVersion: number;
   purposes: NativePurposes;
+  codes: NativeCodes;
   philox4x32(counter: Uint32Array, key: Uint32Array, rounds: number): Uint32Array;
-  kernelCoefficients(kernel: 0 | 1, schedule: Float64Array): Float64Array;
-  chooseByWeight(batch: BatchArgs, logWeights: Float64Array, stream: StreamArgs, out: Int32Array): number;
-  parallelProbe(n: number, threads: number): number;
+  /** kernel: codes.kernels. Returns [a, b, v] (MATH.md §2). */
+  kernelCoefficients(kernel: number, schedule: Float64Array): Float64Array;
+  /** One particle per run by its final weight (MATH.md §3), into out[r]; stream.run is unused (the batch gives the run words). */
+  chooseByWeight(batch: BatchArgs, logWeights: Float64Array, stream: StreamArgs, out: Int32Array): ChoiceOutcome;
+  /** Distinct OS threads that ran a parallel loop over n items (tests). */
+  parallelProbe(n: number, threads: number, options?: ProbeOptions): number;
+  parallelProbeAsync(n: number, threads: number, options?: ProbeOptions): Promise<number>;
   /**
    * One bootstrap-filter step after the score (kernelMean, gaussianYLogWeights, reweight,
-   * resampleBatch of the flagged runs, propagate) in one job. Resolves to 0, or 1 (a kernel
-   * mean is not finite; status[0] = flat index), 2 (a run's weights are all -inf/NaN;
-   * status[0] = run) or 3 (resampling found no positive weight; status[0] = run).
+   * resampleBatch of the flagged runs, propagate) in one job, to the same bits. z is
+   * unchanged unless the status is 'ok'.
    */
   smcStep(
     batch: BatchArgs,
@@ -257,9 +309,8 @@ export interface NativeAddon extends HostOps {
     ancestors: Int32Array,
     noiseScale: number,
     kernelStream: StreamArgs,
-    status: Float64Array,
     threads: number,
-  ): Promise<number>;
+  ): Promise<StepOutcome>;
   gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): void;
   gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): Promise<number>;
   GaussianMixture: new (

@@ -286,8 +286,8 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   });
   // One draw per run, chosen by its final weight, never uniformly (MATH.md §3).
   const chosen = new Int32Array(runs);
-  const bad = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
-  if (bad >= 0) throw new RangeError(`run ${bad} ended with no positive weight`);
+  const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
+  if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
   // Gathered where the particles are: only the K chosen rows come back from a device.
   const samples = new Float32Array(runs * p.dim);
   await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);

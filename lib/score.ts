@@ -33,8 +33,6 @@ export interface ScoreModel {
 
 export type ScoreInput = ScoreFunction | ScoreModel;
 
-const PARAMETERIZATION_CODE: Record<Parameterization, 0 | 1 | 2> = { score: 0, epsilon: 1, x0: 2 };
-
 /** Wraps a network that predicts epsilon or x0 (or a score) as a score model. */
 export function fromPrediction(predict: ScoreFunction, parameterization: Parameterization, dim?: number): ScoreModel {
   if (typeof predict !== 'function') throw typeError('predict', 'a function', predict);
@@ -111,7 +109,7 @@ export async function evaluateScore(
       if (overlaps(result, z)) out.set(result);
       else score = result;
     } else {
-      await native.predictionToScore(z, result === out ? result.slice() : result, PARAMETERIZATION_CODE[p], context.alpha, context.sigma ** 2, out, threads);
+      await native.predictionToScore(z, result === out ? result.slice() : result, native.codes.parameterizations[p], context.alpha, context.sigma ** 2, out, threads);
     }
   }
   const bad = await native.firstNonFinite(score, threads);

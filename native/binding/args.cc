@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "format.h"
+
 namespace condiff_binding {
 
 void throw_type(Napi::Env env, const std::string& message) { throw Napi::TypeError::New(env, message); }
@@ -10,14 +12,7 @@ void throw_range(Napi::Env env, const std::string& message) { throw Napi::RangeE
 std::string describe(const Napi::Value& v) {
   if (v.IsUndefined()) return "undefined";
   if (v.IsNull()) return "null";
-  if (v.IsNumber()) {
-    const double d = v.As<Napi::Number>().DoubleValue();
-    if (std::isnan(d)) return "NaN";
-    if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", d);
-    return buf;
-  }
+  if (v.IsNumber()) return condiff::format_number(v.As<Napi::Number>().DoubleValue());
   if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
   if (v.IsString()) return "a string";
   if (v.IsTypedArray()) {
@@ -68,8 +63,8 @@ View<double> float64_array(const Napi::Value& v, const char* name, bool allow_nu
 View<int32_t> int32_array(const Napi::Value& v, const char* name, bool allow_null) {
   return typed<int32_t>(v, name, napi_int32_array, "an Int32Array", allow_null);
 }
-View<uint32_t> uint32_array(const Napi::Value& v, const char* name) {
-  return typed<uint32_t>(v, name, napi_uint32_array, "a Uint32Array", false);
+View<uint32_t> uint32_array(const Napi::Value& v, const char* name, bool allow_null) {
+  return typed<uint32_t>(v, name, napi_uint32_array, "a Uint32Array", allow_null);
 }
 View<uint8_t> uint8_array(const Napi::Value& v, const char* name) {
   return typed<uint8_t>(v, name, napi_uint8_array, "a Uint8Array", false);
@@ -95,6 +90,13 @@ Napi::Object object(const Napi::Value& v, const char* name) {
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction())
     throw_type(v.Env(), std::string(name) + " must be an object, got " + describe(v));
   return v.As<Napi::Object>();
+}
+
+void require_in_range(Napi::Env env, const char* name, const int32_t* idx, int64_t count, int64_t limit) {
+  for (int64_t i = 0; i < count; ++i)
+    if (idx[i] < 0 || idx[i] >= limit)
+      throw_range(env, std::string(name) + "[" + std::to_string(i) + "] must be in [0, " + std::to_string(limit) +
+                           "), got " + std::to_string(idx[i]));
 }
 
 void require_indices(Napi::Env env, const View<int32_t>& idx, int64_t dim) {

@@ -1,6 +1,5 @@
-// Parsers for the core's argument objects (batch, stream, coordinates, scheme, threads),
-// shared by the CPU ops (ops.cc) and the CUDA context (cuda_binding.cc) so both validate
-// alike and say the same thing about a bad argument.
+// Parsers for the core's argument objects (batch, stream, coordinates, codes, threads),
+// used by the per-operation parsers (op_args.h) that the CPU and CUDA bindings share.
 #pragma once
 #include <napi.h>
 
@@ -10,6 +9,9 @@
 
 #include "addon_data.h"
 #include "args.h"
+#include "batch.h"
+#include "kernels.h"
+#include "particle_math.h"
 #include "particles.h"
 #include "resampling.h"
 #include "rng.h"
@@ -20,9 +22,31 @@ using condiff::Batch;
 using condiff::Coordinates;
 using condiff::ResamplingScheme;
 using condiff::StreamKey;
+using condiff::Threads;
 
 constexpr int64_t kMaxInt32 = 2147483647;
 constexpr int64_t kMaxSafe = 9007199254740991;  // 2^53 - 1
+
+// A seed in [0, 2^53) as the two key words of MATH.md §6.
+inline void seed_arg(const Napi::Value& v, const char* name, StreamKey* s) {
+  const int64_t seed = integer(v, name, 0, kMaxSafe);
+  s->key0 = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu);
+  s->key1 = static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32);
+}
+
+// An optional run-key table (batch.h) of `runs` rows. The second word of each row is
+// seed / 2^32 of a seed below 2^53, as for stream.seed.
+inline View<uint32_t> run_keys_arg(const Napi::Value& v, const char* name, int64_t runs) {
+  View<uint32_t> keys = uint32_array(v, name, true);
+  if (!present(keys)) return keys;
+  require_length(v.Env(), keys, runs * condiff::kRunKeyWords, "3 words per run: seed mod 2^32, seed / 2^32, run word");
+  for (int64_t r = 0; r < runs; ++r)
+    if (keys.data[condiff::kRunKeyWords * r + 1] > (kMaxSafe >> 32))
+      throw_range(v.Env(), std::string(name) + "[" + std::to_string(condiff::kRunKeyWords * r + 1) +
+                               "] (seed / 2^32) must be at most " + std::to_string(kMaxSafe >> 32) + ", got " +
+                               std::to_string(keys.data[condiff::kRunKeyWords * r + 1]));
+  return keys;
+}
 
 // A thread count, with this addon instance's worker pool (addon_data.h) to run it on.
 inline condiff::Threads threads_arg(const Napi::Value& v) {
@@ -31,9 +55,20 @@ inline condiff::Threads threads_arg(const Napi::Value& v) {
   return condiff::Threads(count, data != nullptr ? data->pool : nullptr);
 }
 
-inline Batch batch_arg(const Napi::Value& v) {
-  Napi::Object o = object(v, "batch");
+// A batch (particles.h) and its optional per-run key table (batch.h), kept as a view so
+// an async call holds it and the CUDA binding can stage it on the device.
+struct BatchArg {
   Batch b;
+  View<uint32_t> run_keys;  // absent, or runs x kRunKeyWords
+};
+
+// batch { runs, particles, dim, runOffset, runKeys? }: runKeys, a Uint32Array of
+// (seed mod 2^32, floor(seed / 2^32), run word) per run, replaces (stream.seed,
+// runOffset + r) for every draw of run r.
+inline BatchArg batch_arg(const Napi::Value& v) {
+  Napi::Object o = object(v, "batch");
+  BatchArg a;
+  Batch& b = a.b;
   b.runs = integer(o.Get("runs"), "batch.runs", 1, kMaxInt32);
   b.particles = integer(o.Get("particles"), "batch.particles", 1, kMaxInt32);
   b.dim = integer(o.Get("dim"), "batch.dim", 1, kMaxInt32);
@@ -45,18 +80,31 @@ inline Batch batch_arg(const Napi::Value& v) {
     throw_range(v.Env(), "batch.particles * batch.dim must be at most 2^34 (Philox counter), got " +
                              std::to_string(b.particles * b.dim));
   b.run_offset = static_cast<uint32_t>(offset);
-  return b;
+  a.run_keys = run_keys_arg(o.Get("runKeys"), "batch.runKeys", b.runs);
+  b.run_keys = a.run_keys.data;
+  return a;
+}
+
+// A purpose word of native.purposes (kind << 16) and the index of a repeated use within a
+// step (a corrector step, a RePaint jump), given apart: the word drawn with is
+// purpose | index (rng.h), so an index can never spill into the kind.
+inline uint32_t purpose_arg(const Napi::Object& o) {
+  const int64_t purpose = integer(o.Get("purpose"), "stream.purpose", 0, 4294967295LL);
+  if ((purpose & 0xFFFF) != 0)
+    throw_range(o.Env(), "stream.purpose must be a purpose of native.purposes (a multiple of 65536; the index "
+                         "goes in stream.index), got " + std::to_string(purpose));
+  const Napi::Value index = o.Get("index");
+  const int64_t i = index.IsUndefined() ? 0 : integer(index, "stream.index", 0, 0xFFFF);
+  return static_cast<uint32_t>(purpose | i);
 }
 
 inline StreamKey stream_arg(const Napi::Value& v, bool with_run = false) {
   Napi::Object o = object(v, "stream");
-  const int64_t seed = integer(o.Get("seed"), "stream.seed", 0, kMaxSafe);
   StreamKey s;
-  s.key0 = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu);
-  s.key1 = static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32);
+  seed_arg(o.Get("seed"), "stream.seed", &s);
   s.run = with_run ? static_cast<uint32_t>(integer(o.Get("run"), "stream.run", 0, 4294967295LL)) : 0u;
   s.step = static_cast<uint32_t>(integer(o.Get("step"), "stream.step", 0, 4294967295LL));
-  s.purpose = static_cast<uint32_t>(integer(o.Get("purpose"), "stream.purpose", 0, 4294967295LL));
+  s.purpose = purpose_arg(o);
   return s;
 }
 
@@ -81,8 +129,18 @@ inline Coords coords_arg(Napi::Env env, const Napi::Value& lat, const Napi::Valu
   return c;
 }
 
+// Codes of native.codes (codes.cc), checked against the enums they name.
 inline ResamplingScheme scheme_arg(const Napi::Value& v) {
-  return static_cast<ResamplingScheme>(integer(v, "scheme", 0, 3));
+  return static_cast<ResamplingScheme>(integer(v, "scheme", 0, condiff::kResamplingSchemes - 1));
+}
+inline int parameterization_arg(const Napi::Value& v) {
+  return static_cast<int>(integer(v, "parameterization", 0, condiff::kParameterizations - 1));
+}
+inline int langevin_rule_arg(const Napi::Value& v) {
+  return static_cast<int>(integer(v, "rule", 0, condiff::kLangevinRules - 1));
+}
+inline condiff::KernelKind kernel_arg(const Napi::Value& v) {
+  return static_cast<condiff::KernelKind>(integer(v, "kernel", 0, condiff::kKernelKinds - 1));
 }
 
 }  // namespace condiff_binding

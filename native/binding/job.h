@@ -1,15 +1,18 @@
 // Running core work either on the calling thread or off the event loop.
 // An async job keeps every typed array it touches referenced until it settles and,
 // when it settles, rejects if any of them was detached (transferred) meanwhile.
-// Workers never touch N-API values: errors travel as strings (MATH-free glue).
+// Workers never touch N-API values: errors travel as strings, and any C++ exception
+// (std::bad_alloc included) becomes a JS Error naming the operation.
 #pragma once
 #include <napi.h>
 
 #include <functional>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "args.h"
+#include "smc_step.h"
 
 namespace condiff_binding {
 
@@ -18,8 +21,77 @@ struct JobError {
   std::string message;
 };
 
-// Work returns a double (an index, or -1) or reports an error through JobError.
-using Work = std::function<double(JobError&)>;
+// What work returns: a number (an index, or -1), or a step's typed result, which settles
+// as { status, index } (status_name).
+struct Outcome {
+  bool is_step = false;
+  double number = 0;
+  condiff::StepResult step;
+  Outcome(double n = 0) : number(n) {}                             // NOLINT: implicit on purpose
+  Outcome(condiff::StepResult r) : is_step(true), step(r) {}       // NOLINT: implicit on purpose
+};
+
+using Work = std::function<Outcome(JobError&)>;
+
+// The JS names of StepStatus (lib/native.ts StepStatus).
+inline const char* status_name(condiff::StepStatus s) {
+  switch (s) {
+    case condiff::StepStatus::kOk: return "ok";
+    case condiff::StepStatus::kKernelMeanNotFinite: return "kernel-mean-not-finite";
+    case condiff::StepStatus::kWeightsDegenerate: return "weights-degenerate";
+    case condiff::StepStatus::kResamplingFailed: return "resampling-failed";
+  }
+  return "unknown";
+}
+
+inline Napi::Value to_js(Napi::Env env, const Outcome& o) {
+  if (!o.is_step) return Napi::Number::New(env, o.number);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("status", Napi::String::New(env, status_name(o.step.status)));
+  r.Set("index", Napi::Number::New(env, static_cast<double>(o.step.index)));
+  return r;
+}
+
+// Inside a catch block: the exception being handled as a message naming the operation.
+inline std::string exception_message(const char* op) {
+  try {
+    throw;
+  } catch (const std::bad_alloc&) {
+    return std::string(op) + ": out of memory (std::bad_alloc)";
+  } catch (const std::exception& e) {
+    return std::string(op) + ": " + e.what();
+  } catch (...) {
+    return std::string(op) + ": a native exception of an unknown type";
+  }
+}
+
+// Calls fn() on the main thread; a C++ exception other than a JS error (which passes
+// through as it is) becomes a JS Error naming the operation.
+template <typename Fn>
+auto guard_op(Napi::Env env, const char* op, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw Napi::Error::New(env, exception_message(op));
+  }
+}
+
+// Runs work, turning any exception into a JobError (on any thread).
+inline Outcome run_work(const char* op, const Work& work, JobError& err) {
+  try {
+    return work(err);
+  } catch (...) {
+    err = {JobError::kError, exception_message(op)};
+    return Outcome();
+  }
+}
+
+inline Napi::Value error_value(Napi::Env env, const JobError& err) {
+  if (err.kind == JobError::kRange) return Napi::RangeError::New(env, err.message).Value();
+  return Napi::Error::New(env, err.message).Value();
+}
 
 // A typed array an async job keeps referenced, with the argument name used in errors.
 struct Held {
@@ -31,8 +103,11 @@ struct Held {
 
 class Job : public Napi::AsyncWorker {
  public:
-  Job(Napi::Env env, Work work, const std::vector<Held>& arrays)
-      : Napi::AsyncWorker(env, "condiff"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)) {
+  Job(Napi::Env env, const char* op, Work work, const std::vector<Held>& arrays)
+      : Napi::AsyncWorker(env, op),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        op_(op),
+        work_(std::move(work)) {
     for (const Held& a : arrays) {
       if (a.array.IsEmpty()) continue;
       refs_.push_back(Napi::Persistent(static_cast<Napi::Object>(a.array)));
@@ -42,13 +117,7 @@ class Job : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override {
-    try {
-      result_ = work_(error_);
-    } catch (const std::exception& e) {
-      error_ = {JobError::kError, e.what()};
-    }
-  }
+  void Execute() override { result_ = run_work(op_, work_, error_); }
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
@@ -62,28 +131,28 @@ class Job : public Napi::AsyncWorker {
         return;
       }
     }
-    if (error_.kind == JobError::kRange) {
-      deferred_.Reject(Napi::RangeError::New(env, error_.message).Value());
-    } else if (error_.kind == JobError::kError) {
-      deferred_.Reject(Napi::Error::New(env, error_.message).Value());
+    if (error_.kind != JobError::kNone) {
+      deferred_.Reject(error_value(env, error_));
     } else {
-      deferred_.Resolve(Napi::Number::New(env, result_));
+      deferred_.Resolve(to_js(env, result_));
     }
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
+  const char* op_;
   Work work_;
   std::vector<Napi::ObjectReference> refs_;
   std::vector<std::string> names_;
   JobError error_;
-  double result_ = 0;
+  Outcome result_;
 };
 
-// Queues work off the event loop and returns its Promise.
-inline Napi::Value run_async(Napi::Env env, Work work, const std::vector<Held>& arrays) {
-  Job* job = new Job(env, std::move(work), arrays);
+// Queues work off the event loop and returns its Promise. `op` names the operation in
+// errors (a string literal: it outlives the job).
+inline Napi::Value run_async(Napi::Env env, const char* op, Work work, const std::vector<Held>& arrays) {
+  Job* job = new Job(env, op, std::move(work), arrays);
   Napi::Promise p = job->Promise();
   job->Queue();
   return p;
@@ -94,38 +163,27 @@ inline Napi::Value run_async(Napi::Env env, Work work, const std::vector<Held>& 
 // which would dominate small batches. Nothing can detach an array during inline work.
 constexpr int64_t kInlineCost = int64_t{1} << 16;
 
-inline Napi::Value run_async(Napi::Env env, Work work, const std::vector<Held>& arrays, int64_t cost) {
-  if (cost >= kInlineCost) return run_async(env, std::move(work), arrays);
+inline Napi::Value run_async(Napi::Env env, const char* op, Work work, const std::vector<Held>& arrays,
+                             int64_t cost) {
+  if (cost >= kInlineCost) return run_async(env, op, std::move(work), arrays);
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   JobError err;
-  double result = 0;
-  try {
-    result = work(err);
-  } catch (const std::exception& e) {
-    err = {JobError::kError, e.what()};
-  }
-  if (err.kind == JobError::kRange) {
-    deferred.Reject(Napi::RangeError::New(env, err.message).Value());
-  } else if (err.kind == JobError::kError) {
-    deferred.Reject(Napi::Error::New(env, err.message).Value());
+  const Outcome result = run_work(op, work, err);
+  if (err.kind != JobError::kNone) {
+    deferred.Reject(error_value(env, err));
   } else {
-    deferred.Resolve(Napi::Number::New(env, result));
+    deferred.Resolve(to_js(env, result));
   }
   return deferred.Promise();
 }
 
 // Runs work now; errors become thrown JS errors.
-inline Napi::Value run_sync(Napi::Env env, const Work& work) {
+inline Napi::Value run_sync(Napi::Env env, const char* op, const Work& work) {
   JobError err;
-  double r = 0;
-  try {
-    r = work(err);
-  } catch (const std::exception& e) {  // e.g. bad_alloc for a scratch: a JS Error, not a crash
-    err = {JobError::kError, e.what()};
-  }
+  const Outcome result = run_work(op, work, err);
   if (err.kind == JobError::kRange) throw Napi::RangeError::New(env, err.message);
   if (err.kind == JobError::kError) throw Napi::Error::New(env, err.message);
-  return Napi::Number::New(env, r);
+  return to_js(env, result);
 }
 
 }  // namespace condiff_binding

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "args.h"
+#include "block_args.h"
 #include "core_args.h"
 #include "job.h"
 #include "mixture.h"
@@ -19,8 +20,6 @@ using condiff::Threads;
 using condiff::MixturePosterior;
 using condiff::StreamKey;
 
-constexpr int64_t kMaxInt32 = 2147483647;
-
 // Marks the JS objects that wrap a mixture, so mixture_model() can tell them apart.
 const napi_type_tag kMixtureTag = {0x636f6e6469666621ull, 0x6d69787475726531ull};
 
@@ -28,15 +27,34 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "GaussianMixture",
-                       {InstanceMethod("score", &MixtureWrap::Score),
-                        InstanceMethod("posterior", &MixtureWrap::Posterior),
-                        InstanceMethod("samplePosterior", &MixtureWrap::SamplePosterior),
+                       {Method<&MixtureWrap::Score>("score"), Method<&MixtureWrap::Posterior>("posterior"),
+                        Method<&MixtureWrap::SamplePosterior>("samplePosterior"),
                         InstanceAccessor("dim", &MixtureWrap::Dim, nullptr),
                         InstanceAccessor("components", &MixtureWrap::Components, nullptr)});
   }
 
   // new GaussianMixture(dim, components, weights, means, covariance, diagonal)
   explicit MixtureWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MixtureWrap>(info) {
+    guard_op(info.Env(), "new GaussianMixture", [&] { Construct(info); });
+    info.This().As<Napi::Object>().TypeTag(&kMixtureTag);
+  }
+
+  std::shared_ptr<const GaussianMixture> model() const { return model_; }
+
+ private:
+  // A method whose C++ exceptions become JS errors naming it (job.h guard_op); its name
+  // travels as the method's data.
+  template <Napi::Value (MixtureWrap::*M)(const Napi::CallbackInfo&)>
+  static PropertyDescriptor Method(const char* name) {
+    return InstanceMethod(name, &MixtureWrap::Guarded<M>, napi_default, const_cast<char*>(name));
+  }
+  template <Napi::Value (MixtureWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Guarded(const Napi::CallbackInfo& info) {
+    const std::string op = std::string("GaussianMixture.") + static_cast<const char*>(info.Data());
+    return guard_op(info.Env(), op.c_str(), [&] { return (this->*M)(info); });
+  }
+
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const int64_t d = integer(info[0], "dim", 1, 4096);
     const int64_t j = integer(info[1], "components", 1, 1 << 20);
@@ -52,12 +70,8 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     std::unique_ptr<GaussianMixture> gm = GaussianMixture::create(d, j, w.data, m.data, c.data, diagonal, &error);
     if (!gm) throw_range(env, error);
     model_ = std::move(gm);
-    info.This().As<Napi::Object>().TypeTag(&kMixtureTag);
   }
 
-  std::shared_ptr<const GaussianMixture> model() const { return model_; }
-
- private:
   Napi::Value Dim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(model_->dim())); }
   Napi::Value Components(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(model_->components()));
@@ -65,28 +79,14 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
 
   // score(z, alpha, sigma2, out, threads) -> Promise<first non-finite index of out, or -1>
   Napi::Value Score(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto z = float32_array(info[0], "z");
-    const double alpha = finite_number(info[1], "alpha");
-    const double sigma2 = finite_number(info[2], "sigma2");
-    if (!(alpha > 0.0)) throw_range(env, "alpha must be positive, got " + describe(info[1]));
-    if (!(sigma2 > 0.0)) throw_range(env, "sigma2 must be positive (the score at t = 0 is not defined), got " +
-                                          describe(info[2]));
-    auto out = float32_array(info[3], "out");
-    const Threads threads = threads_arg(info[4]);
-    const int64_t d = model_->dim();
-    if (z.length % d != 0)
-      throw_range(env, "z must have a length divisible by the mixture's dim " + std::to_string(d) + ", got " +
-                           std::to_string(z.length));
-    require_length(env, out, z.length, "same as z");
-    require_disjoint(env, out, z);
+    const auto a = parse_mixture_score<HostArrays>(info, 0, model_->dim());
     std::shared_ptr<const GaussianMixture> model = model_;
     return run_async(
-        env,
-        [=](JobError&) {
-          return static_cast<double>(model->score(z.data, z.length / d, alpha, sigma2, out.data, threads));
+        info.Env(), "GaussianMixture.score",
+        [a, model](JobError&) {
+          return static_cast<double>(model->score(a.z.data, a.rows, a.alpha, a.sigma2, a.out.data, a.threads));
         },
-        {z, out}, z.length * model_->components() * (model_->diagonal() ? 2 : 2 * d));
+        {a.z, a.out}, a.z.length * model_->components() * (model_->diagonal() ? 2 : 2 * model_->dim()));
   }
 
   bool compute_posterior(const Napi::CallbackInfo& info, MixturePosterior* post) {
@@ -131,16 +131,14 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     const int64_t n = integer(info[2], "n", 1, kMaxInt32);
     Napi::Object so = object(info[3], "stream");
     StreamKey s{};
-    const int64_t seed = integer(so.Get("seed"), "stream.seed", 0, 9007199254740991LL);
-    s.key0 = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFFu);
-    s.key1 = static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32);
+    seed_arg(so.Get("seed"), "stream.seed", &s);
     s.run = static_cast<uint32_t>(integer(so.Get("run"), "stream.run", 0, 4294967295LL));
     s.step = static_cast<uint32_t>(integer(so.Get("step"), "stream.step", 0, 4294967295LL));
     auto out = float32_array(info[4], "out");
     const Threads threads = threads_arg(info[5]);
     require_length(env, out, n * model_->dim(), "n x dim");
     return run_async(
-        env,
+        env, "GaussianMixture.samplePosterior",
         [=](JobError&) {
           condiff::sample_posterior(*post, n, s, out.data, threads);
           return 0.0;

@@ -8,7 +8,9 @@
 
 namespace condiff {
 
+// The numbering is the one the addon exports as `codes.kernels`.
 enum class KernelKind : int { kEuler = 0, kDdpm = 1 };
+constexpr int kKernelKinds = 2;
 
 // Schedule quantities for one step, computed by the schedule (which knows how to
 // evaluate alpha_{t|s} and sigma^2_{t|s} without cancellation, MATH.md §1).

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -20,7 +21,8 @@ namespace condiff {
 // Otherwise up to `threads.count` workers take chunks (about eight per worker) from a
 // shared counter: a worker on a busy core simply takes fewer. Which worker runs a chunk
 // never changes what the chunk computes, because bodies are elementwise or per run.
-// Workers come from threads.pool when it is free (worker_pool.h), else are started here.
+// Workers come from threads.pool when it is free (worker_pool.h), else are started here;
+// when the system refuses to start one, the loop runs on the workers it has (never an abort).
 template <typename Body>
 void parallel_for(int64_t n, const Threads& threads, int64_t grain, Body&& body) {
   if (n <= 0) return;
@@ -45,12 +47,22 @@ void parallel_for(int64_t n, const Threads& threads, int64_t grain, Body&& body)
       next.store(n);  // stop handing out chunks
     }
   };
-  if (!threads.pool || !threads.pool->try_run(workers, work)) {
-    std::vector<std::thread> pool;
-    pool.reserve(workers - 1);
-    for (int w = 1; w < workers; ++w) pool.emplace_back(work, w);
+  if (!threads.pool || !threads.pool->try_run(workers, work, threads.start_limit)) {
+    std::vector<std::thread> started;
+    started.reserve(workers - 1);  // before any thread starts: a bad_alloc here leaves none running
+    for (int w = 1; w < workers; ++w) {
+      if (threads.start_limit >= 0 && static_cast<int>(started.size()) >= threads.start_limit) break;
+      try {
+        started.emplace_back(work, w);
+      } catch (const std::system_error&) {
+        // The system refused a thread (a pids or thread limit): go on with those started.
+        // Chunks come from a shared counter, so fewer workers still cover [0, n), and an
+        // exception here must not unwind `started` while its threads are joinable.
+        break;
+      }
+    }
     work(0);
-    for (auto& t : pool) t.join();
+    for (auto& t : started) t.join();
   }
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);

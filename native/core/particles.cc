@@ -32,11 +32,6 @@ int64_t row_grain(int64_t dim) { return std::max<int64_t>(64, (kElementGrain / 4
 // Runs per worker for per-run reductions (about 2^16 particles each).
 int64_t run_grain(int64_t particles) { return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, particles)); }
 
-StreamKey for_run(StreamKey s, const Batch& b, int64_t r) {
-  s.run = b.run_offset + static_cast<uint32_t>(r);
-  return s;
-}
-
 // The normals of particle k's elements [k D, (k + 1) D) (MATH.md §6) for rows visited in
 // order; callers use the latent coordinates' entries. One cursor per run reuses each
 // 64-element group across the consecutive rows that share it.
@@ -45,7 +40,7 @@ class RowNormals {
   RowNormals(const StreamKey& s, const Batch& b) : stream_(s), batch_(b), cursor_(s) {}
   void fill(int64_t r, int64_t k, float* out) {
     if (r != run_) {
-      cursor_ = NormalCursor(for_run(stream_, batch_, r));
+      cursor_ = NormalCursor(stream_for_run(stream_, batch_, r));
       run_ = r;
     }
     const uint64_t d = static_cast<uint64_t>(batch_.dim);
@@ -93,12 +88,11 @@ void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, St
 
 void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
                           const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path,
-                          Threads threads) {
+                          Threads threads, const uint32_t* run_keys) {
   parallel_for(runs, threads, 1, [&](int64_t begin, int64_t end, int) {
     std::vector<float> xi(d_obs);
     for (int64_t r = begin; r < end; ++r) {
-      StreamKey s = stream;
-      s.run = run_offset + static_cast<uint32_t>(r);
+      StreamKey s = stream_for_run(stream, run_keys, run_offset, r);
       // Layout (steps + 1) x runs x d_Y: the context of every run at one grid time is contiguous.
       const int64_t stride = runs * d_obs;
       float* p = path + r * d_obs;
@@ -218,7 +212,7 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
         for (int64_t k = 0; k < n; ++k) anc[k] = static_cast<int32_t>(k);
         continue;
       }
-      if (!resample_run(scheme, lw, n, for_run(stream, b, r), cdf + r * n, anc, per_run)) {
+      if (!resample_run(scheme, lw, n, stream_for_run(stream, b, r), cdf + r * n, anc, per_run)) {
         failed[r] = 1;
         continue;
       }

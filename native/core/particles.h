@@ -1,24 +1,19 @@
 // Batched particle operations of the samplers (MATH.md §2, §3): a batch is `runs`
 // independent runs of `n` particles each, stored as rows of a (runs * n) x D float32
 // matrix. Row r*n + k is particle k of run r. Random numbers follow MATH.md §6 with
-// run = run_offset + r and element = k * D + coordinate, so a run's draws do not
-// depend on how runs are batched or on the thread count.
+// the stream of run r (batch.h: run word run_offset + r, or the run's row of the batch's
+// run-key table) and element = k * D + coordinate, so a run's draws do not depend on how
+// runs are batched or on the thread count.
 #pragma once
 #include <cstdint>
 
+#include "batch.h"
 #include "normals.h"
 #include "resampling.h"
 #include "rng.h"
 #include "worker_pool.h"
 
 namespace condiff {
-
-struct Batch {
-  int64_t runs;        // independent runs in this batch
-  int64_t particles;   // particles per run
-  int64_t dim;         // D
-  uint32_t run_offset; // global index of run 0 of this batch
-};
 
 struct Coordinates {
   const int32_t* latent;    // X coordinates
@@ -35,8 +30,11 @@ void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, St
 // path[r, i] = alpha_ts[i-1] path[r, i-1] + sqrt(sigma2_ts[i-1]) xi_i, xi_i with
 // step word i and element j. path is (steps + 1) x runs x d_Y, so the context of all
 // runs at grid index i is the contiguous slice [i * runs * d_Y, (i + 1) * runs * d_Y).
+// run_keys, optional (runs x kRunKeyWords, batch.h), replaces the key and run word of
+// run r as in a Batch.
 void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
-                          const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path, Threads threads);
+                          const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path, Threads threads,
+                          const uint32_t* run_keys = nullptr);
 
 // mu = a z + b score over every element (MATH.md §2).
 // Returns the index of the first non-finite mean, or -1.
@@ -90,7 +88,7 @@ void prediction_to_score(const float* z, const float* prediction, int64_t count,
 // Row gather: out[i] = rows[ancestors[i]] (each row `dim` floats).
 void gather_rows(const float* rows, int64_t dim, const int32_t* ancestors, int64_t count, float* out, Threads threads);
 
-// Survivors stay in place (issue 3's gather that copies only the rows of particles that
+// Survivors stay in place (the gather that copies only the rows of particles that
 // died): order gets the n ancestors (each in [0, n), any order) rearranged so that
 // order[k] = k for every k that is an ancestor; the extra copies fill the other slots.
 // The same multiset: the same resampled population. O(n), deterministic.

@@ -10,7 +10,9 @@
 
 namespace condiff {
 
+// The numbering is the one the addon exports as `codes.schemes`.
 enum class ResamplingScheme : int { kSystematic = 0, kStratified = 1, kMultinomial = 2, kResidual = 3 };
+constexpr int kResamplingSchemes = 4;
 
 // Resamples one run. `log_w` are log-weights (need not be normalised; -inf allowed),
 // `cdf` is caller-provided scratch of n words. Uniforms come from `stream`

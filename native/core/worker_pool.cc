@@ -1,6 +1,7 @@
 #include "worker_pool.h"
 
 #include <chrono>
+#include <new>
 #include <system_error>
 
 namespace condiff {
@@ -21,8 +22,10 @@ WorkerPool::~WorkerPool() {
   for (auto& t : threads_) t.join();
 }
 
-void WorkerPool::grow(int threads) {
-  while (static_cast<int>(threads_.size()) < threads) {
+void WorkerPool::grow(int threads, int start_limit) {
+  for (int started = 0; static_cast<int>(threads_.size()) < threads; ++started) {
+    if (start_limit >= 0 && started >= start_limit)
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again), "thread start limit");
     const int index = static_cast<int>(threads_.size()) + 1;
     // The generation before this task's bump: a thread that read it later would skip its task.
     const uint64_t seen = generation_.load(std::memory_order_relaxed);
@@ -30,7 +33,7 @@ void WorkerPool::grow(int threads) {
   }
 }
 
-bool WorkerPool::try_run(int workers, const std::function<void(int)>& task) {
+bool WorkerPool::try_run(int workers, const std::function<void(int)>& task, int start_limit) {
   if (workers < 1 || workers - 1 > kMaxThreads) return false;
   bool idle = false;
   if (!busy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) return false;
@@ -39,9 +42,11 @@ bool WorkerPool::try_run(int workers, const std::function<void(int)>& task) {
     ~Release() { flag.store(false, std::memory_order_release); }
   } release{busy_};
   try {
-    grow(workers - 1);
+    grow(workers - 1, start_limit);
   } catch (const std::system_error&) {
-    return false;  // the system refused a thread: let the caller use what it can
+    return false;  // the system refused a thread: the threads started so far stay for later tasks
+  } catch (const std::bad_alloc&) {
+    return false;  // no room to record one: likewise
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -31,16 +31,18 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Runs task(w) for w = 0 .. workers-1, w = 0 on the calling thread, and returns once all
-  // have returned. Returns false without running anything when the pool is busy or
-  // `workers` exceeds kMaxThreads + 1. Exceptions thrown by task must be caught by it.
-  bool try_run(int workers, const std::function<void(int)>& task);
+  // have returned. Returns false without running anything when the pool is busy, when
+  // `workers` exceeds kMaxThreads + 1, or when the threads it lacks cannot be started (the
+  // system refused one, or `start_limit` >= 0 threads were started by this call: Threads).
+  // Exceptions thrown by task must be caught by it.
+  bool try_run(int workers, const std::function<void(int)>& task, int start_limit = -1);
 
   // Pool threads beyond this are not kept; larger requests start their own threads.
   static constexpr int kMaxThreads = 255;
 
  private:
   void loop(int index, uint64_t seen);
-  void grow(int threads);  // by the caller that holds busy_
+  void grow(int threads, int start_limit);  // by the caller that holds busy_; throws when refused
 
   // Set by the one caller whose task is in flight. An atomic flag, not a mutex: a nested
   // parallel_for on that same thread must see "busy" (try_lock on a mutex one already
@@ -61,6 +63,9 @@ class WorkerPool {
 struct Threads {
   int count = 1;
   std::shared_ptr<WorkerPool> pool;
+  // For tests of the fallback paths: thread starts allowed in one call before the next is
+  // refused as the system would refuse it (-1: no limit of our own).
+  int start_limit = -1;
   Threads() = default;
   Threads(int n) : count(n) {}  // NOLINT(google-explicit-constructor): a count is a Threads
   Threads(int n, std::shared_ptr<WorkerPool> p) : count(n), pool(std::move(p)) {}

@@ -1,0 +1,134 @@
+// The bootstrap filter's fused step and its output choice (native/core/smc_step.h) on the
+// CPU: argument parsing and the job only; the step itself is core code with a typed
+// result that settles as { status, index } (job.h).
+#include <iterator>
+
+#include "job.h"
+#include "op_args.h"
+#include "ops.h"
+#include "smc_step.h"
+
+namespace condiff_binding {
+namespace {
+
+using namespace condiff;
+
+// smcStep(batch, latent, observed, z, score, a, b, mu, yPerRun, variance, logWeights,
+//         increment, essThreshold, logEvidenceIncrement, ess, resampleFlags, scheme,
+//         resamplingStream, scratch, ancestors, noiseScale, kernelStream, threads)
+//   -> Promise<{ status, index }>
+struct SmcStepArgs {
+  BatchArg batch;
+  Coords c;
+  View<float> z, score, mu, y;
+  View<double> log_w, increment, evidence, ess, scratch;
+  View<uint8_t> flags;
+  View<int32_t> ancestors;
+  BootstrapParams params;
+  Threads threads;
+};
+
+SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SmcStepArgs a;
+  a.batch = batch_arg(info[0]);
+  const Batch& b = a.batch.b;
+  a.c = coords_arg(env, info[1], info[2], b.dim);
+  a.z = float32_array(info[3], "z");
+  a.score = float32_array(info[4], "score");
+  BootstrapParams& p = a.params;
+  p.a = finite_number(info[5], "a");
+  p.b = finite_number(info[6], "b");
+  a.mu = float32_array(info[7], "mu");
+  a.y = float32_array(info[8], "yPerRun");
+  p.variance = positive_arg(info[9], "variance");
+  a.log_w = float64_array(info[10], "logWeights");
+  a.increment = float64_array(info[11], "increment");
+  p.ess_threshold = ess_threshold_arg(info[12]);
+  a.evidence = float64_array(info[13], "logEvidenceIncrement");
+  a.ess = float64_array(info[14], "ess");
+  a.flags = uint8_array(info[15], "resampleFlags");
+  p.scheme = scheme_arg(info[16]);
+  p.resampling = stream_arg(info[17]);
+  a.scratch = float64_array(info[18], "scratch");
+  a.ancestors = int32_array(info[19], "ancestors");
+  p.noise_scale = nonnegative_arg(info[20], "noiseScale");
+  p.kernel_noise = stream_arg(info[21]);
+  a.threads = threads_arg(info[22]);
+  const int64_t rows = b.runs * b.particles, elements = rows * b.dim;
+  require_length(env, a.z, elements, "runs x particles x dim");
+  require_length(env, a.score, elements, "runs x particles x dim");
+  require_length(env, a.mu, elements, "runs x particles x dim");
+  require_length(env, a.y, b.runs * a.c.observed.length, "runs x observed");
+  require_length(env, a.log_w, rows, "runs x particles");
+  require_length(env, a.increment, rows, "runs x particles");
+  require_length(env, a.evidence, b.runs, "one per run");
+  require_length(env, a.ess, b.runs, "one per run");
+  require_length(env, a.flags, b.runs, "one per run");
+  require_length(env, a.scratch, rows, "runs x particles");
+  require_length(env, a.ancestors, rows, "runs x particles");
+  // Every array written is disjoint from every other array (z is read, then written last),
+  // except that mu may be the score buffer itself (the kernel mean is computed in place).
+  if (!same_memory(span_of(a.mu), span_of(a.score))) require_disjoint(env, a.mu, a.score);
+  require_all_disjoint(env, a.mu, a.z, a.log_w, a.increment, a.evidence, a.ess, a.flags, a.scratch, a.ancestors, a.y,
+                       a.c.latent, a.c.observed, a.batch.run_keys);
+  require_disjoint_from(env, a.z, a.score);
+  require_disjoint_from(env, a.log_w, a.score);
+  require_disjoint_from(env, a.increment, a.score);
+  require_disjoint_from(env, a.evidence, a.score);
+  require_disjoint_from(env, a.ess, a.score);
+  require_disjoint_from(env, a.flags, a.score);
+  require_disjoint_from(env, a.scratch, a.score);
+  require_disjoint_from(env, a.ancestors, a.score);
+  return a;
+}
+
+Napi::Value SmcStep(const Napi::CallbackInfo& info) {
+  const SmcStepArgs a = parse_smc_step(info);
+  return run_async(
+      info.Env(), op_name(info),
+      [a](JobError&) {
+        BootstrapArrays x;
+        x.z = a.z.data;
+        x.score = a.score.data;
+        x.mu = a.mu.data;
+        x.y_per_run = a.y.data;
+        x.log_w = a.log_w.data;
+        x.increment = a.increment.data;
+        x.log_evidence_inc = a.evidence.data;
+        x.ess = a.ess.data;
+        x.resample_flags = a.flags.data;
+        x.cdf = reinterpret_cast<uint64_t*>(a.scratch.data);  // fixed-point CDF, 8 bytes a particle
+        x.ancestors = a.ancestors.data;
+        return bootstrap_step(a.batch.b, a.c.core(), x, a.params, a.threads);
+      },
+      {a.c.latent, a.c.observed, a.z, a.score, a.mu, a.y, a.log_w, a.increment, a.evidence, a.ess, a.flags, a.scratch,
+       a.ancestors, a.batch.run_keys},
+      a.z.length * 4);
+}
+
+// chooseByWeight(batch, logWeights, stream, out Int32Array(runs)) -> { status, index }.
+// Sync: O(runs x particles).
+Napi::Value ChooseByWeight(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const BatchArg batch = batch_arg(info[0]);
+  const Batch& b = batch.b;
+  const View<double> log_w = float64_array(info[1], "logWeights");
+  const StreamKey stream = stream_arg(info[2]);
+  const View<int32_t> out = int32_array(info[3], "out");
+  require_length(env, log_w, b.runs * b.particles, "runs x particles");
+  require_length(env, out, b.runs, "one per run");
+  require_disjoint_from(env, out, log_w, batch.run_keys);
+  return run_sync(env, op_name(info), [&](JobError&) { return choose_by_weight(b, log_w.data, stream, out.data); });
+}
+
+const OpEntry kOps[] = {
+    {"smcStep", SmcStep},
+    {"chooseByWeight", ChooseByWeight},
+};
+
+}  // namespace
+
+OpTable filter_ops() { return {kOps, std::size(kOps)}; }
+
+}  // namespace condiff_binding
