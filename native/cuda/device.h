@@ -134,8 +134,10 @@ class Context {
   // ---- Operations (particles.h, resampling.h semantics) ----
   void normals(const StreamKey& s, uint64_t first, int64_t count, float* out);
   void init_state(const Batch& b, const DeviceCoordinates& c, const float* y_per_run, const StreamKey& s, float* z);
+  // run_keys (device memory, optional): a run-key table as in Batch (batch.h).
   void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
-                            const double* alpha_ts, const double* sigma2_ts, const StreamKey& s, float* path);
+                            const double* alpha_ts, const double* sigma2_ts, const StreamKey& s, float* path,
+                            const uint32_t* run_keys = nullptr);
   void kernel_mean(const float* z, const float* score, int64_t count, double a, double b, float* mu);
   void gaussian_y_log_weights(const Batch& b, const int32_t* observed, int64_t n_observed, const float* mu,
                               const float* y_per_run, double v, double log_norm, double* out);

@@ -3,7 +3,8 @@
 // particle_math.h). Built with -fmad=false, so each float operation rounds as on the CPU.
 //
 // Layout (MATH.md §6): row r*n + k is particle k of run r; its random elements are
-// k*D .. k*D + D - 1 of the stream with run word run_offset + r. Elementwise operations
+// k*D .. k*D + D - 1 of run r's stream (batch.h: run word run_offset + r, or the run's row
+// of the batch's run-key table). Elementwise operations
 // run one thread per Philox block (4 elements), so no block is computed twice.
 #include "context_impl.cuh"
 #include "box_muller.h"
@@ -52,9 +53,7 @@ __global__ void move_kernel(Batch b, DeviceCoordinates c, const float* src, cons
     const int64_t r = g / blocks_per_run, block = g % blocks_per_run;
     float xi[4] = {0, 0, 0, 0};
     if (M != Move::kPropagateMean) {
-      StreamKey sr = s;
-      sr.run = b.run_offset + static_cast<uint32_t>(r);
-      normal_block(sr, static_cast<uint64_t>(block), xi);
+      normal_block(stream_for_run(s, b, r), static_cast<uint64_t>(block), xi);
     }
     const float* y = y_per_run + r * c.n_observed;
     if (whole) {
@@ -87,12 +86,12 @@ __global__ void move_kernel(Batch b, DeviceCoordinates c, const float* src, cons
 }
 
 __global__ void context_path_kernel(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
-                                    const double* alpha_ts, const double* sigma2_ts, StreamKey s, float* path) {
+                                    const double* alpha_ts, const double* sigma2_ts, StreamKey s, float* path,
+                                    const uint32_t* run_keys) {
   const int64_t g = global_thread();
   if (g >= runs * d_obs) return;
   const int64_t r = g / d_obs, j = g % d_obs, stride = runs * d_obs;
-  StreamKey sr = s;
-  sr.run = run_offset + static_cast<uint32_t>(r);
+  StreamKey sr = stream_for_run(s, run_keys, run_offset, r);
   float* p = path + r * d_obs + j;
   p[0] = y0[j];
   for (int64_t i = 1; i <= steps; ++i) {
@@ -135,8 +134,7 @@ __global__ void langevin_kernel(Batch b, const int32_t* latent, int64_t n_latent
   const int64_t D = b.dim;
   for (int64_t row = global_thread(); row < b.runs * b.particles; row += grid_stride()) {
     const int64_t r = row / b.particles, k = row % b.particles;
-    NormalCache normals{s};
-    normals.s.run = b.run_offset + static_cast<uint32_t>(r);
+    NormalCache normals{stream_for_run(s, b, r)};
     const uint64_t base = static_cast<uint64_t>(k * D);
     const float* g = score + row * D;
     float* zr = z + row * D;
@@ -243,11 +241,11 @@ void Context::init_state(const Batch& b, const DeviceCoordinates& c, const float
 
 void Context::forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
                                    const double* alpha_ts, const double* sigma2_ts, const StreamKey& s,
-                                   float* path) {
+                                   float* path, const uint32_t* run_keys) {
   if (d_obs == 0) return;
   const Launch l = impl_->launch();
   context_path_kernel<<<blocks_for(runs * d_obs), kThreads, 0, l.stream>>>(y0, d_obs, runs, run_offset, steps,
-                                                                            alpha_ts, sigma2_ts, s, path);
+                                                                            alpha_ts, sigma2_ts, s, path, run_keys);
   check_launch("forward_context_path");
 }
 

@@ -62,9 +62,8 @@ struct WordCache {
   }
 };
 
-__device__ inline StreamKey run_stream(StreamKey s, const Batch& b, int64_t r) {
-  s.run = b.run_offset + static_cast<uint32_t>(r);
-  return s;
+__device__ inline StreamKey run_stream(const StreamKey& s, const Batch& b, int64_t r) {
+  return stream_for_run(s, b, r);
 }
 
 // ---- Reweighting: log_w <- log_w + increment, normalised per run ----

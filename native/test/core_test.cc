@@ -490,6 +490,8 @@ static void test_shared_math() {
           "target reaches the total %llu", (unsigned long long)total);
 }
 
+void run_step_tests(CheckCounts& counts);  // step_test.cc: run keys, the fused step, refused threads
+
 #if defined(CONDIFF_TEST_GPU)
 int run_gpu_checks();  // gpu_checks.cc: the CUDA core against this CPU core
 #endif
@@ -514,6 +516,7 @@ int main(int argc, char** argv) {
   test_worker_pool();
   test_survivor_order();
   test_shared_math();
+  run_step_tests(counts);
   std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
   return counts.failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

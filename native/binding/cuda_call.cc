@@ -1,0 +1,169 @@
+#include "cuda_call.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace condiff_binding {
+
+cu::PinnedBuffer PinnedPool::take(size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < free_.size(); ++i)
+      if (free_[i].bytes() >= bytes) {
+        cu::PinnedBuffer b = std::move(free_[i]);
+        free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+        return b;
+      }
+  }
+  return cu::PinnedBuffer(std::max<size_t>(bytes, 4096));
+}
+
+void PinnedPool::give(cu::PinnedBuffer b) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (b.bytes() > 0 && b.bytes() <= (size_t{256} << 20) && free_.size() < 8) free_.push_back(std::move(b));
+}
+
+namespace {
+
+// The completion of a call (job.h's Work, run off the event loop or, for the synchronous
+// building blocks, on it): waits for the device, copies the results to the host arrays,
+// reads the internal ones, and gives the pinned block back.
+Work completion(const char* op, std::shared_ptr<Pending> pending, std::shared_ptr<cu::Event> event,
+                std::shared_ptr<cu::PinnedBuffer> pinned, std::shared_ptr<PinnedPool> pool) {
+  return [op, pending, event, pinned, pool](JobError& err) -> Outcome {
+    Outcome r;
+    try {
+      event->wait();
+      const char* base = static_cast<const char*>(pinned->data());
+      for (const auto& o : pending->outs)
+        if (o.host) std::memcpy(o.host, base + o.offset, o.bytes);
+      if (pending->result) r = pending->result(base);
+    } catch (const RangeProblem& p) {
+      err = {JobError::kRange, p.message};
+    } catch (...) {
+      err = {JobError::kError, exception_message(op)};
+    }
+    pool->give(std::move(*pinned));
+    return r;
+  };
+}
+
+}  // namespace
+
+Call::Call(std::shared_ptr<cu::Context> ctx, std::shared_ptr<PinnedPool> pool, const char* op)
+    : ctx_(std::move(ctx)), pool_(std::move(pool)), op_(op) {
+  ctx_->begin_operation();
+}
+
+void* Call::in(Arr& a) {
+  if (a.null) return nullptr;
+  if (a.is_host()) {
+    a.ptr = a.length ? ctx_->stage_upload(a.host_data, a.bytes()) : ctx_->stage(1);
+    hold(a);
+  } else {
+    a.ptr = a.device->data();
+    pending_.keep.push_back(a.device);
+  }
+  return a.ptr;
+}
+
+void* Call::out(Arr& a) {
+  if (a.null) return nullptr;
+  if (!a.is_host()) return in(a);
+  a.ptr = ctx_->stage(std::max<size_t>(1, a.bytes()));
+  copy_out(a.ptr, a);
+  return a.ptr;
+}
+
+void* Call::inout(Arr& a) {
+  if (a.null) return nullptr;
+  in(a);
+  if (a.is_host()) add_out(a.ptr, a.host_data, a.bytes());
+  return a.ptr;
+}
+
+std::pair<void*, size_t> Call::result_slot(size_t bytes) {
+  void* p = ctx_->stage(bytes);
+  add_out(p, nullptr, bytes);
+  return {p, pending_.outs.back().offset};
+}
+
+condiff::Batch Call::batch(const BatchArg& a) {
+  condiff::Batch b = a.b;
+  if (present(a.run_keys)) {
+    b.run_keys = staged(a.run_keys.data, a.run_keys.length);
+    pending_.held.push_back(a.run_keys);
+  }
+  return b;
+}
+
+cu::DeviceCoordinates Call::coords(const Coords& c, int64_t dim) {
+  std::vector<int32_t> slots(dim);
+  cu::Context::coordinate_slots(c.latent.data, c.latent.length, c.observed.data, c.observed.length, dim, slots.data());
+  return {staged(slots.data(), dim), staged(c.latent.data, c.latent.length), c.latent.length,
+          staged(c.observed.data, c.observed.length), c.observed.length};
+}
+
+void Call::hold(const Arr& a) { pending_.held.push_back(Held(View<uint8_t>{nullptr, 0, a.host, a.name})); }
+
+void Call::copy_out(const void* device, const Arr& host) {
+  hold(host);
+  add_out(device, host.host_data, host.bytes());
+}
+
+void Call::check_device_indices(Arr& idx, int64_t limit) {
+  auto report = result_slot(2 * sizeof(int64_t));
+  ctx_->check_indices(static_cast<const int32_t*>(in(idx)), idx.length, limit, static_cast<int64_t*>(report.first));
+  const size_t offset = report.second;
+  const std::string name = idx.name;
+  checks_.push_back([offset, name, limit](const char* pinned) -> Outcome {
+    int64_t r[2];
+    std::memcpy(r, pinned + offset, sizeof r);
+    if (r[0] >= 0)
+      throw RangeProblem{name + "[" + std::to_string(r[0]) + "] must be in [0, " + std::to_string(limit) + "), got " +
+                         std::to_string(r[1])};
+    return Outcome();
+  });
+}
+
+Napi::Value Call::finish(Napi::Env env, ResultFn result) {
+  std::vector<Held> held = std::move(pending_.held);
+  return run_async(env, op_, complete(std::move(result)), held);
+}
+
+Napi::Value Call::finish_sync(Napi::Env env, ResultFn result) { return run_sync(env, op_, complete(std::move(result))); }
+
+Work Call::complete(ResultFn result) {
+  std::vector<ResultFn> checks = std::move(checks_);
+  pending_.result = [checks, result](const char* pinned) -> Outcome {
+    for (const ResultFn& check : checks) check(pinned);
+    return result ? result(pinned) : Outcome();
+  };
+  pending_.keep.push_back(ctx_);  // the stream outlives the call
+  auto pinned = std::make_shared<cu::PinnedBuffer>(enqueue_downloads());
+  std::shared_ptr<cu::Event> event = ctx_->record();
+  return completion(op_, std::make_shared<Pending>(std::move(pending_)), event, pinned, pool_);
+}
+
+void Call::add_out(const void* device, void* host, size_t bytes) {
+  pending_.outs.push_back({device, host, bytes, pending_.total});
+  pending_.total += (bytes + 63) / 64 * 64;
+}
+
+cu::PinnedBuffer Call::enqueue_downloads() {
+  cu::PinnedBuffer pinned = pending_.total ? pool_->take(pending_.total) : cu::PinnedBuffer();
+  for (const auto& o : pending_.outs)
+    ctx_->download(static_cast<char*>(pinned.data()) + o.offset, o.device, o.bytes);
+  return pinned;
+}
+
+ResultFn first_failed(size_t offset, int64_t runs) {
+  return [offset, runs](const char* pinned) -> Outcome {
+    const uint8_t* ok = reinterpret_cast<const uint8_t*>(pinned + offset);
+    for (int64_t r = 0; r < runs; ++r)
+      if (!ok[r]) return static_cast<double>(r);
+    return -1.0;
+  };
+}
+
+}  // namespace condiff_binding

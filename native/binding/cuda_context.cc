@@ -1,0 +1,145 @@
+// The CUDA context's class: its construction, method table and memory methods (alloc,
+// hostArray, upload, download, copy, synchronize). The operations are in
+// cuda_particle_ops.cc and cuda_block_ops.cc.
+#include "cuda_context.h"
+
+#include <string>
+
+#include "addon_data.h"
+
+namespace condiff_binding {
+
+namespace {
+const napi_type_tag kContextTag = {0x636f6e6469666621ull, 0x637564616374786eull};
+}  // namespace
+
+ContextWrap::ContextWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ContextWrap>(info) {
+  guard_op(info.Env(), "new cuda.Context", [&] {
+    ctx_ = std::make_shared<cu::Context>(0);
+    pool_ = std::make_shared<PinnedPool>();
+  });
+  info.This().As<Napi::Object>().TypeTag(&kContextTag);
+}
+
+template <ContextWrap::Method M>
+Napi::ClassPropertyDescriptor<ContextWrap> ContextWrap::Entry(const char* name) {
+  return InstanceMethod(name, &ContextWrap::Guarded<M>, napi_default, const_cast<char*>(name));
+}
+
+template <ContextWrap::Method M>
+Napi::Value ContextWrap::Guarded(const Napi::CallbackInfo& info) {
+  return guard_op(info.Env(), static_cast<const char*>(info.Data()), [&] { return (this->*M)(info); });
+}
+
+Call ContextWrap::call(const Napi::CallbackInfo& info) {
+  return Call(ctx_, pool_, static_cast<const char*>(info.Data()));
+}
+
+Napi::Function ContextWrap::Define(Napi::Env env) {
+  using C = ContextWrap;
+  return DefineClass(env, "Context",
+                     {Entry<&C::Alloc>("alloc"),
+                      Entry<&C::HostArray>("hostArray"),
+                      Entry<&C::Upload>("upload"),
+                      Entry<&C::Download>("download"),
+                      Entry<&C::Copy>("copy"),
+                      Entry<&C::Synchronize>("synchronize"),
+                      Entry<&C::Normals>("normals"),
+                      Entry<&C::InitState>("initState"),
+                      Entry<&C::ForwardContextPath>("forwardContextPath"),
+                      Entry<&C::KernelMean>("kernelMean"),
+                      Entry<&C::GaussianYLogWeights>("gaussianYLogWeights"),
+                      Entry<&C::Reweight>("reweight"),
+                      Entry<&C::ResampleBatch>("resampleBatch"),
+                      Entry<&C::Propagate>("propagate"),
+                      Entry<&C::Langevin>("langevin"),
+                      Entry<&C::Renoise>("renoise"),
+                      Entry<&C::FirstNonFinite>("firstNonFinite"),
+                      Entry<&C::PredictionToScore>("predictionToScore"),
+                      Entry<&C::ResampleSync>("resample"),
+                      Entry<&C::ResampleAsync>("resampleAsync"),
+                      Entry<&C::GatherSync>("gatherRows"),
+                      Entry<&C::GatherAsync>("gatherRowsAsync"),
+                      Entry<&C::MixtureScore>("mixtureScore")});
+}
+
+Napi::Value ContextWrap::Alloc(const Napi::CallbackInfo& info) {
+  const Elem type = elem_arg(info[0], "type");
+  const int64_t length = integer(info[1], "length", 0, int64_t{1} << 40);
+  AddonData* data = info.Env().GetInstanceData<AddonData>();
+  DeviceArrayInit init{type, length};
+  return data->cuda_device_array.New({Napi::External<DeviceArrayInit>::New(info.Env(), &init)});
+}
+
+// hostArray(type, length): a typed array over page-locked memory, freed when collected.
+Napi::Value ContextWrap::HostArray(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Elem type = elem_arg(info[0], "type");
+  const int64_t length = integer(info[1], "length", 1, int64_t{1} << 34);
+  const size_t bytes = static_cast<size_t>(length) * info_of(type).size;
+  cu::PinnedBuffer* buffer;
+  try {
+    buffer = new cu::PinnedBuffer(bytes);
+  } catch (const std::exception& e) {
+    throw_range(env, std::string("length: cannot allocate ") + std::to_string(bytes) + " bytes of page-locked memory (" +
+                         e.what() + ")");
+  }
+  Napi::ArrayBuffer ab =
+      Napi::ArrayBuffer::New(env, buffer->data(), bytes, [](Napi::Env, void*, cu::PinnedBuffer* b) { delete b; }, buffer);
+  napi_value typed;
+  NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, info_of(type).type, static_cast<size_t>(length), ab, 0, &typed),
+                       Napi::Value());
+  return Napi::Value(env, typed);
+}
+
+// upload(host, device) / download(device, host): whole arrays of equal length. Page-locked
+// host arrays (hostArray) are copied directly and asynchronously; others through the
+// context's page-locked staging (download) or the driver's (upload).
+Napi::Value ContextWrap::Upload(const Napi::CallbackInfo& info) { return Transfer(info, true); }
+Napi::Value ContextWrap::Download(const Napi::CallbackInfo& info) { return Transfer(info, false); }
+
+Napi::Value ContextWrap::Transfer(const Napi::CallbackInfo& info, bool up) {
+  Napi::Env env = info.Env();
+  const Napi::Value& dv = up ? info[1] : info[0];
+  const Napi::Value& hv = up ? info[0] : info[1];
+  const DeviceArrayWrap* device = DeviceArrayWrap::of(dv);
+  if (device == nullptr) throw_type(env, "device must be a DeviceArray, got " + describe(dv));
+  const Elem type = device->type();
+  Arr d = arr(dv, "device", type), h = arr(hv, "host", type);
+  if (!h.is_host()) throw_type(env, std::string("host must be ") + info_of(type).array_name + ", got a DeviceArray");
+  require_length(env, h, d.length, "the DeviceArray's length");
+  Call c = call(info);
+  c.in(d);
+  if (up || cu::Context::is_pinned(h.host_data)) {
+    c.hold(h);
+    if (up) c.ctx().upload(d.ptr, h.host_data, h.bytes());
+    else c.ctx().download(h.host_data, d.ptr, h.bytes());
+  } else {
+    c.copy_out(d.ptr, h);
+  }
+  return c.finish(env);
+}
+
+// copy(source, target): device to device, two DeviceArrays of one type and length (the
+// copy bandwidth the benchmarks compare with).
+Napi::Value ContextWrap::Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DeviceArrayWrap* source = DeviceArrayWrap::of(info[0]);
+  if (source == nullptr) throw_type(env, "source must be a DeviceArray, got " + describe(info[0]));
+  const Elem type = source->type();
+  Arr src = arr(info[0], "source", type), dst = arr(info[1], "target", type);
+  if (dst.is_host())
+    throw_type(env, std::string("target must be a ") + info_of(type).name + " DeviceArray, got a typed array");
+  require_length(env, dst, src.length, "the source's length");
+  require_disjoint(env, dst, src);
+  Call c = call(info);
+  c.ctx().copy(c.out(dst), c.in(src), src.bytes());
+  return c.finish(env);
+}
+
+Napi::Value ContextWrap::Synchronize(const Napi::CallbackInfo& info) {
+  ctx_->synchronize();
+  return info.Env().Undefined();
+}
+
+}  // namespace condiff_binding

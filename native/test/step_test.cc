@@ -1,0 +1,282 @@
+// C++ tests of the per-run keys (batch.h), the fused bootstrap step and output choice
+// (smc_step.h), and parallel loops when the system refuses to start threads (parallel.h,
+// worker_pool.h). Part of core_test (core_test.cc calls run_step_tests).
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "check.h"
+
+#include "batch.h"
+#include "parallel.h"
+#include "particles.h"
+#include "resampling.h"
+#include "rng.h"
+#include "smc_step.h"
+#include "worker_pool.h"
+
+using namespace condiff;
+
+namespace {
+
+CheckCounts* counts = nullptr;
+#define CHECK(cond, ...) CONDIFF_CHECK(*counts, cond, __VA_ARGS__)
+
+constexpr int64_t kN = 300, kD = 5, kSteps = 3;
+const std::vector<int32_t> kLatent = {0, 2, 3}, kObserved = {1, 4};
+const Coordinates kCoords{kLatent.data(), 3, kObserved.data(), 2};
+
+template <typename T>
+bool same_bytes(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// Run r's slice of a runs x `per_run` array.
+template <typename T>
+std::vector<T> run_slice(const std::vector<T>& v, int64_t runs, int64_t r) {
+  const int64_t per_run = static_cast<int64_t>(v.size()) / runs;
+  return std::vector<T>(v.begin() + r * per_run, v.begin() + (r + 1) * per_run);
+}
+
+// What every batched operation writes for a batch, run by run where the layout allows.
+struct Trace {
+  std::vector<float> init, propagated, langevin_gamma, langevin_snr, renoised, stepped;
+  std::vector<float> path;  // (kSteps + 1) x runs x d_Y
+  std::vector<int32_t> ancestors, chosen;
+  std::vector<double> step_weights;
+  StepResult step, choice;
+};
+
+// Every randomised operation of particles.h and smc_step.h on one batch whose run r has
+// context y[r] (runs x d_Y); inputs other than the draws depend only on the run's own data,
+// so a run's outputs depend only on its key, its run word and its context.
+Trace trace(const Batch& b, const StreamKey& base, const std::vector<float>& y, const Threads& threads) {
+  const int64_t rows = b.runs * b.particles, elems = rows * b.dim;
+  Trace t;
+  StreamKey s = base;
+  s.purpose = purpose_word(Purpose::kInitial);
+  t.init.resize(elems);
+  init_state(b, kCoords, y.data(), s, t.init.data(), threads);
+  const std::vector<float> y0 = {0.25f, -1.5f};
+  const std::vector<double> alpha = {0.9, 0.8, 0.7}, sigma2 = {0.19, 0.36, 0.51};
+  t.path.resize((kSteps + 1) * b.runs * 2);
+  s.purpose = purpose_word(Purpose::kContextPath);
+  forward_context_path(y0.data(), 2, b.runs, b.run_offset, kSteps, alpha.data(), sigma2.data(), s, t.path.data(),
+                       threads, b.run_keys);
+  std::vector<float> score(elems);
+  for (int64_t i = 0; i < elems; ++i) score[i] = -0.5f * t.init[i];
+  // Weights from the particles (a Gaussian potential), so resampling has work to do.
+  std::vector<double> lw(rows, -std::log(double(b.particles))), inc(rows), ev(b.runs), ess(b.runs);
+  std::vector<uint8_t> flags(b.runs);
+  std::vector<uint64_t> cdf(rows);
+  gaussian_y_log_weights(b, kCoords, t.init.data(), y.data(), 0.4, inc.data(), threads);
+  reweight_batch(b, lw.data(), inc.data(), 1.0, ev.data(), ess.data(), flags.data(), threads);
+  t.ancestors.resize(rows);
+  s.step = 7;
+  s.purpose = purpose_word(Purpose::kResampling);
+  resample_batch(b, ResamplingScheme::kResidual, flags.data(), s, lw.data(), cdf.data(), t.ancestors.data(), threads);
+  t.propagated.resize(elems);
+  s.purpose = purpose_word(Purpose::kKernelNoise);
+  propagate(b, kCoords, t.init.data(), t.ancestors.data(), 0.3, y.data(), s, t.propagated.data(), threads);
+  s.purpose = purpose_word(Purpose::kLangevin, 2);
+  t.langevin_gamma = t.propagated;
+  langevin_step(b, kCoords, score.data(), 0, 0.01, 0.0, s, t.langevin_gamma.data(), threads);
+  t.langevin_snr = t.propagated;
+  langevin_step(b, kCoords, score.data(), 1, 0.16, 0.81, s, t.langevin_snr.data(), threads);
+  s.purpose = purpose_word(Purpose::kRepaintNoise, 1);
+  t.renoised = t.propagated;
+  renoise(b, kCoords, 0.95, 0.0975, y.data(), s, t.renoised.data(), threads);
+  // The fused step on the propagated state, and the output choice after it.
+  t.stepped = t.propagated;
+  std::vector<float> mu(elems);
+  for (int64_t i = 0; i < elems; ++i) score[i] = -0.5f * t.stepped[i];
+  t.step_weights.assign(rows, -std::log(double(b.particles)));
+  std::vector<int32_t> anc(rows);
+  BootstrapArrays x{t.stepped.data(), score.data(), mu.data(),   y.data(),   t.step_weights.data(), inc.data(),
+                    ev.data(),        ess.data(),   flags.data(), cdf.data(), anc.data()};
+  StreamKey rs = base, ks = base;
+  rs.step = ks.step = 3;
+  rs.purpose = purpose_word(Purpose::kResampling);
+  ks.purpose = purpose_word(Purpose::kKernelNoise);
+  t.step = bootstrap_step(b, kCoords, x, {0.98, 0.02, 0.4, 1.0, ResamplingScheme::kSystematic, rs, 0.1, ks}, threads);
+  t.chosen.assign(b.runs, -1);
+  s.step = 0;
+  s.purpose = purpose_word(Purpose::kOutputChoice);
+  t.choice = choose_by_weight(b, t.step_weights.data(), s, t.chosen.data());
+  return t;
+}
+
+// The path of run r: (kSteps + 1) x d_Y.
+std::vector<float> path_of(const Trace& t, int64_t runs, int64_t r) {
+  std::vector<float> p;
+  for (int64_t i = 0; i <= kSteps; ++i)
+    for (int64_t j = 0; j < 2; ++j) p.push_back(t.path[(i * runs + r) * 2 + j]);
+  return p;
+}
+
+// Run r of `t` (a batch of `runs`) is run `q` of `u` (a batch of `u_runs`), byte for byte.
+void check_same_run(const Trace& t, int64_t runs, int64_t r, const Trace& u, int64_t u_runs, int64_t q,
+                    const char* what) {
+  CHECK(same_bytes(run_slice(t.init, runs, r), run_slice(u.init, u_runs, q)), "%s: initState", what);
+  CHECK(same_bytes(path_of(t, runs, r), path_of(u, u_runs, q)), "%s: forwardContextPath", what);
+  CHECK(same_bytes(run_slice(t.ancestors, runs, r), run_slice(u.ancestors, u_runs, q)), "%s: resampleBatch", what);
+  CHECK(same_bytes(run_slice(t.propagated, runs, r), run_slice(u.propagated, u_runs, q)), "%s: propagate", what);
+  CHECK(same_bytes(run_slice(t.langevin_gamma, runs, r), run_slice(u.langevin_gamma, u_runs, q)), "%s: langevin",
+        what);
+  CHECK(same_bytes(run_slice(t.langevin_snr, runs, r), run_slice(u.langevin_snr, u_runs, q)), "%s: langevin snr",
+        what);
+  CHECK(same_bytes(run_slice(t.renoised, runs, r), run_slice(u.renoised, u_runs, q)), "%s: renoise", what);
+  CHECK(same_bytes(run_slice(t.stepped, runs, r), run_slice(u.stepped, u_runs, q)), "%s: bootstrap_step", what);
+  CHECK(same_bytes(run_slice(t.step_weights, runs, r), run_slice(u.step_weights, u_runs, q)),
+        "%s: bootstrap_step weights", what);
+  CHECK(t.chosen[r] == u.chosen[q], "%s: choose_by_weight %d vs %d", what, t.chosen[r], u.chosen[q]);
+}
+
+StreamKey seed_key(uint64_t seed) {
+  return {static_cast<uint32_t>(seed & 0xFFFFFFFFu), static_cast<uint32_t>(seed >> 32), 0, 0, 0};
+}
+
+void test_run_keys() {
+  const uint64_t seed = 3 * (uint64_t{1} << 32) + 11;  // both key words in use
+  const int64_t runs = 3;
+  std::vector<float> y(runs * 2);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.1f * static_cast<float>(i) - 0.2f;
+  for (int threads : {1, 3}) {
+    // A table equal to (seed, runOffset + r) draws what no table draws.
+    const Batch plain{runs, kN, kD, 7};
+    std::vector<uint32_t> keys;
+    for (int64_t r = 0; r < runs; ++r) keys.insert(keys.end(), {uint32_t(seed), uint32_t(seed >> 32), uint32_t(7 + r)});
+    Batch keyed = plain;
+    keyed.run_keys = keys.data();
+    const Trace a = trace(plain, seed_key(seed), y, threads), b = trace(keyed, seed_key(seed), y, threads);
+    for (int64_t r = 0; r < runs; ++r) check_same_run(a, runs, r, b, runs, r, "table = (seed, runOffset + r)");
+    CHECK(a.step.status == StepStatus::kOk && b.step.status == StepStatus::kOk, "steps ok");
+    CHECK(a.choice.status == StepStatus::kOk && a.choice.index == -1, "choice ok");
+    // The stream's own key is ignored when there is a table.
+    const Trace c = trace(keyed, seed_key(999), y, threads);
+    for (int64_t r = 0; r < runs; ++r) check_same_run(a, runs, r, c, runs, r, "table overrides stream.seed");
+  }
+  // Two seeds in one batch: each run draws what its own batch draws.
+  const uint64_t seed_a = 42, seed_b = (uint64_t{1} << 40) + 5;
+  const std::vector<float> ya = {0.5f, -0.25f}, yb = {-1.0f, 2.0f};
+  const std::vector<uint32_t> keys = {uint32_t(seed_a), uint32_t(seed_a >> 32), 5,
+                                      uint32_t(seed_b), uint32_t(seed_b >> 32), 9};
+  Batch both{2, kN, kD, 0};
+  both.run_keys = keys.data();
+  std::vector<float> y2 = ya;
+  y2.insert(y2.end(), yb.begin(), yb.end());
+  const Trace t = trace(both, seed_key(0), y2, 2);
+  const Trace ta = trace(Batch{1, kN, kD, 5}, seed_key(seed_a), ya, 2);
+  const Trace tb = trace(Batch{1, kN, kD, 9}, seed_key(seed_b), yb, 2);
+  check_same_run(t, 2, 0, ta, 1, 0, "run 0 of a shared batch = its own batch");
+  check_same_run(t, 2, 1, tb, 1, 0, "run 1 of a shared batch = its own batch");
+  CHECK(!same_bytes(run_slice(t.init, 2, 0), run_slice(t.init, 2, 1)), "the two runs differ");
+}
+
+void test_bootstrap_step() {
+  const int64_t runs = 2, rows = runs * kN, elems = rows * kD;
+  const Batch b{runs, kN, kD, 3};
+  std::vector<float> y = {0.5f, -0.25f, 1.0f, 0.0f}, z(elems), score(elems), mu(elems);
+  StreamKey s{5, 0, 0, 4, purpose_word(Purpose::kInitial)};
+  init_state(b, kCoords, y.data(), s, z.data(), 2);
+  for (int64_t i = 0; i < elems; ++i) score[i] = -0.5f * z[i];
+  StreamKey rs = s, ks = s;
+  rs.purpose = purpose_word(Purpose::kResampling);
+  ks.purpose = purpose_word(Purpose::kKernelNoise);
+  const BootstrapParams p{0.98, 0.02, 0.4, 0.5, ResamplingScheme::kStratified, rs, 0.1, ks};
+  // The five calls it fuses, on copies.
+  std::vector<float> z2 = z, mu2(elems);
+  std::vector<double> lw2(rows, -std::log(double(kN))), inc2(rows), ev2(runs), ess2(runs);
+  std::vector<uint8_t> flags2(runs);
+  std::vector<uint64_t> cdf2(rows);
+  std::vector<int32_t> anc2(rows);
+  CHECK(kernel_mean_batch(z2.data(), score.data(), elems, p.a, p.b, mu2.data(), 2) == -1, "mean");
+  gaussian_y_log_weights(b, kCoords, mu2.data(), y.data(), p.variance, inc2.data(), 2);
+  CHECK(reweight_batch(b, lw2.data(), inc2.data(), p.ess_threshold, ev2.data(), ess2.data(), flags2.data(), 2) == -1,
+        "reweight");
+  bool any = false;
+  for (uint8_t f : flags2) any = any || f;
+  if (any) CHECK(resample_batch(b, p.scheme, flags2.data(), rs, lw2.data(), cdf2.data(), anc2.data(), 2) == -1, "rs");
+  propagate(b, kCoords, mu2.data(), any ? anc2.data() : nullptr, p.noise_scale, y.data(), ks, z2.data(), 2);
+  // The fused step, with mu computed in place in the score buffer.
+  std::vector<double> lw(rows, -std::log(double(kN))), inc(rows), ev(runs), ess(runs);
+  std::vector<uint8_t> flags(runs);
+  std::vector<uint64_t> cdf(rows);
+  std::vector<int32_t> anc(rows);
+  std::vector<float> g = score;
+  const BootstrapArrays x{z.data(), g.data(),   g.data(),     y.data(),   lw.data(), inc.data(),
+                          ev.data(), ess.data(), flags.data(), cdf.data(), anc.data()};
+  const StepResult r = bootstrap_step(b, kCoords, x, p, 2);
+  CHECK(r.status == StepStatus::kOk && r.index == -1, "bootstrap_step ok: status %d index %lld", int(r.status),
+        (long long)r.index);
+  CHECK(same_bytes(z, z2) && same_bytes(lw, lw2) && same_bytes(ev, ev2) && same_bytes(ess, ess2) &&
+            same_bytes(flags, flags2),
+        "bootstrap_step = the five calls, bit for bit");
+  // Typed failures, with what they concern; z is left as it was.
+  std::vector<float> huge(elems, 3e38f), z_before = z;
+  const BootstrapArrays xh{z.data(), huge.data(), mu.data(), y.data(), lw.data(), inc.data(),
+                           ev.data(), ess.data(), flags.data(), cdf.data(), anc.data()};
+  const StepResult over = bootstrap_step(b, kCoords, xh, {1.0, 10.0, 0.4, 0.5, p.scheme, rs, 0.1, ks}, 2);
+  CHECK(over.status == StepStatus::kKernelMeanNotFinite && over.index == 0, "overflowing mean: %d at %lld",
+        int(over.status), (long long)over.index);
+  CHECK(same_bytes(z, z_before), "z unchanged after a failed step");
+  std::fill(lw.begin() + kN, lw.end(), -std::numeric_limits<double>::infinity());  // run 1 has no weight
+  std::vector<float> g2 = score;
+  const BootstrapArrays xd{z.data(), g2.data(), mu.data(), y.data(), lw.data(), inc.data(),
+                           ev.data(), ess.data(), flags.data(), cdf.data(), anc.data()};
+  const StepResult degenerate = bootstrap_step(b, kCoords, xd, p, 2);
+  CHECK(degenerate.status == StepStatus::kWeightsDegenerate && degenerate.index == 1, "degenerate run: %d at %lld",
+        int(degenerate.status), (long long)degenerate.index);
+  std::vector<int32_t> chosen(runs, -1);
+  const StepResult choice = choose_by_weight(b, lw.data(), s, chosen.data());
+  CHECK(choice.status == StepStatus::kWeightsDegenerate && choice.index == 1 && chosen[0] >= 0 && chosen[0] < kN,
+        "choose_by_weight names run 1");
+}
+
+// A system that refuses thread starts (a pids limit), imitated with Threads::start_limit:
+// the loop still covers every index once, on the threads it could start, and never aborts.
+void test_refused_threads() {
+  for (bool with_pool : {false, true}) {
+    auto pool = with_pool ? std::make_shared<WorkerPool>() : nullptr;
+    for (int limit : {0, 1, 2, 3}) {
+      Threads threads(8, pool);
+      threads.start_limit = limit;
+      std::vector<std::atomic<int>> hits(4000);
+      std::mutex m;
+      std::set<std::thread::id> ids;
+      parallel_for(4000, threads, 1, [&](int64_t b, int64_t e, int w) {
+        CHECK(w >= 0 && w < 8, "worker index %d", w);
+        {
+          std::lock_guard<std::mutex> lock(m);
+          ids.insert(std::this_thread::get_id());
+        }
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+      });
+      int bad = 0;
+      for (auto& h : hits) bad += h.load() != 1;
+      CHECK(bad == 0, "pool %d limit %d: every index once (%d not)", int(with_pool), limit, bad);
+      // The pool keeps what it started (up to `limit`); the fallback starts up to `limit`.
+      CHECK(static_cast<int>(ids.size()) <= 2 * limit + 1, "pool %d limit %d: %d threads", int(with_pool), limit,
+            int(ids.size()));
+    }
+  }
+  auto pool = std::make_shared<WorkerPool>();
+  CHECK(!pool->try_run(4, [](int) {}, 0), "a pool that may not start its threads refuses the task");
+  CHECK(pool->try_run(4, [](int) {}), "and runs it when it may");
+}
+
+}  // namespace
+
+void run_step_tests(CheckCounts& c) {
+  counts = &c;
+  test_run_keys();
+  test_bootstrap_step();
+  test_refused_threads();
+}
