@@ -15,7 +15,11 @@ const napi_type_tag kContextTag = {0x636f6e6469666621ull, 0x637564616374786eull}
 
 ContextWrap::ContextWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ContextWrap>(info) {
   guard_op(info.Env(), "new cuda.Context", [&] {
-    ctx_ = std::make_shared<cu::Context>(0);
+    try {
+      ctx_ = std::make_shared<cu::Context>(0);
+    } catch (const cu::Error& e) {
+      throw Napi::Error::New(info.Env(), e.what());  // says itself why no device is usable
+    }
     pool_ = std::make_shared<PinnedPool>();
   });
   info.This().As<Napi::Object>().TypeTag(&kContextTag);
