@@ -205,7 +205,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     const noise = i === 1 && !p.finalNoise ? 0 : Math.sqrt(c.v);
     let resampledRuns = 0;
     if (weighted && fusedStep) {
-      // The same operations as below, in one native job (ops.cc SmcStep): kernel mean,
+      // The same operations as below, in one native job (native/core/smc_step.h bootstrap_step): kernel mean,
       // weights, reweighting, resampling, move.
       const g = await score(z, t, where);
       const step = await fusedStep(

@@ -1,5 +1,5 @@
-// The one place that loads the addon and types exactly what it exports
-// (native/binding/*.cc). The public API wraps these; users never see them.
+// The one place that loads the addon and types exactly what it exports (native/binding/,
+// registered by addon.cc). The public API wraps these; users never see them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -246,7 +246,7 @@ export interface CudaQuery {
   multiprocessors: number;
 }
 
-/** A CUDA stream with the particle operations (native/binding/cuda_binding.cc). */
+/** A CUDA stream with the particle operations (native/binding/cuda_context.h). */
 export interface CudaContext extends DeviceOps {
   alloc(type: 'float32' | 'float64' | 'int32' | 'uint8', length: number): DeviceArray;
   /** A typed array over page-locked host memory: transfers to and from it are asynchronous. */

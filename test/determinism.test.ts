@@ -143,7 +143,7 @@ describe('smc: threads 1 and 2 give byte-identical samples and log-evidence', ()
   });
 });
 
-describe('the fused native filter step (ops.cc SmcStep)', () => {
+describe('the fused native filter step (native/core/smc_step.h)', () => {
   // The CPU backend runs kernel mean, weights, reweighting, resampling and the move of a
   // bootstrap step in one native job; the same operations called one by one (the path
   // every other backend takes) must give the same bytes.

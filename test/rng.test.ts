@@ -294,8 +294,8 @@ describe('normals: streams and offsets', () => {
 
   test('an element index beyond the 32-bit block counter (>= 2^34) is rejected, not aliased to element 0', async () => {
     // MATH.md §6: counter word 0 is floor(element / 4), a uint32, so elements < 2^34.
-    // The binding (native/binding/ops.cc, Normals) accepts firstElement up to 2^36 and
-    // rng.h block_for truncates the block to 32 bits: element 2^34 silently repeats element 0.
+    // rng.h block_for truncates the block to 32 bits, so element 2^34 would repeat element 0:
+    // the binding (native/binding/op_args.h, parse_normals) must refuse it.
     const stream = { seed: 5, run: 0, step: 0, purpose: native.purposes.user };
     const zero = await draw(8, stream, 0, 1);
     let result: Float32Array | Error;
