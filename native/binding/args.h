@@ -93,6 +93,12 @@ void require_disjoint_from(Napi::Env env, const A& out, const Bs&... inputs) {
   (require_disjoint(env, out, inputs), ...);
 }
 
+// None of `outputs` may overlap `input`.
+template <typename In, typename... Outs>
+void require_apart_from(Napi::Env env, const In& input, const Outs&... outputs) {
+  (require_disjoint(env, outputs, input), ...);
+}
+
 // Every array written must be disjoint from every other array of the call.
 template <typename A>
 void require_all_disjoint(Napi::Env, const A&) {}

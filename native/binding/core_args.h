@@ -129,6 +129,35 @@ inline Coords coords_arg(Napi::Env env, const Napi::Value& lat, const Napi::Valu
   return c;
 }
 
+// The first three arguments of every operation that moves a batch's particles:
+// (batch, latent, observed).
+struct BatchCoords {
+  BatchArg batch;
+  Coords c;
+  void read_batch_coords(const Napi::CallbackInfo& info) {
+    batch = batch_arg(info[0]);
+    c = coords_arg(info.Env(), info[1], info[2], batch.b.dim);
+  }
+};
+
+// The lengths of a batch's arrays, each with its one wording.
+template <typename V>
+void require_state(Napi::Env env, const V& a, const Batch& b) {
+  require_length(env, a, b.runs * b.particles * b.dim, "runs x particles x dim");
+}
+template <typename V>
+void require_rows(Napi::Env env, const V& a, const Batch& b) {
+  require_length(env, a, b.runs * b.particles, "runs x particles");
+}
+template <typename V>
+void require_runs(Napi::Env env, const V& a, const Batch& b) {
+  require_length(env, a, b.runs, "one per run");
+}
+template <typename V>
+void require_context(Napi::Env env, const V& a, const Batch& b, int64_t n_observed) {
+  require_length(env, a, b.runs * n_observed, "runs x observed");
+}
+
 // Codes of native.codes (codes.cc), checked against the enums they name.
 inline ResamplingScheme scheme_arg(const Napi::Value& v) {
   return static_cast<ResamplingScheme>(integer(v, "scheme", 0, condiff::kResamplingSchemes - 1));

@@ -17,9 +17,7 @@ using namespace condiff;
 //         increment, essThreshold, logEvidenceIncrement, ess, resampleFlags, scheme,
 //         resamplingStream, scratch, ancestors, noiseScale, kernelStream, threads)
 //   -> Promise<{ status, index }>
-struct SmcStepArgs {
-  BatchArg batch;
-  Coords c;
+struct SmcStepArgs : BatchCoords {
   View<float> z, score, mu, y;
   View<double> log_w, increment, evidence, ess, scratch;
   View<uint8_t> flags;
@@ -31,9 +29,8 @@ struct SmcStepArgs {
 SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SmcStepArgs a;
-  a.batch = batch_arg(info[0]);
+  a.read_batch_coords(info);
   const Batch& b = a.batch.b;
-  a.c = coords_arg(env, info[1], info[2], b.dim);
   a.z = float32_array(info[3], "z");
   a.score = float32_array(info[4], "score");
   BootstrapParams& p = a.params;
@@ -55,31 +52,23 @@ SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
   p.noise_scale = nonnegative_arg(info[20], "noiseScale");
   p.kernel_noise = stream_arg(info[21]);
   a.threads = threads_arg(info[22]);
-  const int64_t rows = b.runs * b.particles, elements = rows * b.dim;
-  require_length(env, a.z, elements, "runs x particles x dim");
-  require_length(env, a.score, elements, "runs x particles x dim");
-  require_length(env, a.mu, elements, "runs x particles x dim");
-  require_length(env, a.y, b.runs * a.c.observed.length, "runs x observed");
-  require_length(env, a.log_w, rows, "runs x particles");
-  require_length(env, a.increment, rows, "runs x particles");
-  require_length(env, a.evidence, b.runs, "one per run");
-  require_length(env, a.ess, b.runs, "one per run");
-  require_length(env, a.flags, b.runs, "one per run");
-  require_length(env, a.scratch, rows, "runs x particles");
-  require_length(env, a.ancestors, rows, "runs x particles");
+  require_state(env, a.z, b);
+  require_state(env, a.score, b);
+  require_state(env, a.mu, b);
+  require_context(env, a.y, b, a.c.observed.length);
+  require_rows(env, a.log_w, b);
+  require_rows(env, a.increment, b);
+  require_runs(env, a.evidence, b);
+  require_runs(env, a.ess, b);
+  require_runs(env, a.flags, b);
+  require_rows(env, a.scratch, b);
+  require_rows(env, a.ancestors, b);
   // Every array written is disjoint from every other array (z is read, then written last),
   // except that mu may be the score buffer itself (the kernel mean is computed in place).
   if (!same_memory(span_of(a.mu), span_of(a.score))) require_disjoint(env, a.mu, a.score);
   require_all_disjoint(env, a.mu, a.z, a.log_w, a.increment, a.evidence, a.ess, a.flags, a.scratch, a.ancestors, a.y,
                        a.c.latent, a.c.observed, a.batch.run_keys);
-  require_disjoint_from(env, a.z, a.score);
-  require_disjoint_from(env, a.log_w, a.score);
-  require_disjoint_from(env, a.increment, a.score);
-  require_disjoint_from(env, a.evidence, a.score);
-  require_disjoint_from(env, a.ess, a.score);
-  require_disjoint_from(env, a.flags, a.score);
-  require_disjoint_from(env, a.scratch, a.score);
-  require_disjoint_from(env, a.ancestors, a.score);
+  require_apart_from(env, a.score, a.z, a.log_w, a.increment, a.evidence, a.ess, a.flags, a.scratch, a.ancestors);
   return a;
 }
 

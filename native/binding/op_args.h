@@ -62,9 +62,7 @@ NormalsArgs<A> parse_normals(const Napi::CallbackInfo& info) {
 
 // initState(batch, latent, observed, yPerRun, stream, z, threads)
 template <class A>
-struct InitStateArgs {
-  BatchArg batch;
-  Coords c;
+struct InitStateArgs : BatchCoords {
   typename A::F32 y, z;
   StreamKey stream;
   Threads threads;
@@ -73,15 +71,14 @@ template <class A>
 InitStateArgs<A> parse_init_state(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   InitStateArgs<A> a;
-  a.batch = batch_arg(info[0]);
+  a.read_batch_coords(info);
   const Batch& b = a.batch.b;
-  a.c = coords_arg(env, info[1], info[2], b.dim);
   a.y = A::f32(info[3], "yPerRun");
   a.stream = stream_arg(info[4]);
   a.z = A::f32(info[5], "z");
   a.threads = threads_arg(info[6]);
-  require_length(env, a.y, b.runs * a.c.observed.length, "runs x observed");
-  require_length(env, a.z, b.runs * b.particles * b.dim, "runs x particles x dim");
+  require_context(env, a.y, b, a.c.observed.length);
+  require_state(env, a.z, b);
   require_disjoint_from(env, a.z, a.y, a.c.latent, a.c.observed, a.batch.run_keys);
   return a;
 }
@@ -169,9 +166,9 @@ YWeightsArgs<A> parse_y_weights(const Napi::CallbackInfo& info) {
   a.variance = positive_arg(info[4], "variance");
   a.out = A::f64(info[5], "out");
   a.threads = threads_arg(info[6]);
-  require_length(env, a.mu, b.runs * b.particles * b.dim, "runs x particles x dim");
-  require_length(env, a.y, b.runs * a.observed.length, "runs x observed");
-  require_length(env, a.out, b.runs * b.particles, "runs x particles");
+  require_state(env, a.mu, b);
+  require_context(env, a.y, b, a.observed.length);
+  require_rows(env, a.out, b);
   require_disjoint_from(env, a.out, a.mu, a.y, a.observed);
   return a;
 }
@@ -199,12 +196,11 @@ ReweightArgs<A> parse_reweight(const Napi::CallbackInfo& info) {
   a.ess = A::f64(info[5], "ess");
   a.flags = A::u8(info[6], "resampleFlags");
   a.threads = threads_arg(info[7]);
-  const int64_t rows = b.runs * b.particles;
-  require_length(env, a.log_w, rows, "runs x particles");
-  require_length(env, a.increment, rows, "runs x particles");
-  require_length(env, a.evidence, b.runs, "one per run");
-  require_length(env, a.ess, b.runs, "one per run");
-  require_length(env, a.flags, b.runs, "one per run");
+  require_rows(env, a.log_w, b);
+  require_rows(env, a.increment, b);
+  require_runs(env, a.evidence, b);
+  require_runs(env, a.ess, b);
+  require_runs(env, a.flags, b);
   require_all_disjoint(env, a.log_w, a.evidence, a.ess, a.flags, a.increment);
   return a;
 }
@@ -233,20 +229,17 @@ ResampleBatchArgs<A> parse_resample_batch(const Napi::CallbackInfo& info) {
   a.scratch = A::f64(info[5], "scratch");
   a.ancestors = A::i32(info[6], "ancestors");
   a.threads = threads_arg(info[7]);
-  const int64_t rows = b.runs * b.particles;
-  require_length(env, a.flags, b.runs, "one per run");
-  require_length(env, a.log_w, rows, "runs x particles");
-  require_length(env, a.scratch, rows, "runs x particles");
-  require_length(env, a.ancestors, rows, "runs x particles");
+  require_runs(env, a.flags, b);
+  require_rows(env, a.log_w, b);
+  require_rows(env, a.scratch, b);
+  require_rows(env, a.ancestors, b);
   require_all_disjoint(env, a.scratch, a.ancestors, a.log_w, a.flags, a.batch.run_keys);
   return a;
 }
 
 // propagate(batch, latent, observed, mu, ancestors | null, noiseScale, yPerRun, stream, zOut, threads)
 template <class A>
-struct PropagateArgs {
-  BatchArg batch;
-  Coords c;
+struct PropagateArgs : BatchCoords {
   typename A::F32 mu, y, z;
   typename A::I32 ancestors;  // absent: the identity
   bool device_ancestors;      // ancestors live on the device: checked there, reported at completion
@@ -258,9 +251,8 @@ template <class A>
 PropagateArgs<A> parse_propagate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PropagateArgs<A> a;
-  a.batch = batch_arg(info[0]);
+  a.read_batch_coords(info);
   const Batch& b = a.batch.b;
-  a.c = coords_arg(env, info[1], info[2], b.dim);
   a.mu = A::f32(info[3], "mu");
   a.ancestors = A::i32(info[4], "ancestors", true);
   a.noise = nonnegative_arg(info[5], "noiseScale");
@@ -268,14 +260,14 @@ PropagateArgs<A> parse_propagate(const Napi::CallbackInfo& info) {
   a.stream = stream_arg(info[7]);
   a.z = A::f32(info[8], "zOut");
   a.threads = threads_arg(info[9]);
-  const int64_t rows = b.runs * b.particles;
-  require_length(env, a.mu, rows * b.dim, "runs x particles x dim");
-  require_length(env, a.z, rows * b.dim, "runs x particles x dim");
-  require_length(env, a.y, b.runs * a.c.observed.length, "runs x observed");
+  require_state(env, a.mu, b);
+  require_state(env, a.z, b);
+  require_context(env, a.y, b, a.c.observed.length);
   a.device_ancestors = false;
   if (present(a.ancestors)) {
-    require_length(env, a.ancestors, rows, "runs x particles");
-    if (const int32_t* anc = host_ints(a.ancestors)) require_in_range(env, "ancestors", anc, rows, b.particles);
+    require_rows(env, a.ancestors, b);
+    const int32_t* anc = host_ints(a.ancestors);
+    if (anc != nullptr) require_in_range(env, "ancestors", anc, a.ancestors.length, b.particles);
     else a.device_ancestors = true;
   }
   require_disjoint_from(env, a.z, a.mu, a.y, a.ancestors, a.c.latent, a.c.observed, a.batch.run_keys);
@@ -284,9 +276,7 @@ PropagateArgs<A> parse_propagate(const Napi::CallbackInfo& info) {
 
 // langevin(batch, latent, observed, score, rule, stepParameter, snrAlpha, stream, z, threads)
 template <class A>
-struct LangevinArgs {
-  BatchArg batch;
-  Coords c;
+struct LangevinArgs : BatchCoords {
   typename A::F32 score, z;
   int rule;
   double step, snr_alpha;
@@ -297,9 +287,8 @@ template <class A>
 LangevinArgs<A> parse_langevin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LangevinArgs<A> a;
-  a.batch = batch_arg(info[0]);
+  a.read_batch_coords(info);
   const Batch& b = a.batch.b;
-  a.c = coords_arg(env, info[1], info[2], b.dim);
   a.score = A::f32(info[3], "score");
   a.rule = langevin_rule_arg(info[4]);
   a.step = nonnegative_arg(info[5], "stepParameter");
@@ -307,7 +296,7 @@ LangevinArgs<A> parse_langevin(const Napi::CallbackInfo& info) {
   a.stream = stream_arg(info[7]);
   a.z = A::f32(info[8], "z");
   a.threads = threads_arg(info[9]);
-  require_length(env, a.z, b.runs * b.particles * b.dim, "runs x particles x dim");
+  require_state(env, a.z, b);
   require_length(env, a.score, a.z.length, "same as z");
   require_disjoint_from(env, a.z, a.score, a.c.latent, a.c.observed, a.batch.run_keys);
   return a;
@@ -315,9 +304,7 @@ LangevinArgs<A> parse_langevin(const Napi::CallbackInfo& info) {
 
 // renoise(batch, latent, observed, alphaTs, sigma2Ts, yPerRun, stream, z, threads)
 template <class A>
-struct RenoiseArgs {
-  BatchArg batch;
-  Coords c;
+struct RenoiseArgs : BatchCoords {
   double alpha_ts, sigma2_ts;
   typename A::F32 y, z;
   StreamKey stream;
@@ -327,17 +314,16 @@ template <class A>
 RenoiseArgs<A> parse_renoise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RenoiseArgs<A> a;
-  a.batch = batch_arg(info[0]);
+  a.read_batch_coords(info);
   const Batch& b = a.batch.b;
-  a.c = coords_arg(env, info[1], info[2], b.dim);
   a.alpha_ts = finite_number(info[3], "alphaTs");
   a.sigma2_ts = nonnegative_arg(info[4], "sigma2Ts");
   a.y = A::f32(info[5], "yPerRun");
   a.stream = stream_arg(info[6]);
   a.z = A::f32(info[7], "z");
   a.threads = threads_arg(info[8]);
-  require_length(env, a.z, b.runs * b.particles * b.dim, "runs x particles x dim");
-  require_length(env, a.y, b.runs * a.c.observed.length, "runs x observed");
+  require_state(env, a.z, b);
+  require_context(env, a.y, b, a.c.observed.length);
   require_disjoint_from(env, a.z, a.y, a.c.latent, a.c.observed, a.batch.run_keys);
   return a;
 }
