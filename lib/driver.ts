@@ -46,6 +46,8 @@ export interface DriverProblem {
   schedule: Schedule;
   kernel: KernelName;
   steps: number;
+  /** The time grid t_0 = 0 < … < t_steps (MATH.md §1). */
+  grid: Float64Array;
   dim: number;
   latent: Int32Array;
   observed: Int32Array;
@@ -127,7 +129,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   const rows = runs * n;
   const dY = p.observed.length;
   const batch: BatchArgs = { runs, particles: n, dim: D, runOffset: p.runOffset };
-  const grid = p.schedule.grid(p.steps);
+  const grid = p.grid;
   const { ops, memory } = p.backend;
   const coef = stepCoefficients(p.schedule, p.kernel, grid, ops);
   for (let i = 0; i < coef.length; i++) {

@@ -2,7 +2,7 @@
 // replacement (with optional Langevin or RePaint correctors) and the bootstrap
 // particle filter (SMCDiff).
 import { selectBackend, Backend, BackendName } from './backend';
-import { Schedule, KernelName, isSchedule } from './schedules';
+import { Schedule, KernelName, isSchedule, customGrid } from './schedules';
 import { ScoreInput, validateScoreInput, modelDim } from './score';
 import { Observation, normalizeObservation, NormalizedObservation } from './observation';
 import { runFeynmanKac, Corrector, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel, DriverProblem, DriverResult } from './driver';
@@ -17,8 +17,10 @@ export interface CommonOptions {
   score: ScoreInput;
   /** The noise schedule (schedules.ou(), schedules.vp(), schedules.ddpm()). */
   schedule: Schedule;
-  /** Number of backward steps S. */
-  steps: number;
+  /** Number of backward steps S on the schedule's own grid (uniform; DDPM respaced). Give steps or grid. */
+  steps?: number;
+  /** A time grid 0 = t_0 < … < t_S <= T of your own (non-uniform allowed; integer steps on 'ddpm'); S = grid.length - 1. */
+  grid?: ArrayLike<number>;
   /** Observed coordinates and their values. */
   observed: Observation;
   /** State dimension D (needed when the score model does not state one). */
@@ -108,6 +110,7 @@ interface Prepared {
   schedule: Schedule;
   kernel: KernelName;
   steps: number;
+  grid: Float64Array;
   dim: number;
   obs: NormalizedObservation;
   seed: number;
@@ -120,7 +123,15 @@ function prepare(o: CommonOptions): Prepared {
   if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o);
   const score = validateScoreInput(o.score);
   if (!isSchedule(o.schedule)) throw typeError('schedule', 'a schedule (schedules.ou(), schedules.vp() or schedules.ddpm())', o.schedule);
-  const steps = positiveInteger('steps', o.steps, 1_000_000);
+  let steps: number, grid: Float64Array;
+  if (o.grid !== undefined) {
+    grid = customGrid(o.schedule, o.grid);
+    steps = grid.length - 1;
+    if (o.steps !== undefined && o.steps !== steps) throw rangeError('steps', `grid.length - 1 = ${steps} when a grid is given (or left out)`, o.steps);
+  } else {
+    steps = positiveInteger('steps', o.steps, 1_000_000);
+    grid = o.schedule.grid(steps);  // validates steps against a discrete schedule
+  }
   const declared = modelDim(score);
   let dim: number;
   if (o.dim !== undefined) {
@@ -138,12 +149,12 @@ function prepare(o: CommonOptions): Prepared {
   if (o.finalNoise !== undefined && typeof o.finalNoise !== 'boolean') throw typeError('finalNoise', 'a boolean', o.finalNoise);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw typeError('signal', 'an AbortSignal', o.signal);
   if (o.onStep !== undefined && typeof o.onStep !== 'function') throw typeError('onStep', 'a function', o.onStep);
-  o.schedule.grid(steps);  // validates steps against a discrete schedule
   return {
     score,
     schedule: o.schedule,
     kernel,
     steps,
+    grid,
     dim,
     obs: normalizeObservation(o.observed, dim),
     seed: nonNegativeInteger('seed', o.seed ?? 0),
@@ -173,7 +184,7 @@ function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
 
 /** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
 async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
-  const grid = p.schedule.grid(p.steps);
+  const grid = p.grid;
   const alphaTs = new Float64Array(p.steps), sigma2Ts = new Float64Array(p.steps);
   for (let i = 1; i <= p.steps; i++) {
     const tr = p.schedule.transition(grid[i - 1], grid[i]);
@@ -205,6 +216,7 @@ function runModel(
     schedule: p.schedule,
     kernel: p.kernel,
     steps: p.steps,
+    grid: p.grid,
     dim: p.dim,
     latent: p.obs.latent,
     observed: p.obs.indices,
