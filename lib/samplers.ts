@@ -5,7 +5,11 @@ import { selectBackend, Backend, BackendName } from './backend';
 import { Schedule, KernelName, isSchedule, customGrid } from './schedules';
 import { ScoreInput, validateScoreInput, modelDim } from './score';
 import { Observation, normalizeObservation, NormalizedObservation } from './observation';
-import { runFeynmanKac, Corrector, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel, DriverProblem, DriverResult } from './driver';
+import { runFeynmanKac, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel, DriverProblem, DriverResult } from './driver';
+import { Corrector } from './models/correctors';
+import { replacementModel } from './models/replacement';
+import { bootstrapModel } from './models/bootstrap';
+import { BackwardKernelSpec, Context } from './models/backward-kernel';
 import { typeError, rangeError, positiveInteger, nonNegativeInteger, finiteNumber, oneOf, abortError } from './errors';
 import { threadsOption } from './threads';
 
@@ -170,7 +174,8 @@ function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
   const kind = oneOf('corrector.kind', c.kind, ['langevin', 'repaint'] as const);
   if (kind === 'repaint') return { kind, jumps: nonNegativeInteger('corrector.jumps', (c as RepaintCorrectorOptions).jumps, 10000) };
   const l = c as LangevinCorrectorOptions;
-  const steps = nonNegativeInteger('corrector.steps', l.steps, 100000);
+  // A corrector iteration's index is a 16-bit field of its random stream's purpose word (MATH.md §6).
+  const steps = nonNegativeInteger('corrector.steps', l.steps, 65536);
   if (l.gamma !== undefined && l.snr !== undefined) throw new TypeError('corrector must give gamma or snr, not both');
   if (l.snr !== undefined) {
     const snr = finiteNumber('corrector.snr', l.snr);
@@ -202,28 +207,28 @@ function repeatRows(values: Float32Array, runs: number): Float32Array {
   return out;
 }
 
+/** The backward kernel's part of a model: coordinates, kernel, context and last-step rule. */
+function kernelSpec(p: Prepared, context: Context): BackwardKernelSpec {
+  return { kernel: p.kernel, latent: p.obs.latent, observed: p.obs.indices, context, finalNoise: p.finalNoise };
+}
+
 /** Runs a Feynman–Kac model with the options every sampler shares (lib/driver.ts). */
 function runModel(
   p: Prepared,
   options: CommonOptions,
   model: FeynmanKacModel,
-  shape: Pick<DriverProblem, 'context' | 'runs' | 'particles' | 'essThreshold' | 'scheme'>,
+  shape: Pick<DriverProblem, 'runs' | 'particles' | 'essThreshold' | 'scheme'>,
 ): Promise<DriverResult> {
   return runFeynmanKac({
     backend: p.backend,
     model,
     score: p.score,
     schedule: p.schedule,
-    kernel: p.kernel,
-    steps: p.steps,
     grid: p.grid,
     dim: p.dim,
-    latent: p.obs.latent,
-    observed: p.obs.indices,
     runOffset: 0,
     seed: p.seed,
     threads: p.threads,
-    finalNoise: p.finalNoise,
     signal: options.signal,
     onStep: options.onStep,
     ...shape,
@@ -241,13 +246,9 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
   const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
   const corr = corrector(options.corrector);
   options.signal?.aborted && throwAbort(options.signal);
-  const model: FeynmanKacModel = {
-    name: corr === undefined ? 'replacement' : corr.kind === 'langevin' ? 'langevin' : 'repaint',
-    potential: 'none',
-    corrector: corr,
-  };
+  const ctx: Context = context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) };
+  const model = replacementModel({ ...kernelSpec(p, ctx), corrector: corr });
   const result = await runModel(p, options, model, {
-    context: context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) },
     runs: samples,
     particles: 1,
     essThreshold: 0,
@@ -289,8 +290,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
   options.signal?.aborted && throwAbort(options.signal);
   const path = await forwardPath(p, runs);
-  const result = await runModel(p, options, { name: 'smc', potential: 'gaussian-y' }, {
-    context: { kind: 'path', path },
+  const result = await runModel(p, options, bootstrapModel(kernelSpec(p, { kind: 'path', path })), {
     runs,
     particles,
     essThreshold: tau,
