@@ -232,7 +232,9 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         if (p.score === undefined) throw new TypeError(`model '${model.name}' asked for a score, but no score model was given`);
         scorer ??= backend.scorer(p.score, rows, D, threads);
         const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
-        return scorer.evaluate(x, context, work, where);
+        if (p.signal === undefined) return scorer.evaluate(x, context, work, where);
+        context.signal = p.signal;
+        return untilAborted(scorer.evaluate(x, context, work, where), p.signal);
       },
       f32: (length) => track(memory.f32(length)),
       f64: async (length, fill) => track(await memory.f64(length, fill)),
@@ -348,6 +350,26 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       if (!succeeded) memory.free(z);
     }
   }
+}
+
+/** Settles with `work`, or rejects with the AbortError as soon as `signal` fires, even while `work` is pending. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      // What the abandoned call does later is ignored: the run's buffers are gone by then.
+      work.catch(() => undefined);
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
+      (err) => (signal.removeEventListener('abort', onAbort), reject(err)),
+    );
+  });
 }
 
 async function readI32(backend: Backend, a: I32Array): Promise<Int32Array> {

@@ -14,6 +14,8 @@ export interface ScoreContext {
   /** Rows in the batch (runs x particles) and the state dimension D. */
   rows: number;
   dim: number;
+  /** The run's AbortSignal, when it has one: a remote model call can be cancelled with it. */
+  signal?: AbortSignal;
 }
 
 /**

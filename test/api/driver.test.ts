@@ -178,3 +178,29 @@ describe('nothing leaks when a run fails or is aborted', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 * 2 ** 20);
   });
 });
+
+describe('cancelling', () => {
+  const observed = { indices: [1], values: [0.5] };
+  test('an abort rejects the run while a score callback is still pending, and the callback sees the signal', async () => {
+    let seen: AbortSignal | undefined;
+    const never = (_z: Float32Array, _t: number, ctx: { signal?: AbortSignal }) => {
+      seen = ctx.signal;
+      return new Promise<Float32Array>(() => undefined);
+    };
+    const signal = AbortSignal.timeout(50);
+    const started = performance.now();
+    await expect(smc({ score: never, dim: 2, schedule: schedules.ou(), steps: 10, observed, particles: 4, samples: 2, signal }))
+      .rejects.toMatchObject({ name: expect.stringMatching(/AbortError|TimeoutError/) });
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(seen).toBe(signal);
+  });
+
+  test('a run of many tiny steps lets timers fire, so AbortSignal.timeout stops it', async () => {
+    const mixture = GaussianMixture.fromJSON({ weights: [1], means: [[0, 0]], covariances: [[[1, 0], [0, 1]]] });
+    let steps = 0;
+    const signal = AbortSignal.timeout(30);
+    await expect(smc({ score: mixture, schedule: schedules.ou(), steps: 1_000_000, observed, particles: 8, samples: 1, signal, onStep: () => void steps++ }))
+      .rejects.toMatchObject({ name: expect.stringMatching(/AbortError|TimeoutError/) });
+    expect(steps).toBeLessThan(1_000_000);
+  });
+});
