@@ -12,6 +12,8 @@ import { bootstrapModel } from './models/bootstrap';
 import { BackwardKernelSpec, Context } from './models/backward-kernel';
 import { typeError, rangeError, positiveInteger, nonNegativeInteger, finiteNumber, oneOf, abortError } from './errors';
 import { threadsOption } from './threads';
+import { GaussianMixture } from './mixture';
+import { horizonWarning, stepWarning, collapseWarning } from './diagnostics';
 
 export type ContextKind = 'fixed' | 'forward';
 
@@ -93,6 +95,8 @@ export interface SampleResult {
   threads: number;
   /** The backend that ran it. */
   backend: 'cpu' | 'cuda';
+  /** Why the answer may be wrong although the run finished (lib/diagnostics.ts, README "Diagnostics"); empty when healthy. */
+  warnings: string[];
 }
 
 export interface SmcResult extends SampleResult {
@@ -207,6 +211,18 @@ function repeatRows(values: Float32Array, runs: number): Float32Array {
   return out;
 }
 
+/** The warnings that depend on the problem, not the run: the horizon and the step (lib/diagnostics.ts). */
+function problemWarnings(p: Prepared): string[] {
+  const out: string[] = [];
+  if (p.score instanceof GaussianMixture) {
+    const w = horizonWarning(p.score.marginals(), p.schedule, p.grid[p.grid.length - 1]);
+    if (w) out.push(w);
+  }
+  const w = stepWarning(p.schedule, p.kernel, p.grid);
+  if (w) out.push(w);
+  return out;
+}
+
 /** The backward kernel's part of a model: coordinates, kernel, context and last-step rule. */
 function kernelSpec(p: Prepared, context: Context): BackwardKernelSpec {
   return { kernel: p.kernel, latent: p.obs.latent, observed: p.obs.indices, context, finalNoise: p.finalNoise };
@@ -263,6 +279,7 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     seconds: (performance.now() - started) / 1000,
     threads: p.threads,
     backend: p.backend.name,
+    warnings: problemWarnings(p),
   };
 }
 
@@ -310,11 +327,14 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     seconds: 0,
     threads: p.threads,
     backend: p.backend.name,
+    warnings: problemWarnings(p),
     logEvidence: result.logEvidence,
     ess: result.ess,
     resampled: result.resampled,
     contextPath: path,
   };
+  const collapse = collapseWarning(result.ess, p.steps, runs, particles);
+  if (collapse) out.warnings.push(collapse);
   if (output === 'all') {
     out.particles = await p.backend.memory.readF32(result.particles);
     out.logWeights = result.logWeights;

@@ -9,6 +9,7 @@ import { selectBackend, Backend, BackendMemory } from '../../lib/backend';
 import { schedules } from '../../lib/schedules';
 import { GaussianMixture } from '../../lib/mixture';
 import { smc, replacement } from '../../lib/samplers';
+import { bootstrapModel } from '../../lib/models/bootstrap';
 
 // A toy importance sampler with tempered potentials: X ~ N(0, I_D) at the start, never
 // moved, weighted by S equal pieces of G(x) = exp(-|x - c|^2 / 2), resampled when the ESS
@@ -145,7 +146,6 @@ describe('nothing leaks when a run fails or is aborted', () => {
         : { dim: 2, score: (zz: Float32Array) => { if (++calls > at) throw new Error('model failed'); return new Float32Array(zz.length); } };
       const onStep = how === 'abort' ? (info: { step: number }) => { if (info.step === at) controller.abort(); } : undefined;
       // Through the public sampler, on the counting backend (the same driver).
-      const { bootstrapModel } = await import('../../lib/models/bootstrap');
       const path = new Float32Array(21 * 4 * 1).fill(0.5);
       await expect(runFeynmanKac({
         ...problem(bootstrapModel({ kernel: 'euler', latent: Int32Array.of(0), observed: Int32Array.of(1), context: { kind: 'path', path }, finalNoise: false }), {
