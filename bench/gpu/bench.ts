@@ -40,6 +40,14 @@ export interface FilterRow {
   ratio: number | null;
 }
 
+export interface HostCpuRow {
+  n: number;
+  steps: number;
+  seconds: number;
+  particleStepsPerSecond: number;
+  threads: number;
+}
+
 export interface LargestRow {
   n: number;
   bytesPerParticle: number;
@@ -163,11 +171,30 @@ export async function filterThroughput(
   return rows;
 }
 
+/** The same filter on the CPU backend of this machine (2 threads, as on the development
+ * machine): one run of about a second per size after a warm-up, so the GPU's ratio to a
+ * CPU measured in the same process sits beside the development machine's. */
+export async function hostCpuFilter(sizes: number[], log: (s: string) => void, threads = 2): Promise<HostCpuRow[]> {
+  const { model, observed } = filterModel();
+  await filterRun(model, observed, 1000, 2, 'cpu', threads);
+  const rows: HostCpuRow[] = [];
+  for (const n of sizes) {
+    const probe = await filterRun(model, observed, n, 1, 'cpu', threads);
+    const steps = Math.max(2, Math.min(20, Math.round(1.0 / probe)));
+    const seconds = await filterRun(model, observed, n, steps, 'cpu', threads);
+    const rate = (n * steps) / seconds;
+    rows.push({ n, steps, seconds, particleStepsPerSecond: rate, threads });
+    log(`host CPU filter N = ${n.toExponential(0)}, ${threads} threads: ${steps} steps in ${seconds.toFixed(3)} s = ${rate.toExponential(3)} particle-steps/s`);
+  }
+  return rows;
+}
+
 /** Device bytes per particle of the filter at D = 64 (lib/driver.ts): z and work (4 D each),
  * log-weights, increment, fixed-point CDF (8 each), ancestors (4), resampling tiles (~0). */
 export const BYTES_PER_PARTICLE = 2 * 4 * DIM + 3 * 8 + 4;
 
-export async function largestN(log: (s: string) => void): Promise<LargestRow> {
+export async function largestN(log: (s: string) => void, seconds = Infinity): Promise<LargestRow> {
+  const started = performance.now();
   const { model, observed } = filterModel();
   const q = native.cuda!.query();
   // MATH.md §6: the Philox counter's first word is element / 4, so N D <= 2^34.
@@ -175,6 +202,10 @@ export async function largestN(log: (s: string) => void): Promise<LargestRow> {
   let n = Math.min(counterLimit, Math.floor((0.92 * q.freeMemory) / BYTES_PER_PARTICLE));
   const attempts: string[] = [];
   for (let attempt = 0; attempt < 5; attempt++) {
+    if (attempt > 0 && (performance.now() - started) / 1000 > seconds / 2) {
+      attempts.push(`stopped: ${((performance.now() - started) / 1000).toFixed(0)} s of ${seconds.toFixed(0)} s used`);
+      break;
+    }
     try {
       const seconds = await filterRun(model, observed, n, 2, 'cuda');
       attempts.push(`N = ${n}: ran 2 steps in ${seconds.toFixed(2)} s`);
