@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares the one-shot GPU check of issue 4 (bench/gpu/run.sh) on a development machine
 # with nvcc but no GPU: the CUDA addon (npm run build:cuda), the Node scripts compiled to
-# .device/js (lib/ and bench/gpu/, no node_modules needed there), and this Node binary
-# compressed to .device/node.xz (the GPU machine has no Node). .device/ is git-ignored.
+# .device/js (lib/, bench/gpu/ and test/support/parity.ts; no node_modules needed there),
+# and this Node binary compressed to .device/node.xz (the GPU machine has no Node).
+# .device/ is git-ignored.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export npm_config_nodedir="${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}"
