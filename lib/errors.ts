@@ -57,7 +57,7 @@ export function oneOf<T extends string>(name: string, value: unknown, options: r
 export function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
   // By name, not instanceof: the reason may come from another realm (vm, jest).
-  if (typeof reason === 'object' && reason !== null && (reason as Error).name === 'AbortError') return reason as Error;
+  if (isErrorNamed(reason, 'AbortError')) return reason;
   const err = new Error(`the operation was aborted${reason !== undefined ? `: ${String(reason)}` : ''}`);
   err.name = 'AbortError';
   return err;

@@ -192,14 +192,3 @@ export async function longRunInDistribution(candidate: Candidate = 'cuda'): Prom
     detail: `SW2 to the exact posterior: ${candidate} ${sw.toFixed(4)}, cpu ${swCpu.toFixed(4)}, noise floor ${floor.floor.toFixed(4)} (pass: ${candidate} < 1.5 x floor)`,
   };
 }
-
-/** Every check, in order (the GPU script prints them; the jest suite asserts them). */
-export async function allParity(): Promise<ParityResult[]> {
-  return [
-    await normalsParity(),
-    await resampleParity(),
-    await gatherParity(),
-    ...(await shortRunParity()),
-    await longRunInDistribution(),
-  ];
-}
