@@ -2,6 +2,7 @@
 // A user's model is a function or an object; networks that predict epsilon or x0 are
 // converted to a score by MATH.md §1.
 import { native } from './native';
+import { predictionToScore, overlaps } from './prediction';
 import { oneOf, typeError } from './errors';
 
 /** What a score model is told besides the batch. */
@@ -34,8 +35,6 @@ export interface ScoreModel {
 }
 
 export type ScoreInput = ScoreFunction | ScoreModel;
-
-const PARAMETERIZATION_CODE: Record<Parameterization, 0 | 1 | 2> = { score: 0, epsilon: 1, x0: 2 };
 
 /** Wraps a network that predicts epsilon or x0 (or a score) as a score model. */
 export function fromPrediction(predict: ScoreFunction, parameterization: Parameterization, dim?: number): ScoreModel {
@@ -113,7 +112,7 @@ export async function evaluateScore(
       if (overlaps(result, z)) out.set(result);
       else score = result;
     } else {
-      await native.predictionToScore(z, result === out ? result.slice() : result, PARAMETERIZATION_CODE[p], context.alpha, context.sigma ** 2, out, threads);
+      await predictionToScore(z, result, p, context, out, threads);
     }
   }
   const bad = await native.firstNonFinite(score, threads);
@@ -125,11 +124,6 @@ export async function evaluateScore(
 export function nonFiniteScore(value: number, bad: number, context: ScoreContext, where: string): RangeError {
   const row = Math.floor(bad / context.dim);
   return new RangeError(`the score must be finite ${where}, got ${value} at row ${row}, coordinate ${bad % context.dim}`);
-}
-
-function overlaps(a: Float32Array, b: Float32Array): boolean {
-  if (a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 function describeResult(v: unknown): string {

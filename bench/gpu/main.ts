@@ -1,5 +1,5 @@
 // The Node half of the one-shot GPU check (bench/gpu/run.sh): parity of the CUDA backend
-// with the CPU one (bench/gpu/parity.ts), then the benchmarks (bench/gpu/bench.ts).
+// with the CPU one (test/support/parity.ts), then the benchmarks (bench/gpu/bench.ts).
 // Writes results.json, summary.md (the section for bench/RESULTS.md) and node.log into
 // --out, and prints a short table last.
 //
@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { native, nativeBuild } from '../../lib/native';
-import { normalsParity, resampleParity, gatherParity, shortRunParity, longRunInDistribution, ParityResult } from './parity';
+import { normalsParity, resampleParity, gatherParity, shortRunParity, longRunInDistribution, ParityResult } from '../../test/support/parity';
 import { resampleGather, filterThroughput, hostCpuFilter, largestN, readCpuBaseline, CopyRow, FilterRow, HostCpuRow, LargestRow, DIM } from './bench';
 
 interface Results {

@@ -4,7 +4,7 @@
 #   - the CUDA addon (npm run build:cuda): build-cuda/Release/condiff_cuda.node;
 #   - core_test with the CUDA core (cmake + ninja, build-gpu-ctest/): .device/core_test,
 #     which run.sh uses only if its own build with nvcc there fails;
-#   - the Node scripts compiled to .device/js (lib/ and bench/gpu/; no node_modules
+#   - the Node scripts compiled to .device/js (lib/, bench/gpu/ and test/support/parity.ts; no node_modules
 #     needed there) and this Node binary compressed to .device/node.xz (no Node there).
 # Run it again after any change to lib/, bench/gpu/ or native/: run.sh runs what it built.
 set -euo pipefail

@@ -2,12 +2,12 @@
 // purpose, element), so a sampler's output does not depend on the thread count or on how
 // runs are batched. All checks here are exact (byte equality); nothing is statistical.
 import { describe, expect, test } from '@jest/globals';
-import { native } from '../lib/native';
-import { GaussianMixture } from '../lib/mixture';
-import { replacement, smc, ReplacementOptions, SmcOptions } from '../lib/samplers';
-import { schedules } from '../lib/schedules';
-import { ResamplingScheme } from '../lib/driver';
-import { selectBackend } from '../lib/backend';
+import { native } from '../../lib/native';
+import { GaussianMixture } from '../../lib/mixture';
+import { replacement, smc, ReplacementOptions, SmcOptions } from '../../lib/samplers';
+import { schedules } from '../../lib/schedules';
+import { ResamplingScheme } from '../../lib/driver';
+import { selectBackend } from '../../lib/backend';
 
 const bytes = (a: ArrayBufferView): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 const sameBytes = (a: ArrayBufferView, b: ArrayBufferView): boolean => bytes(a).equals(bytes(b));

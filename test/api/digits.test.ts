@@ -1,15 +1,13 @@
-/** @jest-environment ./test/fixtures/onnx-environment.js */
-// Inpainting real digits with the shipped network (models/): masks, the held-out split,
-// the shipped classifier, an end-to-end inpainting of a few digits by every method with
-// few steps and particles, and `condiff inpaint` itself.
+/** @jest-environment ./test/support/onnx-environment.js */
+// condiff/digits (lib/digits.ts) with the shipped network (models/): masks, the held-out
+// split, the shipped classifier, and an end-to-end inpainting of a few digits by every
+// method with few steps and particles. `condiff inpaint` is tested in test/cli/.
 import { describe, expect, test, beforeAll, afterAll } from '@jest/globals';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { OnnxScore } from '../lib/onnx';
-import { replacement, smc, CorrectorOptions } from '../lib/samplers';
-import { loadDigitSet, pickDigits, digitMask, maskedObservation, LinearClassifier, MODELS_DIR, DigitSet, DIGIT_DIM, MaskKind } from '../lib/inpaint';
-import { main, CliIO } from '../lib/cli';
+import { OnnxScore } from '../../lib/onnx';
+import { replacement, smc, CorrectorOptions } from '../../lib/samplers';
+import { loadDigitSet, pickDigits, digitMask, maskedObservation, LinearClassifier, MODELS_DIR, DigitSet, DIGIT_DIM, MaskKind } from '../../lib/digits';
 
 const { abs, max } = Math;
 
@@ -148,54 +146,5 @@ describe('end to end: a few held-out digits inpainted by every method', () => {
       for (const v of r.samples) expect(abs(v)).toBeLessThanOrEqual(1 + 1e-5);
     }
     await clipped.release();
-  });
-});
-
-describe('condiff inpaint', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'condiff-inpaint-'));
-  });
-  afterAll(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const run = async (argv: string[]) => {
-    let out = '', err = '';
-    const io: CliIO = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, isTTY: false, env: {} };
-    const code = await main(argv, io);
-    return { code, out, err };
-  };
-
-  test('a small run prints a row per mask and method, writes the PNG grid and the JSON table', async () => {
-    const png = path.join(dir, 'grid.png'), json = path.join(dir, 'table.json');
-    const r = await run(['inpaint', '--digits', '2', '--completions', '3', '--steps', '10', '--particles', '8', '--langevin-steps', '1', '--jumps', '1', '--show', '1', '--shown', '2', '--threads', '2', '--out', png, '--json', json]);
-    expect(r.err).toBe('');
-    expect(r.code).toBe(0);
-    const rows = r.out.split('\n').filter((l) => /^\| (top|left|random) \|/.test(l));
-    expect(rows.length).toBe(12);
-    const table = JSON.parse(fs.readFileSync(json, 'utf8'));
-    expect(table.rows.length).toBe(12);
-    for (const row of table.rows) {
-      expect(row.completions).toBe(6);
-      expect(row.agreement).toBeGreaterThanOrEqual(0);
-      expect(row.agreement).toBeLessThanOrEqual(1);
-      expect(Number.isFinite(row.mse)).toBe(true);
-    }
-    const bytes = fs.readFileSync(png);
-    expect(bytes.subarray(1, 4).toString()).toBe('PNG');
-    // 3 rows (one digit per mask) of 1 + 4 x 2 + 1 cells.
-    const width = bytes.readUInt32BE(16), height = bytes.readUInt32BE(20);
-    expect(width).toBeGreaterThan(10 * 40);
-    expect(height).toBeGreaterThan(3 * 40);
-  });
-
-  test('usage errors', async () => {
-    expect((await run(['inpaint', '--masks', 'top,bottom'])).err).toMatch('--masks must be a comma-separated list of top, left, random, got "bottom"');
-    expect((await run(['inpaint', '--digits', '0'])).code).toBe(2);
-    expect((await run(['inpaint', '--steps', '2000', '--no-picture'])).err).toMatch('--steps must be a positive integer at most 1000');
-    expect((await run(['inpaint', '--model', path.join(dir, 'none.onnx'), '--no-picture'])).err).toMatch('cannot read the model file');
-    const help = await run(['help', 'inpaint']);
-    expect(help.code).toBe(0);
-    expect(help.out).toMatch('--particles N');
   });
 });

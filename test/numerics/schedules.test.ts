@@ -1,7 +1,7 @@
 // Schedules (MATH.md §1) and kernel coefficients (MATH.md §2).
 import { describe, expect, test } from '@jest/globals';
-import { schedules } from '../lib/schedules';
-import { stepCoefficients } from '../lib/kernel';
+import { schedules } from '../../lib/schedules';
+import { stepCoefficients } from '../../lib/kernel';
 
 describe('schedules', () => {
   test('ou: alpha_t = e^{-t}, sigma_t^2 = 1 - e^{-2t}, transitions compose', () => {

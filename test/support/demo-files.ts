@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEMO_MODEL, DEMO_OBSERVATION } from '../../lib/cli';
+import { DEMO_MODEL, DEMO_OBSERVATION } from '../../lib/cli/demo';
 
 export interface DemoFiles {
   dir: string;

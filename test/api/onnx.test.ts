@@ -1,5 +1,5 @@
-/** @jest-environment ./test/fixtures/onnx-environment.js */
-// OnnxScore (lib/onnx.ts): any ONNX network as a score model. The fixtures in
+/** @jest-environment ./test/support/onnx-environment.js */
+// OnnxScore (lib/onnx/): any ONNX network as a score model. The fixtures in
 // test/fixtures are written by tools/make_onnx_fixtures.py: four graphs that compute the
 // exact score of the Gaussian mixture in test/fixtures/gmm.json (MATH.md §7) and output it
 // as epsilon, x0, v or the score itself, with the time as a DDPM step, sigma or t; and tiny
@@ -11,15 +11,15 @@
 import { describe, expect, test, beforeAll, afterAll } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OnnxScore, OnnxScoreOptions, loadOnnxRuntime, readOnnxMetadata } from '../lib/onnx';
-import { GaussianMixture } from '../lib/mixture';
-import { schedules, Schedule } from '../lib/schedules';
-import { replacement, smc, CorrectorOptions } from '../lib/samplers';
-import { slicedWasserstein, noiseFloor, NoiseFloor } from '../lib/metrics';
-import { ScoreContext, ScoreInput } from '../lib/score';
+import { OnnxScore, OnnxScoreOptions, loadOnnxRuntime, readOnnxMetadata } from '../../lib/onnx';
+import { GaussianMixture } from '../../lib/mixture';
+import { schedules, Schedule } from '../../lib/schedules';
+import { replacement, smc, CorrectorOptions } from '../../lib/samplers';
+import { slicedWasserstein, noiseFloor, NoiseFloor } from '../../lib/metrics';
+import { ScoreContext, ScoreInput } from '../../lib/score';
 
 const { abs, max, exp, sqrt, sin } = Math;
-const FIX = path.join(__dirname, 'fixtures');
+const FIX = path.join(__dirname, '..', 'fixtures');
 const fixture = (name: string) => path.join(FIX, `${name}.onnx`);
 const SPEC = JSON.parse(fs.readFileSync(path.join(FIX, 'gmm.json'), 'utf8'));
 const D = 3;
@@ -61,7 +61,8 @@ describe('loading onnxruntime-node', () => {
     } catch (e) {
       err = e as Error;
     }
-    expect(err?.name).toBe('OnnxRuntimeMissingError');
+    expect(err?.name).toBe('MissingDependencyError');
+    expect((err as Error & { dependency?: string }).dependency).toBe('onnxruntime-node');
     expect(err?.message).toMatch('npm install onnxruntime-node');
     expect(err?.message).toMatch('not installed');
     // Something else that is not onnxruntime is refused too.
@@ -79,7 +80,7 @@ describe('ONNX metadata', () => {
     expect(meta).toMatchObject({ 'condiff.parameterization': 'epsilon', 'condiff.time': 'step', 'condiff.K': '1000', 'condiff.step_offset': '1' });
     expect(readOnnxMetadata(fs.readFileSync(fixture('tiny-image')))).toEqual({});
     // From the file (walking the top-level fields, skipping the graph by its length) as from the bytes.
-    const shipped = path.join(__dirname, '..', 'models', 'digits-eps.onnx');
+    const shipped = path.join(__dirname, '..', '..', 'models', 'digits-eps.onnx');
     expect(readOnnxMetadata(shipped)).toEqual(readOnnxMetadata(fs.readFileSync(shipped)));
     expect(readOnnxMetadata(shipped)['condiff.data_range']).toBe('-1,1');
     // A truncated model is refused.
@@ -101,7 +102,9 @@ describe('ONNX metadata', () => {
 
   test('a file that is not ONNX is refused', async () => {
     await rejectsWith(() => OnnxScore.load(Uint8Array.of(0x0f, 0xff, 0xff)), 'Error', 'not an ONNX model');
-    await rejectsWith(() => OnnxScore.load(path.join(FIX, 'no-such-file.onnx')), 'Error', 'no such file');
+    // A file the caller named is a FileError (by name), whether unreadable or not ONNX.
+    await rejectsWith(() => OnnxScore.load(path.join(FIX, 'no-such-file.onnx')), 'FileError', 'no such file');
+    await rejectsWith(() => OnnxScore.load(path.join(FIX, 'gmm.json')), 'FileError', 'not an ONNX model');
   });
 });
 

@@ -6,11 +6,11 @@
 // a correct implementation would fail it for a randomly chosen seed (normal, binomial or
 // chi-square tails, several checks combined by the union bound). Each test is at most
 // 1e-4; the file at most 3e-4. Everything else here is exact (no randomness in the verdict).
-import { lnGamma, chiSquareSurvival } from './oracles/stats';
+import { lnGamma, chiSquareSurvival } from '../support/stats';
 import { describe, expect, test } from '@jest/globals';
-import { resample, resampleAsync, gatherRows, gatherRowsAsync, gatherRowsInPlace, gatherRowsInPlaceAsync } from '../lib/blocks';
-import { ResamplingScheme } from '../lib/driver';
-import { native } from '../lib/native';
+import { resample, resampleAsync, gatherRows, gatherRowsAsync, gatherRowsInPlace, gatherRowsInPlaceAsync } from '../../lib/blocks';
+import { ResamplingScheme } from '../../lib/driver';
+import { native } from '../../lib/native';
 
 // Math functions bound once: a global lookup (Math.exp) inside jest's vm sandbox costs
 // ~200 ns, which dominates loops over millions of elements.

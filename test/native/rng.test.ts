@@ -6,9 +6,9 @@
 // correct generator, on a seed drawn at random, would fail that test (normal, chi-square
 // or Kolmogorov tails; several checks in one test are combined by the union bound).
 // Each test is at most 1e-4, the whole file at most 3e-4.
-import { chiSquareSurvival } from './oracles/stats';
+import { chiSquareSurvival } from '../support/stats';
 import { describe, expect, test } from '@jest/globals';
-import { native } from '../lib/native';
+import { native } from '../../lib/native';
 
 // Math functions bound once: a global lookup (Math.exp) inside jest's vm sandbox costs
 // ~200 ns, which dominates loops over millions of elements.
@@ -25,11 +25,6 @@ function normalCdf(x: number): number {
     t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
   const erfcAbs = t * exp(poly);
   return x >= 0 ? 1 - 0.5 * erfcAbs : 0.5 * erfcAbs;
-}
-
-/** Two-sided normal tail P(|N(0,1)| > z). */
-function twoSidedNormalTail(z: number): number {
-  return 2 * (1 - normalCdf(abs(z)));
 }
 
 /** Survival function of the Kolmogorov distribution: P(K > lambda) = 2 sum (-1)^(k-1) exp(-2 k^2 lambda^2). */

@@ -1,36 +1,13 @@
-// The command-line tool, run in-process (lib/cli.ts), and the .npy writer (lib/npy.ts).
+// The command line run in-process (lib/cli/): condiff sample, its errors and exit
+// statuses, internal errors and cancellation, and condiff demo.
 import { describe, expect, test, beforeAll, afterAll } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { main, CliIO, DEMO_OBSERVATION } from '../lib/cli';
-import { writeDemoFiles } from './oracles/demo-files';
-import { encodeNpy, decodeNpy, NPY_ALIGN } from '../lib/npy';
-
-interface Captured {
-  io: CliIO;
-  out: () => string;
-  err: () => string;
-}
-
-function capture(isTTY = false, env: Record<string, string | undefined> = {}): Captured {
-  let out = '', err = '';
-  return {
-    io: {
-      stdout: { write: (s: string) => (out += s) },
-      stderr: { write: (s: string) => (err += s) },
-      isTTY,
-      env,
-    },
-    out: () => out,
-    err: () => err,
-  };
-}
-
-async function run(argv: string[], isTTY = false) {
-  const c = capture(isTTY);
-  const code = await main(argv, c.io);
-  return { code, stdout: c.out(), stderr: c.err() };
-}
+import { main } from '../../lib/cli/main';
+import { DEMO_OBSERVATION } from '../../lib/cli/demo';
+import { writeDemoFiles } from '../support/demo-files';
+import { runCli } from '../support/cli';
+import { decodeNpy, NPY_ALIGN } from '../../lib/npy';
 
 let dir: string;
 let modelFile: string;
@@ -69,42 +46,6 @@ function checkNpy(file: string, rows: number, dim: number): Float32Array {
   return npy.data;
 }
 
-describe('npy', () => {
-  test('round trip, header aligned to 64 bytes and ending in a newline', () => {
-    for (const shape of [[3, 2], [1000, 3], [0, 4], [1, 1], [7], [2, 3, 4]]) {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const data = Float32Array.from({ length: n }, (_, i) => (i - 3.25) * 1.5e-3 * (i % 7 === 0 ? -1e6 : 1));
-      const buf = encodeNpy(data, shape);
-      const headerLen = buf.readUInt16LE(8);
-      expect((10 + headerLen) % 64).toBe(0);
-      expect(buf.subarray(0, 8)).toEqual(Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]));
-      const header = buf.subarray(10, 10 + headerLen).toString('latin1');
-      expect(header.endsWith('\n')).toBe(true);
-      const tuple = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-      expect(header.trimEnd()).toBe(`{'descr': '<f4', 'fortran_order': False, 'shape': ${tuple}, }`);
-      expect(buf.length).toBe(10 + headerLen + 4 * n);
-      const back = decodeNpy(buf);
-      expect(back.shape).toEqual(shape);
-      expect(Array.from(back.data)).toEqual(Array.from(data));
-    }
-  });
-
-  test('little-endian float32 bytes in C order', () => {
-    const buf = encodeNpy(Float32Array.of(1, 2, 3, -0.5, 0, 1e-3), [2, 3]);
-    const dataStart = 10 + buf.readUInt16LE(8);
-    expect(dataStart).toBe(128); // the [2, 3] header fits in 128 bytes, like NumPy's
-    expect(buf.readFloatLE(dataStart)).toBe(1);
-    expect(buf.readFloatLE(dataStart + 12)).toBe(-0.5);
-    expect(buf.subarray(dataStart, dataStart + 4)).toEqual(Buffer.from([0, 0, 0x80, 0x3f]));
-  });
-
-  test('rejects a shape that does not match the data, and a file that is not .npy', () => {
-    expect(() => encodeNpy(new Float32Array(6), [4, 2])).toThrow(RangeError);
-    expect(() => encodeNpy(new Float32Array(6), [-2, -3])).toThrow(RangeError);
-    expect(() => decodeNpy(Buffer.from('not a numpy file at all'))).toThrow(/magic/);
-  });
-});
-
 describe('condiff sample', () => {
   const methods: [string, string[]][] = [
     ['replacement', ['--context', 'fixed']],
@@ -116,7 +57,7 @@ describe('condiff sample', () => {
   ];
   test.each(methods)('%s %j writes a [K, D] float32 .npy and a JSON summary', async (method, extra) => {
     const out = path.join(dir, `out-${method}-${extra.length}.npy`);
-    const r = await run([...base(method, out), ...small, ...extra]);
+    const r = await runCli([...base(method, out), ...small, ...extra]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
@@ -144,9 +85,9 @@ describe('condiff sample', () => {
   test('same seed, same bytes, whatever the thread count; another seed differs', async () => {
     const files = ['a', 'b', 'c'].map((n) => path.join(dir, `seed-${n}.npy`));
     const args = ['--steps', '8', '--samples', '16', '--particles', '8'];
-    expect((await run([...base('smc', files[0]), ...args, '--seed', '7', '--threads', '1'])).code).toBe(0);
-    expect((await run([...base('smc', files[1]), ...args, '--seed=7', '--threads=2'])).code).toBe(0);
-    expect((await run([...base('smc', files[2]), ...args, '--seed', '8'])).code).toBe(0);
+    expect((await runCli([...base('smc', files[0]), ...args, '--seed', '7', '--threads', '1'])).code).toBe(0);
+    expect((await runCli([...base('smc', files[1]), ...args, '--seed=7', '--threads=2'])).code).toBe(0);
+    expect((await runCli([...base('smc', files[2]), ...args, '--seed', '8'])).code).toBe(0);
     const [a, b, c] = files.map((f) => fs.readFileSync(f));
     expect(a.equals(b)).toBe(true);
     expect(a.equals(c)).toBe(false);
@@ -155,18 +96,18 @@ describe('condiff sample', () => {
   test('overwrites an existing output file only on success', async () => {
     const out = path.join(dir, 'existing.npy');
     fs.writeFileSync(out, 'old');
-    const bad = await run([...base('replacement', out), ...small, '--seed', '-1']);
+    const bad = await runCli([...base('replacement', out), ...small, '--seed', '-1']);
     expect(bad.code).toBe(2);
     expect(fs.readFileSync(out, 'utf8')).toBe('old');
-    const good = await run([...base('replacement', out), ...small]);
+    const good = await runCli([...base('replacement', out), ...small]);
     expect(good.code).toBe(0);
     checkNpy(out, 24, 3);
   });
 
   test('progress bar on stderr only on a terminal', async () => {
-    const quiet = await run([...base('replacement', path.join(dir, 'p1.npy')), ...small]);
+    const quiet = await runCli([...base('replacement', path.join(dir, 'p1.npy')), ...small]);
     expect(quiet.stderr).toBe('');
-    const tty = await run([...base('replacement', path.join(dir, 'p2.npy')), ...small], true);
+    const tty = await runCli([...base('replacement', path.join(dir, 'p2.npy')), ...small], { isTTY: true });
     expect(tty.code).toBe(0);
     expect(tty.stderr).toContain('\r');
     expect(tty.stderr).toContain('10/10 steps');
@@ -222,7 +163,7 @@ describe('condiff errors', () => {
   test.each(cases)('%s', async (_name, argv, message) => {
     const out = path.join(dir, `err-${_name.replace(/\W+/g, '-')}.npy`);
     const before = new Set(fs.readdirSync(dir));
-    const r = await run(argv(out));
+    const r = await runCli(argv(out));
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.startsWith('condiff: ')).toBe(true);
@@ -235,11 +176,11 @@ describe('condiff errors', () => {
   });
 
   test('no command prints the usage on stderr and exits 2; help and --help exit 0', async () => {
-    const none = await run([]);
+    const none = await runCli([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('Usage:');
     for (const argv of [['help'], ['--help'], ['help', 'sample'], ['sample', '--help']]) {
-      const r = await run(argv);
+      const r = await runCli(argv);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('condiff sample --model');
       expect(r.stderr).toBe('');
@@ -270,19 +211,18 @@ describe('condiff internal errors and cancellation', () => {
 
   test('an aborted run exits 130 and writes nothing', async () => {
     const out = path.join(dir, 'aborted.npy');
-    const c = capture();
     const controller = new AbortController();
     controller.abort();
-    const code = await main([...base('smc', out), ...small], { ...c.io, signal: controller.signal });
-    expect(code).toBe(130);
-    expect(c.err()).toBe('condiff: interrupted\n');
+    const r = await runCli([...base('smc', out), ...small], { signal: controller.signal });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe('condiff: interrupted\n');
     expect(fs.existsSync(out)).toBe(false);
   });
 });
 
 describe('condiff demo', () => {
   test('--quick prints a row per method with distances and the noise floor', async () => {
-    const r = await run(['demo', '--quick', '--samples', '100', '--threads', '2']);
+    const r = await runCli(['demo', '--quick', '--samples', '100', '--threads', '2']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const rows = r.stdout.split('\n').filter((l) => /^(replacement|langevin|repaint|smc)/.test(l));

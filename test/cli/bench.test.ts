@@ -6,19 +6,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { main, CliIO } from '../lib/cli';
-import { writeDemoFiles } from './oracles/demo-files';
-import type { BenchResults } from '../lib/cli/bench';
-import { loadPlotLibraries, logLogSpec } from '../lib/cli/plots';
+import { writeDemoFiles } from '../support/demo-files';
+import { runCli } from '../support/cli';
+import type { BenchResults } from '../../lib/cli/bench';
+import { loadPlotLibraries, logLogSpec } from '../../lib/cli/plots';
 
-const ROOT = path.join(__dirname, '..');
-
-async function run(argv: string[], isTTY = false) {
-  let stdout = '', stderr = '';
-  const io: CliIO = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, isTTY, env: {} };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
+const ROOT = path.join(__dirname, '..', '..');
 
 let dir: string;
 let modelFile: string;
@@ -42,7 +35,7 @@ function readResults(out: string): BenchResults {
 describe('condiff bench sweeps', () => {
   test('a particle sweep writes results.json with every field, one row per N', async () => {
     const out = path.join(dir, 'smc');
-    const r = await run(['bench', '--model', modelFile, '--observe', observeFile, '--particles', '4,8', ...tiny, '--out', out, '--no-plots']);
+    const r = await runCli(['bench', '--model', modelFile, '--observe', observeFile, '--particles', '4,8', ...tiny, '--out', out, '--no-plots']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/psteps\/s/);
@@ -76,7 +69,7 @@ describe('condiff bench sweeps', () => {
   test('every method at once, on the built-in problem; Langevin with L = 0 is replacement', async () => {
     const out = path.join(dir, 'all');
     const argv = ['bench', '--method', 'smc,langevin,replacement,repaint', '--particles', '4', '--langevin-steps', '0,2', '--jumps', '1', ...tiny, '--out', out, '--no-plots'];
-    const r = await run(argv, true);
+    const r = await runCli(argv, { isTTY: true });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('[1/5] smc N=4'); // progress bar on a terminal
     const results = readResults(out);
@@ -98,7 +91,7 @@ describe('condiff bench sweeps', () => {
 
   test('draws error and seconds plots as SVG and PNG (child process)', async () => {
     const out = path.join(dir, 'plots');
-    const args = ['-r', path.join(ROOT, 'tools', 'register-ts.js'), path.join(ROOT, 'lib', 'cli.ts'), 'bench', '--particles', '4,8', ...tiny, '--out', out];
+    const args = ['-r', path.join(ROOT, 'tools', 'register-ts.js'), path.join(ROOT, 'lib', 'cli', 'main.ts'), 'bench', '--particles', '4,8', ...tiny, '--out', out];
     await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 60_000 });
     const results = readResults(out);
     expect(results.plots).toEqual(['error.svg', 'error.png', 'seconds.svg', 'seconds.png']);
@@ -130,25 +123,25 @@ describe('condiff bench errors', () => {
     ['an unknown option', ['--bogus', '1'], /unknown option --bogus for 'condiff bench'/],
   ];
   test.each(bad)('%s', async (_what, argv, message) => {
-    const r = await run(['bench', ...argv, '--out', path.join(dir, 'unused'), '--no-plots']);
+    const r = await runCli(['bench', ...argv, '--out', path.join(dir, 'unused'), '--no-plots']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   test('an --out that is a file', async () => {
-    const r = await run(['bench', '--out', modelFile, '--no-plots']);
+    const r = await runCli(['bench', '--out', modelFile, '--no-plots']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cannot write to --out .*: it is not a directory/);
   });
 
   test('help', async () => {
     for (const argv of [['help', 'bench'], ['bench', '--help']]) {
-      const r = await run(argv);
+      const r = await runCli(argv);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^condiff bench: the particle-count study/);
     }
-    expect((await run(['help'])).stdout).toMatch(/condiff bench/);
+    expect((await runCli(['help'])).stdout).toMatch(/condiff bench/);
   });
 });
 

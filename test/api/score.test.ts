@@ -1,10 +1,10 @@
 // Score models (MATH.md §1): callbacks (sync and async) see all runs' particles in one
 // call per step, and epsilon / x0 networks are converted to the same score.
 import { describe, expect, test } from '@jest/globals';
-import { GaussianMixture } from '../lib/mixture';
-import { schedules } from '../lib/schedules';
-import { replacement, smc } from '../lib/samplers';
-import { fromPrediction, ScoreContext } from '../lib/score';
+import { GaussianMixture } from '../../lib/mixture';
+import { schedules } from '../../lib/schedules';
+import { replacement, smc } from '../../lib/samplers';
+import { fromPrediction, ScoreContext } from '../../lib/score';
 
 const SPEC = {
   weights: [0.3, 0.7],

@@ -1,21 +1,20 @@
-// Backends (issue 4): choosing one, its errors, `condiff info`, the CUDA-enabled addon
-// loading where no device answers, results saying which backend ran them, and — where a
-// device answers — parity of the CUDA backend with the CPU one (bench/gpu/parity.ts; the
-// one-shot GPU script runs the same checks).
+// Backends: choosing one, its errors, the CUDA-enabled addon loading where no device
+// answers, results saying which backend ran them, and — where a device answers — parity of
+// the CUDA backend with the CPU one (test/support/parity.ts; the one-shot GPU script runs
+// the same checks). `condiff info` is tested in test/cli/info.test.ts.
 import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { selectBackend, cudaUnavailableReason, backends } from '../lib/backend';
-import { nativeBuild } from '../lib/native';
-import { GaussianMixture } from '../lib/mixture';
-import { schedules } from '../lib/schedules';
-import { replacement, smc } from '../lib/samplers';
-import { resample, resampleAsync, gatherRows, gatherRowsAsync } from '../lib/blocks';
-import { main } from '../lib/cli';
-import { normalsParity, resampleParity, gatherParity, shortRunParity, longRunInDistribution } from '../bench/gpu/parity';
+import { selectBackend, cudaUnavailableReason, backends } from '../../lib/backend';
+import { nativeBuild } from '../../lib/native';
+import { GaussianMixture } from '../../lib/mixture';
+import { schedules } from '../../lib/schedules';
+import { replacement, smc } from '../../lib/samplers';
+import { resample, resampleAsync, gatherRows, gatherRowsAsync } from '../../lib/blocks';
+import { normalsParity, resampleParity, gatherParity, shortRunParity, longRunInDistribution } from '../support/parity';
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const CUDA_ADDON = path.join(ROOT, 'build-cuda', 'Release', 'condiff_cuda.node');
 const reason = cudaUnavailableReason();
 const device = reason === null;
@@ -23,12 +22,6 @@ const device = reason === null;
 const MODEL = GaussianMixture.fromJSON({ weights: [0.5, 0.5], means: [[-2, -2], [2, 2]], covariances: [[[1, 0.9], [0.9, 1]], [[1, 0.9], [0.9, 1]]] });
 const OBSERVED = { indices: [1], values: [1] };
 const SMALL = { score: MODEL, schedule: schedules.ou(), steps: 4, observed: OBSERVED, samples: 8, seed: 1 };
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const code = await main(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, isTTY: false });
-  return { code, out, err };
-}
 
 describe('backend selection', () => {
   test("'cpu' is always there; 'auto' is CUDA exactly when a device answers", () => {
@@ -74,42 +67,6 @@ describe('results say which backend ran them', () => {
     expect((await smc({ ...SMALL, particles: 4 })).backend).toBe(auto);
     expect((await replacement({ ...SMALL, backend: 'cpu' })).backend).toBe('cpu');
     expect((await replacement({ ...SMALL, backend: 'auto', corrector: { kind: 'langevin', steps: 1, gamma: 0.1 } })).backend).toBe(auto);
-  });
-});
-
-describe('condiff info and --backend', () => {
-  test('info prints the backends, the device and the CPU threads', async () => {
-    const r = await cli(['info']);
-    expect(r.code).toBe(0);
-    expect(r.out).toMatch(new RegExp(`^backends: ${backends().available.join(', ')} \\(auto runs on ${backends().auto}\\)`));
-    expect(r.out).toMatch(device ? /\ncuda: available\n/ : new RegExp(`\\ncuda: unavailable: ${reason!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`));
-    expect(r.out).toMatch(device ? /\ndevice: .+, compute capability \d+\.\d+, \d+ multiprocessors, memory [\d.]+ GiB \([\d.]+ GiB free\)\n/ : /\ndevice: none\n/);
-    expect(r.out).toMatch(/\ncpu: .+, \d+ threads/);
-    const json = JSON.parse((await cli(['info', '--json'])).out);
-    expect(json.backends).toEqual(backends().available);
-    expect(json.cuda.available).toBe(device);
-    expect(json.cuda.reason).toBe(reason);
-    expect(json.cpu.threads).toBeGreaterThanOrEqual(1);
-    expect((await cli(['help', 'info'])).out).toMatch(/^condiff info/);
-    expect((await cli(['info', '--bogus'])).code).toBe(2);
-  });
-
-  test('sample --backend: cpu runs and says so; cuda without a device exits 2 with the reason', async () => {
-    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'condiff-backend-'));
-    const file = path.join(dir, 's.npy');
-    const base = ['sample', '--model', 'examples/model.json', '--observe', 'examples/observe.json', '--method', 'smc', '--particles', '8', '--samples', '4', '--steps', '4', '--out', file];
-    const cpu = await cli([...base, '--backend', 'cpu']);
-    expect(cpu.code).toBe(0);
-    expect(JSON.parse(cpu.out).backend).toBe('cpu');
-    const bad = await cli([...base, '--backend', 'gpu']);
-    expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/--backend must be one of auto, cpu, cuda, got "gpu"/);
-    if (!device) {
-      const r = await cli([...base, '--backend', 'cuda']);
-      expect(r.code).toBe(2);
-      expect(r.err).toBe(`condiff: --backend cuda is not available: ${reason}\n`);
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 
@@ -160,7 +117,7 @@ if (!haveCudaBuild) console.log(`CUDA addon checks skipped: ${CUDA_ADDON} is not
 
   test('CONDIFF_NATIVE=cuda: lib runs on its CPU operations, and info says which addon', () => {
     const env = { ...process.env, CONDIFF_NATIVE: 'cuda' };
-    const info = JSON.parse(execFileSync(process.execPath, ['-r', './tools/register-ts.js', 'lib/cli.ts', 'info', '--json'], { cwd: ROOT, env, encoding: 'utf8' }));
+    const info = JSON.parse(execFileSync(process.execPath, ['-r', './tools/register-ts.js', 'lib/cli/main.ts', 'info', '--json'], { cwd: ROOT, env, encoding: 'utf8' }));
     expect(info.addon).toBe('cuda');
     expect(info.nativeMode).toBe('cuda');
     const script = `

@@ -1,10 +1,11 @@
-// Inpainting 8x8 digits with a trained network (models/): the held-out digits, masks,
-// the shipped linear classifier, the figures of merit of a set of completions, and a PNG
-// grid drawn with sharp (an optional peer dependency, loaded lazily).
+// condiff/digits: the inpainting demo's application code, a subpath export kept out of the
+// library's main entry. Inpainting 8x8 digits with a trained network (models/): the
+// held-out digits, masks, the shipped linear classifier, the figures of merit of a set of
+// completions, and a PNG grid drawn with sharp (an optional peer dependency, loaded lazily).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Observation } from './observation';
-import { typeError, rangeError, positiveInteger } from './errors';
+import { typeError, rangeError, positiveInteger, FileError, MissingDependencyError } from './errors';
 
 export const DIGIT_SIDE = 8;
 export const DIGIT_DIM = 64;
@@ -33,12 +34,12 @@ function readJsonFile(file: string, what: string): unknown {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read the ${what} ${JSON.stringify(file)}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+    throw new FileError(file, `cannot read the ${what} ${JSON.stringify(file)}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
   }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`the ${what} ${JSON.stringify(file)} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    throw new FileError(file, `the ${what} ${JSON.stringify(file)} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -47,14 +48,14 @@ export function loadDigitSet(file = path.join(MODELS_DIR, 'digits-test.json')): 
   const json = readJsonFile(file, 'digit set') as { images?: unknown; labels?: unknown; testIndices?: unknown };
   const images = json.images, labels = json.labels, idx = json.testIndices;
   if (!Array.isArray(images) || !Array.isArray(labels) || !Array.isArray(idx) || images.length !== labels.length || idx.length !== labels.length) {
-    throw new Error(`the digit set ${JSON.stringify(file)} must hold "images", "labels" and "testIndices" arrays of equal length`);
+    throw new FileError(file, `the digit set ${JSON.stringify(file)} must hold "images", "labels" and "testIndices" arrays of equal length`);
   }
   const n = images.length;
   const out = new Float32Array(n * DIGIT_DIM);
   images.forEach((img, i) => {
-    if (!Array.isArray(img) || img.length !== DIGIT_DIM) throw new Error(`the digit set ${JSON.stringify(file)}: image ${i} must hold 64 pixels`);
+    if (!Array.isArray(img) || img.length !== DIGIT_DIM) throw new FileError(file, `the digit set ${JSON.stringify(file)}: image ${i} must hold 64 pixels`);
     img.forEach((v, j) => {
-      if (typeof v !== 'number' || !(v >= 0 && v <= 16)) throw new Error(`the digit set ${JSON.stringify(file)}: image ${i} pixel ${j} must be in 0..16, got ${v}`);
+      if (typeof v !== 'number' || !(v >= 0 && v <= 16)) throw new FileError(file, `the digit set ${JSON.stringify(file)}: image ${i} pixel ${j} must be in 0..16, got ${v}`);
       out[i * DIGIT_DIM + j] = v / 8 - 1;
     });
   });
@@ -239,16 +240,15 @@ interface SharpModule {
   };
 }
 
-export function loadSharp(load: (id: string) => unknown = require): SharpModule {
+function loadSharp(): SharpModule {
   try {
-    return load('sharp') as SharpModule;
+    return require('sharp') as SharpModule;
   } catch (e) {
-    const err = new Error(
+    throw new MissingDependencyError(
+      'sharp',
       `writing PNG images needs the optional peer dependency sharp, and it ${(e as NodeJS.ErrnoException)?.code === 'MODULE_NOT_FOUND' ? 'is not installed' : `failed to load: ${(e as Error)?.message}`}. Install it with: npm install sharp`,
       { cause: e },
     );
-    err.name = 'SharpMissingError';
-    throw err;
   }
 }
 

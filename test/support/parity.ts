@@ -1,5 +1,5 @@
 // Parity of the CUDA backend with the CPU backend (issue 4), shared by the jest suite
-// (test/backend.test.ts, run when a device answers) and the one-shot GPU script
+// (test/native/backend.test.ts, run when a device answers) and the one-shot GPU script
 // (bench/gpu/run.sh, which has no node_modules). Each check runs both backends on the
 // same inputs and says what it compared:
 //   - building blocks, bit for bit: Philox normals (MATH.md §6), ancestors of every
@@ -191,15 +191,4 @@ export async function longRunInDistribution(candidate: Candidate = 'cuda'): Prom
     ok: r.backend === candidate && sw < 1.5 * floor.floor,
     detail: `SW2 to the exact posterior: ${candidate} ${sw.toFixed(4)}, cpu ${swCpu.toFixed(4)}, noise floor ${floor.floor.toFixed(4)} (pass: ${candidate} < 1.5 x floor)`,
   };
-}
-
-/** Every check, in order (the GPU script prints them; the jest suite asserts them). */
-export async function allParity(): Promise<ParityResult[]> {
-  return [
-    await normalsParity(),
-    await resampleParity(),
-    await gatherParity(),
-    ...(await shortRunParity()),
-    await longRunInDistribution(),
-  ];
 }
