@@ -339,7 +339,7 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
     methods,
     steps,
     particles,
-    integerList(flags, 'langevin-steps', [0, 1, 5, 20], 0, 100000),
+    integerList(flags, 'langevin-steps', [0, 1, 5, 20], 0, 65536),
     integerList(flags, 'jumps', [0, 1, 5, 20], 0, 10000),
   );
   const problem = loadProblem(flags);

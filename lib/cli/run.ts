@@ -58,11 +58,18 @@ export async function runMethod(model: GaussianMixture, observed: Observation, s
       let count = 0;
       for (const f of r.resampled) count += f;
       const meanLogEvidence = r.logEvidence.reduce((a, b) => a + b, 0) / r.logEvidence.length;
+      warn(io, label, r.warnings);
       return { result: r, meanLogEvidence, minEss: Number.isFinite(minEss) ? minEss : null, resamplingCount: count };
     }
     const r = await userInputAsync('', () => replacement({ ...common, context: s.context, corrector: s.corrector }));
+    warn(io, label, r.warnings);
     return { result: r, meanLogEvidence: null, minEss: null, resamplingCount: null };
   } finally {
     progress.clear();
   }
+}
+
+/** The result's diagnostics (lib/diagnostics.ts) on stderr, one `warning:` line each. */
+function warn(io: CliIO, label: string, warnings: string[]): void {
+  for (const w of warnings) io.stderr.write(`warning: ${label}: ${w}\n`);
 }

@@ -91,7 +91,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   if (method === 'langevin') {
     settings.corrector = {
       kind: 'langevin',
-      steps: integerFlag(flags, 'langevin-steps', 5, 1, 100000),
+      steps: integerFlag(flags, 'langevin-steps', 5, 1, 65536),
       gamma: numberFlag(flags, 'langevin-gamma', 0.1, { positive: true }),
     };
   } else if (method === 'repaint') {
@@ -114,6 +114,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     minEss: run.minEss,
     resamplingCount: run.resamplingCount,
     backend: run.result.backend,
+    warnings: run.result.warnings,
     out: outPath,
   };
   io.stdout.write(JSON.stringify(summary) + '\n');
