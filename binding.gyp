@@ -24,7 +24,7 @@
       "include_dirs": ["native/core", "native/binding"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"],
       "defines": ["NAPI_VERSION=8"],
-      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-psabi", "-fno-math-errno", "-fexceptions"],
+      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-psabi", "-fno-math-errno", "-ffp-contract=off", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"]
     }

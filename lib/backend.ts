@@ -33,6 +33,7 @@ export interface BackendMemory {
   /** A host copy (on 'cpu', the array itself). */
   readF32(a: F32Array): Promise<Float32Array>;
   readF64(a: F64Array): Promise<Float64Array>;
+  readI32(a: I32Array): Promise<Int32Array>;
   /** Gives device memory back now rather than when collected (nothing on 'cpu'). */
   free(...arrays: Array<F32Array | F64Array | I32Array | null | undefined>): void;
 }
@@ -61,6 +62,7 @@ const hostMemory: BackendMemory = {
   i32: (length) => new Int32Array(length),
   readF32: async (a) => a as Float32Array,
   readF64: async (a) => a as Float64Array,
+  readI32: async (a) => a as Int32Array,
   free: () => undefined,
 };
 
@@ -108,6 +110,12 @@ function cudaBackend(ctx: CudaContext): Backend {
     readF64: async (a) => {
       if (!onDevice(a)) return a;
       const host = new Float64Array(a.length);
+      await ctx.download(a, host);
+      return host;
+    },
+    readI32: async (a) => {
+      if (!onDevice(a)) return a;
+      const host = new Int32Array(a.length);
       await ctx.download(a, host);
       return host;
     },

@@ -1,20 +1,25 @@
-// One driver for every sampler (MATH.md §3): each is a Feynman–Kac model given by an
-// initial draw, a move (the backward kernel on X, plus any corrector) and a
-// log-potential. The driver owns time stepping, batching of runs, weights, ESS,
-// resampling and the log-evidence; models only say what is specific to them.
-import { native, BatchArgs, StreamArgs, NativeAddon } from './native';
-import { Schedule, KernelName } from './schedules';
+// The one sequential Monte Carlo driver (MATH.md §3). A sampler is a Feynman–Kac model
+// (lib/models/): an initial draw, a move for each step, a log-potential for each step and
+// optional initial, final and corrector parts, each written against the backend's
+// operations. The driver owns only what every model shares: the time grid, the batch of
+// runs, the state buffers, normalisation, ESS, adaptive resampling, the log-evidence,
+// abort, progress, giving the event loop a turn, and freeing everything, on success or not.
+//
+// One step goes t = grid[i] → s = grid[i - 1], i = S … 1:
+//   weigh (the model writes log-potential increments) → reweight, ESS, log Ẑ (driver)
+//   → resample the runs whose ESS fell below the threshold (driver, or the model's own
+//   resampler) → move (the model, given the ancestors) → correct (the model, optional).
+// A model that proposes before it weighs (twisted SMC) moves inside `weigh` and applies
+// the ancestors in `move`. A model may offer a fused native step for the backend it runs
+// on; the driver then calls it in place of weigh → reweight → resample → move.
+import { BatchArgs, NativePurposes, StreamArgs } from './native';
+import { Schedule } from './schedules';
 import { ScoreInput, ScoreContext } from './score';
-import type { Backend, F32Array, I32Array } from './backend';
+import type { Backend, BackendOps, F32Array, F64Array, I32Array, ScoreRunner } from './backend';
 import { abortError } from './errors';
 
 export type ResamplingScheme = 'systematic' | 'stratified' | 'multinomial' | 'residual';
 export const RESAMPLING_SCHEMES: readonly ResamplingScheme[] = ['systematic', 'stratified', 'multinomial', 'residual'];
-
-export type Corrector =
-  | { kind: 'langevin'; steps: number; rule: 'gamma'; gamma: number }
-  | { kind: 'langevin'; steps: number; rule: 'snr'; snr: number }
-  | { kind: 'repaint'; jumps: number };
 
 /** Progress report, once per step. */
 export interface StepInfo {
@@ -23,250 +28,349 @@ export interface StepInfo {
   steps: number;
   /** The time just reached (s = t_{i-1}). */
   t: number;
-  /** Per-run ESS after this step's reweighting (filters only): a view of the result's `ess` row, never rewritten. */
+  /** Per-run ESS after this step's reweighting (weighted models only): a view of the result's `ess` row, never rewritten. */
   ess?: Float64Array;
-  /** Runs resampled at this step (filters only). */
+  /** Runs resampled at this step (weighted models only). */
   resampledRuns?: number;
 }
 
-/** The Feynman–Kac model: what distinguishes one sampler from another. */
+/** One step t = grid[index] → s = grid[index - 1]. */
+export interface Step {
+  /** Grid index of t (S for the first step, 1 for the last). */
+  readonly index: number;
+  /** 1 for the first step, S for the last. */
+  readonly number: number;
+  readonly t: number;
+  readonly s: number;
+  /** Whether s = t_0 (the data time). */
+  readonly last: boolean;
+  /** Where an error happened, for messages: "at step 3 of 100 (t = 4.85)". */
+  readonly where: string;
+}
+
+/** What a model's run sees of the driver: the batch, its buffers and its services. */
+export interface DriverRun {
+  readonly backend: Backend;
+  readonly ops: BackendOps;
+  readonly batch: BatchArgs;
+  readonly runs: number;
+  readonly particles: number;
+  readonly dim: number;
+  /** runs × particles. */
+  readonly rows: number;
+  readonly threads: number;
+  readonly schedule: Schedule;
+  /** The time grid t_0 = 0 < … < t_S after the model's refinement (MATH.md §1). */
+  readonly grid: Float64Array;
+  readonly steps: number;
+  /** The particles, rows × D: the initial draw writes them, moves update them; the result returns them. */
+  readonly z: F32Array;
+  /** Scratch, rows × D: `score` writes into it; the model may use it until its next score call. */
+  readonly work: F32Array;
+  /** This step's log-potential per particle (rows; weighted models write it in weigh). */
+  readonly increment: F64Array;
+  /** The normalised log-weights (rows; weighted models). Only a model's own resampler writes them. */
+  readonly logWeights: F64Array;
+  /** A random stream of MATH.md §6 for this run's seed (and run keys): step word, purpose and its index. */
+  stream(step: number, purpose: keyof NativePurposes, index?: number): StreamArgs;
+  /** The score at every row of `state` at time t, into `work`, checked finite (MATH.md §4). */
+  score(state: F32Array, t: number, where: string): Promise<F32Array>;
+  /** Buffers in the backend's memory, freed by the driver when the run ends, whatever way it ends. */
+  f32(length: number): F32Array;
+  f64(length: number, fill?: number): Promise<F64Array>;
+  i32(length: number): I32Array;
+  /** Throws the AbortError when the run's signal has fired. */
+  checkAbort(): void;
+}
+
+/** The buffers a fused native step reads and writes besides the model's own. */
+export interface FusedStepBuffers {
+  essThreshold: number;
+  scheme: ResamplingScheme;
+  resamplingStream: StreamArgs;
+  /** Written per run: log Ẑ increment, ESS after the reweighting, 1 where resampled. */
+  evidenceIncrement: Float64Array;
+  ess: Float64Array;
+  flags: Uint8Array;
+  scratch: F64Array;
+  ancestors: I32Array;
+}
+
+/** How a fused step ended: the failures the driver reports itself (the model reports its own). */
+export type FusedStepStatus = { status: 'ok' } | { status: 'weights-degenerate' | 'resampling-failed'; run: number };
+
+/** One run of a model: its parts, bound to the driver's buffers. */
+export interface ModelRun {
+  /** M_0: the particles at t_S, into run.z. */
+  initial(): Promise<void>;
+  /** G_0: an initial log-potential into run.increment (then reweighting and resampling, applied by `select`). */
+  initialWeight?(): Promise<void>;
+  /** G for the step t → s, into run.increment, before resampling. */
+  weigh?(step: Step): Promise<void>;
+  /** M for the step t → s; `ancestors` (rows, per run indices) is null when no run resampled. */
+  move(step: Step, ancestors: I32Array | null): Promise<void>;
+  /** Applies ancestors outside a move (after the initial weight); required with initialWeight. */
+  select?(ancestors: I32Array): Promise<void>;
+  /** Moves after the step that leave the target invariant or approximately so (correctors). */
+  correct?(step: Step): Promise<void>;
+  /** A final log-potential at s = 0 into run.increment (reweighted, never resampled). */
+  finalWeight?(): Promise<void>;
+  /** The model's own resampler (a conditional one with a pinned slot): writes ancestors for flagged runs, identity elsewhere, and resets their log-weights. */
+  resample?(step: Step, flags: Uint8Array, ancestors: I32Array): Promise<void>;
+  /** weigh → reweight → resample → move in one native job, where the backend has one. */
+  fusedStep?(step: Step, buffers: FusedStepBuffers): Promise<FusedStepStatus>;
+  /** Gives back what the model allocated outside run.f32/f64/i32. Called on success and failure. */
+  release?(): void;
+}
+
+/** A Feynman–Kac model: what distinguishes one sampler from another. */
 export interface FeynmanKacModel {
   readonly name: string;
-  /** Log-potential on the kernel mean of the Y block (MATH.md §3), or none (replacement). */
-  readonly potential: 'none' | 'gaussian-y';
-  /** Corrector moves after each backward step (Algorithm 2, RePaint), if any. */
-  readonly corrector?: Corrector;
+  /** Whether particles carry weights: the driver then normalises, resamples and estimates log Ẑ. */
+  readonly weighted: boolean;
+  /** Keep every step's ancestors (result.ancestry), for ancestry tracing. */
+  readonly keepAncestry?: boolean;
+  /** Inserts or moves grid nodes before the run (MATH.md §9.1); the default keeps the caller's grid. */
+  refineGrid?(grid: Float64Array): Float64Array;
+  start(run: DriverRun): ModelRun | Promise<ModelRun>;
 }
 
 export interface DriverProblem {
   /** The backend (lib/backend.ts): its operations, the memory the state lives in, the score. */
   backend: Backend;
   model: FeynmanKacModel;
-  score: ScoreInput;
+  /** The score model, when the model calls run.score. */
+  score?: ScoreInput;
   schedule: Schedule;
-  kernel: KernelName;
-  steps: number;
+  /** The time grid t_0 = 0 < … < t_S (MATH.md §1). */
+  grid: Float64Array;
   dim: number;
-  latent: Int32Array;
-  observed: Int32Array;
-  /** Y at each grid index for every run: (steps + 1) x runs x d_Y, or one runs x d_Y slice when fixed. */
-  context: { kind: 'fixed'; values: Float32Array } | { kind: 'path'; path: Float32Array };
   runs: number;
   particles: number;
+  /** Global index of this batch's first run (its random streams, MATH.md §6). */
   runOffset: number;
   seed: number;
   threads: number;
+  /** Resample when ESS < essThreshold × N (weighted models). */
   essThreshold: number;
   scheme: ResamplingScheme;
-  finalNoise: boolean;
   signal?: AbortSignal;
   onStep?: (info: StepInfo) => void;
 }
 
 export interface DriverResult {
-  /** Final particles, runs x particles x D, in the backend's memory (readF32, then free). */
+  /** Final particles, runs × particles × D, in the backend's memory (the caller reads and frees it). */
   particles: F32Array;
-  /** Final normalised log-weights, runs x particles. */
+  /** Final normalised log-weights, runs × particles. */
   logWeights: Float64Array;
   /** log Ẑ per run (MATH.md §3), 0 for unweighted models. */
   logEvidence: Float64Array;
-  /** ESS after each step's reweighting, steps x runs (step order: first step first). */
+  /** ESS after each step's reweighting, steps × runs (first step first). */
   ess: Float64Array;
-  /** 1 where a run was resampled, steps x runs. */
+  /** 1 where a run was resampled, steps × runs. */
   resampled: Uint8Array;
+  /** With model.keepAncestry: each step's ancestors, steps × rows (first step first; identity where not resampled). */
+  ancestry?: Int32Array;
+  /** The grid the run used (after the model's refinement). */
+  grid: Float64Array;
 }
 
-interface StepCoefficients {
-  a: number;
-  b: number;
-  v: number;
-  /** Variance for the weight: v, or at a DDPM last step (v = 0) the previous step's v (MATH.md §2). */
-  weightVariance: number;
-  alphaTs: number;
-  sigma2Ts: number;
+/** How long the driver may keep the event loop before it yields a turn (timers, I/O, abort). */
+const YIELD_EVERY_MS = 10;
+
+export function weightsError(where: string, run: number): RangeError {
+  return new RangeError(`all log-weights are -Infinity or NaN ${where} in run ${run}: no particle explains the observation (MATH.md §4)`);
 }
 
-/** Kernel coefficients for every step i = 1..S (index i - 1), from the native formula of MATH.md §2. */
-export function stepCoefficients(
-  schedule: Schedule,
-  kernel: KernelName,
-  grid: Float64Array,
-  ops: Pick<NativeAddon, 'kernelCoefficients' | 'codes'> = native,
-): StepCoefficients[] {
-  const out: StepCoefficients[] = [];
-  for (let i = 1; i < grid.length; i++) {
-    const s = grid[i - 1], t = grid[i];
-    const tr = schedule.transition(s, t);
-    const euler = kernel === 'euler';
-    const q = Float64Array.of(
-      Math.exp(schedule.logAlpha(t)),
-      schedule.sigma2(t),
-      Math.exp(schedule.logAlpha(s)),
-      schedule.sigma2(s),
-      tr.alpha,
-      tr.sigma2,
-      t - s,
-      euler ? schedule.drift(t) : 0,
-      euler ? schedule.diffusion2(t) : 0,
-    );
-    const [a, b, v] = ops.kernelCoefficients(ops.codes.kernels[kernel], q);
-    out.push({ a, b, v, weightVariance: v, alphaTs: tr.alpha, sigma2Ts: tr.sigma2 });
-  }
-  // MATH.md §2, "the last step": DDPM's v vanishes at s = 0; its weight uses the previous step's v.
-  for (let i = 0; i < out.length; i++) {
-    if (!(out[i].v > 0)) out[i].weightVariance = i + 1 < out.length ? out[i + 1].weightVariance : out[i].v;
-  }
-  return out;
+export function resamplingError(where: string, run: number): RangeError {
+  return new RangeError(`resampling found no positive weight ${where} in run ${run}`);
 }
 
 export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
-  const { runs, particles: n, dim: D, threads, model } = p;
+  const { runs, particles: n, dim: D, threads, model, backend } = p;
+  const { ops, memory } = backend;
   const rows = runs * n;
-  const dY = p.observed.length;
   const batch: BatchArgs = { runs, particles: n, dim: D, runOffset: p.runOffset };
-  const grid = p.schedule.grid(p.steps);
-  const { ops, memory } = p.backend;
-  const coef = stepCoefficients(p.schedule, p.kernel, grid, ops);
-  for (let i = 0; i < coef.length; i++) {
-    if (model.potential !== 'none' && !(coef[i].weightVariance > 0)) {
-      throw new RangeError(`the kernel variance must be positive to weight particles, got ${coef[i].weightVariance} at step ${i + 1}`);
-    }
-  }
-  const P = ops.purposes;
-  const stream = (step: number, purpose: number, index = 0): StreamArgs => ({ seed: p.seed, step, purpose, index });
-  const scheme = ops.codes.schemes[p.scheme];
-  const contextAt = (i: number): Float32Array =>
-    p.context.kind === 'fixed' ? p.context.values : p.context.path.subarray(i * runs * dY, (i + 1) * runs * dY);
-
-  // Two state-sized buffers for the whole run, nothing state-sized inside the loop:
-  // `z` holds the particles; `work` receives the score and then, in place, the kernel
-  // mean mu = a z + b s. The move writes mu[ancestor] + noise back into z (mu is a
-  // separate buffer, so gathering in place is safe).
-  // On 'cuda' these live on the device for the whole run; per-run numbers stay on the host.
-  const z = memory.f32(rows * D);
-  const work = memory.f32(rows * D);
-  const mu = work;
-  const weighted = model.potential !== 'none';
-  const logWeights = await memory.f64(rows, -Math.log(n));
-  const increment = await memory.f64(weighted ? rows : 0);
-  const cdf = await memory.f64(weighted ? rows : 0);
-  const ancestors = memory.i32(weighted ? rows : 0);
-  const flags = new Uint8Array(runs);
-  const evidenceIncrement = new Float64Array(runs);
-  const essNow = new Float64Array(runs);
-  const logEvidence = new Float64Array(runs);
-  const essTrace = new Float64Array(p.steps * runs).fill(weighted ? NaN : n);
-  const resampledTrace = new Uint8Array(p.steps * runs);
-
+  const grid = model.refineGrid ? model.refineGrid(p.grid) : p.grid;
+  const steps = grid.length - 1;
+  const weighted = model.weighted;
   const checkAbort = () => {
     if (p.signal?.aborted) throw abortError(p.signal);
   };
-  const scorer = p.backend.scorer(p.score, rows, D, threads);
-  const score = async (state: F32Array, t: number, where: string): Promise<F32Array> => {
-    const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
-    return scorer.evaluate(state, context, work, where);
-  };
 
-  // mu = a z + b s (MATH.md §2), checked: a finite but huge score can overflow float32.
-  const kernelMeanError = (where: string, value: number, bad: number) =>
-    new RangeError(`the kernel mean must be finite ${where}, got ${value} at row ${Math.floor(bad / D)} (the score overflows float32)`);
-  const kernelMean = async (state: F32Array, g: F32Array, c: StepCoefficients, where: string) => {
-    const checked = await ops.kernelMean(state, g, c.a, c.b, mu, threads);
-    const bad = p.backend.kernelMeanChecks ? checked : await ops.firstNonFinite(mu, threads);
-    if (bad >= 0) throw kernelMeanError(where, (await memory.readF32(mu))[bad], bad);
-  };
-  const weightsError = (where: string, run: number) =>
-    new RangeError(`all log-weights are -Infinity or NaN ${where} in run ${p.runOffset + run}: no particle explains the observation (MATH.md §4)`);
-  const resamplingError = (where: string, run: number) => new RangeError(`resampling found no positive weight ${where} in run ${p.runOffset + run}`);
-  // The per-run numbers of step i after a reweighting; returns how many runs resample.
-  const recordWeights = (i: number): number => {
-    let resampled = 0;
-    for (let r = 0; r < runs; r++) {
-      logEvidence[r] += evidenceIncrement[r];
-      essTrace[(p.steps - i) * runs + r] = essNow[r];
-      resampledTrace[(p.steps - i) * runs + r] = flags[r];
-      resampled += flags[r];
-    }
-    return resampled;
-  };
-  // The fused native step (host arrays only: the CPU backend).
-  const fusedStep = p.backend.smcStep;
+  // Everything allocated for the run is freed in `finally`; the particles too when the run fails.
+  const owned: Array<F32Array | F64Array | I32Array> = [];
+  const track = <A extends F32Array | F64Array | I32Array>(a: A): A => (owned.push(a), a);
+  let scorer: ScoreRunner | undefined;
+  let modelRun: ModelRun | undefined;
+  let z: F32Array | undefined;
+  let succeeded = false;
+  try {
+    // Two state-sized buffers for the whole run: `z` holds the particles, `work` the score
+    // and whatever the model computes from it. On 'cuda' both stay on the device.
+    z = memory.f32(rows * D);
+    const work = track(memory.f32(rows * D));
+    const logWeights = track(await memory.f64(rows, -Math.log(n)));
+    const increment = track(await memory.f64(weighted ? rows : 0));
+    const scratch = track(await memory.f64(weighted ? rows : 0));
+    const ancestors = track(memory.i32(weighted ? rows : 0));
+    const flags = new Uint8Array(runs);
+    const evidenceIncrement = new Float64Array(runs);
+    const essNow = new Float64Array(runs);
+    const logEvidence = new Float64Array(runs);
+    const essTrace = new Float64Array(steps * runs).fill(weighted ? NaN : n);
+    const resampledTrace = new Uint8Array(steps * runs);
+    const ancestry = model.keepAncestry ? new Int32Array(steps * rows) : undefined;
 
-  checkAbort();
-  await ops.initState(batch, p.latent, p.observed, contextAt(p.steps), stream(p.steps, P.initial), z, threads);
+    const state = z;
+    const run: DriverRun = {
+      backend, ops, batch, runs, particles: n, dim: D, rows, threads, schedule: p.schedule, grid, steps,
+      z: state, work, increment, logWeights,
+      stream: (step, purpose, index = 0) => ({ seed: p.seed, step, purpose: ops.purposes[purpose], index }),
+      score: async (x, t, where) => {
+        if (p.score === undefined) throw new TypeError(`model '${model.name}' asked for a score, but no score model was given`);
+        scorer ??= backend.scorer(p.score, rows, D, threads);
+        const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
+        if (p.signal === undefined) return scorer.evaluate(x, context, work, where);
+        context.signal = p.signal;
+        return untilAborted(scorer.evaluate(x, context, work, where), p.signal);
+      },
+      f32: (length) => track(memory.f32(length)),
+      f64: async (length, fill) => track(await memory.f64(length, fill)),
+      i32: (length) => track(memory.i32(length)),
+      checkAbort,
+    };
 
-  for (let i = p.steps; i >= 1; i--) {
+    let lastYield = performance.now();
+    const yieldTurn = async () => {
+      if (performance.now() - lastYield < YIELD_EVERY_MS) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+      checkAbort();
+    };
+
+    // Reweights by run.increment (MATH.md §3, §4): normalised log-weights, ESS, log Ẑ, and the
+    // runs to resample. Returns how many runs resample.
+    const reweight = async (where: string): Promise<number> => {
+      const failed = await ops.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
+      if (failed >= 0) throw weightsError(where, p.runOffset + failed);
+      let resampled = 0;
+      for (let r = 0; r < runs; r++) {
+        logEvidence[r] += evidenceIncrement[r];
+        resampled += flags[r];
+      }
+      return resampled;
+    };
+    const resample = async (step: Step | undefined, streamStep: number, where: string) => {
+      if (modelRun!.resample && step) {
+        await modelRun!.resample(step, flags, ancestors);
+        return;
+      }
+      const bad = await ops.resampleBatch(batch, ops.codes.schemes[p.scheme], flags, run.stream(streamStep, 'resampling'), logWeights, scratch, ancestors, threads);
+      if (bad >= 0) throw resamplingError(where, p.runOffset + bad);
+    };
+
     checkAbort();
-    const t = grid[i], s = grid[i - 1];
-    const c = coef[i - 1];
-    const where = `at step ${p.steps - i + 1} of ${p.steps} (t = ${t})`;
-    const ySource = contextAt(i - 1);
-    // X_s = mu_X[ancestor] + sqrt(v) xi; no noise at the last step unless asked (MATH.md §2).
-    const noise = i === 1 && !p.finalNoise ? 0 : Math.sqrt(c.v);
-    let resampledRuns = 0;
-    if (weighted && fusedStep) {
-      // The same operations as below, in one native job (native/core/smc_step.h bootstrap_step): kernel mean,
-      // weights, reweighting, resampling, move.
-      const g = await score(z, t, where);
-      const step = await fusedStep(
-        batch, p.latent, p.observed, z as Float32Array, g as Float32Array, c.a, c.b, mu as Float32Array, ySource,
-        c.weightVariance, logWeights as Float64Array, increment as Float64Array, p.essThreshold, evidenceIncrement,
-        essNow, flags, scheme, stream(i, P.resampling), cdf as Float64Array, ancestors as Int32Array,
-        noise, stream(i, P.kernelNoise), threads,
-      );
-      if (step.status === 'kernel-mean-not-finite') throw kernelMeanError(where, (mu as Float32Array)[step.index], step.index);
-      if (step.status === 'weights-degenerate') throw weightsError(where, step.index);
-      if (step.status === 'resampling-failed') throw resamplingError(where, step.index);
-      resampledRuns = recordWeights(i);
-    } else {
-      // Backward kernel mean at Z_t = [X_t, Y_t] (MATH.md §2).
-      await kernelMean(z, await score(z, t, where), c, where);
-      let anc: I32Array | null = null;
-      if (weighted) {
-        // Bootstrap weights: where each particle's Y block should land (MATH.md §3).
-        await ops.gaussianYLogWeights(batch, p.observed, mu, ySource, c.weightVariance, increment, threads);
-        const failed = await ops.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
-        if (failed >= 0) throw weightsError(where, failed);
-        resampledRuns = recordWeights(i);
-        if (resampledRuns > 0) {
-          const bad = await ops.resampleBatch(batch, scheme, flags, stream(i, P.resampling), logWeights, cdf, ancestors, threads);
-          if (bad >= 0) throw resamplingError(where, bad);
-          anc = ancestors;
-        }
+    modelRun = await model.start(run);
+    await modelRun.initial();
+    if (weighted && modelRun.initialWeight) {
+      if (!modelRun.select) throw new TypeError(`model '${model.name}' has an initial weight but no select()`);
+      await modelRun.initialWeight();
+      // The initial weight's resampling draws with the step word S + 1, which no step uses.
+      if ((await reweight('at the initial weight')) > 0) {
+        await resample(undefined, steps + 1, 'at the initial weight');
+        await modelRun.select(ancestors);
       }
-      await ops.propagate(batch, p.latent, p.observed, mu, anc, noise, ySource, stream(i, P.kernelNoise), z, threads);
     }
 
-    const corrector = model.corrector;
-    if (corrector?.kind === 'langevin') {
-      // Algorithm 2: the score at s (at s = 0 the smallest positive grid time).
-      const tScore = s > 0 ? s : grid[1];
-      const sigma2 = p.schedule.sigma2(tScore);
-      for (let j = 0; j < corrector.steps; j++) {
-        checkAbort();
-        const g = await score(z, tScore, `${where}, Langevin step ${j + 1}`);
-        const rule = ops.codes.langevinRules[corrector.rule];
-        if (corrector.rule === 'gamma') {
-          await ops.langevin(batch, p.latent, p.observed, g, rule, corrector.gamma * sigma2, 0, stream(i, P.langevin, j), z, threads);
-        } else {
-          await ops.langevin(batch, p.latent, p.observed, g, rule, corrector.snr, c.alphaTs * c.alphaTs, stream(i, P.langevin, j), z, threads);
+    for (let i = steps; i >= 1; i--) {
+      checkAbort();
+      const t = grid[i], s = grid[i - 1];
+      const step: Step = { index: i, number: steps - i + 1, t, s, last: i === 1, where: `at step ${steps - i + 1} of ${steps} (t = ${t})` };
+      const row = step.number - 1;
+      let resampledRuns = 0;
+      let anc: I32Array | null = null;
+      if (weighted && modelRun.fusedStep && !modelRun.resample) {
+        const r = await modelRun.fusedStep(step, {
+          essThreshold: p.essThreshold, scheme: p.scheme, resamplingStream: run.stream(i, 'resampling'),
+          evidenceIncrement, ess: essNow, flags, scratch, ancestors,
+        });
+        if (r.status === 'weights-degenerate') throw weightsError(step.where, p.runOffset + r.run);
+        if (r.status === 'resampling-failed') throw resamplingError(step.where, p.runOffset + r.run);
+        for (let k = 0; k < runs; k++) {
+          logEvidence[k] += evidenceIncrement[k];
+          resampledRuns += flags[k];
         }
+        anc = resampledRuns > 0 ? ancestors : null;
+      } else {
+        if (weighted) {
+          if (!modelRun.weigh) throw new TypeError(`the weighted model '${model.name}' has no weigh()`);
+          await modelRun.weigh(step);
+          resampledRuns = await reweight(step.where);
+          if (resampledRuns > 0) {
+            await resample(step, i, step.where);
+            anc = ancestors;
+          }
+        }
+        await modelRun.move(step, anc);
       }
-    } else if (corrector?.kind === 'repaint') {
-      // RePaint: re-noise X from s back to t, then take the backward step again.
-      const yT = contextAt(i);
-      for (let u = 0; u < corrector.jumps; u++) {
-        checkAbort();
-        await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT, stream(i, P.repaintNoise, u), z, threads);
-        const jump = `${where}, RePaint jump ${u + 1}`;
-        await kernelMean(z, await score(z, t, jump), c, jump);
-        await ops.propagate(batch, p.latent, p.observed, mu, null, noise, ySource, stream(i, P.repaintKernel, u), z, threads);
+      if (weighted) {
+        essTrace.set(essNow, row * runs);
+        resampledTrace.set(flags, row * runs);
       }
+      if (ancestry) {
+        if (anc) ancestry.set(await readI32(backend, anc), row * rows);
+        else for (let k = 0; k < rows; k++) ancestry[row * rows + k] = k % n;
+      }
+      if (modelRun.correct) await modelRun.correct(step);
+      p.onStep?.({
+        step: step.number, steps, t: s,
+        ess: weighted ? essTrace.subarray(row * runs, (row + 1) * runs) : undefined,
+        resampledRuns: weighted ? resampledRuns : undefined,
+      });
+      await yieldTurn();
     }
-    p.onStep?.({ step: p.steps - i + 1, steps: p.steps, t: s, ess: weighted ? essTrace.subarray((p.steps - i) * runs, (p.steps - i + 1) * runs) : undefined, resampledRuns: weighted ? resampledRuns : undefined });
+    if (weighted && modelRun.finalWeight) {
+      checkAbort();
+      await modelRun.finalWeight();
+      const failed = await ops.reweight(batch, logWeights, increment, 0, evidenceIncrement, essNow, flags, threads);
+      if (failed >= 0) throw weightsError('at the final weight', p.runOffset + failed);
+      for (let r = 0; r < runs; r++) logEvidence[r] += evidenceIncrement[r];
+    }
+    const finalLogWeights = await memory.readF64(logWeights);
+    succeeded = true;
+    return { particles: z, logWeights: finalLogWeights, logEvidence, ess: essTrace, resampled: resampledTrace, ancestry, grid };
+  } finally {
+    try {
+      modelRun?.release?.();
+    } finally {
+      scorer?.release();
+      memory.free(...owned);
+      if (!succeeded) memory.free(z);
+    }
   }
-  const finalLogWeights = await memory.readF64(logWeights);
-  memory.free(work, increment, cdf, ancestors, logWeights);
-  scorer.release();
-  return { particles: z, logWeights: finalLogWeights, logEvidence, ess: essTrace, resampled: resampledTrace };
+}
+
+/** Settles with `work`, or rejects with the AbortError as soon as `signal` fires, even while `work` is pending. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      // What the abandoned call does later is ignored: the run's buffers are gone by then.
+      work.catch(() => undefined);
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
+      (err) => (signal.removeEventListener('abort', onAbort), reject(err)),
+    );
+  });
+}
+
+async function readI32(backend: Backend, a: I32Array): Promise<Int32Array> {
+  return a instanceof Int32Array ? a.slice() : backend.memory.readI32(a);
 }

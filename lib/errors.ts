@@ -1,4 +1,6 @@
-// One error vocabulary: what was expected, what was received, and where.
+// One error vocabulary: what was expected, what was received, and where. Bad arguments are
+// TypeError / RangeError, a cancelled run an AbortError, and the two named classes below a
+// missing optional package or an unreadable file; callers tell them apart by `name`.
 export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (value === null) return 'null';
@@ -55,8 +57,43 @@ export function oneOf<T extends string>(name: string, value: unknown, options: r
 export function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
   // By name, not instanceof: the reason may come from another realm (vm, jest).
-  if (typeof reason === 'object' && reason !== null && (reason as Error).name === 'AbortError') return reason as Error;
+  if (isErrorNamed(reason, 'AbortError')) return reason;
   const err = new Error(`the operation was aborted${reason !== undefined ? `: ${String(reason)}` : ''}`);
   err.name = 'AbortError';
   return err;
+}
+
+/**
+ * Whether `e` is an Error with one of these names. By name, not instanceof: the addon's
+ * errors and those of a vm context (jest) come from another realm's constructors.
+ */
+export function isErrorNamed(e: unknown, ...names: string[]): e is Error {
+  return typeof e === 'object' && e !== null && names.includes((e as Error).name) && typeof (e as Error).message === 'string';
+}
+
+/**
+ * An optional peer dependency (onnxruntime-node, sharp, vega) is not installed or does not
+ * load; the message says what to install.
+ */
+export class MissingDependencyError extends Error {
+  constructor(
+    readonly dependency: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'MissingDependencyError';
+  }
+}
+
+/** A file the caller named cannot be read, or does not hold what it should; `path` names it. */
+export class FileError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'FileError';
+  }
 }

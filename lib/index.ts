@@ -1,4 +1,5 @@
-// condiff: conditional sampling from diffusion models with a native core.
+// condiff: conditional sampling from diffusion models with a native core. The digits
+// inpainting demo is application code, exported separately as condiff/digits (digits.ts).
 export { schedules } from './schedules';
 export type { Schedule, KernelName, OuOptions, VpOptions, DdpmOptions } from './schedules';
 export { GaussianMixture } from './mixture';
@@ -25,8 +26,7 @@ export type { RandomCounter, BlockOptions } from './blocks';
 export { backends } from './backend';
 export type { BackendName, BackendsInfo } from './backend';
 export { slicedWasserstein, noiseFloor } from './metrics';
+export type { SlicedOptions, NoiseFloor } from './metrics';
 export { OnnxScore, readOnnxMetadata } from './onnx';
 export type { OnnxScoreOptions, OnnxParameterization, OnnxTimeInput, OnnxValueInfo, ExecutionProvider } from './onnx';
-export { loadDigitSet, pickDigits, digitMask, maskedObservation, LinearClassifier, completionStats, renderGrid } from './inpaint';
-export type { DigitSet, MaskKind, CompletionStats, GridOptions } from './inpaint';
-export type { SlicedOptions, NoiseFloor } from './metrics';
+export { MissingDependencyError, FileError } from './errors';

@@ -1,6 +1,7 @@
 // The exact Gaussian-mixture model (MATH.md §7): a score model whose score is exact at
 // every t, and whose conditional p_0(X | Y = y) is known in closed form: the oracle
 // every sampler is tested against.
+import type { Marginals } from './diagnostics';
 import { native, NativeMixture } from './native';
 import { NativeScore, ScoreContext } from './score';
 import { positiveInteger, nonNegativeInteger, typeError, rangeError } from './errors';
@@ -34,6 +35,20 @@ function numberArray(name: string, v: unknown, length?: number): number[] {
     if (typeof x !== 'number' || !Number.isFinite(x)) throw typeError(`${name}[${i}]`, 'a finite number', x);
   });
   return v as number[];
+}
+
+/** Per-coordinate moments of sum_j w_j N(m_j, C_j): E = sum w m, Var = sum w (C_cc + m_c^2) - E^2 (weights normalised). */
+function mixtureMarginals(weights: number[], means: Float64Array, cov: Float64Array, D: number, diagonal: boolean): Marginals {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const mean = new Float64Array(D), second = new Float64Array(D);
+  weights.forEach((w, j) => {
+    for (let c = 0; c < D; c++) {
+      const m = means[j * D + c], v = diagonal ? cov[j * D + c] : cov[(j * D + c) * D + c];
+      mean[c] += (w / total) * m;
+      second[c] += (w / total) * (v + m * m);
+    }
+  });
+  return { mean, variance: second.map((s2, c) => Math.max(s2 - mean[c] * mean[c], 0)) };
 }
 
 export class GaussianMixture implements NativeScore {
@@ -79,7 +94,15 @@ export class GaussianMixture implements NativeScore {
         c.forEach((row, a) => cov.set(numberArray(`covariances[${j}][${a}]`, row, D), (j * D + a) * D));
       });
     }
-    return new GaussianMixture(new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar));
+    const model = new GaussianMixture(new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar));
+    model.dataMarginals = mixtureMarginals(weights, means, cov, D, hasVar);
+    return model;
+  }
+
+  private dataMarginals?: Marginals;
+  /** Per-coordinate mean and variance of the data distribution p_0 (for the horizon rule, lib/diagnostics.ts). */
+  marginals(): Marginals {
+    return this.dataMarginals!;
   }
 
   /** Score of p_t at each row of z (rows x D) as a plain score model call. */

@@ -2,12 +2,18 @@
 // replacement (with optional Langevin or RePaint correctors) and the bootstrap
 // particle filter (SMCDiff).
 import { selectBackend, Backend, BackendName } from './backend';
-import { Schedule, KernelName, isSchedule } from './schedules';
+import { Schedule, KernelName, isSchedule, customGrid } from './schedules';
 import { ScoreInput, validateScoreInput, modelDim } from './score';
 import { Observation, normalizeObservation, NormalizedObservation } from './observation';
-import { runFeynmanKac, Corrector, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel, DriverProblem, DriverResult } from './driver';
+import { runFeynmanKac, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel, DriverProblem, DriverResult } from './driver';
+import { Corrector } from './models/correctors';
+import { replacementModel } from './models/replacement';
+import { bootstrapModel } from './models/bootstrap';
+import { BackwardKernelSpec, Context } from './models/backward-kernel';
 import { typeError, rangeError, positiveInteger, nonNegativeInteger, finiteNumber, oneOf, abortError } from './errors';
 import { threadsOption } from './threads';
+import { GaussianMixture } from './mixture';
+import { horizonWarning, stepWarning, collapseWarning } from './diagnostics';
 
 export type ContextKind = 'fixed' | 'forward';
 
@@ -17,8 +23,10 @@ export interface CommonOptions {
   score: ScoreInput;
   /** The noise schedule (schedules.ou(), schedules.vp(), schedules.ddpm()). */
   schedule: Schedule;
-  /** Number of backward steps S. */
-  steps: number;
+  /** Number of backward steps S on the schedule's own grid (uniform; DDPM respaced). Give steps or grid. */
+  steps?: number;
+  /** A time grid 0 = t_0 < … < t_S <= T of your own (non-uniform allowed; integer steps on 'ddpm'); S = grid.length - 1. */
+  grid?: ArrayLike<number>;
   /** Observed coordinates and their values. */
   observed: Observation;
   /** State dimension D (needed when the score model does not state one). */
@@ -87,6 +95,8 @@ export interface SampleResult {
   threads: number;
   /** The backend that ran it. */
   backend: 'cpu' | 'cuda';
+  /** Why the answer may be wrong although the run finished (lib/diagnostics.ts, README "Diagnostics"); empty when healthy. */
+  warnings: string[];
 }
 
 export interface SmcResult extends SampleResult {
@@ -108,6 +118,7 @@ interface Prepared {
   schedule: Schedule;
   kernel: KernelName;
   steps: number;
+  grid: Float64Array;
   dim: number;
   obs: NormalizedObservation;
   seed: number;
@@ -120,7 +131,15 @@ function prepare(o: CommonOptions): Prepared {
   if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o);
   const score = validateScoreInput(o.score);
   if (!isSchedule(o.schedule)) throw typeError('schedule', 'a schedule (schedules.ou(), schedules.vp() or schedules.ddpm())', o.schedule);
-  const steps = positiveInteger('steps', o.steps, 1_000_000);
+  let steps: number, grid: Float64Array;
+  if (o.grid !== undefined) {
+    grid = customGrid(o.schedule, o.grid);
+    steps = grid.length - 1;
+    if (o.steps !== undefined && o.steps !== steps) throw rangeError('steps', `grid.length - 1 = ${steps} when a grid is given (or left out)`, o.steps);
+  } else {
+    steps = positiveInteger('steps', o.steps, 1_000_000);
+    grid = o.schedule.grid(steps);  // validates steps against a discrete schedule
+  }
   const declared = modelDim(score);
   let dim: number;
   if (o.dim !== undefined) {
@@ -138,12 +157,12 @@ function prepare(o: CommonOptions): Prepared {
   if (o.finalNoise !== undefined && typeof o.finalNoise !== 'boolean') throw typeError('finalNoise', 'a boolean', o.finalNoise);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw typeError('signal', 'an AbortSignal', o.signal);
   if (o.onStep !== undefined && typeof o.onStep !== 'function') throw typeError('onStep', 'a function', o.onStep);
-  o.schedule.grid(steps);  // validates steps against a discrete schedule
   return {
     score,
     schedule: o.schedule,
     kernel,
     steps,
+    grid,
     dim,
     obs: normalizeObservation(o.observed, dim),
     seed: nonNegativeInteger('seed', o.seed ?? 0),
@@ -159,7 +178,8 @@ function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
   const kind = oneOf('corrector.kind', c.kind, ['langevin', 'repaint'] as const);
   if (kind === 'repaint') return { kind, jumps: nonNegativeInteger('corrector.jumps', (c as RepaintCorrectorOptions).jumps, 10000) };
   const l = c as LangevinCorrectorOptions;
-  const steps = nonNegativeInteger('corrector.steps', l.steps, 100000);
+  // A corrector iteration's index is a 16-bit field of its random stream's purpose word (MATH.md §6).
+  const steps = nonNegativeInteger('corrector.steps', l.steps, 65536);
   if (l.gamma !== undefined && l.snr !== undefined) throw new TypeError('corrector must give gamma or snr, not both');
   if (l.snr !== undefined) {
     const snr = finiteNumber('corrector.snr', l.snr);
@@ -173,7 +193,7 @@ function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
 
 /** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
 async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
-  const grid = p.schedule.grid(p.steps);
+  const grid = p.grid;
   const alphaTs = new Float64Array(p.steps), sigma2Ts = new Float64Array(p.steps);
   for (let i = 1; i <= p.steps; i++) {
     const tr = p.schedule.transition(grid[i - 1], grid[i]);
@@ -191,27 +211,40 @@ function repeatRows(values: Float32Array, runs: number): Float32Array {
   return out;
 }
 
+/** The warnings that depend on the problem, not the run: the horizon and the step (lib/diagnostics.ts). */
+function problemWarnings(p: Prepared): string[] {
+  const out: string[] = [];
+  if (p.score instanceof GaussianMixture) {
+    const w = horizonWarning(p.score.marginals(), p.schedule, p.grid[p.grid.length - 1]);
+    if (w) out.push(w);
+  }
+  const w = stepWarning(p.schedule, p.kernel, p.grid);
+  if (w) out.push(w);
+  return out;
+}
+
+/** The backward kernel's part of a model: coordinates, kernel, context and last-step rule. */
+function kernelSpec(p: Prepared, context: Context): BackwardKernelSpec {
+  return { kernel: p.kernel, latent: p.obs.latent, observed: p.obs.indices, context, finalNoise: p.finalNoise };
+}
+
 /** Runs a Feynman–Kac model with the options every sampler shares (lib/driver.ts). */
 function runModel(
   p: Prepared,
   options: CommonOptions,
   model: FeynmanKacModel,
-  shape: Pick<DriverProblem, 'context' | 'runs' | 'particles' | 'essThreshold' | 'scheme'>,
+  shape: Pick<DriverProblem, 'runs' | 'particles' | 'essThreshold' | 'scheme'>,
 ): Promise<DriverResult> {
   return runFeynmanKac({
     backend: p.backend,
     model,
     score: p.score,
     schedule: p.schedule,
-    kernel: p.kernel,
-    steps: p.steps,
+    grid: p.grid,
     dim: p.dim,
-    latent: p.obs.latent,
-    observed: p.obs.indices,
     runOffset: 0,
     seed: p.seed,
     threads: p.threads,
-    finalNoise: p.finalNoise,
     signal: options.signal,
     onStep: options.onStep,
     ...shape,
@@ -229,13 +262,9 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
   const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
   const corr = corrector(options.corrector);
   options.signal?.aborted && throwAbort(options.signal);
-  const model: FeynmanKacModel = {
-    name: corr === undefined ? 'replacement' : corr.kind === 'langevin' ? 'langevin' : 'repaint',
-    potential: 'none',
-    corrector: corr,
-  };
+  const ctx: Context = context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) };
+  const model = replacementModel({ ...kernelSpec(p, ctx), corrector: corr });
   const result = await runModel(p, options, model, {
-    context: context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) },
     runs: samples,
     particles: 1,
     essThreshold: 0,
@@ -250,6 +279,7 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     seconds: (performance.now() - started) / 1000,
     threads: p.threads,
     backend: p.backend.name,
+    warnings: problemWarnings(p),
   };
 }
 
@@ -277,8 +307,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
   options.signal?.aborted && throwAbort(options.signal);
   const path = await forwardPath(p, runs);
-  const result = await runModel(p, options, { name: 'smc', potential: 'gaussian-y' }, {
-    context: { kind: 'path', path },
+  const result = await runModel(p, options, bootstrapModel(kernelSpec(p, { kind: 'path', path })), {
     runs,
     particles,
     essThreshold: tau,
@@ -298,11 +327,14 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     seconds: 0,
     threads: p.threads,
     backend: p.backend.name,
+    warnings: problemWarnings(p),
     logEvidence: result.logEvidence,
     ess: result.ess,
     resampled: result.resampled,
     contextPath: path,
   };
+  const collapse = collapseWarning(result.ess, p.steps, runs, particles);
+  if (collapse) out.warnings.push(collapse);
   if (output === 'all') {
     out.particles = await p.backend.memory.readF32(result.particles);
     out.logWeights = result.logWeights;

@@ -1,6 +1,6 @@
 // Noise schedules of MATH.md §1: the forward process Z_t | Z_0 ~ N(alpha_t Z_0, sigma_t^2 I)
 // and its transitions, evaluated without cancellation (expm1), plus the time grid.
-import { positiveInteger, positiveNumber, rangeError, oneOf } from './errors';
+import { positiveInteger, positiveNumber, rangeError, typeError, oneOf } from './errors';
 
 export type KernelName = 'euler' | 'ddpm';
 
@@ -189,6 +189,28 @@ export const schedules = {
     return new DiscreteDdpm(positiveInteger('K', options.K ?? 1000, 100000), oneOf('betas', options.betas ?? 'linear', ['linear', 'cosine'] as const));
   },
 };
+
+/**
+ * A caller's time grid for `schedule`: 0 = t_0 < t_1 < … < t_S <= T, finite (MATH.md §1); on a
+ * discrete schedule every t_i is an integer step. Returned as a fresh Float64Array.
+ */
+export function customGrid(schedule: Schedule, grid: unknown): Float64Array {
+  if (!(Array.isArray(grid) || grid instanceof Float64Array || grid instanceof Float32Array)) {
+    throw typeError('grid', 'an array of times 0 = t_0 < t_1 < … < t_S', grid);
+  }
+  if (grid.length < 2) throw rangeError('grid.length', 'at least 2 (t_0 = 0 and one more time)', grid.length);
+  if (grid.length > 1_000_001) throw rangeError('grid.length', 'at most 1000001', grid.length);
+  const g = Float64Array.from(grid as ArrayLike<number>);
+  for (let i = 0; i < g.length; i++) {
+    const t = g[i];
+    if (typeof (grid as ArrayLike<unknown>)[i] !== 'number' || !Number.isFinite(t)) throw typeError(`grid[${i}]`, 'a finite number', (grid as ArrayLike<unknown>)[i]);
+    if (i === 0 && t !== 0) throw rangeError('grid[0]', '0 (the data time)', t);
+    if (i > 0 && !(t > g[i - 1])) throw rangeError(`grid[${i}]`, `greater than grid[${i - 1}] = ${g[i - 1]} (strictly increasing)`, t);
+    if (t > schedule.T) throw rangeError(`grid[${i}]`, `at most the schedule's T = ${schedule.T}`, t);
+    if (!schedule.continuous && !Number.isInteger(t)) throw rangeError(`grid[${i}]`, `an integer step of the discrete '${schedule.name}' schedule`, t);
+  }
+  return g;
+}
 
 export function isSchedule(value: unknown): value is Schedule {
   return typeof value === 'object' && value !== null && typeof (value as Schedule).grid === 'function' && typeof (value as Schedule).transition === 'function';

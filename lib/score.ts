@@ -2,6 +2,7 @@
 // A user's model is a function or an object; networks that predict epsilon or x0 are
 // converted to a score by MATH.md §1.
 import { native } from './native';
+import { predictionToScore, overlaps } from './prediction';
 import { oneOf, typeError } from './errors';
 
 /** What a score model is told besides the batch. */
@@ -14,6 +15,8 @@ export interface ScoreContext {
   /** Rows in the batch (runs x particles) and the state dimension D. */
   rows: number;
   dim: number;
+  /** The run's AbortSignal, when it has one: a remote model call can be cancelled with it. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -109,7 +112,7 @@ export async function evaluateScore(
       if (overlaps(result, z)) out.set(result);
       else score = result;
     } else {
-      await native.predictionToScore(z, result === out ? result.slice() : result, native.codes.parameterizations[p], context.alpha, context.sigma ** 2, out, threads);
+      await predictionToScore(z, result, p, context, out, threads);
     }
   }
   const bad = await native.firstNonFinite(score, threads);
@@ -121,11 +124,6 @@ export async function evaluateScore(
 export function nonFiniteScore(value: number, bad: number, context: ScoreContext, where: string): RangeError {
   const row = Math.floor(bad / context.dim);
   return new RangeError(`the score must be finite ${where}, got ${value} at row ${row}, coordinate ${bad % context.dim}`);
-}
-
-function overlaps(a: Float32Array, b: Float32Array): boolean {
-  if (a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 function describeResult(v: unknown): string {

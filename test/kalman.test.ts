@@ -56,7 +56,7 @@ import { describe, expect, test } from '@jest/globals';
 import { smc, SmcResult } from '../lib/samplers';
 import { schedules } from '../lib/schedules';
 import { GaussianMixture } from '../lib/mixture';
-import { stepCoefficients } from '../lib/driver';
+import { stepCoefficients } from '../lib/kernel';
 import {
   buildChain,
   compareRuns,

@@ -1,9 +1,12 @@
 // The Node half of the one-shot GPU check (bench/gpu/run.sh): parity of the CUDA backend
-// with the CPU one (bench/gpu/parity.ts), then the benchmarks (bench/gpu/bench.ts).
+// with the CPU one (test/support/parity.ts), then the benchmarks (bench/gpu/bench.ts).
 // Writes results.json, summary.md (the section for bench/RESULTS.md) and node.log into
 // --out, and prints a short table last.
 //
-//   node .device/js/bench/gpu/main.js --out DIR          (on the device, from run.sh)
+//   node .device/js/bench/gpu/main.js --out DIR [--budget-s S] [--ctest TEXT]
+//       on the device, from run.sh: results.json and summary.md are rewritten after every
+//       step (a run cut short keeps what it measured); a step that would not fit in the
+//       time left of --budget-s is skipped and says so. The log goes to stdout.
 //   node -r ./tools/register-ts.js bench/gpu/main.ts --record RESULTS.json
 //       writes the section of a results.json into bench/RESULTS.md (on any machine)
 //   node -r ./tools/register-ts.js bench/gpu/main.ts --dry-run --out DIR
@@ -12,8 +15,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { native, nativeBuild } from '../../lib/native';
-import { normalsParity, resampleParity, gatherParity, shortRunParity, longRunInDistribution, ParityResult } from './parity';
-import { resampleGather, filterThroughput, largestN, readCpuBaseline, CopyRow, FilterRow, LargestRow, DIM } from './bench';
+import { normalsParity, resampleParity, gatherParity, shortRunParity, longRunInDistribution, ParityResult } from '../../test/support/parity';
+import { resampleGather, filterThroughput, hostCpuFilter, largestN, readCpuBaseline, CopyRow, FilterRow, HostCpuRow, LargestRow, DIM } from './bench';
 
 interface Results {
   device: { name: string | null; computeCapability: string | null; totalMemory: number; multiprocessors: number; driverVersion: number; runtimeVersion: number };
@@ -25,8 +28,13 @@ interface Results {
   resampleGather: CopyRow[];
   filter: FilterRow[];
   cpuBaseline: string;
+  /** The CPU backend on the device's host, 2 threads, in the same process. */
+  hostCpu: HostCpuRow[];
   largest: LargestRow | null;
   errors: string[];
+  skipped: string[];
+  /** Seconds each step took. */
+  steps: Record<string, number>;
 }
 
 function arg(name: string): string | undefined {
@@ -46,19 +54,28 @@ export function summaryMarkdown(r: Results): string {
   lines.push('', '### Parity with the CPU backend', '', '| check | result | detail |', '| --- | --- | --- |');
   for (const p of r.parity) lines.push(`| ${p.name} | ${p.ok ? 'pass' : '**FAIL**'} | ${p.detail} |`);
   lines.push('', `### Resampling + gather, D = ${DIM}, against the device-to-device copy (target >= 70%)`, '');
-  lines.push('Bytes per particle: 8 (log-weight) + 4 + 4 (ancestor written, read) + 2 x 4 x 64 (row read, written); copy bandwidth counts read + write. Median of 5-9 repetitions after a warm-up, wall clock around awaited calls.', '');
-  lines.push('| N | scheme | time | bandwidth | copy bandwidth | fraction |', '| --- | --- | --- | --- | --- | --- |');
-  for (const c of r.resampleGather) lines.push(`| ${c.n.toExponential(0)} | ${c.scheme} | ${(c.seconds * 1e3).toFixed(3)} ms | ${(c.bandwidth / 1e12).toFixed(2)} TB/s | ${(c.copyBandwidth / 1e12).toFixed(2)} TB/s | ${c.fraction >= 0.7 ? '' : '**'}${pct(c.fraction)}${c.fraction >= 0.7 ? '' : '**'} |`);
+  lines.push('Bytes per particle: 8 (log-weight) + 4 + 4 (ancestor written, read) + 2 x 4 x 64 (row read, written); copy bandwidth counts read + write. Median of 5-9 repetitions after a warm-up, wall clock around awaited calls ("awaited": each call waited for, as a JS caller does; "pipelined": the repetitions enqueued back to back and waited for once, the copy timed the same way; "resample" and "gather": each call alone, awaited).', '');
+  const bold = (x: number) => `${x >= 0.7 ? '' : '**'}${pct(x)}${x >= 0.7 ? '' : '**'}`;
+  const ms = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : `${(x * 1e3).toFixed(3)} ms`);
+  lines.push('| N | scheme | time (awaited) | bandwidth | copy bandwidth | fraction | resample | gather | time (pipelined) | fraction (pipelined) |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const c of r.resampleGather) lines.push(`| ${c.n.toExponential(0)} | ${c.scheme} | ${ms(c.seconds)} | ${(c.bandwidth / 1e12).toFixed(2)} TB/s | ${(c.copyBandwidth / 1e12).toFixed(2)} TB/s | ${bold(c.fraction)} | ${ms(c.resampleSeconds)} | ${ms(c.gatherSeconds)} | ${ms(c.pipelinedSeconds)} | ${typeof c.pipelinedFraction === 'number' && Number.isFinite(c.pipelinedFraction) ? bold(c.pipelinedFraction) : '-'} |`);
   lines.push('', `### Whole filter (smc, every step resampled), built-in mixture D = ${DIM}, J = 10, one run of N particles`, '');
-  lines.push(`CPU side (2 threads) measured on the development machine: ${r.cpuBaseline}.`, '');
-  lines.push('| N | steps | seconds | particle-steps/s (cuda) | CPU particle-steps/s | ratio |', '| --- | --- | --- | --- | --- | --- |');
-  for (const f of r.filter) lines.push(`| ${f.n.toExponential(0)} | ${f.steps} | ${f.seconds.toFixed(3)} | ${exp(f.particleStepsPerSecond)} | ${f.cpuParticleStepsPerSecond ? exp(f.cpuParticleStepsPerSecond) : '-'} | ${f.ratio ? `${f.ratio.toFixed(0)}x` : '-'} |`);
+  lines.push(`CPU side (2 threads) measured on the development machine: ${r.cpuBaseline}. "host CPU": the CPU backend on the device machine's host, 2 threads, in the same process (one run after a warm-up).`, '');
+  lines.push('Particle-steps/s of whole runs (fixed costs included: allocation, uploads, the final read); "per step": N (steps - 2) / (T(steps) - T(2)), without them.', '');
+  lines.push('| N | steps | seconds | particle-steps/s (cuda) | per step (cuda) | dev-machine CPU particle-steps/s | ratio | host CPU particle-steps/s | ratio |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const f of r.filter) {
+    const h = (r.hostCpu ?? []).find((x) => x.n === f.n);
+    const m = f.marginalParticleStepsPerSecond;
+    lines.push(`| ${f.n.toExponential(0)} | ${f.steps} | ${f.seconds.toFixed(3)} | ${exp(f.particleStepsPerSecond)} | ${m !== undefined && Number.isFinite(m) ? exp(m) : '-'} | ${f.cpuParticleStepsPerSecond ? exp(f.cpuParticleStepsPerSecond) : '-'} | ${f.ratio ? `${f.ratio.toFixed(0)}x` : '-'} | ${h ? exp(h.particleStepsPerSecond) : '-'} | ${h ? `${(f.particleStepsPerSecond / h.particleStepsPerSecond).toFixed(0)}x` : '-'} |`);
+  }
   if (r.largest) {
     lines.push('', `### Largest N in device memory (the same filter, 2 steps)`, '');
-    lines.push(`${r.largest.n.toLocaleString('en-US')} particles (${r.largest.bytesPerParticle} device bytes each; ${(r.largest.freeBytes / 2 ** 30).toFixed(1)} GiB free at the start; the Philox counter allows N D <= 2^34)` + (r.largest.secondsPerStep ? `, ${r.largest.secondsPerStep.toFixed(2)} s per step.` : '.'));
+    lines.push(`${r.largest.n.toLocaleString('en-US')} particles (${r.largest.bytesPerParticle} device bytes each; ${(r.largest.freeBytes / 2 ** 30).toFixed(1)} GiB free at the start; the Philox counter allows N D <= 2^34)` + (r.largest.secondsPerStep ? `: 2 steps in ${(2 * r.largest.secondsPerStep).toFixed(2)} s, allocation and uploads included.` : '.'));
     lines.push('', 'Attempts: ' + r.largest.attempts.join('; '));
   }
   if (r.errors.length) lines.push('', 'Errors: ' + r.errors.join('; '));
+  if (r.skipped?.length) lines.push('', 'Skipped: ' + r.skipped.join('; '));
+  if (r.steps && Object.keys(r.steps).length) lines.push('', 'Step times: ' + Object.entries(r.steps).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ') + '.');
   lines.push('<!-- end cuda -->');
   return lines.join('\n') + '\n';
 }
@@ -68,10 +85,14 @@ function shortTable(r: Results): string {
   const row = (a: string, b: string) => rows.push(`${a.padEnd(44)} ${b}`);
   row('CTest on the device', r.ctest ?? 'not run');
   for (const p of r.parity) row(`parity: ${p.name}`, p.ok ? 'pass' : 'FAIL');
-  for (const c of r.resampleGather) row(`resample+gather ${c.scheme} N=${c.n.toExponential(0)}`, `${pct(c.fraction)} of copy ${c.fraction >= 0.7 ? '(>= 70%)' : '(BELOW 70%)'}`);
-  for (const f of r.filter) row(`filter N=${f.n.toExponential(0)}`, `${exp(f.particleStepsPerSecond)} particle-steps/s${f.ratio ? `, ${f.ratio.toFixed(0)}x CPU (2 threads)` : ''}`);
+  for (const c of r.resampleGather) row(`resample+gather ${c.scheme} N=${c.n.toExponential(0)}`, `${pct(c.fraction)} of copy ${c.fraction >= 0.7 ? '(>= 70%)' : '(BELOW 70%)'}${typeof c.pipelinedFraction === 'number' && Number.isFinite(c.pipelinedFraction) ? `, pipelined ${pct(c.pipelinedFraction)}` : ''}`);
+  for (const f of r.filter) {
+    const h = r.hostCpu.find((x) => x.n === f.n);
+    row(`filter N=${f.n.toExponential(0)}`, `${exp(f.particleStepsPerSecond)} particle-steps/s${f.ratio ? `, ${f.ratio.toFixed(0)}x dev CPU (2 threads)` : ''}${h ? `, ${(f.particleStepsPerSecond / h.particleStepsPerSecond).toFixed(0)}x host CPU (2 threads)` : ''}`);
+  }
   if (r.largest) row('largest N (D=64, J=10 filter)', r.largest.n.toLocaleString('en-US'));
   for (const e of r.errors) row('error', e);
+  for (const e of r.skipped) row('skipped', e);
   return rows.join('\n');
 }
 
@@ -87,14 +108,13 @@ function record(file: string): void {
 }
 
 async function run(): Promise<void> {
+  const started = performance.now();
   const out = path.resolve(arg('--out') ?? path.join('bench', 'out', 'gpu'));
   fs.mkdirSync(out, { recursive: true });
-  const logStream = fs.createWriteStream(path.join(out, 'node.log'));
-  const log = (s: string) => {
-    console.log(s);
-    logStream.write(s + '\n');
-  };
+  const log = (s: string) => console.log(s);
   const dry = process.argv.includes('--dry-run');
+  const budget = Number(arg('--budget-s') ?? Infinity);
+  const left = () => budget - (performance.now() - started) / 1000;
   const candidate = dry ? 'cpu' : 'cuda';
   const found = native.cuda?.query();
   log(`addon: ${nativeBuild.kind} (${nativeBuild.cuda.path ?? 'no CUDA build'}), CONDIFF_NATIVE=${nativeBuild.mode}`);
@@ -114,11 +134,28 @@ async function run(): Promise<void> {
     resampleGather: [],
     filter: [],
     cpuBaseline: '',
+    hostCpu: [],
     largest: null,
     errors: [],
+    skipped: [],
+    steps: {},
+  };
+  const save = () => {
+    fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify(results, null, 2));
+    fs.writeFileSync(path.join(out, 'summary.md'), summaryMarkdown(results));
   };
   log(`device: ${q.name}, ${(q.totalMemory / 2 ** 30).toFixed(1)} GiB, ${q.multiprocessors} SMs`);
-  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
+  // A step runs only when `needs` seconds are left of the budget (its expected time with
+  // a margin); each step's outcome is saved at once.
+  const step = async <T>(name: string, needs: number, fn: () => Promise<T>): Promise<T | null> => {
+    if (left() < needs) {
+      const why = `${name}: ${left().toFixed(0)} s of the budget left, needs ${needs} s`;
+      log(`[${name}] SKIPPED (${why})`);
+      results.skipped.push(why);
+      save();
+      return null;
+    }
+    log(`[${name}] start (${Number.isFinite(left()) ? `${left().toFixed(0)} s left` : 'no budget'})`);
     const t0 = performance.now();
     try {
       const v = await fn();
@@ -129,6 +166,9 @@ async function run(): Promise<void> {
       log(`[${name}] FAILED: ${message}`);
       results.errors.push(message.split('\n')[0]);
       return null;
+    } finally {
+      results.steps[name] = (performance.now() - t0) / 1000;
+      save();
     }
   };
   const addParity = (r: ParityResult | ParityResult[] | null) => {
@@ -137,21 +177,23 @@ async function run(): Promise<void> {
       log(`parity ${p.ok ? 'pass' : 'FAIL'}: ${p.name}: ${p.detail}`);
     }
   };
-  addParity(await step('parity: normals', () => normalsParity(candidate)));
-  addParity(await step('parity: resampling', () => resampleParity(dry ? [1, 49, 1000] : [1, 7, 49, 1000, 100_000, 1_000_000, 10_000_000], candidate)));
-  addParity(await step('parity: gather', () => gatherParity(candidate)));
-  addParity(await step('parity: short run', () => shortRunParity(candidate)));
-  addParity(await step('parity: long run', () => longRunInDistribution(candidate)));
-  results.resampleGather = (await step('resample + gather', () => resampleGather(dry ? [1e5] : [1e7, 1e8], log, candidate))) ?? [];
+  save();
+  // Cheap and most telling first; the 10^7 resampling parity last among the checks.
+  addParity(await step('parity: normals', 5, () => normalsParity(candidate)));
+  addParity(await step('parity: gather', 5, () => gatherParity(candidate)));
+  addParity(await step('parity: short run', 5, () => shortRunParity(candidate)));
+  addParity(await step('parity: long run', 10, () => longRunInDistribution(candidate)));
+  addParity(await step('parity: resampling', 5, () => resampleParity(dry ? [1, 49, 1000] : [1, 7, 49, 1000, 100_000, 1_000_000], candidate)));
+  if (!dry) addParity(await step('parity: resampling N=1e7', 40, async () => ({ ...(await resampleParity([10_000_000], candidate)), name: 'ancestors (4 schemes), N = 1e7' })));
+  results.resampleGather = (await step('resample + gather', 20, () => resampleGather(dry ? [1e5] : [1e7, 1e8], log, candidate))) ?? [];
   const baseline = readCpuBaseline();
   results.cpuBaseline = baseline.note;
-  results.filter = (await step('filter throughput', () => filterThroughput(dry ? [1e3] : [1e5, 1e6, 1e7], baseline.rates, log, candidate))) ?? [];
-  if (!dry) results.largest = await step('largest N', () => largestN(log));
-  fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify(results, null, 2));
-  fs.writeFileSync(path.join(out, 'summary.md'), summaryMarkdown(results));
+  results.filter = (await step('filter throughput', 25, () => filterThroughput(dry ? [1e3] : [1e5, 1e6, 1e7], baseline.rates, log, candidate))) ?? [];
+  results.hostCpu = (await step('host CPU filter', 20, () => hostCpuFilter(dry ? [1e3] : [1e5, 1e6], log))) ?? [];
+  if (!dry) results.largest = await step('largest N', 35, () => largestN(log, Math.max(10, left() - 10)));
+  save();
   log('');
   log(shortTable(results));
-  logStream.end();
   if (results.errors.length || results.parity.some((p) => !p.ok)) process.exitCode = 1;
 }
 

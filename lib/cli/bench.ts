@@ -14,27 +14,14 @@ import { RESAMPLING_SCHEMES, ResamplingScheme } from '../driver';
 import { slicedWasserstein, noiseFloor } from '../metrics';
 import { Observation } from '../observation';
 import { defaultThreads } from '../threads';
-import {
-  CliIO,
-  UsageError,
-  parseFlags,
-  integerFlag,
-  numberFlag,
-  choiceFlag,
-  loadModel,
-  loadObservation,
-  Progress,
-  userInputAsync,
-  SCHEDULES,
-  KERNELS,
-  CONTEXTS,
-  DEMO_MODEL,
-  DEMO_OBSERVATION,
-  METHOD_ONLY_FLAGS,
-} from '../cli';
-import { backendFlag } from './info';
+import { CliIO, Progress } from './io';
+import { UsageError, userInputAsync } from './errors';
+import { Flags, SCHEDULES, KERNELS, CONTEXTS, METHOD_ONLY_FLAGS, parseFlags, stringFlag, integerFlag, numberFlag, choiceFlag, backendFlag } from './flags';
+import { loadModel, loadObservation } from './files';
+import { DEMO_MODEL, DEMO_OBSERVATION } from './demo';
 import type { BackendName } from '../backend';
-import { loadPlotLibraries, logLogSpec, renderPlot, MissingDependencyError, PlotLibraries, PlotPoint } from './plots';
+import { isErrorNamed } from '../errors';
+import { loadPlotLibraries, logLogSpec, renderPlot, PlotLibraries, PlotPoint } from './plots';
 
 export const BENCH_USAGE = `condiff bench: the particle-count study. Runs each method over a sweep on one problem and
 reports time, throughput, ESS, resampling, log-evidence and the distance to the exact
@@ -153,9 +140,9 @@ export interface BenchResults {
 }
 
 /** A comma-separated list of distinct integers >= min (and <= max). */
-function integerList(flags: Map<string, string | true>, name: string, fallback: number[], min: 0 | 1, max: number): number[] {
-  const raw = flags.get(name);
-  if (typeof raw !== 'string') return fallback;
+function integerList(flags: Flags, name: string, fallback: number[], min: 0 | 1, max: number): number[] {
+  const raw = stringFlag(flags, name);
+  if (raw === undefined) return fallback;
   const kind = min === 1 ? 'positive integers' : 'non-negative integers';
   const values = raw.split(',').map((part) => {
     const s = part.trim();
@@ -174,9 +161,9 @@ function integerList(flags: Map<string, string | true>, name: string, fallback: 
   return values;
 }
 
-function methodList(flags: Map<string, string | true>): BenchMethod[] {
-  const raw = flags.get('method');
-  if (typeof raw !== 'string') return ['smc'];
+function methodList(flags: Flags): BenchMethod[] {
+  const raw = stringFlag(flags, 'method');
+  if (raw === undefined) return ['smc'];
   const methods = raw.split(',').map((m) => m.trim());
   for (const m of methods) {
     if (!(BENCH_METHODS as readonly string[]).includes(m)) {
@@ -283,8 +270,8 @@ interface Problem {
   observeName: string;
 }
 
-function loadProblem(flags: Map<string, string | true>): Problem {
-  const modelFile = flags.get('model'), observeFile = flags.get('observe');
+function loadProblem(flags: Flags): Problem {
+  const modelFile = stringFlag(flags, 'model'), observeFile = stringFlag(flags, 'observe');
   if ((modelFile === undefined) !== (observeFile === undefined)) {
     throw new UsageError('give both --model and --observe, or neither for the built-in demo problem');
   }
@@ -352,17 +339,17 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
     methods,
     steps,
     particles,
-    integerList(flags, 'langevin-steps', [0, 1, 5, 20], 0, 100000),
+    integerList(flags, 'langevin-steps', [0, 1, 5, 20], 0, 65536),
     integerList(flags, 'jumps', [0, 1, 5, 20], 0, 10000),
   );
   const problem = loadProblem(flags);
-  const outDir = prepareOutputDirectory(typeof flags.get('out') === 'string' ? (flags.get('out') as string) : 'condiff-bench');
+  const outDir = prepareOutputDirectory(stringFlag(flags, 'out') ?? 'condiff-bench');
   let plotting: PlotLibraries | null = null;
   if (!flags.has('no-plots')) {
     try {
       plotting = await loadPlotLibraries();
     } catch (e) {
-      if (e instanceof MissingDependencyError) throw new UsageError(e.message);
+      if (isErrorNamed(e, 'MissingDependencyError')) throw new UsageError(e.message);
       throw e;
     }
   }

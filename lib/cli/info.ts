@@ -1,11 +1,11 @@
 // `condiff info`: the backends this install can use (lib/backend.ts), the CUDA device's
 // name and memory, and the CPU threads; `--json` prints the same as one JSON object.
-// Also the `--backend` flag that `sample` and `bench` share.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { backends, BACKEND_NAMES, BackendName, cudaUnavailableReason } from '../backend';
+import { backends } from '../backend';
 import { defaultThreads } from '../threads';
-import { CliIO, UsageError, parseFlags, choiceFlag } from '../cli';
+import { CliIO } from './io';
+import { parseFlags } from './flags';
 
 export const INFO_USAGE = `condiff info: the backends this install can use, the CUDA device and the CPU threads.
 
@@ -19,16 +19,7 @@ device answers. Samplers and building blocks take backend 'auto' (CUDA when avai
 the CPU), 'cpu' or 'cuda'; the CLI takes --backend. CONDIFF_NATIVE=cpu|cuda|auto chooses the
 addon that is loaded (cuda: the CUDA build even with no device, its CPU operations serving 'cpu').`;
 
-/** --backend auto|cpu|cuda; 'cuda' where there is none is a usage error naming the reason. */
-export function backendFlag(flags: Map<string, string | true>): BackendName {
-  const backend = choiceFlag(flags, 'backend', BACKEND_NAMES, 'auto');
-  if (backend === 'cuda') {
-    const reason = cudaUnavailableReason();
-    if (reason !== null) throw new UsageError(`--backend cuda is not available: ${reason}`);
-  }
-  return backend;
-}
-
+/** Bytes as GiB with one decimal. */
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 }

@@ -20,8 +20,11 @@ import {
   LinearClassifier,
   completionStats,
   renderGrid,
-} from '../inpaint';
-import { CliIO, UsageError, parseFlags, integerFlag, numberFlag, Progress, userInputAsync } from '../cli';
+} from '../digits';
+import { isErrorNamed } from '../errors';
+import { CliIO, Progress } from './io';
+import { UsageError, userInputAsync } from './errors';
+import { parseFlags, integerFlag, numberFlag, stringFlag } from './flags';
 
 export const INPAINT_METHODS = ['replacement', 'langevin', 'repaint', 'smc'] as const;
 export type InpaintMethod = (typeof INPAINT_METHODS)[number];
@@ -107,10 +110,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
     io.stdout.write(INPAINT_USAGE + '\n');
     return 0;
   }
-  const str = (n: string) => {
-    const v = flags.get(n);
-    return typeof v === 'string' ? v : undefined;
-  };
+  const str = (name: string) => stringFlag(flags, name);
   const digitsWanted = integerFlag(flags, 'digits', 10, 1, 360);
   const K = integerFlag(flags, 'completions', 8, 1, 10000);
   const masks = listFlag(str('masks'), MASK_KINDS, 'masks');
@@ -139,11 +139,12 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
     set = loadDigitSet(dataFile);
     classifier = LinearClassifier.load(classifierFile);
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    if (isErrorNamed(e, 'FileError', 'TypeError', 'RangeError')) throw new UsageError(e.message);
+    throw e;
   }
   if (digitsWanted > set.count) throw new UsageError(`--digits must be at most ${set.count} (the held-out split), got ${digitsWanted}`);
-  const model = await OnnxScore.load(modelFile, { threads, clipX0: clip ? [-1, 1] : false }).catch((e: Error) => {
-    if (e.name === 'OnnxRuntimeMissingError' || /cannot read the model file/.test(e.message)) throw new UsageError(e.message);
+  const model = await OnnxScore.load(modelFile, { threads, clipX0: clip ? [-1, 1] : false }).catch((e: unknown) => {
+    if (isErrorNamed(e, 'MissingDependencyError', 'FileError')) throw new UsageError(e.message);
     throw e;
   });
   try {
@@ -247,7 +248,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
       try {
         png = await renderGrid(grid, { headers, rowLabels, groupStarts });
       } catch (e) {
-        if ((e as Error).name === 'SharpMissingError') throw new UsageError(`${(e as Error).message}, or pass --no-picture`);
+        if (isErrorNamed(e, 'MissingDependencyError')) throw new UsageError(`${e.message}, or pass --no-picture`);
         throw e;
       }
       fs.writeFileSync(out, png);

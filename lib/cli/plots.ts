@@ -3,6 +3,7 @@
 // sharp. Both packages are optional peer dependencies, loaded only when a plot is drawn.
 import * as fs from 'node:fs';
 import type { Spec } from 'vega';
+import { MissingDependencyError } from '../errors';
 
 type Vega = typeof import('vega');
 type Sharp = typeof import('sharp');
@@ -15,13 +16,6 @@ export interface PlotLibraries {
 /** Loads an ES module or package by name (the default is the runtime's own `import()`). */
 export type ModuleImporter = (specifier: string) => Promise<unknown>;
 
-/** An optional package that plotting needs is not installed. */
-export class MissingDependencyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MissingDependencyError';
-  }
-}
 
 function isModuleNotFound(e: unknown): boolean {
   const code = typeof e === 'object' && e !== null ? (e as NodeJS.ErrnoException).code : undefined;
@@ -40,8 +34,10 @@ export async function loadPlotLibraries(importModule: ModuleImporter = (specifie
       if (!isModuleNotFound(e)) throw e;
       const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
       throw new MissingDependencyError(
+        name,
         `the plots need the optional packages vega (>= 5.25) and sharp (>= 0.33); loading ${name} failed (${reason}). ` +
           'Install them with "npm install vega sharp", or pass --no-plots to write only results.json and the table',
+        { cause: e },
       );
     }
   };

@@ -11,8 +11,39 @@
 namespace condiff {
 namespace cuda {
 
+// Errors after which the CUDA context of this process is unusable: every later call
+// returns the same error, and only a new process can use the device again.
+inline bool is_sticky(cudaError_t status) {
+  switch (status) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorECCUncorrectable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Throws Error for a failed call. The runtime's last error is cleared first: a caught
+// failure (an out-of-memory, say) must not resurface as the error of the next, unrelated
+// launch check. A sticky error cannot be cleared; its message says so, and every later
+// call on the device then fails with the same message.
 inline void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw Error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
+  if (status == cudaSuccess) return;
+  cudaGetLastError();
+  std::string message = std::string("CUDA error in ") + what + ": " + cudaGetErrorName(status) + " (" +
+                        cudaGetErrorString(status) + ")";
+  if (is_sticky(status))
+    message += "; the device is unusable in this process after this error (the CUDA context is lost): "
+               "restart the process to use the GPU again";
+  throw Error(message);
 }
 
 // After a launch: configuration errors show at once, execution errors at the next wait.

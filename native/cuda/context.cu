@@ -137,11 +137,15 @@ bool Context::is_pinned(const void* host) {
   return a.type == cudaMemoryTypeHost;
 }
 
-void Context::synchronize() { check(cudaStreamSynchronize(impl_->stream), "the device work of this call"); }
+// Waits through a blocking-sync event rather than cudaStreamSynchronize: the runtime's
+// default wait spins a CPU core for as long as the device works, which the CPU backend's
+// threads (or other requests of a server) need.
+void Context::synchronize() { record()->wait(); }
 
 std::unique_ptr<Event> Context::record() {
   cudaEvent_t e;
-  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  // cudaEventBlockingSync: a waiting thread sleeps until the work is done instead of spinning.
+  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming | cudaEventBlockingSync), "cudaEventCreate");
   const cudaError_t status = cudaEventRecord(e, impl_->stream);
   if (status != cudaSuccess) {
     cudaEventDestroy(e);

@@ -6,6 +6,7 @@
 // with the reason when no device answers.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -26,6 +27,13 @@ namespace {
 
 CheckCounts counts;
 #define GCHECK(cond, ...) CONDIFF_CHECK(counts, cond, __VA_ARGS__)
+
+// CONDIFF_GPU_CHECKS_QUICK=1: the same checks at small sizes only, for runs under
+// compute-sanitizer (which slows every kernel by one to two orders of magnitude).
+bool quick_mode() {
+  const char* q = std::getenv("CONDIFF_GPU_CHECKS_QUICK");
+  return q != nullptr && q[0] != '\0' && q[0] != '0';
+}
 
 // Device memory holding a copy of a host vector, read back with get().
 template <typename T>
@@ -87,7 +95,7 @@ Problem make_problem(int64_t runs, int64_t n, int64_t d, std::vector<int32_t> ob
 void check_normals(cuda::Context& ctx) {
   const StreamKey s{0x12345678u, 9, 4, 17, purpose_word(Purpose::kKernelNoise)};
   for (uint64_t first : {uint64_t{0}, uint64_t{3}, uint64_t{64 * 1000 + 5}, (uint64_t{1} << 33) + 1}) {
-    const int64_t count = 100003;
+    const int64_t count = quick_mode() ? 1003 : 100003;
     Dev<float> out(ctx, count);
     ctx.normals(s, first, count, out.p());
     const auto gpu = out.get(), cpu = cpu_normals(s, first, count);
@@ -233,6 +241,7 @@ void check_resampling(cuda::Context& ctx) {
     int64_t runs, n;
   } shapes[] = {{1, 1}, {3, 49}, {4, 1000}, {2, 5000}, {1, 300001}};
   for (const Shape& sh : shapes) {
+    if (quick_mode() && sh.n > 5000) continue;
     for (int kind = 0; kind < 6; ++kind) {
       for (ResamplingScheme sc : schemes) {
         const Batch b{sh.runs, sh.n, 1, 7};
@@ -300,10 +309,16 @@ void check_reweight(cuda::Context& ctx) {
     std::copy(one.begin(), one.end(), inc.begin() + r * b.particles);
   }
   inc[5 * b.particles + 3] = std::nan("");  // run 5 fails
+  // The CPU reference one run at a time: a batch call stops at its first failing run and
+  // leaves the others unnormalised, while the device finishes every good run.
   std::vector<double> lw_cpu = lw, ev(b.runs), ess(b.runs);
   std::vector<uint8_t> flags(b.runs);
-  const int64_t bad = reweight_batch(b, lw_cpu.data(), inc.data(), 0.5, ev.data(), ess.data(), flags.data(), 2);
-  GCHECK(bad == 5, "cpu reweight failing run %lld", (long long)bad);
+  for (int64_t r = 0; r < b.runs; ++r) {
+    const Batch one{1, b.particles, b.dim, b.run_offset + uint32_t(r)};
+    const int64_t o = r * b.particles;
+    const int64_t bad = reweight_batch(one, lw_cpu.data() + o, inc.data() + o, 0.5, &ev[r], &ess[r], &flags[r], 2);
+    GCHECK(bad == (r == 5 ? 0 : -1), "cpu reweight of run %lld alone returned %lld", (long long)r, (long long)bad);
+  }
   Dev<double> lwd(ctx, lw), incd(ctx, inc), evd(ctx, b.runs), essd(ctx, b.runs);
   Dev<uint8_t> flagsd(ctx, b.runs), ok(ctx, b.runs);
   ctx.reweight(b, lwd.p(), incd.p(), 0.5, evd.p(), essd.p(), flagsd.p(), ok.p());
@@ -322,6 +337,38 @@ void check_reweight(cuda::Context& ctx) {
       if (std::isfinite(lw_cpu[i])) worst = std::max(worst, std::fabs(lwh[i] - lw_cpu[i]) / std::max(1.0, std::fabs(lw_cpu[i])));
     }
     GCHECK(worst <= 1e-12, "normalised log-weights run %lld: worst relative difference %g", (long long)r, worst);
+  }
+}
+
+// A failed call leaves no stale error behind: after a refused allocation the next
+// operations run and report their own status (common.cuh check() clears the runtime's
+// last error before throwing).
+void check_errors(cuda::Context& ctx) {
+  // compute-sanitizer reports the planted failure as an API error: the quick mode (its
+  // runs) leaves it out, so that its error summary counts real faults only.
+  if (quick_mode()) return;
+  bool threw = false;
+  std::string message;
+  try {
+    cuda::DeviceBuffer huge(size_t{1} << 52);  // 4 PiB: more than any device has
+  } catch (const cuda::Error& e) {
+    threw = true;
+    message = e.what();
+  }
+  GCHECK(threw, "an impossible cudaMalloc did not throw");
+  GCHECK(message.find("cudaMalloc") != std::string::npos, "the allocation error does not name cudaMalloc: %s",
+         message.c_str());
+  std::printf("an impossible allocation reports: %s\n", message.c_str());
+  const StreamKey s{4242u, 1, 2, 3, purpose_word(Purpose::kKernelNoise)};
+  const int64_t count = 4099;
+  try {
+    Dev<float> out(ctx, count);
+    ctx.normals(s, 5, count, out.p());
+    const auto gpu = out.get(), cpu = cpu_normals(s, 5, count);
+    GCHECK(same_bits(gpu, cpu), "normals after a refused allocation differ at %lld",
+           (long long)first_difference(gpu, cpu));
+  } catch (const std::exception& e) {
+    GCHECK(false, "the operation after a refused allocation failed: %s", e.what());
   }
 }
 
@@ -377,12 +424,25 @@ int run_gpu_checks() {
               q.multiprocessors, double(q.total_memory) / (1u << 30));
   try {
     cuda::Context ctx;
-    check_normals(ctx);
-    check_moves(ctx);
-    check_resampling(ctx);
-    check_reweight(ctx);
-    check_mixture(ctx);
-    ctx.synchronize();
+    // Each group on its own: an exception in one (a CUDA error) is reported and the
+    // others still run, unless the device is lost (then every later call says so).
+    const struct {
+      const char* name;
+      void (*run)(cuda::Context&);
+    } groups[] = {{"normals", check_normals},     {"moves", check_moves},   {"resampling", check_resampling},
+                  {"reweight", check_reweight},   {"errors", check_errors}, {"mixture", check_mixture}};
+    for (const auto& g : groups) {
+      const int before = counts.failures;
+      try {
+        g.run(ctx);
+        ctx.synchronize();
+      } catch (const std::exception& e) {
+        std::printf("FAIL %s: exception: %s\n", g.name, e.what());
+        ++counts.failures;
+      }
+      std::printf("group %s: %s\n", g.name, counts.failures == before ? "ok" : "FAILED");
+      std::fflush(stdout);
+    }
   } catch (const std::exception& e) {
     std::printf("FAIL: %s\n", e.what());
     ++counts.failures;

@@ -20,7 +20,7 @@
 // stepCoefficients (the native formula of MATH.md §2, tested on its own in
 // schedules.test.ts) so conventions match; everything else is recomputed here.
 import { Schedule, KernelName } from '../../lib/schedules';
-import { stepCoefficients } from '../../lib/driver';
+import { stepCoefficients } from '../../lib/kernel';
 
 export type Matrix = number[][];
 

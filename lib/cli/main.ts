@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// The `condiff` command line, its one entry point (the package's bin): dispatches to the
+// commands (sample.ts, demo.ts, bench.ts, inpaint.ts, info.ts) and turns what they throw
+// into an exit status: 2 for the user's mistakes, 130 when interrupted, 1 otherwise.
+// `main` runs in-process so tests can call it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isErrorNamed } from '../errors';
+import { CliIO } from './io';
+import { UsageError } from './errors';
+import { USAGE } from './usage';
+import { sampleCommand } from './sample';
+import { demoCommand } from './demo';
+import { benchCommand, BENCH_USAGE } from './bench';
+import { inpaintCommand, INPAINT_USAGE } from './inpaint';
+import { infoCommand, INFO_USAGE } from './info';
+
+export type { CliIO, TextSink } from './io';
+
+/** The package's version, from its package.json (two levels up from dist/cli/ or lib/cli/). */
+function version(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs the command line `argv` (without "node main.js"); resolves to the exit status. */
+export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  const env = io.env ?? process.env;
+  try {
+    const [command, ...rest] = argv;
+    switch (command) {
+      case undefined:
+        io.stderr.write(USAGE + '\n');
+        return 2;
+      case 'help':
+      case '--help':
+      case '-h':
+        if (rest.length === 1 && rest[0] === 'inpaint') {
+          io.stdout.write(INPAINT_USAGE + '\n');
+          return 0;
+        }
+        if (rest.length === 1 && rest[0] === 'bench') {
+          io.stdout.write(BENCH_USAGE + '\n');
+          return 0;
+        }
+        if (rest.length === 1 && rest[0] === 'info') {
+          io.stdout.write(INFO_USAGE + '\n');
+          return 0;
+        }
+        if (rest.length > 1 || (rest.length === 1 && !['sample', 'demo'].includes(rest[0]))) {
+          throw new UsageError(`unknown help topic ${JSON.stringify(rest.join(' '))} (try condiff help)`);
+        }
+        io.stdout.write(USAGE + '\n');
+        return 0;
+      case '--version':
+      case 'version':
+        io.stdout.write(version() + '\n');
+        return 0;
+      case 'sample':
+        return await sampleCommand(rest, io);
+      case 'demo':
+        return await demoCommand(rest, io);
+      case 'bench':
+        return await benchCommand(rest, io);
+      case 'inpaint':
+        return await inpaintCommand(rest, io);
+      case 'info':
+        return await infoCommand(rest, io);
+      default:
+        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, bench, inpaint, info, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, bench, inpaint, info, help)`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr.write(`condiff: ${e.message}\n`);
+      return 2;
+    }
+    if (isErrorNamed(e, 'AbortError')) {
+      io.stderr.write('condiff: interrupted\n');
+      return 130;
+    }
+    const err = typeof e === 'object' && e !== null ? (e as Error) : undefined;
+    const message = typeof err?.message === 'string' ? err.message.split('\n')[0] : String(e);
+    io.stderr.write(`condiff: internal error: ${message}\n`);
+    if (env.CONDIFF_DEBUG && typeof err?.stack === 'string') io.stderr.write(err.stack + '\n');
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    isTTY: Boolean(process.stderr.isTTY),
+    signal: controller.signal,
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`condiff: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,48 @@
+// The backward kernel's coefficients for each step of a grid (MATH.md §2): the kernel mean
+// a z + b s(z), its variance v, and the variance a filter weights with.
+import { native, NativeAddon } from './native';
+import { Schedule, KernelName } from './schedules';
+
+export interface StepCoefficients {
+  a: number;
+  b: number;
+  v: number;
+  /** Variance for the weight: v, or at a DDPM last step (v = 0) the previous step's v (MATH.md §2). */
+  weightVariance: number;
+  /** alpha_{t|s} and sigma^2_{t|s} of the step (MATH.md §1). */
+  alphaTs: number;
+  sigma2Ts: number;
+}
+
+/** Kernel coefficients for every step i = 1..S (index i - 1), from the native formula of MATH.md §2. */
+export function stepCoefficients(
+  schedule: Schedule,
+  kernel: KernelName,
+  grid: Float64Array,
+  ops: Pick<NativeAddon, 'kernelCoefficients' | 'codes'> = native,
+): StepCoefficients[] {
+  const out: StepCoefficients[] = [];
+  for (let i = 1; i < grid.length; i++) {
+    const s = grid[i - 1], t = grid[i];
+    const tr = schedule.transition(s, t);
+    const euler = kernel === 'euler';
+    const q = Float64Array.of(
+      Math.exp(schedule.logAlpha(t)),
+      schedule.sigma2(t),
+      Math.exp(schedule.logAlpha(s)),
+      schedule.sigma2(s),
+      tr.alpha,
+      tr.sigma2,
+      t - s,
+      euler ? schedule.drift(t) : 0,
+      euler ? schedule.diffusion2(t) : 0,
+    );
+    const [a, b, v] = ops.kernelCoefficients(ops.codes.kernels[kernel], q);
+    out.push({ a, b, v, weightVariance: v, alphaTs: tr.alpha, sigma2Ts: tr.sigma2 });
+  }
+  // MATH.md §2, "the last step": DDPM's v vanishes at s = 0; its weight uses the previous step's v.
+  for (let i = 0; i < out.length; i++) {
+    if (!(out[i].v > 0)) out[i].weightVariance = i + 1 < out.length ? out[i + 1].weightVariance : out[i].v;
+  }
+  return out;
+}

@@ -1,0 +1,233 @@
+// OnnxScore: any ONNX diffusion network as a score model. The network is run with
+// onnxruntime-node (an optional peer dependency, loaded lazily) in batches of at most
+// maxBatch rows; its output (epsilon, x0, v or a score) is converted to the score of p_t
+// by lib/prediction.ts (MATH.md §1).
+import type { Schedule } from '../schedules';
+import type { NativeScore, ScoreContext } from '../score';
+import { predictionToScore } from '../prediction';
+import { typeError, rangeError, positiveInteger, oneOf, FileError } from '../errors';
+import { loadOnnxRuntime, OnnxRuntimeModule, OrtSession, OrtTensor } from './runtime';
+import { readOnnxMetadata } from './metadata';
+import {
+  resolveLayout,
+  networkTime,
+  formatInfo,
+  OnnxLayout,
+  OnnxScoreOptions,
+  OnnxParameterization,
+  OnnxTimeInput,
+  OnnxValueInfo,
+  ExecutionProvider,
+} from './layout';
+
+/**
+ * A trained diffusion network in ONNX format as a condiff score model. Create it with
+ * `await OnnxScore.load(file, options)`; pass it as `score` to any sampler; call
+ * `release()` when done.
+ */
+export class OnnxScore implements NativeScore {
+  /** What `score()` returns: always the score (the network's output is converted). */
+  readonly parameterization = 'score' as const;
+  /** State dimension D. */
+  readonly dim: number;
+  /** What the network predicts. */
+  readonly prediction: OnnxParameterization;
+  /** What its time input receives. */
+  readonly time: OnnxTimeInput;
+  readonly inputName: string;
+  readonly timeInputName: string;
+  readonly outputName: string;
+  /** Every input and output of the model, as onnxruntime reports them. */
+  readonly inputs: OnnxValueInfo[];
+  readonly outputs: OnnxValueInfo[];
+  /** The model's metadata_props. */
+  readonly metadata: Record<string, string>;
+  /** Largest batch per network call. */
+  readonly maxBatch: number;
+  readonly executionProvider: ExecutionProvider;
+  /** The clipping interval of x0-hat, or null (off). */
+  readonly clipX0: readonly [number, number] | null;
+  /** With time 'step': the training schedule and the step offset (network step n = k - stepOffset). */
+  readonly trainingSchedule: Schedule | null;
+  readonly stepOffset: number;
+  readonly timeScale: number;
+
+  private readonly layout: OnnxLayout;
+  private released = false;
+
+  private constructor(
+    private readonly ort: OnnxRuntimeModule,
+    private readonly session: OrtSession,
+    metadata: Record<string, string>,
+    layout: OnnxLayout,
+    executionProvider: ExecutionProvider,
+  ) {
+    this.metadata = metadata;
+    this.executionProvider = executionProvider;
+    this.layout = layout;
+    this.dim = layout.dim;
+    this.prediction = layout.prediction;
+    this.time = layout.time;
+    this.inputName = layout.inputName;
+    this.timeInputName = layout.timeInputName;
+    this.outputName = layout.outputName;
+    this.inputs = layout.inputs;
+    this.outputs = layout.outputs;
+    this.maxBatch = layout.maxBatch;
+    this.clipX0 = layout.clipX0;
+    this.trainingSchedule = layout.trainingSchedule;
+    this.stepOffset = layout.stepOffset;
+    this.timeScale = layout.timeScale;
+  }
+
+  /**
+   * Loads a model from a file path or its bytes. Options default to the model's
+   * `condiff.*` metadata where present; an option that does not fit the model is an
+   * error naming the model's actual inputs and outputs.
+   */
+  static async load(model: string | Uint8Array, options: OnnxScoreOptions = {}, runtime?: OnnxRuntimeModule): Promise<OnnxScore> {
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+    if (typeof model !== 'string' && !(model instanceof Uint8Array)) throw typeError('model', 'a file path or a Uint8Array of ONNX bytes', model);
+    const provider = oneOf('executionProvider', options.executionProvider ?? 'cpu', ['cpu', 'cuda'] as const);
+    const threads = options.threads === undefined ? undefined : positiveInteger('threads', options.threads, 1024);
+    const ort = runtime ?? loadOnnxRuntime();
+    let metadata: Record<string, string>;
+    try {
+      metadata = readOnnxMetadata(model);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (typeof model === 'string' && code !== undefined) {
+        throw new FileError(model, `OnnxScore: cannot read the model file ${JSON.stringify(model)}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+      }
+      const message = `OnnxScore: ${typeof model === 'string' ? JSON.stringify(model) : 'the model bytes'} is not an ONNX model: ${(e as Error).message}`;
+      if (typeof model === 'string') throw new FileError(model, message, { cause: e });
+      throw new Error(message, { cause: e });
+    }
+    const sessionOptions: Record<string, unknown> = { executionProviders: [provider], graphOptimizationLevel: 'all' };
+    if (threads !== undefined) sessionOptions.intraOpNumThreads = threads;
+    if (provider === 'cuda') {
+      const backends = ort.listSupportedBackends?.() ?? [];
+      if (!backends.some((b) => b.name === 'cuda')) {
+        throw new Error(`OnnxScore: executionProvider 'cuda' is not available: this onnxruntime-node supports ${backends.map((b) => b.name).join(', ') || 'no listed providers'} on this platform`);
+      }
+    }
+    let session: OrtSession;
+    try {
+      session = await ort.InferenceSession.create(model, sessionOptions);
+    } catch (e) {
+      const message = (e as Error)?.message ?? String(e);
+      if (provider === 'cuda') {
+        throw new Error(
+          `OnnxScore: executionProvider 'cuda' is not available: ${message.split('\n')[0]}. onnxruntime-node's CUDA provider is not bundled: ` +
+            'it is downloaded by its installer (npm install onnxruntime-node --onnxruntime-node-install=cuda12) and needs CUDA 12 and cuDNN 9; use \'cpu\' otherwise',
+          { cause: e },
+        );
+      }
+      throw new Error(`OnnxScore: onnxruntime cannot load ${typeof model === 'string' ? JSON.stringify(model) : 'the model bytes'}: ${message}`, { cause: e });
+    }
+    try {
+      return new OnnxScore(ort, session, metadata, resolveLayout(session, metadata, options), provider);
+    } catch (e) {
+      await session.release().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The network's time input value for a sampler time (see `time`, `stepOffset`). */
+  timeValue(t: number, context: Pick<ScoreContext, 'alpha' | 'sigma'>): number {
+    return networkTime(this.layout, t, context);
+  }
+
+  private timeTensor(value: number, rows: number): OrtTensor {
+    const n = this.layout.timeLayout === 'scalar' || this.layout.timeLayout === 'one' ? 1 : rows;
+    const dims = this.layout.timeLayout === 'scalar' ? [] : this.layout.timeLayout === 'one' ? [1] : this.layout.timeLayout === 'rows' ? [rows] : [rows, 1];
+    let data: unknown;
+    switch (this.layout.timeType) {
+      case 'float32':
+        data = new Float32Array(n).fill(value);
+        break;
+      case 'float64':
+        data = new Float64Array(n).fill(value);
+        break;
+      case 'int32':
+        data = new Int32Array(n).fill(value);
+        break;
+      default:
+        data = new BigInt64Array(n).fill(BigInt(value));
+    }
+    return new this.ort.Tensor(this.layout.timeType, data, dims);
+  }
+
+  /** The raw network output (rows x D) at time t, in float32: what it predicts, unconverted. */
+  async predict(z: Float32Array, t: number, context: Pick<ScoreContext, 'alpha' | 'sigma'>): Promise<Float32Array> {
+    if (!(z instanceof Float32Array)) throw typeError('z', 'a Float32Array', z);
+    if (z.length % this.dim !== 0) throw rangeError('z.length', `a multiple of dim ${this.dim}`, z.length);
+    if (this.released) throw new Error('OnnxScore: the model was released');
+    const rows = z.length / this.dim;
+    const out = new Float32Array(z.length);
+    const tv = this.timeValue(t, context);
+    if (!Number.isFinite(tv)) throw new RangeError(`OnnxScore: the time input must be finite, got ${tv} at t = ${t}`);
+    const D = this.dim;
+    for (let start = 0; start < rows; start += this.maxBatch) {
+      const count = Math.min(this.maxBatch, rows - start);
+      const batch = this.layout.fixedBatch ?? count;
+      let xData: Float32Array | Float64Array;
+      const chunk = z.subarray(start * D, (start + count) * D);
+      if (this.layout.xType === 'float64') {
+        xData = new Float64Array(batch * D);
+        for (let i = 0; i < count * D; i++) xData[i] = chunk[i];
+      } else if (batch === count) {
+        xData = chunk;
+      } else {
+        xData = new Float32Array(batch * D);
+        xData.set(chunk);
+      }
+      // Rows past `count` (a fixed-batch model's padding) repeat the last row.
+      for (let r = count; r < batch; r++) xData.copyWithin(r * D, (count - 1) * D, count * D);
+      const feeds: Record<string, OrtTensor> = {
+        [this.inputName]: new this.ort.Tensor(this.layout.xType, xData, [batch, ...this.layout.xRowShape]),
+        [this.timeInputName]: this.timeTensor(tv, batch),
+      };
+      const result = await this.session.run(feeds, [this.outputName]);
+      const y = result[this.outputName];
+      const data = y?.data as Float32Array | Float64Array | undefined;
+      if (!(data instanceof Float32Array || data instanceof Float64Array) || data.length !== batch * D || y.dims[0] !== batch) {
+        throw new RangeError(
+          `OnnxScore: output ${JSON.stringify(this.outputName)} must hold ${batch} x ${D} float values for a batch of ${batch}, got ${y?.type ?? 'nothing'} [${y?.dims?.join(', ') ?? ''}]`,
+        );
+      }
+      if (data instanceof Float32Array) out.set(data.subarray(0, count * D), start * D);
+      else for (let i = 0; i < count * D; i++) out[start * D + i] = data[i];
+      for (const v of Object.values(result)) v.dispose?.();
+    }
+    return out;
+  }
+
+  /** The score of p_t at each row of z (rows x D): the network's output converted by MATH.md §1. */
+  async score(z: Float32Array, t: number, context: ScoreContext): Promise<Float32Array> {
+    const out = new Float32Array(z.length);
+    await this.convertInto(z, t, context, out, 1);
+    return out;
+  }
+
+  /** Internal fast path used by the samplers (lib/score.ts): writes into `out`. */
+  async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void> {
+    await this.convertInto(z, context.t, context, out, threads);
+  }
+
+  private async convertInto(z: Float32Array, t: number, context: Pick<ScoreContext, 'alpha' | 'sigma'>, out: Float32Array, threads: number): Promise<void> {
+    const y = await this.predict(z, t, context);
+    await predictionToScore(z, y, this.prediction, context, out, threads, this.clipX0);
+  }
+
+  /** Frees the onnxruntime session. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.session.release();
+  }
+
+  toString(): string {
+    return `OnnxScore(dim ${this.dim}, ${this.prediction}, time '${this.time}'; inputs ${this.inputs.map(formatInfo).join(', ')}; outputs ${this.outputs.map(formatInfo).join(', ')})`;
+  }
+}

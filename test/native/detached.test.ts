@@ -1,0 +1,93 @@
+// Arrays and objects the addon holds while work is in flight (native/binding/job.h): a
+// detached array passed in is refused by name, one detached while a call is in flight makes
+// it reject naming it, and garbage collection while work is pending frees nothing in use.
+import { describe, expect, test } from '@jest/globals';
+import { resample, resampleAsync, gatherRows, gatherRowsAsync, GaussianMixture } from '../../lib/index';
+import { native } from '../../lib/native';
+import { rejection, rejectsWith, throwsWith, expectError, detach, getGc } from '../support/errors';
+import { mixtureSpec } from '../support/problems';
+
+describe('detached buffers', () => {
+  test('a detached array passed in is a TypeError naming it', async () => {
+    const z = new Float32Array(8);
+    const keep = detach(z.buffer);
+    expect(z.length).toBe(0);
+    throwsWith(() => native.kernelMean(z, new Float32Array(8), 1, 1, new Float32Array(8), 1), 'TypeError', /^z must be a Float32Array with a live buffer, got a detached one$/);
+    const lw = new Float64Array(4);
+    const keep2 = detach(lw.buffer);
+    throwsWith(() => resample(lw, 'systematic', { seed: 0, counter: 0 }), 'TypeError', /^logWeights must be a Float64Array with a live buffer, got a detached one$/);
+    const out = new Float32Array(4);
+    const keep3 = detach(out.buffer);
+    throwsWith(() => gatherRows(Float32Array.of(1, 2), 2, Int32Array.of(0, 0), out), 'TypeError', /^out must be a Float32Array with a live buffer, got a detached one$/);
+    const gm = GaussianMixture.fromJSON(mixtureSpec());
+    const zz = new Float32Array(6);
+    const keep4 = detach(zz.buffer);
+    await rejectsWith(gm.score(zz, 1, { t: 1, alpha: 0.5, sigma: 0.8, rows: 2, dim: 3 }), 'TypeError', /^z must be a Float32Array with a live buffer, got a detached one$/);
+    expect([keep, keep2, keep3, keep4].every((b) => b.byteLength > 0)).toBe(true);
+  });
+
+  test('detached while kernelMean is in flight: rejects mentioning "detached", the moved data is intact', async () => {
+    const n = 1 << 22;
+    const z = new Float32Array(n).fill(1), score = new Float32Array(n).fill(2), mu = new Float32Array(n);
+    const pending = native.kernelMean(z, score, 1, 1, mu, 1);
+    const moved = detach(mu.buffer); // synchronously, right after the call returned
+    const err = await rejectsWith(pending, 'TypeError', /detached \(transferred\) while the call was in flight/);
+    expect(err.message).toMatch(/detached/);
+    // The worker wrote into the moved backing store, which we kept alive.
+    const m = new Float32Array(moved);
+    expect(m[0]).toBe(3);
+    expect(m[n - 1]).toBe(3);
+  });
+
+  test('detached while the mixture score, resampleAsync, gatherRowsAsync are in flight', async () => {
+    const gm = new native.GaussianMixture(3, 2, Float64Array.of(1, 2), Float64Array.of(0, 0, 0, 1, 1, 1), Float64Array.of(1, 1, 1, 2, 2, 2), true);
+    const z = new Float32Array(3 * 100000).fill(0.3), out = new Float32Array(z.length);
+    const p1 = gm.score(z, 0.5, 0.75, out, 1);
+    const keep1 = detach(z.buffer);
+    const lw = new Float64Array(100000), anc = new Int32Array(100000);
+    const p2 = resampleAsync(lw, 'stratified', { seed: 0, counter: 0 }, anc);
+    const keep2 = detach(anc.buffer);
+    // Large enough to run off the event loop (small work runs inline and cannot be detached mid-call).
+    const rows = new Float32Array(4 * 100000).fill(1), ga = new Int32Array(100000), gout = new Float32Array(4 * 100000);
+    const p3 = gatherRowsAsync(rows, 4, ga, gout);
+    const keep3 = detach(ga.buffer);
+    // Handlers on all three before any settles (no unhandled rejection).
+    const errs = await Promise.all([p1, p2, p3].map(rejection));
+    for (const err of errs) expectError(err, 'TypeError', /detached \(transferred\) while the call was in flight/);
+    expect([keep1, keep2, keep3].every((b) => b.byteLength > 0)).toBe(true);
+  });
+
+  test('the in-flight detach error names the argument that was detached', async () => {
+    const n = 1 << 16;
+    const z = new Float32Array(n), score = new Float32Array(n), mu = new Float32Array(n);
+    const pending = native.kernelMean(z, score, 1, 1, mu, 1);
+    const keep = detach(mu.buffer);
+    const err = await rejection(pending);
+    expect(keep.byteLength).toBe(4 * n);
+    expect(err.message).toMatch(/^mu /);
+  });
+});
+
+// ---------------------------------------------------------------- GC while work is pending
+
+const gc = getGc();
+(gc ? test : test.skip)('garbage collection while work is pending: the mixture and the inputs stay alive', async () => {
+  const rows = 50000;
+  const expected = new Float32Array(3 * rows);
+  const make = () => new native.GaussianMixture(3, 2, Float64Array.of(1, 2), Float64Array.of(0, 0, 0, 1, 1, 1), Float64Array.of(1, 1, 1, 2, 2, 2), true);
+  await make().score(new Float32Array(3 * rows).fill(0.3), 0.5, 0.75, expected, 2);
+
+  const out = new Float32Array(3 * rows);
+  // Neither the mixture wrapper nor z is referenced from JS after this returns.
+  const pending = (() => make().score(new Float32Array(3 * rows).fill(0.3), 0.5, 0.75, out, 1))();
+  const pending2 = (() => {
+    const n = 1 << 20;
+    return native.kernelMean(new Float32Array(n).fill(1), new Float32Array(n).fill(2), 1, 1, new Float32Array(n), 1);
+  })();
+  gc!();
+  gc!();
+  await expect(pending).resolves.toBe(-1); // no non-finite score
+  await expect(pending2).resolves.toBe(-1); // every mean finite
+  gc!();
+  expect(out).toEqual(expected);
+});

@@ -1,0 +1,28 @@
+// Runs the `condiff` command line in-process with its output captured, for the CLI tests.
+import { main } from '../../lib/cli/main';
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliRunOptions {
+  /** Whether stderr is a terminal (the progress bar is drawn only then). Default false. */
+  isTTY?: boolean;
+  /** The environment the command sees. Default empty (no CONDIFF_DEBUG). */
+  env?: Record<string, string | undefined>;
+  signal?: AbortSignal;
+}
+
+export async function runCli(argv: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
+  let stdout = '', stderr = '';
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    isTTY: options.isTTY ?? false,
+    env: options.env ?? {},
+    signal: options.signal,
+  });
+  return { code, stdout, stderr };
+}
