@@ -241,7 +241,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       score: async (x, t, where) => {
         if (p.score === undefined) throw new TypeError(`model '${model.name}' asked for a score, but no score model was given`);
         scorer ??= backend.scorer(p.score, rows, D, threads);
-        const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
+        const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D, rowOffset: 0 };
         if (p.signal === undefined) return scorer.evaluate(x, context, work, where);
         context.signal = p.signal;
         return untilAborted(scorer.evaluate(x, context, work, where), p.signal);
