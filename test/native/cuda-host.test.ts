@@ -1,3 +1,4 @@
+/** @jest-environment ./test/support/onnx-environment.js */
 // The CUDA backend's host side, without a device (lib/backend.ts): the score of a model
 // that runs on the host reaches it in row chunks (context.rows, context.rowOffset) through
 // buffers of one chunk, the same bits as one call; a lost context makes 'cuda' refuse with
@@ -14,6 +15,8 @@ import { fromPrediction } from '../../lib/score';
 import { schedules } from '../../lib/schedules';
 import { replacement, smc } from '../../lib/samplers';
 import { resampleAsync } from '../../lib/blocks';
+import { GaussianMixture } from '../../lib/mixture';
+import { OnnxScore } from '../../lib/onnx';
 import { fakeCuda, isFakeDeviceArray } from '../support/fake-cuda';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -156,6 +159,35 @@ describe("the 'cuda' backend's host side on a stand-in context", () => {
     const r1 = await replacement({ ...common, score: cpu.score, samples: 9, backend: 'cpu' });
     const r2 = await replacement({ ...common, score: dev.score, samples: 9, backend: 'cuda' });
     expect(bytes(r2.samples).equals(bytes(r1.samples))).toBe(true);
+  });
+
+  test('an ONNX model and the host mixture run chunk by chunk (scoreInto sees each chunk)', async () => {
+    useCudaContextForTests(fakeCuda(), isFakeDeviceArray);
+    process.env.CONDIFF_SCORE_CALL_ELEMENTS = String(5 * 3); // 5 rows of D = 3 per call
+    const onnx = await OnnxScore.load(path.join(ROOT, 'test', 'fixtures', 'gmm-v-t.onnx'));
+    const mixture = GaussianMixture.fromJSON(JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'gmm.json'), 'utf8')));
+    try {
+      for (const model of [onnx, mixture] as const) {
+        const seen: Array<[number | undefined, number, number]> = [];
+        const scoreInto = model.scoreInto.bind(model);
+        // A plain object: a GaussianMixture itself would be scored on the (stand-in) device.
+        const watched = {
+          dim: model.dim,
+          score: (z: Float32Array, t: number, c: ScoreContext) => model.score(z, t, c),
+          scoreInto: (z: Float32Array, c: ScoreContext, out: Float32Array, threads: number) => (seen.push([c.rowOffset, c.rows, z.length]), scoreInto(z, c, out, threads)),
+        };
+        const common = { score: watched, dim: 3, schedule: schedules.ou(), steps: 3, observed: { indices: [2], values: [0.3] }, samples: 12, seed: 4, threads: 1 };
+        const a = await replacement({ ...common, backend: 'cpu' });
+        const cpuCalls = seen.length;
+        const b = await replacement({ ...common, backend: 'cuda' });
+        expect(seen.slice(0, cpuCalls).every(([o, r]) => o === 0 && r === 12)).toBe(true);
+        expect(seen.slice(cpuCalls)).toEqual(Array.from({ length: cpuCalls }, () => [[0, 5, 15], [5, 5, 15], [10, 2, 6]]).flat());
+        // The same rows scored in smaller batches: the same values to float32 rounding.
+        for (let i = 0; i < a.samples.length; i++) expect(Math.abs(b.samples[i] - a.samples[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(a.samples[i])));
+      }
+    } finally {
+      await onnx.release();
+    }
   });
 
   test('without the setting, one call per step sees every row', async () => {
