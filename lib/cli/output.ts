@@ -95,10 +95,10 @@ function probeDirectory(dir: string, fail: (why: string) => UsageError, shownDir
     fd = fs.openSync(probe, 'wx');
   } catch (e) {
     const code = codeOf(e);
-    if (code === 'ENOENT') throw fail(`the directory ${JSON.stringify(shownDir)} does not exist`);
+    if (code === 'ENOENT' && !fs.existsSync(dir)) throw fail(`the directory ${JSON.stringify(shownDir)} does not exist`);
     if (code === 'ENOTDIR') throw fail(`${JSON.stringify(shownDir)} is not a directory`);
     if (code === 'EACCES' || code === 'EPERM') throw fail(`no permission to create files in ${JSON.stringify(shownDir)}`);
-    throw fail(reason(e));
+    throw fail(`cannot create files in ${JSON.stringify(shownDir)}: ${reason(e)}`);
   }
   fs.closeSync(fd);
   fs.unlinkSync(probe);
