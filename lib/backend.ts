@@ -8,7 +8,14 @@
 // `memory` (host typed arrays, or device arrays that stay on the GPU for the whole run),
 // calls `ops` on it each step, and evaluates the score through `scorer`. On 'cuda' a
 // GaussianMixture is evaluated on the device; any other score model gets the state on the
-// host once per step (device -> page-locked buffer -> model -> device).
+// host each step, in row chunks (chunkedHostScorer: device -> host buffer of one chunk ->
+// model -> device), one model call per chunk: a single call per step while rows x D is
+// below the typed-array limit, several above it (context.rowOffset says which rows).
+//
+// A CUDA context is created only when a run asks for 'cuda' (or 'auto' finds a device):
+// loading the CUDA addon and running on the CPU leaves the device alone. After a sticky
+// device failure the context refuses every call with its cause; 'cuda' is then
+// unavailable for the rest of the process, naming that cause, and 'auto' runs on the CPU.
 import { native, nativeBuild, DeviceOps, DeviceArray, CudaContext, NativeAddon } from './native';
 import { oneOf } from './errors';
 import { ScoreInput, ScoreContext, evaluateScore, nonFiniteScore } from './score';
@@ -78,6 +85,90 @@ const cpu: Backend = {
   }),
 };
 
+/**
+ * Most elements (rows x D) one score call sees where the state crosses to the host: one
+ * less than 2^32, the length limit of a typed array in the Node versions this package
+ * supports, so a step is a single call below it. CONDIFF_SCORE_CALL_ELEMENTS lowers it
+ * (tests of the chunking); a chunk is at least one row.
+ */
+export const SCORE_CALL_ELEMENTS = 2 ** 32 - 1;
+
+/**
+ * A chunk's host buffers are page-locked (ctx.hostArray: the DMA goes straight into them)
+ * up to this size each; larger ones are ordinary memory, which the context copies through
+ * its own bounded page-locked staging, so no run pins more than a few of these.
+ */
+export const PINNED_CHUNK_BYTES = 64 * 2 ** 20;
+
+/** Rows per host score call for a state of `dim` columns (SCORE_CALL_ELEMENTS, or the environment's setting). */
+export function scoreCallRows(dim: number, env: NodeJS.ProcessEnv = process.env): number {
+  let elements = SCORE_CALL_ELEMENTS;
+  const setting = env.CONDIFF_SCORE_CALL_ELEMENTS;
+  if (setting !== undefined && setting !== '') {
+    const v = Number(setting);
+    if (!Number.isInteger(v) || v < 1 || v > SCORE_CALL_ELEMENTS) {
+      throw new RangeError(`CONDIFF_SCORE_CALL_ELEMENTS must be an integer in [1, ${SCORE_CALL_ELEMENTS}], got ${JSON.stringify(setting)}`);
+    }
+    elements = v;
+  }
+  return Math.max(1, Math.floor(elements / dim));
+}
+
+/** What the chunked host scorer needs of a CUDA context (a stand-in with host arrays in tests). */
+export interface HostTransfers<D> {
+  /** Host memory for `length` float32 values (page-locked where that pays). */
+  hostArray(length: number): Float32Array;
+  /** host.length values from element `offset` of `device` into `host`. */
+  download(device: D, host: Float32Array, offset: number): Promise<unknown>;
+  /** host.length values into `device` from element `offset`. */
+  upload(host: Float32Array, device: D, offset: number): Promise<unknown>;
+}
+
+/**
+ * A host score model for state that lives elsewhere (the device): each evaluation moves
+ * the rows in chunks of at most `rowsPerCall` through two host buffers of one chunk, and
+ * calls the model once per chunk with `context.rows` and `context.rowOffset` set to the
+ * chunk's (MATH.md §4's finiteness check names the row among all rows). The buffers are
+ * reused from chunk to chunk and step to step, which the callback contract allows (it may
+ * not keep `z`).
+ */
+export function chunkedHostScorer<D>(
+  model: ScoreInput,
+  rows: number,
+  dim: number,
+  threads: number,
+  rowsPerCall: number,
+  io: HostTransfers<D>,
+): { evaluate(z: D, context: ScoreContext, out: D, where: string): Promise<D> } {
+  const chunkRows = Math.max(1, Math.min(rows, rowsPerCall));
+  const hostZ = io.hostArray(chunkRows * dim);
+  const hostOut = io.hostArray(chunkRows * dim);
+  return {
+    evaluate: async (z, context, out, where) => {
+      for (let first = 0; first < rows; first += chunkRows) {
+        // An aborted run stops calling the model (the driver has already rejected it).
+        if (context.signal?.aborted) throw context.signal.reason;
+        const n = Math.min(chunkRows, rows - first) * dim;
+        const chunkZ = n === hostZ.length ? hostZ : hostZ.subarray(0, n);
+        const chunkOut = n === hostOut.length ? hostOut : hostOut.subarray(0, n);
+        await io.download(z, chunkZ, first * dim);
+        const part: ScoreContext = { ...context, rows: n / dim, rowOffset: first };
+        const score = await evaluateScore(model, chunkZ, part, chunkOut, threads, where);
+        await io.upload(score, out, first * dim);
+      }
+      return out;
+    },
+  };
+}
+
+/** A host array for a device array's copy, or a RangeError saying why there can be none. */
+function hostCopy<T>(make: (length: number) => T, length: number): T {
+  if (length > SCORE_CALL_ELEMENTS) {
+    throw new RangeError(`cannot copy ${length} values to the host in one typed array (at most ${SCORE_CALL_ELEMENTS})`);
+  }
+  return make(length);
+}
+
 /** The operations a CUDA context runs (lib/native.ts DeviceOps), bound to it. */
 const DEVICE_OPS: readonly (keyof DeviceOps)[] = [
   'normals', 'initState', 'forwardContextPath', 'kernelMean', 'gaussianYLogWeights', 'reweight', 'resampleBatch',
@@ -85,9 +176,8 @@ const DEVICE_OPS: readonly (keyof DeviceOps)[] = [
   'gatherRowsAsync',
 ];
 
-function cudaBackend(ctx: CudaContext): Backend {
-  const DeviceArrayClass = native.cuda!.DeviceArray;
-  const onDevice = (a: unknown): a is DeviceArray => a instanceof DeviceArrayClass;
+function cudaBackend(ctx: CudaContext, isDevice: (a: unknown) => boolean): Backend {
+  const onDevice = (a: unknown): a is DeviceArray => isDevice(a);
   const ops = { purposes: native.purposes, codes: native.codes, kernelCoefficients: native.kernelCoefficients, chooseByWeight: native.chooseByWeight } as BackendOps;
   for (const name of DEVICE_OPS) {
     const method = (ctx as unknown as Record<string, (...args: unknown[]) => unknown>)[name];
@@ -101,21 +191,22 @@ function cudaBackend(ctx: CudaContext): Backend {
       return a;
     },
     i32: (length) => ctx.alloc('int32', length),
+    // Into ordinary memory: the context stages large copies through its bounded chunk.
     readF32: async (a) => {
       if (!onDevice(a)) return a;
-      const host = new Float32Array(a.length);
+      const host = hostCopy((n) => new Float32Array(n), a.length);
       await ctx.download(a, host);
       return host;
     },
     readF64: async (a) => {
       if (!onDevice(a)) return a;
-      const host = new Float64Array(a.length);
+      const host = hostCopy((n) => new Float64Array(n), a.length);
       await ctx.download(a, host);
       return host;
     },
     readI32: async (a) => {
       if (!onDevice(a)) return a;
-      const host = new Int32Array(a.length);
+      const host = hostCopy((n) => new Int32Array(n), a.length);
       await ctx.download(a, host);
       return host;
     },
@@ -136,24 +227,23 @@ function cudaBackend(ctx: CudaContext): Backend {
         release: () => undefined,
       };
     }
-    // A model that runs on the host: the state crosses once each way per step, through
-    // page-locked buffers (the z the model sees, and the buffer native models write into).
-    const hostZ = ctx.hostArray('float32', rows * dim);
-    const hostOut = ctx.hostArray('float32', rows * dim);
-    return {
-      evaluate: async (z, context, out, where) => {
-        await ctx.download(z as DeviceArray, hostZ);
-        const score = await evaluateScore(model, hostZ, context, hostOut, threads, where);
-        await ctx.upload(score, out as DeviceArray);
-        return out;
-      },
-      release: () => undefined,
-    };
+    // A model that runs on the host: the state crosses each way per step in row chunks,
+    // through a z buffer (what the model sees) and an out buffer (what native models write
+    // into) of one chunk each.
+    const host = chunkedHostScorer<F32Array>(model, rows, dim, threads, scoreCallRows(dim), {
+      hostArray: (length) => (4 * length <= PINNED_CHUNK_BYTES ? ctx.hostArray('float32', length) : new Float32Array(length)),
+      download: (device, h, offset) => ctx.download(device as DeviceArray, h, offset),
+      upload: (h, device, offset) => ctx.upload(h, device as DeviceArray, offset),
+    });
+    return { evaluate: host.evaluate, release: () => undefined };
   };
   return { name: 'cuda', ops, memory, kernelMeanChecks: false, scorer };
 }
 
-let cuda: Backend | undefined;
+/** The CUDA backend once created, and its context. */
+let cuda: { backend: Backend; ctx: CudaContext } | undefined;
+/** Whether 'auto' has said that it fell back to the CPU after the context was lost. */
+let warnedLost = false;
 
 /** What `condiff info` reports: the backends this process can use, and the device. */
 export interface BackendsInfo {
@@ -172,8 +262,16 @@ export function backends(): BackendsInfo {
   return { available: reason === null ? ['cpu', 'cuda'] : ['cpu'], auto: reason === null ? 'cuda' : 'cpu', cudaReason: reason, native: nativeBuild };
 }
 
-/** Why the CUDA backend is unavailable (no CUDA build, no driver, no device), or null when it is available. */
+/**
+ * Why the CUDA backend is unavailable (no CUDA build, no driver, no device, or its context
+ * was lost to a sticky device failure), or null when it is available.
+ */
 export function cudaUnavailableReason(): string | null {
+  if (cuda !== undefined) {
+    const cause = cuda.ctx.lost;
+    if (cause === null || cause === undefined) return null;
+    return `the CUDA context of this process was lost after a device failure (${cause}); restart the process to use the GPU again`;
+  }
   if (nativeBuild.kind === 'cuda' && nativeBuild.cuda.query?.available) return null;
   return nativeBuild.cuda.problem ?? 'no CUDA device answers';
 }
@@ -184,8 +282,26 @@ export function selectBackend(requested: unknown = 'auto'): Backend {
   const reason = cudaUnavailableReason();
   if (reason !== null) {
     if (name === 'cuda') throw new Error(`backend 'cuda' is not available: ${reason}`);
+    if (cuda !== undefined && !warnedLost) {
+      warnedLost = true;
+      process.emitWarning(`backend 'auto' runs on the CPU from now on: ${reason}`, { code: 'CONDIFF_CUDA_LOST' });
+    }
     return cpu;
   }
-  cuda ??= cudaBackend(new native.cuda!.Context());
-  return cuda;
+  if (cuda === undefined) {
+    const ctx = new native.cuda!.Context();
+    const DeviceArrayClass = native.cuda!.DeviceArray;
+    cuda = { ctx, backend: cudaBackend(ctx, (a) => a instanceof DeviceArrayClass) };
+  }
+  return cuda.backend;
+}
+
+/**
+ * Tests only: 'cuda' and 'auto' run on `ctx`, a stand-in for a CUDA context whose device
+ * arrays are those `isDevice` accepts, until called with null (then the real one, if any,
+ * is created when next asked for).
+ */
+export function useCudaContextForTests(ctx: CudaContext | null, isDevice: (a: unknown) => boolean = () => false): void {
+  cuda = ctx === null ? undefined : { ctx, backend: cudaBackend(ctx, isDevice) };
+  warnedLost = false;
 }

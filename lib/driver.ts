@@ -150,6 +150,12 @@ export interface DriverProblem {
   /** Global index of this batch's first run (its random streams, MATH.md §6). */
   runOffset: number;
   seed: number;
+  /**
+   * Per-run keys (lib/native.ts BatchArgs.runKeys): runs × 3 words (seed mod 2^32,
+   * floor(seed / 2^32), run word), so runs of different requests share a batch and each
+   * draws what it would draw alone. Models pass them on with `run.batch`.
+   */
+  runKeys?: Uint32Array;
   threads: number;
   /** Resample when ESS < essThreshold × N (weighted models). */
   essThreshold: number;
@@ -190,7 +196,12 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   const { runs, particles: n, dim: D, threads, model, backend } = p;
   const { ops, memory } = backend;
   const rows = runs * n;
-  const batch: BatchArgs = { runs, particles: n, dim: D, runOffset: p.runOffset };
+  if (p.runKeys !== undefined && p.runKeys.length !== 3 * runs) {
+    throw new RangeError(`runKeys must hold 3 words per run (${3 * runs}), got ${p.runKeys.length}`);
+  }
+  const batch: BatchArgs = { runs, particles: n, dim: D, runOffset: p.runOffset, runKeys: p.runKeys };
+  // A run as errors name it: its run word.
+  const runName = (r: number) => (p.runKeys ? p.runKeys[3 * r + 2] : p.runOffset + r);
   const grid = model.refineGrid ? model.refineGrid(p.grid) : p.grid;
   const steps = grid.length - 1;
   const weighted = model.weighted;
@@ -230,7 +241,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       score: async (x, t, where) => {
         if (p.score === undefined) throw new TypeError(`model '${model.name}' asked for a score, but no score model was given`);
         scorer ??= backend.scorer(p.score, rows, D, threads);
-        const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D };
+        const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D, rowOffset: 0 };
         if (p.signal === undefined) return scorer.evaluate(x, context, work, where);
         context.signal = p.signal;
         return untilAborted(scorer.evaluate(x, context, work, where), p.signal);
@@ -253,7 +264,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     // runs to resample. Returns how many runs resample.
     const reweight = async (where: string): Promise<number> => {
       const failed = await ops.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
-      if (failed >= 0) throw weightsError(where, p.runOffset + failed);
+      if (failed >= 0) throw weightsError(where, runName(failed));
       let resampled = 0;
       for (let r = 0; r < runs; r++) {
         logEvidence[r] += evidenceIncrement[r];
@@ -267,7 +278,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         return;
       }
       const bad = await ops.resampleBatch(batch, ops.codes.schemes[p.scheme], flags, run.stream(streamStep, 'resampling'), logWeights, scratch, ancestors, threads);
-      if (bad >= 0) throw resamplingError(where, p.runOffset + bad);
+      if (bad >= 0) throw resamplingError(where, runName(bad));
     };
 
     checkAbort();
@@ -295,8 +306,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
           essThreshold: p.essThreshold, scheme: p.scheme, resamplingStream: run.stream(i, 'resampling'),
           evidenceIncrement, ess: essNow, flags, scratch, ancestors,
         });
-        if (r.status === 'weights-degenerate') throw weightsError(step.where, p.runOffset + r.run);
-        if (r.status === 'resampling-failed') throw resamplingError(step.where, p.runOffset + r.run);
+        if (r.status === 'weights-degenerate') throw weightsError(step.where, runName(r.run));
+        if (r.status === 'resampling-failed') throw resamplingError(step.where, runName(r.run));
         for (let k = 0; k < runs; k++) {
           logEvidence[k] += evidenceIncrement[k];
           resampledRuns += flags[k];
@@ -334,7 +345,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       checkAbort();
       await modelRun.finalWeight();
       const failed = await ops.reweight(batch, logWeights, increment, 0, evidenceIncrement, essNow, flags, threads);
-      if (failed >= 0) throw weightsError('at the final weight', p.runOffset + failed);
+      if (failed >= 0) throw weightsError('at the final weight', runName(failed));
       for (let r = 0; r < runs; r++) logEvidence[r] += evidenceIncrement[r];
     }
     const finalLogWeights = await memory.readF64(logWeights);

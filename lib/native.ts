@@ -241,7 +241,10 @@ export interface CudaQuery {
   driverVersion: number;
   name: string | null;
   totalMemory: number;
-  freeMemory: number;
+  /** Free device memory in bytes, measured only with `query({ freeMemory: true })` (which creates a CUDA context); else null. */
+  freeMemory: number | null;
+  /** Whether this process holds device 0's primary CUDA context (null where the driver cannot say). */
+  primaryContextActive: boolean | null;
   computeCapability: string | null;
   multiprocessors: number;
 }
@@ -252,8 +255,21 @@ export interface CudaContext extends DeviceOps {
   /** A typed array over page-locked host memory: transfers to and from it are asynchronous. */
   hostArray(type: 'float32', length: number): Float32Array;
   hostArray(type: 'float64', length: number): Float64Array;
-  upload(host: Float32Array | Float64Array | Int32Array | Uint8Array, device: DeviceArray): Promise<number>;
-  download(device: DeviceArray, host: Float32Array | Float64Array | Int32Array | Uint8Array): Promise<number>;
+  /**
+   * Host to device: without `offset`, whole arrays of equal length; with it, host.length
+   * elements into the DeviceArray from element `offset`.
+   */
+  upload(host: Float32Array | Float64Array | Int32Array | Uint8Array, device: DeviceArray, offset?: number): Promise<number>;
+  /**
+   * Device to host, the same way. A page-locked host array (hostArray) is copied directly;
+   * any other through page-locked staging that stays bounded however large the array.
+   */
+  download(device: DeviceArray, host: Float32Array | Float64Array | Int32Array | Uint8Array, offset?: number): Promise<number>;
+  /**
+   * The first sticky device failure's cause (an illegal address, say), after which the
+   * context refuses every call; null while it is usable.
+   */
+  readonly lost: string | null;
   /** Device to device, whole arrays of one type and length. */
   copy(source: DeviceArray, target: DeviceArray): Promise<number>;
   synchronize(): void;
@@ -263,7 +279,8 @@ export interface CudaContext extends DeviceOps {
 
 /** The `cuda` export of the CUDA-enabled addon (npm run build:cuda). */
 export interface NativeCuda {
-  query(): CudaQuery;
+  /** Creates no CUDA context, unless `freeMemory` is asked for. */
+  query(options?: { freeMemory?: boolean }): CudaQuery;
   Context: new () => CudaContext;
   DeviceArray: abstract new (...args: never[]) => DeviceArray;
   architectures: string;

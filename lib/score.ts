@@ -1,6 +1,7 @@
-// Score models: what a sampler calls once per step with every particle of every run.
-// A user's model is a function or an object; networks that predict epsilon or x0 are
-// converted to a score by MATH.md §1.
+// Score models: what a sampler calls each step with the particles of every run (all of
+// them in one call, unless the state is too large for one typed array: see
+// ScoreContext.rowOffset). A user's model is a function or an object; networks that
+// predict epsilon or x0 are converted to a score by MATH.md §1.
 import { native } from './native';
 import { predictionToScore, overlaps } from './prediction';
 import { oneOf, typeError } from './errors';
@@ -12,16 +13,26 @@ export interface ScoreContext {
   /** alpha_t and sigma_t of the forward process at t (MATH.md §1). */
   alpha: number;
   sigma: number;
-  /** Rows in the batch (runs x particles) and the state dimension D. */
+  /** Rows in this call's batch and the state dimension D. */
   rows: number;
   dim: number;
+  /**
+   * The first row of this call among the step's runs x particles rows (run-major: row
+   * r·N + k is particle k of run r). 0, and `rows` is every row, unless the step is split:
+   * where the state lives on the GPU and a step has more than 2^32 − 1 values (more than
+   * one typed array holds), the model is called once per chunk of whole rows, in order,
+   * each call awaited before the next. The samplers always set it; a caller that calls a
+   * model itself may leave it out (it then means 0).
+   */
+  rowOffset?: number;
   /** The run's AbortSignal, when it has one: a remote model call can be cancelled with it. */
   signal?: AbortSignal;
 }
 
 /**
- * A score callback: `z` is rows x D (row-major, read-only: do not keep or modify it);
- * return rows x D values, synchronously or as a Promise.
+ * A score callback: `z` is context.rows x D (row-major, read-only: do not keep or modify
+ * it; rows context.rowOffset onwards of the step); return as many values, synchronously
+ * or as a Promise.
  */
 export type ScoreFunction = (z: Float32Array, t: number, context: ScoreContext) => Float32Array | Promise<Float32Array>;
 
@@ -120,9 +131,12 @@ export async function evaluateScore(
   return score;
 }
 
-/** The error for a NaN or ±∞ score at flat index `bad` (MATH.md §4: it names the step). */
+/**
+ * The error for a NaN or ±∞ score at flat index `bad` of this call (MATH.md §4: it names
+ * the step, and the row among all of the step's rows).
+ */
 export function nonFiniteScore(value: number, bad: number, context: ScoreContext, where: string): RangeError {
-  const row = Math.floor(bad / context.dim);
+  const row = (context.rowOffset ?? 0) + Math.floor(bad / context.dim);
   return new RangeError(`the score must be finite ${where}, got ${value} at row ${row}, coordinate ${bad % context.dim}`);
 }
 

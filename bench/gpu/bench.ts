@@ -250,10 +250,11 @@ export const BYTES_PER_PARTICLE = 2 * 4 * DIM + 3 * 8 + 4;
 export async function largestN(log: (s: string) => void, seconds = Infinity): Promise<LargestRow> {
   const started = performance.now();
   const { model, observed } = filterModel();
-  const q = native.cuda!.query();
+  const q = native.cuda!.query({ freeMemory: true });
+  const freeMemory = q.freeMemory ?? 0;
   // MATH.md §6: the Philox counter's first word is element / 4, so N D <= 2^34.
   const counterLimit = Math.floor(2 ** 34 / DIM);
-  let n = Math.min(counterLimit, Math.floor((0.92 * q.freeMemory) / BYTES_PER_PARTICLE));
+  let n = Math.min(counterLimit, Math.floor((0.92 * freeMemory) / BYTES_PER_PARTICLE));
   const attempts: string[] = [];
   for (let attempt = 0; attempt < 5; attempt++) {
     if (attempt > 0 && (performance.now() - started) / 1000 > seconds / 2) {
@@ -264,14 +265,14 @@ export async function largestN(log: (s: string) => void, seconds = Infinity): Pr
       const seconds = await filterRun(model, observed, n, 2, 'cuda');
       attempts.push(`N = ${n}: ran 2 steps in ${seconds.toFixed(2)} s`);
       log(attempts[attempts.length - 1]);
-      return { n, bytesPerParticle: BYTES_PER_PARTICLE, freeBytes: q.freeMemory, secondsPerStep: seconds / 2, attempts };
+      return { n, bytesPerParticle: BYTES_PER_PARTICLE, freeBytes: freeMemory, secondsPerStep: seconds / 2, attempts };
     } catch (e) {
       attempts.push(`N = ${n}: ${(e as Error).message.split('\n')[0]}`);
       log(attempts[attempts.length - 1]);
       n = Math.floor(n * 0.85);
     }
   }
-  return { n: 0, bytesPerParticle: BYTES_PER_PARTICLE, freeBytes: q.freeMemory, secondsPerStep: null, attempts };
+  return { n: 0, bytesPerParticle: BYTES_PER_PARTICLE, freeBytes: freeMemory, secondsPerStep: null, attempts };
 }
 
 export function readCpuBaseline(): { rates: Record<string, number>; note: string } {

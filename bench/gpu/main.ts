@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import { native, nativeBuild } from '../../lib/native';
 import { normalsParity, resampleParity, gatherParity, shortRunParity, longRunInDistribution, ParityResult } from '../../test/support/parity';
 import { resampleGather, filterThroughput, hostCpuFilter, largestN, readCpuBaseline, CopyRow, FilterRow, HostCpuRow, LargestRow, DIM } from './bench';
+import { chunkedScoreParity, chunkedScoreOnStandIn, transferCheck, noContextForCpuRuns } from './host-checks';
 
 interface Results {
   device: { name: string | null; computeCapability: string | null; totalMemory: number; multiprocessors: number; driverVersion: number; runtimeVersion: number };
@@ -183,6 +184,9 @@ async function run(): Promise<void> {
   addParity(await step('parity: gather', 5, () => gatherParity(candidate)));
   addParity(await step('parity: short run', 5, () => shortRunParity(candidate)));
   addParity(await step('parity: long run', 10, () => longRunInDistribution(candidate)));
+  addParity(await step('host side: chunked score', 10, () => (dry ? chunkedScoreOnStandIn(5000) : chunkedScoreParity(candidate, 70_000))));
+  addParity(await step('host side: transfers', 5, () => (dry ? Promise.resolve(null) : transferCheck())));
+  addParity(await step('host side: no context for CPU runs', 10, async () => noContextForCpuRuns()));
   addParity(await step('parity: resampling', 5, () => resampleParity(dry ? [1, 49, 1000] : [1, 7, 49, 1000, 100_000, 1_000_000], candidate)));
   if (!dry) addParity(await step('parity: resampling N=1e7', 40, async () => ({ ...(await resampleParity([10_000_000], candidate)), name: 'ancestors (4 schemes), N = 1e7' })));
   results.resampleGather = (await step('resample + gather', 20, () => resampleGather(dry ? [1e5] : [1e7, 1e8], log, candidate))) ?? [];

@@ -9,10 +9,13 @@
 #   1. build: cmake + ninja (-j nproc) of core_test with the CUDA core, compiled there
 #      with nvcc (the carried .device/core_test, built with prepare.sh, if that fails);
 #   2. the C++ checks: core_test (the core on the CPU) and core_test --gpu (every CUDA
-#      operation against the CPU core: bits, or float32 rounding where sums differ);
+#      operation against the CPU core: bits, or float32 rounding where sums differ; the
+#      query creating no context; downloads through the bounded page-locked chunk; last,
+#      a trapped kernel losing the context and the refusal of the next call);
 #   3. Node (the carried binary, the carried CUDA addon): bench/gpu/main.ts, parity with
-#      the CPU backend, resampling + gather against the copy bandwidth, the filter's
-#      particle-steps/s against the CPU, the largest N;
+#      the CPU backend, the host side (a JS score in row chunks, ranged transfers, no
+#      CUDA context in a process that runs on the CPU), resampling + gather against the
+#      copy bandwidth, the filter's particle-steps/s against the CPU, the largest N;
 #   4. compute-sanitizer memcheck and racecheck on the GPU checks at small sizes
 #      (CONDIFF_GPU_CHECKS_QUICK=1), with what time is left.
 # Files in $OUT (default bench/out/gpu; at most 8, none in subfolders): machine.txt,
@@ -92,7 +95,7 @@ if [ -n "$core_test" ]; then
   cpu_line=$(grep -E "^[0-9]+ checks, [0-9]+ failures" "$OUT/ctest.log" | head -1)
   gpu_line=$(grep -E "GPU checks, [0-9]+ failures|GPU checks skipped" "$OUT/ctest.log" | tail -1)
   status[ctest]="core_test: ${cpu_line:-no summary}; core_test --gpu: ${gpu_line:-no summary (see ctest.log)}"
-  grep -E "^FAIL|^group|GPU checks|impossible allocation" "$OUT/ctest.log" | head -40
+  grep -E "^FAIL|^group|GPU checks|impossible allocation|trapped kernel|is refused" "$OUT/ctest.log" | head -40
 else
   status[ctest]="not run (no core_test)"
 fi

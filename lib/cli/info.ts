@@ -3,6 +3,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { backends } from '../backend';
+import { native } from '../native';
 import { defaultThreads } from '../threads';
 import { CliIO } from './io';
 import { parseFlags } from './flags';
@@ -31,7 +32,7 @@ export interface InfoReport {
     available: boolean;
     reason: string | null;
     build: string | null;
-    device: { name: string; computeCapability: string | null; multiprocessors: number; totalMemory: number; freeMemory: number } | null;
+    device: { name: string; computeCapability: string | null; multiprocessors: number; totalMemory: number; freeMemory: number | null } | null;
     runtimeVersion: number | null;
     driverVersion: number | null;
   };
@@ -45,6 +46,9 @@ export interface InfoReport {
 export function infoReport(): InfoReport {
   const b = backends();
   const q = b.native.cuda.query;
+  // The free memory needs a CUDA context, which loading the addon does not create: info
+  // asks for it only when it reports a usable device.
+  const freeMemory = b.cudaReason === null ? (native.cuda?.query({ freeMemory: true }).freeMemory ?? null) : null;
   const cpus = os.cpus();
   return {
     backends: b.available,
@@ -53,7 +57,7 @@ export function infoReport(): InfoReport {
       available: b.cudaReason === null,
       reason: b.cudaReason,
       build: b.native.cuda.path,
-      device: q?.name ? { name: q.name, computeCapability: q.computeCapability, multiprocessors: q.multiprocessors, totalMemory: q.totalMemory, freeMemory: q.freeMemory } : null,
+      device: q?.name ? { name: q.name, computeCapability: q.computeCapability, multiprocessors: q.multiprocessors, totalMemory: q.totalMemory, freeMemory } : null,
       runtimeVersion: q?.runtimeVersion ?? null,
       driverVersion: q?.driverVersion ?? null,
     },
@@ -88,7 +92,7 @@ export async function infoCommand(args: readonly string[], io: CliIO): Promise<n
   const d = r.cuda.device;
   lines.push(
     d
-      ? `device: ${d.name}, compute capability ${d.computeCapability}, ${d.multiprocessors} multiprocessors, memory ${gib(d.totalMemory)} (${gib(d.freeMemory)} free)`
+      ? `device: ${d.name}, compute capability ${d.computeCapability}, ${d.multiprocessors} multiprocessors, memory ${gib(d.totalMemory)}${d.freeMemory === null ? '' : ` (${gib(d.freeMemory)} free)`}`
       : 'device: none',
   );
   lines.push(`cpu: ${r.cpu.model}, ${r.cpu.threads} threads (the samplers' default --threads)`);

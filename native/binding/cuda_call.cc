@@ -146,11 +146,18 @@ Work Call::complete(ResultFn result) {
 }
 
 void Call::add_out(const void* device, void* host, size_t bytes) {
+  if (host != nullptr && bytes > cu::Context::kHostChunkBytes) {
+    chunked_.push_back({device, host, bytes, 0});
+    return;
+  }
   pending_.outs.push_back({device, host, bytes, pending_.total});
   pending_.total += (bytes + 63) / 64 * 64;
 }
 
 cu::PinnedBuffer Call::enqueue_downloads() {
+  // The host arrays are held until the call settles (hold), after the event recorded
+  // behind these copies.
+  for (const auto& o : chunked_) ctx_->download_pageable(o.host, o.device, o.bytes);
   cu::PinnedBuffer pinned = pending_.total ? pool_->take(pending_.total) : cu::PinnedBuffer();
   for (const auto& o : pending_.outs)
     ctx_->download(static_cast<char*>(pinned.data()) + o.offset, o.device, o.bytes);

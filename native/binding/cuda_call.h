@@ -1,5 +1,6 @@
 // One call of the CUDA context: its inputs staged on the device, its outputs given
-// device memory and copied back through page-locked staging, and a completion that waits
+// device memory and copied back through page-locked staging (a recycled block for small
+// results, the context's bounded chunk for large ones), and a completion that waits
 // for the device off the event loop (job.h) and turns what it finds into the settled value
 // or a JS error naming the operation. Workers never touch N-API values.
 #pragma once
@@ -33,7 +34,8 @@ using ResultFn = std::function<Outcome(const char* pinned)>;
 class PinnedPool {
  public:
   cu::PinnedBuffer take(size_t bytes);
-  // Keeps a few buffers for the next calls; big ones (whole-state copies) go back at once.
+  // Keeps a few buffers (up to 8 of up to 256 MiB) for the next calls; the blocks hold
+  // small results only (large ones use the context's chunk), so most are kept.
   void give(cu::PinnedBuffer b);
 
  private:
@@ -111,6 +113,9 @@ class Call {
   std::shared_ptr<PinnedPool> pool_;
   const char* op_;
   Pending pending_;
+  // Host results above cu::Context::kHostChunkBytes: copied through the context's bounded
+  // staging (download_pageable), not through a page-locked block of their size.
+  std::vector<Pending::Out> chunked_;
   std::vector<ResultFn> checks_;  // run before `result` at completion
 };
 

@@ -1,5 +1,5 @@
-// The CUDA context's class: its construction, method table and memory methods (alloc,
-// hostArray, upload, download, copy, synchronize). The operations are in
+// The CUDA context's class: its construction, method table, `lost`, and memory methods
+// (alloc, hostArray, upload, download, copy, synchronize). The operations are in
 // cuda_particle_ops.cc and cuda_block_ops.cc.
 #include "cuda_context.h"
 
@@ -32,7 +32,20 @@ Napi::ClassPropertyDescriptor<ContextWrap> ContextWrap::Entry(const char* name) 
 
 template <ContextWrap::Method M>
 Napi::Value ContextWrap::Guarded(const Napi::CallbackInfo& info) {
-  return guard_op(info.Env(), static_cast<const char*>(info.Data()), [&] { return (this->*M)(info); });
+  return guard_op(info.Env(), static_cast<const char*>(info.Data()), [&] {
+    try {
+      return (this->*M)(info);
+    } catch (const cu::LostError& e) {
+      ctx_->mark_lost(e.cause());
+      throw;
+    }
+  });
+}
+
+Napi::Value ContextWrap::Lost(const Napi::CallbackInfo& info) {
+  const std::string cause = ctx_->lost();
+  if (cause.empty()) return info.Env().Null();
+  return Napi::String::New(info.Env(), cause);
 }
 
 Call ContextWrap::call(const Napi::CallbackInfo& info) {
@@ -42,7 +55,8 @@ Call ContextWrap::call(const Napi::CallbackInfo& info) {
 Napi::Function ContextWrap::Define(Napi::Env env) {
   using C = ContextWrap;
   return DefineClass(env, "Context",
-                     {Entry<&C::Alloc>("alloc"),
+                     {InstanceAccessor("lost", &C::Lost, nullptr),
+                      Entry<&C::Alloc>("alloc"),
                       Entry<&C::HostArray>("hostArray"),
                       Entry<&C::Upload>("upload"),
                       Entry<&C::Download>("download"),
@@ -68,6 +82,7 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
 }
 
 Napi::Value ContextWrap::Alloc(const Napi::CallbackInfo& info) {
+  ctx_->require_usable();
   const Elem type = elem_arg(info[0], "type");
   const int64_t length = integer(info[1], "length", 0, int64_t{1} << 40);
   AddonData* data = info.Env().GetInstanceData<AddonData>();
@@ -96,9 +111,12 @@ Napi::Value ContextWrap::HostArray(const Napi::CallbackInfo& info) {
   return Napi::Value(env, typed);
 }
 
-// upload(host, device) / download(device, host): whole arrays of equal length. Page-locked
-// host arrays (hostArray) are copied directly and asynchronously; others through the
-// context's page-locked staging (download) or the driver's (upload).
+// upload(host, device[, offset]) / download(device, host[, offset]): without offset,
+// whole arrays of equal length; with it, the host array's length of elements from element
+// `offset` of the DeviceArray (row chunks of a state, lib/backend.ts). Page-locked host
+// arrays (hostArray) are copied directly and asynchronously; others through the context's
+// page-locked staging (download: a recycled block, or chunks of a bounded one for large
+// arrays) or the driver's (upload).
 Napi::Value ContextWrap::Upload(const Napi::CallbackInfo& info) { return Transfer(info, true); }
 Napi::Value ContextWrap::Download(const Napi::CallbackInfo& info) { return Transfer(info, false); }
 
@@ -111,15 +129,23 @@ Napi::Value ContextWrap::Transfer(const Napi::CallbackInfo& info, bool up) {
   const Elem type = device->type();
   Arr d = arr(dv, "device", type), h = arr(hv, "host", type);
   if (!h.is_host()) throw_type(env, std::string("host must be ") + info_of(type).array_name + ", got a DeviceArray");
-  require_length(env, h, d.length, "the DeviceArray's length");
+  int64_t offset = 0;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    if (h.length > d.length)
+      throw_range(env, "host must not be longer than the DeviceArray (" + std::to_string(d.length) + "), got length " +
+                           std::to_string(h.length));
+    offset = integer(info[2], "offset", 0, d.length - h.length);
+  } else {
+    require_length(env, h, d.length, "the DeviceArray's length");
+  }
   Call c = call(info);
-  c.in(d);
+  char* at = static_cast<char*>(c.in(d)) + static_cast<size_t>(offset) * info_of(type).size;
   if (up || cu::Context::is_pinned(h.host_data)) {
     c.hold(h);
-    if (up) c.ctx().upload(d.ptr, h.host_data, h.bytes());
-    else c.ctx().download(h.host_data, d.ptr, h.bytes());
+    if (up) c.ctx().upload(at, h.host_data, h.bytes());
+    else c.ctx().download(h.host_data, at, h.bytes());
   } else {
-    c.copy_out(d.ptr, h);
+    c.copy_out(at, h);
   }
   return c.finish(env);
 }
@@ -142,6 +168,7 @@ Napi::Value ContextWrap::Copy(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ContextWrap::Synchronize(const Napi::CallbackInfo& info) {
+  ctx_->require_usable();
   ctx_->synchronize();
   return info.Env().Undefined();
 }

@@ -6,7 +6,9 @@
 // device-resident ancestors are checked on the device and reported as a RangeError when
 // the call settles. Each call validates on the calling thread, enqueues its transfers and
 // kernels on the context's stream, and returns a Promise that settles when the device is
-// done (cuda_call.h).
+// done (cuda_call.h). After a sticky device failure the context is lost for the rest of
+// the process: every later call is refused with the first failure's cause, and `lost`
+// names it (null while the context is usable).
 #pragma once
 #include <napi.h>
 
@@ -24,7 +26,8 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
  private:
   using Method = Napi::Value (ContextWrap::*)(const Napi::CallbackInfo&);
   // A method whose C++ exceptions (a CUDA failure while enqueuing, std::bad_alloc) become
-  // JS errors naming it; its name travels as the method's data.
+  // JS errors naming it; its name travels as the method's data. A sticky failure met
+  // while enqueuing marks the context lost.
   template <Method M>
   static PropertyDescriptor Entry(const char* name);
   template <Method M>
@@ -32,6 +35,8 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   // A call of the operation being run (its name from the method's data).
   Call call(const Napi::CallbackInfo& info);
 
+  // The first sticky failure's cause, or null (an accessor).
+  Napi::Value Lost(const Napi::CallbackInfo& info);
   // Memory and transfers (cuda_context.cc).
   Napi::Value Alloc(const Napi::CallbackInfo& info);
   Napi::Value HostArray(const Napi::CallbackInfo& info);

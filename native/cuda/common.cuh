@@ -33,17 +33,19 @@ inline bool is_sticky(cudaError_t status) {
 
 // Throws Error for a failed call. The runtime's last error is cleared first: a caught
 // failure (an out-of-memory, say) must not resurface as the error of the next, unrelated
-// launch check. A sticky error cannot be cleared; its message says so, and every later
-// call on the device then fails with the same message.
+// launch check. A sticky error cannot be cleared: it throws a LostError whose message
+// says so, and the Context then refuses every later call with its cause
+// (Context::require_usable).
 inline void check(cudaError_t status, const char* what) {
   if (status == cudaSuccess) return;
   cudaGetLastError();
-  std::string message = std::string("CUDA error in ") + what + ": " + cudaGetErrorName(status) + " (" +
-                        cudaGetErrorString(status) + ")";
+  std::string cause = std::string("CUDA error in ") + what + ": " + cudaGetErrorName(status) + " (" +
+                      cudaGetErrorString(status) + ")";
   if (is_sticky(status))
-    message += "; the device is unusable in this process after this error (the CUDA context is lost): "
-               "restart the process to use the GPU again";
-  throw Error(message);
+    throw LostError(cause + "; the device is unusable in this process after this error (the CUDA context is lost): "
+                            "restart the process to use the GPU again",
+                    cause);
+  throw Error(cause);
 }
 
 // After a launch: configuration errors show at once, execution errors at the next wait.

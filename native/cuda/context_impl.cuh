@@ -1,5 +1,6 @@
 // The state a Context owns (internal to the .cu files): its stream, the staging blocks
-// of the current operation and the algorithm workspace.
+// of the current operation, the algorithm workspace and the page-locked staging of
+// downloads into pageable memory.
 #pragma once
 #include <vector>
 
@@ -14,6 +15,7 @@ struct Context::Impl {
   std::vector<DeviceBuffer> stage_blocks;  // the last is the one being filled
   size_t stage_used = 0;
   DeviceBuffer work;
+  PinnedBuffer host_chunk;  // download_pageable's staging, kHostChunkBytes once used
   Launch launch() const { return {stream, sms}; }
 };
 

@@ -10,8 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "mixture_score.h"
 #include "particles.h"
@@ -27,6 +29,18 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A sticky failure (an illegal address, a trap, ...): the CUDA context of this process is
+// lost and every later call on the device fails. cause() is the failure itself, without
+// the advice the message adds.
+class LostError : public Error {
+ public:
+  LostError(const std::string& message, std::string cause) : Error(message), cause_(std::move(cause)) {}
+  const std::string& cause() const { return cause_; }
+
+ private:
+  std::string cause_;
+};
+
 // What the runtime reports about device 0: available, or why not (no driver, no device).
 struct DeviceQuery {
   bool available = false;
@@ -35,10 +49,18 @@ struct DeviceQuery {
   int runtime_version = 0;  // e.g. 13000
   int driver_version = 0;   // 0 when no driver is installed
   std::string name;
-  uint64_t total_memory = 0, free_memory = 0;
+  uint64_t total_memory = 0;
+  uint64_t free_memory = 0;  // measured only when asked (has_free_memory)
+  bool has_free_memory = false;
   int major = 0, minor = 0, multiprocessors = 0;
+  // Whether this process holds device 0's primary context (the driver's
+  // cuDevicePrimaryCtxGetState): 1 or 0, -1 where the driver cannot say.
+  int primary_context_active = -1;
 };
-DeviceQuery query_device();
+// Never creates a CUDA context: a process that loads the CUDA addon and runs on the CPU
+// leaves the device alone (a context costs hundreds of MiB of device memory). Only
+// measure_free_memory (cudaMemGetInfo, which needs one) creates device 0's primary context.
+DeviceQuery query_device(bool measure_free_memory = false);
 
 // Device memory of one allocation (cudaMalloc / cudaFree).
 class DeviceBuffer {
@@ -78,11 +100,26 @@ class PinnedBuffer {
   size_t bytes_ = 0;
 };
 
+// Whether a context has seen a sticky failure, and which (shared by its events, which
+// the binding waits on from worker threads).
+class LostState {
+ public:
+  // The first sticky failure's cause, or empty.
+  std::string cause() const;
+  void mark(const std::string& cause);
+
+ private:
+  mutable std::mutex mutex_;
+  std::string cause_;
+};
+
 // A point in a context's stream; wait() blocks the calling thread (any thread) until the
-// work enqueued before it is done, and throws the Error of a failed kernel.
+// work enqueued before it is done, and throws the Error of a failed kernel (a LostError,
+// recorded in the context's LostState, when it is sticky).
 class Event {
  public:
-  Event(void* event, int device) : event_(event), device_(device) {}
+  Event(void* event, int device, std::shared_ptr<LostState> lost)
+      : event_(event), device_(device), lost_(std::move(lost)) {}
   ~Event();
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
@@ -91,6 +128,7 @@ class Event {
  private:
   void* event_;
   int device_;
+  std::shared_ptr<LostState> lost_;
 };
 
 // Batch coordinates on the device: the index lists as given, and for each of the D
@@ -112,9 +150,33 @@ class Context {
   Context& operator=(const Context&) = delete;
 
   int device() const { return device_; }
+  // ---- A lost context ----
+  // After a sticky failure (common.cuh is_sticky) every call on the device fails; the
+  // context remembers the first cause so that later calls are refused with it rather
+  // than with whatever error they happen to meet. Callers that catch a LostError on their
+  // own report it here; Event::wait and synchronize() do so themselves.
+  std::string lost() const { return lost_->cause(); }
+  void mark_lost(const std::string& cause) { lost_->mark(cause); }
+  // Throws a LostError naming the first cause when the context is lost.
+  void require_usable() const;
+  // A sticky failure on purpose (a kernel that traps), for the device checks of the
+  // refusal above: the process cannot use the device afterwards.
+  void trap_for_tests();
+
   // ---- Memory and transfers, ordered on the stream ----
   void upload(void* device, const void* host, size_t bytes);
+  // Into host memory that is page-locked (is_pinned), or small: a pageable destination
+  // gets a DMA that the driver stages through its own buffers, blocking this thread.
   void download(void* host, const void* device, size_t bytes);
+  // Into pageable host memory of any size, through the context's page-locked staging of
+  // kHostChunkBytes (allocated on first use, never more): chunk by chunk in stream order,
+  // each chunk's host copy done by a host function on the stream, so the calling thread
+  // does not wait. `host` must stay valid until the work enqueued before the next
+  // record() is done (the binding holds the array until its call settles).
+  void download_pageable(void* host, const void* device, size_t bytes);
+  // 16 MiB: one chunk's DMA takes ~0.5 ms at PCIe 5 rates, far above the ~10 µs a host
+  // function costs, and the staging stays small next to any state worth chunking.
+  static constexpr size_t kHostChunkBytes = size_t{16} << 20;
   void copy(void* dst, const void* src, size_t bytes);
   void fill_bytes(void* device, int value, size_t bytes);
   // Whether host memory is page-locked (transfers to and from it are asynchronous).
@@ -123,7 +185,7 @@ class Context {
   std::unique_ptr<Event> record();
   // Staging for one operation's small host inputs and outputs: valid until the next
   // begin_operation(). Stream order makes reuse safe: a later upload into the same bytes
-  // runs after the kernels that read them.
+  // runs after the kernels that read them. Refuses (require_usable) on a lost context.
   void begin_operation();
   void* stage(size_t bytes);
   void* stage_upload(const void* host, size_t bytes);
@@ -178,6 +240,7 @@ class Context {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int device_ = 0;
+  std::shared_ptr<LostState> lost_;
 };
 
 }  // namespace cuda

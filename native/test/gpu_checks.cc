@@ -412,6 +412,59 @@ void check_mixture(cuda::Context& ctx) {
   }
 }
 
+// Downloads into pageable memory through the context's bounded page-locked chunk
+// (download_pageable): every size around the chunk's, several in a row (the chunk reused),
+// and stream order kept: a write to the source enqueued after a download does not reach it.
+void check_pageable_download(cuda::Context& ctx) {
+  const int64_t chunk = int64_t(cuda::Context::kHostChunkBytes / sizeof(float));
+  std::vector<int64_t> sizes = {1, 1000, chunk - 1, chunk, chunk + 1, 2 * chunk + chunk / 2 + 3};
+  if (quick_mode()) sizes = {1, 1000, chunk + 1};
+  for (int64_t n : sizes) {
+    std::vector<float> a(n), b(n);
+    for (int64_t i = 0; i < n; ++i) a[i] = float(i) * 0.5f + 1.0f, b[i] = -float(i) - 3.0f;
+    Dev<float> da(ctx, a), db(ctx, b);
+    std::vector<float> ha(n, 0.0f), hb(n, 0.0f);
+    ctx.download_pageable(ha.data(), da.p(), sizeof(float) * n);
+    ctx.download_pageable(hb.data(), db.p(), sizeof(float) * n);
+    ctx.fill_bytes(da.p(), 0, sizeof(float) * n);  // after the downloads in stream order
+    ctx.synchronize();
+    GCHECK(same_bits(ha, a), "download_pageable of %lld floats differs at %lld", (long long)n,
+           (long long)first_difference(ha, a));
+    GCHECK(same_bits(hb, b), "a second download_pageable of %lld floats differs at %lld", (long long)n,
+           (long long)first_difference(hb, b));
+  }
+}
+
+// A sticky failure (a trapping kernel) is reported as a LostError naming it, and the
+// context then refuses every call with that cause. Last: the process cannot use the
+// device afterwards. Left out of the quick mode (compute-sanitizer reports the trap).
+void check_lost_context(cuda::Context& ctx) {
+  if (quick_mode()) return;
+  GCHECK(ctx.lost().empty(), "the context is lost before the trap: %s", ctx.lost().c_str());
+  std::string first;
+  try {
+    ctx.trap_for_tests();
+    ctx.synchronize();
+  } catch (const cuda::LostError& e) {
+    first = e.what();
+  } catch (const std::exception& e) {
+    GCHECK(false, "the trap gave an error that is not a LostError: %s", e.what());
+  }
+  std::printf("a trapped kernel reports: %s\n", first.c_str());
+  GCHECK(first.find("restart the process") != std::string::npos, "the sticky error does not say so: %s", first.c_str());
+  const std::string cause = ctx.lost();
+  GCHECK(!cause.empty() && first.find(cause) == 0, "lost() is not the failure's cause: '%s'", cause.c_str());
+  std::string refused;
+  try {
+    ctx.begin_operation();
+  } catch (const cuda::LostError& e) {
+    refused = e.what();
+  }
+  std::printf("the next call is refused with: %s\n", refused.c_str());
+  GCHECK(refused.find("refuses further calls") != std::string::npos && refused.find(cause) != std::string::npos,
+         "the call after the failure is not refused with its cause: '%s'", refused.c_str());
+}
+
 }  // namespace
 
 int run_gpu_checks() {
@@ -422,6 +475,14 @@ int run_gpu_checks() {
   }
   std::printf("GPU checks on %s (compute capability %d.%d, %d SMs, %.1f GiB)\n", q.name.c_str(), q.major, q.minor,
               q.multiprocessors, double(q.total_memory) / (1u << 30));
+  // The query creates no context (a CPU-only process with the addon loaded leaves the
+  // device alone); asking for the free memory does.
+  GCHECK(q.primary_context_active == 0, "after query_device() the primary context state is %d (want 0)",
+         q.primary_context_active);
+  const cuda::DeviceQuery measured = cuda::query_device(true);
+  GCHECK(measured.has_free_memory && measured.free_memory > 0, "query_device(true) measured no free memory");
+  GCHECK(measured.primary_context_active == 1, "after query_device(true) the primary context state is %d (want 1)",
+         measured.primary_context_active);
   try {
     cuda::Context ctx;
     // Each group on its own: an exception in one (a CUDA error) is reported and the
@@ -430,12 +491,14 @@ int run_gpu_checks() {
       const char* name;
       void (*run)(cuda::Context&);
     } groups[] = {{"normals", check_normals},     {"moves", check_moves},   {"resampling", check_resampling},
-                  {"reweight", check_reweight},   {"errors", check_errors}, {"mixture", check_mixture}};
+                  {"reweight", check_reweight},   {"errors", check_errors}, {"mixture", check_mixture},
+                  {"pageable download", check_pageable_download},
+                  {"lost context", check_lost_context}};  // last: it loses the device
     for (const auto& g : groups) {
       const int before = counts.failures;
       try {
         g.run(ctx);
-        ctx.synchronize();
+        if (ctx.lost().empty()) ctx.synchronize();  // a lost context has said why already
       } catch (const std::exception& e) {
         std::printf("FAIL %s: exception: %s\n", g.name, e.what());
         ++counts.failures;

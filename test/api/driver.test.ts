@@ -210,3 +210,49 @@ describe('cancelling', () => {
     expect(steps).toBeLessThan(200_000);
   });
 });
+
+describe('per-run keys: runs of different requests share a batch', () => {
+  test('two seeds in one driver call give each request the bytes it gets alone', async () => {
+    const mixture = GaussianMixture.fromJSON({ weights: [0.3, 0.7], means: [[-1, 0, 1], [2, 1, -1]], covariances: [[[1, 0.5, 0], [0.5, 1, 0.2], [0, 0.2, 1]], [[1, 0, 0.3], [0, 1, 0], [0.3, 0, 1]]] });
+    const cpu = selectBackend('cpu');
+    const grid = schedules.ou().grid(12);
+    const alphaTs = new Float64Array(12), sigma2Ts = new Float64Array(12);
+    for (let i = 1; i <= 12; i++) {
+      const tr = schedules.ou().transition(grid[i - 1], grid[i]);
+      alphaTs[i - 1] = tr.alpha;
+      sigma2Ts[i - 1] = tr.sigma2;
+    }
+    const y = Float32Array.of(0.7);
+    const requests = [{ seed: 5, runs: 3 }, { seed: 2 ** 40 + 9, runs: 2 }];
+    const keys = (seed: number, runs: number) => {
+      const k = new Uint32Array(3 * runs);
+      for (let r = 0; r < runs; r++) k.set([seed % 2 ** 32, Math.floor(seed / 2 ** 32), r], 3 * r);
+      return k;
+    };
+    const path = async (seed: number, runs: number, runKeys?: Uint32Array) => {
+      const out = new Float32Array(13 * runs);
+      await cpu.ops.forwardContextPath(y, runs, 0, alphaTs, sigma2Ts, { seed, step: 0, purpose: cpu.ops.purposes.contextPath }, out, 1, runKeys ?? null);
+      return out;
+    };
+    const run = async (seed: number, runs: number, context: Float32Array, runKeys?: Uint32Array) => {
+      const model = bootstrapModel({ kernel: 'euler', latent: Int32Array.of(0, 2), observed: Int32Array.of(1), context: { kind: 'path', path: context }, finalNoise: false });
+      const r = await runFeynmanKac({ ...problem(model, { dim: 3, grid, runs, particles: 16, seed, runKeys, essThreshold: 0.5 }), score: mixture });
+      return { z: r.particles as Float32Array, logEvidence: r.logEvidence };
+    };
+    const alone = [];
+    for (const q of requests) alone.push(await run(q.seed, q.runs, await path(q.seed, q.runs)));
+    // One batch: the keys and the context paths of both requests side by side.
+    const allKeys = new Uint32Array([...keys(requests[0].seed, 3), ...keys(requests[1].seed, 2)]);
+    const paths = [await path(requests[0].seed, 3), await path(requests[1].seed, 2)];
+    const batched = new Float32Array(13 * 5);
+    for (let i = 0; i <= 12; i++) {
+      batched.set(paths[0].subarray(3 * i, 3 * i + 3), 5 * i);
+      batched.set(paths[1].subarray(2 * i, 2 * i + 2), 5 * i + 3);
+    }
+    // The same path from one call with the key table.
+    expect(await path(0, 5, allKeys)).toEqual(batched);
+    const together = await run(0, 5, batched, allKeys);
+    expect(Buffer.from(together.z.buffer).equals(Buffer.concat([Buffer.from(alone[0].z.buffer), Buffer.from(alone[1].z.buffer)]))).toBe(true);
+    expect(Array.from(together.logEvidence)).toEqual([...alone[0].logEvidence, ...alone[1].logEvidence]);
+  });
+});
