@@ -18,6 +18,7 @@ import { CliIO, Progress } from './io';
 import { UsageError, userInputAsync } from './errors';
 import { Flags, SCHEDULES, KERNELS, CONTEXTS, METHOD_ONLY_FLAGS, parseFlags, stringFlag, integerFlag, numberFlag, choiceFlag, backendFlag } from './flags';
 import { loadModel, loadObservation } from './files';
+import { prepareOutputDirectory, OutputDirectory } from './output';
 import { DEMO_MODEL, DEMO_OBSERVATION } from './demo';
 import type { BackendName } from '../backend';
 import { isErrorNamed } from '../errors';
@@ -282,19 +283,6 @@ function loadProblem(flags: Flags): Problem {
   return { model: GaussianMixture.fromJSON(DEMO_MODEL), observed: DEMO_OBSERVATION, modelName: 'demo', observeName: 'demo' };
 }
 
-/** Creates the output directory (before any sampling, so a bad path fails fast). */
-function prepareOutputDirectory(out: string): string {
-  const abs = path.resolve(out);
-  if (fs.existsSync(abs) && !fs.statSync(abs).isDirectory()) throw new UsageError(`cannot write to --out ${JSON.stringify(out)}: it is not a directory`);
-  try {
-    fs.mkdirSync(abs, { recursive: true });
-    fs.accessSync(abs, fs.constants.W_OK);
-  } catch (e) {
-    throw new UsageError(`cannot write to --out ${JSON.stringify(out)}: ${(e as Error).message}`);
-  }
-  return abs;
-}
-
 export async function benchCommand(args: readonly string[], io: CliIO): Promise<number> {
   const flags = parseFlags(args, BENCH_FLAGS, 'bench');
   if (flags.has('help')) {
@@ -343,7 +331,7 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
     integerList(flags, 'jumps', [0, 1, 5, 20], 0, 10000),
   );
   const problem = loadProblem(flags);
-  const outDir = prepareOutputDirectory(stringFlag(flags, 'out') ?? 'condiff-bench');
+  const outDir = prepareOutputDirectory(stringFlag(flags, 'out') ?? 'condiff-bench', io, '--out');
   let plotting: PlotLibraries | null = null;
   if (!flags.has('no-plots')) {
     try {
@@ -438,24 +426,25 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
     plots: [],
   };
   // results.json first, so the measurements survive a plot that fails; again with the plots.
-  const resultsFile = path.join(outDir, 'results.json');
-  fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  const resultsFile = path.join(outDir.path, 'results.json');
+  const writeResults = () => outDir.write('results.json', Buffer.from(JSON.stringify(results, null, 2) + '\n'), io.signal);
+  await writeResults();
   if (plotting !== null) {
     status.status('drawing the plots...');
-    results.plots = await drawPlots(plotting, results, outDir);
+    results.plots = await drawPlots(plotting, results, outDir, io.signal);
     status.clear();
-    fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+    await writeResults();
   }
   io.stdout.write(
     `\nSW2: sliced Wasserstein-2 over the latent coordinates (${SW_DIRECTIONS} directions) to ${samples} exact draws; floor: ` +
       `95th percentile of ${FLOOR_REPLICATES} exact-vs-exact replicates. psteps/s: score evaluations per second.\n` +
-      `wrote ${[resultsFile, ...results.plots.map((f) => path.join(outDir, f))].join(', ')}\n`,
+      `wrote ${[resultsFile, ...results.plots.map((f) => path.join(outDir.path, f))].join(', ')}\n`,
   );
   return 0;
 }
 
 /** error.svg/.png (SW2 and the noise floor) and seconds.svg/.png; returns the file names. */
-async function drawPlots(libs: PlotLibraries, results: BenchResults, outDir: string): Promise<string[]> {
+async function drawPlots(libs: PlotLibraries, results: BenchResults, outDir: OutputDirectory, signal: AbortSignal | undefined): Promise<string[]> {
   const { rows, settings } = results;
   const allSmc = rows.every((r) => r.method === 'smc');
   const x = (r: BenchRow) => (allSmc ? r.particles! : r.scoreEvaluationsPerDraw);
@@ -479,8 +468,10 @@ async function drawPlots(libs: PlotLibraries, results: BenchResults, outDir: str
     ['error', error],
     ['seconds', seconds],
   ] as const) {
-    const written = await renderPlot(libs, spec, path.join(outDir, name));
-    files.push(...written.map((f) => path.basename(f)));
+    const { svg, png } = await renderPlot(libs, spec);
+    await outDir.write(`${name}.svg`, svg, signal);
+    await outDir.write(`${name}.png`, png, signal);
+    files.push(`${name}.svg`, `${name}.png`);
   }
   return files;
 }

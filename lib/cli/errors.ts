@@ -1,5 +1,6 @@
 // The command line's errors: a UsageError is the user's mistake (one line on stderr, exit
-// status 2); the library's bad-input errors (TypeError / RangeError, told apart by name, see
+// status 2), an OutputError a result that could not be written (one line, exit status 1);
+// the library's bad-input errors (TypeError / RangeError, told apart by name, see
 // lib/errors.ts) met while running a command become UsageErrors.
 import { isErrorNamed } from '../errors';
 
@@ -8,6 +9,17 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * The output could not be written after the work was done (a full disk, a closed pipe):
+ * one line on stderr, exit status 1. Problems found before the work are UsageErrors.
+ */
+export class OutputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputError';
   }
 }
 

@@ -1,9 +1,6 @@
-// The input and output files of sample and bench: the mixture and observation JSON files
-// (every error names the file), and an output checked before sampling and written whole
-// or not at all.
+// The input files of sample and bench: the mixture and observation JSON files (every error
+// names the file). Outputs are output.ts's.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import * as crypto from 'node:crypto';
 import { GaussianMixture } from '../mixture';
 import { Observation, normalizeObservation } from '../observation';
 import { UsageError, userInput } from './errors';
@@ -47,35 +44,4 @@ export function loadObservation(file: string, dim: number): Observation {
   const observed = { indices: o.indices as number[], values: o.values as number[] };
   userInput(`${where} (model dimension ${dim}): `, () => normalizeObservation(observed, dim));
   return observed;
-}
-
-/** Checks early (before sampling) that `out` can be created; returns its absolute path. */
-export function checkOutput(out: string): string {
-  const abs = path.resolve(out);
-  const dir = path.dirname(abs);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(dir);
-  } catch {
-    throw new UsageError(`cannot write --out ${JSON.stringify(out)}: the directory ${JSON.stringify(path.dirname(out))} does not exist`);
-  }
-  if (!st.isDirectory()) throw new UsageError(`cannot write --out ${JSON.stringify(out)}: ${JSON.stringify(path.dirname(out))} is not a directory`);
-  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) throw new UsageError(`cannot write --out ${JSON.stringify(out)}: it is a directory`);
-  return abs;
-}
-
-/** Writes the file whole or not at all: a temporary file in the same directory, then rename. */
-export function writeAtomically(file: string, bytes: Buffer): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  try {
-    fs.writeFileSync(tmp, bytes, { flag: 'wx' });
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // nothing was written
-    }
-    throw new UsageError(`cannot write ${JSON.stringify(file)}: ${(e as Error).message}`);
-  }
 }

@@ -3,7 +3,6 @@
 // pixels), by replacement, Langevin, RePaint and the particle filter. Prints a table per
 // method and mask (error on the hidden pixels, spread across completions, agreement of the
 // shipped classifier with the original's class, seconds) and writes a PNG grid.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OnnxScore } from '../onnx';
 import { replacement, smc, CorrectorOptions } from '../samplers';
@@ -25,6 +24,7 @@ import { isErrorNamed } from '../errors';
 import { CliIO, Progress } from './io';
 import { UsageError, userInputAsync } from './errors';
 import { parseFlags, integerFlag, numberFlag, stringFlag } from './flags';
+import { prepareOutput } from './output';
 
 export const INPAINT_METHODS = ['replacement', 'langevin', 'repaint', 'smc'] as const;
 export type InpaintMethod = (typeof INPAINT_METHODS)[number];
@@ -48,9 +48,9 @@ masked input (hidden pixels in blue), completions per method, the original.
   --jumps U             repaint: jumps per step (default 2)
   --clip                clip x0-hat to [-1, 1] inside the sampler (default off)
   --seed X              seed (default 0); --threads P worker and onnxruntime threads
-  --out FILE.png        the picture (default inpaint.png); --no-picture to skip it (needs sharp)
+  --out FILE.png        the picture (default inpaint.png, - for stdout); --no-picture to skip it (needs sharp)
   --show N              digits per mask in the picture (default 2); --shown K completions per method (default 4)
-  --json FILE           also write the table and settings as JSON
+  --json FILE           also write the table and settings as JSON (- for stdout)
   --model FILE.onnx, --classifier FILE.json, --data FILE.json   (default: models/)
 The default run takes about a minute on 2 cores.`;
 
@@ -125,14 +125,19 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
   const threads = integerFlag(flags, 'threads', defaultThreads(), 1, 1024);
   const picture = !flags.has('no-picture');
   if (!picture && flags.has('out')) throw new UsageError('--out and --no-picture contradict each other');
-  const out = path.resolve(str('out') ?? 'inpaint.png');
+  const outGiven = str('out') ?? 'inpaint.png';
   const show = integerFlag(flags, 'show', 2, 0, 360);
   const shown = integerFlag(flags, 'shown', 4, 1, 100);
   const jsonOut = str('json');
   const modelFile = str('model') ?? path.join(MODELS_DIR, 'digits-eps.onnx');
   const classifierFile = str('classifier') ?? path.join(MODELS_DIR, 'digits-classifier.json');
   const dataFile = str('data') ?? path.join(MODELS_DIR, 'digits-test.json');
-  if (picture && !fs.existsSync(path.dirname(out))) throw new UsageError(`cannot write --out ${JSON.stringify(out)}: its directory does not exist`);
+  if (picture && jsonOut === '-' && outGiven === '-') throw new UsageError('--out and --json cannot both be - (stdout)');
+  // Checked now, before the network is loaded and anything is sampled.
+  const pictureOutput = picture ? prepareOutput(outGiven, io, { flag: '--out', what: 'the PNG picture', stdout: true }) : null;
+  const jsonOutput = jsonOut !== undefined ? prepareOutput(jsonOut, io, { flag: '--json', what: 'the JSON table', stdout: true }) : null;
+  // The table goes to stderr when stdout carries a file.
+  const text = pictureOutput?.kind === 'stdout' || jsonOutput?.kind === 'stdout' ? io.stderr : io.stdout;
 
   let set, classifier;
   try {
@@ -159,7 +164,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
     const originalClasses = classifier.classify(Float32Array.from(originals.flatMap((o) => Array.from(o))));
     const originalsRight = originalClasses.reduce((a, c, i) => a + (c === labels[i] ? 1 : 0), 0);
 
-    io.stdout.write(
+    text.write(
       `condiff inpaint: ${chosen.length} held-out digits x ${masks.length} mask${masks.length > 1 ? 's' : ''}, ${K} completions per digit and method; ` +
         `DDPM (K = ${schedule.T}) respaced to ${steps} steps; smc N = ${particles}, langevin L = ${langevinSteps} (gamma ${gamma}), repaint U = ${jumps}; ` +
         `x0 clipping ${clip ? 'on' : 'off'}; seed ${seed}, ${threads} thread${threads > 1 ? 's' : ''}\n` +
@@ -172,7 +177,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
     const grid: (Float32Array | null)[][] = [];
     const rowLabels: string[] = [];
     const header = ['| mask | method | MSE hidden | spread | class agreement | max abs | seconds |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
-    io.stdout.write(header.join('\n') + '\n');
+    text.write(header.join('\n') + '\n');
     for (const [mi, mask] of masks.entries()) {
       const perMethod = new Map<InpaintMethod, Float32Array[]>();
       const maskOf = chosen.map((_, d) => digitMask(mask, seed * 7919 + d * 31 + mi));
@@ -216,7 +221,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
         perMethod.set(method, completions);
         const row: InpaintRow = { mask, method, mse: se / total, spread: Math.sqrt(variance / hiddenRuns), agreement: agree / total, completions: total, seconds, maxAbs };
         rows.push(row);
-        io.stdout.write(
+        text.write(
           `| ${mask} | ${method} | ${row.mse.toFixed(4)} | ${row.spread.toFixed(3)} | ${row.agreement.toFixed(3)} | ${row.maxAbs.toFixed(2)} | ${row.seconds.toFixed(1)} |\n`,
         );
       }
@@ -234,7 +239,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
         rowLabels.push(MASK_LABELS[mask]);
       }
     }
-    io.stdout.write(
+    text.write(
       `\nMSE hidden: mean squared error of the hidden pixels against the original ([-1, 1] scale); spread: root mean\n` +
         `variance across a digit's completions over hidden pixels; class agreement: share of completions the shipped\n` +
         `classifier puts in the original's class; max abs: largest |pixel| of the raw completions (never clipped\n` +
@@ -251,14 +256,12 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
         if (isErrorNamed(e, 'MissingDependencyError')) throw new UsageError(`${e.message}, or pass --no-picture`);
         throw e;
       }
-      fs.writeFileSync(out, png);
-      io.stdout.write(`wrote ${out}\n`);
+      await pictureOutput!.write(png, io.signal);
+      text.write(`wrote ${pictureOutput!.name}\n`);
     }
-    if (jsonOut !== undefined) {
-      fs.writeFileSync(
-        path.resolve(jsonOut),
-        JSON.stringify({ digits: chosen.length, sourceIndices: chosen.map((i) => set.sourceIndices[i]), completions: K, steps, particles, langevinSteps, gamma, jumps, clip, seed, threads, rows }, null, 1) + '\n',
-      );
+    if (jsonOutput !== null) {
+      const table = { digits: chosen.length, sourceIndices: chosen.map((i) => set.sourceIndices[i]), completions: K, steps, particles, langevinSteps, gamma, jumps, clip, seed, threads, rows };
+      await jsonOutput.write(Buffer.from(JSON.stringify(table, null, 1) + '\n'), io.signal);
     }
     return 0;
   } finally {

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // The `condiff` command line, its one entry point (the package's bin): dispatches to the
 // commands (sample.ts, demo.ts, bench.ts, inpaint.ts, info.ts) and turns what they throw
-// into an exit status: 2 for the user's mistakes, 130 when interrupted, 1 otherwise.
-// `main` runs in-process so tests can call it.
+// into an exit status: 2 for the user's mistakes, 128 + the signal's number when
+// interrupted (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), 1 otherwise.
+// `main` runs in-process so tests can call it; run as a script, it handles those signals.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isErrorNamed } from '../errors';
-import { CliIO } from './io';
-import { UsageError } from './errors';
+import { CliIO, Interrupt, interruptedStatus, interruptedMessage } from './io';
+import { UsageError, OutputError } from './errors';
 import { USAGE } from './usage';
 import { sampleCommand } from './sample';
 import { demoCommand } from './demo';
@@ -79,9 +80,14 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       io.stderr.write(`condiff: ${e.message}\n`);
       return 2;
     }
+    if (e instanceof OutputError) {
+      io.stderr.write(`condiff: ${e.message}\n`);
+      return 1;
+    }
     if (isErrorNamed(e, 'AbortError')) {
-      io.stderr.write('condiff: interrupted\n');
-      return 130;
+      const reason = io.signal?.reason;
+      io.stderr.write(interruptedMessage(reason) + '\n');
+      return interruptedStatus(reason);
     }
     const err = typeof e === 'object' && e !== null ? (e as Error) : undefined;
     const message = typeof err?.message === 'string' ? err.message.split('\n')[0] : String(e);
@@ -91,16 +97,42 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   }
 }
 
+/**
+ * After a signal the run has this long to stop by itself (it normally takes a few ms: the
+ * driver yields every 10 ms and rejects at once on abort) before the process exits anyway.
+ */
+const GRACE_MS = 200;
+
+/** The signals that stop a run: the first cancels it, a second (or the grace period) exits at once. */
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 if (require.main === module) {
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
+  // Exiting directly does not wait for work the cancelled run abandoned (a native step
+  // still computing); 'exit' listeners remove a temporary output file (output.ts).
+  const exitNow = () => {
+    process.stderr.write(interruptedMessage(controller.signal.reason) + '\n');
+    process.exit(interruptedStatus(controller.signal.reason));
+  };
+  for (const name of SIGNALS) {
+    process.on(name, () => {
+      if (controller.signal.aborted) exitNow();
+      controller.abort(new Interrupt(name));
+      setTimeout(exitNow, GRACE_MS).unref();
+    });
+  }
+  // A closed stdout (EPIPE) is reported where it is written (output.ts), not thrown here.
+  process.stdout.on('error', () => undefined);
   main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
+    data: process.stdout,
     isTTY: Boolean(process.stderr.isTTY),
     signal: controller.signal,
   }).then(
     (code) => {
+      // Interrupted: nothing left to wait for, whatever the cancelled run left running.
+      if (controller.signal.aborted) process.exit(code);
       process.exitCode = code;
     },
     (e: unknown) => {

@@ -1,7 +1,6 @@
 // Log–log line plots for `condiff bench`: a Vega specification built from the points,
 // drawn headlessly (no DOM: renderer 'none') to SVG by vega and rasterised to PNG by
 // sharp. Both packages are optional peer dependencies, loaded only when a plot is drawn.
-import * as fs from 'node:fs';
 import type { Spec } from 'vega';
 import { MissingDependencyError } from '../errors';
 
@@ -195,16 +194,14 @@ export function logLogSpec(plot: LogLogPlot): Spec {
   };
 }
 
-/** Renders `spec` to `<base>.svg` and `<base>.png` (2x resolution); returns both paths. */
-export async function renderPlot(libs: PlotLibraries, spec: Spec, base: string): Promise<[string, string]> {
+/** Renders `spec` as SVG and PNG (2x resolution); the caller writes them (output.ts). */
+export async function renderPlot(libs: PlotLibraries, spec: Spec): Promise<{ svg: Buffer; png: Buffer }> {
   const view = new libs.vega.View(libs.vega.parse(spec), { renderer: 'none' });
   try {
-    const svg = await view.toSVG();
-    const svgFile = `${base}.svg`, pngFile = `${base}.png`;
-    fs.writeFileSync(svgFile, svg);
+    const svg = Buffer.from(await view.toSVG());
     // density 144 = twice the SVG's 72 dpi, for sharp lines on high-resolution screens.
-    await libs.sharp(Buffer.from(svg), { density: 144 }).png().toFile(pngFile);
-    return [svgFile, pngFile];
+    const png = await libs.sharp(svg, { density: 144 }).png().toBuffer();
+    return { svg, png };
   } finally {
     view.finalize();
   }

@@ -1,6 +1,7 @@
 // `condiff sample`: draws from p(X | Y = y) for a Gaussian mixture given in a JSON file,
 // observing the coordinates of another, by one method (MATH.md §3), and writes the draws as
-// a float32 .npy file with a one-line JSON summary on stdout.
+// a float32 .npy file with a one-line JSON summary on stdout (on stderr when the .npy goes
+// to stdout, `--out -`).
 import { schedules } from '../schedules';
 import { RESAMPLING_SCHEMES } from '../driver';
 import { encodeNpy } from '../npy';
@@ -21,7 +22,8 @@ import {
   choiceFlag,
   backendFlag,
 } from './flags';
-import { loadModel, loadObservation, checkOutput, writeAtomically } from './files';
+import { loadModel, loadObservation } from './files';
+import { prepareOutput } from './output';
 import { runMethod, SamplerSettings } from './run';
 import { USAGE } from './usage';
 
@@ -100,11 +102,11 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
 
   const model = loadModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
-  const outPath = checkOutput(out);
+  const output = prepareOutput(out, io, { flag: '--out', what: 'the .npy file', stdout: true });
 
   const run = await runMethod(model, observed, settings, io, method);
   const [rows, dim] = run.result.shape;
-  writeAtomically(outPath, encodeNpy(run.result.samples, [rows, dim]));
+  await output.write(encodeNpy(run.result.samples, [rows, dim]), io.signal);
   const summary = {
     method,
     samples: rows,
@@ -115,8 +117,8 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     resamplingCount: run.resamplingCount,
     backend: run.result.backend,
     warnings: run.result.warnings,
-    out: outPath,
+    out: output.name,
   };
-  io.stdout.write(JSON.stringify(summary) + '\n');
+  (output.kind === 'stdout' ? io.stderr : io.stdout).write(JSON.stringify(summary) + '\n');
   return 0;
 }

@@ -17,7 +17,8 @@ O.json, and writes a float32 .npy array of shape [samples, D] (observed coordina
   --model FILE          {"weights":[..],"means":[[..]],"covariances":[[[..]]]} (or "variances":[[..]])
   --observe FILE        {"indices":[..],"values":[..]}
   --method M            replacement | langevin | repaint | smc
-  --out FILE.npy        output file (written only when sampling succeeds)
+  --out FILE.npy        output file, replaced only when sampling succeeds (a symlink's target is
+                        written, a FIFO or device written through); - writes the .npy to stdout
   --context C           fixed | forward: the observed path (default forward; smc needs forward)
   --schedule S          ou | vp (default ou)
   --horizon T           end time T (default 5 for ou, 1 for vp)
@@ -36,7 +37,8 @@ O.json, and writes a float32 .npy array of shape [samples, D] (observed coordina
   --particles N         particles per run (default 256)
   --resampling R        systematic | stratified | multinomial | residual (default systematic)
   --ess-threshold TAU   resample when ESS < TAU * N, TAU in [0, 1] (default 1: every step)
-Prints a one-line JSON summary on stdout; a progress bar on stderr when it is a terminal.
+Prints a one-line JSON summary on stdout (stderr with --out -); a progress bar on stderr when
+it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.
 
 demo: a built-in 3-D two-mode problem, every method against the exact posterior (sliced
 Wasserstein distance and its noise floor). Takes about 10-20 s on 2 cores.
