@@ -14,6 +14,7 @@ export type {
   SmcOptions,
   SampleResult,
   SmcResult,
+  SmcAllResult,
   CorrectorOptions,
   LangevinCorrectorOptions,
   RepaintCorrectorOptions,
@@ -30,3 +31,5 @@ export type { SlicedOptions, NoiseFloor } from './metrics';
 export { OnnxScore, readOnnxMetadata } from './onnx';
 export type { OnnxScoreOptions, OnnxParameterization, OnnxTimeInput, OnnxValueInfo, ExecutionProvider } from './onnx';
 export { MissingDependencyError, FileError } from './errors';
+export { encodeNpy, decodeNpy } from './npy';
+export type { NpyData, NpyDtype, DecodedNpy } from './npy';
