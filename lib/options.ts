@@ -38,7 +38,7 @@ export function checkOptionNames(sampler: 'replacement' | 'smc', options: unknow
   const corrector = (options as { corrector?: unknown }).corrector;
   if (sampler === 'replacement' && typeof corrector === 'object' && corrector !== null) {
     const kind = (corrector as { kind?: unknown }).kind;
-    if (kind === 'langevin') unknownKeys(corrector, Object.keys(LANGEVIN), "corrector option", "kind 'langevin'");
+    if (kind === 'langevin') unknownKeys(corrector, Object.keys(LANGEVIN), 'corrector option', "kind 'langevin'");
     if (kind === 'repaint') unknownKeys(corrector, Object.keys(REPAINT), 'corrector option', "kind 'repaint'");
   }
 }
