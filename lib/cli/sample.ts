@@ -1,9 +1,11 @@
 // `condiff sample`: draws from p(X | Y = y) for a Gaussian mixture given in a JSON file,
 // observing the coordinates of another, by one method (MATH.md §3), and writes the draws as
-// a float32 .npy file with a one-line JSON summary on stdout.
+// a float32 .npy file (for smc, optionally the log-evidence and ESS as float64 .npy files)
+// with a one-line JSON summary on stdout.
 import { schedules } from '../schedules';
 import { RESAMPLING_SCHEMES } from '../driver';
 import { encodeNpy } from '../npy';
+import type { SmcResult } from '../samplers';
 import { defaultThreads } from '../threads';
 import { CliIO } from './io';
 import { UsageError } from './errors';
@@ -16,6 +18,7 @@ import {
   CONTEXTS,
   parseFlags,
   requiredFlag,
+  stringFlag,
   integerFlag,
   numberFlag,
   choiceFlag,
@@ -23,13 +26,15 @@ import {
 } from './flags';
 import { loadModel, loadObservation, checkOutput, writeAtomically } from './files';
 import { runMethod, SamplerSettings } from './run';
-import { USAGE } from './usage';
+import { SAMPLE_USAGE } from './usage';
 
 const SAMPLE_FLAGS: Record<string, FlagKind> = {
   model: 'value',
   observe: 'value',
   method: 'value',
   out: 'value',
+  'out-evidence': 'value',
+  'out-ess': 'value',
   context: 'value',
   schedule: 'value',
   horizon: 'value',
@@ -51,7 +56,7 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
 export async function sampleCommand(args: readonly string[], io: CliIO): Promise<number> {
   const flags = parseFlags(args, SAMPLE_FLAGS, 'sample');
   if (flags.has('help')) {
-    io.stdout.write(USAGE + '\n');
+    io.stdout.write(SAMPLE_USAGE + '\n');
     return 0;
   }
   const modelFile = requiredFlag(flags, 'model', 'the mixture JSON file');
@@ -101,10 +106,23 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const model = loadModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
   const outPath = checkOutput(out);
+  // The filter's per-run figures, float64 as computed (smc only: METHOD_ONLY_FLAGS).
+  const extras = (['out-evidence', 'out-ess'] as const).flatMap((flag) => {
+    const file = stringFlag(flags, flag);
+    return file === undefined ? [] : [{ flag, path: checkOutput(file) }];
+  });
+  const paths = [outPath, ...extras.map((e) => e.path)];
+  const repeated = paths.find((p, i) => paths.indexOf(p) !== i);
+  if (repeated !== undefined) throw new UsageError(`--out, --out-evidence and --out-ess must name different files, got ${JSON.stringify(repeated)} twice`);
 
   const run = await runMethod(model, observed, settings, io, method);
   const [rows, dim] = run.result.shape;
   writeAtomically(outPath, encodeNpy(run.result.samples, [rows, dim]));
+  const filter = run.result as SmcResult;
+  for (const e of extras) {
+    const bytes = e.flag === 'out-evidence' ? encodeNpy(filter.logEvidence, [rows]) : encodeNpy(filter.ess, [filter.ess.length / rows, rows]);
+    writeAtomically(e.path, bytes);
+  }
   const summary = {
     method,
     samples: rows,
@@ -116,6 +134,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     backend: run.result.backend,
     warnings: run.result.warnings,
     out: outPath,
+    ...Object.fromEntries(extras.map((e) => [e.flag === 'out-evidence' ? 'outEvidence' : 'outEss', e.path])),
   };
   io.stdout.write(JSON.stringify(summary) + '\n');
   return 0;
