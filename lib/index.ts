@@ -1,5 +1,7 @@
 // condiff: conditional sampling from diffusion models with a native core. The digits
 // inpainting demo is application code, exported separately as condiff/digits (digits.ts).
+// "MATH.md §n" in these comments and types is section n of docs/MATH.md, which ships in the
+// package (node_modules/condiff/docs/MATH.md).
 export { schedules } from './schedules';
 export type { Schedule, KernelName, OuOptions, VpOptions, DdpmOptions } from './schedules';
 export { GaussianMixture } from './mixture';
