@@ -1,0 +1,104 @@
+// A/B of two checkouts of condiff in one sitting: the same sampler and building-block
+// workloads, each trial a fresh process, alternating A and B so that the machine's load
+// falls on both alike; prints the median of each and the ratio B / A.
+//
+//   node -r ./tools/register-ts.js bench/ab.ts --a <checkout A> --b <checkout B> [--trials 7]
+//
+// Each checkout must have its addon built (build/Release) and its own lib/ and
+// tools/register-ts.js; node_modules may be shared. Workloads: the bootstrap filter with the
+// built-in mixture (every step resampled; D = 8, J = 25 and D = 64, J = 10, 10^4 particles
+// in one run; 2 threads), replacement at D = 8 (10^4 samples), and resample + gather of
+// 10^6 particles (systematic; 1 thread), as bench/filter-throughput.ts and
+// bench/resample-gather.ts measure them.
+import { execFileSync } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+interface Workload {
+  name: string;
+  unit: string;
+  /** A script run in the checkout's root; prints one number (work per second). */
+  script: string;
+}
+
+const MIXTURE = (D: number, J: number) => `
+  const spec = { weights: [], means: [], covariances: [] };
+  let s = 12345; const u = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let j = 0; j < ${J}; j++) {
+    spec.weights.push(1 + u());
+    spec.means.push(Array.from({ length: ${D} }, () => 4 * u() - 2));
+    const A = Array.from({ length: ${D} }, () => Array.from({ length: ${D} }, () => u() - 0.5));
+    spec.covariances.push(A.map((r, a) => A.map((q, b) => r.reduce((t, x, k) => t + x * q[k], 0) / ${D} + (a === b ? 0.5 : 0))));
+  }
+  const model = c.GaussianMixture.fromJSON(spec);`;
+
+const FILTER = (D: number, J: number, N: number, steps: number) => `
+  const c = require('./lib/index');
+  ${MIXTURE(D, J)}
+  const o = { score: model, schedule: c.schedules.ou(), steps: ${steps}, observed: { indices: [0], values: [0.3] }, particles: ${N}, samples: 1, threads: 2, seed: 1 };
+  (async () => {
+    await c.smc({ ...o, steps: 5 });
+    const r = await c.smc(o);
+    console.log((${N} * ${steps}) / r.seconds);
+  })();`;
+
+const REPLACEMENT = (D: number, J: number, K: number, steps: number) => `
+  const c = require('./lib/index');
+  ${MIXTURE(D, J)}
+  const o = { score: model, schedule: c.schedules.ou(), steps: ${steps}, observed: { indices: [0], values: [0.3] }, samples: ${K}, threads: 2, seed: 1 };
+  (async () => {
+    await c.replacement({ ...o, steps: 5 });
+    const r = await c.replacement(o);
+    console.log((${K} * ${steps}) / r.seconds);
+  })();`;
+
+const RESAMPLE_GATHER = (N: number, D: number, reps: number) => `
+  const c = require('./lib/index');
+  const lw = new Float64Array(${N}); let s = 7;
+  for (let i = 0; i < ${N}; i++) { s = (s * 1103515245 + 12345) % 2147483648; lw[i] = -3 * s / 2147483648; }
+  const rows = new Float32Array(${N} * ${D}).fill(1), out = new Float32Array(${N} * ${D}), anc = new Int32Array(${N});
+  for (let k = 0; k < 3; k++) { c.resample(lw, 'systematic', { seed: 1, counter: k }, anc, { threads: 1 }); c.gatherRows(rows, ${D}, anc, out, { threads: 1 }); }
+  const t0 = performance.now();
+  for (let k = 0; k < ${reps}; k++) { c.resample(lw, 'systematic', { seed: 1, counter: k }, anc, { threads: 1 }); c.gatherRows(rows, ${D}, anc, out, { threads: 1 }); }
+  console.log(${N} * ${reps} / ((performance.now() - t0) / 1000));`;
+
+const WORKLOADS: Workload[] = [
+  { name: 'smc D=8 J=25 N=1e4', unit: 'particle-steps/s', script: FILTER(8, 25, 10_000, 100) },
+  { name: 'smc D=64 J=10 N=1e4', unit: 'particle-steps/s', script: FILTER(64, 10, 10_000, 20) },
+  { name: 'replacement D=8 J=25 K=1e4', unit: 'sample-steps/s', script: REPLACEMENT(8, 25, 10_000, 100) },
+  { name: 'resample+gather N=1e6 D=8', unit: 'particles/s', script: RESAMPLE_GATHER(1_000_000, 8, 20) },
+];
+
+function arg(name: string, fallback?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1];
+  if (fallback === undefined) throw new Error(`--${name} is required (bench/ab.ts --a <checkout> --b <checkout> [--trials N])`);
+  return fallback;
+}
+
+function measure(root: string, w: Workload): number {
+  const out = execFileSync(process.execPath, ['-r', path.join(root, 'tools/register-ts.js'), '-e', w.script], { cwd: root, encoding: 'utf8' });
+  return Number(out.trim().split('\n').pop());
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+const a = path.resolve(arg('a')), b = path.resolve(arg('b'));
+const trials = Number(arg('trials', '7'));
+console.log(`A = ${a}\nB = ${b}\n${os.cpus()[0].model}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ${new Date().toISOString()}, ${trials} trials each, alternating`);
+console.log('| workload | A (median) | B (median) | B / A | A spread | B spread |\n| --- | --- | --- | --- | --- | --- |');
+for (const w of WORKLOADS) {
+  const ra: number[] = [], rb: number[] = [];
+  for (let t = 0; t < trials; t++) {
+    // Alternate which goes first, so a drift in load favours neither.
+    if (t % 2 === 0) (ra.push(measure(a, w)), rb.push(measure(b, w)));
+    else (rb.push(measure(b, w)), ra.push(measure(a, w)));
+  }
+  const ma = median(ra), mb = median(rb);
+  const spread = (xs: number[]) => `${((Math.min(...xs) / median(xs) - 1) * 100).toFixed(0)}%/+${((Math.max(...xs) / median(xs) - 1) * 100).toFixed(0)}%`;
+  console.log(`| ${w.name} (${w.unit}) | ${ma.toExponential(3)} | ${mb.toExponential(3)} | ${(mb / ma).toFixed(3)} | ${spread(ra)} | ${spread(rb)} |`);
+}
+console.log(`load after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
