@@ -22,14 +22,20 @@ fail() { echo "pack-check: $*" >&2; exit 1; }
 platform=$(node -p 'process.platform + "-" + process.arch')
 version=$(node -p 'require("./package.json").version')
 
-echo "== npm pack (prepack: prebuildify --napi --strip; prepare: tsc)"
 t0=$(now)
-if ! JOBS="${JOBS:-2}" npm pack --pack-destination "$work" >"$work/pack.log" 2>&1; then
-  cat "$work/pack.log" >&2
-  fail "npm pack failed"
+if [ -n "${PACK_CHECK_TARBALL:-}" ]; then
+  # A tarball packed before (to check it again without rebuilding the addon).
+  echo "== checking $PACK_CHECK_TARBALL (PACK_CHECK_TARBALL), not packing"
+  tarball=$(realpath "$PACK_CHECK_TARBALL")
+else
+  echo "== npm pack (prepack: prebuildify --napi --strip; prepare: tsc)"
+  if ! JOBS="${JOBS:-2}" npm pack --pack-destination "$work" >"$work/pack.log" 2>&1; then
+    cat "$work/pack.log" >&2
+    fail "npm pack failed"
+  fi
+  tarball="$work/condiff-$version.tgz"
+  test -f "$tarball" || fail "npm pack wrote no $tarball"
 fi
-tarball="$work/condiff-$version.tgz"
-test -f "$tarball" || fail "npm pack wrote no $tarball"
 pack_seconds=$(since "$t0")
 
 echo "== tarball contents"
@@ -48,10 +54,11 @@ echo "tarball: $(awk -v b="$bytes" 'BEGIN { printf "%.2f MB", b / 1e6 }') ($byte
 echo "         the digits demo's network models/digits-eps.onnx is $(awk -v m="$model_bytes" 'BEGIN { printf "%.1f MB", m / 1e6 }') of it (uncompressed)"
 
 echo "== install into a fresh project: --ignore-scripts, no compiler, python or make on PATH"
-# PATH holds node and npm only; npm's shebang finds node there.
+# PATH holds node, npm and sh only (npm runs install scripts with sh; npm's shebang finds node).
 mkdir -p "$work/bin" "$work/app"
 ln -s "$(command -v node)" "$work/bin/node"
 ln -s "$(command -v npm)" "$work/bin/npm"
+ln -s "$(command -v sh)" "$work/bin/sh"
 for tool in cc gcc g++ c++ clang make python3 python cmake nvcc; do
   if PATH="$work/bin" command -v "$tool" >/dev/null 2>&1; then fail "$tool is on the restricted PATH"; fi
 done
