@@ -7,5 +7,6 @@ module.exports = {
     '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
   },
   testTimeout: 120000,
+  setupFiles: ['<rootDir>/test/support/quiet-onnxruntime.js'],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };

@@ -1,5 +1,7 @@
 // condiff: conditional sampling from diffusion models with a native core. The digits
 // inpainting demo is application code, exported separately as condiff/digits (digits.ts).
+// "MATH.md §n" in these comments and types is section n of docs/MATH.md, which ships in the
+// package (node_modules/condiff/docs/MATH.md).
 export { schedules } from './schedules';
 export type { Schedule, KernelName, OuOptions, VpOptions, DdpmOptions } from './schedules';
 export { GaussianMixture } from './mixture';
@@ -14,6 +16,7 @@ export type {
   SmcOptions,
   SampleResult,
   SmcResult,
+  SmcAllResult,
   CorrectorOptions,
   LangevinCorrectorOptions,
   RepaintCorrectorOptions,
@@ -30,3 +33,5 @@ export type { SlicedOptions, NoiseFloor } from './metrics';
 export { OnnxScore, readOnnxMetadata } from './onnx';
 export type { OnnxScoreOptions, OnnxParameterization, OnnxTimeInput, OnnxValueInfo, ExecutionProvider } from './onnx';
 export { MissingDependencyError, FileError } from './errors';
+export { encodeNpy, decodeNpy } from './npy';
+export type { NpyData, NpyDtype, DecodedNpy } from './npy';

@@ -2,6 +2,7 @@
 // registered by addon.cc). The public API wraps these; users never see them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { cpuLoadMessage, cudaBuildHint } from './native-hints';
 
 export interface BatchArgs {
   runs: number;
@@ -375,12 +376,8 @@ function loadCpu(root: string): NativeAddon {
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
     return nodeGypBuild(root) as NativeAddon;
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(
-      `condiff: could not load its native addon (${reason}). ` +
-        `Build it with "npm run build:native" (needs python3, make and a C++17 compiler), ` +
-        `or install a package that ships prebuilds/ for ${process.platform}-${process.arch}.`,
-    );
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new Error(cpuLoadMessage(reason, root), { cause: err });
   }
 }
 
@@ -405,9 +402,9 @@ function load(): { addon: NativeAddon; build: NativeBuild } {
   const file = cudaAddonFile(root);
   if (file === null) {
     if (mode === 'cuda') {
-      throw new Error('condiff: CONDIFF_NATIVE=cuda, but this install has no CUDA build (build one with "npm run build:cuda")');
+      throw new Error(`condiff: CONDIFF_NATIVE=cuda, but this install has no CUDA build (${cudaBuildHint(root)})`);
     }
-    return cpu('this install has no CUDA build (build one with "npm run build:cuda")');
+    return cpu(`this install has no CUDA build (${cudaBuildHint(root)})`);
   }
   cuda.path = file;
   let addon: NativeAddon;

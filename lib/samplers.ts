@@ -14,6 +14,7 @@ import { typeError, rangeError, positiveInteger, nonNegativeInteger, finiteNumbe
 import { threadsOption } from './threads';
 import { GaussianMixture } from './mixture';
 import { horizonWarning, stepWarning, collapseWarning } from './diagnostics';
+import { checkOptionNames } from './options';
 
 export type ContextKind = 'fixed' | 'forward';
 
@@ -112,6 +113,9 @@ export interface SmcResult extends SampleResult {
   particles?: Float32Array;
   logWeights?: Float64Array;
 }
+
+/** What smc returns with output 'all': particles and logWeights are always there. */
+export type SmcAllResult = SmcResult & Required<Pick<SmcResult, 'particles' | 'logWeights'>>;
 
 interface Prepared {
   score: ScoreInput;
@@ -257,6 +261,7 @@ function runModel(
  */
 export async function replacement(options: ReplacementOptions): Promise<SampleResult> {
   const started = performance.now();
+  checkOptionNames('replacement', options);
   const p = prepare(options);
   const samples = positiveInteger('samples', options.samples);
   const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
@@ -288,8 +293,11 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
  * runs of `particles` particles, batched so the score model sees every run's particles
  * in one call per step; resampling acts within each run.
  */
+export function smc(options: SmcOptions & { output: 'all' }): Promise<SmcAllResult>;
+export function smc(options: SmcOptions): Promise<SmcResult>;
 export async function smc(options: SmcOptions): Promise<SmcResult> {
   const started = performance.now();
+  checkOptionNames('smc', options);
   const p = prepare(options);
   const particles = positiveInteger('particles', options.particles);
   const runs = positiveInteger('samples', options.samples);

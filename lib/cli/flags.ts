@@ -18,6 +18,8 @@ export const METHOD_ONLY_FLAGS: Readonly<Record<string, 'smc' | 'langevin' | 're
   particles: 'smc',
   resampling: 'smc',
   'ess-threshold': 'smc',
+  'out-evidence': 'smc',
+  'out-ess': 'smc',
   'langevin-steps': 'langevin',
   'langevin-gamma': 'langevin',
   jumps: 'repaint',

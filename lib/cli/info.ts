@@ -15,9 +15,10 @@ Usage:
 
   --json    one JSON object instead of text
 
-Backends: 'cpu' always; 'cuda' when the CUDA-enabled addon is built (npm run build:cuda) and a
-device answers. Samplers and building blocks take backend 'auto' (CUDA when available, else
-the CPU), 'cpu' or 'cuda'; the CLI takes --backend. CONDIFF_NATIVE=cpu|cuda|auto chooses the
+Backends: 'cpu' always; 'cuda' when the CUDA-enabled addon is built (in a clone: npm run build:cuda;
+an installed package loads one named by CONDIFF_CUDA_ADDON) and a device answers. Samplers and
+building blocks take backend 'auto' (CUDA when available, else the CPU), 'cpu' or 'cuda'; the
+CLI takes --backend. CONDIFF_NATIVE=cpu|cuda|auto chooses the
 addon that is loaded (cuda: the CUDA build even with no device, its CPU operations serving 'cpu').`;
 
 /** Bytes as GiB with one decimal. */

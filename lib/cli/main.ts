@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { isErrorNamed } from '../errors';
 import { CliIO, Interrupt, interruptedStatus, interruptedMessage } from './io';
 import { UsageError, OutputError } from './errors';
-import { USAGE } from './usage';
+import { USAGE, SAMPLE_USAGE, DEMO_USAGE } from './usage';
 import { sampleCommand } from './sample';
 import { demoCommand } from './demo';
 import { benchCommand, BENCH_USAGE } from './bench';
@@ -55,7 +55,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
         if (rest.length > 1 || (rest.length === 1 && !['sample', 'demo'].includes(rest[0]))) {
           throw new UsageError(`unknown help topic ${JSON.stringify(rest.join(' '))} (try condiff help)`);
         }
-        io.stdout.write(USAGE + '\n');
+        io.stdout.write((rest[0] === 'sample' ? SAMPLE_USAGE : rest[0] === 'demo' ? DEMO_USAGE : USAGE) + '\n');
         return 0;
       case '--version':
       case 'version':

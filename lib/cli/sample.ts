@@ -1,10 +1,11 @@
 // `condiff sample`: draws from p(X | Y = y) for a Gaussian mixture given in a JSON file,
 // observing the coordinates of another, by one method (MATH.md §3), and writes the draws as
-// a float32 .npy file with a one-line JSON summary on stdout (on stderr when the .npy goes
-// to stdout, `--out -`).
+// a float32 .npy file (for smc, optionally the log-evidence and ESS as float64 .npy files)
+// with a one-line JSON summary on stdout (on stderr when the .npy goes to stdout, `--out -`).
 import { schedules } from '../schedules';
 import { RESAMPLING_SCHEMES } from '../driver';
 import { encodeNpy } from '../npy';
+import type { SmcResult } from '../samplers';
 import { defaultThreads } from '../threads';
 import { CliIO } from './io';
 import { UsageError } from './errors';
@@ -17,6 +18,7 @@ import {
   CONTEXTS,
   parseFlags,
   requiredFlag,
+  stringFlag,
   integerFlag,
   numberFlag,
   choiceFlag,
@@ -25,13 +27,15 @@ import {
 import { loadModel, loadObservation } from './files';
 import { prepareOutput } from './output';
 import { runMethod, SamplerSettings } from './run';
-import { USAGE } from './usage';
+import { SAMPLE_USAGE } from './usage';
 
 const SAMPLE_FLAGS: Record<string, FlagKind> = {
   model: 'value',
   observe: 'value',
   method: 'value',
   out: 'value',
+  'out-evidence': 'value',
+  'out-ess': 'value',
   context: 'value',
   schedule: 'value',
   horizon: 'value',
@@ -53,7 +57,7 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
 export async function sampleCommand(args: readonly string[], io: CliIO): Promise<number> {
   const flags = parseFlags(args, SAMPLE_FLAGS, 'sample');
   if (flags.has('help')) {
-    io.stdout.write(USAGE + '\n');
+    io.stdout.write(SAMPLE_USAGE + '\n');
     return 0;
   }
   const modelFile = requiredFlag(flags, 'model', 'the mixture JSON file');
@@ -103,10 +107,23 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const model = loadModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
   const output = prepareOutput(out, io, { flag: '--out', what: 'the .npy file', stdout: true });
+  // The filter's per-run figures, float64 as computed (smc only: METHOD_ONLY_FLAGS).
+  const extras = (['out-evidence', 'out-ess'] as const).flatMap((flag) => {
+    const file = stringFlag(flags, flag);
+    return file === undefined ? [] : [{ flag, output: prepareOutput(file, io, { flag: `--${flag}`, what: 'the .npy file', stdout: false }) }];
+  });
+  const names = [output.name, ...extras.map((e) => e.output.name)];
+  const repeated = names.find((p, i) => names.indexOf(p) !== i);
+  if (repeated !== undefined) throw new UsageError(`--out, --out-evidence and --out-ess must name different files, got ${JSON.stringify(repeated)} twice`);
 
   const run = await runMethod(model, observed, settings, io, method);
   const [rows, dim] = run.result.shape;
   await output.write(encodeNpy(run.result.samples, [rows, dim]), io.signal);
+  const filter = run.result as SmcResult;
+  for (const e of extras) {
+    const bytes = e.flag === 'out-evidence' ? encodeNpy(filter.logEvidence, [rows]) : encodeNpy(filter.ess, [filter.ess.length / rows, rows]);
+    await e.output.write(bytes, io.signal);
+  }
   const summary = {
     method,
     samples: rows,
@@ -118,6 +135,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     backend: run.result.backend,
     warnings: run.result.warnings,
     out: output.name,
+    ...Object.fromEntries(extras.map((e) => [e.flag === 'out-evidence' ? 'outEvidence' : 'outEss', e.output.name])),
   };
   (output.kind === 'stdout' ? io.stderr : io.stdout).write(JSON.stringify(summary) + '\n');
   return 0;

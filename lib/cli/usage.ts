@@ -1,20 +1,11 @@
-// The command line's main help text (condiff help, condiff sample --help, condiff demo
-// --help); bench, inpaint and info have their own (condiff help <command>).
+// The command line's help texts: the overview (condiff help) and the help of sample and
+// demo alone (condiff sample --help, condiff help sample, ...); bench, inpaint and info keep
+// theirs beside their commands (condiff help <command>).
 
-export const USAGE = `condiff: conditional sampling from diffusion models (Gaussian-mixture score models)
+const SAMPLE_WHAT = `draws from p(X | Y = y) for the mixture in M.json, observing the coordinates of
+O.json, and writes a float32 .npy array of shape [samples, D] (observed coordinates filled).`;
 
-Usage:
-  condiff sample --model M.json --observe O.json --method METHOD --out FILE.npy [options]
-  condiff demo [--samples K] [--seed X] [--threads P]
-  condiff bench [--method M[,M..]] [--particles N1,N2,..] [--out DIR] [options]
-  condiff inpaint [--digits N] [--completions K] [--steps S] [--particles N] [--out FILE.png] [options]
-  condiff info [--json]
-  condiff help [sample|demo|bench|inpaint|info]
-  condiff --version
-
-sample: draws from p(X | Y = y) for the mixture in M.json, observing the coordinates of
-O.json, and writes a float32 .npy array of shape [samples, D] (observed coordinates filled).
-  --model FILE          {"weights":[..],"means":[[..]],"covariances":[[[..]]]} (or "variances":[[..]])
+const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"covariances":[[[..]]]} (or "variances":[[..]])
   --observe FILE        {"indices":[..],"values":[..]}
   --method M            replacement | langevin | repaint | smc
   --out FILE.npy        output file, replaced only when sampling succeeds (a symlink's target is
@@ -37,14 +28,56 @@ O.json, and writes a float32 .npy array of shape [samples, D] (observed coordina
   --particles N         particles per run (default 256)
   --resampling R        systematic | stratified | multinomial | residual (default systematic)
   --ess-threshold TAU   resample when ESS < TAU * N, TAU in [0, 1] (default 1: every step)
+  --out-evidence FILE   also write each run's log-evidence: float64 .npy, shape [samples]
+  --out-ess FILE        also write the ESS after each step: float64 .npy, shape [steps, samples]
 Prints a one-line JSON summary on stdout (stderr with --out -); a progress bar on stderr when
-it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.
+it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.`;
 
-demo: a built-in 3-D two-mode problem, every method against the exact posterior (sliced
-Wasserstein distance and its noise floor). Takes about 10-20 s on 2 cores.
-  --samples K           draws per method (default 1000)
+const DEMO_WHAT = `a built-in 3-D two-mode problem, every method against the exact posterior (sliced
+Wasserstein distance and its noise floor). It first prints how long it will take: about 3 s
+of CPU time per 1000 samples, shared by the threads (about 2 s on 2 free cores).`;
+
+const DEMO_FLAGS = `  --samples K           draws per method (default 1000)
   --seed X              seed (default 0)
-  --threads P           worker threads (default: all cores)
+  --threads P           worker threads (default: all cores)`;
+
+const EXIT_STATUS = 'Exit status: 0 success, 2 usage or input error, 1 internal error (set CONDIFF_DEBUG=1 for the stack).';
+
+/** condiff sample --help, condiff help sample. */
+export const SAMPLE_USAGE = `condiff sample: ${SAMPLE_WHAT}
+
+Usage:
+  condiff sample --model M.json --observe O.json --method METHOD --out FILE.npy [options]
+
+${SAMPLE_FLAGS}
+
+${EXIT_STATUS}`;
+
+/** condiff demo --help, condiff help demo. */
+export const DEMO_USAGE = `condiff demo: ${DEMO_WHAT}
+
+Usage:
+  condiff demo [--samples K] [--seed X] [--threads P]
+
+${DEMO_FLAGS}`;
+
+/** condiff help: every command, with the flags of sample and demo. */
+export const USAGE = `condiff: conditional sampling from diffusion models (Gaussian-mixture score models)
+
+Usage:
+  condiff sample --model M.json --observe O.json --method METHOD --out FILE.npy [options]
+  condiff demo [--samples K] [--seed X] [--threads P]
+  condiff bench [--method M[,M..]] [--particles N1,N2,..] [--out DIR] [options]
+  condiff inpaint [--digits N] [--completions K] [--steps S] [--particles N] [--out FILE.png] [options]
+  condiff info [--json]
+  condiff help [sample|demo|bench|inpaint|info]
+  condiff --version
+
+sample: ${SAMPLE_WHAT}
+${SAMPLE_FLAGS}
+
+demo: ${DEMO_WHAT}
+${DEMO_FLAGS}
 
 bench: sweeps particle counts (smc), Langevin steps or RePaint jumps, and reports time, ESS,
 log-evidence and the distance to the exact posterior, with plots (see condiff help bench).
@@ -55,4 +88,4 @@ and a PNG grid (see condiff help inpaint).
 info: the backends this install can use (cpu, cuda), the CUDA device's name and memory, and
 the CPU threads.
 
-Exit status: 0 success, 2 usage or input error, 1 internal error (set CONDIFF_DEBUG=1 for the stack).`;
+${EXIT_STATUS}`;

@@ -45,8 +45,9 @@ export function loadOnnxRuntime(load?: (id: string) => unknown): OnnxRuntimeModu
     throw new MissingDependencyError(
       'onnxruntime-node',
       `OnnxScore needs the optional peer dependency onnxruntime-node, and ${why}. ` +
-        'Install it with: npm install onnxruntime-node (its CPU binaries ship inside the package; ' +
-        'set onnxruntime-node-install=skip in .npmrc where its installer cannot download the CUDA ones).',
+        'Install it with: npm install onnxruntime-node (its CPU binaries ship inside the package; on linux-x64 its installer ' +
+        'also downloads the CUDA ones from NuGet: where it cannot reach api.nuget.org, skip them with ' +
+        'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node).',
       { cause: e },
     );
   }

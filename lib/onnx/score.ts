@@ -119,7 +119,8 @@ export class OnnxScore implements NativeScore {
       if (provider === 'cuda') {
         throw new Error(
           `OnnxScore: executionProvider 'cuda' is not available: ${message.split('\n')[0]}. onnxruntime-node's CUDA provider is not bundled: ` +
-            'it is downloaded by its installer (npm install onnxruntime-node --onnxruntime-node-install=cuda12) and needs CUDA 12 and cuDNN 9; use \'cpu\' otherwise',
+            'its installer downloads it on linux-x64 unless ONNXRUNTIME_NODE_INSTALL=skip was set (fetch it with ' +
+            'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node) and it needs CUDA 12 and cuDNN 9; use \'cpu\' otherwise',
           { cause: e },
         );
       }

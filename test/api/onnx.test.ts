@@ -65,6 +65,8 @@ describe('loading onnxruntime-node', () => {
     expect((err as Error & { dependency?: string }).dependency).toBe('onnxruntime-node');
     expect(err?.message).toMatch('npm install onnxruntime-node');
     expect(err?.message).toMatch('not installed');
+    // The supported way past its NuGet download (the .npmrc key makes npm warn it will stop working).
+    expect(err?.message).toMatch('ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node');
     // Something else that is not onnxruntime is refused too.
     expect(() => loadOnnxRuntime(() => ({}))).toThrow(/does not export InferenceSession/);
   });

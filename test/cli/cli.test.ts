@@ -32,7 +32,7 @@ function base(method: string, out: string): string[] {
 
 function checkNpy(file: string, rows: number, dim: number): Float32Array {
   const bytes = fs.readFileSync(file);
-  const npy = decodeNpy(bytes);
+  const npy = decodeNpy(bytes, 'float32');
   expect(npy.descr).toBe('<f4');
   expect(npy.fortranOrder).toBe(false);
   expect(npy.version).toEqual([1, 0]);

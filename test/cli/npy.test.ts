@@ -1,7 +1,13 @@
-// The .npy writer the CLI uses for its output (lib/npy.ts): NumPy's format, version 1.0,
-// float32 little-endian in C order, with the header padded to 64 bytes.
+// The .npy reader and writer of the public API and the CLI (lib/npy.ts): NumPy's format,
+// version 1.0, little-endian float32, float64 or int32 in C order, with the header padded to
+// 64 bytes; and, where python3 has NumPy, numpy.load and numpy.save agreeing with them.
 import { describe, expect, test } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { encodeNpy, decodeNpy } from '../../lib/npy';
+import * as api from '../../lib/index';
 
 describe('npy', () => {
   test('round trip, header aligned to 64 bytes and ending in a newline', () => {
@@ -36,5 +42,73 @@ describe('npy', () => {
     expect(() => encodeNpy(new Float32Array(6), [4, 2])).toThrow(RangeError);
     expect(() => encodeNpy(new Float32Array(6), [-2, -3])).toThrow(RangeError);
     expect(() => decodeNpy(Buffer.from('not a numpy file at all'))).toThrow(/magic/);
+  });
+
+  test('float64 and int32: round trips with their NumPy type strings, exact bits', () => {
+    const f8 = Float64Array.of(-Infinity, Math.PI, -0, 1e-308, 5e-324, Number.MAX_VALUE, NaN);
+    const i4 = Int32Array.of(-(2 ** 31), -1, 0, 1, 2 ** 31 - 1, 42);
+    const f8Bytes = encodeNpy(f8);
+    const i4Bytes = encodeNpy(i4, [2, 3]);
+    expect(f8Bytes.toString('latin1')).toContain("{'descr': '<f8', 'fortran_order': False, 'shape': (7,), }");
+    expect(i4Bytes.toString('latin1')).toContain("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }");
+    const f8Back = decodeNpy(f8Bytes, 'float64');
+    expect(f8Back.data).toBeInstanceOf(Float64Array);
+    expect(f8Back.dtype).toBe('float64');
+    expect(Buffer.from(f8Back.data.buffer)).toEqual(Buffer.from(f8.buffer));
+    const i4Back = decodeNpy(i4Bytes);
+    expect(i4Back.data).toBeInstanceOf(Int32Array);
+    expect(i4Back).toMatchObject({ descr: '<i4', dtype: 'int32', shape: [2, 3] });
+    expect(Array.from(i4Back.data)).toEqual(Array.from(i4));
+    // A view into a larger buffer, at an offset that is no multiple of 8, reads the same.
+    const padded = new Uint8Array(f8Bytes.length + 3);
+    padded.set(f8Bytes, 3);
+    expect(Buffer.from(decodeNpy(padded.subarray(3), 'float64').data.buffer)).toEqual(Buffer.from(f8.buffer));
+  });
+
+  test('the expected dtype, and other input, is checked', () => {
+    const f4 = encodeNpy(Float32Array.of(1, 2));
+    expect(() => decodeNpy(f4, 'float64')).toThrow(/^expected a float64 \('<f8'\) array, got '<f4' \(float32\)$/);
+    expect(() => decodeNpy(f4, 'int8' as 'int32')).toThrow(/^expected must be one of float32, float64, int32, got "int8"$/);
+    expect(() => encodeNpy(new Uint8Array(4) as unknown as Float32Array)).toThrow(/^data must be a Float32Array, Float64Array or Int32Array, got Uint8Array$/);
+    expect(() => encodeNpy([1, 2] as unknown as Float32Array)).toThrow(TypeError);
+    expect(() => decodeNpy('x' as unknown as Uint8Array)).toThrow(/^bytes must be a Buffer or Uint8Array, got string$/);
+    const bigEndian = Buffer.from(encodeNpy(Float64Array.of(1)).toString('latin1').replace('<f8', '>f8'), 'latin1');
+    expect(() => decodeNpy(bigEndian)).toThrow(/only little-endian float32, float64 and int32 .* got '>f8'/);
+    const truncated = encodeNpy(Float64Array.of(1, 2)).subarray(0, -1);
+    expect(() => decodeNpy(truncated)).toThrow(/^the \.npy data should be 16 bytes, got 15$/);
+  });
+
+  test('exported from the package entry point', () => {
+    expect(api.encodeNpy).toBe(encodeNpy);
+    expect(api.decodeNpy).toBe(decodeNpy);
+  });
+
+  const numpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+  if (!numpy) console.log('npy: NumPy cross-check skipped (python3 with numpy not found)');
+  (numpy ? test : test.skip)('NumPy reads what encodeNpy writes, and encodeNpy reads what NumPy writes', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'condiff-npy-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'f4.npy'), encodeNpy(Float32Array.of(1.5, -2, 3.25, 0), [2, 2]));
+      fs.writeFileSync(path.join(dir, 'f8.npy'), encodeNpy(Float64Array.of(Math.PI, -1e-300, 2 ** 60)));
+      fs.writeFileSync(path.join(dir, 'i4.npy'), encodeNpy(Int32Array.of(-7, 2 ** 31 - 1), [1, 2]));
+      const script = [
+        'import numpy as np, sys, math',
+        'd = sys.argv[1]',
+        'a = np.load(d + "/f4.npy"); assert a.dtype == np.float32 and a.shape == (2, 2) and a.tolist() == [[1.5, -2.0], [3.25, 0.0]], a',
+        'b = np.load(d + "/f8.npy"); assert b.dtype == np.float64 and b.shape == (3,) and b.tolist() == [math.pi, -1e-300, 2.0 ** 60], b',
+        'c = np.load(d + "/i4.npy"); assert c.dtype == np.int32 and c.shape == (1, 2) and c.tolist() == [[-7, 2 ** 31 - 1]], c',
+        'np.save(d + "/from-numpy-f8.npy", np.array([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0]]))',
+        'np.save(d + "/from-numpy-i4.npy", np.arange(5, dtype="<i4"))',
+      ].join('\n');
+      const r = spawnSync('python3', ['-c', script, dir], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const f8 = decodeNpy(fs.readFileSync(path.join(dir, 'from-numpy-f8.npy')), 'float64');
+      expect(f8.shape).toEqual([2, 3]);
+      expect(Array.from(f8.data)).toEqual([0.1, 0.2, 0.3, 1, 2, 3]);
+      expect(Array.from(decodeNpy(fs.readFileSync(path.join(dir, 'from-numpy-i4.npy')), 'int32').data)).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
