@@ -81,6 +81,8 @@ export interface DriverRun {
   i32(length: number): I32Array;
   /** Throws the AbortError when the run's signal has fired. */
   checkAbort(): void;
+  /** Gives the event loop a turn when 10 ms have passed since the last, then checks abort: for long setup work. */
+  checkpoint(): Promise<void>;
 }
 
 /** The buffers a fused native step reads and writes besides the model's own. */
@@ -233,6 +235,14 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     const resampledTrace = new Uint8Array(steps * runs);
     const ancestry = model.keepAncestry ? new Int32Array(steps * rows) : undefined;
 
+    let lastYield = performance.now();
+    const yieldTurn = async () => {
+      if (performance.now() - lastYield < YIELD_EVERY_MS) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+      checkAbort();
+    };
+
     const state = z;
     const run: DriverRun = {
       backend, ops, batch, runs, particles: n, dim: D, rows, threads, schedule: p.schedule, grid, steps,
@@ -250,15 +260,9 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       f64: async (length, fill) => track(await memory.f64(length, fill)),
       i32: (length) => track(memory.i32(length)),
       checkAbort,
+      checkpoint: yieldTurn,
     };
 
-    let lastYield = performance.now();
-    const yieldTurn = async () => {
-      if (performance.now() - lastYield < YIELD_EVERY_MS) return;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      lastYield = performance.now();
-      checkAbort();
-    };
 
     // Reweights by run.increment (MATH.md §3, §4): normalised log-weights, ESS, log Ẑ, and the
     // runs to resample. Returns how many runs resample.

@@ -5,7 +5,7 @@
 import type { DriverRun, Step } from '../driver';
 import type { F32Array, I32Array } from '../backend';
 import { KernelName } from '../schedules';
-import { StepCoefficients, stepCoefficients } from '../kernel';
+import { StepCoefficients, stepCoefficientsAsync } from '../kernel';
 
 /** The context Y_t per run: one runs × d_Y block for every t, or a path (S + 1) × runs × d_Y by grid index. */
 export type Context = { kind: 'fixed'; values: Float32Array } | { kind: 'path'; path: Float32Array };
@@ -35,10 +35,10 @@ export interface BackwardKernel {
   meanError(where: string, mu: F32Array, bad: number): Promise<RangeError>;
 }
 
-export function backwardKernel(run: DriverRun, spec: BackwardKernelSpec): BackwardKernel {
+export async function backwardKernel(run: DriverRun, spec: BackwardKernelSpec): Promise<BackwardKernel> {
   const { ops, batch, threads, dim: D } = run;
   const dY = spec.observed.length;
-  const coefficients = stepCoefficients(run.schedule, spec.kernel, run.grid, ops);
+  const coefficients = await stepCoefficientsAsync(run.schedule, spec.kernel, run.grid, ops, run.checkpoint);
   const contextAt = (i: number): Float32Array =>
     spec.context.kind === 'fixed' ? spec.context.values : spec.context.path.subarray(i * run.runs * dY, (i + 1) * run.runs * dY);
   // A finite but huge score can overflow float32 in a z + b s.

@@ -12,8 +12,8 @@ export function bootstrapModel(spec: BootstrapSpec): FeynmanKacModel {
   return {
     name: 'smc',
     weighted: true,
-    start(run) {
-      const kernel = backwardKernel(run, spec);
+    async start(run) {
+      const kernel = await backwardKernel(run, spec);
       for (let i = 0; i < kernel.coefficients.length; i++) {
         if (!(kernel.coefficients[i].weightVariance > 0)) {
           throw new RangeError(`the kernel variance must be positive to weight particles, got ${kernel.coefficients[i].weightVariance} at step ${kernel.coefficients.length - i}`);

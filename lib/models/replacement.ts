@@ -13,8 +13,8 @@ export function replacementModel(spec: ReplacementSpec): FeynmanKacModel {
   return {
     name: corrector === undefined ? 'replacement' : corrector.kind,
     weighted: false,
-    start(run) {
-      const kernel = backwardKernel(run, spec);
+    async start(run) {
+      const kernel = await backwardKernel(run, spec);
       return {
         initial: kernel.initial,
         move: async (step) => kernel.propagate(step, await kernel.mean(step), null),
