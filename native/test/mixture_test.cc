@@ -106,55 +106,76 @@ Spec make(Kind kind, int64_t d, int64_t jn, bool variances, std::mt19937_64& rng
   return s;
 }
 
-// The float64 score of MATH.md §7 at one row, and the row's scale
-//   S = Σ_j r_j (‖C_j⁻¹ (z − α m_j)‖_∞ + ‖C_j⁻¹‖_∞ (‖z‖_∞ + α ‖m_j‖_∞)),
-// the unit the errors are measured in: float32 inputs alone (z, and α m_j rounded) move
-// each term by u ‖C_j⁻¹‖_∞ (‖z‖_∞ + α ‖m_j‖_∞).
-double reference(const Spec& s, const float* z, double alpha, double sigma2, double* out) {
-  const int64_t d = s.d, jn = s.jn;
-  std::vector<double> lp(jn), g(jn * d), c(d * d), l, r(d), unit(d), term(jn);
-  double wsum = 0.0, zmax = 0.0;
-  for (double x : s.w) wsum += x;
-  for (int64_t k = 0; k < d; ++k) zmax = std::max(zmax, std::fabs(static_cast<double>(z[k])));
-  for (int64_t j = 0; j < jn; ++j) {
-    for (int64_t a = 0; a < d; ++a)
-      for (int64_t b = 0; b < d; ++b) c[a * d + b] = alpha * alpha * s.cov(j, a, b) + (a == b ? sigma2 : 0.0);
-    cholesky(c.data(), d, l);
-    std::vector<double> row_sums(d, 0.0);  // ‖C_j⁻¹‖_∞ from its columns (C_j⁻¹ is symmetric)
-    for (int64_t k = 0; k < d; ++k) {
-      std::fill(unit.begin(), unit.end(), 0.0);
-      unit[k] = 1.0;
-      cholesky_solve(l, d, unit.data());
-      for (int64_t a = 0; a < d; ++a) row_sums[a] += std::fabs(unit[a]);
+// The float64 score of MATH.md §7 at one time: each C_j = α² Σ_j + σ² I factorised once,
+// with log det C_j and ‖C_j⁻¹‖_∞.
+struct Reference {
+  const Spec& s;
+  double alpha;
+  std::vector<std::vector<double>> factor;
+  std::vector<double> logdet, inv_norm;
+
+  Reference(const Spec& spec, double a, double sigma2) : s(spec), alpha(a) {
+    const int64_t d = s.d;
+    std::vector<double> c(d * d), unit(d);
+    for (int64_t j = 0; j < s.jn; ++j) {
+      for (int64_t r = 0; r < d; ++r)
+        for (int64_t k = 0; k < d; ++k) c[r * d + k] = a * a * s.cov(j, r, k) + (r == k ? sigma2 : 0.0);
+      std::vector<double> l;
+      cholesky(c.data(), d, l);
+      double ld = 0.0;
+      for (int64_t k = 0; k < d; ++k) ld += 2.0 * std::log(l[k * d + k]);
+      std::vector<double> row_sums(d, 0.0);  // from C_j⁻¹'s columns (it is symmetric)
+      for (int64_t k = 0; k < d; ++k) {
+        std::fill(unit.begin(), unit.end(), 0.0);
+        unit[k] = 1.0;
+        cholesky_solve(l, d, unit.data());
+        for (int64_t r = 0; r < d; ++r) row_sums[r] += std::fabs(unit[r]);
+      }
+      factor.push_back(l);
+      logdet.push_back(ld);
+      inv_norm.push_back(*std::max_element(row_sums.begin(), row_sums.end()));
     }
-    double mmax = 0.0;
-    for (int64_t k = 0; k < d; ++k) {
-      r[k] = static_cast<double>(z[k]) - alpha * s.m[j * d + k];
-      mmax = std::max(mmax, alpha * std::fabs(s.m[j * d + k]));
-    }
-    std::vector<double> x = r;
-    cholesky_solve(l, d, x.data());
-    double quad = 0.0, logdet = 0.0, gmax = 0.0;
-    for (int64_t k = 0; k < d; ++k) {
-      quad += r[k] * x[k];
-      logdet += 2.0 * std::log(l[k * d + k]);
-      g[j * d + k] = x[k];
-      gmax = std::max(gmax, std::fabs(x[k]));
-    }
-    lp[j] = std::log(s.w[j] / wsum) - 0.5 * logdet - 0.5 * quad;
-    term[j] = gmax + *std::max_element(row_sums.begin(), row_sums.end()) * (zmax + mmax);
   }
-  const double mx = *std::max_element(lp.begin(), lp.end());
-  double total = 0.0;
-  for (double& v : lp) total += (v = std::exp(v - mx));
-  double scale = 0.0;
-  std::fill(out, out + d, 0.0);
-  for (int64_t j = 0; j < jn; ++j) {
-    for (int64_t k = 0; k < d; ++k) out[k] -= lp[j] / total * g[j * d + k];
-    scale += lp[j] / total * term[j];
+
+  // The score at one row into out, and the row's scale
+  //   S = Σ_j r_j (‖C_j⁻¹ (z − α m_j)‖_∞ + ‖C_j⁻¹‖_∞ (‖z‖_∞ + α ‖m_j‖_∞)),
+  // the unit the errors are measured in: float32 inputs alone (z, and α m_j rounded) move
+  // each term by u ‖C_j⁻¹‖_∞ (‖z‖_∞ + α ‖m_j‖_∞).
+  double score(const float* z, double* out) const {
+    const int64_t d = s.d, jn = s.jn;
+    std::vector<double> lp(jn), g(jn * d), r(d), term(jn);
+    double wsum = 0.0, zmax = 0.0;
+    for (double x : s.w) wsum += x;
+    for (int64_t k = 0; k < d; ++k) zmax = std::max(zmax, std::fabs(static_cast<double>(z[k])));
+    for (int64_t j = 0; j < jn; ++j) {
+      double mmax = 0.0;
+      for (int64_t k = 0; k < d; ++k) {
+        r[k] = static_cast<double>(z[k]) - alpha * s.m[j * d + k];
+        mmax = std::max(mmax, alpha * std::fabs(s.m[j * d + k]));
+      }
+      std::vector<double> x = r;
+      cholesky_solve(factor[j], d, x.data());
+      double quad = 0.0, gmax = 0.0;
+      for (int64_t k = 0; k < d; ++k) {
+        quad += r[k] * x[k];
+        g[j * d + k] = x[k];
+        gmax = std::max(gmax, std::fabs(x[k]));
+      }
+      lp[j] = std::log(s.w[j] / wsum) - 0.5 * logdet[j] - 0.5 * quad;
+      term[j] = gmax + inv_norm[j] * (zmax + mmax);
+    }
+    const double mx = *std::max_element(lp.begin(), lp.end());
+    double total = 0.0;
+    for (double& v : lp) total += (v = std::exp(v - mx));
+    double scale = 0.0;
+    std::fill(out, out + d, 0.0);
+    for (int64_t j = 0; j < jn; ++j) {
+      for (int64_t k = 0; k < d; ++k) out[k] -= lp[j] / total * g[j * d + k];
+      scale += lp[j] / total * term[j];
+    }
+    return scale;
   }
-  return scale;
-}
+};
 
 void test_detection() {
   std::mt19937_64 rng(1);
@@ -219,7 +240,7 @@ void test_detection() {
 }
 
 // Every path against the general kernel and the float64 reference. Errors are in units of
-// the row's scale S (reference()); the bound 64 u √(D + 1) (u = 2⁻²⁴) is float32 rounding of
+// the row's scale S (Reference::score); the bound 64 u √(D + 1) (u = 2⁻²⁴) is float32 rounding of
 // sums of D terms with a margin: the largest error seen over these cases is printed.
 void test_paths() {
   std::mt19937_64 rng(2);
@@ -251,9 +272,10 @@ void test_paths() {
             CHECK(gm->score(z.data(), rows, alpha, sigma2, general.data(), 1, ScoreKernel::kGeneral) == -1, "finite");
             const double bound = 64.0 * u * std::sqrt(static_cast<double>(d) + 1.0);
             std::vector<double> ref(d);
+            const Reference exact(s, alpha, sigma2);
             double e_fast = 0.0, e_general = 0.0, e_between = 0.0;
             for (int64_t r = 0; r < rows; ++r) {
-              const double g = reference(s, z.data() + r * d, alpha, sigma2, ref.data());
+              const double g = exact.score(z.data() + r * d, ref.data());
               for (int64_t k = 0; k < d; ++k) {
                 e_fast = std::max(e_fast, std::fabs(fast[r * d + k] - ref[k]) / g);
                 e_general = std::max(e_general, std::fabs(general[r * d + k] - ref[k]) / g);
