@@ -14,6 +14,8 @@
         "native/core/linalg.cc",
         "native/core/mixture.cc",
         "native/core/mixture_score.cc",
+        "native/core/mixture_structure.cc",
+        "native/core/mixture_structured.cc",
         "native/core/normals.cc",
         "native/core/particles.cc",
         "native/core/worker_pool.cc",

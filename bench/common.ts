@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
+import type { GaussianMixtureSpec } from '../lib/mixture';
 
 export const ROOT = path.join(__dirname, '..');
 export const OUT_DIR = path.join(ROOT, 'bench', 'out');
@@ -256,7 +257,7 @@ export interface SectionResult {
   data: unknown;
 }
 
-const SECTION_ORDER = ['resample-gather', 'filter-throughput', 'fma-probe', 'js-callback', 'memory'];
+const SECTION_ORDER = ['resample-gather', 'filter-throughput', 'fma-probe', 'js-callback', 'memory', 'mixture-structure'];
 
 /**
  * Writes `markdown` as the section `name` of bench/RESULTS.md (replacing the old one) and
@@ -377,6 +378,33 @@ export function mixtureProblem(dim: number, components: number, seed = 1): Mixtu
   return {
     name: `D=${dim}, J=${components}`,
     model: { weights: Array.from({ length: components }, () => 1 / components), means, covariances },
+    observed: { indices, values: indices.map((i) => means[0][i]) },
+  };
+}
+
+/**
+ * The 25-component mixture of the MCGdiff benchmark (Cardoso et al. 2023): means
+ * 8 (i, j, i, j, ...) for i, j in {-2, ..., 2}, identity covariances given as full D x D
+ * matrices (what the structure detection turns into the isotropic path), equal weights.
+ * Other J: means ~ N(0, 4 I) from `seed`. The first max(1, D/4) coordinates are observed at
+ * component 0's mean. `form: 'variances'` gives the same model as J x D variances.
+ */
+export function identityProblem(dim: number, components = 25, seed = 1, form: 'matrices' | 'variances' = 'matrices'): Omit<MixtureProblem, 'model'> & { model: GaussianMixtureSpec } {
+  const u = seededUniform(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+  const means = Array.from({ length: components }, (_, c) =>
+    Array.from({ length: dim }, (_, k) => (components === 25 ? 8 * ((k % 2 === 0 ? Math.floor(c / 5) : c % 5) - 2) : 2 * normal())),
+  );
+  const eye = Array.from({ length: dim }, (_, i) => Array.from({ length: dim }, (_, j) => (i === j ? 1 : 0)));
+  const observedCount = Math.max(1, Math.floor(dim / 4));
+  const indices = Array.from({ length: observedCount }, (_, i) => i);
+  const weights = Array.from({ length: components }, () => 1 / components);
+  return {
+    name: `D=${dim}, J=${components}, identity`,
+    model:
+      form === 'matrices'
+        ? { weights, means, covariances: Array.from({ length: components }, () => eye) }
+        : { weights, means, variances: Array.from({ length: components }, () => new Array(dim).fill(1)) },
     observed: { indices, values: indices.map((i) => means[0][i]) },
   };
 }

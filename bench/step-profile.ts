@@ -1,13 +1,26 @@
-// Where a filter step's time goes: runs `smc` with the built-in mixture once and times
-// every call into the native addon (and the mixture's score), by operation. A diagnostic
+// Where a sampler step's time goes: runs `smc` (or `replacement`) with the built-in mixture
+// once and times every call into the native addon (and the mixture's score), by operation,
+// with each one's bytes of particle state moved per particle and its rate. A diagnostic
 // for bench/RESULTS.md, not a benchmark of record: one process, one run, no trials.
 // Operations run one after another, so the parts add up to the step (less the JS between).
 //
 //   node -r ./tools/register-ts.js bench/step-profile.ts [--dim 8] [--components 25]
-//        [--particles 100000] [--runs 1] [--threads 1] [--steps 20]
+//        [--particles 100000] [--runs 1] [--threads 1] [--steps 20] [--identity]
+//        [--method smc|replacement] [--split]
+//
+// --identity: identity covariances given as full matrices (identityProblem, the
+// isotropic score path) instead of mixtureProblem's dense ones. --split: runs the filter's
+// step as the separate operations the fused `smcStep` job is made of (the same bytes,
+// one thread-pool round trip each), so each is timed; otherwise `smcStep` is one row.
+//
+// "÷ copy": each operation's time per particle over copying one particle's row
+// (Float32Array.prototype.set of the whole state, timed here: 8 D bytes read and written
+// per particle). An operation that only streams memory takes about its bytes moved per
+// particle (the "bytes" column, where the operation has a fixed count) over 8 D copies.
 import { native } from '../lib/native';
-import { GaussianMixture, smc, schedules } from '../lib/index';
-import { mixtureProblem, markdownTable, sig } from './common';
+import { selectBackend } from '../lib/backend';
+import { GaussianMixture, replacement, smc, schedules } from '../lib/index';
+import { identityProblem, mixtureProblem, markdownTable, sig } from './common';
 
 const totals = new Map<string, number>();
 
@@ -30,27 +43,65 @@ function option(name: string, fallback: number): number {
   return i < 0 ? fallback : Number(process.argv[i + 1]);
 }
 
+/** Median ms of copying `length` float32 values between two preallocated arrays. */
+function copyMs(length: number): number {
+  const src = new Float32Array(length).fill(1), dst = new Float32Array(length);
+  const t: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const t0 = performance.now();
+    dst.set(src);
+    t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[4];
+}
+
 async function main(): Promise<void> {
   const dim = option('dim', 8), components = option('components', 25);
   const particles = option('particles', 1e5), runs = option('runs', 1), threads = option('threads', 1), steps = option('steps', 20);
+  const identity = process.argv.includes('--identity');
+  const method = process.argv.includes('replacement') ? 'replacement' : 'smc';
   const addon = native as unknown as Record<string, unknown>;
-  for (const name of Object.keys(addon)) if (name !== 'GaussianMixture') timeCalls(addon, name, name);
+  for (const name of Object.keys(addon)) if (name !== 'GaussianMixture' && name !== 'smcStep') timeCalls(addon, name, name);
   timeCalls(GaussianMixture.prototype as unknown as Record<string, unknown>, 'scoreInto', 'mixture score');
-  const problem = mixtureProblem(dim, components);
+  // The CPU backend took its fused step from the addon when it loaded: time it (or drop it) there.
+  const cpu = selectBackend('cpu') as unknown as Record<string, unknown>;
+  if (process.argv.includes('--split')) cpu.smcStep = undefined;
+  else timeCalls(cpu, 'smcStep', 'smcStep');
+  const problem = identity ? identityProblem(dim, components) : mixtureProblem(dim, components);
   const model = GaussianMixture.fromJSON(problem.model);
-  const run = (s: number) => smc({ score: model, schedule: schedules.ou({ T: 5 }), steps: s, observed: problem.observed, particles, samples: runs, threads, seed: 1 });
+  const common = { score: model, schedule: schedules.ou({ T: 5 }), observed: problem.observed, threads, seed: 1 };
+  const run = (s: number) =>
+    method === 'smc' ? smc({ ...common, steps: s, particles, samples: runs }) : replacement({ ...common, steps: s, samples: particles * runs });
   await run(3); // warm up
   totals.clear();
   const r = await run(steps);
   const perStep = (r.seconds * 1000) / steps;
+  const n = particles * runs;
+  const copyNs = (copyMs(n * dim) / n) * 1e6;
+  const dY = problem.observed.indices.length;
+  // Bytes of particle state each operation must read and write per particle (float32
+  // rows, float64 weights, int32 ancestors); normals and exponentials are extra work.
+  const bytes: Record<string, number> = {
+    'mixture score': 8 * dim,
+    kernelMean: 12 * dim,
+    gaussianYLogWeights: 4 * dY + 8,
+    reweight: 24,
+    propagate: 8 * dim,
+    smcStep: 20 * dim + 4 * dY + 60,
+  };
   const rows = [...totals.entries()]
     .filter(([, ms]) => ms / steps >= 0.005)
     .sort((a, b) => b[1] - a[1])
-    .map(([name, ms]) => [name, sig(3)(ms / steps), `${Math.round((100 * ms) / steps / perStep)}%`]);
+    .map(([name, ms]) => {
+      const ns = (ms / steps / n) * 1e6;
+      return [name, sig(3)(ms / steps), `${Math.round((100 * ms) / steps / perStep)}%`, sig(3)(ns), bytes[name] ?? '', sig(3)(ns / copyNs)];
+    });
   process.stdout.write(
-    `D = ${dim}, J = ${components}, ${particles} particles x ${runs} run(s), ${threads} thread(s): ` +
-      `${sig(3)(perStep)} ms per step, ${sig(3)((particles * runs * steps) / r.seconds / 1e6)}M particle-steps/s\n\n` +
-      markdownTable(['operation', 'ms per step', 'share'], rows) +
+    `${method}, D = ${dim}, J = ${components} (${model.structure} covariances, ${model.scorePath} score path), ` +
+      `${particles} particles x ${runs} run(s), ${threads} thread(s): ` +
+      `${sig(3)(perStep)} ms per step, ${sig(3)((n * steps) / r.seconds / 1e6)}M particle-steps/s; ` +
+      `copying one row (${8 * dim} bytes moved): ${sig(3)(copyNs)} ns per particle\n\n` +
+      markdownTable(['operation', 'ms per step', 'share', 'ns per particle', 'bytes', '÷ copy'], rows) +
       '\n',
   );
 }

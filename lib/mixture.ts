@@ -28,6 +28,63 @@ export interface ExactPosterior {
   covariances: Float64Array;
 }
 
+/**
+ * The structure of a mixture's covariances, detected when it is built (MATH.md §7): every
+ * Σ_j = s_j I ('isotropic'), every Σ_j diagonal ('diagonal'), or neither ('dense'); 'shared'
+ * when every component has the same one.
+ */
+export type MixtureStructure = 'dense' | 'diagonal' | 'isotropic' | 'shared dense' | 'shared diagonal' | 'shared isotropic';
+
+/**
+ * The native score path a structure selects, and its multiply-adds per particle:
+ * 'dense' J D², 'diagonal' 4 J D, 'shared' D² + 2 J D (D + 2 J D when the shared covariance
+ * is diagonal), 'isotropic' 2 J D.
+ */
+export type ScorePath = 'dense' | 'diagonal' | 'shared' | 'isotropic';
+
+/**
+ * The tolerance of the structure rules: float32's unit roundoff, the precision the dense
+ * path rounds C_j⁻¹ to (so a covariance within it of a structured one scores the same to
+ * float32 rounding either way).
+ */
+export const STRUCTURE_TOLERANCE = 2 ** -24;
+
+/**
+ * The rules of native/core/mixture_structure.cc, which picks the path the score runs; the
+ * two must agree (the addon does not report its choice). With τ = STRUCTURE_TOLERANCE:
+ * diagonal when every |Σ_ab| <= τ √(Σ_aa Σ_bb) off the diagonal; isotropic when diagonal and
+ * max Σ_aa − min Σ_aa <= τ max Σ_aa in every component; shared when every
+ * |Σ_j,ab − Σ_0,ab| <= τ √(Σ_0,aa Σ_0,bb).
+ */
+export function detectStructure(dim: number, components: number, cov: Float64Array, variances: boolean): { structure: MixtureStructure; path: ScorePath } {
+  const d = dim, tau = STRUCTURE_TOLERANCE;
+  const entry = (j: number, a: number, b: number) => (variances ? (a === b ? cov[j * d + a] : 0) : cov[(j * d + a) * d + b]);
+  const sd0 = Float64Array.from({ length: d }, (_, a) => Math.sqrt(entry(0, a, a)));
+  const sd = new Float64Array(d);
+  let diagonal = true, isotropic = true, shared = true;
+  for (let j = 0; j < components; j++) {
+    let vmin = entry(j, 0, 0), vmax = vmin;
+    for (let a = 0; a < d; a++) {
+      const v = entry(j, a, a);
+      vmin = Math.min(vmin, v);
+      vmax = Math.max(vmax, v);
+      sd[a] = Math.sqrt(v);
+    }
+    if (vmax - vmin > tau * vmax) isotropic = false;
+    for (let a = 0; a < d; a++) {
+      for (let b = 0; b < d; b++) {
+        const x = entry(j, a, b);
+        if (a !== b && Math.abs(x) > tau * sd[a] * sd[b]) diagonal = false;
+        if (Math.abs(x - entry(0, a, b)) > tau * sd0[a] * sd0[b]) shared = false;
+      }
+    }
+  }
+  const form = !diagonal ? 'dense' : isotropic ? 'isotropic' : 'diagonal';
+  const structure = (shared ? `shared ${form}` : form) as MixtureStructure;
+  const path: ScorePath = form === 'isotropic' ? 'isotropic' : shared ? 'shared' : form;
+  return { structure, path };
+}
+
 function numberArray(name: string, v: unknown, length?: number): number[] {
   if (!Array.isArray(v)) throw typeError(name, 'an array of numbers', v);
   if (length !== undefined && v.length !== length) throw rangeError(name, `an array of length ${length}`, v);
@@ -55,12 +112,18 @@ export class GaussianMixture implements NativeScore {
   readonly dim: number;
   readonly components: number;
   readonly parameterization = 'score' as const;
+  /** The covariances' structure, detected when the model was built (MATH.md §7). */
+  readonly structure: MixtureStructure;
+  /** The native score path the structure selects (see ScorePath). */
+  readonly scorePath: ScorePath;
   private readonly core: NativeMixture;
 
-  private constructor(core: NativeMixture) {
+  private constructor(core: NativeMixture, detected: { structure: MixtureStructure; path: ScorePath }) {
     this.core = core;
     this.dim = core.dim;
     this.components = core.components;
+    this.structure = detected.structure;
+    this.scorePath = detected.path;
   }
 
   /** Builds a mixture from its JSON form; throws naming the field that is wrong. */
@@ -94,7 +157,8 @@ export class GaussianMixture implements NativeScore {
         c.forEach((row, a) => cov.set(numberArray(`covariances[${j}][${a}]`, row, D), (j * D + a) * D));
       });
     }
-    const model = new GaussianMixture(new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar));
+    const core = new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar);
+    const model = new GaussianMixture(core, detectStructure(D, J, cov, hasVar));
     model.dataMarginals = mixtureMarginals(weights, means, cov, D, hasVar);
     return model;
   }
@@ -142,7 +206,7 @@ export class GaussianMixture implements NativeScore {
   }
 
   toString(): string {
-    return `GaussianMixture(dim ${this.dim}, ${this.components} components)`;
+    return `GaussianMixture(dim ${this.dim}, ${this.components} components, ${this.structure} covariances, ${this.scorePath} score path)`;
   }
 }
 

@@ -48,6 +48,7 @@ std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, 
       }
       m->lambda_[i] = cov[i];
     }
+    m->finish(cov);
     return m;
   }
   m->covariance_.assign(cov, cov + jn * d * d);
@@ -89,7 +90,129 @@ std::unique_ptr<GaussianMixture> GaussianMixture::create(int64_t d, int64_t jn, 
         m->u_[j * d * d + a * d + b] = u[a * d + b];
       }
   }
+  m->finish(cov);
   return m;
+}
+
+void GaussianMixture::finish(const double* cov) {
+  const int64_t d = dim_, jn = components_;
+  structure_ = detect_structure(d, jn, cov, diagonal_);
+  path_ = score_path(structure_);
+  center_.assign(d, 0.0);
+  for (int64_t j = 0; j < jn; ++j)
+    for (int64_t k = 0; k < d; ++k) center_[k] += std::exp(log_weights_[j]) * means_[j * d + k];
+  if (structure_.form == CovarianceForm::kDense) return;
+  variances_.resize(jn * d);
+  for (int64_t j = 0; j < jn; ++j)
+    for (int64_t k = 0; k < d; ++k) variances_[j * d + k] = diagonal_ ? cov[j * d + k] : cov[(j * d + k) * d + k];
+}
+
+int64_t GaussianMixture::multiply_adds_per_row(ScoreKernel kernel) const {
+  if (kernel == ScoreKernel::kGeneral) return components_ * dim_ * (diagonal_ ? 1 : dim_);
+  return condiff::multiply_adds_per_row(path_, dim_, components_, structure_.form != CovarianceForm::kDense);
+}
+
+StructuredStep GaussianMixture::prepare_structured(double alpha, double sigma2, Threads threads) const {
+  const int64_t d = dim_, jn = components_;
+  StructuredStep q;
+  q.path = path_;
+  q.dim = d;
+  q.components = jn;
+  q.center.resize(d);
+  for (int64_t k = 0; k < d; ++k) q.center[k] = static_cast<float>(alpha * center_[k]);
+  // a_j = alpha (m_j - centre), in float64 until each quantity below is rounded once.
+  std::vector<double> a(jn * d);
+  for (int64_t j = 0; j < jn; ++j)
+    for (int64_t k = 0; k < d; ++k) a[j * d + k] = alpha * (means_[j * d + k] - center_[k]);
+  q.mean.resize(jn * d);
+  q.mean_t.resize(d * jn);
+  q.bias.resize(jn);
+  auto set_mean = [&](int64_t j, int64_t k, double v) {
+    q.mean[j * d + k] = q.mean_t[k * jn + j] = static_cast<float>(v);
+  };
+  if (path_ == ScorePath::kIsotropic) {
+    // C_j = c_j I with c_j = alpha^2 s_j + sigma^2, s_j the mean of Sigma_j's variances.
+    q.inv_c.resize(jn);
+    for (int64_t j = 0; j < jn; ++j) {
+      double s = 0.0, norm2 = 0.0;
+      for (int64_t k = 0; k < d; ++k) {
+        s += variances_[j * d + k];
+        norm2 += a[j * d + k] * a[j * d + k];
+        set_mean(j, k, a[j * d + k]);
+      }
+      const double c = alpha * alpha * (s / static_cast<double>(d)) + sigma2;
+      q.inv_c[j] = static_cast<float>(1.0 / c);
+      q.bias[j] = static_cast<float>(log_weights_[j] - 0.5 * static_cast<double>(d) * std::log(c) - 0.5 * norm2 / c);
+    }
+    return q;
+  }
+  if (path_ == ScorePath::kShared) {
+    // One C = alpha^2 Sigma_0 + sigma^2 I for every component (the rule compares them to
+    // component 0): C^{-1} = U diag(1/c) U^T from component 0's eigendecomposition.
+    q.diagonal_precision = structure_.form != CovarianceForm::kDense;
+    std::vector<double> prec(q.diagonal_precision ? d : d * d);
+    double logdet = 0.0;
+    if (q.diagonal_precision) {
+      for (int64_t k = 0; k < d; ++k) {
+        const double c = alpha * alpha * variances_[k] + sigma2;
+        prec[k] = 1.0 / c;
+        logdet += std::log(c);
+      }
+    } else {
+      std::vector<double> inv_c(d);
+      for (int64_t k = 0; k < d; ++k) {
+        const double c = alpha * alpha * lambda_[k] + sigma2;
+        inv_c[k] = 1.0 / c;
+        logdet += std::log(c);
+      }
+      // D^3 / 2 multiply-adds per call, split by rows; row r writes entries (r, c >= r) and
+      // their mirror images, each a sum in a fixed order whatever the threads.
+      parallel_for(d, threads, std::max<int64_t>(1, (int64_t{1} << 17) / (d * d)), [&](int64_t begin, int64_t end, int) {
+        for (int64_t r = begin; r < end; ++r)
+          for (int64_t col = r; col < d; ++col) {
+            double acc = 0.0;
+            for (int64_t k = 0; k < d; ++k) acc += u_[r * d + k] * inv_c[k] * u_[col * d + k];
+            prec[r * d + col] = prec[col * d + r] = acc;
+          }
+      });
+    }
+    q.precision.assign(prec.begin(), prec.end());
+    std::vector<double> b(d);
+    for (int64_t j = 0; j < jn; ++j) {
+      double ab = 0.0;
+      for (int64_t k = 0; k < d; ++k) {
+        if (q.diagonal_precision) {
+          b[k] = prec[k] * a[j * d + k];
+        } else {
+          double acc = 0.0;
+          for (int64_t i = 0; i < d; ++i) acc += prec[k * d + i] * a[j * d + i];
+          b[k] = acc;
+        }
+        ab += a[j * d + k] * b[k];
+        set_mean(j, k, b[k]);
+      }
+      q.bias[j] = static_cast<float>(log_weights_[j] - 0.5 * logdet - 0.5 * ab);
+    }
+    return q;
+  }
+  // Diagonal: p_jk = 1 / (alpha^2 v_jk + sigma^2).
+  q.precision.resize(jn * d);
+  q.root_t.resize(d * jn);
+  q.root_mean_t.resize(d * jn);
+  for (int64_t j = 0; j < jn; ++j) {
+    double logdet = 0.0;
+    for (int64_t k = 0; k < d; ++k) {
+      const double c = alpha * alpha * variances_[j * d + k] + sigma2;
+      const double p = 1.0 / c, root = std::sqrt(p);
+      logdet += std::log(c);
+      q.precision[j * d + k] = static_cast<float>(p);
+      set_mean(j, k, p * a[j * d + k]);
+      q.root_t[k * jn + j] = static_cast<float>(root);
+      q.root_mean_t[k * jn + j] = static_cast<float>(root * a[j * d + k]);
+    }
+    q.bias[j] = static_cast<float>(log_weights_[j] - 0.5 * logdet);
+  }
+  return q;
 }
 
 MixtureStep GaussianMixture::prepare(double alpha, double sigma2) const {
@@ -128,9 +251,27 @@ MixtureStep GaussianMixture::prepare(double alpha, double sigma2) const {
 }
 
 int64_t GaussianMixture::score(const float* z, int64_t rows, double alpha, double sigma2, float* out,
-                               Threads threads) const {
-  const MixtureStep q = prepare(alpha, sigma2);
+                               Threads threads, ScoreKernel kernel) const {
   const int64_t blocks = (rows + kScoreBlock - 1) / kScoreBlock;
+  if (path_ != ScorePath::kDense && kernel == ScoreKernel::kStructured) {
+    const StructuredStep q = prepare_structured(alpha, sigma2, threads);
+    // ~2^16 multiply-adds per worker at least, as below.
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kScoreBlock * multiply_adds_per_row()));
+    std::atomic<int64_t> first_bad{rows * dim_};
+    parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
+      std::vector<float> scratch(structured_block_scratch(q) + kScoreBlock);
+      float* aligned = align_floats(scratch.data());
+      for (int64_t blk = begin; blk < end; ++blk) {
+        const int64_t r0 = blk * kScoreBlock;
+        const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
+        float* o = out + r0 * dim_;
+        score_block_structured(q, z + r0 * dim_, n, o, aligned);
+        note_first_non_finite(o, 0, n * dim_, r0 * dim_, first_bad);
+      }
+    });
+    return first_bad.load() < rows * dim_ ? first_bad.load() : -1;
+  }
+  const MixtureStep q = prepare(alpha, sigma2);
   // ~2^16 multiply-adds per worker at least (a block costs 16 J D^2 of them).
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kScoreBlock * components_ * dim_ * (diagonal_ ? 1 : dim_)));
   // The first non-finite output, checked per block while it is in L1: a caller's separate

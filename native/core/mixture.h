@@ -1,6 +1,7 @@
 // The exact Gaussian-mixture model of MATH.md §7: the score of p_t for any (alpha_t,
 // sigma_t) and the exact conditional p_0(X | Y = y), the oracle every sampler is
-// tested against. Each component's covariance is eigendecomposed once, at creation.
+// tested against. Each component's covariance is eigendecomposed once, at creation, and
+// its structure (diagonal, isotropic, shared: mixture_structure.h) picks the score path.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -8,6 +9,8 @@
 #include <vector>
 
 #include "mixture_score.h"
+#include "mixture_structure.h"
+#include "mixture_structured.h"
 #include "normals.h"
 #include "rng.h"
 #include "worker_pool.h"
@@ -26,6 +29,10 @@ struct MixturePosterior {
   std::vector<double> factors;     // J x d_X x d_X, F with F F^T = covariance (U sqrt(lambda))
 };
 
+// Which kernel GaussianMixture::score runs: the one its structure selects, or the general
+// (dense or per-component diagonal) kernel every model can run, as a reference.
+enum class ScoreKernel { kStructured, kGeneral };
+
 class GaussianMixture {
  public:
   // weights: J positive; means: J x D; covariance: J x D x D (full) or J x D (diagonal).
@@ -37,15 +44,25 @@ class GaussianMixture {
 
   int64_t dim() const { return dim_; }
   int64_t components() const { return components_; }
+  // Given as variances (J x D) rather than matrices.
   bool diagonal() const { return diagonal_; }
+  // Detected at creation (mixture_structure.h), with the path the score runs.
+  MixtureStructure structure() const { return structure_; }
+  ScorePath path() const { return path_; }
+  // Multiply-adds per row of the score's kernel (mixture_structured.h).
+  int64_t multiply_adds_per_row(ScoreKernel kernel = ScoreKernel::kStructured) const;
 
-  // Per-time quantities of the score (precisions, scaled means, normalisers).
+  // Per-time quantities of the general kernel (precisions, scaled means, normalisers):
+  // J dense precisions, or J diagonal ones when given as variances. The CUDA core takes these.
   MixtureStep prepare(double alpha, double sigma2) const;
+  // Per-time quantities of the structured path (path() != kDense).
+  StructuredStep prepare_structured(double alpha, double sigma2, Threads threads) const;
 
   // s_t(z) for rows of z (rows x D) under p_t = sum_j pi_j N(alpha m_j, alpha^2 Sigma_j + sigma2 I).
   // Returns the flat index of the first non-finite output, or -1 (MATH.md §4: the
   // sampler names the step and row of a non-finite score).
-  int64_t score(const float* z, int64_t rows, double alpha, double sigma2, float* out, Threads threads) const;
+  int64_t score(const float* z, int64_t rows, double alpha, double sigma2, float* out, Threads threads,
+                ScoreKernel kernel = ScoreKernel::kStructured) const;
 
   // Exact conditional given y at the observed coordinates (MATH.md §7).
   bool posterior(const int32_t* observed, int64_t d_obs, const float* y, MixturePosterior* out,
@@ -53,10 +70,16 @@ class GaussianMixture {
 
  private:
   GaussianMixture() = default;
+  // Structure, path, centre and variances, once the covariances are validated.
+  void finish(const double* covariance);
   int64_t dim_ = 0, components_ = 0;
   bool diagonal_ = false;
+  MixtureStructure structure_;
+  ScorePath path_ = ScorePath::kDense;
   std::vector<double> log_weights_;  // log pi_j, normalised
   std::vector<double> means_;        // J x D
+  std::vector<double> center_;       // D: sum_j pi_j m_j, the structured paths' origin
+  std::vector<double> variances_;    // J x D diagonal entries of Sigma_j (structured forms only)
   std::vector<double> lambda_;       // J x D eigenvalues (variances when diagonal)
   std::vector<double> u_;            // J x D x D eigenvectors in columns (full only)
   std::vector<double> covariance_;   // J x D x D as given (full) for the posterior

@@ -30,6 +30,15 @@ class NormalCursor {
   float cache_[kNormalGroup];
 };
 
+// The normals of elements [begin, end) of the streams of `runs` (<= 16) consecutive runs
+// first_run, first_run + 1, ... (s otherwise): run p's into out + p * stride. The same
+// values as fill_normals on each run's stream, but one sixteen-lane computation serves one
+// block of every run, where fill_normals computes a whole 64-element group for each run:
+// for a few coordinates per run (a context path's Y block, replacement's rows of small D)
+// that group is mostly thrown away.
+void fill_normals_runs(const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end, float* out,
+                       int64_t stride);
+
 inline void fill_normals(const StreamKey& s, uint64_t begin, uint64_t end, float* out) {
   NormalCursor(s).fill(begin, end, out);
 }

@@ -14,6 +14,7 @@
 #include "finite.h"
 #include "kernels.h"
 #include "parallel.h"
+#include "philox_lanes.h"
 #include "particle_math.h"
 #include "weights.h"
 
@@ -56,8 +57,32 @@ class RowNormals {
 
 // Runs fn(row, run, normals) over every row of the batch in parallel, with the row's
 // normals of MATH.md §6 when `draw` is set (else normals is null).
+// Runs whose normals all fit in this many elements are drawn sixteen runs at a time
+// (fill_normals_runs): below it a run's own 64-element groups are mostly thrown away
+// (replacement has one particle per run: at D = 8, 56 of the 64 normals of each group).
+constexpr int64_t kRunsInLanesElements = 256;
+
 template <typename RowFn>
 void for_each_row(const Batch& b, StreamKey stream, bool draw, Threads threads, RowFn&& fn) {
+  const int64_t per_run = b.particles * b.dim;
+  // Consecutive run words only: with per-run keys each run draws from its own key.
+  if (draw && per_run <= kRunsInLanesElements && b.run_keys == nullptr) {
+    const int64_t groups = (b.runs + kPhiloxLanes - 1) / kPhiloxLanes;
+    parallel_for(groups, threads, std::max<int64_t>(1, row_grain(b.dim) / (kPhiloxLanes * b.particles)),
+                 [&](int64_t begin, int64_t end, int) {
+                   std::vector<float> xi(kPhiloxLanes * per_run);
+                   for (int64_t g = begin; g < end; ++g) {
+                     const int64_t r0 = g * kPhiloxLanes;
+                     const int n = static_cast<int>(std::min<int64_t>(kPhiloxLanes, b.runs - r0));
+                     fill_normals_runs(stream, b.run_offset + static_cast<uint32_t>(r0), n, 0,
+                                       static_cast<uint64_t>(per_run), xi.data(), per_run);
+                     for (int p = 0; p < n; ++p)
+                       for (int64_t k = 0; k < b.particles; ++k)
+                         fn((r0 + p) * b.particles + k, r0 + p, xi.data() + p * per_run + k * b.dim);
+                   }
+                 });
+    return;
+  }
   parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
     std::vector<float> xi(b.dim);
     RowNormals normals(stream, b);
@@ -89,20 +114,43 @@ void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, St
 void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
                           const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path,
                           Threads threads, const uint32_t* run_keys) {
-  parallel_for(runs, threads, 1, [&](int64_t begin, int64_t end, int) {
-    std::vector<float> xi(d_obs);
-    for (int64_t r = begin; r < end; ++r) {
-      StreamKey s = stream_for_run(stream, run_keys, run_offset, r);
-      // Layout (steps + 1) x runs x d_Y: the context of every run at one grid time is contiguous.
-      const int64_t stride = runs * d_obs;
-      float* p = path + r * d_obs;
-      for (int64_t j = 0; j < d_obs; ++j) p[j] = y0[j];
+  // Layout (steps + 1) x runs x d_Y: the context of every run at one grid time is contiguous.
+  const int64_t stride = runs * d_obs;
+  if (run_keys != nullptr) {
+    // Each run its own key: one run at a time.
+    parallel_for(runs, threads, 1, [&](int64_t begin, int64_t end, int) {
+      std::vector<float> xi(d_obs);
+      for (int64_t r = begin; r < end; ++r) {
+        StreamKey s = stream_for_run(stream, run_keys, run_offset, r);
+        float* p = path + r * d_obs;
+        for (int64_t j = 0; j < d_obs; ++j) p[j] = y0[j];
+        for (int64_t i = 1; i <= steps; ++i) {
+          s.step = static_cast<uint32_t>(i);
+          fill_normals(s, 0, static_cast<uint64_t>(d_obs), xi.data());
+          const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);
+          for (int64_t j = 0; j < d_obs; ++j) p[i * stride + j] = context_step(a, sd, p[(i - 1) * stride + j], xi[j]);
+        }
+      }
+    });
+    return;
+  }
+  // Sixteen runs at a time (fill_normals_runs, consecutive run words): each run-step needs
+  // only d_Y normals.
+  const int64_t groups = (runs + kPhiloxLanes - 1) / kPhiloxLanes;
+  parallel_for(groups, threads, 1, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(kPhiloxLanes * d_obs);
+    for (int64_t g = begin; g < end; ++g) {
+      const int64_t r0 = g * kPhiloxLanes;
+      const int n = static_cast<int>(std::min<int64_t>(kPhiloxLanes, runs - r0));
+      StreamKey s = stream;
+      float* p = path + r0 * d_obs;
+      for (int q = 0; q < n; ++q)
+        for (int64_t j = 0; j < d_obs; ++j) p[q * d_obs + j] = y0[j];
       for (int64_t i = 1; i <= steps; ++i) {
         s.step = static_cast<uint32_t>(i);
-        fill_normals(s, 0, static_cast<uint64_t>(d_obs), xi.data());
+        fill_normals_runs(s, run_offset + static_cast<uint32_t>(r0), n, 0, static_cast<uint64_t>(d_obs), xi.data(), d_obs);
         const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);
-        for (int64_t j = 0; j < d_obs; ++j)
-          p[i * stride + j] = context_step(a, sd, p[(i - 1) * stride + j], xi[j]);
+        for (int64_t j = 0; j < n * d_obs; ++j) p[i * stride + j] = context_step(a, sd, p[(i - 1) * stride + j], xi[j]);
       }
     }
   });
@@ -129,10 +177,29 @@ void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* m
                             double* out, Threads threads) {
   const double log_norm = gaussian_log_norm(c.n_observed, v);
   parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
-    for (int64_t row = begin; row < end; ++row) {
+    // Eight rows of one run at a time: each row's sum is gaussian_y_log_weight's, term by
+    // term in the same order (the same bits), but eight independent sums hide the float64
+    // add latency that one row's chain of d_Y adds waits on.
+    constexpr int kRows = 8;
+    int64_t row = begin;
+    while (row < end) {
       const int64_t r = row / b.particles;
-      out[row] = gaussian_y_log_weight(mu + row * b.dim, c.observed, c.n_observed, y_per_run + r * c.n_observed, v,
-                                       log_norm);
+      const int64_t stop = std::min(end, (r + 1) * b.particles);
+      const float* y = y_per_run + r * c.n_observed;
+      for (; row + kRows <= stop; row += kRows) {
+        double sq[kRows] = {};
+        for (int64_t j = 0; j < c.n_observed; ++j) {
+          const double yj = static_cast<double>(y[j]);
+          const float* m = mu + row * b.dim + c.observed[j];
+          for (int i = 0; i < kRows; ++i) {
+            const double diff = yj - static_cast<double>(m[i * b.dim]);
+            sq[i] += diff * diff;
+          }
+        }
+        for (int i = 0; i < kRows; ++i) out[row + i] = -sq[i] / (2.0 * v) - log_norm;
+      }
+      for (; row < stop; ++row)
+        out[row] = gaussian_y_log_weight(mu + row * b.dim, c.observed, c.n_observed, y, v, log_norm);
     }
   });
 }

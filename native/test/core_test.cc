@@ -76,6 +76,25 @@ static void test_normals() {
   std::vector<float> y(13);
   fill_normals(s, 5, 18, y.data());
   for (int i = 0; i < 13; ++i) CHECK(y[i] == normal_at(s, 5 + i) && y[i] == x[5 + i], "element %d", 5 + i);
+  // Sixteen runs at a time (fill_normals_runs) gives each run's own stream, bit for bit,
+  // for ranges that start and end inside blocks and for fewer than sixteen runs.
+  for (const auto& range : {std::pair<uint64_t, uint64_t>{0, 2}, {3, 9}, {0, 80}, {61, 70}, {5, 5}}) {
+    for (int runs : {16, 5}) {
+      const int64_t len = static_cast<int64_t>(range.second - range.first), stride = len + 3;
+      std::vector<float> lanes(16 * stride, -1.0f), own(len);
+      fill_normals_runs(s, 40, runs, range.first, range.second, lanes.data(), stride);
+      int64_t differ = 0;
+      for (int p = 0; p < runs; ++p) {
+        StreamKey r = s;
+        r.run = 40 + static_cast<uint32_t>(p);
+        fill_normals(r, range.first, range.second, own.data());
+        for (int64_t i = 0; i < len; ++i) differ += std::memcmp(&own[i], &lanes[p * stride + i], sizeof(float)) != 0;
+      }
+      for (int p = runs; p < 16; ++p) differ += lanes[p * stride] != -1.0f && len > 0;  // untouched
+      CHECK(differ == 0, "fill_normals_runs [%llu, %llu) over %d runs: %lld differ", (unsigned long long)range.first,
+            (unsigned long long)range.second, runs, (long long)differ);
+    }
+  }
 }
 
 static std::vector<int> counts_of(const std::vector<int32_t>& anc, size_t n) {
@@ -153,6 +172,26 @@ static void test_weights() {
   float mu[2] = {0.f, 1.f}, y[1] = {2.f};
   const double lg = gaussian_y_log_weight(mu, obs, 1, y, 0.5, gaussian_log_norm(1, 0.5));
   CHECK(std::fabs(lg - (-1.0 / (2 * 0.5) - 0.5 * std::log(2 * M_PI * 0.5))) < 1e-12, "gaussian %g", lg);
+  // The batched weights (eight rows at a time) are the per-row formula's bits, for runs of
+  // 13 particles (blocks of eight cut by run ends) on any thread count.
+  const int64_t runs = 5, n = 13, d = 6;
+  std::vector<int32_t> obs2 = {4, 1, 5}, lat2 = {0, 2, 3};
+  Coordinates c{lat2.data(), 3, obs2.data(), 3};
+  Batch b{runs, n, d, 0};
+  std::vector<float> mus(runs * n * d), ys(runs * 3);
+  for (size_t i = 0; i < mus.size(); ++i) mus[i] = std::sin(0.37f * static_cast<float>(i));
+  for (size_t i = 0; i < ys.size(); ++i) ys[i] = std::cos(0.91f * static_cast<float>(i));
+  for (int threads : {1, 2}) {
+    std::vector<double> out(runs * n);
+    gaussian_y_log_weights(b, c, mus.data(), ys.data(), 0.3, out.data(), threads);
+    int64_t differ = 0;
+    for (int64_t row = 0; row < runs * n; ++row) {
+      const double one = gaussian_y_log_weight(mus.data() + row * d, obs2.data(), 3, ys.data() + (row / n) * 3, 0.3,
+                                               gaussian_log_norm(3, 0.3));
+      differ += std::memcmp(&one, &out[row], sizeof one) != 0;
+    }
+    CHECK(differ == 0, "gaussian_y_log_weights on %d threads: %lld rows differ from the formula", threads, (long long)differ);
+  }
 }
 
 static void test_kernels() {

@@ -1,0 +1,57 @@
+// The Gaussian-mixture score of MATH.md §7 for structured covariances (the paths of
+// mixture_structure.h), vectorised across particles like the dense kernel of
+// mixture_score.h: 16 particles per block in SIMD lanes, per-instruction-set clones.
+//
+// Every path centres the state first: z' = z − α m̄ with m̄ = Σ_j π_j m_j, and a_j = α (m_j − m̄),
+// so z − α m_j = z' − a_j exactly and the expanded quadratic forms below lose as little
+// as possible to cancellation when the means sit far from the origin. With
+// C_j = α² Σ_j + σ² I and r_j ∝ π_j N(z; α m_j, C_j), s = −Σ_j r_j C_j⁻¹ (z' − a_j):
+//
+//   isotropic  C_j = c_j I:  e_j = a_j · z',  log r_j = β_j + (e_j − ‖z'‖²/2) / c_j,
+//              s = −(Σ_j w_j) z' + Σ_j w_j a_j with w_j = r_j / c_j;
+//   shared     C_j = C:      u = C⁻¹ z', b_j = C⁻¹ a_j (per call), e_j = b_j · z',
+//              log r_j = β_j + e_j − z'·u / 2,  s = −u + Σ_j r_j b_j;
+//   diagonal   C_j = diag(1/p_j):  log r_j = β_j − ½ Σ_k (√p_jk z'_k − √p_jk a_jk)²,
+//              s = Σ_j r_j (p_j ⊙ a_j) − z' ⊙ Σ_j r_j p_j;
+//
+// with β_j the per-call constants (log π_j − ½ log det C_j, and −½ a_jᵀ C_j⁻¹ a_j where the
+// form is expanded). Responsibilities are normalised with the max trick (MATH.md §4).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "mixture_score.h"
+#include "mixture_structure.h"
+
+namespace condiff {
+
+struct StructuredStep {
+  ScorePath path = ScorePath::kIsotropic;
+  int64_t dim = 0, components = 0;
+  bool diagonal_precision = false;  // shared: C⁻¹ is diagonal (precision holds D values)
+  std::vector<float> center;        // D: α m̄
+  // isotropic: a_j; shared: b_j = C⁻¹ a_j; diagonal: p_j ⊙ a_j. J x D, and the same
+  // transposed (D x J) for the per-component dot products.
+  std::vector<float> mean, mean_t;
+  // shared: C⁻¹ (D x D, or its diagonal); diagonal: p_j (J x D).
+  std::vector<float> precision;
+  // diagonal: √p_jk and √p_jk a_jk, D x J.
+  std::vector<float> root_t, root_mean_t;
+  std::vector<float> inv_c;  // isotropic: 1 / c_j
+  std::vector<float> bias;   // β_j
+};
+
+// Scratch floats one block needs (64-byte aligned, see align_floats).
+inline int64_t structured_block_scratch(const StructuredStep& q) {
+  return (2 * q.dim + q.components) * kScoreBlock;
+}
+
+// Score of `rows` (<= kScoreBlock) rows of z (row-major, D each) into out, by q.path
+// (not kDense: that is score_block's).
+void score_block_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch);
+
+// Multiply-adds per particle of each path, for the thread grain and the benchmarks' FLOP
+// counts (the kernels' vector multiply-adds; the exponentials and transposes are extra).
+int64_t multiply_adds_per_row(ScorePath path, int64_t dim, int64_t components, bool diagonal_precision);
+
+}  // namespace condiff

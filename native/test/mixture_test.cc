@@ -1,0 +1,331 @@
+// C++ tests of the mixture score's structured paths (MATH.md §7, native/core/mixture_structure.h):
+// the detection rules at their tolerance, and every path against the general (dense) kernel
+// and against a float64 reference computed from the definition (Cholesky solves, log-sum-exp
+// in double), across dimensions that exercise the 16 x 16 tiles and their tails, one to 25
+// components, means far from the origin, and times from t = 0.01 (sharp) to t = 3 (diffuse).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "linalg.h"
+#include "mixture.h"
+
+using namespace condiff;
+
+static CheckCounts counts;
+#define CHECK(cond, ...) CONDIFF_CHECK(counts, cond, __VA_ARGS__)
+
+namespace {
+
+constexpr double kTau = kStructureTolerance;
+
+// A mixture in its input form: J x D x D covariances, or J x D variances.
+struct Spec {
+  int64_t d = 0, jn = 0;
+  bool variances = false;
+  std::vector<double> w, m, c;
+  // Σ_j[a][b], whichever the form.
+  double cov(int64_t j, int64_t a, int64_t b) const {
+    if (variances) return a == b ? c[j * d + a] : 0.0;
+    return c[(j * d + a) * d + b];
+  }
+  std::unique_ptr<GaussianMixture> build() const {
+    std::string error;
+    auto gm = GaussianMixture::create(d, jn, w.data(), m.data(), c.data(), variances, &error);
+    CHECK(gm != nullptr, "create: %s", error.c_str());
+    return gm;
+  }
+};
+
+enum class Kind { kIdentity, kIsotropic, kDiagonal, kSharedIsotropic, kSharedDiagonal, kSharedDense, kDense };
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kIdentity: return "identity";
+    case Kind::kIsotropic: return "isotropic";
+    case Kind::kDiagonal: return "diagonal";
+    case Kind::kSharedIsotropic: return "shared isotropic";
+    case Kind::kSharedDiagonal: return "shared diagonal";
+    case Kind::kSharedDense: return "shared dense";
+    default: return "dense";
+  }
+}
+
+// Means ~ N(3, 4 I) (off the origin, so the centring matters), weights in [0.5, 2].
+Spec make(Kind kind, int64_t d, int64_t jn, bool variances, std::mt19937_64& rng) {
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> uniform(0.5, 2.0);
+  Spec s;
+  s.d = d;
+  s.jn = jn;
+  s.variances = variances;
+  s.w.resize(jn);
+  s.m.resize(jn * d);
+  for (double& x : s.w) x = uniform(rng);
+  for (double& x : s.m) x = 3.0 + 2.0 * normal(rng);
+  std::vector<double> b(d * d), dense(d * d), shared_var(d);
+  auto random_dense = [&](double* out) {
+    for (double& x : b) x = normal(rng);
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t k = 0; k < d; ++k) {
+        double acc = 0.0;
+        for (int64_t l = 0; l < d; ++l) acc += b[i * d + l] * b[k * d + l];
+        out[i * d + k] = acc / static_cast<double>(d) + (i == k ? 0.5 : 0.0);
+      }
+  };
+  random_dense(dense.data());
+  for (double& x : shared_var) x = uniform(rng);
+  const double shared_s = uniform(rng);
+  s.c.assign(variances ? jn * d : jn * d * d, 0.0);
+  for (int64_t j = 0; j < jn; ++j) {
+    const double sj = uniform(rng);
+    if (kind == Kind::kDense) random_dense(dense.data());
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t c = 0; c < d; ++c) {
+        double v = 0.0;
+        if (kind == Kind::kDense || kind == Kind::kSharedDense) v = dense[a * d + c];
+        if (a == c) {
+          if (kind == Kind::kIdentity) v = 1.0;
+          if (kind == Kind::kIsotropic) v = sj;
+          if (kind == Kind::kSharedIsotropic) v = shared_s;
+          if (kind == Kind::kDiagonal) v = uniform(rng);
+          if (kind == Kind::kSharedDiagonal) v = shared_var[a];
+        }
+        if (variances) {
+          if (a == c) s.c[j * d + a] = v;
+        } else {
+          s.c[(j * d + a) * d + c] = v;
+        }
+      }
+  }
+  return s;
+}
+
+// The float64 score of MATH.md §7 at one time: each C_j = α² Σ_j + σ² I factorised once,
+// with log det C_j and ‖C_j⁻¹‖_∞.
+struct Reference {
+  const Spec& s;
+  double alpha;
+  std::vector<std::vector<double>> factor;
+  std::vector<double> logdet, inv_norm;
+
+  Reference(const Spec& spec, double a, double sigma2) : s(spec), alpha(a) {
+    const int64_t d = s.d;
+    std::vector<double> c(d * d), unit(d);
+    for (int64_t j = 0; j < s.jn; ++j) {
+      for (int64_t r = 0; r < d; ++r)
+        for (int64_t k = 0; k < d; ++k) c[r * d + k] = a * a * s.cov(j, r, k) + (r == k ? sigma2 : 0.0);
+      std::vector<double> l;
+      cholesky(c.data(), d, l);
+      double ld = 0.0;
+      for (int64_t k = 0; k < d; ++k) ld += 2.0 * std::log(l[k * d + k]);
+      std::vector<double> row_sums(d, 0.0);  // from C_j⁻¹'s columns (it is symmetric)
+      for (int64_t k = 0; k < d; ++k) {
+        std::fill(unit.begin(), unit.end(), 0.0);
+        unit[k] = 1.0;
+        cholesky_solve(l, d, unit.data());
+        for (int64_t r = 0; r < d; ++r) row_sums[r] += std::fabs(unit[r]);
+      }
+      factor.push_back(l);
+      logdet.push_back(ld);
+      inv_norm.push_back(*std::max_element(row_sums.begin(), row_sums.end()));
+    }
+  }
+
+  // The score at one row into out, and the row's scale
+  //   S = Σ_j r_j (‖C_j⁻¹ (z − α m_j)‖_∞ + ‖C_j⁻¹‖_∞ (‖z‖_∞ + α ‖m_j‖_∞)),
+  // the unit the errors are measured in: float32 inputs alone (z, and α m_j rounded) move
+  // each term by u ‖C_j⁻¹‖_∞ (‖z‖_∞ + α ‖m_j‖_∞).
+  double score(const float* z, double* out) const {
+    const int64_t d = s.d, jn = s.jn;
+    std::vector<double> lp(jn), g(jn * d), r(d), term(jn);
+    double wsum = 0.0, zmax = 0.0;
+    for (double x : s.w) wsum += x;
+    for (int64_t k = 0; k < d; ++k) zmax = std::max(zmax, std::fabs(static_cast<double>(z[k])));
+    for (int64_t j = 0; j < jn; ++j) {
+      double mmax = 0.0;
+      for (int64_t k = 0; k < d; ++k) {
+        r[k] = static_cast<double>(z[k]) - alpha * s.m[j * d + k];
+        mmax = std::max(mmax, alpha * std::fabs(s.m[j * d + k]));
+      }
+      std::vector<double> x = r;
+      cholesky_solve(factor[j], d, x.data());
+      double quad = 0.0, gmax = 0.0;
+      for (int64_t k = 0; k < d; ++k) {
+        quad += r[k] * x[k];
+        g[j * d + k] = x[k];
+        gmax = std::max(gmax, std::fabs(x[k]));
+      }
+      lp[j] = std::log(s.w[j] / wsum) - 0.5 * logdet[j] - 0.5 * quad;
+      term[j] = gmax + inv_norm[j] * (zmax + mmax);
+    }
+    const double mx = *std::max_element(lp.begin(), lp.end());
+    double total = 0.0;
+    for (double& v : lp) total += (v = std::exp(v - mx));
+    double scale = 0.0;
+    std::fill(out, out + d, 0.0);
+    for (int64_t j = 0; j < jn; ++j) {
+      for (int64_t k = 0; k < d; ++k) out[k] -= lp[j] / total * g[j * d + k];
+      scale += lp[j] / total * term[j];
+    }
+    return scale;
+  }
+};
+
+void test_detection() {
+  std::mt19937_64 rng(1);
+  struct Case {
+    Kind kind;
+    bool variances;
+    const char* name;
+    ScorePath path;
+  };
+  const Case cases[] = {
+      {Kind::kIdentity, false, "shared isotropic", ScorePath::kIsotropic},
+      {Kind::kIdentity, true, "shared isotropic", ScorePath::kIsotropic},
+      {Kind::kIsotropic, false, "isotropic", ScorePath::kIsotropic},
+      {Kind::kSharedIsotropic, true, "shared isotropic", ScorePath::kIsotropic},
+      {Kind::kDiagonal, false, "diagonal", ScorePath::kDiagonal},
+      {Kind::kDiagonal, true, "diagonal", ScorePath::kDiagonal},
+      {Kind::kSharedDiagonal, false, "shared diagonal", ScorePath::kShared},
+      {Kind::kSharedDiagonal, true, "shared diagonal", ScorePath::kShared},
+      {Kind::kSharedDense, false, "shared dense", ScorePath::kShared},
+      {Kind::kDense, false, "dense", ScorePath::kDense},
+  };
+  for (const Case& c : cases) {
+    auto gm = make(c.kind, 5, 3, c.variances, rng).build();
+    CHECK(std::string(structure_name(gm->structure())) == c.name && gm->path() == c.path, "%s%s: %s / %s",
+          kind_name(c.kind), c.variances ? " (variances)" : "", structure_name(gm->structure()), score_path_name(gm->path()));
+  }
+  // One component is trivially shared; D = 1 is trivially isotropic.
+  auto one = make(Kind::kDense, 4, 1, false, rng).build();
+  CHECK(one->structure().shared && one->path() == ScorePath::kShared, "one component: %s", structure_name(one->structure()));
+  auto line = make(Kind::kDiagonal, 1, 3, true, rng).build();
+  CHECK(line->structure().form == CovarianceForm::kIsotropic, "D = 1: %s", structure_name(line->structure()));
+  // The tolerance, from inside and outside, on identity matrices with a scale of 4 (the
+  // rules are relative: √(Σ_aa Σ_bb) = 4 off the diagonal).
+  const int64_t d = 3, jn = 2;
+  auto identity = [&](double scale) {
+    Spec s = make(Kind::kIdentity, d, jn, false, rng);
+    for (double& x : s.c) x *= scale;
+    return s;
+  };
+  for (double f : {0.5, 2.0}) {
+    const bool inside = f < 1.0;
+    Spec off = identity(4.0);  // off-diagonal, symmetric, in component 1
+    off.c[(1 * d + 0) * d + 2] = off.c[(1 * d + 2) * d + 0] = f * kTau * 4.0;
+    auto g1 = off.build();
+    CHECK((g1->structure().form != CovarianceForm::kDense) == inside, "off-diagonal %g tau: %s", f, structure_name(g1->structure()));
+    CHECK(g1->structure().shared == inside, "off-diagonal %g tau breaks sharing: %s", f, structure_name(g1->structure()));
+    Spec spread = identity(4.0);  // one variance of component 0 a little larger
+    spread.c[(0 * d + 1) * d + 1] *= 1.0 + f * kTau;
+    auto g2 = spread.build();
+    CHECK((g2->structure().form == CovarianceForm::kIsotropic) == inside, "variance spread %g tau: %s", f,
+          structure_name(g2->structure()));
+    Spec unshared = identity(4.0);  // component 1 scaled: isotropic either way, shared only inside
+    for (int64_t a = 0; a < d; ++a) unshared.c[(1 * d + a) * d + a] *= 1.0 + f * kTau;
+    auto g3 = unshared.build();
+    CHECK(g3->structure().form == CovarianceForm::kIsotropic && g3->structure().shared == inside, "shared %g tau: %s", f,
+          structure_name(g3->structure()));
+  }
+  // The general kernel's quantities (the CUDA core's input) keep the input's form.
+  auto full = identity(1.0).build();
+  const MixtureStep q = full->prepare(0.8, 0.36);
+  CHECK(!q.diagonal && q.precision.size() == static_cast<size_t>(jn * d * d), "prepare() of matrices stays dense");
+}
+
+// Every path against the general kernel and the float64 reference. Errors are in units of
+// the row's scale S (Reference::score); the bound 64 u √(D + 1) (u = 2⁻²⁴) is float32 rounding of
+// sums of D terms with a margin: the largest error seen over these cases is printed.
+void test_paths() {
+  std::mt19937_64 rng(2);
+  std::normal_distribution<double> normal;
+  const double u = 0x1p-24;
+  double worst_structured = 0.0, worst_general = 0.0;
+  const Kind kinds[] = {Kind::kIdentity, Kind::kIsotropic, Kind::kSharedIsotropic, Kind::kDiagonal,
+                        Kind::kSharedDiagonal, Kind::kSharedDense};
+  for (Kind kind : kinds)
+    for (int64_t d : {1, 3, 8, 16, 17, 33, 80})
+      for (int64_t jn : {1, 3, 25})
+        for (bool variances : {false, true}) {
+          if (variances && kind == Kind::kSharedDense) continue;
+          const Spec s = make(kind, d, jn, variances, rng);
+          auto gm = s.build();
+          CHECK(gm->path() != ScorePath::kDense, "%s D=%lld: a structured path", kind_name(kind), static_cast<long long>(d));
+          for (double t : {0.01, 0.3, 3.0}) {
+            const double alpha = std::exp(-t), sigma2 = 1.0 - std::exp(-2.0 * t);
+            // Rows near the components, every fifth three times as far out; 37 rows: two
+            // whole blocks and a partial one.
+            const int64_t rows = 37;
+            std::vector<float> z(rows * d), fast(rows * d), general(rows * d);
+            for (int64_t r = 0; r < rows; ++r) {
+              const int64_t j = static_cast<int64_t>(rng() % static_cast<uint64_t>(jn));
+              const double spread = std::sqrt(alpha * alpha + sigma2) * (r % 5 == 0 ? 3.0 : 1.0);
+              for (int64_t k = 0; k < d; ++k) z[r * d + k] = static_cast<float>(alpha * s.m[j * d + k] + spread * normal(rng));
+            }
+            CHECK(gm->score(z.data(), rows, alpha, sigma2, fast.data(), 1) == -1, "finite");
+            CHECK(gm->score(z.data(), rows, alpha, sigma2, general.data(), 1, ScoreKernel::kGeneral) == -1, "finite");
+            const double bound = 64.0 * u * std::sqrt(static_cast<double>(d) + 1.0);
+            std::vector<double> ref(d);
+            const Reference exact(s, alpha, sigma2);
+            double e_fast = 0.0, e_general = 0.0, e_between = 0.0;
+            for (int64_t r = 0; r < rows; ++r) {
+              const double g = exact.score(z.data() + r * d, ref.data());
+              for (int64_t k = 0; k < d; ++k) {
+                e_fast = std::max(e_fast, std::fabs(fast[r * d + k] - ref[k]) / g);
+                e_general = std::max(e_general, std::fabs(general[r * d + k] - ref[k]) / g);
+                e_between = std::max(e_between, std::fabs(fast[r * d + k] - general[r * d + k]) / g);
+              }
+            }
+            CHECK(e_fast <= bound && e_between <= 2.0 * bound, "%s%s (%s) D=%lld J=%lld t=%g: |fast - ref| %.3g S, |fast - general| %.3g S (bound %.3g)",
+                  kind_name(kind), variances ? " (variances)" : "", score_path_name(gm->path()), static_cast<long long>(d),
+                  static_cast<long long>(jn), t, e_fast, e_between, bound);
+            worst_structured = std::max(worst_structured, e_fast / bound);
+            worst_general = std::max(worst_general, e_general / bound);
+          }
+        }
+  std::printf("mixture paths: largest error against float64, in units of the bound: structured %.3f, general %.3f\n",
+              worst_structured, worst_general);
+}
+
+// Threads never change a structured score; the first non-finite output is reported.
+void test_threads_and_non_finite() {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal;
+  for (Kind kind : {Kind::kIdentity, Kind::kDiagonal, Kind::kSharedDense}) {
+    const int64_t d = 20, rows = 100;
+    auto gm = make(kind, d, 6, false, rng).build();
+    std::vector<float> z(rows * d), one(rows * d), many(rows * d);
+    for (float& x : z) x = 3.0f + 2.0f * normal(rng);
+    gm->score(z.data(), rows, 0.7, 0.5, one.data(), 1);
+    for (int threads : {2, 3}) {
+      gm->score(z.data(), rows, 0.7, 0.5, many.data(), threads);
+      CHECK(one == many, "%s: %d threads change the score", kind_name(kind), threads);
+    }
+    z[33 * d + 4] = std::nanf("");
+    z[70 * d] = INFINITY;
+    for (int threads : {1, 2}) {
+      const int64_t at = gm->score(z.data(), rows, 0.7, 0.5, many.data(), threads);
+      CHECK(at >= 33 * d && at < 34 * d && !std::isfinite(many[at]), "%s: first non-finite %lld", kind_name(kind),
+            static_cast<long long>(at));
+    }
+    // Far from every component (|z| ~ 1e4): the max trick keeps the responsibilities finite.
+    std::vector<float> far(16 * d, 1.0e4f), out(16 * d);
+    CHECK(gm->score(far.data(), 16, 0.7, 0.5, out.data(), 1) == -1, "%s: far rows finite", kind_name(kind));
+  }
+}
+
+}  // namespace
+
+int main() {
+  test_detection();
+  test_paths();
+  test_threads_and_non_finite();
+  std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
+  return counts.failures == 0 ? 0 : 1;
+}
