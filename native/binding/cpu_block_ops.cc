@@ -54,8 +54,10 @@ Work resample_work(const HostResample& r) {
       own.reset(new uint64_t[words]);
       cdf = own.get();
     }
-    if (!resample_run(a.scheme, a.log_w.data, n, a.stream, cdf, a.out.data, a.threads, keeps_draws ? cdf + n : nullptr))
-      err = {JobError::kRange, kNothingToDraw};
+    int64_t nan_at = -1;
+    if (!resample_run(a.scheme, a.log_w.data, n, a.stream, cdf, a.out.data, a.threads, keeps_draws ? cdf + n : nullptr,
+                      &nan_at))
+      err = {JobError::kRange, nan_at >= 0 ? nan_weight_message(nan_at) : std::string(kNothingToDraw)};
     return 0.0;
   };
 }
