@@ -25,7 +25,10 @@
       ],
       "include_dirs": ["native/core", "native/binding"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"],
-      "defines": ["NAPI_VERSION=8"],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: in an environment being torn down (a
+      # terminated Worker) a JS error cannot be thrown; node-addon-api then drops it
+      # instead of throwing a C++ exception into N-API, which aborts the process.
+      "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-psabi", "-fno-math-errno", "-ffp-contract=off", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"]

@@ -54,7 +54,13 @@ export interface ScoreRunner {
 
 export interface Backend {
   readonly name: 'cpu' | 'cuda';
+  /**
+   * The operations on arrays the caller owns until each call settles (the driver's, a
+   * model's): zero-copy on 'cpu' (lib/native.ts DirectOps).
+   */
   readonly ops: BackendOps;
+  /** The same operations for a user's arrays, which may be transferred while a call is in flight (the building blocks). */
+  readonly userOps: BackendOps;
   readonly memory: BackendMemory;
   /** Whether ops.kernelMean resolves to the first non-finite index of mu (else the caller scans it). */
   readonly kernelMeanChecks: boolean;
@@ -75,10 +81,11 @@ const hostMemory: BackendMemory = {
 
 const cpu: Backend = {
   name: 'cpu',
-  ops: native,
+  ops: { ...native.direct, purposes: native.purposes, codes: native.codes },
+  userOps: native,
   memory: hostMemory,
   kernelMeanChecks: true,
-  smcStep: native.smcStep,
+  smcStep: native.direct.smcStep,
   scorer: (model, _rows, _dim, threads) => ({
     evaluate: (z, context, out, where) => evaluateScore(model, z as Float32Array, context, out as Float32Array, threads, where),
     release: () => undefined,
@@ -237,7 +244,8 @@ function cudaBackend(ctx: CudaContext, isDevice: (a: unknown) => boolean): Backe
     });
     return { evaluate: host.evaluate, release: () => undefined };
   };
-  return { name: 'cuda', ops, memory, kernelMeanChecks: false, scorer };
+  // A context's calls never touch host arrays from its worker threads (native/binding/cuda_call.h).
+  return { name: 'cuda', ops, userOps: ops, memory, kernelMeanChecks: false, scorer };
 }
 
 /** The CUDA backend once created, and its context. */

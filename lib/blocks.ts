@@ -51,7 +51,7 @@ export function resample(
   options: { threads?: number } & BlockOptions = {},
 ): Int32Array {
   const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
-  selectBackend(options.backend ?? 'auto').ops.resample(logWeights, code, stream, target, threadsOption(options.threads));
+  selectBackend(options.backend ?? 'auto').userOps.resample(logWeights, code, stream, target, threadsOption(options.threads));
   return target;
 }
 
@@ -64,7 +64,7 @@ export async function resampleAsync(
   options: { threads?: number } & BlockOptions = {},
 ): Promise<Int32Array> {
   const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
-  await selectBackend(options.backend ?? 'auto').ops.resampleAsync(logWeights, code, stream, target, threadsOption(options.threads));
+  await selectBackend(options.backend ?? 'auto').userOps.resampleAsync(logWeights, code, stream, target, threadsOption(options.threads));
   return target;
 }
 
@@ -80,14 +80,14 @@ function gatherArgs(rows: unknown, dim: unknown, ancestors: unknown, out: unknow
 /** out[i] = rows[ancestors[i]] for rows of `dim` floats. */
 export function gatherRows(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } & BlockOptions = {}): Float32Array {
   const { d, target } = gatherArgs(rows, dim, ancestors, out);
-  selectBackend(options.backend ?? 'auto').ops.gatherRows(rows, d, ancestors, target, threadsOption(options.threads));
+  selectBackend(options.backend ?? 'auto').userOps.gatherRows(rows, d, ancestors, target, threadsOption(options.threads));
   return target;
 }
 
 /** gatherRows, off the event loop. */
 export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } & BlockOptions = {}): Promise<Float32Array> {
   const { d, target } = gatherArgs(rows, dim, ancestors, out);
-  await selectBackend(options.backend ?? 'auto').ops.gatherRowsAsync(rows, d, ancestors, target, threadsOption(options.threads));
+  await selectBackend(options.backend ?? 'auto').userOps.gatherRowsAsync(rows, d, ancestors, target, threadsOption(options.threads));
   return target;
 }
 

@@ -15,7 +15,7 @@
 import { BatchArgs, NativePurposes, StreamArgs } from './native';
 import { Schedule } from './schedules';
 import { ScoreInput, ScoreContext } from './score';
-import type { Backend, BackendOps, F32Array, F64Array, I32Array, ScoreRunner } from './backend';
+import type { Backend, BackendMemory, BackendOps, F32Array, F64Array, I32Array, ScoreRunner } from './backend';
 import { abortError } from './errors';
 
 export type ResamplingScheme = 'systematic' | 'stratified' | 'multinomial' | 'residual';
@@ -190,6 +190,26 @@ export function weightsError(where: string, run: number): RangeError {
   return new RangeError(`all log-weights are -Infinity or NaN ${where} in run ${run}: no particle explains the observation (MATH.md §4)`);
 }
 
+/**
+ * The error of a run whose new log-weights cannot be normalised (MATH.md §4). The failed
+ * reweighting leaves the run's unnormalised log-weights in `logWeights` (rows; `run` counts
+ * from the batch's first): a NaN or +Infinity among them is named by its particle (a NaN
+ * means a bug upstream, never a zero weight); otherwise they are all -Infinity. Only on
+ * the failure path: one read of the weights.
+ */
+export async function degenerateWeightsError(
+  memory: BackendMemory, logWeights: F64Array, particles: number, run: number, name: number, where: string,
+): Promise<RangeError> {
+  const w = (await memory.readF64(logWeights)).subarray(run * particles, (run + 1) * particles);
+  for (let k = 0; k < w.length; k++) {
+    if (Number.isNaN(w[k]) || w[k] === Infinity) {
+      const what = Number.isNaN(w[k]) ? 'NaN (a bug upstream: a zero weight is -Infinity)' : '+Infinity';
+      return new RangeError(`the log-weight of particle ${k} is ${what} ${where} in run ${name} (MATH.md §4)`);
+    }
+  }
+  return weightsError(where, name);
+}
+
 export function resamplingError(where: string, run: number): RangeError {
   return new RangeError(`resampling found no positive weight ${where} in run ${run}`);
 }
@@ -268,7 +288,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     // runs to resample. Returns how many runs resample.
     const reweight = async (where: string): Promise<number> => {
       const failed = await ops.reweight(batch, logWeights, increment, p.essThreshold, evidenceIncrement, essNow, flags, threads);
-      if (failed >= 0) throw weightsError(where, runName(failed));
+      if (failed >= 0) throw await degenerateWeightsError(memory, logWeights, n, failed, runName(failed), where);
       let resampled = 0;
       for (let r = 0; r < runs; r++) {
         logEvidence[r] += evidenceIncrement[r];
@@ -310,7 +330,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
           essThreshold: p.essThreshold, scheme: p.scheme, resamplingStream: run.stream(i, 'resampling'),
           evidenceIncrement, ess: essNow, flags, scratch, ancestors,
         });
-        if (r.status === 'weights-degenerate') throw weightsError(step.where, runName(r.run));
+        if (r.status === 'weights-degenerate') throw await degenerateWeightsError(memory, logWeights, n, r.run, runName(r.run), step.where);
         if (r.status === 'resampling-failed') throw resamplingError(step.where, runName(r.run));
         for (let k = 0; k < runs; k++) {
           logEvidence[k] += evidenceIncrement[k];
@@ -349,7 +369,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       checkAbort();
       await modelRun.finalWeight();
       const failed = await ops.reweight(batch, logWeights, increment, 0, evidenceIncrement, essNow, flags, threads);
-      if (failed >= 0) throw weightsError('at the final weight', runName(failed));
+      if (failed >= 0) throw await degenerateWeightsError(memory, logWeights, n, failed, runName(failed), 'at the final weight');
       for (let r = 0; r < runs; r++) logEvidence[r] += evidenceIncrement[r];
     }
     const finalLogWeights = await memory.readF64(logWeights);

@@ -172,7 +172,7 @@ export class GaussianMixture implements NativeScore {
   /** Score of p_t at each row of z (rows x D) as a plain score model call. */
   async score(z: Float32Array, _t: number, context: ScoreContext): Promise<Float32Array> {
     const out = new Float32Array(z.length);
-    await this.scoreInto(z, context, out, defaultThreads());
+    await this.core.score(z, context.alpha, context.sigma * context.sigma, out, defaultThreads());
     return out;
   }
 
@@ -181,10 +181,13 @@ export class GaussianMixture implements NativeScore {
     return this.core;
   }
 
-  /** Internal fast path: writes the score into a preallocated buffer. */
-  /** Resolves to the flat index of the first non-finite score written, or -1 (checked natively). */
+  /**
+   * Internal fast path of a run (lib/score.ts): writes the score into a preallocated buffer,
+   * zero-copy (the run owns z and out). Resolves to the flat index of the first non-finite
+   * score written, or -1 (checked natively).
+   */
   async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<number> {
-    return this.core.score(z, context.alpha, context.sigma * context.sigma, out, threads);
+    return this.core.scoreDirect(z, context.alpha, context.sigma * context.sigma, out, threads);
   }
 
   /** The exact conditional p_0(X | Y = y) of MATH.md §7. */

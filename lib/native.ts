@@ -76,6 +76,8 @@ export interface NativeMixture {
   readonly components: number;
   /** Resolves to the flat index of the first non-finite value written to `out`, or -1. */
   score(z: Float32Array, alpha: number, sigma2: number, out: Float32Array, threads: number): Promise<number>;
+  /** score for a caller that owns z and out for the whole call (DirectOps): used in place. */
+  scoreDirect(z: Float32Array, alpha: number, sigma2: number, out: Float32Array, threads: number): Promise<number>;
   posterior(observed: Int32Array, values: Float32Array): NativePosterior;
   samplePosterior(
     observed: Int32Array,
@@ -341,7 +343,31 @@ export interface NativeAddon extends HostOps {
   ) => NativeMixture;
   /** Only in the CUDA-enabled build (CMakeLists.txt). */
   cuda?: NativeCuda;
+  /** The operations again, for a caller that owns every array it passes for the whole call (DirectOps). */
+  direct: DirectOps;
 }
+
+/**
+ * The addon's operations for callers that own every array they pass until the call
+ * settles (the driver and the score evaluation of a run): their async calls use the
+ * arrays in place. The addon's own exports instead work on copies of arrays that could be
+ * transferred meanwhile (copied in when called, results copied back when the call settles;
+ * arrays on a SharedArrayBuffer are used in place), so a user's transfer can never make the
+ * addon touch memory another array owns (native/binding/job.h). Never pass a user's array
+ * to these.
+ */
+export type DirectOps = Pick<
+  NativeAddon,
+  | keyof HostOps
+  | 'smcStep'
+  | 'chooseByWeight'
+  | 'gatherRowsInPlace'
+  | 'gatherRowsInPlaceAsync'
+  | 'philox4x32'
+  | 'kernelCoefficients'
+  | 'parallelProbe'
+  | 'parallelProbeAsync'
+>;
 
 /** Which native build this process loaded, and what became of the CUDA-enabled one. */
 export interface NativeBuild {

@@ -17,7 +17,9 @@ export interface ConversionContext {
  * Writes the score for `prediction` (same length as `z`) into `out`, in float64 per
  * element. With `clipX0` = [lo, hi], x0-hat = E[X_0 | z] implied by the prediction is
  * clipped to [lo, hi] first and the score is that of the clipped x0-hat. `out` must not
- * overlap `z`; a prediction that overlaps `out` is copied first.
+ * overlap `z`; a prediction that overlaps `out` is copied first. `owned`: the caller owns
+ * every array until this settles (a run's step), so the addon uses them in place
+ * (lib/native.ts DirectOps); otherwise it works on copies.
  */
 export async function predictionToScore(
   z: Float32Array,
@@ -27,6 +29,7 @@ export async function predictionToScore(
   out: Float32Array,
   threads: number,
   clipX0: readonly [number, number] | null = null,
+  owned = false,
 ): Promise<void> {
   const { alpha, sigma } = context;
   let p = overlaps(prediction, out) ? prediction.slice() : prediction;
@@ -41,7 +44,7 @@ export async function predictionToScore(
   } else {
     nativeKind = codes[kind];
   }
-  await native.predictionToScore(z, p, nativeKind, alpha, sigma ** 2, out, threads);
+  await (owned ? native.direct : native).predictionToScore(z, p, nativeKind, alpha, sigma ** 2, out, threads);
 }
 
 /**

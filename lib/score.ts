@@ -123,10 +123,11 @@ export async function evaluateScore(
       if (overlaps(result, z)) out.set(result);
       else score = result;
     } else {
-      await predictionToScore(z, result, p, context, out, threads);
+      await predictionToScore(z, result, p, context, out, threads, null, true);
     }
   }
-  const bad = await native.firstNonFinite(score, threads);
+  // Zero-copy: the run owns z and out, and a callback's result belongs to the step until it settles (README).
+  const bad = await native.direct.firstNonFinite(score, threads);
   if (bad >= 0) throw nonFiniteScore(score[bad], bad, context, where);
   return score;
 }

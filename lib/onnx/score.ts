@@ -213,12 +213,13 @@ export class OnnxScore implements NativeScore {
 
   /** Internal fast path used by the samplers (lib/score.ts): writes into `out`. */
   async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void> {
-    await this.convertInto(z, context.t, context, out, threads);
+    await this.convertInto(z, context.t, context, out, threads, true);
   }
 
-  private async convertInto(z: Float32Array, t: number, context: Pick<ScoreContext, 'alpha' | 'sigma'>, out: Float32Array, threads: number): Promise<void> {
+  /** `owned`: a run's own arrays (zero-copy), not a user's (lib/prediction.ts). */
+  private async convertInto(z: Float32Array, t: number, context: Pick<ScoreContext, 'alpha' | 'sigma'>, out: Float32Array, threads: number, owned = false): Promise<void> {
     const y = await this.predict(z, t, context);
-    await predictionToScore(z, y, this.prediction, context, out, threads, this.clipX0);
+    await predictionToScore(z, y, this.prediction, context, out, threads, this.clipX0, owned);
   }
 
   /** Frees the onnxruntime session. */

@@ -9,10 +9,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "worker_pool.h"
 
 namespace condiff_binding {
+
+struct OpCall;  // ops.h
 
 // The public resample's scratch (its fixed-point CDF, 8N bytes, and 8(N + 1) more for the
 // Exp(1) draws of multinomial and residual), kept between calls: a
@@ -30,6 +33,9 @@ struct AddonData {
   std::shared_ptr<ScratchCache> resample_scratch = std::make_shared<ScratchCache>();
   std::shared_ptr<condiff::WorkerPool> pool = std::make_shared<condiff::WorkerPool>();
   Napi::FunctionReference cuda_device_array;  // set by register_cuda (cuda_binding.cc)
+  // The data of every exported operation (ops.h OpCall), alive as long as the functions.
+  std::vector<std::unique_ptr<OpCall>> op_calls;
+  ~AddonData();
 };
 
 }  // namespace condiff_binding

@@ -6,6 +6,23 @@
 
 namespace condiff_binding {
 
+size_t element_size(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return 1;
+    case napi_int16_array:
+    case napi_uint16_array: return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array: return 8;
+    default: return 0;
+  }
+}
+
 void throw_type(Napi::Env env, const std::string& message) { throw Napi::TypeError::New(env, message); }
 void throw_range(Napi::Env env, const std::string& message) { throw Napi::RangeError::New(env, message); }
 
@@ -41,14 +58,23 @@ View<T> typed(const Napi::Value& v, const char* name, napi_typedarray_type type,
   if (allow_null && (v.IsNull() || v.IsUndefined())) return view;
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
     throw_type(v.Env(), std::string(name) + " must be " + type_name + ", got " + describe(v));
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  Napi::ArrayBuffer buffer = ta.ArrayBuffer();
-  if (buffer.IsDetached())
-    throw_type(v.Env(), std::string(name) + " must be " + type_name + " with a live buffer, got a detached one");
-  view.array = ta;
-  view.length = static_cast<int64_t>(ta.ElementLength());
-  view.data = view.length == 0 ? nullptr
-                               : reinterpret_cast<T*>(static_cast<uint8_t*>(buffer.Data()) + ta.ByteOffset());
+  Napi::Env env = v.Env();
+  // The element pointer straight from the typed array (byteOffset applied): it works for
+  // an ArrayBuffer and a SharedArrayBuffer alike, where napi_get_arraybuffer_info refuses
+  // the latter.
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, v, nullptr, &length, &data, &buffer, nullptr), view);
+  bool is_array_buffer = false, detached = false;
+  NAPI_THROW_IF_FAILED(env, napi_is_arraybuffer(env, buffer, &is_array_buffer), view);
+  if (is_array_buffer) NAPI_THROW_IF_FAILED(env, napi_is_detached_arraybuffer(env, buffer, &detached), view);
+  if (detached)
+    throw_type(env, std::string(name) + " must be " + type_name + " with a live buffer, got a detached one");
+  view.array = v.As<Napi::TypedArray>();
+  view.shared = !is_array_buffer;  // the other kind of buffer a typed array can view
+  view.length = static_cast<int64_t>(length);
+  view.data = view.length == 0 ? nullptr : static_cast<T*>(data);
   return view;
 }
 

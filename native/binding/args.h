@@ -17,9 +17,15 @@ struct View {
   int64_t length = 0;
   Napi::TypedArray array;  // keeps the handle for referencing and detachment checks
   const char* name = "";
+  // On a SharedArrayBuffer: it can be neither detached nor shrunk, so async calls use it
+  // in place (job.h).
+  bool shared = false;
   const uint8_t* begin() const { return reinterpret_cast<const uint8_t*>(data); }
   const uint8_t* end() const { return reinterpret_cast<const uint8_t*>(data + length); }
 };
+
+// Bytes per element of a typed array type (0 for types the binding never takes).
+size_t element_size(napi_typedarray_type type);
 
 [[noreturn]] void throw_type(Napi::Env env, const std::string& message);
 [[noreturn]] void throw_range(Napi::Env env, const std::string& message);

@@ -43,6 +43,13 @@ constexpr const char* kNothingToDraw =
     "logWeights must contain a finite value, and no +Infinity, got none that can be drawn (every weight is "
     "-Infinity or NaN, or one is +Infinity)";
 
+// The message of a resample given a NaN log-weight: a bug upstream, never a zero weight
+// (MATH.md §5); -Infinity is the log of a zero weight.
+inline std::string nan_weight_message(int64_t k) {
+  return "logWeights[" + std::to_string(k) +
+         "] must not be NaN (a NaN log-weight means a bug upstream; a zero weight is -Infinity), got NaN";
+}
+
 // gatherRows(rows, dim, ancestors, out, threads): out[i] = rows[ancestors[i]].
 template <class A>
 struct GatherArgs {

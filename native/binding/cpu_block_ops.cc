@@ -1,6 +1,7 @@
 // The public building blocks on the CPU (resampling.h, particles.h): resample and
 // gatherRows (parsers shared with the CUDA context, block_args.h), and gatherRowsInPlace.
-// Each comes in two forms: synchronous (the work runs now) and async (a Promise).
+// Each comes in two forms: synchronous (the work runs now) and async (a Promise; job.h
+// says which arrays it copies).
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -53,8 +54,10 @@ Work resample_work(const HostResample& r) {
       own.reset(new uint64_t[words]);
       cdf = own.get();
     }
-    if (!resample_run(a.scheme, a.log_w.data, n, a.stream, cdf, a.out.data, a.threads, keeps_draws ? cdf + n : nullptr))
-      err = {JobError::kRange, kNothingToDraw};
+    int64_t nan_at = -1;
+    if (!resample_run(a.scheme, a.log_w.data, n, a.stream, cdf, a.out.data, a.threads, keeps_draws ? cdf + n : nullptr,
+                      &nan_at))
+      err = {JobError::kRange, nan_at >= 0 ? nan_weight_message(nan_at) : std::string(kNothingToDraw)};
     return 0.0;
   };
 }
@@ -63,8 +66,11 @@ Napi::Value ResampleSync(const Napi::CallbackInfo& info) {
   return run_sync(info.Env(), op_name(info), resample_work(resample_args(info)));
 }
 Napi::Value ResampleAsync(const Napi::CallbackInfo& info) {
-  const HostResample r = resample_args(info);
-  return run_async(info.Env(), op_name(info), resample_work(r), {r.args.log_w, r.args.out}, r.args.log_w.length * 8);
+  HostResample r = resample_args(info);
+  Async call = async_call(info, r.args.log_w.length * 8);
+  call.read(r.args.log_w);
+  call.write(r.args.out);
+  return call.run(resample_work(r));
 }
 
 Work gather_work(const GatherArgs<H>& a) {
@@ -79,8 +85,12 @@ Napi::Value GatherSync(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 Napi::Value GatherAsync(const Napi::CallbackInfo& info) {
-  const auto a = parse_gather<H>(info);
-  return run_async(info.Env(), op_name(info), gather_work(a), {a.rows, a.ancestors, a.out}, a.out.length);
+  auto a = parse_gather<H>(info);
+  Async call = async_call(info, a.out.length);
+  call.read(a.rows);
+  call.read(a.ancestors);
+  call.write(a.out);
+  return call.run(gather_work(a));
 }
 
 // gatherRowsInPlace(rows, dim, ancestors, order, threads): order receives the survivor order.
@@ -119,8 +129,12 @@ Napi::Value GatherInPlaceSync(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 Napi::Value GatherInPlaceAsync(const Napi::CallbackInfo& info) {
-  const InPlaceArgs a = parse_in_place(info);
-  return run_async(info.Env(), op_name(info), in_place_work(a), {a.rows, a.ancestors, a.order}, a.rows.length);
+  InPlaceArgs a = parse_in_place(info);
+  Async call = async_call(info, a.rows.length);
+  call.update(a.rows);
+  call.read(a.ancestors);
+  call.write(a.order);
+  return call.run(in_place_work(a));
 }
 
 const OpEntry kOps[] = {

@@ -73,27 +73,35 @@ SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SmcStep(const Napi::CallbackInfo& info) {
-  const SmcStepArgs a = parse_smc_step(info);
-  return run_async(
-      info.Env(), op_name(info),
-      [a](JobError&) {
-        BootstrapArrays x;
-        x.z = a.z.data;
-        x.score = a.score.data;
-        x.mu = a.mu.data;
-        x.y_per_run = a.y.data;
-        x.log_w = a.log_w.data;
-        x.increment = a.increment.data;
-        x.log_evidence_inc = a.evidence.data;
-        x.ess = a.ess.data;
-        x.resample_flags = a.flags.data;
-        x.cdf = reinterpret_cast<uint64_t*>(a.scratch.data);  // fixed-point CDF, 8 bytes a particle
-        x.ancestors = a.ancestors.data;
-        return bootstrap_step(a.batch.b, a.c.core(), x, a.params, a.threads);
-      },
-      {a.c.latent, a.c.observed, a.z, a.score, a.mu, a.y, a.log_w, a.increment, a.evidence, a.ess, a.flags, a.scratch,
-       a.ancestors, a.batch.run_keys},
-      a.z.length * 4);
+  SmcStepArgs a = parse_smc_step(info);
+  Async call = async_call(info, a.z.length * 4);
+  read_batch_coords(call, a);
+  call.update(a.z);
+  call.read(a.score);
+  call.update(a.mu);  // possibly the score's memory itself: one copy, read then written
+  call.read(a.y);
+  call.update(a.log_w);
+  call.update(a.increment);
+  call.update(a.evidence);
+  call.update(a.ess);
+  call.update(a.flags);
+  call.update(a.scratch);
+  call.update(a.ancestors);
+  return call.run([a](JobError&) {
+    BootstrapArrays x;
+    x.z = a.z.data;
+    x.score = a.score.data;
+    x.mu = a.mu.data;
+    x.y_per_run = a.y.data;
+    x.log_w = a.log_w.data;
+    x.increment = a.increment.data;
+    x.log_evidence_inc = a.evidence.data;
+    x.ess = a.ess.data;
+    x.resample_flags = a.flags.data;
+    x.cdf = reinterpret_cast<uint64_t*>(a.scratch.data);  // fixed-point CDF, 8 bytes a particle
+    x.ancestors = a.ancestors.data;
+    return bootstrap_step(a.batch.b, a.c.core(), x, a.params, a.threads);
+  });
 }
 
 // chooseByWeight(batch, logWeights, stream, out Int32Array(runs)) -> { status, index }.

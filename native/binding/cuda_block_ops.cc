@@ -12,6 +12,15 @@ using D = DeviceArrays;
 
 namespace {
 
+// A NaN log-weight is refused as on the CPU (the public resample passes host arrays; a
+// DeviceArray's NaN weighs nothing, MATH.md §5).
+void refuse_nan(Napi::Env env, const ResampleArgs<D>& a) {
+  if (!a.log_w.is_host()) return;
+  const double* lw = static_cast<const double*>(a.log_w.host_data);
+  for (int64_t k = 0; k < a.log_w.length; ++k)
+    if (lw[k] != lw[k]) throw_range(env, nan_weight_message(k));
+}
+
 ResultFn enqueue_resample(Call& c, ResampleArgs<D>& a) {
   const Batch b{1, a.log_w.length, 1, a.stream.run};
   void* cdf = c.ctx().stage(static_cast<size_t>(a.log_w.length) * sizeof(uint64_t));
@@ -35,6 +44,7 @@ void enqueue_gather(Call& c, GatherArgs<D>& a) {
 
 Napi::Value ContextWrap::ResampleSync(const Napi::CallbackInfo& info) {
   auto a = parse_resample<D>(info);
+  refuse_nan(info.Env(), a);
   Call c = call(info);
   ResultFn done = enqueue_resample(c, a);
   return c.finish_sync(info.Env(), done);
@@ -42,6 +52,7 @@ Napi::Value ContextWrap::ResampleSync(const Napi::CallbackInfo& info) {
 
 Napi::Value ContextWrap::ResampleAsync(const Napi::CallbackInfo& info) {
   auto a = parse_resample<D>(info);
+  refuse_nan(info.Env(), a);
   Call c = call(info);
   ResultFn done = enqueue_resample(c, a);
   return c.finish(info.Env(), done);

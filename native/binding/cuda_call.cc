@@ -26,24 +26,24 @@ void PinnedPool::give(cu::PinnedBuffer b) {
 namespace {
 
 // The completion of a call (job.h's Work, run off the event loop or, for the synchronous
-// building blocks, on it): waits for the device, copies the results to the host arrays,
-// reads the internal ones, and gives the pinned block back.
+// building blocks, on it): waits for the device and reads the internal results; with
+// `to_host`, also copies the downloads into the host arrays (otherwise the settlement does).
 Work completion(const char* op, std::shared_ptr<Pending> pending, std::shared_ptr<cu::Event> event,
-                std::shared_ptr<cu::PinnedBuffer> pinned, std::shared_ptr<PinnedPool> pool) {
-  return [op, pending, event, pinned, pool](JobError& err) -> Outcome {
+                std::shared_ptr<cu::PinnedBuffer> pinned, bool to_host) {
+  return [op, pending, event, pinned, to_host](JobError& err) -> Outcome {
     Outcome r;
     try {
       event->wait();
       const char* base = static_cast<const char*>(pinned->data());
-      for (const auto& o : pending->outs)
-        if (o.host) std::memcpy(o.host, base + o.offset, o.bytes);
+      if (to_host)
+        for (const auto& o : pending->outs)
+          if (o.host) std::memcpy(o.host, base + o.offset, o.bytes);
       if (pending->result) r = pending->result(base);
     } catch (const RangeProblem& p) {
       err = {JobError::kRange, p.message};
     } catch (...) {
       err = {JobError::kError, exception_message(op)};
     }
-    pool->give(std::move(*pinned));
     return r;
   };
 }
@@ -92,7 +92,8 @@ condiff::Batch Call::batch(const BatchArg& a) {
   condiff::Batch b = a.b;
   if (present(a.run_keys)) {
     b.run_keys = staged(a.run_keys.data, a.run_keys.length);
-    pending_.held.push_back(a.run_keys);
+    pending_.held.push_back({a.run_keys.array, a.run_keys.name, a.run_keys.data,
+                             static_cast<size_t>(a.run_keys.length) * sizeof(uint32_t)});
   }
   return b;
 }
@@ -104,10 +105,11 @@ cu::DeviceCoordinates Call::coords(const Coords& c, int64_t dim) {
           staged(c.observed.data, c.observed.length), c.observed.length};
 }
 
-void Call::hold(const Arr& a) { pending_.held.push_back(Held(View<uint8_t>{nullptr, 0, a.host, a.name})); }
+void Call::hold(const Arr& a) { pending_.held.push_back({a.host, a.name, a.host_data, a.bytes()}); }
 
 void Call::copy_out(const void* device, const Arr& host) {
   hold(host);
+  pending_.held.back().out = static_cast<int>(pending_.outs.size());
   add_out(device, host.host_data, host.bytes());
 }
 
@@ -127,22 +129,45 @@ void Call::check_device_indices(Arr& idx, int64_t limit) {
 }
 
 Napi::Value Call::finish(Napi::Env env, ResultFn result) {
-  std::vector<Held> held = std::move(pending_.held);
-  return run_async(env, op_, complete(std::move(result)), held);
+  std::vector<HeldHost> held = std::move(pending_.held);
+  std::vector<Pending::Out> outs = pending_.outs;
+  Work work = complete(std::move(result), false);
+  // Never inline: the device finishes later. The host arrays are used in place only by
+  // the staging uploads, made before this returns, and by page-locked transfers; staged
+  // results are copied into them at settlement (job.h).
+  Async call(env, op_, true);
+  call.keep(pinned_);
+  const char* base = static_cast<const char*>(pinned_->data());
+  for (const HeldHost& h : held) {
+    const void* from = h.out >= 0 ? base + outs[h.out].offset : nullptr;
+    call.hold(h.array, h.name, h.data, h.bytes, from);
+  }
+  return call.run(std::move(work));
 }
 
-Napi::Value Call::finish_sync(Napi::Env env, ResultFn result) { return run_sync(env, op_, complete(std::move(result))); }
+Napi::Value Call::finish_sync(Napi::Env env, ResultFn result) {
+  return run_sync(env, op_, complete(std::move(result), true));
+}
 
-Work Call::complete(ResultFn result) {
+Work Call::complete(ResultFn result, bool to_host) {
   std::vector<ResultFn> checks = std::move(checks_);
   pending_.result = [checks, result](const char* pinned) -> Outcome {
     for (const ResultFn& check : checks) check(pinned);
     return result ? result(pinned) : Outcome();
   };
   pending_.keep.push_back(ctx_);  // the stream outlives the call
-  auto pinned = std::make_shared<cu::PinnedBuffer>(enqueue_downloads());
+  // The pinned block goes back to the pool when the last of the work and the settlement
+  // lets it go.
+  std::shared_ptr<PinnedPool> pool = pool_;
+  pinned_ = std::shared_ptr<cu::PinnedBuffer>(new cu::PinnedBuffer(enqueue_downloads()), [pool](cu::PinnedBuffer* b) {
+    try {
+      pool->give(std::move(*b));
+    } catch (...) {  // no room to keep it: freed below
+    }
+    delete b;
+  });
   std::shared_ptr<cu::Event> event = ctx_->record();
-  return completion(op_, std::make_shared<Pending>(std::move(pending_)), event, pinned, pool_);
+  return completion(op_, std::make_shared<Pending>(std::move(pending_)), event, pinned_, to_host);
 }
 
 void Call::add_out(const void* device, void* host, size_t bytes) {

@@ -2,7 +2,9 @@
 // device memory and copied back through page-locked staging (a recycled block for small
 // results, the context's bounded chunk for large ones), and a completion that waits
 // for the device off the event loop (job.h) and turns what it finds into the settled value
-// or a JS error naming the operation. Workers never touch N-API values.
+// or a JS error naming the operation. Workers never touch N-API values, nor host arrays a
+// user could transfer meanwhile: the staged results reach them when the call settles, on
+// the main thread, after the detachment check (job.h).
 #pragma once
 #include <napi.h>
 
@@ -43,7 +45,16 @@ class PinnedPool {
   std::vector<cu::PinnedBuffer> free_;
 };
 
-// What one call leaves for its completion: device-to-host copies (into user arrays, or
+// A host array a call holds until it settles; `out` >= 0 names its download (Pending::outs).
+struct HeldHost {
+  Napi::TypedArray array;
+  const char* name;
+  void* data;
+  size_t bytes;
+  int out = -1;
+};
+
+// What one call leaves for its completion: device-to-host copies (into host arrays, or
 // internal results read by `result`), and the objects to keep alive meanwhile.
 struct Pending {
   struct Out {
@@ -53,7 +64,7 @@ struct Pending {
   };
   std::vector<Out> outs;
   size_t total = 0;
-  std::vector<Held> held;
+  std::vector<HeldHost> held;
   std::vector<std::shared_ptr<const void>> keep;
   ResultFn result;
 };
@@ -105,7 +116,9 @@ class Call {
   Napi::Value finish_sync(Napi::Env env, ResultFn result = nullptr);
 
  private:
-  Work complete(ResultFn result);
+  // The completion; `to_host`: it also copies the downloads into the host arrays (the
+  // synchronous building blocks, which nothing can detach meanwhile).
+  Work complete(ResultFn result, bool to_host);
   void add_out(const void* device, void* host, size_t bytes);
   cu::PinnedBuffer enqueue_downloads();
 
@@ -117,6 +130,7 @@ class Call {
   // staging (download_pageable), not through a page-locked block of their size.
   std::vector<Pending::Out> chunked_;
   std::vector<ResultFn> checks_;  // run before `result` at completion
+  std::shared_ptr<cu::PinnedBuffer> pinned_;  // the downloads' block, once complete() made it
 };
 
 // First run whose ok byte is 0, or -1 (reweight, resampleBatch).

@@ -123,7 +123,7 @@ Napi::Value ParallelProbe(const Napi::CallbackInfo& info) {
 
 Napi::Value ParallelProbeAsync(const Napi::CallbackInfo& info) {
   const Probe p = probe_args(info);
-  return run_async(info.Env(), op_name(info), [p](JobError&) { return run_probe(p); }, {});
+  return async_call(info).run([p](JobError&) { return run_probe(p); });
 }
 
 const OpEntry kOps[] = {

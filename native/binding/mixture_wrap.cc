@@ -27,7 +27,8 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "GaussianMixture",
-                       {Method<&MixtureWrap::Score>("score"), Method<&MixtureWrap::Posterior>("posterior"),
+                       {Method<&MixtureWrap::Score>("score"), Method<&MixtureWrap::ScoreDirect>("scoreDirect"),
+                        Method<&MixtureWrap::Posterior>("posterior"),
                         Method<&MixtureWrap::SamplePosterior>("samplePosterior"),
                         InstanceAccessor("dim", &MixtureWrap::Dim, nullptr),
                         InstanceAccessor("components", &MixtureWrap::Components, nullptr)});
@@ -77,16 +78,21 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     return Napi::Number::New(info.Env(), double(model_->components()));
   }
 
-  // score(z, alpha, sigma2, out, threads) -> Promise<first non-finite index of out, or -1>
-  Napi::Value Score(const Napi::CallbackInfo& info) {
-    const auto a = parse_mixture_score<HostArrays>(info, 0, model_->dim());
+  // score(z, alpha, sigma2, out, threads) -> Promise<first non-finite index of out, or -1>;
+  // scoreDirect: the same for a caller that owns z and out for the whole call (the
+  // driver), which uses them in place (job.h).
+  Napi::Value Score(const Napi::CallbackInfo& info) { return ScoreCall(info, false); }
+  Napi::Value ScoreDirect(const Napi::CallbackInfo& info) { return ScoreCall(info, true); }
+  Napi::Value ScoreCall(const Napi::CallbackInfo& info, bool direct) {
+    auto a = parse_mixture_score<HostArrays>(info, 0, model_->dim());
     std::shared_ptr<const GaussianMixture> model = model_;
-    return run_async(
-        info.Env(), "GaussianMixture.score",
-        [a, model](JobError&) {
-          return static_cast<double>(model->score(a.z.data, a.rows, a.alpha, a.sigma2, a.out.data, a.threads));
-        },
-        {a.z, a.out}, a.z.length * model_->components() * (model_->diagonal() ? 2 : 2 * model_->dim()));
+    Async call(info.Env(), "GaussianMixture.score", direct,
+               a.z.length * model_->components() * (model_->diagonal() ? 2 : 2 * model_->dim()));
+    call.read(a.z);
+    call.write(a.out);
+    return call.run([a, model](JobError&) {
+      return static_cast<double>(model->score(a.z.data, a.rows, a.alpha, a.sigma2, a.out.data, a.threads));
+    });
   }
 
   bool compute_posterior(const Napi::CallbackInfo& info, MixturePosterior* post) {
@@ -137,13 +143,12 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     auto out = float32_array(info[4], "out");
     const Threads threads = threads_arg(info[5]);
     require_length(env, out, n * model_->dim(), "n x dim");
-    return run_async(
-        env, "GaussianMixture.samplePosterior",
-        [=](JobError&) {
-          condiff::sample_posterior(*post, n, s, out.data, threads);
-          return 0.0;
-        },
-        {out});
+    Async call(env, "GaussianMixture.samplePosterior", false);
+    call.write(out);
+    return call.run([=](JobError&) {
+      condiff::sample_posterior(*post, n, s, out.data, threads);
+      return 0.0;
+    });
   }
 
   std::shared_ptr<const GaussianMixture> model_;

@@ -282,10 +282,17 @@ void parallel_chunks(int64_t count, const Threads& threads, Chunk&& chunk) {
 // (branch-free exp) runs in SIMD lanes; the arithmetic is IEEE-exact per operation (no
 // contraction), so every clone agrees.
 
-// The block's largest log-weight; NaN compares false, so it is never the max.
-CONDIFF_CLONES double block_max(const double* log_w, int64_t n) {
+// The block's largest log-weight (NaN compares false, so it is never the max), and
+// whether the block holds a NaN (in the same pass over memory, branch-free).
+CONDIFF_CLONES double block_max(const double* log_w, int64_t n, char* has_nan) {
   double mx = -std::numeric_limits<double>::infinity();
-  for (int64_t k = 0; k < n; ++k) mx = log_w[k] > mx ? log_w[k] : mx;
+  unsigned nan = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const double x = log_w[k];
+    mx = x > mx ? x : mx;
+    nan |= x != x ? 1u : 0u;
+  }
+  *has_nan = static_cast<char>(nan);
   return mx;
 }
 
@@ -320,15 +327,26 @@ CONDIFF_CLONES uint64_t fine_block(uint64_t* cdf, int64_t n, int shift, uint64_t
 
 }  // namespace
 
-uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf, const Threads& threads) {
+uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf, const Threads& threads,
+                                  int64_t* first_nan) {
+  if (first_nan != nullptr) *first_nan = -1;
   if (n <= 0) return 0;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   auto span = [&](int64_t i) { return std::min(kBlock, n - i * kBlock); };
   std::vector<double> maxima(blocks);
   std::vector<uint64_t> sums(blocks);
+  std::vector<char> nans(blocks);
   parallel_for(blocks, threads, kBlocksPerWorker, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) maxima[i] = block_max(log_w + i * kBlock, span(i));
+    for (int64_t i = b; i < e; ++i) maxima[i] = block_max(log_w + i * kBlock, span(i), &nans[i]);
   });
+  if (first_nan != nullptr)
+    for (int64_t i = 0; i < blocks; ++i)
+      if (nans[i])
+        for (int64_t k = i * kBlock;; ++k)
+          if (log_w[k] != log_w[k]) {
+            *first_nan = k;
+            return 0;
+          }
   double mx = -std::numeric_limits<double>::infinity();
   for (double m : maxima) mx = m > mx ? m : mx;
   // Nothing to draw from: every weight -inf/NaN, or one +inf.
@@ -361,9 +379,10 @@ uint64_t fixed_cumulative_weights(const double* log_w, int64_t n, uint64_t* cdf,
 }
 
 bool resample_run(ResamplingScheme scheme, const double* log_w, int64_t n, const StreamKey& s, uint64_t* cdf,
-                  int32_t* ancestors, const Threads& threads, uint64_t* draws) {
+                  int32_t* ancestors, const Threads& threads, uint64_t* draws, int64_t* first_nan) {
+  if (first_nan != nullptr) *first_nan = -1;
   if (n <= 0) return false;
-  const uint64_t total = fixed_cumulative_weights(log_w, n, cdf, threads);
+  const uint64_t total = fixed_cumulative_weights(log_w, n, cdf, threads, first_nan);
   if (total == 0) return false;
   switch (scheme) {
     case ResamplingScheme::kSystematic: {

@@ -143,6 +143,24 @@ static void test_resampling() {
     double none[3] = {ninf, ninf, ninf};
     int32_t a3[3];
     CHECK(!resample_run(sc, none, 3, s, cdf.data(), a3), "all -inf must fail");
+    // A NaN among finite weights: weighs nothing by default; with first_nan the call fails
+    // and names the first one, in any block of any thread split (MATH.md §5).
+    std::vector<double> with_nan(3 * 4096 + 17, 0.0);
+    with_nan[2 * 4096 + 5] = std::nan("");
+    with_nan[3 * 4096 + 1] = std::nan("");
+    std::vector<uint64_t> big_cdf(2 * with_nan.size() + 1);
+    std::vector<int32_t> big_anc(with_nan.size());
+    const int64_t m = static_cast<int64_t>(with_nan.size());
+    CHECK(resample_run(sc, with_nan.data(), m, s, big_cdf.data(), big_anc.data()), "NaN weighs nothing by default");
+    for (int32_t k : big_anc) CHECK(k != 2 * 4096 + 5 && k != 3 * 4096 + 1, "scheme %d chose a NaN weight", int(sc));
+    for (int threads : {1, 2, 3}) {
+      int64_t at = 0;
+      CHECK(!resample_run(sc, with_nan.data(), m, s, big_cdf.data(), big_anc.data(), Threads(threads), nullptr, &at) &&
+                at == 2 * 4096 + 5,
+            "scheme %d on %d threads: first NaN at %lld", int(sc), threads, static_cast<long long>(at));
+      CHECK(resample_run(sc, lw.data(), n, s, cdf.data(), big_anc.data(), Threads(threads), nullptr, &at) && at == -1,
+            "no NaN: first_nan is -1");
+    }
   }
   // Systematic with u as close to 1 as a word allows, and a single positive weight first.
   {

@@ -39,15 +39,34 @@ describe('public building blocks: argument validation, nothing half-written', ()
   });
 });
 
-describe('all log-weights -Infinity or NaN', () => {
-  test('resample: all -Infinity / all NaN / empty; out is left untouched', async () => {
+describe('all log-weights -Infinity, or a NaN', () => {
+  test('resample: all -Infinity / empty; out is left untouched', async () => {
     const out = new Int32Array(4).fill(-7);
-    for (const lw of [new Float64Array(4).fill(-Infinity), new Float64Array(4).fill(NaN), Float64Array.of(-Infinity, NaN, -Infinity, NaN)]) {
+    for (const lw of [new Float64Array(4).fill(-Infinity), Float64Array.of(-Infinity, Infinity, 0, 0)]) {
       throwsWith(() => resample(lw, 'systematic', { seed: 1, counter: 0 }, out), 'RangeError', /^logWeights must contain a finite value/);
       await rejectsWith(resampleAsync(lw, 'multinomial', { seed: 1, counter: 0 }, out), 'RangeError', /^logWeights must contain a finite value/);
     }
     expect(Array.from(out)).toEqual([-7, -7, -7, -7]);
     throwsWith(() => resample(new Float64Array(0), 'systematic', { seed: 1, counter: 0 }), 'RangeError', /^logWeights must have at least one element, got 0$/);
+  });
+
+  test('resample: a NaN among finite log-weights is rejected naming its index (never a zero weight), on every scheme and thread count', async () => {
+    const out = new Int32Array(4).fill(-7);
+    const nanAt = /^logWeights\[2\] must not be NaN \(a NaN log-weight means a bug upstream; a zero weight is -Infinity\), got NaN$/;
+    for (const scheme of ['systematic', 'stratified', 'multinomial', 'residual'] as const) {
+      throwsWith(() => resample(Float64Array.of(0, -1, NaN, NaN), scheme, { seed: 1, counter: 0 }, out), 'RangeError', nanAt);
+      await rejectsWith(resampleAsync(Float64Array.of(-Infinity, 3, NaN, 0), scheme, { seed: 1, counter: 0 }, out), 'RangeError', nanAt);
+    }
+    throwsWith(() => resample(new Float64Array(4).fill(NaN), 'systematic', { seed: 1, counter: 0 }, out), 'RangeError', /^logWeights\[0\] must not be NaN/);
+    expect(Array.from(out)).toEqual([-7, -7, -7, -7]);
+    // Large, off the event loop and on several threads: the first NaN, not any NaN.
+    const n = 1 << 20;
+    const lw = new Float64Array(n);
+    lw[700001] = NaN;
+    lw[900000] = NaN;
+    for (const threads of [1, 2, 4]) {
+      await rejectsWith(resampleAsync(lw, 'stratified', { seed: 3, counter: 1 }, undefined, { threads }), 'RangeError', /^logWeights\[700001\] must not be NaN/);
+    }
   });
 });
 

@@ -132,6 +132,33 @@ function countingBackend(): { backend: Backend; live: () => number; released: ()
   return { backend, live: () => liveArrays.size, released: () => releases };
 }
 
+describe('a NaN log-potential', () => {
+  // A weighted model whose potential is NaN for one particle at one step: the run fails
+  // naming the step, the run and the particle (MATH.md §4), not as if every weight were gone.
+  function nanAt(step: number, run: number, particle: number): FeynmanKacModel {
+    const base = temperedImportance([0, 0]);
+    return {
+      ...base,
+      name: 'nan-potential',
+      async start(r) {
+        const inner = await base.start(r);
+        return {
+          ...inner,
+          weigh: async (s) => {
+            await inner.weigh!(s);
+            if (s.number === step) (r.increment as Float64Array)[run * r.particles + particle] = NaN;
+          },
+        };
+      },
+    };
+  }
+
+  test('the reweighting names the particle whose log-weight is NaN', async () => {
+    const p = runFeynmanKac(problem(nanAt(3, 7, 100), { runs: 10, runOffset: 40 }));
+    await expect(p).rejects.toMatchObject({ name: 'RangeError', message: expect.stringMatching(/^the log-weight of particle 100 is NaN \(a bug upstream: a zero weight is -Infinity\) at step 3 of 8 \(t = [0-9.]+\) in run 47 \(MATH\.md §4\)$/) });
+  });
+});
+
 describe('nothing leaks when a run fails or is aborted', () => {
   const mixture = GaussianMixture.fromJSON({ weights: [0.5, 0.5], means: [[-2, 0], [2, 1]], covariances: [[[1, 0], [0, 1]], [[1, 0.3], [0.3, 1]]] });
   const observed = { indices: [1], values: [0.5] };

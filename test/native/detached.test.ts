@@ -2,7 +2,7 @@
 // detached array passed in is refused by name, one detached while a call is in flight makes
 // it reject naming it, and garbage collection while work is pending frees nothing in use.
 import { describe, expect, test } from '@jest/globals';
-import { resample, resampleAsync, gatherRows, gatherRowsAsync, GaussianMixture } from '../../lib/index';
+import { resample, resampleAsync, gatherRows, gatherRowsAsync, gatherRowsInPlaceAsync, GaussianMixture } from '../../lib/index';
 import { native } from '../../lib/native';
 import { rejection, rejectsWith, throwsWith, expectError, detach, getGc } from '../support/errors';
 import { mixtureSpec } from '../support/problems';
@@ -26,17 +26,31 @@ describe('detached buffers', () => {
     expect([keep, keep2, keep3, keep4].every((b) => b.byteLength > 0)).toBe(true);
   });
 
-  test('detached while kernelMean is in flight: rejects mentioning "detached", the moved data is intact', async () => {
+  test('detached while kernelMean is in flight: rejects mentioning "detached", the moved data is untouched', async () => {
     const n = 1 << 22;
-    const z = new Float32Array(n).fill(1), score = new Float32Array(n).fill(2), mu = new Float32Array(n);
+    const z = new Float32Array(n).fill(1), score = new Float32Array(n).fill(2), mu = new Float32Array(n).fill(-1);
     const pending = native.kernelMean(z, score, 1, 1, mu, 1);
     const moved = detach(mu.buffer); // synchronously, right after the call returned
     const err = await rejectsWith(pending, 'TypeError', /detached \(transferred\) while the call was in flight/);
     expect(err.message).toMatch(/detached/);
-    // The worker wrote into the moved backing store, which we kept alive.
+    // The call worked on its own copy: the memory that moved was never written.
     const m = new Float32Array(moved);
-    expect(m[0]).toBe(3);
-    expect(m[n - 1]).toBe(3);
+    expect(m[0]).toBe(-1);
+    expect(m[n - 1]).toBe(-1);
+  });
+
+  test('the direct exports (the driver\'s) use arrays in place; the public ones write results when they settle', async () => {
+    const n = 1 << 20;
+    const z = new Float32Array(n).fill(1), score = new Float32Array(n).fill(2);
+    const mu = new Float32Array(n), mu2 = new Float32Array(n);
+    const direct = native.direct.kernelMean(z, score, 1, 1, mu, 1);
+    const copied = native.kernelMean(z, score, 1, 1, mu2, 1);
+    await Promise.all([direct, copied]);
+    expect([mu[0], mu[n - 1], mu2[0], mu2[n - 1]]).toEqual([3, 3, 3, 3]);
+    // A result is written only when the call succeeds: a failed call leaves `out` as it was.
+    const out = new Int32Array(n).fill(-7);
+    await rejectsWith(resampleAsync(new Float64Array(n).fill(-Infinity), 'systematic', { seed: 0, counter: 0 }, out), 'RangeError', /logWeights must contain a finite value/);
+    expect(out[0]).toBe(-7);
   });
 
   test('detached while the mixture score, resampleAsync, gatherRowsAsync are in flight', async () => {
@@ -66,6 +80,66 @@ describe('detached buffers', () => {
     expect(keep.byteLength).toBe(4 * n);
     expect(err.message).toMatch(/^mu /);
   });
+});
+
+// ---------------------------------------------------------------- transfer, then drop the clone
+
+// An array transferred during an async call, whose new owner is then dropped and
+// collected: its memory goes back to the allocator and is handed to the next arrays. A
+// call still using it would corrupt them, or fault (it did, with arrays of 4 MB or more).
+// Each round checks that the call rejects naming the array, and that arrays allocated
+// after the collection keep exactly what was written into them.
+const gcNow = getGc();
+(gcNow ? describe : describe.skip)('transferred during the call, the new owner collected', () => {
+  const rounds = 8;
+  const n = 1 << 18; // rows and out of 4 MB: large enough to be mmapped (freed memory is unmapped or reused)
+  const ancestors = Int32Array.from({ length: n }, (_, k) => (k * 7919) % n);
+
+  async function round(start: (rows: Float32Array, out: Float32Array, lw: Float64Array, anc: Int32Array) => { pending: Promise<unknown>; moved: ArrayBufferLike[] }, name: RegExp) {
+    const rows = new Float32Array(4 * n).fill(1.5), out = new Float32Array(4 * n).fill(-2), lw = new Float64Array(n), anc = new Int32Array(n);
+    const { pending, moved } = start(rows, out, lw, anc);
+    let clones: ArrayBuffer[] | null = moved.map((b) => detach(b));
+    clones = null;
+    void clones;
+    gcNow!();
+    const victims = Array.from({ length: 4 }, (_, k) => new Float32Array(4 * n).fill(k + 10));
+    const err = await rejection(pending);
+    expectError(err, 'TypeError', name);
+    victims.forEach((v, k) => {
+      let wrong = 0;
+      for (let i = 0; i < v.length; i += 1021) if (v[i] !== k + 10) wrong++;
+      expect(wrong).toBe(0);
+    });
+  }
+
+  test('gatherRowsAsync: out transferred', async () => {
+    for (let i = 0; i < rounds; i++) {
+      await round((rows, out) => ({ pending: gatherRowsAsync(rows, 4, ancestors, out), moved: [out.buffer] }), /^out was detached \(transferred\) while the call was in flight/);
+    }
+  });
+
+  test('gatherRowsAsync: rows (an input) transferred', async () => {
+    for (let i = 0; i < rounds; i++) {
+      await round((rows, out) => ({ pending: gatherRowsAsync(rows, 4, ancestors, out), moved: [rows.buffer] }), /^rows was detached \(transferred\)/);
+    }
+  });
+
+  test('resampleAsync and gatherRowsInPlaceAsync: every array transferred', async () => {
+    for (let i = 0; i < rounds; i++) {
+      await round((_rows, _out, lw, anc) => ({ pending: resampleAsync(lw, 'multinomial', { seed: i, counter: 0 }, anc), moved: [lw.buffer, anc.buffer] }), /^logWeights was detached/);
+      await round((rows) => ({ pending: gatherRowsInPlaceAsync(rows, 4, ancestors), moved: [rows.buffer] }), /^rows was detached/);
+    }
+  });
+});
+
+test('an array on a resizable ArrayBuffer shrunk during the call: rejects, nothing is written', async () => {
+  const n = 1 << 20;
+  const buffer = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(16 * n, { maxByteLength: 16 * n });
+  const out = new Float32Array(buffer); // length-tracking
+  const pending = gatherRowsAsync(new Float32Array(4 * n).fill(1), 4, new Int32Array(n), out);
+  buffer.resize(8);
+  await rejectsWith(pending, 'TypeError', /^out was resized while the call was in flight/);
+  expect(Array.from(out)).toEqual([0, 0]);
 });
 
 // ---------------------------------------------------------------- GC while work is pending
