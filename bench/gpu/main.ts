@@ -184,9 +184,6 @@ async function run(): Promise<void> {
   addParity(await step('parity: gather', 5, () => gatherParity(candidate)));
   addParity(await step('parity: short run', 5, () => shortRunParity(candidate)));
   addParity(await step('parity: long run', 10, () => longRunInDistribution(candidate)));
-  addParity(await step('host side: chunked score', 10, () => (dry ? chunkedScoreOnStandIn(5000) : chunkedScoreParity(candidate, 70_000))));
-  addParity(await step('host side: transfers', 5, () => (dry ? Promise.resolve(null) : transferCheck())));
-  addParity(await step('host side: no context for CPU runs', 10, async () => noContextForCpuRuns()));
   addParity(await step('parity: resampling', 5, () => resampleParity(dry ? [1, 49, 1000] : [1, 7, 49, 1000, 100_000, 1_000_000], candidate)));
   if (!dry) addParity(await step('parity: resampling N=1e7', 40, async () => ({ ...(await resampleParity([10_000_000], candidate)), name: 'ancestors (4 schemes), N = 1e7' })));
   results.resampleGather = (await step('resample + gather', 20, () => resampleGather(dry ? [1e5] : [1e7, 1e8], log, candidate))) ?? [];
@@ -194,7 +191,11 @@ async function run(): Promise<void> {
   results.cpuBaseline = baseline.note;
   results.filter = (await step('filter throughput', 25, () => filterThroughput(dry ? [1e3] : [1e5, 1e6, 1e7], baseline.rates, log, candidate))) ?? [];
   results.hostCpu = (await step('host CPU filter', 20, () => hostCpuFilter(dry ? [1e3] : [1e5, 1e6], log))) ?? [];
-  if (!dry) results.largest = await step('largest N', 35, () => largestN(log, Math.max(10, left() - 10)));
+  if (!dry) results.largest = await step('largest N', 35, () => largestN(log, Math.max(10, left() - 40)));
+  // The host-side checks last: a crash there (seen once, exit 139 in the chunked score) loses nothing else.
+  addParity(await step('host side: no context for CPU runs', 10, async () => noContextForCpuRuns()));
+  addParity(await step('host side: transfers', 5, () => (dry ? Promise.resolve(null) : transferCheck())));
+  addParity(await step('host side: chunked score', 10, () => (dry ? chunkedScoreOnStandIn(5000) : chunkedScoreParity(candidate, 70_000))));
   save();
   log('');
   log(shortTable(results));

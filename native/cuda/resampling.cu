@@ -379,38 +379,16 @@ __device__ inline int64_t upper_bound(const uint64_t* cdf, int64_t lo, int64_t h
   return lo;
 }
 
-// The range of cumulative weights [lo, hi] that the targets of one search tile (kTile
-// consecutive positions) span: one thread per tile, so the two searches over a whole run
-// (about 2 log2 n dependent loads) run for every tile at once instead of holding up each
-// search block while its first thread does them.
-template <typename Targets>
-__global__ void search_ranges_kernel(Batch b, const uint64_t* cdf, const uint8_t* flags, const uint8_t* ok,
-                                     const int64_t* counts, int64_t tiles_per_run, StreamKey stream, Targets targets,
-                                     int64_t* ranges) {
-  const int64_t tile = global_thread();
-  if (tile >= b.runs * tiles_per_run) return;
-  const int64_t r = tile / tiles_per_run, n = b.particles;
-  if (!active(flags, ok, r)) return;
-  const int64_t count = counts ? counts[r] : n;
-  const int64_t first = (tile % tiles_per_run) * kTile;
-  if (first >= count) return;
-  const int64_t last = (first + kTile < count ? first + kTile : count) - 1;
-  const uint64_t* c = cdf + r * n;
-  WordCache words{run_stream(stream, b, r)};
-  const int64_t lo = upper_bound(c, 0, n - 1, targets(r, first, words));
-  ranges[2 * tile] = lo;
-  ranges[2 * tile + 1] = upper_bound(c, lo, n - 1, targets(r, last, words));
-}
-
 // Ancestors of positions m in [0, count_r) of each active run, written at
-// ancestors[r n + offset_r + m]. Each block takes kTile consecutive positions and the
-// range of cumulative weights their targets span (search_ranges_kernel, launched just
-// before on the same stream) and, when it fits, searches it in shared memory.
+// ancestors[r n + offset_r + m]. Each block takes kTile consecutive positions, finds the
+// range of cumulative weights their targets span and, when it fits, searches it in
+// shared memory.
 template <typename Targets>
 __global__ void search_kernel(Batch b, const uint64_t* cdf, const uint8_t* flags, const uint8_t* ok,
                               const int64_t* counts, const int64_t* offsets, int64_t tiles_per_run, StreamKey stream,
-                              Targets targets, const int64_t* ranges, int32_t* ancestors) {
+                              Targets targets, int32_t* ancestors) {
   __shared__ uint64_t window[kSearchCap];
+  __shared__ int64_t range[2];
   const int64_t r = blockIdx.x / tiles_per_run, n = b.particles;
   if (!active(flags, ok, r)) return;
   const int64_t count = counts ? counts[r] : n;
@@ -419,7 +397,13 @@ __global__ void search_kernel(Batch b, const uint64_t* cdf, const uint8_t* flags
   const int64_t last = (first + kTile < count ? first + kTile : count) - 1;
   const uint64_t* c = cdf + r * n;
   WordCache words{run_stream(stream, b, r)};
-  const int64_t lo = ranges[2 * int64_t{blockIdx.x}], hi = ranges[2 * int64_t{blockIdx.x} + 1];
+  if (threadIdx.x == 0) {
+    WordCache w0{run_stream(stream, b, r)};
+    range[0] = upper_bound(c, 0, n - 1, targets(r, first, w0));
+    range[1] = upper_bound(c, range[0], n - 1, targets(r, last, w0));
+  }
+  __syncthreads();
+  const int64_t lo = range[0], hi = range[1];
   const bool fits = hi - lo + 1 <= kSearchCap;
   if (fits)
     for (int64_t i = threadIdx.x; i <= hi - lo; i += kThreads) window[i] = c[lo + i];
@@ -501,7 +485,7 @@ void Context::resample(const Batch& b, ResamplingScheme scheme, const uint8_t* f
   const int64_t tpr_draws = (n + 1 + kTile - 1) / kTile, tiles_draws = runs * tpr_draws;
   const bool sorted = scheme == ResamplingScheme::kMultinomial || scheme == ResamplingScheme::kResidual;
   const bool residual = scheme == ResamplingScheme::kResidual;
-  size_t bytes = carve_bytes<double>(tiles) * 2 + carve_bytes<double>(runs) * 4 + carve_bytes<int64_t>(2 * tiles);
+  size_t bytes = carve_bytes<double>(tiles) * 2 + carve_bytes<double>(runs) * 4;
   if (sorted) bytes += carve_bytes<uint64_t>(runs * (n + 1)) + carve_bytes<uint64_t>(tiles_draws);
   if (residual) bytes += carve_bytes<uint64_t>(runs * n) * 2 + carve_bytes<uint64_t>(tiles) * 2 +
                          carve_bytes<int64_t>(runs) * 4;
@@ -512,17 +496,7 @@ void Context::resample(const Batch& b, ResamplingScheme scheme, const uint8_t* f
   unsigned long long* coarse = w.take<unsigned long long>(runs);
   unsigned long long* totals = w.take<unsigned long long>(runs);
   unsigned long long* draw_totals = w.take<unsigned long long>(runs);
-  int64_t* ranges = w.take<int64_t>(2 * tiles);  // per search tile: [lo, hi] (search_ranges_kernel)
   const unsigned grid = static_cast<unsigned>(tiles), grid_runs = static_cast<unsigned>(runs);
-  // The ancestors of `counts` positions per run (null: n) at offsets (null: 0): the tiles'
-  // ranges, then the search. One ranges buffer serves both of residual's searches: stream
-  // order runs the second ranges kernel after the first search has read them.
-  auto search = [&](const uint64_t* c, const int64_t* counts, const int64_t* offsets, auto targets) {
-    search_ranges_kernel<<<blocks_for(tiles), kThreads, 0, l.stream>>>(b, c, flags, ok, counts, tpr, stream,
-                                                                         targets, ranges);
-    search_kernel<<<grid, kThreads, 0, l.stream>>>(b, c, flags, ok, counts, offsets, tpr, stream, targets, ranges,
-                                                   ancestors);
-  };
 
   // C_k: max, coarse sums (the shift), fine weights, then the scan (resampling_math.h).
   rs_tile_max<<<grid, kThreads, 0, l.stream>>>(b, log_w, flags, tpr, part_max);
@@ -550,14 +524,17 @@ void Context::resample(const Batch& b, ResamplingScheme scheme, const uint8_t* f
   };
   switch (scheme) {
     case ResamplingScheme::kSystematic:
-      search(cdf, nullptr, nullptr, SystematicTargets{stream, b, totals});
+      search_kernel<<<grid, kThreads, 0, l.stream>>>(b, cdf, flags, ok, nullptr, nullptr, tpr, stream,
+                                                     SystematicTargets{stream, b, totals}, ancestors);
       break;
     case ResamplingScheme::kStratified:
-      search(cdf, nullptr, nullptr, StratifiedTargets{b, totals});
+      search_kernel<<<grid, kThreads, 0, l.stream>>>(b, cdf, flags, ok, nullptr, nullptr, tpr, stream,
+                                                     StratifiedTargets{b, totals}, ancestors);
       break;
     case ResamplingScheme::kMultinomial:
       sorted_draws(nullptr);
-      search(cdf, nullptr, nullptr, SortedTargets{b, sums, nullptr, totals});
+      search_kernel<<<grid, kThreads, 0, l.stream>>>(b, cdf, flags, ok, nullptr, nullptr, tpr, stream,
+                                                     SortedTargets{b, sums, nullptr, totals}, ancestors);
       break;
     case ResamplingScheme::kResidual: {
       uint64_t* copies = w.take<uint64_t>(runs * n);
@@ -576,10 +553,12 @@ void Context::resample(const Batch& b, ResamplingScheme scheme, const uint8_t* f
       tile_scan_u64<<<grid, kThreads, 0, l.stream>>>(n, flags, ok, tpr, part_fractions, fractions);
       residual_counts<<<blocks_for(runs), kThreads, 0, l.stream>>>(b, flags, ok, copy_totals, out, remaining);
       // floor(N W_k) copies: position m goes to the smallest k with cumulative copies > m.
-      search(copies, out, nullptr, CopyTargets{});
+      search_kernel<<<grid, kThreads, 0, l.stream>>>(b, copies, flags, ok, out, nullptr, tpr, stream, CopyTargets{},
+                                                     ancestors);
       // The remainder: sorted uniforms on the fractional parts, after the copies.
       sorted_draws(remaining);
-      search(fractions, remaining, out, SortedTargets{b, sums, remaining, fraction_totals});
+      search_kernel<<<grid, kThreads, 0, l.stream>>>(b, fractions, flags, ok, remaining, out, tpr, stream,
+                                                     SortedTargets{b, sums, remaining, fraction_totals}, ancestors);
       break;
     }
   }
