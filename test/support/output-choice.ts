@@ -6,6 +6,11 @@
 //   x(draw):  E = Σ_k W_k x_k, Var = Σ_k W_k x_k² − (Σ_k W_k x_k)²
 // A uniform choice has E[W(draw)] = Σ_g (n_g / N) W_g < Σ_g W_g² whenever the weights differ.
 
+import { smc } from '../../lib/samplers';
+import { GaussianMixture } from '../../lib/mixture';
+import { Check, StatCase, abs, holds } from './checks';
+import { KERNEL_CONFIGS, PRIOR_JSON, OBSERVED, LATENT, Y0, D, libSchedule } from './problems';
+
 export interface ChoiceStatistics {
   /** z of Σ_r (W(draw_r) − E_r) against its exact sd (0 when every run has equal weights). */
   zWeight: number;
@@ -79,3 +84,43 @@ export function outputChoice(
   const z = (s: number, v: number) => (v > 0 ? s / Math.sqrt(v) : Math.abs(s) < 1e-9 ? 0 : Infinity);
   return { zWeight: z(sumW, varW), zCoordinate: sumX.map((s, a) => z(s, varX[a])), unmatched, informative };
 }
+
+// ---- the dedicated case: no resampling, so the final weights are far from equal ---------------
+
+export const CHOICE_RUNS = 2000;
+export const CHOICE_PARTICLES = 50;
+export const Z_CHOICE = 5.5;
+
+/** smc with essThreshold 0 (never resample) on ou × euler; output 'all' also returns the chosen draw. */
+export async function runChoice(seed: number) {
+  const cfg = KERNEL_CONFIGS[0];
+  return smc({
+    score: GaussianMixture.fromJSON(PRIOR_JSON),
+    schedule: libSchedule(cfg.spec),
+    grid: cfg.grid,
+    observed: { indices: OBSERVED, values: Y0 },
+    particles: CHOICE_PARTICLES,
+    samples: CHOICE_RUNS,
+    essThreshold: 0,
+    seed,
+    output: 'all',
+  });
+}
+
+export function choiceChecks(st: ChoiceStatistics): Check[] {
+  return [
+    holds('every draw is one of its run\'s particles', st.unmatched === 0),
+    { name: 'runs where the choice matters', value: st.informative, bound: CHOICE_RUNS / 2, side: 'lower' },
+    abs('z(E[W of the draw] = Σ W²)', st.zWeight, Z_CHOICE),
+    ...st.zCoordinate.map((z, j) => abs(`z(E[x_${j} of the draw] = Σ W x_${j})`, z, Z_CHOICE)),
+  ];
+}
+
+export const CHOICE_CASE: StatCase = {
+  name: 'output choice: τ = 0, N = 50, K = 2000',
+  seed: 31337,
+  async run(seed) {
+    const res = await runChoice(seed);
+    return choiceChecks(outputChoice(res.samples, res.particles!, res.logWeights!, CHOICE_RUNS, CHOICE_PARTICLES, D, LATENT));
+  },
+};
