@@ -12,14 +12,14 @@
 // CALIBRATION (tools/calibrate.ts).
 import { describe, expect, test } from '@jest/globals';
 import { replacement } from '../../lib/samplers';
-import { failures, worstExcess } from '../support/checks';
+import { GaussianMixture } from '../../lib/mixture';
+import { failures, worstExcess, gaussianMomentChecks } from '../support/checks';
 import { KERNEL_CONFIGS, PRIOR, OBSERVED, LATENT, Y0, D, libSchedule } from '../support/problems';
 import { TRANSITION_CASES, TRANSITION_SEED, runRecorded, checksOfRecording, transitionChecks, SAMPLES, Z_LAW } from '../support/transition-cases';
 import { exactSchedule, exactSteps, ExactStep } from '../support/exact-schedules';
 import { gaussianScore } from '../support/gaussian-model';
 import { chainFor, replacementLaw } from '../support/kalman-oracle';
 import { cholesky } from '../support/matrix';
-import { gaussianMomentChecks } from '../support/checks';
 
 describe.each(KERNEL_CONFIGS.map((cfg, i) => [cfg.name, cfg, TRANSITION_CASES[i]] as const))('%s', (_name, cfg, c) => {
   test('X_T, every kernel step, the last step, the context path and the output have their exact laws', async () => {
@@ -41,7 +41,6 @@ test("the 'fixed' context keeps Y_t = Y_0 at every step, and the output has the 
 
 test('replacement with the library mixture gives the same law as with the exact score callback', async () => {
   // The same pair with the built-in GaussianMixture (native score) instead of the callback.
-  const { GaussianMixture } = await import('../../lib/mixture');
   const cfg = KERNEL_CONFIGS[4];
   const res = await replacement({ score: GaussianMixture.fromJSON({ weights: [1], means: [PRIOR.mean], covariances: [PRIOR.cov] }), schedule: libSchedule(cfg.spec), grid: cfg.grid, observed: { indices: OBSERVED, values: Y0 }, samples: SAMPLES, seed: 99 });
   const law = replacementLaw(chainFor(PRIOR, cfg.spec, cfg.kernel, cfg.grid, OBSERVED), exactSchedule(cfg.spec), cfg.grid, Y0, 'forward');
