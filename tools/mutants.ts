@@ -13,7 +13,7 @@
 // (SIGKILL, power loss) is repaired by the next run before it does anything else.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { MUTANTS, Mutant } from './mutants-list';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -70,39 +70,69 @@ function recoverFromBackup(): void {
   fs.unlinkSync(BACKUP);
 }
 
+/** The child now running (a build or jest), stopped with us on Ctrl-C. */
+let child: ChildProcess | null = null;
+
+let stopping = false;
 function onSignal(signal: NodeJS.Signals): void {
+  if (stopping) return;
+  stopping = true;
   console.log(`\n${signal}: restoring the mutated file(s)`);
   restoreAll();
-  if (nativeTouched) {
-    console.log('rebuilding the addon from the restored sources');
-    buildNative();
-  }
-  process.exit(130);
+  // The running child (a build, or jest) gets the signal too; the rebuild waits for it to
+  // exit, or two node-gyp runs would share build/.
+  const finish = () => {
+    if (nativeTouched) {
+      console.log('rebuilding the addon from the restored sources');
+      buildNativeSync();
+    }
+    process.exit(130);
+  };
+  if (child && child.exitCode === null) {
+    child.once('close', finish);
+    child.kill(signal);
+  } else finish();
 }
 
 // ---- build and test ------------------------------------------------------------------------------
 
 const isNative = (file: string) => path.relative(ROOT, file).startsWith('native' + path.sep);
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { ok: boolean; output: string } {
-  const r = spawnSync(cmd, args, { cwd: ROOT, env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+// Children run asynchronously, so a Ctrl-C reaches onSignal while they work.
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    let output = '';
+    const c = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    c.stdout.on('data', (d) => (output += d));
+    c.stderr.on('data', (d) => (output += d));
+    c.on('close', (code) => {
+      child = null;
+      resolve({ ok: code === 0, output });
+    });
+  });
 }
 
 function nodeDir(): string {
   return path.dirname(path.dirname(process.execPath));
 }
 
-function buildNative(): { ok: boolean; output: string } {
+const gypEnv = () => ({ ...process.env, npm_config_nodedir: process.env.npm_config_nodedir ?? nodeDir() });
+
+function buildNative(): Promise<{ ok: boolean; output: string }> {
   // Incremental (make compares timestamps): only the touched file and what includes it.
-  return run('npx', ['node-gyp', 'build', '-j', '2'], { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir ?? nodeDir() });
+  return run('npx', ['node-gyp', 'build', '-j', '2'], gypEnv());
 }
 
-function buildTs(): { ok: boolean; output: string } {
+function buildNativeSync(): void {
+  spawnSync('npx', ['node-gyp', 'build', '-j', '2'], { cwd: ROOT, env: gypEnv(), stdio: 'inherit' });
+}
+
+function buildTs(): Promise<{ ok: boolean; output: string }> {
   return run('npx', ['tsc', '-p', 'tsconfig.json']);
 }
 
-function runTests(patterns: string[]): { ok: boolean; output: string } {
+function runTests(patterns: string[]): Promise<{ ok: boolean; output: string }> {
   return run('npx', ['jest', '--bail=1', '--silent', '--colors=false', ...patterns]);
 }
 
@@ -113,9 +143,9 @@ function failedTests(output: string): string {
     .filter((l) => /^\s*(✕|●) /.test(l))
     .map((l) => l.replace(/^\s*(✕|●)\s*/, '').replace(/\s*\(\d+ ms\)$/, '').trim())
     .filter((l, i, a) => l && a.indexOf(l) === i);
-  if (names.length) return names.slice(0, 2).join(' | ');
-  const suite = output.split('\n').find((l) => l.startsWith('FAIL '));
-  return suite ?? 'jest exited non-zero';
+  const suites = [...new Set(output.split('\n').filter((l) => l.startsWith('FAIL ')).map((l) => l.slice(5).trim().split(' ')[0]))];
+  if (names.length) return `${suites.join(', ')}: ${names[0]}`;
+  return suites.length ? suites.join(', ') : 'jest exited non-zero';
 }
 
 // ---- one mutant ---------------------------------------------------------------------------------
@@ -133,40 +163,47 @@ function applyEdits(m: Mutant): { text: string; original: string } | { reason: s
   return { text, original };
 }
 
-function runMutant(m: Mutant): Result {
+async function runMutant(m: Mutant): Promise<Result> {
   const started = Date.now();
   const done = (status: Status, detail: string): Result => ({ id: m.id, status, detail, seconds: (Date.now() - started) / 1000 });
   const file = path.join(ROOT, m.file);
   const edit = applyEdits(m);
   if ('reason' in edit) return done('not applicable', edit.reason);
+  const native = isNative(file);
+  let result: Result;
   try {
     mutate(file, edit.text, edit.original);
-    if (isNative(file)) {
-      nativeTouched = true;
-      const b = buildNative();
-      if (!b.ok) return done('not applicable', `does not compile: ${b.output.split('\n').find((l) => l.includes('error')) ?? 'node-gyp failed'}`);
-    } else {
-      // jest compiles lib/ from source; dist/ (the CLI's) is rebuilt so the two agree.
-      buildTs();
-    }
-    const t = runTests(m.tests);
-    if (/No tests found/.test(t.output)) return done('not applicable', `no test file matches ${m.tests.join(', ')}`);
-    return t.ok ? done('SURVIVED', `passed: ${m.tests.join(', ')}`) : done('killed', failedTests(t.output));
+    result = await buildAndTest(m, native, done);
   } finally {
     restoreAll();
   }
+  if (native) {
+    // The addon must match the restored sources before anything else runs on it.
+    const b = await buildNative();
+    if (!b.ok) throw new Error(`the restored addon does not build:\n${b.output}`);
+  }
+  return result;
+}
+
+async function buildAndTest(m: Mutant, native: boolean, done: (s: Status, d: string) => Result): Promise<Result> {
+  if (native) {
+    nativeTouched = true;
+    const b = await buildNative();
+    if (!b.ok) return done('not applicable', `does not compile: ${b.output.split('\n').find((l) => l.includes('error')) ?? 'node-gyp failed'}`);
+  } else {
+    // jest compiles lib/ from source; dist/ (the CLI's) is rebuilt so the two agree.
+    await buildTs();
+  }
+  const t = await runTests(m.tests);
+  if (/No tests found/.test(t.output)) return done('not applicable', `no test file matches ${m.tests.join(', ')}`);
+  return t.ok ? done('SURVIVED', `passed: ${m.tests.join(', ')}`) : done('killed', failedTests(t.output));
 }
 
 // ---- main -----------------------------------------------------------------------------------------
 
-function main(): void {
+async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  process.on('uncaughtException', (err) => {
-    console.error(err);
-    restoreAll();
-    process.exit(2);
-  });
   recoverFromBackup();
   const only = new RegExp(arg('only') ?? '.');
   const list = MUTANTS.filter((m) => only.test(m.id));
@@ -174,15 +211,15 @@ function main(): void {
     for (const m of list) console.log(`${m.id.padEnd(28)} ${m.section.padEnd(5)} ${m.file}: ${m.description}`);
     return;
   }
-  if (nativeTouched) buildNative();
+  if (nativeTouched) await buildNative();
   if (arg('no-baseline') === undefined) {
     // Unmutated, the tests must pass, or every mutant would look killed.
     const patterns = [...new Set(list.flatMap((m) => m.tests))];
     console.log(`baseline: ${patterns.join(' ')}`);
-    const b = buildNative();
+    const b = await buildNative();
     if (!b.ok) throw new Error(`the unmutated addon does not build:\n${b.output}`);
-    buildTs();
-    const t = runTests(patterns);
+    await buildTs();
+    const t = await runTests(patterns);
     if (!t.ok) {
       console.error(`the unmutated tests fail (${failedTests(t.output)}); fix them first`);
       process.exit(2);
@@ -190,15 +227,15 @@ function main(): void {
   }
   const results: Result[] = [];
   for (const m of list) {
-    const r = runMutant(m);
+    const r = await runMutant(m);
     results.push(r);
     console.log(`${r.status.padEnd(14)} ${m.id.padEnd(28)} ${r.seconds.toFixed(0).padStart(4)} s  ${r.detail}`);
   }
   if (nativeTouched) {
-    const b = buildNative(); // the addon of the restored sources
+    const b = await buildNative(); // the addon of the restored sources
     if (!b.ok) console.error('warning: rebuilding the restored addon failed; run npx node-gyp rebuild');
   }
-  buildTs();
+  await buildTs();
   const count = (s: Status) => results.filter((r) => r.status === s).length;
   const summary = `${count('killed')} killed, ${count('SURVIVED')} survived, ${count('not applicable')} not applicable of ${results.length}`;
   console.log(summary);
@@ -213,4 +250,9 @@ function main(): void {
   process.exit(count('SURVIVED') > 0 ? 1 : 0);
 }
 
-main();
+main().catch((err) => {
+  console.error(err);
+  restoreAll();
+  if (nativeTouched) buildNativeSync();
+  process.exit(2);
+});

@@ -33,7 +33,7 @@ import { KERNEL_CONFIGS, KernelConfig, PRIOR, PRIOR_JSON, OBSERVED, LATENT, Y0, 
 import { KALMAN_CASES, runFilter, exactChain, analyse, filterChecks, resamplingChecks, TAUS, kalmanCase } from '../support/kalman-cases';
 import { exactSchedule, exactSteps, exactStep, transition, ExactStep } from '../support/exact-schedules';
 import { gaussianScore } from '../support/gaussian-model';
-import { buildChain, chainFor, kalman, kalmanPerRun, jointGaussianReference, replacementLaw, LinearGaussianChain, KalmanOptions, KalmanResult } from '../support/kalman-oracle';
+import { buildChain, chainFor, kalman, kalmanPerRun, jointGaussianReference, replacementLaw, LinearGaussianChain, KalmanOptions } from '../support/kalman-oracle';
 import { matmul, matvec, transpose, spdInverse, logNormalDensity, identity } from '../support/matrix';
 
 // ---- the oracle itself ---------------------------------------------------------------------
