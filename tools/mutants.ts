@@ -78,10 +78,12 @@ function onSignal(signal: NodeJS.Signals): void {
   if (stopping) return;
   stopping = true;
   console.log(`\n${signal}: restoring the mutated file(s)`);
-  restoreAll();
-  // The running child (a build, or jest) gets the signal too; the rebuild waits for it to
-  // exit, or two node-gyp runs would share build/.
+  // The running child (a build, or jest) gets the signal too. Files are restored once it has
+  // exited: a compiler still running could otherwise write an object of the mutant newer
+  // than the restored source, which make would then keep; and two node-gyp runs would
+  // share build/.
   const finish = () => {
+    restoreAll();
     if (nativeTouched) {
       console.log('rebuilding the addon from the restored sources');
       buildNativeSync();
