@@ -1,0 +1,231 @@
+// The mutants of npm run test:mutants (tools/mutants.ts): plausible single-line bugs in the
+// formulas of MATH.md §1–§5 and §7, each with the jest files (path patterns) that must
+// notice it. A search text must occur exactly once in its file; when code moves, update the
+// text here (the tool reports such a mutant as "not applicable" rather than guessing).
+
+export interface Edit {
+  search: string;
+  replace: string;
+}
+
+export interface Mutant {
+  id: string;
+  /** The MATH.md section whose formula it breaks. */
+  section: string;
+  description: string;
+  file: string;
+  /** Applied together (one bug may need the same change on two lines, as a and b of one kernel). */
+  edits: Edit[];
+  /** jest path patterns of the tests that must fail. */
+  tests: string[];
+}
+
+const KALMAN = 'numerics/kalman';
+const TRANSITIONS = 'numerics/transitions';
+const CORRECTORS = 'numerics/correctors';
+const CHOICE = 'numerics/output-choice';
+const SAMPLERS = 'numerics/samplers';
+
+export const MUTANTS: Mutant[] = [
+  // ---- the survivors of the first mutation run, and the grid-index bug ----
+  {
+    id: 'output-choice-uniform',
+    section: '§3',
+    description: "smc's output draw chosen uniformly instead of by final weight",
+    file: 'lib/samplers.ts',
+    edits: [{ search: 'result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }', replace: 'new Float64Array(runs * particles), { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }' }],
+    tests: [CHOICE, KALMAN],
+  },
+  {
+    id: 'ddpm-x0-alpha-t',
+    section: '§2',
+    description: "DDPM kernel's x̂0 coefficient with alpha_t instead of alpha_s (in a and b)",
+    file: 'native/core/kernels.h',
+    edits: [
+      { search: 'const double c0 = q.alpha_s * q.sigma2_ts / q.sigma2_t;', replace: 'const double c0 = q.alpha_t * q.sigma2_ts / q.sigma2_t;' },
+      { search: 'c.b = q.alpha_s * q.sigma2_ts / q.alpha_t;', replace: 'c.b = q.alpha_t * q.sigma2_ts / q.alpha_t;' },
+    ],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  {
+    id: 'langevin-noise-sqrt-delta',
+    section: '§3',
+    description: 'Langevin noise √δ instead of √(2δ)',
+    file: 'native/core/particles.cc',
+    edits: [{ search: 'const double noise = std::sqrt(2.0 * delta);', replace: 'const double noise = std::sqrt(delta);' }],
+    tests: [CORRECTORS],
+  },
+  {
+    id: 'repaint-renoise-y-s',
+    section: '§3',
+    description: 'RePaint re-noised state carries Y_s instead of Y_t',
+    file: 'lib/driver.ts',
+    edits: [{ search: 'await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT,', replace: 'await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, ySource,' }],
+    tests: [CORRECTORS],
+  },
+  {
+    id: 'context-path-reversed',
+    section: '§3',
+    description: 'forward context path: step i uses the transition of step S − i + 1 (indexed S − i, not i − 1)',
+    file: 'native/core/particles.cc',
+    edits: [{ search: 'const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);', replace: 'const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  {
+    id: 'context-y-s-index-reversed',
+    section: '§3',
+    description: 'the driver reads Y_s at grid index S − i instead of i − 1',
+    file: 'lib/driver.ts',
+    edits: [{ search: 'const ySource = contextAt(i - 1);', replace: 'const ySource = contextAt(p.steps - i);' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  // ---- §1 schedules ----
+  {
+    id: 'vp-transition-alphabar',
+    section: '§1',
+    description: 'alpha_{t|s} = alphā_t/alphā_s (no square root)',
+    file: 'lib/schedules.ts',
+    edits: [{ search: 'return { alpha: Math.exp(0.5 * d), sigma2: -Math.expm1(d) };', replace: 'return { alpha: Math.exp(d), sigma2: -Math.expm1(d) };' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  {
+    id: 'cosine-without-offset',
+    section: '§1',
+    description: 'cosine schedule without the offset s = 0.008',
+    file: 'lib/schedules.ts',
+    edits: [{ search: 'const f = (t: number) => Math.cos(((t / K + 0.008) / 1.008) * (Math.PI / 2)) ** 2;', replace: 'const f = (t: number) => Math.cos((t / K) * (Math.PI / 2)) ** 2;' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  // ---- §2 kernels ----
+  {
+    id: 'euler-drops-z',
+    section: '§2',
+    description: 'Euler mean without the `Z_t +` term (the slide\'s formula)',
+    file: 'native/core/kernels.h',
+    edits: [{ search: 'c.a = 1.0 - q.h * q.drift_t;', replace: 'c.a = -q.h * q.drift_t;' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  {
+    id: 'euler-variance-g',
+    section: '§2',
+    description: 'Euler variance g h instead of g² h',
+    file: 'native/core/kernels.h',
+    edits: [{ search: 'c.v = q.diffusion2_t * q.h;', replace: 'c.v = std::sqrt(q.diffusion2_t) * q.h;' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  {
+    id: 'ddpm-variance-large',
+    section: '§2',
+    description: 'DDPM variance sigma²_{t|s} (the "large" choice) instead of the posterior variance',
+    file: 'native/core/kernels.h',
+    edits: [{ search: 'c.v = q.sigma2_ts * q.sigma2_s / q.sigma2_t;', replace: 'c.v = q.sigma2_ts;' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  {
+    id: 'ddpm-z-coefficient-alpha-s',
+    section: '§2',
+    description: "DDPM kernel's z coefficient alpha_s sigma_s²/sigma_t² instead of alpha_{t|s} sigma_s²/sigma_t²",
+    file: 'native/core/kernels.h',
+    edits: [{ search: 'const double c1 = q.alpha_ts * q.sigma2_s / q.sigma2_t;', replace: 'const double c1 = q.alpha_s * q.sigma2_s / q.sigma2_t;' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  {
+    id: 'last-step-noisy',
+    section: '§2',
+    description: 'the last step keeps its kernel noise',
+    file: 'lib/driver.ts',
+    edits: [{ search: 'const noise = i === 1 && !p.finalNoise ? 0 : Math.sqrt(c.v);', replace: 'const noise = Math.sqrt(c.v);' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
+  // ---- §3 weights, correctors ----
+  {
+    id: 'weight-constant-dropped',
+    section: '§3',
+    description: 'Gaussian constant dropped from the log-weights (resampling unchanged, evidence wrong)',
+    file: 'native/core/weights.h',
+    edits: [{ search: 'return -sq / (2.0 * v) - log_norm;', replace: 'return -sq / (2.0 * v);' }],
+    tests: [KALMAN],
+  },
+  {
+    id: 'weight-variance-halved',
+    section: '§3',
+    description: 'log-weight −‖Y_s − μ_Y‖²/v instead of /(2v)',
+    file: 'native/core/weights.h',
+    edits: [{ search: 'return -sq / (2.0 * v) - log_norm;', replace: 'return -sq / v - log_norm;' }],
+    tests: [KALMAN],
+  },
+  {
+    id: 'weights-not-reset-after-resampling',
+    section: '§3',
+    description: 'after resampling the log-weights keep their old values instead of log(1/N)',
+    file: 'native/core/particles.cc',
+    edits: [{ search: '      for (int64_t k = 0; k < n; ++k) lw[k] = uniform;', replace: '      (void)uniform;' }],
+    tests: [KALMAN],
+  },
+  {
+    id: 'ess-threshold-inverted',
+    section: '§3',
+    description: 'resample when ESS > τN instead of ESS < τN',
+    file: 'native/core/particles.cc',
+    edits: [{ search: 'ess[r] < tau * static_cast<double>(n)', replace: 'ess[r] > tau * static_cast<double>(n)' }],
+    tests: [KALMAN],
+  },
+  {
+    id: 'langevin-gamma-sigma-t',
+    section: '§3',
+    description: 'gamma rule δ = γ sigma_t² (the step start) instead of γ sigma_s²',
+    file: 'lib/driver.ts',
+    edits: [{ search: 'const sigma2 = p.schedule.sigma2(tScore);', replace: 'const sigma2 = p.schedule.sigma2(t);' }],
+    tests: [CORRECTORS],
+  },
+  {
+    id: 'snr-alpha-not-squared',
+    section: '§3',
+    description: 'SNR rule with alpha_{t|s} instead of alpha_{t|s}²',
+    file: 'lib/driver.ts',
+    edits: [{ search: 'corrector.snr, c.alphaTs * c.alphaTs,', replace: 'corrector.snr, c.alphaTs,' }],
+    tests: [CORRECTORS],
+  },
+  {
+    id: 'snr-factor-two',
+    section: '§3',
+    description: 'SNR rule δ = α(r‖ξ‖/‖g‖)², without the factor 2',
+    file: 'native/core/particle_math.h',
+    edits: [{ search: 'return g_sq > 0.0 ? 2.0 * snr_alpha * gamma_or_r * gamma_or_r * xi_sq / g_sq : 0.0;', replace: 'return g_sq > 0.0 ? snr_alpha * gamma_or_r * gamma_or_r * xi_sq / g_sq : 0.0;' }],
+    tests: [CORRECTORS],
+  },
+  {
+    id: 'renoise-variance-as-sd',
+    section: '§3',
+    description: 'RePaint re-noising with sigma²_{t|s} ξ instead of sigma_{t|s} ξ',
+    file: 'native/core/particle_math.h',
+    edits: [{ search: 'return static_cast<float>(alpha_ts * x + sd_ts * xi);', replace: 'return static_cast<float>(alpha_ts * x + sd_ts * sd_ts * xi);' }],
+    tests: [CORRECTORS],
+  },
+  // ---- §5 resampling ----
+  {
+    id: 'resampling-tempered-weights',
+    section: '§5',
+    description: 'ancestors (and the output draw) from weights W^{1/2} instead of W',
+    file: 'native/core/resampling_math.h',
+    edits: [{ search: 'CONDIFF_HD double relative_weight(double lw, double mx) { return exp_nonpositive_d(lw - mx); }', replace: 'CONDIFF_HD double relative_weight(double lw, double mx) { return exp_nonpositive_d(0.5 * (lw - mx)); }' }],
+    tests: [KALMAN, CHOICE],
+  },
+  // ---- §7 the Gaussian-mixture score ----
+  {
+    id: 'mixture-covariance-alpha',
+    section: '§7',
+    description: 'C_j = alpha Σ_j + sigma² I instead of alpha² Σ_j + sigma² I',
+    file: 'native/core/mixture.cc',
+    edits: [{ search: 'const double c = alpha * alpha * lambda_[j * d + k] + sigma2;', replace: 'const double c = alpha * lambda_[j * d + k] + sigma2;' }],
+    tests: [KALMAN],
+  },
+  {
+    id: 'mixture-logdet-dropped',
+    section: '§7',
+    description: 'responsibilities without the −½ log det C_j term',
+    file: 'native/core/mixture.cc',
+    edits: [{ search: 'q.log_norm[j] = static_cast<float>(log_weights_[j] - 0.5 * logdet);', replace: 'q.log_norm[j] = static_cast<float>(log_weights_[j]);' }],
+    tests: [SAMPLERS],
+  },
+];
