@@ -2,7 +2,7 @@
 // workloads, each trial a fresh process, alternating A and B so that the machine's load
 // falls on both alike; prints the median of each and the ratio B / A.
 //
-//   node -r ./tools/register-ts.js bench/ab.ts --a <checkout A> --b <checkout B> [--trials 7]
+//   node -r ./tools/register-ts.js bench/ab.ts --a <checkout A> --b <checkout B> [--trials 7] [--only <name part>]
 //
 // Each checkout must have its addon built (build/Release) and its own lib/ and
 // tools/register-ts.js; node_modules may be shared. Workloads: the bootstrap filter with the
@@ -63,9 +63,9 @@ const RESAMPLE_GATHER = (N: number, D: number, reps: number) => `
   console.log(${N} * ${reps} / ((performance.now() - t0) / 1000));`;
 
 const WORKLOADS: Workload[] = [
-  { name: 'smc D=8 J=25 N=1e4', unit: 'particle-steps/s', script: FILTER(8, 25, 10_000, 100) },
+  { name: 'smc D=8 J=25 N=1e4', unit: 'particle-steps/s', script: FILTER(8, 25, 10_000, 400) },
   { name: 'smc D=64 J=10 N=1e4', unit: 'particle-steps/s', script: FILTER(64, 10, 10_000, 20) },
-  { name: 'replacement D=8 J=25 K=1e4', unit: 'sample-steps/s', script: REPLACEMENT(8, 25, 10_000, 100) },
+  { name: 'replacement D=8 J=25 K=1e4', unit: 'sample-steps/s', script: REPLACEMENT(8, 25, 10_000, 400) },
   { name: 'resample+gather N=1e6 D=8', unit: 'particles/s', script: RESAMPLE_GATHER(1_000_000, 8, 20) },
 ];
 
@@ -90,7 +90,8 @@ const a = path.resolve(arg('a')), b = path.resolve(arg('b'));
 const trials = Number(arg('trials', '7'));
 console.log(`A = ${a}\nB = ${b}\n${os.cpus()[0].model}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ${new Date().toISOString()}, ${trials} trials each, alternating`);
 console.log('| workload | A (median) | B (median) | B / A | A spread | B spread |\n| --- | --- | --- | --- | --- | --- |');
-for (const w of WORKLOADS) {
+const only = arg('only', '');
+for (const w of WORKLOADS.filter((x) => x.name.includes(only))) {
   const ra: number[] = [], rb: number[] = [];
   for (let t = 0; t < trials; t++) {
     // Alternate which goes first, so a drift in load favours neither.

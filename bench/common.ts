@@ -1,4 +1,4 @@
-// Shared by the scripts in bench/ (issue 3): fresh-process trials, medians, the machine
+// Shared by the scripts in bench/: fresh-process trials, medians, the machine
 // record, the test problems, and bench/RESULTS.md, where each script rewrites its own
 // section and the summary of targets.
 //
@@ -312,7 +312,7 @@ function summary(): string {
   return `## Summary of targets\n\n${markdownTable(['target', 'measured (median)', 'status', 'section (date)'], rows)}`;
 }
 
-const RESULTS_HEADER = `# Benchmark results (issue 3)
+const RESULTS_HEADER = `# Benchmark results
 
 Every figure below comes from a script in \`bench/\`, run on the machine it names, as the
 median of at least ${TRIALS} trials, each trial in a fresh Node process unless the section says

@@ -1,4 +1,4 @@
-// Issue 3 §2: particle-steps per second of the bootstrap filter (`smc`, every step
+// Particle-steps per second of the bootstrap filter (`smc`, every step
 // resampled) with the built-in Gaussian-mixture score, against
 //   (a) the pure-TypeScript filter of bench/ts-baseline.ts (target: >= 10x on 2 threads),
 //   (b) the FMA peak of bench/fma-probe.cc: the mixture score alone at D = 64 should reach

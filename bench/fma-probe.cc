@@ -1,4 +1,4 @@
-// The machine's float32 fused multiply-add peak (issue 3 §2b), the yardstick for the
+// The machine's float32 fused multiply-add peak, the yardstick for the
 // mixture score's FLOP rate. Each thread runs independent accumulator chains, enough of
 // them to hide FMA latency on every FMA port (12 chains: latency 4 x 2 ports = 8 on
 // current x86 cores, with room), for the widest instruction set the CPU supports, picked

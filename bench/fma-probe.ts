@@ -1,4 +1,4 @@
-// Issue 3 §2b: builds bench/fma-probe.cc with g++ (when the binary is missing or older
+// Builds bench/fma-probe.cc with g++ (when the binary is missing or older
 // than the source) and measures the float32 FMA peak on 1 and 2 threads, for the best
 // instruction set the CPU supports and, for reference, every other one. Each
 // measurement is a fresh process of the probe; the median of 5 is reported.

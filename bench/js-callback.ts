@@ -1,4 +1,4 @@
-// Issue 3 §3: what the framework costs when the score model is written in JS. The same
+// What the framework costs when the score model is written in JS. The same
 // filter runs in one process with three score models, interleaved:
 //   native  a model on the native fast path (lib/score.ts NativeScore) whose scoreInto
 //           does no work: the score buffer keeps its zeros;

@@ -1,4 +1,4 @@
-// Issue 3 §5: peak resident memory of the filter at N = 10^5 particles, D = 64, against
+// Peak resident memory of the filter at N = 10^5 particles, D = 64, against
 // 3x the particle state (N x D float32) plus a constant. Each measurement is a fresh
 // process under `/usr/bin/time -v` (its "Maximum resident set size") that runs `smc`
 // with the built-in mixture (D = 64, 10 full-covariance components). The constant is the

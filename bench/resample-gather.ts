@@ -1,4 +1,4 @@
-// Issue 3 §1: resampling N float64 log-weights (each scheme of MATH.md §5) and then
+// Resampling N float64 log-weights (each scheme of MATH.md §5) and then
 // gathering N rows of D = 64 float32 by the ancestors, into preallocated outputs on one
 // thread, against copying the same bytes in the same process: TypedArray.prototype.set of
 // the rows plus one read pass over the weights, N·(8 + 2·4·D) bytes. Target: at most 1.5x

@@ -1,4 +1,4 @@
-// The pure-TypeScript baseline of issue 3 §2a: the bootstrap particle filter (SMCDiff,
+// The pure-TypeScript baseline: the bootstrap particle filter (SMCDiff,
 // MATH.md §3, Algorithm 3) with the exact Gaussian-mixture score (MATH.md §7), written
 // the way a competent Node engineer would: typed arrays allocated once, nothing
 // allocated in the step loop, and the same algorithm as condiff's native filter.

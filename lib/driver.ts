@@ -17,6 +17,7 @@ import { Schedule } from './schedules';
 import { ScoreInput, ScoreContext } from './score';
 import type { Backend, BackendMemory, BackendOps, F32Array, F64Array, I32Array, ScoreRunner } from './backend';
 import { abortError } from './errors';
+import { requireSizes } from './sizes';
 
 export type ResamplingScheme = 'systematic' | 'stratified' | 'multinomial' | 'residual';
 export const RESAMPLING_SCHEMES: readonly ResamplingScheme[] = ['systematic', 'stratified', 'multinomial', 'residual'];
@@ -164,6 +165,8 @@ export interface DriverProblem {
   scheme: ResamplingScheme;
   signal?: AbortSignal;
   onStep?: (info: StepInfo) => void;
+  /** The host memory the run may use, in bytes (lib/sizes.ts); the machine's memory when absent. */
+  totalMemory?: number;
 }
 
 export interface DriverResult {
@@ -227,6 +230,17 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   const grid = model.refineGrid ? model.refineGrid(p.grid) : p.grid;
   const steps = grid.length - 1;
   const weighted = model.weighted;
+  // Every array of the run, sized before any is allocated (lib/sizes.ts). On a device the two
+  // state buffers and the weights live in device memory, not in typed arrays.
+  const onHost = backend.name === 'cpu';
+  requireSizes(`${model.name} (particles ${n} x samples ${runs} x dimension ${D}, ${steps} steps)`, [
+    { what: 'the particles (particles x samples x dimension)', elements: onHost ? rows * D : 0, bytesPerElement: 4 },
+    { what: 'the score buffer (particles x samples x dimension)', elements: onHost ? rows * D : 0, bytesPerElement: 4 },
+    { what: 'the weights (particles x samples)', elements: onHost ? (weighted ? 3 : 1) * rows : 0, bytesPerElement: 8 },
+    { what: 'the ancestors (particles x samples)', elements: onHost && weighted ? rows : 0, bytesPerElement: 4 },
+    { what: 'the ESS trace (steps x samples)', elements: steps * runs, bytesPerElement: 9 },
+    { what: 'the ancestry (steps x particles x samples)', elements: model.keepAncestry ? steps * rows : 0, bytesPerElement: 4 },
+  ], p.totalMemory);
   const checkAbort = () => {
     if (p.signal?.aborted) throw abortError(p.signal);
   };

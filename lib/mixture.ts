@@ -7,6 +7,7 @@ import { NativeScore, ScoreContext } from './score';
 import { positiveInteger, nonNegativeInteger, typeError, rangeError } from './errors';
 import { Observation, normalizeObservation } from './observation';
 import { defaultThreads } from './threads';
+import { requireSizes } from './sizes';
 
 /** JSON form: `{"weights":[..],"means":[[..]],"covariances":[[[..]]]}` or `"variances":[[..]]` for diagonal. */
 export interface GaussianMixtureSpec {
@@ -203,6 +204,7 @@ export class GaussianMixture implements NativeScore {
     positiveInteger('n', n);
     const seed = nonNegativeInteger('seed', options.seed ?? 0);
     const run = nonNegativeInteger('run', options.run ?? 0, 2 ** 32 - 1);
+    requireSizes(`sampleExact (n ${n} x dimension ${this.dim})`, [{ what: 'the samples (n x dimension)', elements: n * this.dim, bytesPerElement: 4 }]);
     const out = new Float32Array(n * this.dim);
     await this.core.samplePosterior(o.indices, o.values, n, { seed, run, step: 0 }, out, options.threads ?? defaultThreads());
     return out;

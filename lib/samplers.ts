@@ -15,6 +15,7 @@ import { threadsOption } from './threads';
 import { GaussianMixture } from './mixture';
 import { horizonWarning, stepWarning, collapseWarning } from './diagnostics';
 import { checkOptionNames } from './options';
+import { requireSizes } from './sizes';
 
 export type ContextKind = 'fixed' | 'forward';
 
@@ -204,6 +205,9 @@ async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
     alphaTs[i - 1] = tr.alpha;
     sigma2Ts[i - 1] = tr.sigma2;
   }
+  requireSizes(`the context path (steps ${p.steps} + 1, samples ${runs}, ${p.obs.indices.length} observed coordinates)`, [
+    { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * p.obs.indices.length, bytesPerElement: 4 },
+  ]);
   const path = new Float32Array((p.steps + 1) * runs * p.obs.indices.length);
   await p.backend.ops.forwardContextPath(p.obs.values, runs, 0, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.contextPath }, path, p.threads);
   return path;

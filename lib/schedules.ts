@@ -172,17 +172,36 @@ export interface DdpmOptions {
   betas?: 'linear' | 'cosine';
 }
 
+// The most noise a schedule may reach: log alphā_T >= -1400, i.e. alpha_T >= e^-700. Past
+// about e^-745 alpha_T is 0 in float64 and the kernels divide by it (MATH.md §1–§2); long
+// before that p_T is N(0, I) to every digit, so a larger horizon buys nothing.
+const MIN_LOG_ALPHA_BAR = -1400;
+
 export const schedules = {
   /** Ornstein–Uhlenbeck, the seed's schedule (MATH.md §1). */
   ou(options: OuOptions = {}): Schedule {
-    return new OrnsteinUhlenbeck(positiveNumber('T', options.T ?? 5));
+    const T = positiveNumber('T', options.T ?? 5);
+    if (-2 * T < MIN_LOG_ALPHA_BAR) {
+      throw rangeError('schedules.ou: T', `at most ${-MIN_LOG_ALPHA_BAR / 2} (alpha_T = e^-T underflows to 0 in float64 past about 745; T = 5 to 10 already gives p_T = N(0, I) for data of unit scale)`, T);
+    }
+    return new OrnsteinUhlenbeck(T);
   },
   /** Continuous VP SDE with linear beta from betaMin = 0.1 to betaMax = 20 (MATH.md §1). */
   vp(options: VpOptions = {}): Schedule {
     const betaMin = positiveNumber('betaMin', options.betaMin ?? 0.1);
     const betaMax = positiveNumber('betaMax', options.betaMax ?? 20);
     if (betaMax < betaMin) throw rangeError('betaMax', `at least betaMin = ${betaMin}`, betaMax);
-    return new LinearVp(positiveNumber('T', options.T ?? 1), betaMin, betaMax);
+    const T = positiveNumber('T', options.T ?? 1);
+    const logAlphaBarT = -(betaMin * T + 0.5 * (betaMax - betaMin) * T * T);
+    if (!(logAlphaBarT >= MIN_LOG_ALPHA_BAR)) {
+      // The largest T with betaMin T + (betaMax - betaMin) T^2 / 2 <= 1400.
+      const d = betaMax - betaMin;
+      const tMax = d > 0 ? (-betaMin + Math.sqrt(betaMin * betaMin - 2 * d * MIN_LOG_ALPHA_BAR)) / d : -MIN_LOG_ALPHA_BAR / betaMin;
+      throw new RangeError(
+        `schedules.vp: betaMin T + (betaMax - betaMin) T^2 / 2 must be at most ${-MIN_LOG_ALPHA_BAR} (alpha_T underflows to 0 in float64 past about 1490), got ${-logAlphaBarT} for T = ${T}, betaMin = ${betaMin}, betaMax = ${betaMax}: with these betas T must be at most ${Math.floor(tMax * 1000) / 1000}`,
+      );
+    }
+    return new LinearVp(T, betaMin, betaMax);
   },
   /** Discrete DDPM (linear or cosine betas over K steps); sampled with the DDPM kernel (MATH.md §1, §2). */
   ddpm(options: DdpmOptions = {}): Schedule {

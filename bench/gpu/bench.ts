@@ -1,4 +1,4 @@
-// Issue 4 benchmarks on the device (run by bench/gpu/run.sh through main.ts):
+// Benchmarks on the CUDA device (run by bench/gpu/run.sh through main.ts):
 //   1. resampling + gather at N = 1e7 and 1e8, D = 64, every scheme, as a fraction of the
 //      device-to-device copy bandwidth measured in the same process (target >= 70%);
 //   2. particle-steps per second of the whole filter (smc, every step resampled) with the

@@ -1,4 +1,4 @@
-// The CPU side of the GPU filter comparison (issue 4): particle-steps per second of the
+// The CPU side of the GPU filter comparison: particle-steps per second of the
 // same filter as bench/gpu/bench.ts (smc, mixture D = 64, J = 10, one run of N particles)
 // on the CPU backend with 2 threads, at N = 1e5 and 1e6. Run on the development machine;
 // writes bench/gpu/cpu-baseline.json, which the GPU script divides by.

@@ -48,7 +48,7 @@ const exp = (x: number) => x.toExponential(2);
 
 export function summaryMarkdown(r: Results): string {
   const lines: string[] = [];
-  lines.push('<!-- begin cuda -->', '## CUDA backend (issue 4)', '');
+  lines.push('<!-- begin cuda -->', '## CUDA backend', '');
   lines.push(`- Device: ${r.device.name} (compute capability ${r.device.computeCapability}, ${r.device.multiprocessors} SMs, ${(r.device.totalMemory / 2 ** 30).toFixed(1)} GiB), driver ${r.device.driverVersion}, CUDA runtime ${r.device.runtimeVersion} (static); host ${r.host.cpu}, ${r.host.threads} threads; Node ${r.host.node}`);
   lines.push(`- Date: ${r.date}; command: \`${r.command}\``);
   if (r.ctest) lines.push(`- CTest on the device (core_test, core_test_gpu): ${r.ctest}`);

@@ -2,6 +2,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { schedules } from '../../lib/schedules';
 import { stepCoefficients } from '../../lib/kernel';
+import { GaussianMixture } from '../../lib/mixture';
+import { replacement } from '../../lib/samplers';
 
 describe('schedules', () => {
   test('ou: alpha_t = e^{-t}, sigma_t^2 = 1 - e^{-2t}, transitions compose', () => {
@@ -62,5 +64,25 @@ describe('schedules', () => {
     expect(() => schedules.ou({ T: -1 })).toThrow(/T must be a positive number, got -1/);
     expect(() => schedules.ddpm({ betas: 'square' as never })).toThrow(/betas must be one of/);
     expect(() => schedules.ou().grid(0)).toThrow(/steps must be a positive integer/);
+  });
+
+  test('a horizon whose alpha_T underflows float64 is refused, naming the parameter and its range', () => {
+    expect(() => schedules.ou({ T: 1e9 })).toThrow(/schedules\.ou: T must be at most 700 .*got 1000000000/);
+    expect(() => schedules.ou({ T: 700.5 })).toThrow(/T must be at most 700/);
+    expect(schedules.ou({ T: 700 }).logAlpha(700)).toBe(-700);
+    expect(() => schedules.vp({ T: 20 })).toThrow(/schedules\.vp: betaMin T \+ \(betaMax - betaMin\) T\^2 \/ 2 must be at most 1400 .*got 3982 for T = 20, betaMin = 0\.1, betaMax = 20: with these betas T must be at most 11\.856\b/);
+    expect(() => schedules.vp({ T: 11.856 })).not.toThrow();
+    expect(() => schedules.vp({ T: 11.857 })).toThrow(/T must be at most 11\.856\b/);
+    // Constant beta: the bound is linear in T.
+    expect(() => schedules.vp({ T: 1000, betaMin: 2, betaMax: 2 })).toThrow(/T must be at most 700$/);
+    const vp = schedules.vp({ T: 11.85 });
+    expect(Number.isFinite(vp.logAlpha(11.85))).toBe(true);
+    expect(Math.exp(vp.logAlpha(11.85))).toBeGreaterThan(0);
+  });
+
+  test('the longest horizon allowed still samples: ou T = 700 with the DDPM kernel', async () => {
+    const model = GaussianMixture.fromJSON({ weights: [1], means: [[1, -1]], variances: [[0.5, 0.5]] });
+    const r = await replacement({ score: model, schedule: schedules.ou({ T: 700 }), kernel: 'ddpm', observed: { indices: [0], values: [1] }, samples: 8, steps: 50, seed: 1 });
+    expect(r.samples.every(Number.isFinite)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-// Parity of the CUDA backend with the CPU backend (issue 4), shared by the jest suite
+// Parity of the CUDA backend with the CPU backend, shared by the jest suite
 // (test/native/backend.test.ts, run when a device answers) and the one-shot GPU script
 // (bench/gpu/run.sh, which has no node_modules). Each check runs both backends on the
 // same inputs and says what it compared:
