@@ -10,6 +10,8 @@ export { fromPrediction } from './score';
 export type { ScoreFunction, ScoreModel, ScoreContext, ScoreInput, Parameterization } from './score';
 export type { Observation } from './observation';
 export { replacement, smc } from './samplers';
+export { tds } from './tds';
+export type { TdsOptions, TdsResult, TwistGradient, ScoreVjp } from './tds';
 export type {
   CommonOptions,
   ReplacementOptions,

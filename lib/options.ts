@@ -76,3 +76,12 @@ function editDistance(a: string, b: string): number {
   }
   return d[rows - 1][cols - 1];
 }
+
+/** The options every sampler shares, for samplers defined in their own files. */
+export const COMMON_OPTION_NAMES: readonly string[] = Object.keys(COMMON);
+
+/** Throws a TypeError for a key of `options` not in `known`, naming the nearest valid one. */
+export function checkOptionKeys(where: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) return;
+  unknownKeys(options, known, 'option', where);
+}

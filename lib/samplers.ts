@@ -118,7 +118,7 @@ export interface SmcResult extends SampleResult {
 /** What smc returns with output 'all': particles and logWeights are always there. */
 export type SmcAllResult = SmcResult & Required<Pick<SmcResult, 'particles' | 'logWeights'>>;
 
-interface Prepared {
+export interface Prepared {
   score: ScoreInput;
   schedule: Schedule;
   kernel: KernelName;
@@ -132,7 +132,7 @@ interface Prepared {
   backend: Backend;
 }
 
-function prepare(o: CommonOptions): Prepared {
+export function prepare(o: CommonOptions): Prepared {
   if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o);
   const score = validateScoreInput(o.score);
   if (!isSchedule(o.schedule)) throw typeError('schedule', 'a schedule (schedules.ou(), schedules.vp() or schedules.ddpm())', o.schedule);
@@ -220,7 +220,7 @@ function repeatRows(values: Float32Array, runs: number): Float32Array {
 }
 
 /** The warnings that depend on the problem, not the run: the horizon and the step (lib/diagnostics.ts). */
-function problemWarnings(p: Prepared): string[] {
+export function problemWarnings(p: Prepared): string[] {
   const out: string[] = [];
   if (p.score instanceof GaussianMixture) {
     const w = horizonWarning(p.score.marginals(), p.schedule, p.grid[p.grid.length - 1]);
@@ -237,7 +237,7 @@ function kernelSpec(p: Prepared, context: Context): BackwardKernelSpec {
 }
 
 /** Runs a Feynman–Kac model with the options every sampler shares (lib/driver.ts). */
-function runModel(
+export function runModel(
   p: Prepared,
   options: CommonOptions,
   model: FeynmanKacModel,

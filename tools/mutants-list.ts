@@ -25,6 +25,7 @@ const TRANSITIONS = 'numerics/transitions';
 const CORRECTORS = 'numerics/correctors';
 const CHOICE = 'numerics/output-choice';
 const SAMPLERS = 'numerics/samplers';
+const TDS = 'numerics/tds';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -59,8 +60,8 @@ export const MUTANTS: Mutant[] = [
     id: 'repaint-renoise-y-s',
     section: '§3',
     description: 'RePaint re-noised state carries Y_s instead of Y_t',
-    file: 'lib/driver.ts',
-    edits: [{ search: 'await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, yT,', replace: 'await ops.renoise(batch, p.latent, p.observed, c.alphaTs, c.sigma2Ts, ySource,' }],
+    file: 'lib/models/correctors.ts',
+    edits: [{ search: 'const yT = kernel.contextAt(step.index);', replace: 'const yT = kernel.contextAt(step.index - 1);' }],
     tests: [CORRECTORS],
   },
   {
@@ -68,15 +69,25 @@ export const MUTANTS: Mutant[] = [
     section: '§3',
     description: 'forward context path: step i uses the transition of step S − i + 1 (indexed S − i, not i − 1)',
     file: 'native/core/particles.cc',
-    edits: [{ search: 'const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);', replace: 'const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);' }],
+    // Both copies: one run at a time (with per-run keys) and sixteen runs at a time.
+    edits: [
+      {
+        search: 'fill_normals(s, 0, static_cast<uint64_t>(d_obs), xi.data());\n          const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);',
+        replace: 'fill_normals(s, 0, static_cast<uint64_t>(d_obs), xi.data());\n          const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);',
+      },
+      {
+        search: 'xi.data(), d_obs);\n        const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);',
+        replace: 'xi.data(), d_obs);\n        const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);',
+      },
+    ],
     tests: [TRANSITIONS, KALMAN],
   },
   {
     id: 'context-y-s-index-reversed',
     section: '§3',
-    description: 'the driver reads Y_s at grid index S − i instead of i − 1',
-    file: 'lib/driver.ts',
-    edits: [{ search: 'const ySource = contextAt(i - 1);', replace: 'const ySource = contextAt(p.steps - i);' }],
+    description: 'the filter weighs against Y_s at grid index S − i instead of i − 1 (the fused CPU step)',
+    file: 'lib/models/bootstrap.ts',
+    edits: [{ search: 'c.a, c.b, m, kernel.contextAt(step.index - 1),', replace: 'c.a, c.b, m, kernel.contextAt(run.steps - step.index),' }],
     tests: [TRANSITIONS, KALMAN],
   },
   // ---- §1 schedules ----
@@ -110,7 +121,7 @@ export const MUTANTS: Mutant[] = [
     section: '§2',
     description: 'Euler variance g h instead of g² h',
     file: 'native/core/kernels.h',
-    edits: [{ search: 'c.v = q.diffusion2_t * q.h;', replace: 'c.v = std::sqrt(q.diffusion2_t) * q.h;' }],
+    edits: [{ search: 'c.v = q.diffusion2_t * q.h;', replace: 'c.v = __builtin_sqrt(q.diffusion2_t) * q.h;' }],
     tests: [TRANSITIONS, KALMAN],
   },
   {
@@ -133,8 +144,8 @@ export const MUTANTS: Mutant[] = [
     id: 'last-step-noisy',
     section: '§2',
     description: 'the last step keeps its kernel noise',
-    file: 'lib/driver.ts',
-    edits: [{ search: 'const noise = i === 1 && !p.finalNoise ? 0 : Math.sqrt(c.v);', replace: 'const noise = Math.sqrt(c.v);' }],
+    file: 'lib/models/backward-kernel.ts',
+    edits: [{ search: '(step.last && !spec.finalNoise ? 0 : Math.sqrt(coefficients[step.index - 1].v))', replace: '(Math.sqrt(coefficients[step.index - 1].v))' }],
     tests: [TRANSITIONS, KALMAN],
   },
   // ---- §3 weights, correctors ----
@@ -227,5 +238,46 @@ export const MUTANTS: Mutant[] = [
     file: 'native/core/mixture.cc',
     edits: [{ search: 'q.log_norm[j] = static_cast<float>(log_weights_[j] - 0.5 * logdet);', replace: 'q.log_norm[j] = static_cast<float>(log_weights_[j]);' }],
     tests: [SAMPLERS],
+  },
+  // ---- §10 twisted SMC ----
+  {
+    id: 'tds-proposal-ratio-sign',
+    section: '§10',
+    description: 'log K/q with the sign of (μ − μ̃) flipped',
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: '* (mu[k] - mut[k]);', replace: '* (mut[k] - mu[k]);' }],
+    tests: [TDS],
+  },
+  {
+    id: 'tds-twist-not-advanced',
+    section: '§10',
+    description: 'the next step divides by the old twist log p̃_t instead of log p̃_s',
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: '      lpt.set(lps);\n    },', replace: '    },' }],
+    tests: [TDS],
+  },
+  {
+    id: 'tds-initial-weight-dropped',
+    section: '§10',
+    description: 'no initial weight log p̃_T(y | x_T)',
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: '      increment.set(lpt);', replace: '      increment.fill(0);' }],
+    tests: [TDS],
+  },
+  {
+    id: 'tds-final-weight-keeps-twist',
+    section: '§10',
+    description: 'the final weight leaves out − log p̃_{t₁}',
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: 'increment[r] = norm - q / (2 * variance) - lpt[r];', replace: 'increment[r] = norm - q / (2 * variance);' }],
+    tests: [TDS],
+  },
+  {
+    id: 'tds-score-not-resampled',
+    section: '§10',
+    description: 'resampling gathers the states but not their scores',
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: '    await ops.gatherRowsAsync(sc, D, global, tmp, threads);\n    sc.set(tmp);\n', replace: '' }],
+    tests: [TDS],
   },
 ];

@@ -1,0 +1,123 @@
+// `tds`: the twisted diffusion sampler (docs/MATH.md §10) on the shared driver, for
+// observations of the state itself, exact or noisy: y = x₀[M] + σ_y ε.
+import { typeError, rangeError, positiveInteger, finiteNumber, oneOf, abortError } from './errors';
+import { prepare, runModel, problemWarnings, SmcResult, CommonOptions } from './samplers';
+import { RESAMPLING_SCHEMES, ResamplingScheme } from './driver';
+import { GaussianMixture } from './mixture';
+import { twistedModel, twistedScoreEvaluations, TwistGradient, ScoreVjp } from './models/twisted';
+import { collapseWarning } from './diagnostics';
+import { checkOptionKeys, COMMON_OPTION_NAMES } from './options';
+
+export type { TwistGradient, ScoreVjp } from './models/twisted';
+
+export interface TdsOptions extends CommonOptions {
+  /** Observed coordinates, their values, and the observation noise σ_y (default 0: exact). */
+  observed: { indices: ArrayLike<number>; values: ArrayLike<number>; noiseStd?: number };
+  /** Particles N per run. */
+  particles: number;
+  /** Independent runs K; each contributes one draw (or all its particles with output 'all'). */
+  samples: number;
+  /** Default 'systematic'. */
+  resampling?: ResamplingScheme;
+  /** Resample when ESS < essThreshold * N (default 1: after every weight at t > 0). */
+  essThreshold?: number;
+  /** τ² of the twist's variance ρ_t = λ_t τ² / (λ_t + τ²) and of the identity gradient (default 1). */
+  twistTau2?: number;
+  /**
+   * Where the twist's gradient comes from (default 'auto': 'exact' for a GaussianMixture,
+   * 'vjp' for a score model with a vjp method, else 'identity'). Every choice is consistent;
+   * they differ in cost and in how even the weights stay (README, "Twisted SMC").
+   */
+  gradient?: 'auto' | TwistGradient;
+  /** 'one' (default): one particle per run drawn by its final weight. 'all': every particle with its log-weight. */
+  output?: 'one' | 'all';
+}
+
+export interface TdsResult extends Omit<SmcResult, 'contextPath'> {
+  /** The gradient source that ran. */
+  gradient: TwistGradient;
+  /** Score evaluations per particle of a run (the first at x_T, one per proposal, two more per step for finite differences). */
+  scoreEvaluations: number;
+}
+
+const TDS_OPTIONS = [...COMMON_OPTION_NAMES, 'particles', 'samples', 'resampling', 'essThreshold', 'twistTau2', 'gradient', 'output'];
+
+/** Twisted SMC (docs/MATH.md §10): particles steered towards the observation, corrected by their weights. */
+export async function tds(options: TdsOptions): Promise<TdsResult> {
+  const started = performance.now();
+  checkOptionKeys('tds', options, TDS_OPTIONS);
+  const p = prepare(options);
+  if (p.backend.name !== 'cpu') throw new RangeError(`tds runs on the 'cpu' backend, got backend '${p.backend.name}'`);
+  if (p.finalNoise) throw new RangeError('finalNoise must be false for tds: its last step is deterministic and weighed by the likelihood (docs/MATH.md §10)');
+  const obs = options.observed as { noiseStd?: unknown };
+  const noiseStd = obs.noiseStd === undefined ? 0 : finiteNumber('observed.noiseStd', obs.noiseStd);
+  if (noiseStd < 0) throw rangeError('observed.noiseStd', 'a non-negative number', obs.noiseStd);
+  const particles = positiveInteger('particles', options.particles);
+  const runs = positiveInteger('samples', options.samples);
+  if (particles * runs > 2 ** 31 - 1) throw rangeError('particles * samples', 'at most 2^31 - 1', particles * runs);
+  const scheme = oneOf('resampling', options.resampling ?? 'systematic', RESAMPLING_SCHEMES);
+  const tau = finiteNumber('essThreshold', options.essThreshold ?? 1);
+  if (tau < 0 || tau > 1) throw rangeError('essThreshold', 'a number in [0, 1]', options.essThreshold);
+  const tau2 = finiteNumber('twistTau2', options.twistTau2 ?? 1);
+  if (!(tau2 > 0)) throw rangeError('twistTau2', 'a positive number', options.twistTau2);
+  const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
+  const requested = oneOf('gradient', options.gradient ?? 'auto', ['auto', 'exact', 'vjp', 'finite-difference', 'identity', 'none'] as const);
+  const vjp = typeof p.score === 'object' && p.score !== null && typeof (p.score as { vjp?: unknown }).vjp === 'function'
+    ? ((p.score as unknown as { vjp: ScoreVjp }).vjp.bind(p.score) as ScoreVjp)
+    : undefined;
+  const mixture = p.score instanceof GaussianMixture ? p.score : undefined;
+  const gradient: TwistGradient = requested === 'auto' ? (mixture ? 'exact' : vjp ? 'vjp' : 'identity') : requested;
+  if (gradient === 'exact' && !mixture) {
+    throw new TypeError("gradient 'exact' needs a GaussianMixture score model (its Jacobian is known); use 'vjp', 'finite-difference', 'identity' or 'none'");
+  }
+  if (gradient === 'vjp' && !vjp) {
+    throw new TypeError("gradient 'vjp' needs a score model with a vjp(z, t, u, context) method returning (ds/dz)^T u");
+  }
+  if (gradient === 'vjp' && p.score && (p.score as { parameterization?: string }).parameterization && (p.score as { parameterization?: string }).parameterization !== 'score') {
+    throw new TypeError("gradient 'vjp' needs a model parameterized as a score: its vjp is of the score");
+  }
+  options.signal?.aborted && throwAbort(options.signal);
+  const model = twistedModel({
+    kernel: p.kernel,
+    observed: p.obs.indices,
+    values: Float64Array.from(p.obs.values),
+    noiseStd,
+    tau2,
+    gradient,
+    mixture: gradient === 'exact' ? mixture!.parameters() : undefined,
+    vjp,
+  });
+  const result = await runModel(p, options, model, { runs, particles, essThreshold: tau, scheme });
+  const chosen = new Int32Array(runs);
+  const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
+  if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
+  const samples = new Float32Array(runs * p.dim);
+  await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
+  const out: TdsResult = {
+    samples,
+    shape: [runs, p.dim],
+    method: 'tds',
+    seconds: 0,
+    threads: p.threads,
+    backend: p.backend.name,
+    warnings: problemWarnings(p),
+    logEvidence: result.logEvidence,
+    ess: result.ess,
+    resampled: result.resampled,
+    gradient,
+    scoreEvaluations: twistedScoreEvaluations(p.steps, gradient),
+  };
+  const collapse = collapseWarning(result.ess, p.steps, runs, particles);
+  if (collapse) out.warnings.push(collapse);
+  if (output === 'all') {
+    out.particles = await p.backend.memory.readF32(result.particles);
+    out.logWeights = result.logWeights;
+  }
+  p.backend.memory.free(result.particles);
+  out.seconds = (performance.now() - started) / 1000;
+  return out;
+}
+
+function throwAbort(signal: AbortSignal): never {
+  throw abortError(signal);
+}

@@ -1,0 +1,78 @@
+// Twisted SMC (tds, docs/MATH.md §10) against the exact answer of its own discretised chain
+// (test/support/tds-cases.ts): a 5-D Gaussian prior observed on coordinates {1, 3}, noisy
+// (σ_y = 0.3) and exact, on non-uniform 11-step grids of ou × euler, ddpm linear (respaced),
+// vp × ddpm and vp × euler, with every gradient source (none, identity, exact, finite
+// differences, a score model's vjp). Per run r, R_r = Ẑ_r / p_θ(y); E[R] = 1, E[R e] = 0 and
+// E[R (M − I)] = 0 (whitened weighted moments) hold exactly at any N, so each is a z-score over
+// K = 400 runs; Var log Ẑ ≤ 1 keeps the z-scores meaningful and catches a proposal the weights
+// do not match.
+//
+// The oracle never uses the library's coefficients (exact-schedules.ts), so a wrong proposal
+// weight, twist bookkeeping or final weight shows (planted one at a time, each failed every
+// case it touches: log K/q with the sign flipped, the twist not advanced, the initial weight
+// dropped, the final weight without − log p̃_{t₁}, scores not resampled with their states;
+// tools/mutants-list.ts). A wrong twist or gradient alone is not a bug: any twist and any g
+// keep tds exact (§10), which the five gradient sources passing the same checks shows.
+//
+// False-failure rates: test/numerics/CALIBRATION.md (tools/calibrate.ts --only '^tds').
+import { describe, expect, test } from '@jest/globals';
+import { failures } from '../support/checks';
+import { TDS_CASES, TDS_SPECS, runTds, tdsCaseName } from '../support/tds-cases';
+import { tds } from '../../lib/tds';
+import { GaussianMixture } from '../../lib/mixture';
+import { schedules } from '../../lib/schedules';
+import { PRIOR_JSON, OBSERVED, Y0 } from '../support/kalman-problems';
+
+describe('tds matches the exact posterior and evidence of its discretised chain', () => {
+  for (const c of TDS_CASES) {
+    test(c.name, async () => {
+      expect(failures(await c.run(c.seed))).toEqual([]);
+    });
+  }
+});
+
+describe('tds', () => {
+  const model = GaussianMixture.fromJSON(PRIOR_JSON);
+  const base = { score: model, schedule: schedules.ou({ T: 3 }), steps: 10, observed: { indices: OBSERVED, values: Y0, noiseStd: 0.3 }, particles: 16, samples: 4, seed: 1 };
+
+  test('reports the gradient source that ran and the score evaluations per particle', async () => {
+    const auto = await tds(base);
+    expect(auto.gradient).toBe('exact');
+    expect(auto.scoreEvaluations).toBe(10);
+    expect(auto.method).toBe('tds');
+    const fd = await tds({ ...base, gradient: 'finite-difference' });
+    expect(fd.scoreEvaluations).toBe(10 + 2 * 9);
+    const plain = await tds({ ...base, score: { dim: 5, score: (z: Float32Array) => new Float32Array(z.length).map((_, k) => -z[k]) } });
+    expect(plain.gradient).toBe('identity');
+  });
+
+  test('the same seed gives the same bytes on any thread count', async () => {
+    const spec = TDS_SPECS[2];
+    const a = await runTds(spec, 9, { runs: 8, particles: 32 });
+    const b = await tds({ ...base, score: model, grid: spec.config.grid, schedule: schedules.ou({ T: 3 }), steps: undefined, observed: { indices: OBSERVED, values: Y0, noiseStd: 0.3 }, particles: 32, samples: 8, gradient: 'exact', twistTau2: 4, seed: 9, output: 'all', threads: 1 });
+    expect(Buffer.from(b.particles!.buffer).equals(Buffer.from(a.particles!.buffer))).toBe(true);
+    expect(Array.from(b.logEvidence)).toEqual(Array.from(a.logEvidence));
+  });
+
+  test('bad options are named', async () => {
+    await expect(tds({ ...base, gradient: 'vjp' })).rejects.toThrow(/gradient 'vjp' needs a score model with a vjp/);
+    await expect(tds({ ...base, score: { dim: 5, score: (z: Float32Array) => z }, gradient: 'exact' })).rejects.toThrow(/gradient 'exact' needs a GaussianMixture/);
+    await expect(tds({ ...base, gradient: 'newton' as never })).rejects.toThrow(/gradient must be one of/);
+    await expect(tds({ ...base, twistTau2: 0 })).rejects.toThrow(/twistTau2 must be a positive number, got 0/);
+    await expect(tds({ ...base, observed: { ...base.observed, noiseStd: -1 } })).rejects.toThrow(/observed.noiseStd must be a non-negative number, got -1/);
+    await expect(tds({ ...base, finalNoise: true })).rejects.toThrow(/finalNoise must be false for tds/);
+    await expect(tds({ ...base, twistTau: 1 } as never)).rejects.toThrow(/unknown option "twistTau" for tds \(did you mean "twistTau2"\?\)/);
+    const badVjp = { dim: 5, score: (z: Float32Array) => new Float32Array(z.length), vjp: () => new Float32Array(3) };
+    await expect(tds({ ...base, score: badVjp, gradient: 'vjp' })).rejects.toThrow(/vjp must return a Float32Array of 320 values \(rows x D\) at step 1 of 10/);
+  });
+
+  test('an aborted run rejects with an AbortError', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(tds({ ...base, signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+test('case names are unique', () => {
+  expect(new Set(TDS_SPECS.map(tdsCaseName)).size).toBe(TDS_SPECS.length);
+});

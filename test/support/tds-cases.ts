@@ -1,0 +1,178 @@
+// Twisted SMC (docs/MATH.md §10) against the exact answer of its discretised chain, for the
+// 5-D Gaussian prior of kalman-problems.ts observed on coordinates 1 and 3, exactly or with
+// noise. The oracle is written here from the schedule's definition (exact-schedules.ts), not
+// from the library's coefficients: with a Gaussian prior every kernel mean is affine, so the
+// chain's x₀ (the last step's deterministic mean) is N(m_θ, P_θ), propagated exactly, and
+//   σ_y > 0:  the target is p_θ(x₀) N(y; x₀[M], σ_y² I), p_θ(y) = N(y; m_θ[M], P_θ[MM] + σ_y² I);
+//   σ_y = 0:  the last step is weighed with the nominal variance v_nom, i.e. the same with
+//             σ_y² → v_nom, and the observed coordinates are set to y.
+// Each run r gives Ẑ_r and weighted particles; with R_r = Ẑ_r / Z, E[R_r Σ_k W_rk f(x_rk)] is
+// exactly E_post[f] at any N (no O(1/N) bias), so the checks are z-scores over runs of
+// R·(whitened mean), R·(whitened second moment − I) and R − 1.
+import { tds, TdsResult } from '../../lib/tds';
+import { GaussianMixture } from '../../lib/mixture';
+import type { ScoreContext } from '../../lib/score';
+import { Check, StatCase, abs, upper } from './checks';
+import { KernelConfig, KERNEL_CONFIGS, PRIOR, PRIOR_JSON, OBSERVED, Y0, D, libSchedule } from './kalman-problems';
+import { exactSchedule, exactSteps, weightVariance } from './exact-schedules';
+import { affineKernel } from './kalman-oracle';
+import { gaussianScore, noisedPrecision, latentOf } from './gaussian-model';
+import { Matrix, identity, matmul, matvec, transpose, block, spdInverse, cholesky, logNormalDensity } from './matrix';
+import { zScore } from './kalman-oracle';
+
+export type Gradient = 'none' | 'identity' | 'exact' | 'finite-difference' | 'vjp';
+
+export interface TdsCaseSpec {
+  config: KernelConfig;
+  noiseStd: number;
+  gradient: Gradient;
+}
+
+export const TDS_RUNS = 400;
+/**
+ * τ² of the twist: the prior's scale (its latent variances are 4). With τ² = 1 the twist is
+ * overconfident for this prior and Var log Ẑ passes 1 (measured: 0.8–1.4 against 0.02–0.24
+ * at τ² = 4), too heavy-tailed for the R-weighted z-tests.
+ */
+export const TWIST_TAU2 = 4;
+export const TDS_PARTICLES = 64;
+/** Bound on every z-score (calibration: test/numerics/CALIBRATION.md). */
+export const Z_TDS = 6;
+/** Var log Ẑ must stay small enough for the R-weighted z-tests to be meaningful. */
+export const MAX_VAR_LOG_Z_TDS = 1;
+
+const mixture = GaussianMixture.fromJSON(PRIOR_JSON);
+
+/** The chain's exact answer: the law of x₀ given y (on the coordinates `coords`) and log p_θ(y). */
+export function tdsOracle(cfg: KernelConfig, noiseStd: number): { coords: number[]; mean: number[]; cov: Matrix; logZ: number } {
+  const q = exactSchedule(cfg.spec);
+  const steps = exactSteps(q, cfg.kernel, cfg.grid);
+  let m = new Array<number>(D).fill(0);
+  let P: Matrix = identity(D);
+  for (let i = steps.length; i >= 1; i--) {
+    const { A, c } = affineKernel(PRIOR, q, steps[i - 1]);
+    m = matvec(A, m).map((x, k) => x + c[k]);
+    P = matmul(matmul(A, P), transpose(A));
+    if (i > 1) P = P.map((row, a) => row.map((x, b) => x + (a === b ? steps[i - 1].v : 0)));
+  }
+  const s2 = noiseStd > 0 ? noiseStd * noiseStd : weightVariance(steps, 1);
+  const all = Array.from({ length: D }, (_, k) => k);
+  const S = block(P, OBSERVED, OBSERVED).map((row, a) => row.map((x, b) => x + (a === b ? s2 : 0)));
+  const gain = matmul(block(P, all, OBSERVED), spdInverse(S));
+  const innov = OBSERVED.map((k, j) => Y0[j] - m[k]);
+  const postMean = m.map((x, k) => x + gain[k].reduce((acc, g, j) => acc + g * innov[j], 0));
+  const PMall = block(P, OBSERVED, all);
+  const postCov = P.map((row, a) => row.map((x, b) => x - gain[a].reduce((acc, g, j) => acc + g * PMall[j][b], 0)));
+  const logZ = logNormalDensity(Y0, OBSERVED.map((k) => m[k]), S);
+  const coords = noiseStd > 0 ? all : latentOf(D, OBSERVED);
+  return { coords, mean: coords.map((k) => postMean[k]), cov: block(postCov, coords, coords), logZ };
+}
+
+/** A float64 Gaussian score with its vector–Jacobian product (∂s/∂z)ᵀ u = −C_t⁻¹ u, written from the definition. */
+function gaussianWithVjp(cfg: KernelConfig) {
+  const q = exactSchedule(cfg.spec);
+  const score = gaussianScore(PRIOR, q);
+  const cache = new Map<number, Matrix>();
+  return {
+    dim: D,
+    score: (z: Float32Array, t: number) => score(z, t),
+    vjp: (_z: Float32Array, t: number, u: Float32Array, _ctx: ScoreContext) => {
+      let Cinv = cache.get(t);
+      if (Cinv === undefined) cache.set(t, (Cinv = noisedPrecision(PRIOR, q, t).Cinv));
+      const out = new Float32Array(u.length);
+      for (let r = 0; r < u.length / D; r++) {
+        for (let a = 0; a < D; a++) {
+          let acc = 0;
+          for (let b = 0; b < D; b++) acc += Cinv[a][b] * u[r * D + b];
+          out[r * D + a] = -acc;
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/** The untwisted proposal (g = 0) on the noiseless DDPM chain needs more particles for Var log Ẑ < 1 (2.5 at N = 64). */
+export function particlesFor(c: TdsCaseSpec): number {
+  return c.gradient === 'none' ? 4 * TDS_PARTICLES : TDS_PARTICLES;
+}
+
+export function runTds(c: TdsCaseSpec, seed: number, sizes = { runs: TDS_RUNS, particles: particlesFor(c) }): Promise<TdsResult> {
+  return tds({
+    score: c.gradient === 'vjp' ? gaussianWithVjp(c.config) : mixture,
+    schedule: libSchedule(c.config.spec),
+    kernel: c.config.kernel,
+    grid: c.config.grid,
+    observed: { indices: OBSERVED, values: Y0, noiseStd: c.noiseStd },
+    particles: sizes.particles,
+    samples: sizes.runs,
+    gradient: c.gradient,
+    twistTau2: TWIST_TAU2,
+    seed,
+    output: 'all',
+  });
+}
+
+/** The checks of one run of a case against its oracle. */
+export function tdsChecks(res: TdsResult, oracle: ReturnType<typeof tdsOracle>, noiseStd: number): Check[] {
+  const runs = res.logEvidence.length, n = res.logWeights!.length / runs;
+  const { coords, mean, cov, logZ } = oracle;
+  const d = coords.length;
+  const L = cholesky(cov);
+  const ell = Array.from(res.logEvidence, (l) => l - logZ);
+  const R = ell.map(Math.exp);
+  const e: number[][] = Array.from({ length: d }, () => []);
+  const M: number[][][] = Array.from({ length: d }, () => Array.from({ length: d }, () => []));
+  const w = new Array<number>(d);
+  let observedExact = true;
+  for (let r = 0; r < runs; r++) {
+    const m1 = new Array<number>(d).fill(0);
+    const m2 = Array.from({ length: d }, () => new Array<number>(d).fill(0));
+    for (let k = 0; k < n; k++) {
+      const W = Math.exp(res.logWeights![r * n + k]);
+      const x = res.particles!.subarray((r * n + k) * D, (r * n + k + 1) * D);
+      if (noiseStd === 0) OBSERVED.forEach((o, j) => (observedExact &&= x[o] === Math.fround(Y0[j])));
+      for (let i = 0; i < d; i++) {
+        let s = x[coords[i]] - mean[i];
+        for (let j = 0; j < i; j++) s -= L[i][j] * w[j];
+        w[i] = s / L[i][i];
+      }
+      for (let i = 0; i < d; i++) {
+        m1[i] += W * w[i];
+        for (let j = 0; j <= i; j++) m2[i][j] += W * w[i] * w[j];
+      }
+    }
+    for (let i = 0; i < d; i++) {
+      e[i].push(R[r] * m1[i]);
+      for (let j = 0; j <= i; j++) M[i][j].push(R[r] * (m2[i][j] - (i === j ? 1 : 0)));
+    }
+  }
+  const meanEll = ell.reduce((a, b) => a + b, 0) / runs;
+  const varEll = ell.reduce((a, b) => a + (b - meanEll) ** 2, 0) / (runs - 1);
+  const out: Check[] = [upper('Var log Ẑ', varEll, MAX_VAR_LOG_Z_TDS), abs('z(E[Ẑ/Z] = 1)', zScore(R, 1), Z_TDS)];
+  for (let i = 0; i < d; i++) out.push(abs(`z(E[R e_${coords[i]}] = 0)`, zScore(e[i]), Z_TDS));
+  for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) out.push(abs(`z(E[R (M − I)_${coords[i]}${coords[j]}] = 0)`, zScore(M[i][j]), Z_TDS));
+  if (noiseStd === 0) out.push({ name: 'observed coordinates equal y exactly', value: observedExact ? 1 : 0, bound: 1, side: 'lower' });
+  return out;
+}
+
+const config = (name: string) => KERNEL_CONFIGS.find((c) => c.name === name)!;
+
+export const TDS_SPECS: TdsCaseSpec[] = [
+  ...(['none', 'identity', 'exact', 'finite-difference', 'vjp'] as const).map((gradient) => ({ config: config('ou × euler'), noiseStd: 0.3, gradient })),
+  ...(['none', 'identity', 'exact', 'finite-difference', 'vjp'] as const).map((gradient) => ({ config: config('ddpm linear (respaced)'), noiseStd: 0, gradient })),
+  { config: config('vp × ddpm'), noiseStd: 0.3, gradient: 'exact' },
+  { config: config('vp × euler'), noiseStd: 0, gradient: 'identity' },
+];
+
+export function tdsCaseName(c: TdsCaseSpec): string {
+  return `tds ${c.config.name}, σ_y = ${c.noiseStd}, gradient ${c.gradient}`;
+}
+
+export const TDS_SEED = 2024;
+
+export const TDS_CASES: StatCase[] = TDS_SPECS.map((c) => ({
+  name: tdsCaseName(c),
+  seed: TDS_SEED,
+  run: async (seed: number) => tdsChecks(await runTds(c, seed), tdsOracle(c.config, c.noiseStd), c.noiseStd),
+}));
