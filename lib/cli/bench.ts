@@ -291,8 +291,11 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
   }
   const methods = methodList(flags);
   // Options that belong to a method not being run are mistakes, not silently ignored.
-  for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
-    if (flags.has(flag) && !methods.includes(m)) throw new UsageError(`--${flag} applies only to --method ${m}, which is not among ${methods.join(', ')}`);
+  for (const [flag, ms] of Object.entries(METHOD_ONLY_FLAGS)) {
+    const benched = ms.filter((m) => (methods as readonly string[]).includes(m));
+    if (flags.has(flag) && benched.length === 0) {
+      throw new UsageError(`--${flag} applies only to --method ${ms.filter((m) => (BENCH_METHODS as readonly string[]).includes(m)).join(', ')}, which is not among ${methods.join(', ')}`);
+    }
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');
   if (flags.has('context') && methods.every((m) => m === 'smc')) {

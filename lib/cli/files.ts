@@ -30,7 +30,7 @@ export function loadModel(file: string): GaussianMixture {
 }
 
 /** The observation of an --observe file, checked against the model's dimension. */
-export function loadObservation(file: string, dim: number): Observation {
+export function loadObservation(file: string, dim: number): Observation & { noiseStd?: number } {
   const json = readJson('observation', file);
   const where = `the observation file ${JSON.stringify(file)}`;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
@@ -41,7 +41,13 @@ export function loadObservation(file: string, dim: number): Observation {
     if (!(key in o)) throw new UsageError(`${where} has no "${key}" field`);
     if (!Array.isArray(o[key])) throw new UsageError(`${where}: "${key}" must be an array of numbers`);
   }
-  const observed = { indices: o.indices as number[], values: o.values as number[] };
+  const observed: Observation & { noiseStd?: number } = { indices: o.indices as number[], values: o.values as number[] };
   userInput(`${where} (model dimension ${dim}): `, () => normalizeObservation(observed, dim));
+  if (o.noiseStd !== undefined) {
+    if (typeof o.noiseStd !== 'number' || !Number.isFinite(o.noiseStd) || o.noiseStd < 0) {
+      throw new UsageError(`${where}: "noiseStd" must be a non-negative number, got ${JSON.stringify(o.noiseStd)}`);
+    }
+    observed.noiseStd = o.noiseStd;
+  }
   return observed;
 }

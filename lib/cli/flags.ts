@@ -7,23 +7,33 @@ import { UsageError } from './errors';
 export type FlagKind = 'value' | 'switch';
 export type Flags = Map<string, string | true>;
 
-export const METHODS = ['replacement', 'langevin', 'repaint', 'smc'] as const;
+export const METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds'] as const;
 export type Method = (typeof METHODS)[number];
 export const SCHEDULES = ['ou', 'vp'] as const;
 export const KERNELS = ['euler', 'ddpm'] as const;
 export const CONTEXTS = ['fixed', 'forward'] as const;
 
-/** Flags that belong to one method: given with another, they are a mistake (sample, bench). */
-export const METHOD_ONLY_FLAGS: Readonly<Record<string, 'smc' | 'langevin' | 'repaint'>> = {
-  particles: 'smc',
-  resampling: 'smc',
-  'ess-threshold': 'smc',
-  'out-evidence': 'smc',
-  'out-ess': 'smc',
-  'langevin-steps': 'langevin',
-  'langevin-gamma': 'langevin',
-  jumps: 'repaint',
+/** The methods that weight particles (their flags: --particles, --resampling, --ess-threshold, --out-evidence, --out-ess). */
+export const WEIGHTED_METHODS: readonly Method[] = ['smc', 'tds'];
+
+/** Flags that belong to some methods: given with another, they are a mistake (sample, bench). */
+export const METHOD_ONLY_FLAGS: Readonly<Record<string, readonly Method[]>> = {
+  particles: WEIGHTED_METHODS,
+  resampling: WEIGHTED_METHODS,
+  'ess-threshold': WEIGHTED_METHODS,
+  'out-evidence': WEIGHTED_METHODS,
+  'out-ess': WEIGHTED_METHODS,
+  'langevin-steps': ['langevin'],
+  'langevin-gamma': ['langevin'],
+  jumps: ['repaint'],
+  'twist-tau2': ['tds'],
+  gradient: ['tds'],
 };
+
+/** "--method smc or tds" for an error message. */
+export function methodList(methods: readonly string[]): string {
+  return methods.length === 1 ? methods[0] : `${methods.slice(0, -1).join(', ')} or ${methods[methods.length - 1]}`;
+}
 
 /** A flag's raw value as an error message quotes it: numbers bare, anything else as JSON. */
 function shown(raw: string): string {

@@ -3,7 +3,8 @@
 // figures (mean log-evidence, smallest ESS, resampling count).
 import { GaussianMixture } from '../mixture';
 import { Schedule, KernelName } from '../schedules';
-import { replacement, smc, CorrectorOptions, ContextKind, SampleResult } from '../samplers';
+import { replacement, smc, CorrectorOptions, ContextKind, SampleResult, SmcResult } from '../samplers';
+import { tds, TwistGradient } from '../tds';
 import { ResamplingScheme } from '../driver';
 import { Observation } from '../observation';
 import type { BackendName } from '../backend';
@@ -24,6 +25,9 @@ export interface SamplerSettings {
   resampling: ResamplingScheme;
   essThreshold: number;
   corrector?: CorrectorOptions;
+  /** tds: the twist's τ² and the gradient source. */
+  twistTau2?: number;
+  gradient?: 'auto' | TwistGradient;
   /** Default 'auto'. */
   backend?: BackendName;
 }
@@ -35,7 +39,9 @@ export interface RunOutcome {
   resamplingCount: number | null;
 }
 
-export async function runMethod(model: GaussianMixture, observed: Observation, s: SamplerSettings, io: CliIO, label: string): Promise<RunOutcome> {
+export const TDS_GRADIENTS = ['auto', 'exact', 'vjp', 'finite-difference', 'identity', 'none'] as const;
+
+export async function runMethod(model: GaussianMixture, observed: Observation & { noiseStd?: number }, s: SamplerSettings, io: CliIO, label: string): Promise<RunOutcome> {
   const progress = new Progress(io, label);
   const common = {
     score: model,
@@ -51,8 +57,11 @@ export async function runMethod(model: GaussianMixture, observed: Observation, s
     onStep: progress.onStep,
   };
   try {
-    if (s.method === 'smc') {
-      const r = await userInputAsync('', () => smc({ ...common, particles: s.particles, resampling: s.resampling, essThreshold: s.essThreshold }));
+    if (s.method === 'smc' || s.method === 'tds') {
+      const weighted = { ...common, particles: s.particles, resampling: s.resampling, essThreshold: s.essThreshold };
+      const r: Omit<SmcResult, 'contextPath'> = s.method === 'smc'
+        ? await userInputAsync('', () => smc({ ...weighted, observed: { indices: observed.indices, values: observed.values } }))
+        : await userInputAsync('', () => tds({ ...weighted, twistTau2: s.twistTau2, gradient: s.gradient }));
       let minEss = Infinity;
       for (const e of r.ess) if (e < minEss) minEss = e; // NaN never compares below
       let count = 0;

@@ -13,6 +13,8 @@ import {
   FlagKind,
   METHODS,
   METHOD_ONLY_FLAGS,
+  WEIGHTED_METHODS,
+  methodList,
   SCHEDULES,
   KERNELS,
   CONTEXTS,
@@ -26,7 +28,7 @@ import {
 } from './flags';
 import { loadModel, loadObservation } from './files';
 import { prepareOutput } from './output';
-import { runMethod, SamplerSettings } from './run';
+import { runMethod, SamplerSettings, TDS_GRADIENTS } from './run';
 import { SAMPLE_USAGE } from './usage';
 
 const SAMPLE_FLAGS: Record<string, FlagKind> = {
@@ -48,6 +50,8 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
   jumps: 'value',
   resampling: 'value',
   'ess-threshold': 'value',
+  'twist-tau2': 'value',
+  gradient: 'value',
   seed: 'value',
   threads: 'value',
   backend: 'value',
@@ -67,12 +71,15 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const out = requiredFlag(flags, 'out', 'the .npy file to write');
 
   // Options that mean nothing for this method are mistakes, not silently ignored.
-  for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
-    if (flags.has(flag) && method !== m) throw new UsageError(`--${flag} applies only to --method ${m}, not ${method}`);
+  for (const [flag, ms] of Object.entries(METHOD_ONLY_FLAGS)) {
+    if (flags.has(flag) && !ms.includes(method)) throw new UsageError(`--${flag} applies only to --method ${methodList(ms)}, not ${method}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');
   if (method === 'smc' && context === 'fixed') {
     throw new UsageError("--context fixed cannot be used with --method smc: the particle filter's weights assume the forward (noising) path of the observed coordinates");
+  }
+  if (method === 'tds' && flags.has('context')) {
+    throw new UsageError('--context applies to replacement, langevin, repaint and smc, not tds: the twisted filter has no context path');
   }
   const scheduleName = choiceFlag(flags, 'schedule', SCHEDULES, 'ou');
   const horizon = numberFlag(flags, 'horizon', scheduleName === 'ou' ? 5 : 1, { positive: true });
@@ -91,7 +98,11 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     essThreshold: numberFlag(flags, 'ess-threshold', 1, { min: 0, max: 1 }),
     backend: backendFlag(flags),
   };
-  if (method === 'smc' && settings.particles * settings.samples > 2 ** 31 - 1) {
+  if (method === 'tds') {
+    settings.twistTau2 = numberFlag(flags, 'twist-tau2', 1, { positive: true });
+    settings.gradient = choiceFlag(flags, 'gradient', TDS_GRADIENTS, 'auto');
+  }
+  if (WEIGHTED_METHODS.includes(method) && settings.particles * settings.samples > 2 ** 31 - 1) {
     throw new UsageError(`--particles times --samples must be at most 2^31 - 1, got ${settings.particles} x ${settings.samples}`);
   }
   if (method === 'langevin') {
@@ -106,8 +117,11 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
 
   const model = loadModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
+  if ((observed.noiseStd ?? 0) > 0 && method !== 'tds') {
+    throw new UsageError(`"noiseStd" in ${JSON.stringify(observeFile)} is supported by --method tds only, not ${method}`);
+  }
   const output = prepareOutput(out, io, { flag: '--out', what: 'the .npy file', stdout: true });
-  // The filter's per-run figures, float64 as computed (smc only: METHOD_ONLY_FLAGS).
+  // The filters' per-run figures, float64 as computed (weighted methods only: METHOD_ONLY_FLAGS).
   const extras = (['out-evidence', 'out-ess'] as const).flatMap((flag) => {
     const file = stringFlag(flags, flag);
     return file === undefined ? [] : [{ flag, output: prepareOutput(file, io, { flag: `--${flag}`, what: 'the .npy file', stdout: false }) }];

@@ -6,8 +6,8 @@ const SAMPLE_WHAT = `draws from p(X | Y = y) for the mixture in M.json, observin
 O.json, and writes a float32 .npy array of shape [samples, D] (observed coordinates filled).`;
 
 const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"covariances":[[[..]]]} (or "variances":[[..]])
-  --observe FILE        {"indices":[..],"values":[..]}
-  --method M            replacement | langevin | repaint | smc
+  --observe FILE        {"indices":[..],"values":[..]} (and "noiseStd": σ_y, tds only)
+  --method M            replacement | langevin | repaint | smc | tds
   --out FILE.npy        output file, replaced only when sampling succeeds (a symlink's target is
                         written, a FIFO or device written through); - writes the .npy to stdout
   --context C           fixed | forward: the observed path (default forward; smc needs forward)
@@ -24,12 +24,16 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
   --langevin-gamma G    step size delta = G * sigma_s^2 (default 0.1)
  repaint only:
   --jumps U             re-noise/denoise jumps per step (default 5)
- smc only:
+ smc and tds:
   --particles N         particles per run (default 256)
   --resampling R        systematic | stratified | multinomial | residual (default systematic)
   --ess-threshold TAU   resample when ESS < TAU * N, TAU in [0, 1] (default 1: every step)
   --out-evidence FILE   also write each run's log-evidence: float64 .npy, shape [samples]
   --out-ess FILE        also write the ESS after each step: float64 .npy, shape [steps, samples]
+ tds only:
+  --twist-tau2 X        tau^2 of the twist's variance rho_t = lambda_t tau^2 / (lambda_t + tau^2) (default 1)
+  --gradient G          auto | exact | vjp | finite-difference | identity | none (default auto: exact
+                        for the mixture)
 Prints a one-line JSON summary on stdout (stderr with --out -); a progress bar on stderr when
 it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.`;
 
