@@ -4,15 +4,21 @@ import { typeError, rangeError, positiveInteger, finiteNumber, oneOf, abortError
 import { prepare, runModel, problemWarnings, SmcResult, CommonOptions } from './samplers';
 import { RESAMPLING_SCHEMES, ResamplingScheme } from './driver';
 import { GaussianMixture } from './mixture';
-import { twistedModel, twistedScoreEvaluations, TwistGradient, ScoreVjp } from './models/twisted';
+import { twistedModel, twistedScoreEvaluations, TwistGradient, ScoreVjp, LogLikelihood } from './models/twisted';
 import { collapseWarning } from './diagnostics';
 import { checkOptionKeys, COMMON_OPTION_NAMES } from './options';
 
-export type { TwistGradient, ScoreVjp } from './models/twisted';
+export type { TwistGradient, ScoreVjp, LogLikelihood, LikelihoodContext } from './models/twisted';
 
-export interface TdsOptions extends CommonOptions {
-  /** Observed coordinates, their values, and the observation noise σ_y (default 0: exact). */
-  observed: { indices: ArrayLike<number>; values: ArrayLike<number>; noiseStd?: number };
+export interface TdsOptions extends Omit<CommonOptions, 'observed'> {
+  /** Observed coordinates, their values, and the observation noise σ_y (default 0: exact). Give this or `likelihood`. */
+  observed?: { indices: ArrayLike<number>; values: ArrayLike<number>; noiseStd?: number };
+  /**
+   * A general observation model instead: log p(y | x) and its gradient for rows of x (e.g. a
+   * classifier's log p(c | x)). The twist is the likelihood at Tweedie's x̂₀(x_t), the final
+   * weight the likelihood at x₀ (docs/MATH.md §10).
+   */
+  likelihood?: LogLikelihood;
   /** Particles N per run. */
   particles: number;
   /** Independent runs K; each contributes one draw (or all its particles with output 'all'). */
@@ -40,16 +46,25 @@ export interface TdsResult extends Omit<SmcResult, 'contextPath'> {
   scoreEvaluations: number;
 }
 
-const TDS_OPTIONS = [...COMMON_OPTION_NAMES, 'particles', 'samples', 'resampling', 'essThreshold', 'twistTau2', 'gradient', 'output'];
+const TDS_OPTIONS = [...COMMON_OPTION_NAMES, 'particles', 'samples', 'resampling', 'essThreshold', 'twistTau2', 'gradient', 'output', 'likelihood'];
 
 /** Twisted SMC (docs/MATH.md §10): particles steered towards the observation, corrected by their weights. */
 export async function tds(options: TdsOptions): Promise<TdsResult> {
   const started = performance.now();
   checkOptionKeys('tds', options, TDS_OPTIONS);
-  const p = prepare(options);
+  const likelihood = options?.likelihood;
+  if (likelihood !== undefined && typeof likelihood !== 'function') throw typeError('likelihood', 'a function (x, context) => { value, gradient }', likelihood);
+  if (likelihood !== undefined && options.observed !== undefined) {
+    throw new TypeError('tds takes observed or likelihood, not both: put the observation into the likelihood');
+  }
+  if (likelihood === undefined && options?.observed === undefined) {
+    throw typeError('observed', 'an object { indices, values, noiseStd? } (or give likelihood)', undefined);
+  }
+  const common: CommonOptions = { ...options, observed: options.observed ?? { indices: [], values: [] } };
+  const p = prepare(common);
   if (p.backend.name !== 'cpu') throw new RangeError(`tds runs on the 'cpu' backend, got backend '${p.backend.name}'`);
   if (p.finalNoise) throw new RangeError('finalNoise must be false for tds: its last step is deterministic and weighed by the likelihood (docs/MATH.md §10)');
-  const obs = options.observed as { noiseStd?: unknown };
+  const obs = (options.observed ?? {}) as { noiseStd?: unknown };
   const noiseStd = obs.noiseStd === undefined ? 0 : finiteNumber('observed.noiseStd', obs.noiseStd);
   if (noiseStd < 0) throw rangeError('observed.noiseStd', 'a non-negative number', obs.noiseStd);
   const particles = positiveInteger('particles', options.particles);
@@ -86,8 +101,10 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
     gradient,
     mixture: gradient === 'exact' ? mixture!.parameters() : undefined,
     vjp,
+    likelihood,
+    signal: options.signal,
   });
-  const result = await runModel(p, options, model, { runs, particles, essThreshold: tau, scheme });
+  const result = await runModel(p, common, model, { runs, particles, essThreshold: tau, scheme });
   const chosen = new Int32Array(runs);
   const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
   if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);

@@ -28,6 +28,25 @@ import type { ScoreContext } from '../score';
 /** Where the twist's gradient g = Jᵀu comes from (docs/MATH.md §10). */
 export type TwistGradient = 'exact' | 'vjp' | 'finite-difference' | 'identity' | 'none';
 
+/** What a log-likelihood callback sees besides the points: their count and dimension, and the run's signal. */
+export interface LikelihoodContext {
+  rows: number;
+  dim: number;
+  /** The schedule time whose x̂₀ is evaluated (0 at the end). */
+  t: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * log p(y | x) and its gradient in x for every row of x (rows × D): value (rows, float64) and
+ * gradient (rows × D). tds evaluates it at Tweedie's x̂₀(x_t) for the twist and at x₀ for the
+ * final weight.
+ */
+export type LogLikelihood = (
+  x: Float32Array,
+  context: LikelihoodContext,
+) => { value: Float64Array; gradient: Float32Array } | Promise<{ value: Float64Array; gradient: Float32Array }>;
+
 /** (∂s_t/∂z)ᵀ u for every row: the score model's vector–Jacobian product. */
 export type ScoreVjp = (z: Float32Array, t: number, u: Float32Array, context: ScoreContext) => Float32Array | Promise<Float32Array>;
 
@@ -45,6 +64,9 @@ export interface TwistedSpec {
   mixture?: MixtureParameters;
   /** For 'vjp'. */
   vjp?: ScoreVjp;
+  /** A general likelihood instead of the mask observation (observed then empty). */
+  likelihood?: LogLikelihood;
+  signal?: AbortSignal;
 }
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -80,6 +102,9 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   const g = run.f32(rows * D) as Float32Array;
   const tmp = run.f32(rows * D) as Float32Array;
   const lpt = new Float64Array(rows); // log p̃_t(y | z) at the current time
+  // u = Aᵀ Σ_t⁻¹ (y − A x̂₀) (mask) or ∇ log p(y | x̂₀) (likelihood), rows × D: what g = Jᵀu is applied to.
+  const u = new Float64Array(rows * D);
+  const xhat = spec.likelihood ? new Float32Array(rows * D) : undefined;
   const lps = new Float64Array(rows);
   const increment = run.increment as Float64Array;
   const global = new Int32Array(rows);
@@ -95,9 +120,32 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
     out.set((await run.score(state, t, where)) as Float32Array);
   };
 
-  /** log p̃_t(y | x) per row from x and its score, into `out`; with `residual`, also u = Σ_t⁻¹ (y − x̂₀[M]) (rows × dY). */
-  const twist = (x: Float32Array, s: Float32Array, t: number, out: Float64Array, residual?: Float64Array) => {
+  /** The callback's value and gradient at `x`, checked (what it returns is the user's). */
+  const likelihoodAt = async (x: Float32Array, t: number, where: string) => {
+    const r = await spec.likelihood!(x, { rows, dim: D, t, signal: spec.signal });
+    if (typeof r !== 'object' || r === null || !(r.value instanceof Float64Array) || r.value.length !== rows || !(r.gradient instanceof Float32Array) || r.gradient.length !== rows * D) {
+      throw new TypeError(`the likelihood must return { value: Float64Array(${rows}), gradient: Float32Array(${rows * D}) } (rows, rows x D) ${where}, got ${describeLikelihood(r)}`);
+    }
+    for (let k = 0; k < rows; k++) {
+      if (Number.isNaN(r.value[k]) || r.value[k] === Infinity) throw new RangeError(`the likelihood's value must be finite or -Infinity ${where}, got ${r.value[k]} at row ${k}`);
+    }
+    for (let k = 0; k < rows * D; k++) {
+      if (!Number.isFinite(r.gradient[k])) throw new RangeError(`the likelihood's gradient must be finite ${where}, got ${r.gradient[k]} at row ${Math.floor(k / D)}`);
+    }
+    return r;
+  };
+
+  /** log p̃_t(y | x) per row from x and its score, into `out`; with `residual`, also u. */
+  const twist = async (x: Float32Array, s: Float32Array, t: number, out: Float64Array, where: string, residual = false) => {
     const a = alphaAt(t), s2 = run.schedule.sigma2(t);
+    if (spec.likelihood) {
+      // The twist is the likelihood itself at Tweedie's x̂₀.
+      for (let k = 0; k < rows * D; k++) xhat![k] = (x[k] + s2 * s[k]) / a;
+      const r = await likelihoodAt(xhat!, t, where);
+      out.set(r.value);
+      if (residual) u.set(r.gradient);
+      return;
+    }
     const variance = sy2 + rhoAt(t);
     const norm = -0.5 * dY * (LOG_2PI + Math.log(variance));
     for (let r = 0; r < rows; r++) {
@@ -106,13 +154,11 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
         const k = r * D + M[i];
         const e = y[i] - (x[k] + s2 * s[k]) / a;
         q += e * e;
-        if (residual) residual[r * dY + i] = e / variance;
+        if (residual) u[k] = e / variance;
       }
       out[r] = norm - q / (2 * variance);
     }
   };
-
-  const u = new Float64Array(rows * dY);
 
   /** g = Jᵀ Aᵀ u for every row, by the spec's source, at time t (z and sc current). */
   const gradient = async (t: number, where: string) => {
@@ -125,16 +171,15 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
         // J ≈ c_t I, exact for a N(·, τ² I) prior (docs/MATH.md §10).
         const lambda = s2 / (a * a);
         const c = spec.tau2 / (a * (spec.tau2 + lambda));
-        for (let r = 0; r < rows; r++) for (let i = 0; i < dY; i++) g[r * D + M[i]] = c * u[r * dY + i];
+        for (let k = 0; k < rows * D; k++) g[k] = c * u[k];
         return;
       }
       case 'exact':
-        mixtureVjp(spec.mixture!, D, z, a, s2, M, u, g);
+        mixtureVjp(spec.mixture!, D, z, a, s2, u, g);
         return;
       case 'vjp': {
         // Jᵀu = (u + σ_t² (∂s/∂z)ᵀ u) / α_t.
-        const full = new Float32Array(rows * D);
-        for (let r = 0; r < rows; r++) for (let i = 0; i < dY; i++) full[r * D + M[i]] = u[r * dY + i];
+        const full = Float32Array.from(u);
         const context: ScoreContext = { t, alpha: a, sigma: Math.sqrt(s2), rows, dim: D, rowOffset: 0 };
         const out = await spec.vjp!(z, t, full, context);
         if (!(out instanceof Float32Array) || out.length !== rows * D) {
@@ -155,12 +200,12 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
         const eps = new Float64Array(rows);
         for (let r = 0; r < rows; r++) {
           let n2 = 0;
-          for (let i = 0; i < dY; i++) n2 += u[r * dY + i] ** 2;
+          for (let k = r * D; k < (r + 1) * D; k++) n2 += u[k] ** 2;
           eps[r] = n2 > 0 ? h / Math.sqrt(n2) : 0;
         }
         for (const sign of [1, -1]) {
           tmp.set(z);
-          for (let r = 0; r < rows; r++) for (let i = 0; i < dY; i++) tmp[r * D + M[i]] += sign * eps[r] * u[r * dY + i];
+          for (let k = 0; k < rows * D; k++) tmp[k] += sign * eps[Math.floor(k / D)] * u[k];
           const s = (await run.score(tmp, t, where)) as Float32Array;
           for (let r = 0; r < rows; r++) {
             if (eps[r] === 0) continue;
@@ -188,7 +233,7 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
     initial: async () => {
       await ops.initState(batch, all, none, noY, run.stream(run.steps, 'initial'), z, threads);
       await scoreInto(z, run.grid[run.steps], sc, 'at the initial draw');
-      twist(z, sc, run.grid[run.steps], lpt);
+      await twist(z, sc, run.grid[run.steps], lpt, 'at the initial draw');
     },
     initialWeight: async () => {
       increment.set(lpt);
@@ -201,7 +246,7 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
         return;
       }
       const c = coefficients[step.index - 1];
-      twist(z, sc, step.t, lpt, u);
+      await twist(z, sc, step.t, lpt, step.where, true);
       await gradient(step.t, step.where);
       for (let k = 0; k < rows * D; k++) {
         mu[k] = c.a * z[k] + c.b * sc[k];
@@ -212,7 +257,7 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
       }
       await ops.propagate(batch, all, none, mut, null, Math.sqrt(c.v), noY, run.stream(step.index, 'kernelNoise'), z, threads);
       await scoreInto(z, step.s, sc, step.where);
-      twist(z, sc, step.s, lps);
+      await twist(z, sc, step.s, lps, step.where);
       for (let r = 0; r < rows; r++) {
         let kq = 0;
         for (let k = r * D; k < (r + 1) * D; k++) kq += (z[k] - 0.5 * (mu[k] + mut[k])) * (mu[k] - mut[k]);
@@ -232,6 +277,11 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
       if (sy2 === 0) for (let r = 0; r < rows; r++) for (let i = 0; i < dY; i++) z[r * D + M[i]] = y[i];
     },
     finalWeight: async () => {
+      if (spec.likelihood) {
+        const r = await likelihoodAt(z, 0, 'at the final weight');
+        for (let k = 0; k < rows; k++) increment[k] = r.value[k] - lpt[k];
+        return;
+      }
       // σ_y > 0: the true likelihood at x₀; σ_y = 0: the density of y under the last step
       // taken with the nominal variance (docs/MATH.md §2, §10).
       const variance = sy2 > 0 ? sy2 : coefficients[0].weightVariance;
@@ -245,6 +295,12 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   };
 }
 
+function describeLikelihood(v: unknown): string {
+  if (typeof v !== 'object' || v === null) return v === null ? 'null' : typeof v;
+  const o = v as { value?: unknown; gradient?: unknown };
+  return `{ value: ${describeResult(o.value)}, gradient: ${describeResult(o.gradient)} }`;
+}
+
 function describeResult(v: unknown): string {
   if (v instanceof Float32Array) return `a Float32Array of ${v.length}`;
   if (v === null) return 'null';
@@ -256,10 +312,10 @@ function describeResult(v: unknown): string {
  * The exact Jᵀ u of x̂₀ for a Gaussian mixture (docs/MATH.md §8), matrix-free per particle:
  *   Jᵀu = (u + σ² [Σ_j r_j (g_j (g_jᵀ u) − C_j⁻¹ u) − s (sᵀ u)]) / α,
  * with C_j = α² Σ_j + σ² I, g_j = −C_j⁻¹ (z − α m_j), r_j the responsibilities and s = Σ_j r_j g_j.
- * u is given on the observed coordinates M (rows × |M|); g (rows × D) receives Jᵀ Aᵀ u. Float64.
+ * u and g are rows × D. Float64.
  */
-export function mixtureVjp(p: MixtureParameters, D: number, z: Float32Array, alpha: number, sigma2: number, M: Int32Array, u: Float64Array, g: Float32Array): void {
-  const J = p.weights.length, dY = M.length, rows = z.length / D;
+export function mixtureVjp(p: MixtureParameters, D: number, z: Float32Array, alpha: number, sigma2: number, u: Float64Array, g: Float32Array): void {
+  const J = p.weights.length, rows = z.length / D;
   // Per component: C_j⁻¹ (D × D, or D for diagonal), log π_j − ½ log det C_j.
   const inv: Float64Array[] = [];
   const bias = new Float64Array(J);
@@ -287,10 +343,15 @@ export function mixtureVjp(p: MixtureParameters, D: number, z: Float32Array, alp
     }
   }
   const d = new Float64Array(D), gj = new Float64Array(J * D), lp = new Float64Array(J);
-  const s = new Float64Array(D), full = new Float64Array(D), out = new Float64Array(D);
+  const s = new Float64Array(D), full = new Float64Array(D), out = new Float64Array(D), nz = new Int32Array(D);
   for (let r = 0; r < rows; r++) {
-    full.fill(0);
-    for (let i = 0; i < dY; i++) full[M[i]] = u[r * dY + i];
+    // C_j⁻¹ u over u's non-zero entries only (a mask's u lives on the observed coordinates).
+    let nonzero = 0;
+    for (let k = 0; k < D; k++) if ((full[k] = u[r * D + k]) !== 0) nz[nonzero++] = k;
+    if (nonzero === 0) {
+      g.fill(0, r * D, (r + 1) * D);
+      continue;
+    }
     let max = -Infinity;
     for (let j = 0; j < J; j++) {
       for (let k = 0; k < D; k++) d[k] = z[r * D + k] - alpha * p.means[j * D + k];
@@ -320,7 +381,7 @@ export function mixtureVjp(p: MixtureParameters, D: number, z: Float32Array, alp
       for (let a = 0; a < D; a++) {
         let cu = 0;
         if (p.variances) cu = c[a] * full[a];
-        else for (const k of M) cu += c[a * D + k] * full[k];
+        else for (let i = 0; i < nonzero; i++) cu += c[a * D + nz[i]] * full[nz[i]];
         out[a] += rj * (gj[j * D + a] * gu - cu);
       }
     }

@@ -17,7 +17,7 @@
 // False-failure rates: test/numerics/CALIBRATION.md (tools/calibrate.ts --only '^tds').
 import { describe, expect, test } from '@jest/globals';
 import { failures } from '../support/checks';
-import { TDS_CASES, TDS_SPECS, runTds, tdsCaseName } from '../support/tds-cases';
+import { TDS_CASES, TDS_SPECS, runTds, tdsCaseName, maskLikelihood } from '../support/tds-cases';
 import { tds } from '../../lib/tds';
 import { GaussianMixture } from '../../lib/mixture';
 import { schedules } from '../../lib/schedules';
@@ -64,6 +64,26 @@ describe('tds', () => {
     await expect(tds({ ...base, twistTau: 1 } as never)).rejects.toThrow(/unknown option "twistTau" for tds \(did you mean "twistTau2"\?\)/);
     const badVjp = { dim: 5, score: (z: Float32Array) => new Float32Array(z.length), vjp: () => new Float32Array(3) };
     await expect(tds({ ...base, score: badVjp, gradient: 'vjp' })).rejects.toThrow(/vjp must return a Float32Array of 320 values \(rows x D\) at step 1 of 10/);
+  });
+
+  test('a likelihood callback is the mask observation with the twist variance ρ_t → 0', async () => {
+    const common = { score: model, schedule: schedules.ou({ T: 3 }), steps: 40, particles: 8, samples: 3, seed: 4 };
+    for (const gradient of ['none', 'identity', 'exact'] as const) {
+      const mask = await tds({ ...common, gradient, observed: { indices: OBSERVED, values: Y0, noiseStd: 0.5 }, twistTau2: 1e-12 });
+      const lik = await tds({ ...common, gradient, twistTau2: 1e-12, likelihood: maskLikelihood(0.5) });
+      // The same arithmetic up to the order of float64 sums (the callback's and the twist's).
+      mask.logEvidence.forEach((l, r) => expect(lik.logEvidence[r]).toBeCloseTo(l, 5));
+    }
+  });
+
+  test('a bad likelihood callback is named', async () => {
+    const like = { score: model, schedule: schedules.ou({ T: 3 }), steps: 5, particles: 4, samples: 2 };
+    await expect(tds({ ...like, likelihood: () => ({ value: new Float64Array(3), gradient: new Float32Array(40) }) }))
+      .rejects.toThrow(/the likelihood must return \{ value: Float64Array\(8\), gradient: Float32Array\(40\) \} \(rows, rows x D\) at the initial draw, got \{ value: a Float64Array, gradient: a Float32Array of 40 \}/);
+    await expect(tds({ ...like, likelihood: (x: Float32Array) => ({ value: new Float64Array(8).fill(NaN), gradient: new Float32Array(x.length) }) }))
+      .rejects.toThrow(/the likelihood's value must be finite or -Infinity at the initial draw, got NaN at row 0/);
+    await expect(tds({ ...like, likelihood: maskLikelihood(1), observed: { indices: [0], values: [1] } })).rejects.toThrow(/observed or likelihood, not both/);
+    await expect(tds({ ...like } as never)).rejects.toThrow(/observed must be an object/);
   });
 
   test('an aborted run rejects with an AbortError', async () => {

@@ -12,7 +12,10 @@
 import { tds, TdsResult } from '../../lib/tds';
 import { GaussianMixture } from '../../lib/mixture';
 import type { ScoreContext } from '../../lib/score';
-import { Check, StatCase, abs, upper } from './checks';
+import { Check, StatCase, abs, upper, lower } from './checks';
+import { eightDimensional, K, Z_MODE } from './mixture-cases';
+import { modeWeightZ } from '../oracles/responsibilities';
+import { schedules } from '../../lib/schedules';
 import { KernelConfig, KERNEL_CONFIGS, PRIOR, PRIOR_JSON, OBSERVED, Y0, D, libSchedule } from './kalman-problems';
 import { exactSchedule, exactSteps, weightVariance } from './exact-schedules';
 import { affineKernel } from './kalman-oracle';
@@ -26,6 +29,26 @@ export interface TdsCaseSpec {
   config: KernelConfig;
   noiseStd: number;
   gradient: Gradient;
+  /** Give the noisy observation as a likelihood callback (log N(y; x[M], σ_y² I) and its gradient) instead of a mask. */
+  likelihood?: boolean;
+}
+
+/** log N(y; x[M], σ_y² I) per row and its gradient in x, written here: the mask observation as a general likelihood. */
+export function maskLikelihood(noiseStd: number) {
+  const v = noiseStd * noiseStd;
+  return (x: Float32Array, ctx: { rows: number; dim: number }) => {
+    const value = new Float64Array(ctx.rows), gradient = new Float32Array(x.length);
+    for (let r = 0; r < ctx.rows; r++) {
+      let q = 0;
+      OBSERVED.forEach((k, j) => {
+        const e = Y0[j] - x[r * ctx.dim + k];
+        q += e * e;
+        gradient[r * ctx.dim + k] = e / v;
+      });
+      value[r] = -0.5 * q / v - 0.5 * OBSERVED.length * Math.log(2 * Math.PI * v);
+    }
+    return { value, gradient };
+  };
 }
 
 export const TDS_RUNS = 400;
@@ -103,7 +126,7 @@ export function runTds(c: TdsCaseSpec, seed: number, sizes = { runs: TDS_RUNS, p
     schedule: libSchedule(c.config.spec),
     kernel: c.config.kernel,
     grid: c.config.grid,
-    observed: { indices: OBSERVED, values: Y0, noiseStd: c.noiseStd },
+    ...(c.likelihood ? { likelihood: maskLikelihood(c.noiseStd) } : { observed: { indices: OBSERVED, values: Y0, noiseStd: c.noiseStd } }),
     particles: sizes.particles,
     samples: sizes.runs,
     gradient: c.gradient,
@@ -157,16 +180,23 @@ export function tdsChecks(res: TdsResult, oracle: ReturnType<typeof tdsOracle>, 
 }
 
 const config = (name: string) => KERNEL_CONFIGS.find((c) => c.name === name)!;
+const OU_FINE: KernelConfig = { name: 'ou × euler, 40 uniform steps', spec: { kind: 'ou', T: 3 }, kernel: 'euler', grid: Array.from({ length: 41 }, (_, i) => (3 * i) / 40) };
 
 export const TDS_SPECS: TdsCaseSpec[] = [
   ...(['none', 'identity', 'exact', 'finite-difference', 'vjp'] as const).map((gradient) => ({ config: config('ou × euler'), noiseStd: 0.3, gradient })),
   ...(['none', 'identity', 'exact', 'finite-difference', 'vjp'] as const).map((gradient) => ({ config: config('ddpm linear (respaced)'), noiseStd: 0, gradient })),
   { config: config('vp × ddpm'), noiseStd: 0.3, gradient: 'exact' },
   { config: config('vp × euler'), noiseStd: 0, gradient: 'identity' },
+  // The likelihood's twist p(y | x̂₀) has no variance inflation (ρ_t), so it is overconfident
+  // where Cov[x₀ | x_t] is large: Var log Ẑ was 1.2–1.5 at σ_y = 1 on the 11-step grid and 4.8
+  // at σ_y = 0.5 on 40 steps (correct but too heavy-tailed for these z-tests); σ_y = 2 on 40
+  // uniform steps keeps it below 1. tds.test.ts checks separately that the likelihood path is
+  // the mask path with ρ_t → 0, to the last rounding.
+  ...(['exact', 'identity', 'finite-difference'] as const).map((gradient) => ({ config: OU_FINE, noiseStd: 2, gradient, likelihood: true })),
 ];
 
 export function tdsCaseName(c: TdsCaseSpec): string {
-  return `tds ${c.config.name}, σ_y = ${c.noiseStd}, gradient ${c.gradient}`;
+  return `tds ${c.config.name}, σ_y = ${c.noiseStd}${c.likelihood ? ' as a likelihood' : ''}, gradient ${c.gradient}`;
 }
 
 export const TDS_SEED = 2024;
@@ -176,3 +206,24 @@ export const TDS_CASES: StatCase[] = TDS_SPECS.map((c) => ({
   seed: TDS_SEED,
   run: async (seed: number) => tdsChecks(await runTds(c, seed), tdsOracle(c.config, c.noiseStd), c.noiseStd),
 }));
+
+// ---- the 8-D three-component mixture of mixture-cases.ts ----------------------------------
+// y between components 0 and 2 (exact posterior weights ≈ 0.16 / 0.84): tds with 16 particles
+// and 100 steps must give the mode weights of the exact posterior (smc needs 128 particles and
+// 400 steps for the same check, mixture-cases.ts).
+export const TDS_MIXTURE_CASE: StatCase = {
+  name: 'tds mode weights (8-D, three components), N = 16, exact gradient',
+  seed: 1,
+  run: async (seed: number) => {
+    const spec = eightDimensional();
+    const model8 = GaussianMixture.fromJSON(spec);
+    const indices = [0, 3, 5];
+    const values = indices.map((i) => 0.4 * spec.means[0][i] + 0.3 * spec.means[1][i] + 0.3 * spec.means[2][i]);
+    const observed = { indices, values };
+    const r = await tds({ score: model8, schedule: schedules.ou(), steps: 100, observed, particles: 16, samples: K, seed, gradient: 'exact' });
+    const z = modeWeightZ(model8.posterior(observed), r.samples, 8);
+    return [lower('components with weight ≥ 1e-3', z.length, 2), abs(`tds: mode weight z (w = ${z[0].weight.toFixed(2)})`, z[0].z, Z_MODE)];
+  },
+};
+
+TDS_CASES.push(TDS_MIXTURE_CASE);
