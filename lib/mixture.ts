@@ -17,15 +17,6 @@ export interface GaussianMixtureSpec {
   variances?: number[][];
 }
 
-/** A mixture's parameters: J weights, J x D means, and J x D x D covariances or J x D variances. */
-export interface MixtureParameters {
-  weights: Float64Array;
-  means: Float64Array;
-  covariances: Float64Array;
-  /** Whether `covariances` holds J x D variances (diagonal covariances). */
-  variances: boolean;
-}
-
 /** The exact conditional p_0(X | Y = y), a Gaussian mixture over the latent coordinates. */
 export interface ExactPosterior {
   /** Latent (unobserved) coordinates, ascending. */
@@ -170,14 +161,7 @@ export class GaussianMixture implements NativeScore {
     const core = new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar);
     const model = new GaussianMixture(core, detectStructure(D, J, cov, hasVar));
     model.dataMarginals = mixtureMarginals(weights, means, cov, D, hasVar);
-    model.params = { weights: Float64Array.from(weights), means, covariances: cov, variances: hasVar };
     return model;
-  }
-
-  private params?: MixtureParameters;
-  /** The model's parameters as given (float64): for exact computations in TypeScript (the twist gradient). */
-  parameters(): MixtureParameters {
-    return this.params!;
   }
 
   private dataMarginals?: Marginals;

@@ -78,6 +78,8 @@ export interface NativeMixture {
   score(z: Float32Array, alpha: number, sigma2: number, out: Float32Array, threads: number): Promise<number>;
   /** score for a caller that owns z and out for the whole call (DirectOps): used in place. */
   scoreDirect(z: Float32Array, alpha: number, sigma2: number, out: Float32Array, threads: number): Promise<number>;
+  /** out = Jᵀu with J = ∂x̂₀/∂z at each row of z (native/core/mixture_vjp.h, docs/MATH.md §10); z, u and out used in place. */
+  vjp(z: Float32Array, alpha: number, sigma2: number, out: Float32Array, threads: number, u: Float32Array): Promise<number>;
   posterior(observed: Int32Array, values: Float32Array): NativePosterior;
   samplePosterior(
     observed: Int32Array,

@@ -99,7 +99,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
     noiseStd,
     tau2,
     gradient,
-    mixture: gradient === 'exact' ? mixture!.parameters() : undefined,
+    mixture: gradient === 'exact' ? mixture!.nativeCore() : undefined,
     vjp,
     likelihood,
     signal: options.signal,

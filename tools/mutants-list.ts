@@ -26,6 +26,7 @@ const CORRECTORS = 'numerics/correctors';
 const CHOICE = 'numerics/output-choice';
 const SAMPLERS = 'numerics/samplers';
 const TDS = 'numerics/tds';
+const VJP = 'numerics/mixture-vjp';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -279,5 +280,21 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/models/twisted.ts',
     edits: [{ search: '    await ops.gatherRowsAsync(sc, D, global, tmp, threads);\n    sc.set(tmp);\n', replace: '' }],
     tests: [TDS],
+  },
+  {
+    id: 'mixture-vjp-precision-sign',
+    section: '§10',
+    description: 'the mixture Jacobian-vector product adds C_j⁻¹u instead of subtracting it',
+    file: 'native/core/mixture_vjp.cc',
+    edits: [{ search: 'acc[k] += rj * (gj[k] * gu - cu[k]);', replace: 'acc[k] += rj * (gj[k] * gu + cu[k]);' }],
+    tests: [VJP],
+  },
+  {
+    id: 'mixture-vjp-outer-term-dropped',
+    section: '§10',
+    description: 'the mixture Jacobian-vector product leaves out − s (sᵀu)',
+    file: 'native/core/mixture_vjp.cc',
+    edits: [{ search: 'for (int64_t k = 0; k < D; ++k) acc[k] = -s[k] * su;', replace: 'for (int64_t k = 0; k < D; ++k) acc[k] = 0 * su;' }],
+    tests: [VJP],
   },
 ];

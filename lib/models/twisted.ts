@@ -22,7 +22,7 @@ import type { DriverRun, FeynmanKacModel, ModelRun, Step } from '../driver';
 import type { StepCoefficients } from '../kernel';
 import { stepCoefficientsAsync } from '../kernel';
 import type { KernelName } from '../schedules';
-import type { MixtureParameters } from '../mixture';
+import type { NativeMixture } from '../native';
 import type { ScoreContext } from '../score';
 
 /** Where the twist's gradient g = Jᵀu comes from (docs/MATH.md §10). */
@@ -60,8 +60,8 @@ export interface TwistedSpec {
   /** τ² of ρ_t = λ_t τ² / (λ_t + τ²) and of the identity gradient's c_t. */
   tau2: number;
   gradient: TwistGradient;
-  /** For 'exact': the Gaussian mixture's parameters. */
-  mixture?: MixtureParameters;
+  /** For 'exact': the Gaussian mixture's native model (its vjp, native/core/mixture_vjp.h). */
+  mixture?: NativeMixture;
   /** For 'vjp'. */
   vjp?: ScoreVjp;
   /** A general likelihood instead of the mask observation (observed then empty). */
@@ -105,6 +105,7 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   // u = Aᵀ Σ_t⁻¹ (y − A x̂₀) (mask) or ∇ log p(y | x̂₀) (likelihood), rows × D: what g = Jᵀu is applied to.
   const u = new Float64Array(rows * D);
   const xhat = spec.likelihood ? new Float32Array(rows * D) : undefined;
+  const uf = new Float32Array(spec.gradient === 'exact' ? rows * D : 0);
   const lps = new Float64Array(rows);
   const increment = run.increment as Float64Array;
   const global = new Int32Array(rows);
@@ -174,9 +175,12 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
         for (let k = 0; k < rows * D; k++) g[k] = c * u[k];
         return;
       }
-      case 'exact':
-        mixtureVjp(spec.mixture!, D, z, a, s2, u, g);
+      case 'exact': {
+        uf.set(u);
+        const bad = await spec.mixture!.vjp(z, a, s2, g, threads, uf);
+        if (bad >= 0) throw new RangeError(`the mixture's twist gradient must be finite ${where}, got ${g[bad]} at row ${Math.floor(bad / D)}`);
         return;
+      }
       case 'vjp': {
         // Jᵀu = (u + σ_t² (∂s/∂z)ᵀ u) / α_t.
         const full = Float32Array.from(u);
@@ -306,120 +310,4 @@ function describeResult(v: unknown): string {
   if (v === null) return 'null';
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
   return typeof v;
-}
-
-/**
- * The exact Jᵀ u of x̂₀ for a Gaussian mixture (docs/MATH.md §8), matrix-free per particle:
- *   Jᵀu = (u + σ² [Σ_j r_j (g_j (g_jᵀ u) − C_j⁻¹ u) − s (sᵀ u)]) / α,
- * with C_j = α² Σ_j + σ² I, g_j = −C_j⁻¹ (z − α m_j), r_j the responsibilities and s = Σ_j r_j g_j.
- * u and g are rows × D. Float64.
- */
-export function mixtureVjp(p: MixtureParameters, D: number, z: Float32Array, alpha: number, sigma2: number, u: Float64Array, g: Float32Array): void {
-  const J = p.weights.length, rows = z.length / D;
-  // Per component: C_j⁻¹ (D × D, or D for diagonal), log π_j − ½ log det C_j.
-  const inv: Float64Array[] = [];
-  const bias = new Float64Array(J);
-  let wsum = 0;
-  for (let j = 0; j < J; j++) wsum += p.weights[j];
-  for (let j = 0; j < J; j++) {
-    if (p.variances) {
-      const c = new Float64Array(D);
-      let logdet = 0;
-      for (let k = 0; k < D; k++) {
-        const v = alpha * alpha * p.covariances[j * D + k] + sigma2;
-        c[k] = 1 / v;
-        logdet += Math.log(v);
-      }
-      inv.push(c);
-      bias[j] = Math.log(p.weights[j] / wsum) - 0.5 * logdet;
-    } else {
-      const C = new Float64Array(D * D);
-      for (let a = 0; a < D; a++) {
-        for (let b = 0; b < D; b++) C[a * D + b] = alpha * alpha * p.covariances[(j * D + a) * D + b] + (a === b ? sigma2 : 0);
-      }
-      const { inverse, logdet } = spdInverse(C, D);
-      inv.push(inverse);
-      bias[j] = Math.log(p.weights[j] / wsum) - 0.5 * logdet;
-    }
-  }
-  const d = new Float64Array(D), gj = new Float64Array(J * D), lp = new Float64Array(J);
-  const s = new Float64Array(D), full = new Float64Array(D), out = new Float64Array(D), nz = new Int32Array(D);
-  for (let r = 0; r < rows; r++) {
-    // C_j⁻¹ u over u's non-zero entries only (a mask's u lives on the observed coordinates).
-    let nonzero = 0;
-    for (let k = 0; k < D; k++) if ((full[k] = u[r * D + k]) !== 0) nz[nonzero++] = k;
-    if (nonzero === 0) {
-      g.fill(0, r * D, (r + 1) * D);
-      continue;
-    }
-    let max = -Infinity;
-    for (let j = 0; j < J; j++) {
-      for (let k = 0; k < D; k++) d[k] = z[r * D + k] - alpha * p.means[j * D + k];
-      let quad = 0;
-      const c = inv[j];
-      for (let a = 0; a < D; a++) {
-        let e = 0;
-        if (p.variances) e = c[a] * d[a];
-        else for (let b = 0; b < D; b++) e += c[a * D + b] * d[b];
-        gj[j * D + a] = -e;
-        quad += d[a] * e;
-      }
-      lp[j] = bias[j] - 0.5 * quad;
-      if (lp[j] > max) max = lp[j];
-    }
-    let total = 0;
-    for (let j = 0; j < J; j++) total += (lp[j] = Math.exp(lp[j] - max));
-    s.fill(0);
-    for (let j = 0; j < J; j++) for (let k = 0; k < D; k++) s[k] += (lp[j] / total) * gj[j * D + k];
-    let su = 0;
-    for (let k = 0; k < D; k++) su += s[k] * full[k];
-    for (let k = 0; k < D; k++) out[k] = -s[k] * su;
-    for (let j = 0; j < J; j++) {
-      const rj = lp[j] / total, c = inv[j];
-      let gu = 0;
-      for (let k = 0; k < D; k++) gu += gj[j * D + k] * full[k];
-      for (let a = 0; a < D; a++) {
-        let cu = 0;
-        if (p.variances) cu = c[a] * full[a];
-        else for (let i = 0; i < nonzero; i++) cu += c[a * D + nz[i]] * full[nz[i]];
-        out[a] += rj * (gj[j * D + a] * gu - cu);
-      }
-    }
-    for (let k = 0; k < D; k++) g[r * D + k] = (full[k] + sigma2 * out[k]) / alpha;
-  }
-}
-
-/** The inverse and log-determinant of a symmetric positive definite D × D matrix (Cholesky). */
-function spdInverse(C: Float64Array, D: number): { inverse: Float64Array; logdet: number } {
-  const L = new Float64Array(D * D);
-  let logdet = 0;
-  for (let i = 0; i < D; i++) {
-    for (let j = 0; j <= i; j++) {
-      let acc = C[i * D + j];
-      for (let k = 0; k < j; k++) acc -= L[i * D + k] * L[j * D + k];
-      if (i === j) {
-        if (!(acc > 0)) throw new RangeError('a noised mixture covariance is not positive definite');
-        L[i * D + i] = Math.sqrt(acc);
-        logdet += 2 * Math.log(L[i * D + i]);
-      } else {
-        L[i * D + j] = acc / L[j * D + j];
-      }
-    }
-  }
-  // Columns of C⁻¹ by two triangular solves.
-  const inverse = new Float64Array(D * D), col = new Float64Array(D);
-  for (let c = 0; c < D; c++) {
-    for (let i = 0; i < D; i++) {
-      let acc = i === c ? 1 : 0;
-      for (let k = 0; k < i; k++) acc -= L[i * D + k] * col[k];
-      col[i] = acc / L[i * D + i];
-    }
-    for (let i = D - 1; i >= 0; i--) {
-      let acc = col[i];
-      for (let k = i + 1; k < D; k++) acc -= L[k * D + i] * col[k];
-      col[i] = acc / L[i * D + i];
-    }
-    for (let i = 0; i < D; i++) inverse[i * D + c] = col[i];
-  }
-  return { inverse, logdet };
 }

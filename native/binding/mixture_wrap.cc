@@ -10,6 +10,7 @@
 #include "core_args.h"
 #include "job.h"
 #include "mixture.h"
+#include "mixture_vjp.h"
 #include "ops.h"
 
 namespace condiff_binding {
@@ -28,7 +29,7 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "GaussianMixture",
                        {Method<&MixtureWrap::Score>("score"), Method<&MixtureWrap::ScoreDirect>("scoreDirect"),
-                        Method<&MixtureWrap::Posterior>("posterior"),
+                        Method<&MixtureWrap::Vjp>("vjp"), Method<&MixtureWrap::Posterior>("posterior"),
                         Method<&MixtureWrap::SamplePosterior>("samplePosterior"),
                         InstanceAccessor("dim", &MixtureWrap::Dim, nullptr),
                         InstanceAccessor("components", &MixtureWrap::Components, nullptr)});
@@ -92,6 +93,26 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     call.write(a.out);
     return call.run([a, model](JobError&) {
       return static_cast<double>(model->score(a.z.data, a.rows, a.alpha, a.sigma2, a.out.data, a.threads));
+    });
+  }
+
+  // vjp(z, alpha, sigma2, out, threads, u) -> Promise<first non-finite index of out, or -1>:
+  // out = Jᵀu, J = ∂x̂₀/∂z at each row of z (mixture_vjp.h). The driver owns z, u and out
+  // for the whole call, so they are used in place.
+  Napi::Value Vjp(const Napi::CallbackInfo& info) {
+    auto a = parse_mixture_score<HostArrays>(info, 0, model_->dim());
+    auto u = HostArrays::f32(info[5], "u");
+    require_length(info.Env(), u, a.z.length, "same as z");
+    require_disjoint(info.Env(), a.out, u);
+    std::shared_ptr<const GaussianMixture> model = model_;
+    Async call(info.Env(), "GaussianMixture.vjp", true,
+               a.z.length * model_->components() * (model_->diagonal() ? 4 : 4 * model_->dim()));
+    call.read(a.z);
+    call.read(u);
+    call.write(a.out);
+    return call.run([a, u, model](JobError&) {
+      return static_cast<double>(condiff::mixture_vjp(model->prepare(a.alpha, a.sigma2), a.alpha, a.sigma2, a.z.data, u.data,
+                                                      a.rows, a.out.data, a.threads));
     });
   }
 
