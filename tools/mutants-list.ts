@@ -25,6 +25,7 @@ const TRANSITIONS = 'numerics/transitions';
 const CORRECTORS = 'numerics/correctors';
 const CHOICE = 'numerics/output-choice';
 const SAMPLERS = 'numerics/samplers';
+const STRUCTURE = 'numerics/mixture-structure';
 const TDS = 'numerics/tds';
 const VJP = 'numerics/mixture-vjp';
 
@@ -229,8 +230,12 @@ export const MUTANTS: Mutant[] = [
     section: '§7',
     description: 'C_j = alpha Σ_j + sigma² I instead of alpha² Σ_j + sigma² I',
     file: 'native/core/mixture.cc',
-    edits: [{ search: 'const double c = alpha * alpha * lambda_[j * d + k] + sigma2;', replace: 'const double c = alpha * lambda_[j * d + k] + sigma2;' }],
-    tests: [KALMAN],
+    // The dense path and the shared one (a one-component prior, as the Kalman tests', is "shared").
+    edits: [
+      { search: 'const double c = alpha * alpha * lambda_[j * d + k] + sigma2;', replace: 'const double c = alpha * lambda_[j * d + k] + sigma2;' },
+      { search: '        const double c = alpha * alpha * lambda_[k] + sigma2;', replace: '        const double c = alpha * lambda_[k] + sigma2;' },
+    ],
+    tests: [KALMAN, STRUCTURE],
   },
   {
     id: 'mixture-logdet-dropped',
@@ -238,7 +243,7 @@ export const MUTANTS: Mutant[] = [
     description: 'responsibilities without the −½ log det C_j term',
     file: 'native/core/mixture.cc',
     edits: [{ search: 'q.log_norm[j] = static_cast<float>(log_weights_[j] - 0.5 * logdet);', replace: 'q.log_norm[j] = static_cast<float>(log_weights_[j]);' }],
-    tests: [SAMPLERS],
+    tests: [SAMPLERS, STRUCTURE],
   },
   // ---- §10 twisted SMC ----
   {
