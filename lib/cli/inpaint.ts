@@ -1,11 +1,13 @@
 // `condiff inpaint`: the shipped digits network (models/digits-eps.onnx) completes held-out
 // 8x8 digits with part of the image hidden (top half, left half, a random half of the
-// pixels), by replacement, Langevin, RePaint and the particle filter. Prints a table per
-// method and mask (error on the hidden pixels, spread across completions, agreement of the
-// shipped classifier with the original's class, seconds) and writes a PNG grid.
+// pixels), by replacement, Langevin, RePaint, the particle filter and twisted SMC. Prints a
+// table per method and mask (error on the hidden pixels, spread across completions, agreement
+// of the shipped classifier with the original's class, network evaluations per completion,
+// seconds) and writes a PNG grid.
 import * as path from 'node:path';
 import { OnnxScore } from '../onnx';
 import { replacement, smc, CorrectorOptions } from '../samplers';
+import { tds } from '../tds';
 import { defaultThreads } from '../threads';
 import {
   MODELS_DIR,
@@ -26,7 +28,7 @@ import { UsageError, userInputAsync } from './errors';
 import { parseFlags, integerFlag, numberFlag, stringFlag } from './flags';
 import { prepareOutput } from './output';
 
-export const INPAINT_METHODS = ['replacement', 'langevin', 'repaint', 'smc'] as const;
+export const INPAINT_METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds'] as const;
 export type InpaintMethod = (typeof INPAINT_METHODS)[number];
 
 export const INPAINT_USAGE = `condiff inpaint: inpaint held-out 8x8 digits with the shipped network (models/digits-eps.onnx)
@@ -40,9 +42,10 @@ masked input (hidden pixels in blue), completions per method, the original.
   --digits N            held-out digits, cycling through the classes 0..9 (default 10)
   --completions K       completions per digit, mask and method (default 8)
   --masks M[,M..]       top | left | random (default all three)
-  --methods M[,M..]     replacement | langevin | repaint | smc (default all four)
+  --methods M[,M..]     replacement | langevin | repaint | smc | tds (default all five)
   --steps S             backward steps, DDPM K = 1000 respaced to S (default 100)
   --particles N         smc: particles per run; each completion is one run (default 64)
+  --tds-particles N     tds: particles per run, Jacobian-free (identity) twist gradient (default 8)
   --langevin-steps L    langevin: corrector steps per step (default 2)
   --langevin-gamma G    langevin: delta = G sigma_s^2 (default 0.1)
   --jumps U             repaint: jumps per step (default 2)
@@ -63,6 +66,7 @@ const FLAGS = {
   methods: 'value',
   steps: 'value',
   particles: 'value',
+  'tds-particles': 'value',
   'langevin-steps': 'value',
   'langevin-gamma': 'value',
   jumps: 'value',
@@ -102,6 +106,8 @@ export interface InpaintRow {
   seconds: number;
   /** Largest |pixel| of any raw completion (the data lie in [-1, 1]). */
   maxAbs: number;
+  /** Network evaluations per completion (score calls × the rows each completion contributes). */
+  evaluations: number;
 }
 
 export async function inpaintCommand(args: readonly string[], io: CliIO): Promise<number> {
@@ -117,6 +123,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
   const methods = listFlag(str('methods'), INPAINT_METHODS, 'methods');
   const steps = integerFlag(flags, 'steps', 100, 1, 1000);
   const particles = integerFlag(flags, 'particles', 64, 1, 1 << 20);
+  const tdsParticles = integerFlag(flags, 'tds-particles', 8, 1, 1 << 20);
   const langevinSteps = integerFlag(flags, 'langevin-steps', 2, 1, 1000);
   const gamma = numberFlag(flags, 'langevin-gamma', 0.1, { positive: true });
   const jumps = integerFlag(flags, 'jumps', 2, 1, 1000);
@@ -166,7 +173,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
 
     text.write(
       `condiff inpaint: ${chosen.length} held-out digits x ${masks.length} mask${masks.length > 1 ? 's' : ''}, ${K} completions per digit and method; ` +
-        `DDPM (K = ${schedule.T}) respaced to ${steps} steps; smc N = ${particles}, langevin L = ${langevinSteps} (gamma ${gamma}), repaint U = ${jumps}; ` +
+        `DDPM (K = ${schedule.T}) respaced to ${steps} steps; smc N = ${particles}, tds N = ${tdsParticles}, langevin L = ${langevinSteps} (gamma ${gamma}), repaint U = ${jumps}; ` +
         `x0 clipping ${clip ? 'on' : 'off'}; seed ${seed}, ${threads} thread${threads > 1 ? 's' : ''}\n` +
         `the classifier puts ${originalsRight} of the ${chosen.length} originals in their class\n\n`,
     );
@@ -176,7 +183,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
     const rows: InpaintRow[] = [];
     const grid: (Float32Array | null)[][] = [];
     const rowLabels: string[] = [];
-    const header = ['| mask | method | MSE hidden | spread | class agreement | max abs | seconds |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
+    const header = ['| mask | method | MSE hidden | spread | class agreement | max abs | network evaluations | seconds |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
     text.write(header.join('\n') + '\n');
     for (const [mi, mask] of masks.entries()) {
       const perMethod = new Map<InpaintMethod, Float32Array[]>();
@@ -200,7 +207,11 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
               onStep: progress.onStep,
             };
             const r = await userInputAsync('', () =>
-              method === 'smc' ? smc({ ...common, particles }) : replacement({ ...common, corrector: corrector(method) }),
+              method === 'smc'
+                ? smc({ ...common, particles })
+                : method === 'tds'
+                  ? tds({ ...common, particles: tdsParticles, gradient: 'identity' })
+                  : replacement({ ...common, corrector: corrector(method) }),
             );
             seconds += r.seconds;
             const st = completionStats(r.samples, originals[d], maskOf[d], labels[d], classifier);
@@ -219,10 +230,16 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
           progress.clear();
         }
         perMethod.set(method, completions);
-        const row: InpaintRow = { mask, method, mse: se / total, spread: Math.sqrt(variance / hiddenRuns), agreement: agree / total, completions: total, seconds, maxAbs };
+        const evaluations =
+          method === 'smc' ? particles * steps
+          : method === 'tds' ? tdsParticles * steps
+          : method === 'langevin' ? steps * (1 + langevinSteps)
+          : method === 'repaint' ? steps * (1 + jumps)
+          : steps;
+        const row: InpaintRow = { mask, method, mse: se / total, spread: Math.sqrt(variance / hiddenRuns), agreement: agree / total, completions: total, seconds, maxAbs, evaluations };
         rows.push(row);
         text.write(
-          `| ${mask} | ${method} | ${row.mse.toFixed(4)} | ${row.spread.toFixed(3)} | ${row.agreement.toFixed(3)} | ${row.maxAbs.toFixed(2)} | ${row.seconds.toFixed(1)} |\n`,
+          `| ${mask} | ${method} | ${row.mse.toFixed(4)} | ${row.spread.toFixed(3)} | ${row.agreement.toFixed(3)} | ${row.maxAbs.toFixed(2)} | ${row.evaluations} | ${row.seconds.toFixed(1)} |\n`,
         );
       }
       // Different digits for each mask: the picture shows digits mi * show, mi * show + 1, ...
@@ -242,7 +259,8 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
     text.write(
       `\nMSE hidden: mean squared error of the hidden pixels against the original ([-1, 1] scale); spread: root mean\n` +
         `variance across a digit's completions over hidden pixels; class agreement: share of completions the shipped\n` +
-        `classifier puts in the original's class; max abs: largest |pixel| of the raw completions (never clipped\n` +
+        `classifier puts in the original's class; network evaluations: per completion (smc and tds: particles x steps;\n` +
+        `langevin and repaint: (1 + L or U) x steps); max abs: largest |pixel| of the raw completions (never clipped\n` +
         `afterwards; --clip clips x0-hat inside the sampler, and Langevin's last moves add noise after it).\n`,
     );
     if (picture && grid.length > 0) {

@@ -22,20 +22,23 @@ describe('condiff inpaint', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const rows = r.stdout.split('\n').filter((l) => /^\| (top|left|random) \|/.test(l));
-    expect(rows.length).toBe(12);
+    expect(rows.length).toBe(15);
     const table = JSON.parse(fs.readFileSync(json, 'utf8'));
-    expect(table.rows.length).toBe(12);
+    expect(table.rows.length).toBe(15);
     for (const row of table.rows) {
       expect(row.completions).toBe(6);
       expect(row.agreement).toBeGreaterThanOrEqual(0);
       expect(row.agreement).toBeLessThanOrEqual(1);
       expect(Number.isFinite(row.mse)).toBe(true);
     }
+    // Network evaluations per completion: 10 steps, smc 8 particles, tds its default 8, L = U = 1.
+    const evaluations = Object.fromEntries(table.rows.filter((x: { mask: string }) => x.mask === 'top').map((x: { method: string; evaluations: number }) => [x.method, x.evaluations]));
+    expect(evaluations).toEqual({ replacement: 10, langevin: 20, repaint: 20, smc: 80, tds: 80 });
     const bytes = fs.readFileSync(png);
     expect(bytes.subarray(1, 4).toString()).toBe('PNG');
-    // 3 rows (one digit per mask) of 1 + 4 x 2 + 1 cells.
+    // 3 rows (one digit per mask) of 1 + 5 x 2 + 1 cells.
     const width = bytes.readUInt32BE(16), height = bytes.readUInt32BE(20);
-    expect(width).toBeGreaterThan(10 * 40);
+    expect(width).toBeGreaterThan(12 * 40);
     expect(height).toBeGreaterThan(3 * 40);
   });
 
