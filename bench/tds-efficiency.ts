@@ -10,10 +10,13 @@
 //
 //   node -r ./tools/register-ts.js bench/tds-efficiency.ts [--quick] [--dry-run]
 //
-// --quick: D = 8 only and K = 300.
+// --quick: D = 8 only and K = 300. Also draws docs/tds-efficiency.svg (not with --dry-run).
 import { GaussianMixture, noiseFloor, slicedWasserstein, schedules, smc, tds } from '../lib/index';
 import type { TwistGradient } from '../lib/tds';
-import { identityProblem, machineLines, machineRecord, markdownTable, parseScriptArgs, writeSection, Verdict } from './common';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { identityProblem, machineLines, machineRecord, markdownTable, parseScriptArgs, writeSection, Verdict, ROOT } from './common';
+import { lineChart, Series } from './svg-chart';
 
 const STEPS = 100;
 
@@ -78,10 +81,31 @@ async function main(): Promise<void> {
     '',
     ...verdicts.map((v) => `- ${v.met ? 'met' : 'NOT met'}: ${v.target}: ${v.measured}`),
   ].join('\n');
+  if (!args.dryRun) fs.writeFileSync(path.join(ROOT, 'docs', 'tds-efficiency.svg'), efficiencyChart(rows, dims[dims.length - 1]));
   writeSection({ name: 'tds-efficiency', title: 'Twisted SMC efficiency', machine, verdicts, data: rows }, markdown, args);
 }
 
-main().catch((e) => {
+const COLORS: Record<string, string> = { smc: '#444', 'tds exact': '#d62728', 'tds finite-difference': '#ff7f0e', 'tds identity': '#1f77b4', 'tds none': '#2ca02c' };
+
+/** SW₂ / floor against score evaluations per draw at dimension `dim`, one line per method. */
+export function efficiencyChart(rows: Row[], dim: number): string {
+  const at = rows.filter((r) => r.dim === dim);
+  const methods = [...new Set(at.map((r) => r.method))];
+  const series: Series[] = methods.map((m) => ({
+    label: m === 'smc' ? 'smc (bootstrap)' : m,
+    color: COLORS[m] ?? '#999',
+    dashed: m === 'smc',
+    points: at.filter((r) => r.method === m).map((r) => [r.evaluations, r.sw2 / r.floor] as [number, number]),
+  }));
+  return lineChart(series, {
+    title: `Accuracy per score evaluation, D = ${dim} (25-component mixture)`,
+    xLabel: 'score evaluations per draw',
+    yLabel: 'SW₂ / noise floor',
+    reference: { y: 1, label: 'noise floor' },
+  });
+}
+
+if (require.main === module) main().catch((e) => {
   process.stderr.write(`${e.stack ?? e}\n`);
   process.exit(1);
 });
