@@ -335,6 +335,34 @@ export interface NativeAddon extends HostOps {
   ): Promise<StepOutcome>;
   gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): void;
   gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): Promise<number>;
+  /**
+   * The mask twist of tds (native/core/twist.h, docs/MATH.md §10): log p̃ per row of x into
+   * logTwist (its length is the row count), and u = (y − x̂₀[M]) / variance at M (0 elsewhere)
+   * when u is given. Resolves to the first row with a non-finite x̂₀ at M, or -1.
+   */
+  maskTwist(
+    x: Float32Array,
+    score: Float32Array,
+    alpha: number,
+    sigma2: number,
+    observed: Int32Array,
+    values: Float32Array,
+    variance: number,
+    logTwist: Float64Array,
+    u: Float32Array | null,
+    threads: number,
+  ): Promise<number>;
+  /** increment[r] = Σ_k (xs − (μ + μ̃)/2)(μ − μ̃) / v + logTwistS[r] − logTwistT[r] (native/core/twist.h). */
+  twistIncrement(
+    xs: Float32Array,
+    mu: Float32Array,
+    muTwisted: Float32Array,
+    v: number,
+    logTwistS: Float64Array,
+    logTwistT: Float64Array,
+    increment: Float64Array,
+    threads: number,
+  ): Promise<number>;
   GaussianMixture: new (
     dim: number,
     components: number,
@@ -365,6 +393,8 @@ export type DirectOps = Pick<
   | 'chooseByWeight'
   | 'gatherRowsInPlace'
   | 'gatherRowsInPlaceAsync'
+  | 'maskTwist'
+  | 'twistIncrement'
   | 'philox4x32'
   | 'kernelCoefficients'
   | 'parallelProbe'

@@ -95,7 +95,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   const model = twistedModel({
     kernel: p.kernel,
     observed: p.obs.indices,
-    values: Float64Array.from(p.obs.values),
+    values: p.obs.values,
     noiseStd,
     tau2,
     gradient,

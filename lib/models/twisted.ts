@@ -22,6 +22,7 @@ import type { DriverRun, FeynmanKacModel, ModelRun, Step } from '../driver';
 import type { StepCoefficients } from '../kernel';
 import { stepCoefficientsAsync } from '../kernel';
 import type { KernelName } from '../schedules';
+import { native } from '../native';
 import type { NativeMixture } from '../native';
 import type { ScoreContext } from '../score';
 
@@ -54,7 +55,7 @@ export interface TwistedSpec {
   kernel: KernelName;
   /** Observed coordinates M and their values y. */
   observed: Int32Array;
-  values: Float64Array;
+  values: Float32Array;
   /** σ_y ≥ 0. */
   noiseStd: number;
   /** τ² of ρ_t = λ_t τ² / (λ_t + τ²) and of the identity gradient's c_t. */
@@ -68,8 +69,6 @@ export interface TwistedSpec {
   likelihood?: LogLikelihood;
   signal?: AbortSignal;
 }
-
-const LOG_2PI = Math.log(2 * Math.PI);
 
 /** Score evaluations per particle of a run: one per step (the first at x_T), two more per step for finite differences. */
 export function twistedScoreEvaluations(steps: number, gradient: TwistGradient): number {
@@ -101,11 +100,10 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   const mut = run.f32(rows * D) as Float32Array;
   const g = run.f32(rows * D) as Float32Array;
   const tmp = run.f32(rows * D) as Float32Array;
-  const lpt = new Float64Array(rows); // log p̃_t(y | z) at the current time
   // u = Aᵀ Σ_t⁻¹ (y − A x̂₀) (mask) or ∇ log p(y | x̂₀) (likelihood), rows × D: what g = Jᵀu is applied to.
-  const u = new Float64Array(rows * D);
-  const xhat = spec.likelihood ? new Float32Array(rows * D) : undefined;
-  const uf = new Float32Array(spec.gradient === 'exact' ? rows * D : 0);
+  const u = run.f32(rows * D) as Float32Array;
+  const fd = spec.gradient === 'finite-difference' ? (run.f32(rows * D) as Float32Array) : undefined;
+  const lpt = new Float64Array(rows); // log p̃_t(y | z) at the current time
   const lps = new Float64Array(rows);
   const increment = run.increment as Float64Array;
   const global = new Int32Array(rows);
@@ -114,6 +112,12 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   const rhoAt = (t: number) => {
     const a = alphaAt(t), lambda = run.schedule.sigma2(t) / (a * a);
     return Number.isFinite(lambda) ? (lambda * spec.tau2) / (lambda + spec.tau2) : spec.tau2;
+  };
+
+  /** out = a x + b y elementwise (native), checked finite. */
+  const combine = async (x: Float32Array, yv: Float32Array, a: number, b: number, out: Float32Array, what: string, where: string) => {
+    const bad = await ops.kernelMean(x, yv, a, b, out, threads);
+    if (bad >= 0) throw new RangeError(`${what} must be finite ${where}, got ${out[bad]} at row ${Math.floor(bad / D)} (the score or the twist gradient overflows float32)`);
   };
 
   /** The score at `state` (time t) into `out`. */
@@ -130,9 +134,8 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
     for (let k = 0; k < rows; k++) {
       if (Number.isNaN(r.value[k]) || r.value[k] === Infinity) throw new RangeError(`the likelihood's value must be finite or -Infinity ${where}, got ${r.value[k]} at row ${k}`);
     }
-    for (let k = 0; k < rows * D; k++) {
-      if (!Number.isFinite(r.gradient[k])) throw new RangeError(`the likelihood's gradient must be finite ${where}, got ${r.gradient[k]} at row ${Math.floor(k / D)}`);
-    }
+    const bad = await ops.firstNonFinite(r.gradient, threads);
+    if (bad >= 0) throw new RangeError(`the likelihood's gradient must be finite ${where}, got ${r.gradient[bad]} at row ${Math.floor(bad / D)}`);
     return r;
   };
 
@@ -140,84 +143,62 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   const twist = async (x: Float32Array, s: Float32Array, t: number, out: Float64Array, where: string, residual = false) => {
     const a = alphaAt(t), s2 = run.schedule.sigma2(t);
     if (spec.likelihood) {
-      // The twist is the likelihood itself at Tweedie's x̂₀.
-      for (let k = 0; k < rows * D; k++) xhat![k] = (x[k] + s2 * s[k]) / a;
-      const r = await likelihoodAt(xhat!, t, where);
+      // The twist is the likelihood itself at Tweedie's x̂₀ = (x + σ² s) / α.
+      await combine(x, s, 1 / a, s2 / a, tmp, "Tweedie's x̂₀", where);
+      const r = await likelihoodAt(tmp, t, where);
       out.set(r.value);
       if (residual) u.set(r.gradient);
       return;
     }
-    const variance = sy2 + rhoAt(t);
-    const norm = -0.5 * dY * (LOG_2PI + Math.log(variance));
-    for (let r = 0; r < rows; r++) {
-      let q = 0;
-      for (let i = 0; i < dY; i++) {
-        const k = r * D + M[i];
-        const e = y[i] - (x[k] + s2 * s[k]) / a;
-        q += e * e;
-        if (residual) u[k] = e / variance;
-      }
-      out[r] = norm - q / (2 * variance);
-    }
+    const bad = await native.direct.maskTwist(x, s, a, s2, M, y, sy2 + rhoAt(t), out, residual ? u : null, threads);
+    if (bad >= 0) throw new RangeError(`Tweedie's x̂₀ must be finite ${where}, got a non-finite value at row ${bad} (the score overflows float32)`);
   };
 
   /** g = Jᵀ Aᵀ u for every row, by the spec's source, at time t (z and sc current). */
-  const gradient = async (t: number, where: string) => {
+  const gradient = async (t: number, where: string): Promise<{ g: Float32Array; scale: number } | null> => {
     const a = alphaAt(t), s2 = run.schedule.sigma2(t);
-    g.fill(0);
     switch (spec.gradient) {
       case 'none':
-        return;
+        return null;
       case 'identity': {
-        // J ≈ c_t I, exact for a N(·, τ² I) prior (docs/MATH.md §10).
+        // J ≈ c_t I, exact for a N(·, τ² I) prior (docs/MATH.md §10): g = c_t u.
         const lambda = s2 / (a * a);
-        const c = spec.tau2 / (a * (spec.tau2 + lambda));
-        for (let k = 0; k < rows * D; k++) g[k] = c * u[k];
-        return;
+        return { g: u, scale: spec.tau2 / (a * (spec.tau2 + lambda)) };
       }
       case 'exact': {
-        uf.set(u);
-        const bad = await spec.mixture!.vjp(z, a, s2, g, threads, uf);
+        const bad = await spec.mixture!.vjp(z, a, s2, g, threads, u);
         if (bad >= 0) throw new RangeError(`the mixture's twist gradient must be finite ${where}, got ${g[bad]} at row ${Math.floor(bad / D)}`);
-        return;
+        return { g, scale: 1 };
       }
       case 'vjp': {
         // Jᵀu = (u + σ_t² (∂s/∂z)ᵀ u) / α_t.
-        const full = Float32Array.from(u);
-        const context: ScoreContext = { t, alpha: a, sigma: Math.sqrt(s2), rows, dim: D, rowOffset: 0 };
-        const out = await spec.vjp!(z, t, full, context);
+        const context: ScoreContext = { t, alpha: a, sigma: Math.sqrt(s2), rows, dim: D, rowOffset: 0, signal: spec.signal };
+        const out = await spec.vjp!(z, t, u.slice(), context);
         if (!(out instanceof Float32Array) || out.length !== rows * D) {
           throw new TypeError(`the score model's vjp must return a Float32Array of ${rows * D} values (rows x D) ${where}, got ${describeResult(out)}`);
         }
-        for (let k = 0; k < rows * D; k++) {
-          const v = (full[k] + s2 * out[k]) / a;
-          if (!Number.isFinite(v)) throw new RangeError(`the score model's vjp must be finite ${where}, got ${out[k]} at row ${Math.floor(k / D)}`);
-          g[k] = v;
-        }
-        return;
+        await combine(u, out, 1 / a, s2 / a, g, "the score model's vjp", where);
+        return { g, scale: 1 };
       }
       case 'finite-difference': {
         // Central difference of x̂₀ along u: [x̂₀(z + εu) − x̂₀(z − εu)] / 2ε = J u, which is Jᵀu
-        // for a conservative score. The step moves z by h = 10⁻² σ_t: well above float32's
-        // rounding of the score, well below the scale on which p_t changes.
-        const h = 1e-2 * Math.sqrt(s2);
-        const eps = new Float64Array(rows);
+        // for a conservative score. ε max_r ‖u_r‖ = 10⁻² σ_t: the largest move stays well above
+        // float32's rounding of the score and well below the scale on which p_t changes.
+        let maxNorm = 0;
         for (let r = 0; r < rows; r++) {
           let n2 = 0;
-          for (let k = r * D; k < (r + 1) * D; k++) n2 += u[k] ** 2;
-          eps[r] = n2 > 0 ? h / Math.sqrt(n2) : 0;
+          for (let k = r * D; k < (r + 1) * D; k++) n2 += u[k] * u[k];
+          if (n2 > maxNorm) maxNorm = n2;
         }
-        for (const sign of [1, -1]) {
-          tmp.set(z);
-          for (let k = 0; k < rows * D; k++) tmp[k] += sign * eps[Math.floor(k / D)] * u[k];
+        if (maxNorm === 0) return null;
+        const eps = (1e-2 * Math.sqrt(s2)) / Math.sqrt(maxNorm);
+        for (const [sign, out] of [[1, fd!], [-1, g]] as const) {
+          await combine(z, u, 1, sign * eps, tmp, 'the finite-difference point', where);
           const s = (await run.score(tmp, t, where)) as Float32Array;
-          for (let r = 0; r < rows; r++) {
-            if (eps[r] === 0) continue;
-            const f = sign / (2 * eps[r] * a);
-            for (let k = r * D; k < (r + 1) * D; k++) g[k] += f * (tmp[k] + s2 * s[k]);
-          }
+          await combine(tmp, s, 1 / a, s2 / a, out, "Tweedie's x̂₀", where);
         }
-        return;
+        await combine(fd!, g, 1 / (2 * eps), -1 / (2 * eps), g, 'the finite-difference gradient', where);
+        return { g, scale: 1 };
       }
     }
   };
@@ -251,33 +232,24 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
       }
       const c = coefficients[step.index - 1];
       await twist(z, sc, step.t, lpt, step.where, true);
-      await gradient(step.t, step.where);
-      for (let k = 0; k < rows * D; k++) {
-        mu[k] = c.a * z[k] + c.b * sc[k];
-        mut[k] = mu[k] + c.b * g[k];
-        if (!Number.isFinite(mut[k])) {
-          throw new RangeError(`the twisted proposal mean must be finite ${step.where}, got ${mut[k]} at row ${Math.floor(k / D)} (the score or the twist gradient overflows float32)`);
-        }
-      }
+      const shift = await gradient(step.t, step.where);
+      // μ = a z + b s; μ̃ = μ + b g: the kernel mean at the shifted score s + g.
+      await combine(z, sc, c.a, c.b, mu, 'the kernel mean', step.where);
+      if (shift) await combine(mu, shift.g, 1, c.b * shift.scale, mut, 'the twisted proposal mean', step.where);
+      else mut.set(mu);
       await ops.propagate(batch, all, none, mut, null, Math.sqrt(c.v), noY, run.stream(step.index, 'kernelNoise'), z, threads);
       await scoreInto(z, step.s, sc, step.where);
       await twist(z, sc, step.s, lps, step.where);
-      for (let r = 0; r < rows; r++) {
-        let kq = 0;
-        for (let k = r * D; k < (r + 1) * D; k++) kq += (z[k] - 0.5 * (mu[k] + mut[k])) * (mu[k] - mut[k]);
-        increment[r] = kq / c.v + lps[r] - lpt[r];
-      }
+      await native.direct.twistIncrement(z, mu, mut, c.v, lps, lpt, increment, threads);
       lpt.set(lps);
     },
     move: async (step: Step, ancestors) => {
       if (ancestors) await select(ancestors as Int32Array);
       if (!step.last) return;
       const c = coefficients[0];
-      for (let k = 0; k < rows * D; k++) z[k] = c.a * z[k] + c.b * sc[k];
-      const bad = await ops.firstNonFinite(z, threads);
-      if (bad >= 0) throw new RangeError(`the kernel mean must be finite ${step.where}, got ${z[bad]} at row ${Math.floor(bad / D)} (the score overflows float32)`);
-      // x₀ before the observed coordinates are set: the noiseless final weight needs μ[M].
-      mu.set(z);
+      // x₀ = μ(x_{t₁}); μ is kept: the noiseless final weight needs μ[M].
+      await combine(z, sc, c.a, c.b, mu, 'the kernel mean', step.where);
+      z.set(mu);
       if (sy2 === 0) for (let r = 0; r < rows; r++) for (let i = 0; i < dY; i++) z[r * D + M[i]] = y[i];
     },
     finalWeight: async () => {
@@ -287,14 +259,10 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
         return;
       }
       // σ_y > 0: the true likelihood at x₀; σ_y = 0: the density of y under the last step
-      // taken with the nominal variance (docs/MATH.md §2, §10).
+      // taken with the nominal variance (docs/MATH.md §2, §10). x̂₀ = μ (α = 1, σ² = 0).
       const variance = sy2 > 0 ? sy2 : coefficients[0].weightVariance;
-      const norm = -0.5 * dY * (LOG_2PI + Math.log(variance));
-      for (let r = 0; r < rows; r++) {
-        let q = 0;
-        for (let i = 0; i < dY; i++) q += (y[i] - mu[r * D + M[i]]) ** 2;
-        increment[r] = norm - q / (2 * variance) - lpt[r];
-      }
+      await native.direct.maskTwist(mu, mu, 1, 0, M, y, variance, lps, null, threads);
+      for (let k = 0; k < rows; k++) increment[k] = lps[k] - lpt[k];
     },
   };
 }

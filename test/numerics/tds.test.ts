@@ -71,8 +71,9 @@ describe('tds', () => {
     for (const gradient of ['none', 'identity', 'exact'] as const) {
       const mask = await tds({ ...common, gradient, observed: { indices: OBSERVED, values: Y0, noiseStd: 0.5 }, twistTau2: 1e-12 });
       const lik = await tds({ ...common, gradient, twistTau2: 1e-12, likelihood: maskLikelihood(0.5) });
-      // The same arithmetic up to the order of float64 sums (the callback's and the twist's).
-      mask.logEvidence.forEach((l, r) => expect(lik.logEvidence[r]).toBeCloseTo(l, 5));
+      // The same arithmetic up to rounding: the callback sees x̂₀ rounded to float32, the mask
+      // twist keeps it in float64 (differences of ~1e-5 in log Ẑ; a wrong term moves it by > 0.1).
+      mask.logEvidence.forEach((l, r) => expect(Math.abs(lik.logEvidence[r] - l)).toBeLessThan(1e-3));
     }
   });
 
