@@ -250,8 +250,8 @@ export const MUTANTS: Mutant[] = [
     id: 'tds-proposal-ratio-sign',
     section: '§10',
     description: 'log K/q with the sign of (μ − μ̃) flipped',
-    file: 'lib/models/twisted.ts',
-    edits: [{ search: '* (mu[k] - mut[k]);', replace: '* (mut[k] - mu[k]);' }],
+    file: 'native/core/twist.cc',
+    edits: [{ search: 'acc += (static_cast<double>(xs[k]) - 0.5 * (m + mt)) * (m - mt);', replace: 'acc += (static_cast<double>(xs[k]) - 0.5 * (m + mt)) * (mt - m);' }],
     tests: [TDS],
   },
   {
@@ -275,7 +275,7 @@ export const MUTANTS: Mutant[] = [
     section: '§10',
     description: 'the final weight leaves out − log p̃_{t₁}',
     file: 'lib/models/twisted.ts',
-    edits: [{ search: 'increment[r] = norm - q / (2 * variance) - lpt[r];', replace: 'increment[r] = norm - q / (2 * variance);' }],
+    edits: [{ search: 'for (let k = 0; k < rows; k++) increment[k] = lps[k] - lpt[k];', replace: 'for (let k = 0; k < rows; k++) increment[k] = lps[k];' }],
     tests: [TDS],
   },
   {
@@ -301,5 +301,13 @@ export const MUTANTS: Mutant[] = [
     file: 'native/core/mixture_vjp.cc',
     edits: [{ search: 'for (int64_t k = 0; k < D; ++k) acc[k] = -s[k] * su;', replace: 'for (int64_t k = 0; k < D; ++k) acc[k] = 0 * su;' }],
     tests: [VJP],
+  },
+  {
+    id: 'tds-twist-residual-unscaled',
+    section: '§10',
+    description: 'the mask twist evaluated at x instead of Tweedie\'s x̂₀ (the score term dropped)',
+    file: 'native/core/twist.cc',
+    edits: [{ search: 'const double xhat = (static_cast<double>(xr[k]) + sigma2 * sr[k]) * inv_alpha;', replace: 'const double xhat = static_cast<double>(xr[k]) * inv_alpha;' }],
+    tests: [TDS],
   },
 ];
