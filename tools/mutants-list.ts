@@ -302,12 +302,5 @@ export const MUTANTS: Mutant[] = [
     edits: [{ search: 'for (int64_t k = 0; k < D; ++k) acc[k] = -s[k] * su;', replace: 'for (int64_t k = 0; k < D; ++k) acc[k] = 0 * su;' }],
     tests: [VJP],
   },
-  {
-    id: 'tds-twist-residual-unscaled',
-    section: '§10',
-    description: 'the mask twist evaluated at x instead of Tweedie\'s x̂₀ (the score term dropped)',
-    file: 'native/core/twist.cc',
-    edits: [{ search: 'const double xhat = (static_cast<double>(xr[k]) + sigma2 * sr[k]) * inv_alpha;', replace: 'const double xhat = static_cast<double>(xr[k]) * inv_alpha;' }],
-    tests: [TDS],
-  },
+
 ];
