@@ -302,5 +302,4 @@ export const MUTANTS: Mutant[] = [
     edits: [{ search: 'for (int64_t k = 0; k < D; ++k) acc[k] = -s[k] * su;', replace: 'for (int64_t k = 0; k < D; ++k) acc[k] = 0 * su;' }],
     tests: [VJP],
   },
-
 ];
