@@ -15,6 +15,7 @@ import { demoCommand } from './demo';
 import { benchCommand, BENCH_USAGE } from './bench';
 import { inpaintCommand, INPAINT_USAGE } from './inpaint';
 import { infoCommand, INFO_USAGE } from './info';
+import { serveCommand, SERVE_USAGE } from './serve';
 
 export type { CliIO, TextSink } from './io';
 
@@ -48,6 +49,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
           io.stdout.write(BENCH_USAGE + '\n');
           return 0;
         }
+        if (rest.length === 1 && rest[0] === 'serve') {
+          io.stdout.write(SERVE_USAGE + '\n');
+          return 0;
+        }
         if (rest.length === 1 && rest[0] === 'info') {
           io.stdout.write(INFO_USAGE + '\n');
           return 0;
@@ -71,9 +76,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
         return await inpaintCommand(rest, io);
       case 'info':
         return await infoCommand(rest, io);
+      case 'serve':
+        return await serveCommand(rest, io);
       default:
-        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, bench, inpaint, info, help)`);
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, bench, inpaint, info, help)`);
+        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, bench, inpaint, info, serve, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, bench, inpaint, info, serve, help)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {
@@ -114,11 +121,13 @@ if (require.main === module) {
     process.stderr.write(interruptedMessage(controller.signal.reason) + '\n');
     process.exit(interruptedStatus(controller.signal.reason));
   };
+  // `serve` drains on a signal (running requests finish) and returns 0: no grace period.
+  const serving = process.argv[2] === 'serve';
   for (const name of SIGNALS) {
     process.on(name, () => {
       if (controller.signal.aborted) exitNow();
       controller.abort(new Interrupt(name));
-      setTimeout(exitNow, GRACE_MS).unref();
+      if (!serving) setTimeout(exitNow, GRACE_MS).unref();
     });
   }
   // A closed stdout (EPIPE) is reported where it is written (output.ts), not thrown here.

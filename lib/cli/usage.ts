@@ -74,7 +74,8 @@ Usage:
   condiff bench [--method M[,M..]] [--particles N1,N2,..] [--out DIR] [options]
   condiff inpaint [--digits N] [--completions K] [--steps S] [--particles N] [--out FILE.png] [options]
   condiff info [--json]
-  condiff help [sample|demo|bench|inpaint|info]
+  condiff serve [--port P] [--host H] [--model NAME=FILE ...] [--token T] [--max-work W]
+  condiff help [sample|demo|bench|inpaint|info|serve]
   condiff --version
 
 sample: ${SAMPLE_WHAT}
@@ -91,5 +92,7 @@ and a PNG grid (see condiff help inpaint).
 
 info: the backends this install can use (cpu, cuda), the CUDA device's name and memory, and
 the CPU threads.
+
+serve: a sampling service over HTTP (POST /v1/sample; see condiff help serve).
 
 ${EXIT_STATUS}`;
