@@ -177,7 +177,7 @@ export function prepare(o: CommonOptions): Prepared {
   };
 }
 
-function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
+export function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
   if (c === undefined) return undefined;
   if (typeof c !== 'object' || c === null) throw typeError('corrector', "an object { kind: 'langevin' | 'repaint', … }", c);
   const kind = oneOf('corrector.kind', c.kind, ['langevin', 'repaint'] as const);
@@ -197,7 +197,7 @@ function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
 }
 
 /** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
-async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
+export async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
   const grid = p.grid;
   const alphaTs = new Float64Array(p.steps), sigma2Ts = new Float64Array(p.steps);
   for (let i = 1; i <= p.steps; i++) {
@@ -232,7 +232,7 @@ export function problemWarnings(p: Prepared): string[] {
 }
 
 /** The backward kernel's part of a model: coordinates, kernel, context and last-step rule. */
-function kernelSpec(p: Prepared, context: Context): BackwardKernelSpec {
+export function kernelSpec(p: Prepared, context: Context): BackwardKernelSpec {
   return { kernel: p.kernel, latent: p.obs.latent, observed: p.obs.indices, context, finalNoise: p.finalNoise };
 }
 

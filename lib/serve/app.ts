@@ -7,7 +7,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { encodeNpy } from '../npy';
 import { isErrorNamed, MissingDependencyError } from '../errors';
 import type { StepInfo } from '../driver';
-import { SAMPLE_BODY_SCHEMA, SampleBody, ServedModel, BadRequest, runSample, toResponse, requestWork, SERVE_METHODS } from './request';
+import { SAMPLE_BODY_SCHEMA, SampleBody, ServedModel, BadRequest, runSample, toResponse, requestWork, SERVE_METHODS, batchable, checkFields } from './request';
+import { Batcher } from './batcher';
+import type { SampleResult, SmcResult } from '../samplers';
 import { ServeMetrics } from './metrics';
 
 export interface ServeOptions {
@@ -18,6 +20,11 @@ export interface ServeOptions {
   maxWork?: number;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /**
+   * How long a request waits for others with the same batching key before their batch runs,
+   * in ms (default 5); 0 runs every request alone.
+   */
+  batchWindowMs?: number;
 }
 
 export interface SampleService {
@@ -47,6 +54,8 @@ export async function createService(options: ServeOptions): Promise<SampleServic
   const metrics = new ServeMetrics();
   const models = new Map(options.models.map((m) => [m.name, m]));
   const maxWork = options.maxWork ?? 1e10;
+  const windowMs = options.batchWindowMs ?? 5;
+  const batcher = new Batcher(windowMs, (size) => metrics.batchSize.observe(size));
   const app = fastify({
     bodyLimit: options.bodyLimit ?? 1 << 20,
     // Unknown fields are errors, not silently dropped; numbers are never coerced from strings.
@@ -135,7 +144,7 @@ export async function createService(options: ServeOptions): Promise<SampleServic
         const started = performance.now();
         try {
           if (stream) return await streamRun(body, model, controller.signal, reply);
-          const r = await runSample(body, model, controller.signal);
+          const r = await sample(body, model, controller.signal);
           metrics.particleSteps.inc(requestWork(body, 1));
           if (acceptsNpy(request)) {
             return reply.header('content-type', 'application/x-npy').send(Buffer.from(encodeNpy(r.samples, [...r.shape]).buffer));
@@ -143,7 +152,6 @@ export async function createService(options: ServeOptions): Promise<SampleServic
           return toResponse(body, r);
         } finally {
           metrics.inFlight.dec();
-          metrics.batchSize.observe(1);
           metrics.runSeconds.observe((performance.now() - started) / 1000);
         }
       })();
@@ -163,6 +171,17 @@ export async function createService(options: ServeOptions): Promise<SampleServic
     },
   );
 
+  /** Runs a request in its batch, or alone when it cannot join one (tds, a noisy observation) or batching is off. */
+  async function sample(body: SampleBody, model: ServedModel, signal: AbortSignal, onStep?: (info: StepInfo) => void): Promise<SampleResult | SmcResult> {
+    const b = windowMs > 0 ? (checkFields(body), batchable(body, model)) : null;
+    if (!b) {
+      const r = await runSample(body, model, signal, onStep);
+      metrics.batchSize.observe(1);
+      return r;
+    }
+    return batcher.submit(b.key, b.shared, { seed: body.seed ?? 0, samples: body.samples ?? 1, values: body.observe.values }, signal, onStep);
+  }
+
   /** The run with its progress as server-sent events: `progress` per step (at most 20 a second), then `result` or `error`. */
   async function streamRun(body: SampleBody, model: ServedModel, signal: AbortSignal, reply: FastifyReply): Promise<FastifyReply> {
     reply.hijack();
@@ -177,7 +196,7 @@ export async function createService(options: ServeOptions): Promise<SampleServic
       event('progress', { step: info.step, steps: info.steps, t: info.t });
     };
     try {
-      const r = await runSample(body, model, signal, onStep);
+      const r = await sample(body, model, signal, onStep);
       metrics.particleSteps.inc(requestWork(body, 1));
       event('result', toResponse(body, r));
     } catch (e) {

@@ -6,6 +6,8 @@ import { replacement, smc, SampleResult, SmcResult } from '../samplers';
 import { tds } from '../tds';
 import { RESAMPLING_SCHEMES, ResamplingScheme, StepInfo } from '../driver';
 import type { ScoreInput } from '../score';
+import { prepare } from '../samplers';
+import type { SharedOptions } from './batched';
 
 export const SERVE_METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds'] as const;
 export type ServeMethod = (typeof SERVE_METHODS)[number];
@@ -131,12 +133,7 @@ export async function runSample(
   signal: AbortSignal,
   onStep?: (info: StepInfo) => void,
 ): Promise<SampleResult | SmcResult> {
-  for (const [field, methods] of Object.entries(METHOD_ONLY)) {
-    if ((body as unknown as Record<string, unknown>)[field] !== undefined && !methods.includes(body.method)) {
-      throw new BadRequest(`${field} applies only to method ${methods.join(' or ')}, not ${body.method}`);
-    }
-  }
-  if ((body.observe.noiseStd ?? 0) > 0 && body.method !== 'tds') throw new BadRequest(`observe.noiseStd is supported by method tds only, not ${body.method}`);
+  checkFields(body);
   const schedule = scheduleFor(body, model);
   const common = {
     score: model.score,
@@ -193,4 +190,41 @@ export function toResponse(body: SampleBody, r: SampleResult | SmcResult): Sampl
     backend: r.backend,
     ...('scoreEvaluations' in r ? { scoreEvaluations: (r as { scoreEvaluations: number }).scoreEvaluations } : {}),
   };
+}
+
+/**
+ * The batching key and the shared options of a request that can join a batch (the seed's
+ * methods on an exact mask), or null. Requests with equal keys differ only in seed, samples
+ * and observed values. The request is first checked alone, so a mistake in one request is its
+ * own 400 and never fails a batch.
+ */
+export function batchable(body: SampleBody, model: ServedModel): { key: string; shared: SharedOptions } | null {
+  if (body.method === 'tds' || (body.observe.noiseStd ?? 0) > 0) return null;
+  const schedule = scheduleFor(body, model);
+  const steps = body.steps ?? 200;
+  prepare({ score: model.score, schedule, steps, kernel: body.kernel, observed: { indices: body.observe.indices, values: body.observe.values }, seed: body.seed ?? 0 });
+  const key = JSON.stringify([
+    body.model, body.method, body.schedule ?? null, body.horizon ?? null, steps, body.kernel ?? null, body.context ?? null,
+    body.particles ?? null, body.resampling ?? null, body.essThreshold ?? null, body.langevinSteps ?? null, body.langevinGamma ?? null,
+    body.jumps ?? null, body.observe.indices,
+  ]);
+  const common = { score: model.score, schedule, steps, kernel: body.kernel, indices: body.observe.indices, context: body.context };
+  if (body.method === 'smc') {
+    return { key, shared: { method: 'smc', ...common, particles: body.particles ?? 256, resampling: body.resampling, essThreshold: body.essThreshold } };
+  }
+  const corrector =
+    body.method === 'langevin' ? { kind: 'langevin' as const, steps: body.langevinSteps ?? 5, gamma: body.langevinGamma ?? 0.1 }
+    : body.method === 'repaint' ? { kind: 'repaint' as const, jumps: body.jumps ?? 5 }
+    : undefined;
+  return { key, shared: { method: 'replacement', ...common, corrector } };
+}
+
+/** The METHOD_ONLY and noise checks of runSample, for a request that goes to a batch instead. */
+export function checkFields(body: SampleBody): void {
+  for (const [field, methods] of Object.entries(METHOD_ONLY)) {
+    if ((body as unknown as Record<string, unknown>)[field] !== undefined && !methods.includes(body.method)) {
+      throw new BadRequest(`${field} applies only to method ${methods.join(' or ')}, not ${body.method}`);
+    }
+  }
+  if ((body.observe.noiseStd ?? 0) > 0 && body.method !== 'tds') throw new BadRequest(`observe.noiseStd is supported by method tds only, not ${body.method}`);
 }

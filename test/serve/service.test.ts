@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import { createService, SampleService } from '../../lib/serve/app';
 import type { ServedModel } from '../../lib/serve/request';
-import { GaussianMixture, schedules, smc, tds } from '../../lib/index';
+import { GaussianMixture, schedules, smc, tds, replacement } from '../../lib/index';
 import { DEMO_MODEL, DEMO_OBSERVATION } from '../../lib/cli/demo';
 import { writeDemoFiles } from '../support/demo-files';
 import { runCli } from '../support/cli';
@@ -137,6 +137,58 @@ describe('POST /v1/sample', () => {
   });
 });
 
+describe('dynamic batching', () => {
+  test('concurrent requests with one key run as one batch, each with the bytes it gets alone', async () => {
+    const s = await listening({ models: [served], batchWindowMs: 50 });
+    try {
+      const requests = [
+        { method: 'smc', particles: 16, samples: 3, seed: 1, values: [0.5] },
+        { method: 'smc', particles: 16, samples: 1, seed: 2 ** 33 + 7, values: [-1.25] },
+        { method: 'smc', particles: 16, samples: 5, seed: 9, values: [2] },
+      ];
+      const answers = await Promise.all(requests.map((q) => call(s, { method: 'POST', url: '/v1/sample', payload: { model: 'demo', method: q.method, particles: q.particles, samples: q.samples, seed: q.seed, steps: 30, observe: { indices: [2], values: q.values } } })));
+      for (const [i, q] of requests.entries()) {
+        expect(answers[i].statusCode).toBe(200);
+        const alone = await smc({ score: mixture, schedule: schedules.ou({ T: 5 }), steps: 30, observed: { indices: [2], values: q.values }, particles: 16, samples: q.samples, seed: q.seed });
+        expect(answers[i].json().samples).toEqual(Array.from({ length: q.samples }, (_, r) => Array.from(alone.samples.subarray(3 * r, 3 * r + 3))));
+        expect(answers[i].json().logEvidence).toEqual(Array.from(alone.logEvidence));
+        expect(answers[i].json().ess.min).toBe(Math.min(...alone.ess));
+      }
+      // One batch of three: the batch-size histogram's sum is 3 over 1 batch.
+      const m = (await call(s, { url: '/metrics' })).payload;
+      expect(m).toMatch(/condiff_batch_size_sum 3\n/);
+      expect(m).toMatch(/condiff_batch_size_count 1\n/);
+      // Replacement and its correctors batch the same way.
+      for (const method of ['replacement', 'langevin', 'repaint']) {
+        const two = await Promise.all([1, 2].map((seed) => call(s, { method: 'POST', url: '/v1/sample', payload: { model: 'demo', method, samples: 2, seed, steps: 20, observe: { indices: [2], values: [seed] } } })));
+        for (const [i, seed] of [1, 2].entries()) {
+          const corrector = method === 'langevin' ? { kind: 'langevin' as const, steps: 5, gamma: 0.1 } : method === 'repaint' ? { kind: 'repaint' as const, jumps: 5 } : undefined;
+          const alone = await replacement({ score: mixture, schedule: schedules.ou({ T: 5 }), steps: 20, observed: { indices: [2], values: [seed] }, samples: 2, seed, corrector });
+          expect(two[i].json().samples).toEqual([0, 1].map((r) => Array.from(alone.samples.subarray(3 * r, 3 * r + 3))));
+        }
+      }
+      expect((await call(s, { url: '/metrics' })).payload).toMatch(/condiff_batch_size_sum 9\n/);
+    } finally {
+      await s.app.close();
+    }
+  });
+
+  test('a request that is wrong alone fails alone; the others of its window are answered', async () => {
+    const s = await listening({ models: [served], batchWindowMs: 50 });
+    try {
+      const [good, bad] = await Promise.all([
+        call(s, { method: 'POST', url: '/v1/sample', payload: { ...body, seed: 1 } }),
+        call(s, { method: 'POST', url: '/v1/sample', payload: { ...body, seed: 2, observe: { indices: [2], values: [1e39] } } }),
+      ]);
+      expect(good.statusCode).toBe(200);
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().message).toMatch(/observed\.values\[0\] must be a finite float32 number/);
+    } finally {
+      await s.app.close();
+    }
+  });
+});
+
 describe('the other routes', () => {
   test('GET /healthz, /v1/models, /metrics, /openapi.json', async () => {
     expect((await call(service, { url: '/healthz' })).json()).toEqual({ status: 'ok' });
@@ -199,6 +251,29 @@ describe('cancelling and draining', () => {
       expect(after).toBeLessThan(1000);
       const metrics = await call(s, { url: '/metrics' });
       expect(metrics.payload).toMatch(/condiff_queue_depth 0/);
+    } finally {
+      await s.app.close();
+    }
+  });
+
+  test('inside a batch, a client that disconnects leaves the others their bytes', async () => {
+    const calls = { n: 0 };
+    const slow = slowModel(calls);
+    const s = await listening({ models: [slow], batchWindowMs: 50 });
+    const address = `http://127.0.0.1:${(s.app.server.address() as { port: number }).port}`;
+    try {
+      const payload = (seed: number) => ({ model: 'slow', observe: DEMO_OBSERVATION, method: 'replacement', steps: 150, samples: 2, seed });
+      const req = http.request(`${address}/v1/sample`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+      req.on('error', () => undefined);
+      req.end(JSON.stringify(payload(1)));
+      const kept = call(s, { method: 'POST', url: '/v1/sample', payload: payload(2) });
+      while (calls.n < 5) await new Promise((r) => setTimeout(r, 5));
+      req.destroy();
+      const answer = await kept;
+      expect(answer.statusCode).toBe(200);
+      const alone = await replacement({ score: slow.score, schedule: schedules.ou({ T: 5 }), steps: 150, observed: DEMO_OBSERVATION, samples: 2, seed: 2 });
+      expect(answer.json().samples).toEqual([0, 1].map((r) => Array.from(alone.samples.subarray(3 * r, 3 * r + 3))));
+      expect((await call(s, { url: '/metrics' })).payload).toMatch(/condiff_batch_size_sum 2\n/);
     } finally {
       await s.app.close();
     }
