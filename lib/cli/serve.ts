@@ -26,10 +26,11 @@ Usage:
   --token T             bearer token required on every route but GET /healthz
   --max-work W          largest particles x samples x steps x dim per request (default 1e10)
   --body-limit B        largest request body in bytes (default 1048576)
+  --batch-window MS     how long a request waits for others to batch with (default 5; 0: no batching)
 Routes: POST /v1/sample, GET /v1/models, GET /healthz, GET /metrics, GET /openapi.json (README "condiff serve").
 SIGINT or SIGTERM: new requests get 503, running ones finish, then exit 0.`;
 
-const FLAGS = { port: 'value', host: 'value', token: 'value', 'max-work': 'value', 'body-limit': 'value', help: 'switch' } as const;
+const FLAGS = { port: 'value', host: 'value', token: 'value', 'max-work': 'value', 'body-limit': 'value', 'batch-window': 'value', help: 'switch' } as const;
 
 async function loadServed(name: string, file: string): Promise<ServedModel> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new UsageError(`--model names must be letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`);
@@ -67,6 +68,7 @@ export async function serveCommand(args: readonly string[], io: CliIO): Promise<
   const token = stringFlag(flags, 'token');
   const maxWork = numberFlag(flags, 'max-work', 1e10, { positive: true });
   const bodyLimit = integerFlag(flags, 'body-limit', 1 << 20, 1, 2 ** 31 - 1);
+  const batchWindowMs = numberFlag(flags, 'batch-window', 5, { min: 0, max: 10000 });
 
   const models: ServedModel[] = [];
   for (const [name, file] of modelArgs) {
@@ -83,7 +85,7 @@ export async function serveCommand(args: readonly string[], io: CliIO): Promise<
   }
   if (models.length === 0) throw new UsageError('no model to serve: give --model NAME=FILE');
 
-  const service = await createService({ models, token, maxWork, bodyLimit }).catch((e: unknown) => {
+  const service = await createService({ models, token, maxWork, bodyLimit, batchWindowMs }).catch((e: unknown) => {
     if (isErrorNamed(e, 'MissingDependencyError')) throw new UsageError((e as Error).message);
     throw e;
   });
