@@ -8,7 +8,8 @@ export { GaussianMixture } from './mixture';
 export type { GaussianMixtureSpec, ExactPosterior } from './mixture';
 export { fromPrediction } from './score';
 export type { ScoreFunction, ScoreModel, ScoreContext, ScoreInput, Parameterization } from './score';
-export type { Observation } from './observation';
+export type { Observation, MatrixObservation, OperatorObservation, ObservationInput, LinearOperator, OperatorSvd, PoolShape } from './observation';
+export { observations } from './observation';
 export { replacement, smc } from './samplers';
 export type {
   CommonOptions,
