@@ -16,7 +16,7 @@ import { Observation } from '../observation';
 import { defaultThreads } from '../threads';
 import { CliIO, Progress } from './io';
 import { UsageError, userInputAsync } from './errors';
-import { Flags, SCHEDULES, KERNELS, CONTEXTS, METHOD_ONLY_FLAGS, parseFlags, stringFlag, integerFlag, numberFlag, choiceFlag, backendFlag } from './flags';
+import { Flags, SCHEDULES, KERNELS, CONTEXTS, METHOD_ONLY_FLAGS, methodsText, parseFlags, stringFlag, integerFlag, numberFlag, choiceFlag, backendFlag } from './flags';
 import { loadModel, loadObservation } from './files';
 import { prepareOutputDirectory, OutputDirectory } from './output';
 import { DEMO_MODEL, DEMO_OBSERVATION } from './demo';
@@ -278,7 +278,11 @@ function loadProblem(flags: Flags): Problem {
   }
   if (typeof modelFile === 'string' && typeof observeFile === 'string') {
     const model = loadModel(modelFile);
-    return { model, observed: loadObservation(observeFile, model.dim), modelName: path.resolve(modelFile), observeName: path.resolve(observeFile) };
+    const observed = loadObservation(observeFile, model.dim);
+    if (!('indices' in observed) || (observed.noiseStd ?? 0) !== 0) {
+      throw new UsageError(`condiff bench takes an exact mask {"indices", "values"} in --observe for now, got ${'A' in observed ? 'a matrix observation' : 'a noisy mask'}: use condiff sample for it`);
+    }
+    return { model, observed, modelName: path.resolve(modelFile), observeName: path.resolve(observeFile) };
   }
   return { model: GaussianMixture.fromJSON(DEMO_MODEL), observed: DEMO_OBSERVATION, modelName: 'demo', observeName: 'demo' };
 }
@@ -292,7 +296,7 @@ export async function benchCommand(args: readonly string[], io: CliIO): Promise<
   const methods = methodList(flags);
   // Options that belong to a method not being run are mistakes, not silently ignored.
   for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
-    if (flags.has(flag) && !methods.includes(m)) throw new UsageError(`--${flag} applies only to --method ${m}, which is not among ${methods.join(', ')}`);
+    if (flags.has(flag) && !m.some((x) => methods.includes(x))) throw new UsageError(`--${flag} applies only to ${methodsText(m)}, which is not among ${methods.join(', ')}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');
   if (flags.has('context') && methods.every((m) => m === 'smc')) {

@@ -13,17 +13,25 @@ export const SCHEDULES = ['ou', 'vp'] as const;
 export const KERNELS = ['euler', 'ddpm'] as const;
 export const CONTEXTS = ['fixed', 'forward'] as const;
 
-/** Flags that belong to one method: given with another, they are a mistake (sample, bench). */
-export const METHOD_ONLY_FLAGS: Readonly<Record<string, 'smc' | 'langevin' | 'repaint'>> = {
-  particles: 'smc',
-  resampling: 'smc',
-  'ess-threshold': 'smc',
-  'out-evidence': 'smc',
-  'out-ess': 'smc',
-  'langevin-steps': 'langevin',
-  'langevin-gamma': 'langevin',
-  jumps: 'repaint',
+/** The methods whose particles carry weights: --particles, --resampling and --ess-threshold apply to each. */
+export const WEIGHTED_METHODS: readonly Method[] = ['smc'];
+
+/** Flags that belong to some methods: given with another, they are a mistake (sample, bench). */
+export const METHOD_ONLY_FLAGS: Readonly<Record<string, readonly Method[]>> = {
+  particles: WEIGHTED_METHODS,
+  resampling: WEIGHTED_METHODS,
+  'ess-threshold': WEIGHTED_METHODS,
+  'out-evidence': WEIGHTED_METHODS,
+  'out-ess': WEIGHTED_METHODS,
+  'langevin-steps': ['langevin'],
+  'langevin-gamma': ['langevin'],
+  jumps: ['repaint'],
 };
+
+/** "--method smc" or "--method a or b". */
+export function methodsText(methods: readonly Method[]): string {
+  return `--method ${methods.join(' or ')}`;
+}
 
 /** A flag's raw value as an error message quotes it: numbers bare, anything else as JSON. */
 function shown(raw: string): string {

@@ -5,7 +5,7 @@ import { GaussianMixture } from '../mixture';
 import { Schedule, KernelName } from '../schedules';
 import { replacement, smc, CorrectorOptions, ContextKind, SampleResult } from '../samplers';
 import { ResamplingScheme } from '../driver';
-import { Observation } from '../observation';
+import { ObservationInput } from '../observation';
 import type { BackendName } from '../backend';
 import { CliIO, Progress } from './io';
 import { userInputAsync } from './errors';
@@ -35,7 +35,7 @@ export interface RunOutcome {
   resamplingCount: number | null;
 }
 
-export async function runMethod(model: GaussianMixture, observed: Observation, s: SamplerSettings, io: CliIO, label: string): Promise<RunOutcome> {
+export async function runMethod(model: GaussianMixture, observed: ObservationInput, s: SamplerSettings, io: CliIO, label: string): Promise<RunOutcome> {
   const progress = new Progress(io, label);
   const common = {
     score: model,

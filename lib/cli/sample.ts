@@ -1,5 +1,5 @@
-// `condiff sample`: draws from p(X | Y = y) for a Gaussian mixture given in a JSON file,
-// observing the coordinates of another, by one method (MATH.md §3), and writes the draws as
+// `condiff sample`: draws from p(x | y) for a Gaussian mixture given in a JSON file and an
+// observation (a mask, or y = A x + noise: docs/MATH.md §8) in another, by one method (MATH.md §3, §9.1), and writes the draws as
 // a float32 .npy file (for smc, optionally the log-evidence and ESS as float64 .npy files)
 // with a one-line JSON summary on stdout (on stderr when the .npy goes to stdout, `--out -`).
 import { schedules } from '../schedules';
@@ -13,6 +13,8 @@ import {
   FlagKind,
   METHODS,
   METHOD_ONLY_FLAGS,
+  WEIGHTED_METHODS,
+  methodsText,
   SCHEDULES,
   KERNELS,
   CONTEXTS,
@@ -68,7 +70,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
 
   // Options that mean nothing for this method are mistakes, not silently ignored.
   for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
-    if (flags.has(flag) && method !== m) throw new UsageError(`--${flag} applies only to --method ${m}, not ${method}`);
+    if (flags.has(flag) && !m.includes(method)) throw new UsageError(`--${flag} applies only to ${methodsText(m)}, not ${method}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');
   if (method === 'smc' && context === 'fixed') {
@@ -91,7 +93,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     essThreshold: numberFlag(flags, 'ess-threshold', 1, { min: 0, max: 1 }),
     backend: backendFlag(flags),
   };
-  if (method === 'smc' && settings.particles * settings.samples > 2 ** 31 - 1) {
+  if (WEIGHTED_METHODS.includes(method) && settings.particles * settings.samples > 2 ** 31 - 1) {
     throw new UsageError(`--particles times --samples must be at most 2^31 - 1, got ${settings.particles} x ${settings.samples}`);
   }
   if (method === 'langevin') {
@@ -107,7 +109,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const model = loadModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
   const output = prepareOutput(out, io, { flag: '--out', what: 'the .npy file', stdout: true });
-  // The filter's per-run figures, float64 as computed (smc only: METHOD_ONLY_FLAGS).
+  // The filter's per-run figures, float64 as computed (weighted methods only: METHOD_ONLY_FLAGS).
   const extras = (['out-evidence', 'out-ess'] as const).flatMap((flag) => {
     const file = stringFlag(flags, flag);
     return file === undefined ? [] : [{ flag, output: prepareOutput(file, io, { flag: `--${flag}`, what: 'the .npy file', stdout: false }) }];
