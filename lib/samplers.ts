@@ -198,7 +198,8 @@ function prepare(o: CommonOptions): Prepared {
     seed: nonNegativeInteger('seed', o.seed ?? 0),
     threads: threadsOption(o.threads),
     finalNoise: o.finalNoise ?? false,
-    backend: selectBackend(o.backend ?? 'auto'),
+    // The SVD filter runs on the CPU for now: 'auto' picks it for a noisy or dense observation.
+    backend: selectBackend(isExactMask(o.observed) ? o.backend ?? 'auto' : (o.backend ?? 'auto') === 'auto' ? 'cpu' : o.backend!),
   };
 }
 

@@ -4,6 +4,9 @@ import { describe, expect, test } from '@jest/globals';
 import { normalizeLinearObservation, observations } from '../../lib/observation';
 import { native } from '../../lib/native';
 import { caught, expectError } from '../support/errors';
+import { smc, replacement } from '../../lib/samplers';
+import { GaussianMixture } from '../../lib/mixture';
+import { schedules } from '../../lib/schedules';
 
 /** A deterministic pseudo-random matrix (test inputs only). */
 function matrix(rows: number, cols: number, seed: number): number[][] {
@@ -148,5 +151,34 @@ describe('bad observations, each named', () => {
   test('averagePool shapes', () => {
     expectError(caught(() => observations.averagePool({ height: 5, width: 4, channels: 1, factor: 2 }, [1])), 'RangeError', /^averagePool factor must be a divisor of height = 5, got 2/);
     expectError(caught(() => observations.averagePool({ height: 4, width: 4, channels: 0, factor: 2 }, [1])), 'RangeError', /^averagePool channels must be a positive integer, got 0/);
+  });
+});
+
+describe('samplers refuse what they cannot do with an observation, naming it', () => {
+  const model = GaussianMixture.fromJSON({ weights: [1], means: [[0, 0, 0]], variances: [[1, 1, 1]] });
+  const common = { score: model, schedule: schedules.ou(), steps: 8, samples: 2 };
+  const operator = { apply: (x: Float64Array) => [x[0] + x[1]], applyT: (u: Float64Array) => [u[0], u[0], 0] };
+
+  test('smc with an operator that has no SVD', async () => {
+    const err = await smc({ ...common, particles: 4, observed: { operator, y: [1], noiseStd: 0.1 } }).catch((e: Error) => e);
+    expectError(err as Error, 'TypeError', /^smc needs the SVD of the observation operator: give observed\.operator\.svd = \{ Vr, Vrt, U, Ut, s \}/);
+  });
+  test('replacement with a corrector or a fixed context on a dense observation', async () => {
+    const observed = { A: [[1, 1, 0]], y: [1], noiseStd: 0.1 };
+    const a = await replacement({ ...common, observed, corrector: { kind: 'repaint', jumps: 1 } }).catch((e: Error) => e);
+    expectError(a as Error, 'TypeError', /^corrector applies to exact masks only for now/);
+    const b = await replacement({ ...common, observed, context: 'fixed' }).catch((e: Error) => e);
+    expectError(b as Error, 'RangeError', /^context must be 'forward' for a noisy or dense observation/);
+  });
+  test('an operator with its SVD runs smc (the same draws as the dense A)', async () => {
+    const A = [[1, 1, 0]];
+    const r = Math.SQRT2;
+    const svd = { s: [r], Vr: (c: Float64Array) => [c[0] / r, c[0] / r, 0], Vrt: (x: Float64Array) => [(x[0] + x[1]) / r], U: (c: Float64Array) => [c[0]], Ut: (y: Float64Array) => [y[0]] };
+    const viaOperator = await smc({ ...common, particles: 4, seed: 3, observed: { operator: { ...operator, svd }, y: [1], noiseStd: 0.1 } });
+    const viaMatrix = await smc({ ...common, particles: 4, seed: 3, observed: { A, y: [1], noiseStd: 0.1 } });
+    // The native SVD may pick the opposite sign of v (the same law, other draws): compare the grids and shapes.
+    expect(Array.from(viaOperator.grid)).toEqual(Array.from(viaMatrix.grid));
+    expect(viaOperator.shape).toEqual([2, 3]);
+    expect(Array.from(viaOperator.samples).every(Number.isFinite)).toBe(true);
   });
 });

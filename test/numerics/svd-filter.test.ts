@@ -20,6 +20,8 @@ import { normalizeLinearObservation } from '../../lib/observation';
 import { svdFilterModel } from '../../lib/models/svd-bootstrap';
 import { pinnedPath } from '../../lib/matching';
 import { failures } from '../support/checks';
+import { exactSchedule } from '../support/exact-schedules';
+import { pathConversion } from '../support/svd-kalman';
 import { SVD_FILTER_CASES, MIXTURE_FLOOR_CASES, SVD_PRIOR } from '../support/svd-filter-cases';
 
 describe('the SVD bootstrap filter against its per-path Kalman oracle', () => {
@@ -51,6 +53,17 @@ describe('exact masks', () => {
     expect(Buffer.from((run.particles as Float32Array).buffer)).toEqual(Buffer.from(today.particles.buffer));
     expect(Buffer.from(run.logWeights.buffer)).toEqual(Buffer.from(today.logWeights.buffer));
     expect(Buffer.from(run.logEvidence.buffer)).toEqual(Buffer.from(today.logEvidence.buffer));
+  });
+
+  test('logPy of an exact mask: log Ẑ plus the context path\'s conversion (s = 1)', async () => {
+    const observed = { indices: [2, 0], values: [0.7, -0.3] };
+    const res = await smc({ ...base, observed });
+    const q = exactSchedule({ kind: 'ou', T: 4 });
+    const obs = { vt: [[0, 0, 1, 0], [1, 0, 0, 0]], s: [1, 1], ybar: [0.7, -0.3], noiseStd: 0 };
+    for (let run = 0; run < 20; run++) {
+      const conv = pathConversion(q, res.grid, obs, 2, 0, [0, 0], (k, i) => res.contextPath[(k * 20 + run) * 2 + i]);
+      expect(res.logPy[run] - res.logEvidence[run]).toBeCloseTo(conv, 9);
+    }
   });
 
   test('a noisy mask samples its observed coordinates (they are not y)', async () => {
