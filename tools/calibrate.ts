@@ -23,9 +23,9 @@ import { TRANSITION_CASES } from '../test/support/transition-cases';
 import { CORRECTOR_CASES } from '../test/support/corrector-cases';
 import { CHOICE_CASE } from '../test/support/output-choice';
 import { MIXTURE_CASES } from '../test/support/mixture-cases';
-import { SVD_FILTER_CASES, MIXTURE_FLOOR_CASES } from '../test/support/svd-filter-cases';
+import { SVD_FILTER_CASES, MIXTURE_FLOOR_CASES, CONVERGENCE_CASE } from '../test/support/svd-filter-cases';
 
-const ALL: StatCase[] = [...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...SVD_FILTER_CASES, ...MIXTURE_FLOOR_CASES];
+const ALL: StatCase[] = [...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...SVD_FILTER_CASES, ...MIXTURE_FLOOR_CASES, CONVERGENCE_CASE];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
