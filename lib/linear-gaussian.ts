@@ -88,7 +88,7 @@ function reduced(obs: LinearObservation): { a: Float64Array; y: Float64Array; ro
 }
 
 /** The exact posterior p_0(x | y) and log p(y) (docs/MATH.md §7, gain form). */
-export function linearPosterior(p: MixtureParameters, obs: LinearObservation): LinearPosterior {
+export function linearPosterior(p: MixtureParameters, obs: LinearObservation, options: { evidenceOnly?: boolean } = {}): LinearPosterior {
   const D = p.dim, J = p.components;
   const { a, y, rows: r } = reduced(obs);
   const s2 = obs.noiseStd * obs.noiseStd;
@@ -133,6 +133,7 @@ export function linearPosterior(p: MixtureParameters, obs: LinearObservation): L
       logDet += 2 * Math.log(L[i * r + i]);
     }
     logW[j] = Math.log(p.weights[j]) - 0.5 * (quad + logDet + r * Math.log(2 * Math.PI));
+    if (options.evidenceOnly) continue;
     // mean = m + (AS)^T S⁻¹ e; cov = Σ − (AS)^T S⁻¹ AS (K_j = Σ_j A'^T S⁻¹ = (AS)^T S⁻¹).
     for (let k = 0; k < D; k++) {
       let acc = m[k];

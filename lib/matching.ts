@@ -74,7 +74,9 @@ export function observationGrid(schedule: Schedule, steps: number, taus: Float64
   const tauMin = inside[0];
   const n1 = Math.ceil(steps / 4), n2 = steps - n1;
   if (n2 < inside.length) {
-    throw rangeError('steps', `at least ${Math.ceil((4 * inside.length + 4) / 3)} to put the ${inside.length} matching times on the grid (docs/MATH.md §9.1)`, steps);
+    let least = inside.length;
+    while (least - Math.ceil(least / 4) < inside.length) least++;
+    throw rangeError('steps', `at least ${least} to put the ${inside.length} matching times on the grid (docs/MATH.md §9.1)`, steps);
   }
   const lower = [0];
   const lambdaMin = lambdaAt(schedule, tauMin);

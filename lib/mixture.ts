@@ -211,12 +211,14 @@ export class GaussianMixture implements NativeScore {
    * coordinate, in gain form (noiseStd = 0 and singular covariances work, §8).
    */
   posterior(observed: ObservationInput): ExactPosterior {
-    const lin = this.linear(observed);
     if (isExactMask(observed)) {
+      // The latent block's mixture natively; only log p(y) from the gain form.
+      const lin = linearPosterior(this.parameters!, normalizeLinearObservation(observed, this.dim), { evidenceOnly: true });
       const o = normalizeObservation(observed, this.dim);
       const p = this.core.posterior(o.indices, o.values);
       return { latent: p.latent, logEvidence: lin.logEvidence, weights: p.logWeights.map(Math.exp), means: p.means, covariances: p.covariances };
     }
+    const lin = this.linear(observed);
     return { latent: Int32Array.from({ length: this.dim }, (_, k) => k), ...lin };
   }
 
