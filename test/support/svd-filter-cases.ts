@@ -198,9 +198,9 @@ export function mixtureProblem(dy: number): { model: GaussianMixture; observed: 
   return { model: mixture, observed: { A, y: A.map((row) => row.reduce((a, v, k) => a + v * mid[k], 0)), noiseStd: 0.1 } };
 }
 
-/** SW ≤ 2 × the 95% exact-vs-exact floor for smc (as test/numerics/samplers.test.ts), ≥ 1.5 × floor for replacement. */
+/** SW ≤ 2 × the 95% exact-vs-exact floor for smc (as test/numerics/samplers.test.ts), ≥ 1.25 × floor for replacement (the floor is a 95% quantile of exact-vs-exact SW, so exact sampling rarely passes 1.25 × floor). */
 export const SMC_FLOOR_FACTOR = 2;
-export const REPLACEMENT_FLOOR_FACTOR = 1.5;
+export const REPLACEMENT_FLOOR_FACTOR = 1.25;
 
 export const MIXTURE_FLOOR_CASES: StatCase[] = [1, 2].map((dy) => ({
   name: `svd filter: mixture D = 8, random A ${dy}x8, σ_y = 0.1: smc at the noise floor, replacement not`,
