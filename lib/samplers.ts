@@ -321,10 +321,9 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
   const corr = corrector(options.corrector);
   options.signal?.aborted && throwAbort(options.signal);
   if (p.linear) {
-    if (corr) throw new TypeError('corrector applies to exact masks only for now: a noisy or dense observation runs replacement without one');
     if (options.context === 'fixed') throw new RangeError("context must be 'forward' for a noisy or dense observation (the pinned noised path, docs/MATH.md §9.1), got 'fixed'");
     const { p: q, path } = await linearProblem(p, 'replacement', samples);
-    const model = svdFilterModel({ kernel: q.kernel, finalNoise: q.finalNoise, observation: q.linear!, path, weighted: false, name: 'replacement' });
+    const model = svdFilterModel({ kernel: q.kernel, finalNoise: q.finalNoise, observation: q.linear!, path, weighted: false, name: corr === undefined ? 'replacement' : corr.kind, corrector: corr });
     const result = await runModel(q, options, model, { runs: samples, particles: 1, essThreshold: 0, scheme: 'systematic' });
     const drawn = await q.backend.memory.readF32(result.particles);
     q.backend.memory.free(result.particles);

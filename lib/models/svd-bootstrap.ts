@@ -11,6 +11,7 @@ import type { F32Array, I32Array } from '../backend';
 import type { LinearObservation } from '../observation';
 import type { KernelName } from '../schedules';
 import { backwardKernel } from './backward-kernel';
+import type { Corrector } from './correctors';
 
 /** The pinned path of every run and where each rotated coordinate's pin starts. */
 export interface PinnedPath {
@@ -28,12 +29,23 @@ export interface SvdFilterSpec {
   /** false: replacement (no weights, one particle per run). */
   weighted: boolean;
   name: string;
+  /**
+   * Replacement's corrector (docs/MATH.md §3) on the coordinates free at the level: Langevin
+   * moves x by δ ∇ + √(2δ) ξ and re-pins, which is Langevin on the free subspace (the pinned
+   * part of the move is undone); RePaint re-noises to t, pins to the path at t, and steps back.
+   * The SNR rule's norms are over the free coordinates: masks only.
+   */
+  corrector?: Corrector;
 }
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
 export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
   const obs = spec.observation;
+  if (spec.corrector && spec.weighted) throw new TypeError('the SVD bootstrap filter takes no corrector: it weights the bare backward kernel');
+  if (spec.corrector?.kind === 'langevin' && spec.corrector.rule === 'snr' && obs.kind !== 'mask') {
+    throw new TypeError("corrector.snr needs the free coordinates' norms, which a matrix or operator observation does not have: use corrector.gamma");
+  }
   const svd = obs.svd!;
   const r = svd.rank;
   const D = obs.dim;
@@ -169,20 +181,65 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
           inc[row] = constant - quad / (2 * w);
         }
       };
-      const move = async (step: Step, ancestors: I32Array | null) => {
-        const m = mu ?? (await kernel.mean(step));
-        mu = undefined;
+      // x_s = mu[ancestor] + noise, then the pins at s (docs/MATH.md §9.1).
+      const propagate = async (step: Step, m: F32Array, ancestors: I32Array | null, purpose: 'kernelNoise' | 'repaintKernel' = 'kernelNoise', index = 0) => {
         const k = step.index - 1;
         const n = pinnedCount(k);
         const noise = kernel.noiseScale(step);
+        const stream = run.stream(step.index, purpose, index);
         if (mask) {
           const set = maskSet(n);
-          await ops.propagate(batch, set.latent, set.observed, m, ancestors, noise, pinnedValues(k, n), run.stream(step.index, 'kernelNoise'), z, threads);
+          await ops.propagate(batch, set.latent, set.observed, m, ancestors, noise, pinnedValues(k, n), stream, z, threads);
           return;
         }
-        await ops.propagate(batch, all, none, m, ancestors, noise, noValues, run.stream(step.index, 'kernelNoise'), z, threads);
+        await ops.propagate(batch, all, none, m, ancestors, noise, noValues, stream, z, threads);
         pinRows(k, n);
       };
+      const move = async (step: Step, ancestors: I32Array | null) => {
+        const m = mu ?? (await kernel.mean(step));
+        mu = undefined;
+        await propagate(step, m, ancestors);
+      };
+      const corrector = spec.corrector;
+      const correct = corrector
+        ? async (step: Step) => {
+            const c = kernel.coefficients[step.index - 1];
+            if (corrector.kind === 'langevin') {
+              // The score at s; at s = 0 at the smallest positive grid time (docs/MATH.md §3).
+              const tScore = step.s > 0 ? step.s : run.grid[1];
+              const k = step.index - 1, n = pinnedCount(k);
+              const rule = ops.codes.langevinRules[corrector.rule];
+              const param = corrector.rule === 'gamma' ? corrector.gamma * run.schedule.sigma2(tScore) : corrector.snr;
+              const snrAlpha = corrector.rule === 'gamma' ? 0 : c.alphaTs * c.alphaTs;
+              for (let j = 0; j < corrector.steps; j++) {
+                run.checkAbort();
+                const g = await run.score(run.z, tScore, `${step.where}, Langevin step ${j + 1}`);
+                const stream = run.stream(step.index, 'langevin', j);
+                if (mask) {
+                  const set = maskSet(n);
+                  await ops.langevin(batch, set.latent, set.observed, g, rule, param, snrAlpha, stream, z, threads);
+                } else {
+                  await ops.langevin(batch, all, none, g, rule, param, snrAlpha, stream, z, threads);
+                  pinRows(k, n);
+                }
+              }
+              return;
+            }
+            const kt = step.index, nt = pinnedCount(kt);
+            for (let u = 0; u < corrector.jumps; u++) {
+              run.checkAbort();
+              const stream = run.stream(step.index, 'repaintNoise', u);
+              if (mask) {
+                const set = maskSet(nt);
+                await ops.renoise(batch, set.latent, set.observed, c.alphaTs, c.sigma2Ts, pinnedValues(kt, nt), stream, z, threads);
+              } else {
+                await ops.renoise(batch, all, none, c.alphaTs, c.sigma2Ts, noValues, stream, z, threads);
+                pinRows(kt, nt);
+              }
+              await propagate(step, await kernel.mean(step, `${step.where}, RePaint jump ${u + 1}`), null, 'repaintKernel', u);
+            }
+          }
+        : undefined;
       // log w₀ = Σ_i log N(ȳ_i; s_i x̄_i, σ²) − Σ_{i pinned} log N(Ỹ_{t*_i,i}; α_{t*_i} x̄_i, σ²_{t*_i}) (docs/MATH.md §9.1).
       const finalWeight = async () => {
         const s2 = obs.noiseStd * obs.noiseStd;
@@ -208,6 +265,7 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
         initial,
         weigh: spec.weighted ? weigh : undefined,
         move: spec.weighted ? move : async (step: Step) => move(step, null),
+        correct,
         finalWeight: spec.weighted && obs.noiseStd > 0 ? finalWeight : undefined,
       };
     },

@@ -165,11 +165,20 @@ describe('samplers refuse what they cannot do with an observation, naming it', (
   });
   test('replacement with a corrector or a fixed context on a dense observation', async () => {
     const observed = { A: [[1, 1, 0]], y: [1], noiseStd: 0.1 };
-    const a = await replacement({ ...common, observed, corrector: { kind: 'repaint', jumps: 1 } }).catch((e: Error) => e);
-    expectError(a as Error, 'TypeError', /^corrector applies to exact masks only for now/);
+    const a = await replacement({ ...common, observed, corrector: { kind: 'langevin', steps: 1, snr: 0.16 } }).catch((e: Error) => e);
+    expectError(a as Error, 'TypeError', /^corrector\.snr needs the free coordinates' norms, which a matrix or operator observation does not have: use corrector\.gamma/);
     const b = await replacement({ ...common, observed, context: 'fixed' }).catch((e: Error) => e);
     expectError(b as Error, 'RangeError', /^context must be 'forward' for a noisy or dense observation/);
   });
+  test('a noisy mask takes every corrector (native coordinate sets at each level)', async () => {
+    const observed = { indices: [0, 2], values: [0.5, -0.5], noiseStd: 0.2 };
+    for (const corrector of [{ kind: 'langevin' as const, steps: 2, snr: 0.16 }, { kind: 'langevin' as const, steps: 2, gamma: 0.1 }, { kind: 'repaint' as const, jumps: 1 }]) {
+      const r = await replacement({ ...common, samples: 8, observed, corrector });
+      expect(r.method).toBe(corrector.kind);
+      expect(Array.from(r.samples).every(Number.isFinite)).toBe(true);
+    }
+  });
+
   test('an operator with its SVD runs smc (the same draws as the dense A)', async () => {
     const A = [[1, 1, 0]];
     const r = Math.SQRT2;
