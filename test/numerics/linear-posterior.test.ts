@@ -7,35 +7,7 @@ import { describe, expect, test } from '@jest/globals';
 import { GaussianMixture, GaussianMixtureSpec } from '../../lib/mixture';
 import { ObservationInput, observations } from '../../lib/observation';
 import { Matrix, matmul, transpose, matvec, logNormalDensity } from '../support/matrix';
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
-    x ^= x >>> 13;
-    return (x >>> 0) / 4294967296;
-  };
-}
-function gauss(u: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
-}
-
-/** A random mixture in R^D. */
-function randomMixture(D: number, J: number, seed: number): GaussianMixtureSpec {
-  const u = rng(seed);
-  const covariances = Array.from({ length: J }, (_, j) => {
-    const B = Array.from({ length: D }, () => Array.from({ length: D }, () => gauss(u) * 0.6));
-    const S = matmul(B, transpose(B));
-    for (let a = 0; a < D; a++) S[a][a] += 0.05;
-    return S;
-  });
-  return { weights: Array.from({ length: J }, () => 0.2 + u()), means: Array.from({ length: J }, () => Array.from({ length: D }, () => 2 * gauss(u))), covariances };
-}
-
-function randomA(rows: number, D: number, seed: number): number[][] {
-  const u = rng(seed);
-  return Array.from({ length: rows }, () => Array.from({ length: D }, () => gauss(u)));
-}
+import { randomMixture, randomA, exactMomentZ, EXACT_Z } from '../support/linear-cases';
 
 /** The joint mixture of (scale x_0 + sd ε, A x_0 + σ_y η) and its exact-mask posterior given the y block. */
 function jointOracle(spec: GaussianMixtureSpec, A: Matrix, y: number[], noiseStd: number, scale = 1, sd = 0) {
@@ -216,47 +188,14 @@ describe('GaussianMixture.posterior for y = A x + σ_y ε (gain form) vs joint c
 });
 
 describe('sampleExact for linear observations', () => {
-  // Mean and covariance of 20000 draws against the posterior mixture's: z-scores of the mean
-  // (sd from the mixture covariance) and of the second moments (sd from the draws' fourth
-  // moments). Bound |z| < 5.5 over 5 + 15 checks per case: the normal tail gives 20 · 3.8e-8
-  // ≈ 8e-7 per case (calibration over 200 seeds in test/numerics/CALIBRATION.md).
+  // Mean and second moments of 20000 draws against the posterior mixture's (test/support/
+  // linear-cases.ts): |z| ≤ 5.5 over 5 + 15 checks per case. Calibrated over 200 seeds
+  // (test/numerics/CALIBRATION.md, "Linear observations"): no seed failed; the z's are N(0, 1)
+  // to their sampling error, so the normal tail gives about 20 · 3.8e-8 ≈ 8e-7 per case.
   test.each([0.3, 0])('σ_y = %f', async (noiseStd) => {
-    const spec = randomMixture(D, 3, 31);
-    const model = GaussianMixture.fromJSON(spec);
-    const A = randomA(2, D, 12);
-    const y = [0.5, 1.5];
-    const post = model.posterior({ A, y, noiseStd });
-    const n = 20000;
-    const x = await model.sampleExact({ A, y, noiseStd }, n, { seed: 7 });
-    const mean = new Array<number>(D).fill(0), m2 = Array.from({ length: D }, () => new Array<number>(D).fill(0));
-    post.weights.forEach((w, j) => {
-      for (let a = 0; a < D; a++) {
-        mean[a] += w * post.means[j * D + a];
-        for (let b = 0; b < D; b++) m2[a][b] += w * (post.covariances[(j * D + a) * D + b] + post.means[j * D + a] * post.means[j * D + b]);
-      }
-    });
-    for (let a = 0; a < D; a++) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += x[k * D + a];
-      const sd = Math.sqrt((m2[a][a] - mean[a] * mean[a]) / n);
-      expect(Math.abs(s / n - mean[a]) / sd).toBeLessThan(5.5);
-      for (let b = a; b < D; b++) {
-        let s1 = 0, s2 = 0;
-        for (let k = 0; k < n; k++) {
-          const p = x[k * D + a] * x[k * D + b];
-          s1 += p;
-          s2 += p * p;
-        }
-        const se = Math.sqrt((s2 / n - (s1 / n) ** 2) / n);
-        expect(Math.abs(s1 / n - m2[a][b]) / se).toBeLessThan(5.5);
-      }
-    }
-    if (noiseStd === 0) {
-      // Every draw satisfies A x = y to float32 rounding.
-      for (let k = 0; k < 100; k++) {
-        const ax = matvec(A, x.subarray(k * D, (k + 1) * D));
-        ax.forEach((v, i) => expect(Math.abs(v - y[i])).toBeLessThan(1e-4));
-      }
-    }
+    const { z, constraintError } = await exactMomentZ(noiseStd, 7);
+    expect(Math.max(...z.map(Math.abs))).toBeLessThan(EXACT_Z);
+    // Without noise every draw satisfies A x = y to float32 rounding.
+    if (noiseStd === 0) expect(constraintError).toBeLessThan(1e-4);
   });
 });
