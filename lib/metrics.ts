@@ -2,7 +2,7 @@
 import { native } from './native';
 import { positiveInteger, nonNegativeInteger, typeError, rangeError } from './errors';
 import { GaussianMixture } from './mixture';
-import { Observation } from './observation';
+import { ObservationInput } from './observation';
 
 export interface SlicedOptions {
   /** Random unit directions L (default 128). */
@@ -81,7 +81,7 @@ export interface NoiseFloor {
  */
 export async function noiseFloor(
   model: GaussianMixture,
-  observed: Observation,
+  observed: ObservationInput,
   n: number,
   options: SlicedOptions & { replicates?: number; quantile?: number; exactSeed?: number; threads?: number } = {},
 ): Promise<NoiseFloor> {

@@ -5,7 +5,8 @@ import type { Marginals } from './diagnostics';
 import { native, NativeMixture } from './native';
 import { NativeScore, ScoreContext } from './score';
 import { positiveInteger, nonNegativeInteger, typeError, rangeError } from './errors';
-import { Observation, normalizeObservation } from './observation';
+import { ObservationInput, isExactMask, normalizeObservation, normalizeLinearObservation } from './observation';
+import { linearPosterior, noisedPosterior, psdSquareRoot, MixtureParameters, LinearPosterior } from './linear-gaussian';
 import { defaultThreads } from './threads';
 import { requireSizes } from './sizes';
 
@@ -17,10 +18,15 @@ export interface GaussianMixtureSpec {
   variances?: number[][];
 }
 
-/** The exact conditional p_0(X | Y = y), a Gaussian mixture over the latent coordinates. */
+/**
+ * The exact conditional p_0(x | y), a Gaussian mixture: over the unobserved coordinates for an
+ * exact mask, over every coordinate for any other observation (docs/MATH.md §7, §8).
+ */
 export interface ExactPosterior {
-  /** Latent (unobserved) coordinates, ascending. */
+  /** The coordinates the mixture is over, ascending (every coordinate unless the mask is exact). */
   latent: Int32Array;
+  /** log p(y); with noiseStd = 0 a density of ȳ = U^T y on the range of A (docs/MATH.md §8). */
+  logEvidence: number;
   /** Normalised component weights. */
   weights: Float64Array;
   /** components x latent.length */
@@ -118,6 +124,7 @@ export class GaussianMixture implements NativeScore {
   /** The native score path the structure selects (see ScorePath). */
   readonly scorePath: ScorePath;
   private readonly core: NativeMixture;
+  private parameters?: MixtureParameters;
 
   private constructor(core: NativeMixture, detected: { structure: MixtureStructure; path: ScorePath }) {
     this.core = core;
@@ -161,6 +168,13 @@ export class GaussianMixture implements NativeScore {
     const core = new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar);
     const model = new GaussianMixture(core, detectStructure(D, J, cov, hasVar));
     model.dataMarginals = mixtureMarginals(weights, means, cov, D, hasVar);
+    const total = weights.reduce((x, y) => x + y, 0);
+    let dense = cov;
+    if (hasVar) {
+      dense = new Float64Array(J * D * D);
+      for (let j = 0; j < J; j++) for (let c = 0; c < D; c++) dense[(j * D + c) * D + c] = cov[j * D + c];
+    }
+    model.parameters = { dim: D, components: J, weights: Float64Array.from(weights, (w) => w / total), means, covariances: dense };
     return model;
   }
 
@@ -191,22 +205,79 @@ export class GaussianMixture implements NativeScore {
     return this.core.scoreDirect(z, context.alpha, context.sigma * context.sigma, out, threads);
   }
 
-  /** The exact conditional p_0(X | Y = y) of MATH.md §7. */
-  posterior(observed: Observation): ExactPosterior {
-    const o = normalizeObservation(observed, this.dim);
-    const p = this.core.posterior(o.indices, o.values);
-    return { latent: p.latent, weights: p.logWeights.map(Math.exp), means: p.means, covariances: p.covariances };
+  /**
+   * The exact conditional p_0(x | y) of docs/MATH.md §7 and log p(y): for an exact mask over
+   * the unobserved coordinates; for a noisy mask, a matrix or an operator over every
+   * coordinate, in gain form (noiseStd = 0 and singular covariances work, §8).
+   */
+  posterior(observed: ObservationInput): ExactPosterior {
+    if (isExactMask(observed)) {
+      // The latent block's mixture natively; only log p(y) from the gain form.
+      const lin = linearPosterior(this.parameters!, normalizeLinearObservation(observed, this.dim), { evidenceOnly: true });
+      const o = normalizeObservation(observed, this.dim);
+      const p = this.core.posterior(o.indices, o.values);
+      return { latent: p.latent, logEvidence: lin.logEvidence, weights: p.logWeights.map(Math.exp), means: p.means, covariances: p.covariances };
+    }
+    const lin = this.linear(observed);
+    return { latent: Int32Array.from({ length: this.dim }, (_, k) => k), ...lin };
   }
 
-  /** n exact draws from p_0(X | Y = y), as n x D rows with the observed coordinates filled in. */
-  async sampleExact(observed: Observation, n: number, options: { seed?: number; run?: number; threads?: number } = {}): Promise<Float32Array> {
-    const o = normalizeObservation(observed, this.dim);
+  /**
+   * The noised posterior p_t(x | y) = Σ_j π̃_j N(α_t m̃_j, α_t² Σ̃_j + σ_t² I) of docs/MATH.md §8,
+   * over every coordinate, at the level with signal scale alpha and noise variance sigma2.
+   */
+  noisedPosterior(observed: ObservationInput, alpha: number, sigma2: number): ExactPosterior {
+    if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha)) throw rangeError('alpha', 'a positive finite number', alpha);
+    if (typeof sigma2 !== 'number' || !(sigma2 >= 0) || !Number.isFinite(sigma2)) throw rangeError('sigma2', 'a non-negative finite number', sigma2);
+    const lin = this.linear(observed);
+    const p = noisedPosterior(lin, this.dim, alpha, sigma2);
+    return { latent: Int32Array.from({ length: this.dim }, (_, k) => k), logEvidence: lin.logEvidence, weights: p.weights, means: p.means, covariances: p.covariances };
+  }
+
+  private linear(observed: ObservationInput): LinearPosterior {
+    return linearPosterior(this.parameters!, normalizeLinearObservation(observed, this.dim));
+  }
+
+  /**
+   * n exact draws from p_0(x | y), as n x D rows: for an exact mask with the observed
+   * coordinates filled in; otherwise every coordinate drawn, component by its posterior weight
+   * (purpose exactComponent) and then m̃_j + B_j ξ with B_j B_j^T = Σ̃_j (purpose exactNormal).
+   */
+  async sampleExact(observed: ObservationInput, n: number, options: { seed?: number; run?: number; threads?: number } = {}): Promise<Float32Array> {
+    const exact = isExactMask(observed);
+    const o = exact ? normalizeObservation(observed, this.dim) : undefined;
+    const lin = exact ? undefined : this.linear(observed);
     positiveInteger('n', n);
     const seed = nonNegativeInteger('seed', options.seed ?? 0);
     const run = nonNegativeInteger('run', options.run ?? 0, 2 ** 32 - 1);
     requireSizes(`sampleExact (n ${n} x dimension ${this.dim})`, [{ what: 'the samples (n x dimension)', elements: n * this.dim, bytesPerElement: 4 }]);
     const out = new Float32Array(n * this.dim);
-    await this.core.samplePosterior(o.indices, o.values, n, { seed, run, step: 0 }, out, options.threads ?? defaultThreads());
+    const threads = options.threads ?? defaultThreads();
+    if (o) {
+      await this.core.samplePosterior(o.indices, o.values, n, { seed, run, step: 0 }, out, threads);
+      return out;
+    }
+    const D = this.dim, J = lin!.weights.length;
+    const roots = Array.from({ length: J }, (_, j) => psdSquareRoot(lin!.covariances.subarray(j * D * D, (j + 1) * D * D), D));
+    const xi = new Float32Array(n * D);
+    await native.normals(xi, { seed, run, step: 0, purpose: native.purposes.exactNormal }, 0, threads);
+    const cdf = new Float64Array(J);
+    for (let j = 0, acc = 0; j < J; j++) cdf[j] = acc += lin!.weights[j];
+    const key = Uint32Array.of(seed % 2 ** 32, Math.floor(seed / 2 ** 32));
+    let words: Uint32Array = new Uint32Array(4);
+    for (let k = 0; k < n; k++) {
+      // MATH.md §6: counter (element / 4, run, step, purpose), lane element mod 4.
+      if (k % 4 === 0) words = native.philox4x32(Uint32Array.of(k / 4, run, 0, native.purposes.exactComponent), key, 10);
+      const u = words[k % 4] * 2 ** -32 * cdf[J - 1];
+      let j = 0;
+      while (j < J - 1 && !(cdf[j] > u)) j++;
+      const m = lin!.means.subarray(j * D, (j + 1) * D), b = roots[j];
+      for (let c = 0; c < D; c++) {
+        let acc = m[c];
+        for (let l = 0; l < D; l++) acc += b[c * D + l] * xi[k * D + l];
+        out[k * D + c] = acc;
+      }
+    }
     return out;
   }
 

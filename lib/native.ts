@@ -296,6 +296,12 @@ export interface NativeAddon extends HostOps {
   purposes: NativePurposes;
   codes: NativeCodes;
   philox4x32(counter: Uint32Array, key: Uint32Array, rounds: number): Uint32Array;
+  /**
+   * The thin SVD of a row-major rows x cols matrix (docs/MATH.md §8, native/core/svd.h):
+   * A = U diag(s) Vt, rank r counted by s_i > 1e-12 s_max; u is rows x r, vt r x cols;
+   * sDropped is the largest singular value below the cutoff (0 when none).
+   */
+  thinSvd(rows: number, cols: number, a: Float64Array): { rank: number; s: Float64Array; u: Float64Array; vt: Float64Array; sMax: number; sDropped: number };
   /** kernel: codes.kernels. Returns [a, b, v] (MATH.md §2). */
   kernelCoefficients(kernel: number, schedule: Float64Array): Float64Array;
   /** One particle per run by its final weight (MATH.md §3), into out[r]; stream.run is unused (the batch gives the run words). */

@@ -4,7 +4,9 @@
 import { selectBackend, Backend, BackendName } from './backend';
 import { Schedule, KernelName, isSchedule, customGrid } from './schedules';
 import { ScoreInput, validateScoreInput, modelDim } from './score';
-import { Observation, normalizeObservation, NormalizedObservation } from './observation';
+import { ObservationInput, normalizeObservation, NormalizedObservation, isExactMask, normalizeLinearObservation, LinearObservation, ObservationSvd } from './observation';
+import { svdFilterModel, PinnedPath } from './models/svd-bootstrap';
+import { matchingTimes, observationGrid, pinStarts, pinnedPath, evidenceCorrection } from './matching';
 import { runFeynmanKac, ResamplingScheme, RESAMPLING_SCHEMES, StepInfo, FeynmanKacModel, DriverProblem, DriverResult } from './driver';
 import { Corrector } from './models/correctors';
 import { replacementModel } from './models/replacement';
@@ -25,12 +27,18 @@ export interface CommonOptions {
   score: ScoreInput;
   /** The noise schedule (schedules.ou(), schedules.vp(), schedules.ddpm()). */
   schedule: Schedule;
-  /** Number of backward steps S on the schedule's own grid (uniform; DDPM respaced). Give steps or grid. */
+  /**
+   * Number of backward steps S on the schedule's own grid (uniform; DDPM respaced). Give steps or
+   * grid. With a noisy observation S is the total of docs/MATH.md §9.1's grid (matching times as nodes).
+   */
   steps?: number;
   /** A time grid 0 = t_0 < … < t_S <= T of your own (non-uniform allowed; integer steps on 'ddpm'); S = grid.length - 1. */
   grid?: ArrayLike<number>;
-  /** Observed coordinates and their values. */
-  observed: Observation;
+  /**
+   * The observation y = A x_0 + noiseStd ε (docs/MATH.md §8): a mask { indices, values, noiseStd? },
+   * a matrix { A, y, noiseStd? }, or an operator { operator: { apply, applyT, svd? }, y, noiseStd? }.
+   */
+  observed: ObservationInput;
   /** State dimension D (needed when the score model does not state one). */
   dim?: number;
   /** 'euler' (continuous schedules) or 'ddpm'; default: the schedule's. */
@@ -102,13 +110,23 @@ export interface SampleResult {
 }
 
 export interface SmcResult extends SampleResult {
-  /** log Ẑ per run: an unbiased (in Ẑ) estimate of p(Y_{t_0:t_{S-1}} | Y_T) (MATH.md §3). */
+  /** log Ẑ per run: an unbiased (in Ẑ) estimate of the pinned path's normaliser, p(Y_{t_0:t_{S-1}} | Y_T) for an exact mask (MATH.md §3, §9.1). */
   logEvidence: Float64Array;
+  /**
+   * log p̂(y) per run: log Ẑ converted by the pinned path's forward density (docs/MATH.md §9.1); it
+   * converges to log p(y) as the grid is refined. With noiseStd = 0 a density of ȳ = U^T y.
+   */
+  logPy: Float64Array;
+  /** The time grid the run used (docs/MATH.md §9.1 builds it for a noisy observation). */
+  grid: Float64Array;
   /** ESS after each step's reweighting, steps x runs (first step first). */
   ess: Float64Array;
   /** 1 where a run was resampled, steps x runs. */
   resampled: Uint8Array;
-  /** The Y context path each run used: (steps + 1) x runs x d_Y (grid index 0 = data). */
+  /**
+   * The Y context path each run used: (steps + 1) x runs x d_Y (grid index 0 = data); for a noisy or
+   * dense observation the pinned path of the r rotated coordinates (entries before a coordinate's pin are 0).
+   */
   contextPath: Float32Array;
   /** With output 'all': every particle, runs x particles x D, and its normalised log-weight. */
   particles?: Float32Array;
@@ -125,7 +143,12 @@ export interface Prepared {
   steps: number;
   grid: Float64Array;
   dim: number;
-  obs: NormalizedObservation;
+  /** The exact mask, for the seed's samplers. */
+  obs?: NormalizedObservation;
+  /** Any other observation: the SVD filter's (docs/MATH.md §9.1). */
+  linear?: LinearObservation;
+  /** Whether the grid came from `steps` (so §9.1 may build its own). */
+  stepsGiven: boolean;
   seed: number;
   threads: number;
   finalNoise: boolean;
@@ -169,11 +192,14 @@ export function prepare(o: CommonOptions): Prepared {
     steps,
     grid,
     dim,
-    obs: normalizeObservation(o.observed, dim),
+    obs: isExactMask(o.observed) ? normalizeObservation(o.observed, dim) : undefined,
+    linear: isExactMask(o.observed) ? undefined : normalizeLinearObservation(o.observed, dim),
+    stepsGiven: o.grid === undefined,
     seed: nonNegativeInteger('seed', o.seed ?? 0),
     threads: threadsOption(o.threads),
     finalNoise: o.finalNoise ?? false,
-    backend: selectBackend(o.backend ?? 'auto'),
+    // The SVD filter runs on the CPU for now: 'auto' picks it for a noisy or dense observation.
+    backend: selectBackend(isExactMask(o.observed) ? o.backend ?? 'auto' : (o.backend ?? 'auto') === 'auto' ? 'cpu' : o.backend!),
   };
 }
 
@@ -205,11 +231,11 @@ export async function forwardPath(p: Prepared, runs: number): Promise<Float32Arr
     alphaTs[i - 1] = tr.alpha;
     sigma2Ts[i - 1] = tr.sigma2;
   }
-  requireSizes(`the context path (steps ${p.steps} + 1, samples ${runs}, ${p.obs.indices.length} observed coordinates)`, [
-    { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * p.obs.indices.length, bytesPerElement: 4 },
+  requireSizes(`the context path (steps ${p.steps} + 1, samples ${runs}, ${p.obs!.indices.length} observed coordinates)`, [
+    { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * p.obs!.indices.length, bytesPerElement: 4 },
   ]);
-  const path = new Float32Array((p.steps + 1) * runs * p.obs.indices.length);
-  await p.backend.ops.forwardContextPath(p.obs.values, runs, 0, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.contextPath }, path, p.threads);
+  const path = new Float32Array((p.steps + 1) * runs * p.obs!.indices.length);
+  await p.backend.ops.forwardContextPath(p.obs!.values, runs, 0, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.contextPath }, path, p.threads);
   return path;
 }
 
@@ -233,7 +259,7 @@ export function problemWarnings(p: Prepared): string[] {
 
 /** The backward kernel's part of a model: coordinates, kernel, context and last-step rule. */
 export function kernelSpec(p: Prepared, context: Context): BackwardKernelSpec {
-  return { kernel: p.kernel, latent: p.obs.latent, observed: p.obs.indices, context, finalNoise: p.finalNoise };
+  return { kernel: p.kernel, latent: p.obs!.latent, observed: p.obs!.indices, context, finalNoise: p.finalNoise };
 }
 
 /** Runs a Feynman–Kac model with the options every sampler shares (lib/driver.ts). */
@@ -259,6 +285,29 @@ export function runModel(
   });
 }
 
+/** The SVD of a linear observation, or the error of a method that needs it (docs/MATH.md §8). */
+function requireSvd(method: string, lin: LinearObservation): ObservationSvd {
+  if (lin.svd) return lin.svd;
+  throw new TypeError(
+    `${method} needs the SVD of the observation operator: give observed.operator.svd = { Vr, Vrt, U, Ut, s } (docs/MATH.md §8, §9.1), got an operator with apply and applyT only`,
+  );
+}
+
+/** The grid of docs/MATH.md §9.1 (from `steps`; a caller's grid is kept) and every run's pinned path. */
+async function linearProblem(p: Prepared, method: string, runs: number): Promise<{ p: Prepared; svd: ObservationSvd; path: PinnedPath }> {
+  const lin = p.linear!;
+  const svd = requireSvd(method, lin);
+  if (p.backend.name !== 'cpu') throw new RangeError(`${method} with a noisy or dense observation runs on the 'cpu' backend only, got backend '${p.backend.name}'`);
+  const grid = p.stepsGiven ? observationGrid(p.schedule, p.steps, matchingTimes(p.schedule, svd, lin.noiseStd)) : p.grid;
+  const q: Prepared = { ...p, grid, steps: grid.length - 1 };
+  const start = pinStarts(p.schedule, grid, svd, lin.noiseStd);
+  requireSizes(`the pinned path (steps ${q.steps} + 1, samples ${runs}, rank ${svd.rank})`, [
+    { what: 'the pinned path ((steps + 1) x samples x rank)', elements: 2 * (q.steps + 1) * runs * svd.rank, bytesPerElement: 4 },
+  ]);
+  const values = await pinnedPath(p.backend.ops, p.schedule, grid, svd, lin.noiseStd, start, runs, p.seed, p.threads);
+  return { p: q, svd, path: { values, start } };
+}
+
 /**
  * Replacement sampling (MATH.md §3, Algorithm 1), optionally with a Langevin corrector
  * (Algorithm 2) or RePaint jumps. Each sample is an independent run with its own path.
@@ -271,7 +320,16 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
   const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
   const corr = corrector(options.corrector);
   options.signal?.aborted && throwAbort(options.signal);
-  const ctx: Context = context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) };
+  if (p.linear) {
+    if (options.context === 'fixed') throw new RangeError("context must be 'forward' for a noisy or dense observation (the pinned noised path, docs/MATH.md §9.1), got 'fixed'");
+    const { p: q, path } = await linearProblem(p, 'replacement', samples);
+    const model = svdFilterModel({ kernel: q.kernel, finalNoise: q.finalNoise, observation: q.linear!, path, weighted: false, name: corr === undefined ? 'replacement' : corr.kind, corrector: corr });
+    const result = await runModel(q, options, model, { runs: samples, particles: 1, essThreshold: 0, scheme: 'systematic' });
+    const drawn = await q.backend.memory.readF32(result.particles);
+    q.backend.memory.free(result.particles);
+    return { samples: drawn, shape: [samples, q.dim], method: model.name, seconds: (performance.now() - started) / 1000, threads: q.threads, backend: q.backend.name, warnings: problemWarnings(q) };
+  }
+  const ctx: Context = context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs!.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) };
   const model = replacementModel({ ...kernelSpec(p, ctx), corrector: corr });
   const result = await runModel(p, options, model, {
     runs: samples,
@@ -318,13 +376,35 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   }
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
   options.signal?.aborted && throwAbort(options.signal);
-  const path = await forwardPath(p, runs);
-  const result = await runModel(p, options, bootstrapModel(kernelSpec(p, { kind: 'path', path })), {
+  let q = p, path: Float32Array, model: FeynmanKacModel, svd: ObservationSvd, starts: Int32Array, rows: number, noiseStd: number;
+  if (p.linear) {
+    // docs/MATH.md §9.1: the SVD bootstrap filter, on its own grid.
+    const lp = await linearProblem(p, 'smc', runs);
+    q = lp.p;
+    path = lp.path.values;
+    svd = lp.svd;
+    starts = lp.path.start;
+    rows = p.linear.rows;
+    noiseStd = p.linear.noiseStd;
+    model = svdFilterModel({ kernel: q.kernel, finalNoise: q.finalNoise, observation: p.linear, path: lp.path, weighted: true, name: 'smc' });
+  } else {
+    // An exact mask: the seed's filter (Algorithm 3), unchanged.
+    path = await forwardPath(p, runs);
+    const mask = normalizeLinearObservation(options.observed, p.dim);
+    svd = mask.svd!;
+    starts = new Int32Array(svd.rank);
+    rows = mask.rows;
+    noiseStd = 0;
+    model = bootstrapModel(kernelSpec(p, { kind: 'path', path }));
+  }
+  const result = await runModel(q, options, model, {
     runs,
     particles,
     essThreshold: tau,
     scheme,
   });
+  const correction = evidenceCorrection(q.schedule, result.grid, svd, noiseStd, rows, starts, path, runs);
+  const logPy = result.logEvidence.map((z, r) => z + correction[r]);
   // One draw per run, chosen by its final weight, never uniformly (MATH.md §3).
   const chosen = new Int32Array(runs);
   const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
@@ -339,13 +419,15 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     seconds: 0,
     threads: p.threads,
     backend: p.backend.name,
-    warnings: problemWarnings(p),
+    warnings: problemWarnings(q),
     logEvidence: result.logEvidence,
+    logPy,
+    grid: result.grid,
     ess: result.ess,
     resampled: result.resampled,
     contextPath: path,
   };
-  const collapse = collapseWarning(result.ess, p.steps, runs, particles);
+  const collapse = collapseWarning(result.ess, q.steps, runs, particles);
   if (collapse) out.warnings.push(collapse);
   if (output === 'all') {
     out.particles = await p.backend.memory.readF32(result.particles);

@@ -60,7 +60,12 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   if (likelihood === undefined && options?.observed === undefined) {
     throw typeError('observed', 'an object { indices, values, noiseStd? } (or give likelihood)', undefined);
   }
-  const common: CommonOptions = { ...options, observed: options.observed ?? { indices: [], values: [] } };
+  const given = options.observed as Record<string, unknown> | undefined;
+  if (given !== undefined && (typeof given !== 'object' || given === null || 'A' in given || 'operator' in given)) {
+    throw new TypeError('tds takes a coordinate mask observed = { indices, values, noiseStd? } (or a likelihood), not a matrix or operator observation: use smc for those');
+  }
+  // The mask alone: its noise is the twist's and the final weight's (docs/MATH.md §10).
+  const common: CommonOptions = { ...options, observed: given ? { indices: options.observed!.indices, values: options.observed!.values } : { indices: [], values: [] } };
   const p = prepare(common);
   if (p.backend.name !== 'cpu') throw new RangeError(`tds runs on the 'cpu' backend, got backend '${p.backend.name}'`);
   if (p.finalNoise) throw new RangeError('finalNoise must be false for tds: its last step is deterministic and weighed by the likelihood (docs/MATH.md §10)');
@@ -94,8 +99,8 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   options.signal?.aborted && throwAbort(options.signal);
   const model = twistedModel({
     kernel: p.kernel,
-    observed: p.obs.indices,
-    values: p.obs.values,
+    observed: p.obs!.indices,
+    values: p.obs!.values,
     noiseStd,
     tau2,
     gradient,
@@ -119,6 +124,9 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
     backend: p.backend.name,
     warnings: problemWarnings(p),
     logEvidence: result.logEvidence,
+    // The telescoping weights make Ẑ unbiased for p_θ(y) itself (docs/MATH.md §10).
+    logPy: result.logEvidence,
+    grid: result.grid,
     ess: result.ess,
     resampled: result.resampled,
     gradient,

@@ -24,8 +24,9 @@ import { CORRECTOR_CASES } from '../test/support/corrector-cases';
 import { CHOICE_CASE } from '../test/support/output-choice';
 import { MIXTURE_CASES } from '../test/support/mixture-cases';
 import { TDS_CASES } from '../test/support/tds-cases';
+import { SVD_FILTER_CASES, MIXTURE_FLOOR_CASES, CONVERGENCE_CASE } from '../test/support/svd-filter-cases';
 
-const ALL: StatCase[] = [...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...TDS_CASES];
+const ALL: StatCase[] = [...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...SVD_FILTER_CASES, ...MIXTURE_FLOOR_CASES, CONVERGENCE_CASE, ...TDS_CASES];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -278,7 +278,11 @@ function loadProblem(flags: Flags): Problem {
   }
   if (typeof modelFile === 'string' && typeof observeFile === 'string') {
     const model = loadModel(modelFile);
-    return { model, observed: loadObservation(observeFile, model.dim), modelName: path.resolve(modelFile), observeName: path.resolve(observeFile) };
+    const observed = loadObservation(observeFile, model.dim);
+    if (!('indices' in observed) || (observed.noiseStd ?? 0) !== 0) {
+      throw new UsageError(`condiff bench takes an exact mask {"indices", "values"} in --observe for now, got ${'A' in observed ? 'a matrix observation' : 'a noisy mask'}: use condiff sample for it`);
+    }
+    return { model, observed, modelName: path.resolve(modelFile), observeName: path.resolve(observeFile) };
   }
   return { model: GaussianMixture.fromJSON(DEMO_MODEL), observed: DEMO_OBSERVATION, modelName: 'demo', observeName: 'demo' };
 }

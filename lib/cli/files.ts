@@ -2,7 +2,7 @@
 // names the file). Outputs are output.ts's.
 import * as fs from 'node:fs';
 import { GaussianMixture } from '../mixture';
-import { Observation, normalizeObservation } from '../observation';
+import { Observation, MatrixObservation, normalizeLinearObservation } from '../observation';
 import { UsageError, userInput } from './errors';
 
 /** A JSON file's value; an unreadable or malformed file is a UsageError naming it. */
@@ -29,25 +29,30 @@ export function loadModel(file: string): GaussianMixture {
   return userInput(`the model file ${JSON.stringify(file)}: `, () => GaussianMixture.fromJSON(spec));
 }
 
-/** The observation of an --observe file, checked against the model's dimension. */
-export function loadObservation(file: string, dim: number): Observation & { noiseStd?: number } {
+/**
+ * The observation of an --observe file, checked against the model's dimension:
+ * {"indices", "values", "noiseStd"?} (a mask) or {"A", "y", "noiseStd"?} (a d_y x D matrix as
+ * nested arrays); noiseStd defaults to 0 (docs/MATH.md §8).
+ */
+export function loadObservation(file: string, dim: number): Observation | MatrixObservation {
   const json = readJson('observation', file);
   const where = `the observation file ${JSON.stringify(file)}`;
+  const forms = '{"indices": [...], "values": [...], "noiseStd"?: s} or {"A": [[...], ...], "y": [...], "noiseStd"?: s}';
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new UsageError(`${where} must hold an object {"indices": [...], "values": [...]}`);
+    throw new UsageError(`${where} must hold an object ${forms}`);
   }
   const o = json as Record<string, unknown>;
-  for (const key of ['indices', 'values']) {
+  const known = 'A' in o ? ['A', 'y', 'noiseStd'] : ['indices', 'values', 'noiseStd'];
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) throw new UsageError(`${where} has an unknown field "${key}" (it must hold ${forms})`);
+  }
+  for (const key of known.slice(0, 2)) {
     if (!(key in o)) throw new UsageError(`${where} has no "${key}" field`);
-    if (!Array.isArray(o[key])) throw new UsageError(`${where}: "${key}" must be an array of numbers`);
+    if (!Array.isArray(o[key])) throw new UsageError(`${where}: "${key}" must be an array${key === 'A' ? ' of rows' : ' of numbers'}`);
   }
-  const observed: Observation & { noiseStd?: number } = { indices: o.indices as number[], values: o.values as number[] };
-  userInput(`${where} (model dimension ${dim}): `, () => normalizeObservation(observed, dim));
-  if (o.noiseStd !== undefined) {
-    if (typeof o.noiseStd !== 'number' || !Number.isFinite(o.noiseStd) || o.noiseStd < 0) {
-      throw new UsageError(`${where}: "noiseStd" must be a non-negative number, got ${JSON.stringify(o.noiseStd)}`);
-    }
-    observed.noiseStd = o.noiseStd;
-  }
+  if ('noiseStd' in o && typeof o.noiseStd !== 'number') throw new UsageError(`${where}: "noiseStd" must be a number, got ${JSON.stringify(o.noiseStd)}`);
+  const noise = 'noiseStd' in o ? { noiseStd: o.noiseStd as number } : {};
+  const observed = 'A' in o ? { A: o.A as number[][], y: o.y as number[], ...noise } : { indices: o.indices as number[], values: o.values as number[], ...noise };
+  userInput(`${where} (model dimension ${dim}): `, () => normalizeLinearObservation(observed, dim));
   return observed;
 }

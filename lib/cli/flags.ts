@@ -30,9 +30,9 @@ export const METHOD_ONLY_FLAGS: Readonly<Record<string, readonly Method[]>> = {
   gradient: ['tds'],
 };
 
-/** "--method smc or tds" for an error message. */
-export function methodList(methods: readonly string[]): string {
-  return methods.length === 1 ? methods[0] : `${methods.slice(0, -1).join(', ')} or ${methods[methods.length - 1]}`;
+/** "--method smc" or "--method a or b". */
+export function methodsText(methods: readonly Method[]): string {
+  return `--method ${methods.join(' or ')}`;
 }
 
 /** A flag's raw value as an error message quotes it: numbers bare, anything else as JSON. */

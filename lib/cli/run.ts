@@ -4,9 +4,9 @@
 import { GaussianMixture } from '../mixture';
 import { Schedule, KernelName } from '../schedules';
 import { replacement, smc, CorrectorOptions, ContextKind, SampleResult, SmcResult } from '../samplers';
-import { tds, TwistGradient } from '../tds';
+import { tds, TwistGradient, TdsOptions } from '../tds';
 import { ResamplingScheme } from '../driver';
-import { Observation } from '../observation';
+import { ObservationInput } from '../observation';
 import type { BackendName } from '../backend';
 import { CliIO, Progress } from './io';
 import { userInputAsync } from './errors';
@@ -41,7 +41,7 @@ export interface RunOutcome {
 
 export const TDS_GRADIENTS = ['auto', 'exact', 'vjp', 'finite-difference', 'identity', 'none'] as const;
 
-export async function runMethod(model: GaussianMixture, observed: Observation & { noiseStd?: number }, s: SamplerSettings, io: CliIO, label: string): Promise<RunOutcome> {
+export async function runMethod(model: GaussianMixture, observed: ObservationInput, s: SamplerSettings, io: CliIO, label: string): Promise<RunOutcome> {
   const progress = new Progress(io, label);
   const common = {
     score: model,
@@ -60,8 +60,8 @@ export async function runMethod(model: GaussianMixture, observed: Observation & 
     if (s.method === 'smc' || s.method === 'tds') {
       const weighted = { ...common, particles: s.particles, resampling: s.resampling, essThreshold: s.essThreshold };
       const r: Omit<SmcResult, 'contextPath'> = s.method === 'smc'
-        ? await userInputAsync('', () => smc({ ...weighted, observed: { indices: observed.indices, values: observed.values } }))
-        : await userInputAsync('', () => tds({ ...weighted, twistTau2: s.twistTau2, gradient: s.gradient }));
+        ? await userInputAsync('', () => smc(weighted))
+        : await userInputAsync('', () => tds({ ...weighted, observed: observed as TdsOptions['observed'], twistTau2: s.twistTau2, gradient: s.gradient }));
       let minEss = Infinity;
       for (const e of r.ess) if (e < minEss) minEss = e; // NaN never compares below
       let count = 0;

@@ -1,5 +1,5 @@
-// `condiff sample`: draws from p(X | Y = y) for a Gaussian mixture given in a JSON file,
-// observing the coordinates of another, by one method (MATH.md §3), and writes the draws as
+// `condiff sample`: draws from p(x | y) for a Gaussian mixture given in a JSON file and an
+// observation (a mask, or y = A x + noise: docs/MATH.md §8) in another, by one method (MATH.md §3, §9.1), and writes the draws as
 // a float32 .npy file (for smc, optionally the log-evidence and ESS as float64 .npy files)
 // with a one-line JSON summary on stdout (on stderr when the .npy goes to stdout, `--out -`).
 import { schedules } from '../schedules';
@@ -14,7 +14,7 @@ import {
   METHODS,
   METHOD_ONLY_FLAGS,
   WEIGHTED_METHODS,
-  methodList,
+  methodsText,
   SCHEDULES,
   KERNELS,
   CONTEXTS,
@@ -71,8 +71,8 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const out = requiredFlag(flags, 'out', 'the .npy file to write');
 
   // Options that mean nothing for this method are mistakes, not silently ignored.
-  for (const [flag, ms] of Object.entries(METHOD_ONLY_FLAGS)) {
-    if (flags.has(flag) && !ms.includes(method)) throw new UsageError(`--${flag} applies only to --method ${methodList(ms)}, not ${method}`);
+  for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
+    if (flags.has(flag) && !m.includes(method)) throw new UsageError(`--${flag} applies only to ${methodsText(m)}, not ${method}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');
   if (method === 'smc' && context === 'fixed') {
@@ -117,8 +117,8 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
 
   const model = loadModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
-  if ((observed.noiseStd ?? 0) > 0 && method !== 'tds') {
-    throw new UsageError(`"noiseStd" in ${JSON.stringify(observeFile)} is supported by --method tds only, not ${method}`);
+  if (method === 'tds' && 'A' in observed) {
+    throw new UsageError(`--method tds takes a coordinate mask {"indices", "values", "noiseStd"?}, not a matrix observation {"A", "y"} (${JSON.stringify(observeFile)}): use --method smc`);
   }
   const output = prepareOutput(out, io, { flag: '--out', what: 'the .npy file', stdout: true });
   // The filters' per-run figures, float64 as computed (weighted methods only: METHOD_ONLY_FLAGS).

@@ -2,18 +2,23 @@
 // demo alone (condiff sample --help, condiff help sample, ...); bench, inpaint and info keep
 // theirs beside their commands (condiff help <command>).
 
-const SAMPLE_WHAT = `draws from p(X | Y = y) for the mixture in M.json, observing the coordinates of
-O.json, and writes a float32 .npy array of shape [samples, D] (observed coordinates filled).`;
+const SAMPLE_WHAT = `draws from p(x | y) for the mixture in M.json and the observation in O.json
+(observed coordinates, or y = A x + noise), and writes a float32 .npy array of shape
+[samples, D] (exactly observed coordinates filled).`;
 
 const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"covariances":[[[..]]]} (or "variances":[[..]])
-  --observe FILE        {"indices":[..],"values":[..]} (and "noiseStd": σ_y, tds only)
+  --observe FILE        {"indices":[..],"values":[..],"noiseStd":s} (coordinates) or
+                        {"A":[[..],..],"y":[..],"noiseStd":s} (y = A x + s noise, A d_y x D);
+                        noiseStd defaults to 0 (exact); smc and replacement take every form,
+                        tds the coordinate form
   --method M            replacement | langevin | repaint | smc | tds
   --out FILE.npy        output file, replaced only when sampling succeeds (a symlink's target is
                         written, a FIFO or device written through); - writes the .npy to stdout
   --context C           fixed | forward: the observed path (default forward; smc needs forward)
   --schedule S          ou | vp (default ou)
   --horizon T           end time T (default 5 for ou, 1 for vp)
-  --steps S             backward steps on a uniform grid (default 200)
+  --steps S             backward steps on a uniform grid (default 200); with noiseStd > 0
+                        the total of a grid with the matching times as nodes
   --kernel K            euler | ddpm (default euler)
   --samples K           number of draws (default 1000; for smc, K independent runs, one draw each)
   --seed X              seed of every random number (default 0)
@@ -24,7 +29,7 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
   --langevin-gamma G    step size delta = G * sigma_s^2 (default 0.1)
  repaint only:
   --jumps U             re-noise/denoise jumps per step (default 5)
- smc and tds:
+ weighted methods (smc, tds):
   --particles N         particles per run (default 256)
   --resampling R        systematic | stratified | multinomial | residual (default systematic)
   --ess-threshold TAU   resample when ESS < TAU * N, TAU in [0, 1] (default 1: every step)

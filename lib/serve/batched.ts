@@ -8,7 +8,8 @@ import { runFeynmanKac, RESAMPLING_SCHEMES, StepInfo } from '../driver';
 import { bootstrapModel } from '../models/bootstrap';
 import { replacementModel } from '../models/replacement';
 import type { Context } from '../models/backward-kernel';
-import { normalizeObservation } from '../observation';
+import { normalizeObservation, normalizeLinearObservation } from '../observation';
+import { evidenceCorrection } from '../matching';
 import { collapseWarning } from '../diagnostics';
 import { positiveInteger, finiteNumber, oneOf, rangeError } from '../errors';
 
@@ -38,21 +39,24 @@ export async function sampleBatched(shared: SharedOptions, members: BatchMember[
   members.forEach((m, i) => {
     for (let r = 0; r < sizes[i]; r++) runKeys.set([m.seed % 2 ** 32, Math.floor(m.seed / 2 ** 32), r], 3 * (offsets[i] + r));
   });
+  if (!first.obs) throw new TypeError('only exact masks are batched');
   const dY = first.obs.indices.length, S = first.steps;
   const contextKind = oneOf('context', shared.context ?? 'forward', ['fixed', 'forward'] as const);
   let context: Context;
+  const paths: Float32Array[] = [];
   if (contextKind === 'forward') {
     // Each request's own path (its seed, its values), side by side in the batch's layout.
     const path = new Float32Array((S + 1) * runs * dY);
     for (let i = 0; i < members.length; i++) {
       const own = await forwardPath(per[i], sizes[i]);
+      paths.push(own);
       for (let g = 0; g <= S; g++) path.set(own.subarray(g * sizes[i] * dY, (g + 1) * sizes[i] * dY), (g * runs + offsets[i]) * dY);
     }
     context = { kind: 'path', path };
   } else {
     if (shared.method === 'smc') throw new RangeError("context must be 'forward' for smc: the filter's weights assume the noising path (MATH.md §3), got 'fixed'");
     const values = new Float32Array(runs * dY);
-    for (let i = 0; i < members.length; i++) for (let r = 0; r < sizes[i]; r++) values.set(per[i].obs.values, (offsets[i] + r) * dY);
+    for (let i = 0; i < members.length; i++) for (let r = 0; r < sizes[i]; r++) values.set(per[i].obs!.values, (offsets[i] + r) * dY);
     context = { kind: 'fixed', values };
   }
   const filter = shared.method === 'smc';
@@ -99,7 +103,11 @@ export async function sampleBatched(shared: SharedOptions, members: BatchMember[
       resampled.set(result.resampled.subarray(g * runs + o, g * runs + o + K), g * K);
     }
     const collapse = collapseWarning(ess, S, K, particles);
-    const out: SmcResult = { ...base, logEvidence: result.logEvidence.slice(o, o + K), ess, resampled, contextPath: new Float32Array(0) };
+    // log p̂(y) as smc converts it for an exact mask (docs/MATH.md §9.1).
+    const mask = normalizeLinearObservation({ indices: shared.indices, values: members[i].values }, D);
+    const correction = evidenceCorrection(first.schedule, result.grid, mask.svd!, 0, mask.rows, new Int32Array(mask.svd!.rank), paths[i], K);
+    const logEvidence = result.logEvidence.slice(o, o + K);
+    const out: SmcResult = { ...base, logEvidence, logPy: logEvidence.map((z, r) => z + correction[r]), grid: result.grid, ess, resampled, contextPath: paths[i] };
     if (collapse) out.warnings.push(collapse);
     return out;
   });

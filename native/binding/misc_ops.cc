@@ -1,6 +1,7 @@
 // Small synchronous entries: Philox (MATH.md §6), kernel coefficients (MATH.md §2), and
 // the probes tests use to see how parallel loops behave (threads used, thread starts the
 // system refuses, exceptions thrown inside a loop).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "ops.h"
 #include "parallel.h"
 #include "philox.h"
+#include "svd.h"
 
 namespace condiff_binding {
 namespace {
@@ -55,6 +57,35 @@ Napi::Value KernelCoefficientsFn(const Napi::CallbackInfo& info) {
   out[0] = c.a;
   out[1] = c.b;
   out[2] = c.v;
+  return out;
+}
+
+// thinSvd(rows, cols, a) -> { rank, s, u, vt, sMax, sDropped }: the thin SVD of a
+// row-major rows x cols matrix (docs/MATH.md §8), once per problem, synchronous.
+Napi::Value ThinSvdFn(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const int64_t rows = integer(info[0], "rows", 1, 1 << 20);
+  const int64_t cols = integer(info[1], "cols", 1, kMaxInt32);
+  auto a = float64_array(info[2], "a");
+  if (rows * cols > (int64_t{1} << 28)) throw_range(env, "rows * cols must be at most 2^28, got " + std::to_string(rows * cols));
+  require_length(env, a, rows * cols, "rows x cols, row-major");
+  for (int64_t i = 0; i < rows * cols; ++i)
+    if (!std::isfinite(a.data[i]))
+      throw_range(env, "a[" + std::to_string(i / cols) + "][" + std::to_string(i % cols) + "] must be finite, got " + format_number(a.data[i]));
+  const ThinSvd d = thin_svd(a.data, rows, cols);
+  if (!d.converged) throw_range(env, "the SVD of the observation matrix did not converge in 60 Jacobi sweeps");
+  Napi::Object out = Napi::Object::New(env);
+  auto copy = [&](const std::vector<double>& v) {
+    Napi::Float64Array x = Napi::Float64Array::New(env, v.size());
+    std::copy(v.begin(), v.end(), x.Data());
+    return x;
+  };
+  out.Set("rank", Napi::Number::New(env, static_cast<double>(d.rank)));
+  out.Set("s", copy(d.s));
+  out.Set("u", copy(d.u));
+  out.Set("vt", copy(d.vt));
+  out.Set("sMax", Napi::Number::New(env, d.s_max));
+  out.Set("sDropped", Napi::Number::New(env, d.s_dropped));
   return out;
 }
 
@@ -129,6 +160,7 @@ Napi::Value ParallelProbeAsync(const Napi::CallbackInfo& info) {
 const OpEntry kOps[] = {
     {"philox4x32", Philox4x32},
     {"kernelCoefficients", KernelCoefficientsFn},
+    {"thinSvd", ThinSvdFn},
     {"parallelProbe", ParallelProbe},
     {"parallelProbeAsync", ParallelProbeAsync},
 };

@@ -56,7 +56,7 @@ inline void read_batch_coords(Async& call, BatchCoords& a) {
 OpTable particle_ops();  // cpu_particle_ops.cc: the batched particle operations
 OpTable block_ops();     // cpu_block_ops.cc: resample, gatherRows, gatherRowsInPlace
 OpTable filter_ops();    // cpu_filter_ops.cc: smcStep, chooseByWeight
-OpTable misc_ops();      // misc_ops.cc: philox4x32, kernelCoefficients, probes for tests
+OpTable misc_ops();      // misc_ops.cc: philox4x32, kernelCoefficients, thinSvd, probes for tests
 OpTable twist_ops();     // cpu_twist_ops.cc: maskTwist, twistIncrement (tds)
 
 // codes.cc: `purposes` and `codes`, the numbering of native/core that TypeScript looks up.

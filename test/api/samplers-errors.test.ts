@@ -46,7 +46,7 @@ describe.each(samplers)('%s: option validation', (_name, run) => {
     ['all observed', { indices: [0, 1, 2], values: [0, 0, 0] }, 'RangeError', /^observed\.indices must be fewer than D = 3 indices .*got an Array of length 3$/],
     ['indices missing', { values: [0] }, 'TypeError', /^observed\.indices must be an array of integers, got undefined$/],
     ['values missing', { indices: [0] }, 'TypeError', /^observed\.values must be an array of numbers, got undefined$/],
-    ['not an object', 7, 'TypeError', /^observed must be an object \{ indices, values \}, got 7$/],
+    ['not an object', 7, 'TypeError', /^observed must be an object \{ indices, values, noiseStd\? \}, \{ A, y, noiseStd\? \} or \{ operator, y, noiseStd\? \}, got 7$/],
   ] as const)('observed: %s', async (_label, observed, name, message) => {
     await rejectsWith(run({ observed }), name, message);
   });
