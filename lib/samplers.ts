@@ -222,6 +222,20 @@ export function corrector(c: CorrectorOptions | undefined): Corrector | undefine
   return { kind, steps, rule: 'gamma', gamma };
 }
 
+/**
+ * A run's sizes, checked before its context path or state is allocated (lib/sizes.ts): the
+ * state and score (runs × particles × D floats each) and the context path ((S + 1) × runs × d_Y).
+ */
+export function requireRunSizes(p: Prepared, runs: number, particles: number): void {
+  const rows = runs * particles, where = `particles ${particles} x samples ${runs} x dimension ${p.dim}, ${p.steps} steps`;
+  const onHost = p.backend.name === 'cpu';
+  requireSizes(where, [
+    { what: 'the particles (particles x samples x dimension)', elements: onHost ? rows * p.dim : 0, bytesPerElement: 4 },
+    { what: 'the score buffer (particles x samples x dimension)', elements: onHost ? rows * p.dim : 0, bytesPerElement: 4 },
+    { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * p.obs.indices.length, bytesPerElement: 4 },
+  ]);
+}
+
 /** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
 export async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
   const grid = p.grid;
@@ -319,6 +333,7 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
   const samples = positiveInteger('samples', options.samples);
   const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
   const corr = corrector(options.corrector);
+  requireRunSizes(p, samples, 1);
   options.signal?.aborted && throwAbort(options.signal);
   if (p.linear) {
     if (options.context === 'fixed') throw new RangeError("context must be 'forward' for a noisy or dense observation (the pinned noised path, docs/MATH.md §9.1), got 'fixed'");
@@ -375,6 +390,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     throw new TypeError('corrector is not supported by smc: the filter weights the bare backward kernel');
   }
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
+  requireRunSizes(p, runs, particles);
   options.signal?.aborted && throwAbort(options.signal);
   let q = p, path: Float32Array, model: FeynmanKacModel, svd: ObservationSvd, starts: Int32Array, rows: number, noiseStd: number;
   if (p.linear) {
