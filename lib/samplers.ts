@@ -232,7 +232,7 @@ export function requireRunSizes(p: Prepared, runs: number, particles: number): v
   requireSizes(where, [
     { what: 'the particles (particles x samples x dimension)', elements: onHost ? rows * p.dim : 0, bytesPerElement: 4 },
     { what: 'the score buffer (particles x samples x dimension)', elements: onHost ? rows * p.dim : 0, bytesPerElement: 4 },
-    { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * p.obs.indices.length, bytesPerElement: 4 },
+    { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * (p.obs ? p.obs.indices.length : p.linear!.rows), bytesPerElement: 4 },
   ]);
 }
 
