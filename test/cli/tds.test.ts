@@ -1,5 +1,6 @@
 // condiff sample --method tds: the twisted filter from the command line, the same bytes as
-// the library, a noisy observation from the file's "noiseStd", and its flags refused elsewhere.
+// the library, a noisy observation from the file's "noiseStd", its flags refused elsewhere and a
+// matrix observation refused.
 import { describe, expect, test, beforeAll, afterAll } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -43,19 +44,22 @@ describe('condiff sample --method tds', () => {
     expect(Buffer.from(decodeNpy(fs.readFileSync(evidence), 'float64').data.buffer)).toEqual(Buffer.from(lib.logEvidence.buffer));
   });
 
-  test('its flags belong to it, and a noisy observation to it alone', async () => {
+  test('its flags belong to it; a negative noise or a matrix observation is refused', async () => {
     const base = ['sample', '--model', modelFile, '--steps', '25', '--samples', '4'];
     const smcTwist = await runCli([...base, '--observe', observeFile, '--method', 'smc', '--twist-tau2', '2', '--out', path.join(dir, 'x.npy')]);
     expect(smcTwist.stderr).toBe('condiff: --twist-tau2 applies only to --method tds, not smc\n');
-    const noisySmc = await runCli([...base, '--observe', noisyFile, '--method', 'smc', '--out', path.join(dir, 'y.npy')]);
-    expect(noisySmc.code).toBe(2);
-    expect(noisySmc.stderr).toMatch(/"noiseStd" in ".*noisy\.json" is supported by --method tds only, not smc/);
+    const matrixFile = path.join(dir, 'matrix.json');
+    fs.writeFileSync(matrixFile, JSON.stringify({ A: [[1, 0, 0]], y: [0.5], noiseStd: 0.2 }));
+    const matrixTds = await runCli([...base, '--observe', matrixFile, '--method', 'tds', '--out', path.join(dir, 'y.npy')]);
+    expect(matrixTds.code).toBe(2);
+    expect(matrixTds.stderr).toMatch(/--method tds takes a coordinate mask \{"indices", "values", "noiseStd"\?\}, not a matrix observation \{"A", "y"\}/);
     const badGradient = await runCli([...base, '--observe', observeFile, '--method', 'tds', '--gradient', 'newton', '--out', path.join(dir, 'z.npy')]);
     expect(badGradient.code).toBe(2);
     expect(badGradient.stderr).toMatch(/--gradient must be one of auto, exact, vjp, finite-difference, identity, none/);
     const badNoise = path.join(dir, 'bad-noise.json');
     fs.writeFileSync(badNoise, JSON.stringify({ ...DEMO_OBSERVATION, noiseStd: -1 }));
     const negative = await runCli([...base, '--observe', badNoise, '--method', 'tds', '--out', path.join(dir, 'w.npy')]);
-    expect(negative.stderr).toMatch(/"noiseStd" must be a non-negative number, got -1/);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toMatch(/noiseStd.*-1/);
   });
 });
