@@ -118,7 +118,8 @@ export interface SmcResult extends SampleResult {
 /** What smc returns with output 'all': particles and logWeights are always there. */
 export type SmcAllResult = SmcResult & Required<Pick<SmcResult, 'particles' | 'logWeights'>>;
 
-interface Prepared {
+/** The options every sampler shares, validated (lib/chains.ts uses it too). */
+export interface Prepared {
   score: ScoreInput;
   schedule: Schedule;
   kernel: KernelName;
@@ -132,7 +133,7 @@ interface Prepared {
   backend: Backend;
 }
 
-function prepare(o: CommonOptions): Prepared {
+export function prepare(o: CommonOptions): Prepared {
   if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o);
   const score = validateScoreInput(o.score);
   if (!isSchedule(o.schedule)) throw typeError('schedule', 'a schedule (schedules.ou(), schedules.vp() or schedules.ddpm())', o.schedule);
@@ -197,7 +198,7 @@ function corrector(c: CorrectorOptions | undefined): Corrector | undefined {
 }
 
 /** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
-async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
+export async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
   const grid = p.grid;
   const alphaTs = new Float64Array(p.steps), sigma2Ts = new Float64Array(p.steps);
   for (let i = 1; i <= p.steps; i++) {
@@ -220,7 +221,7 @@ function repeatRows(values: Float32Array, runs: number): Float32Array {
 }
 
 /** The warnings that depend on the problem, not the run: the horizon and the step (lib/diagnostics.ts). */
-function problemWarnings(p: Prepared): string[] {
+export function problemWarnings(p: Prepared): string[] {
   const out: string[] = [];
   if (p.score instanceof GaussianMixture) {
     const w = horizonWarning(p.score.marginals(), p.schedule, p.grid[p.grid.length - 1]);

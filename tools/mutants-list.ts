@@ -25,6 +25,7 @@ const TRANSITIONS = 'numerics/transitions';
 const CORRECTORS = 'numerics/correctors';
 const CHOICE = 'numerics/output-choice';
 const SAMPLERS = 'numerics/samplers';
+const GIBBS = 'numerics/gibbs';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -227,5 +228,46 @@ export const MUTANTS: Mutant[] = [
     file: 'native/core/mixture.cc',
     edits: [{ search: 'q.log_norm[j] = static_cast<float>(log_weights_[j] - 0.5 * logdet);', replace: 'q.log_norm[j] = static_cast<float>(log_weights_[j]);' }],
     tests: [SAMPLERS],
+  },
+  // ---- §11 particle Gibbs and PMMH ----
+  {
+    id: 'gibbs-backward-weight-after-increment',
+    section: '§11',
+    description: 'backward sampling weights a candidate with the weight after the step\'s increment (N(Y_s; μ_Y) counted twice)',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: 'incHist[(i - 1) * rows + r * N + k] - q / (2 * v);', replace: '2 * incHist[(i - 1) * rows + r * N + k] - q / (2 * v);' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-backward-y-block-only',
+    section: '§11',
+    description: 'backward sampling without the X block of the kernel density',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: 'logB[k] = beforeHist[(i - 1) * rows + r * N + k] + incHist[(i - 1) * rows + r * N + k] - q / (2 * v);', replace: 'logB[k] = beforeHist[(i - 1) * rows + r * N + k] + incHist[(i - 1) * rows + r * N + k];' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-reference-not-kept',
+    section: '§11',
+    description: 'the reference path is placed at t_S only, not kept in its slot after each move',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: '          pinReference(i - 1);\n', replace: '' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-reference-ancestor-resampled',
+    section: '§11',
+    description: 'the reference slot\'s ancestor drawn like the others instead of a^b = b',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: 'a[r * N + n] = ref && n === REFERENCE_SLOT ? n : searchCumulative(cdf, N, u.at(n));', replace: 'a[r * N + n] = searchCumulative(cdf, N, u.at(n));' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-last-step-no-noise',
+    section: '§11',
+    description: 'the last step without the nominal noise on X (the filter\'s convention, not the sweep\'s)',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: 'const scale = Math.sqrt(kernel.coefficients[i - 1].weightVariance);', replace: 'const scale = step.last ? 0 : Math.sqrt(kernel.coefficients[i - 1].weightVariance);' }],
+    tests: [GIBBS],
   },
 ];

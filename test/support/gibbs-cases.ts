@@ -1,0 +1,172 @@
+// Particle Gibbs and PMMH (docs/MATH.md §11) against exact answers, as statistics with bounds
+// (test/support/checks.ts) for test/numerics/gibbs.test.ts and tools/calibrate.ts.
+//
+// T1: with every chain's Y path held fixed and a Gaussian prior, the conditional SMC chain
+// leaves p_θ(X_0 | Y path) invariant exactly; that law is the final Gaussian of a Kalman
+// filter along the path (test/support/kalman-oracle.ts: coefficients from the exact schedule,
+// never from lib/), on the chain whose last step carries v_nom on X as the sweep's does.
+// Standard errors by batch means with the chains as batches: the K chains are independent,
+// so each chain's post-burn-in average of a statistic is one batch, whatever its
+// autocorrelation, and the z-score over the K batch means is a t statistic with K − 1 dof.
+import { particleGibbs, ParticleGibbsOptions, ParticleGibbsResult } from '../../lib/chains';
+import { GaussianMixture } from '../../lib/mixture';
+import { Check, StatCase, abs } from './checks';
+import { KernelConfig, KERNEL_CONFIGS, PRIOR, OBSERVED, Y0, libSchedule } from './kalman-problems';
+import { GaussianPrior, latentOf } from './gaussian-model';
+import { chainFor, kalman, KalmanResult, LinearGaussianChain, zScore } from './kalman-oracle';
+import { exactSchedule, transition } from './exact-schedules';
+import { cholesky, forwardSubstitute } from './matrix';
+
+/** A Gaussian prior with its observed coordinates and data. */
+export interface GibbsProblem {
+  name: string;
+  prior: GaussianPrior;
+  observed: number[];
+  y0: number[];
+}
+
+/** The 5-D prior of the Kalman tests (test/support/kalman-problems.ts). */
+export const FIVE_D: GibbsProblem = { name: '5-D', prior: PRIOR, observed: OBSERVED, y0: Y0 };
+
+/**
+ * A 2-D prior whose Y block says much about X (correlation 0.95): each step's Y increment is
+ * informative, so counting it twice in backward sampling shows.
+ */
+export const COUPLED: GibbsProblem = { name: '2-D coupled', prior: { mean: [0.3, -0.2], cov: [[1, 0.95], [0.95, 1]] }, observed: [1], y0: [1.5] };
+
+function mixtureOf(p: GibbsProblem): GaussianMixture {
+  return GaussianMixture.fromJSON({ weights: [1], means: [p.prior.mean], covariances: [p.prior.cov] });
+}
+
+/** The sweep's chain: the kernel noise at the last step has the weight's variance v_nom (§11, §2). */
+export function sweepChain(p: GibbsProblem, cfg: KernelConfig): LinearGaussianChain {
+  const c = chainFor(p.prior, cfg.spec, cfg.kernel, cfg.grid, p.observed, { finalNoise: true });
+  c.steps[0].v = c.steps[0].w;
+  return c;
+}
+
+/** A deterministic normal generator of the test's own (LCG + Box–Muller), independent of the library's streams. */
+export function testNormals(seed: number): () => number {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const u = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 0.5) / 2 ** 32;
+  };
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+}
+
+/** One forward noising path of Y from Y0 on the grid (the exact schedule's transitions), (S + 1) × d_Y. */
+export function forwardYPath(p: GibbsProblem, cfg: KernelConfig, seed: number): number[] {
+  const q = exactSchedule(cfg.spec);
+  const normal = testNormals(seed);
+  const dY = p.y0.length;
+  const out = [...p.y0];
+  for (let g = 1; g < cfg.grid.length; g++) {
+    const tr = transition(q, cfg.grid[g - 1], cfg.grid[g]);
+    for (let j = 0; j < dY; j++) out.push(tr.alpha * out[(g - 1) * dY + j] + Math.sqrt(tr.sigma2) * normal());
+  }
+  return out;
+}
+
+export interface FixedPathRun {
+  result: ParticleGibbsResult;
+  answer: KalmanResult;
+  latent: number[];
+}
+
+/** One particleGibbs call whose chains all keep one forward Y path (test-side draw from seed + 7). */
+export async function runFixedPath(p: GibbsProblem, cfg: KernelConfig, seed: number, o: Partial<ParticleGibbsOptions> & { samples: number; particles: number; sweeps: number; burnIn: number }): Promise<FixedPathRun> {
+  const dY = p.y0.length;
+  const path = forwardYPath(p, cfg, seed + 7);
+  const answer = kalman(sweepChain(p, cfg), (g) => path.slice(g * dY, (g + 1) * dY));
+  const result = await particleGibbs({
+    score: mixtureOf(p), schedule: libSchedule(cfg.spec), kernel: cfg.kernel, grid: cfg.grid,
+    observed: { indices: p.observed, values: p.y0 }, contextPath: path, seed, ...o,
+  });
+  return { result, answer, latent: latentOf(p.prior.mean.length, p.observed) };
+}
+
+/**
+ * Batch-means z-scores of the whitened draws e = L⁻¹(x − m) (L Lᵀ = the exact covariance of
+ * each run's own path): E[e_j] = 0 and E[e_j e_l − δ_jl] = 0 over the post-burn-in sweeps, one
+ * batch per chain, pooled over the runs (each chain's batch has mean 0 whatever its path).
+ */
+export function fixedPathChecks(label: string, runs: FixedPathRun | FixedPathRun[], bound: number): Check[] {
+  const list = Array.isArray(runs) ? runs : [runs];
+  const dX = list[0].latent.length;
+  const means: number[][] = Array.from({ length: dX }, () => []);
+  const seconds: number[][][] = Array.from({ length: dX }, () => Array.from({ length: dX }, () => []));
+  for (const { result, answer, latent } of list) {
+    const [K, M, D] = result.chainsShape;
+    const L = cholesky(answer.cov);
+    const n = M - result.burnIn;
+    for (let r = 0; r < K; r++) {
+      const mean = new Array<number>(dX).fill(0);
+      const second = Array.from({ length: dX }, () => new Array<number>(dX).fill(0));
+      for (let m = result.burnIn; m < M; m++) {
+        const e = forwardSubstitute(L, latent.map((c, j) => result.chains[(r * M + m) * D + c] - answer.mean[j]));
+        for (let j = 0; j < dX; j++) {
+          mean[j] += e[j] / n;
+          for (let l = 0; l <= j; l++) second[j][l] += (e[j] * e[l] - (j === l ? 1 : 0)) / n;
+        }
+      }
+      for (let j = 0; j < dX; j++) {
+        means[j].push(mean[j]);
+        for (let l = 0; l <= j; l++) seconds[j][l].push(second[j][l]);
+      }
+    }
+  }
+  const out: Check[] = [];
+  for (let j = 0; j < dX; j++) out.push(abs(`${label}: whitened mean z ${j}`, zScore(means[j]), bound));
+  for (let j = 0; j < dX; j++) for (let l = 0; l <= j; l++) out.push(abs(`${label}: whitened second moment z ${j}${l}`, zScore(seconds[j][l]), bound));
+  return out;
+}
+
+// ---- T1 cases ---------------------------------------------------------------------------
+/** Chains (over all paths), particles, sweeps, burn-in of every T1 case. */
+export const T1_SIZES = { samples: 128, particles: 8, sweeps: 200, burnIn: 20 };
+/** |z| bound of the batch-means z-scores (t with ≥ 127 dof; calibration: test/numerics/CALIBRATION.md). */
+export const Z_CHAIN = 5.5;
+
+const config = (name: string): KernelConfig => KERNEL_CONFIGS.find((c) => c.name === name)!;
+
+interface T1Spec {
+  problem: GibbsProblem;
+  cfg: KernelConfig;
+  selection: 'weight' | 'forced';
+  pathSampling: 'ancestry' | 'backward';
+  /**
+   * Y paths, each held by samples × scale / paths chains. How much a bias shows depends on
+   * the path, so the backward-sampling cases pool four paths (and twice the chains): the bug
+   * "weight after the increment" then fails by z = 6.1–13 on the eight seeds tried (both
+   * cases), against 1.7–14 for single paths of 128 chains.
+   */
+  paths: number;
+  scale: number;
+}
+
+const T1_SPECS: T1Spec[] = [
+  { problem: FIVE_D, cfg: config('ou × euler'), selection: 'weight', pathSampling: 'ancestry', paths: 1, scale: 1 },
+  { problem: FIVE_D, cfg: config('ddpm linear (respaced)'), selection: 'forced', pathSampling: 'backward', paths: 1, scale: 1 },
+  { problem: COUPLED, cfg: config('ou × ddpm'), selection: 'weight', pathSampling: 'ancestry', paths: 1, scale: 1 },
+  { problem: COUPLED, cfg: config('ou × ddpm'), selection: 'forced', pathSampling: 'backward', paths: 4, scale: 2 },
+  { problem: COUPLED, cfg: config('vp × ddpm'), selection: 'weight', pathSampling: 'backward', paths: 4, scale: 2 },
+  { problem: COUPLED, cfg: config('ddpm cosine (respaced)'), selection: 'forced', pathSampling: 'ancestry', paths: 1, scale: 1 },
+];
+
+export const T1_CASES: StatCase[] = T1_SPECS.map((t, k) => {
+  const name = `gibbs T1: ${t.problem.name}, ${t.cfg.name}, ${t.pathSampling}, ${t.selection}${t.paths > 1 ? `, ${t.paths} paths` : ''}`;
+  return {
+    name,
+    seed: 11 + k,
+    run: async (seed: number) => {
+      const runs: FixedPathRun[] = [];
+      const samples = (T1_SIZES.samples * t.scale) / t.paths;
+      // Path q uses seed + 1000 q (its path from seed + 1000 q + 7): a function of the case's seed.
+      for (let q = 0; q < t.paths; q++) {
+        runs.push(await runFixedPath(t.problem, t.cfg, seed + 1000 * q, { ...T1_SIZES, samples, selection: t.selection, pathSampling: t.pathSampling }));
+      }
+      return fixedPathChecks(name, runs, Z_CHAIN);
+    },
+  };
+});
