@@ -75,6 +75,8 @@ export interface ChainResult extends SampleResult {
   iat: Float64Array;
   /** Effective sample size per latent coordinate: chains × post-burn-in sweeps / iat. */
   ess: Float64Array;
+  /** Each chain's Y path after the last sweep, (steps + 1) × chains × d_Y by grid index (row 0: the data). */
+  contextPath: Float32Array;
 }
 
 export interface ParticleGibbsResult extends ChainResult {
@@ -180,7 +182,7 @@ function record(s: Shape, chains: Float32Array, r: number, m: number, x0: ArrayL
   p.obs.latent.forEach((c, j) => (chains[row + c] = x0[x0At + j]));
 }
 
-function finish(started: number, method: string, s: Shape, chains: Float32Array, moves: number): ChainResult {
+function finish(started: number, method: string, s: Shape, chains: Float32Array, moves: number, contextPath: Float32Array): ChainResult {
   const { p, sweeps, burnIn, thin } = s;
   const K = s.chains, D = p.dim;
   const kept = Math.floor((sweeps - burnIn) / thin);
@@ -195,7 +197,7 @@ function finish(started: number, method: string, s: Shape, chains: Float32Array,
   return {
     samples, shape: [K * kept, D], method, seconds: (performance.now() - started) / 1000, threads: p.threads, backend: 'cpu',
     warnings: problemWarnings(p), chains, chainsShape: [K, sweeps, D], sweeps, burnIn, thin,
-    moveRate: moves / (K * sweeps), coordinates: p.obs.latent, iat: diag.iat, ess: diag.ess,
+    moveRate: moves / (K * sweeps), coordinates: p.obs.latent, iat: diag.iat, ess: diag.ess, contextPath,
   };
 }
 
@@ -301,7 +303,7 @@ export async function particleGibbs(options: ParticleGibbsOptions): Promise<Part
     }
     options.onSweep?.({ sweep: m, sweeps: s.sweeps });
   }
-  const out = finish(started, 'particle-gibbs', s, chains, moves);
+  const out = finish(started, 'particle-gibbs', s, chains, moves, yPath);
   return {
     ...out,
     refresh: fixed ? 'none' : refreshKind,
@@ -386,6 +388,6 @@ export async function pmmh(options: PmmhOptions): Promise<PmmhResult> {
     }
     options.onSweep?.({ sweep: m, sweeps: s.sweeps });
   }
-  const out = finish(started, 'pmmh', s, chains, moves);
+  const out = finish(started, 'pmmh', s, chains, moves, yPath);
   return { ...out, acceptance, pcnBeta: beta, acceptanceRate: accepted / (K * s.sweeps), logEvidence };
 }

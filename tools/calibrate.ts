@@ -23,9 +23,9 @@ import { TRANSITION_CASES } from '../test/support/transition-cases';
 import { CORRECTOR_CASES } from '../test/support/corrector-cases';
 import { CHOICE_CASE } from '../test/support/output-choice';
 import { MIXTURE_CASES } from '../test/support/mixture-cases';
-import { T1_CASES } from '../test/support/gibbs-cases';
+import { T1_CASES, T3_CASES, EVIDENCE_ONLY_CASE } from '../test/support/gibbs-cases';
 
-const ALL: StatCase[] = [...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...T1_CASES];
+const ALL: StatCase[] = [...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...T1_CASES, ...T3_CASES, EVIDENCE_ONLY_CASE];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

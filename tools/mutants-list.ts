@@ -25,7 +25,8 @@ const TRANSITIONS = 'numerics/transitions';
 const CORRECTORS = 'numerics/correctors';
 const CHOICE = 'numerics/output-choice';
 const SAMPLERS = 'numerics/samplers';
-const GIBBS = 'numerics/gibbs';
+const GIBBS = 'numerics/gibbs-fixed-path';
+const GIBBS_JOINT = 'numerics/gibbs-joint';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -269,5 +270,29 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/models/conditional-smc.ts',
     edits: [{ search: 'const scale = Math.sqrt(kernel.coefficients[i - 1].weightVariance);', replace: 'const scale = step.last ? 0 : Math.sqrt(kernel.coefficients[i - 1].weightVariance);' }],
     tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-mh-refresh-without-proposal',
+    section: '§11',
+    description: 'the MH path refresh accepts with p_θ(Z\')/p_θ(Z) alone, leaving out the forward proposal densities',
+    file: 'lib/chains.ts',
+    edits: [{ search: 'const logRatio = logProposed[r] - logForward(proposal, K, r, D, tr) - (current.logDensity[r] - logForward(currentZ, K, r, D, tr));', replace: 'const logRatio = logProposed[r] - current.logDensity[r];' }],
+    tests: [GIBBS_JOINT],
+  },
+  {
+    id: 'pmmh-prior-term-dropped',
+    section: '§11',
+    description: 'PMMH\'s ratio without N(Y_S; 0, I)',
+    file: 'lib/chains.ts',
+    edits: [{ search: 'return -0.5 * q - logForward(path, K, r, dY, tr);', replace: 'return -logForward(path, K, r, dY, tr);' }],
+    tests: [GIBBS_JOINT],
+  },
+  {
+    id: 'pmmh-pcn-not-reversible',
+    section: '§11',
+    description: 'pCN with √(1 − β) instead of √(1 − β²) on the fresh innovation',
+    file: 'lib/chains.ts',
+    edits: [{ search: 'const xiNew = beta * xi + Math.sqrt(1 - beta * beta) * eta[(i - 1) * dY + j];', replace: 'const xiNew = beta * xi + Math.sqrt(1 - beta) * eta[(i - 1) * dY + j];' }],
+    tests: [GIBBS_JOINT],
   },
 ];

@@ -13,6 +13,8 @@ import {
   FlagKind,
   METHODS,
   METHOD_ONLY_FLAGS,
+  CHAIN_METHODS,
+  CHAIN_ONLY_FLAGS,
   SCHEDULES,
   KERNELS,
   CONTEXTS,
@@ -51,6 +53,11 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
   seed: 'value',
   threads: 'value',
   backend: 'value',
+  sweeps: 'value',
+  'burn-in': 'value',
+  thin: 'value',
+  refresh: 'value',
+  'pcn-beta': 'value',
   help: 'switch',
 };
 
@@ -67,12 +74,17 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const out = requiredFlag(flags, 'out', 'the .npy file to write');
 
   // Options that mean nothing for this method are mistakes, not silently ignored.
+  const chain = CHAIN_METHODS.includes(method);
   for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
-    if (flags.has(flag) && method !== m) throw new UsageError(`--${flag} applies only to --method ${m}, not ${method}`);
+    if (flag === 'particles' && chain) continue;
+    if (flags.has(flag) && method !== m) throw new UsageError(`--${flag} applies only to --method ${m}${flag === 'particles' ? `, ${CHAIN_METHODS.join(', ')}` : ''}, not ${method}`);
+  }
+  for (const [flag, ms] of Object.entries(CHAIN_ONLY_FLAGS)) {
+    if (flags.has(flag) && !ms.includes(method)) throw new UsageError(`--${flag} applies only to --method ${ms.join(', ')}, not ${method}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');
-  if (method === 'smc' && context === 'fixed') {
-    throw new UsageError("--context fixed cannot be used with --method smc: the particle filter's weights assume the forward (noising) path of the observed coordinates");
+  if ((method === 'smc' || chain) && context === 'fixed') {
+    throw new UsageError(`--context fixed cannot be used with --method ${method}: the particle filter's weights assume the forward (noising) path of the observed coordinates`);
   }
   const scheduleName = choiceFlag(flags, 'schedule', SCHEDULES, 'ou');
   const horizon = numberFlag(flags, 'horizon', scheduleName === 'ou' ? 5 : 1, { positive: true });
@@ -91,7 +103,20 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     essThreshold: numberFlag(flags, 'ess-threshold', 1, { min: 0, max: 1 }),
     backend: backendFlag(flags),
   };
-  if (method === 'smc' && settings.particles * settings.samples > 2 ** 31 - 1) {
+  if (chain) {
+    const sweeps = integerFlag(flags, 'sweeps', 100, 1, 65535);
+    const burnIn = integerFlag(flags, 'burn-in', Math.min(10, sweeps - 1), 0);
+    if (burnIn >= sweeps) throw new UsageError(`--burn-in must be below --sweeps (${sweeps}), got ${burnIn}`);
+    const thin = integerFlag(flags, 'thin', 1, 1);
+    if (thin > sweeps - burnIn) throw new UsageError(`--thin must be at most --sweeps minus --burn-in (${sweeps - burnIn}), so that one draw is kept, got ${thin}`);
+    settings.chain = {
+      sweeps, burnIn, thin,
+      refresh: choiceFlag(flags, 'refresh', ['mh', 'forward'] as const, 'mh'),
+      pcnBeta: numberFlag(flags, 'pcn-beta', 0, { min: 0, max: 1 }),
+    };
+    if (settings.chain.pcnBeta === 1) throw new UsageError('--pcn-beta must be a number in [0, 1), got 1');
+  }
+  if ((method === 'smc' || chain) && settings.particles * settings.samples > 2 ** 31 - 1) {
     throw new UsageError(`--particles times --samples must be at most 2^31 - 1, got ${settings.particles} x ${settings.samples}`);
   }
   if (method === 'langevin') {
@@ -134,6 +159,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     resamplingCount: run.resamplingCount,
     backend: run.result.backend,
     warnings: run.result.warnings,
+    ...(run.chain ?? {}),
     out: output.name,
     ...Object.fromEntries(extras.map((e) => [e.flag === 'out-evidence' ? 'outEvidence' : 'outEss', e.output.name])),
   };

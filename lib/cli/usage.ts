@@ -7,7 +7,7 @@ O.json, and writes a float32 .npy array of shape [samples, D] (observed coordina
 
 const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"covariances":[[[..]]]} (or "variances":[[..]])
   --observe FILE        {"indices":[..],"values":[..]}
-  --method M            replacement | langevin | repaint | smc
+  --method M            replacement | langevin | repaint | smc | particle-gibbs | pmmh
   --out FILE.npy        output file, replaced only when sampling succeeds (a symlink's target is
                         written, a FIFO or device written through); - writes the .npy to stdout
   --context C           fixed | forward: the observed path (default forward; smc needs forward)
@@ -30,8 +30,17 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
   --ess-threshold TAU   resample when ESS < TAU * N, TAU in [0, 1] (default 1: every step)
   --out-evidence FILE   also write each run's log-evidence: float64 .npy, shape [samples]
   --out-ess FILE        also write the ESS after each step: float64 .npy, shape [steps, samples]
-Prints a one-line JSON summary on stdout (stderr with --out -); a progress bar on stderr when
-it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.`;
+ particle-gibbs and pmmh only (MATH.md §11; --samples is the number of chains K, --particles
+ the particles N of each sweep's filter, default 256; the CPU backend):
+  --sweeps M            sweeps per chain (default 100, at most 65535)
+  --burn-in B           sweeps left out (default 10)
+  --thin T              keep every T-th post-burn-in sweep (default 1): the .npy holds
+                        K * floor((M - B) / T) rows, chain-major
+  --refresh R           particle-gibbs: mh (exact, default) | forward (re-noising, approximate)
+  --pcn-beta B          pmmh: pCN parameter in [0, 1) (default 0: a fresh forward path)
+Prints a one-line JSON summary on stdout (stderr with --out -; for the chain methods with the
+move rate, the acceptance rate and the autocorrelation time and ESS per latent coordinate); a
+progress bar on stderr when it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.`;
 
 const DEMO_WHAT = `a built-in 3-D two-mode problem, every method against the exact posterior (sliced
 Wasserstein distance and its noise floor). It first prints how long it will take: about 3 s

@@ -8,14 +8,14 @@
 // Standard errors by batch means with the chains as batches: the K chains are independent,
 // so each chain's post-burn-in average of a statistic is one batch, whatever its
 // autocorrelation, and the z-score over the K batch means is a t statistic with K − 1 dof.
-import { particleGibbs, ParticleGibbsOptions, ParticleGibbsResult } from '../../lib/chains';
+import { particleGibbs, pmmh, ParticleGibbsOptions, ParticleGibbsResult, PmmhResult } from '../../lib/chains';
 import { GaussianMixture } from '../../lib/mixture';
-import { Check, StatCase, abs } from './checks';
+import { Check, StatCase, abs, lower } from './checks';
 import { KernelConfig, KERNEL_CONFIGS, PRIOR, OBSERVED, Y0, libSchedule } from './kalman-problems';
 import { GaussianPrior, latentOf } from './gaussian-model';
-import { chainFor, kalman, KalmanResult, LinearGaussianChain, zScore } from './kalman-oracle';
-import { exactSchedule, transition } from './exact-schedules';
-import { cholesky, forwardSubstitute } from './matrix';
+import { chainFor, kalman, KalmanResult, LinearGaussianChain, zScore, affineKernel } from './kalman-oracle';
+import { exactSchedule, exactSteps, transition, weightVariance } from './exact-schedules';
+import { cholesky, forwardSubstitute, identity, matvec, matmul, transpose, symmetrize, block, spdInverse } from './matrix';
 
 /** A Gaussian prior with its observed coordinates and data. */
 export interface GibbsProblem {
@@ -170,3 +170,153 @@ export const T1_CASES: StatCase[] = T1_SPECS.map((t, k) => {
     },
   };
 });
+
+// ---- T3: the discretised joint's exact answer ---------------------------------------------
+/**
+ * p_θ(X_0 | Y_0 = y) of the discretised joint p_θ(Z_{0:S}) = N(Z_T; 0, I) Π N(Z_s; μ(Z_t), v_i I)
+ * (§11, v_nom at the last step) for a Gaussian prior: every kernel mean is affine,
+ * μ(z) = A_i z + c_i (kalman-oracle.ts affineKernel, from the exact schedule), so Z_0 is
+ * Gaussian with m ← A m + c, C ← A C Aᵀ + v I from (0, I); then Gaussian conditioning on Y_0.
+ */
+export function discretisedPosterior(p: GibbsProblem, cfg: KernelConfig): KalmanResult {
+  const q = exactSchedule(cfg.spec);
+  const steps = exactSteps(q, cfg.kernel, cfg.grid);
+  const D = p.prior.mean.length;
+  let m = new Array<number>(D).fill(0);
+  let C = identity(D);
+  for (let i = steps.length; i >= 1; i--) {
+    const { A, c } = affineKernel(p.prior, q, steps[i - 1]);
+    const v = weightVariance(steps, i);
+    m = matvec(A, m).map((x, j) => x + c[j]);
+    C = symmetrize(matmul(matmul(A, C), transpose(A)).map((row, r) => row.map((x, k) => x + (r === k ? v : 0))));
+  }
+  const lat = latentOf(D, p.observed), obs = p.observed;
+  const gain = matmul(block(C, lat, obs), spdInverse(block(C, obs, obs)));
+  const mean = lat.map((a, j) => m[a] + matvec(gain, obs.map((b, k) => p.y0[k] - m[b]))[j]);
+  const GC = matmul(gain, block(C, obs, lat));
+  const cov = block(C, lat, lat).map((row, r) => row.map((x, k) => x - GC[r][k]));
+  return { logZ: NaN, mean, cov };
+}
+
+export const T3_SIZES = { samples: 128, particles: 16, sweeps: 200, burnIn: 20 };
+
+/** The chains of a particleGibbs or pmmh result against the discretised joint's p_θ(X_0 | y). */
+export function jointChecks(label: string, p: GibbsProblem, cfg: KernelConfig, result: ParticleGibbsResult | PmmhResult, bound: number): Check[] {
+  return fixedPathChecks(label, { result: result as ParticleGibbsResult, answer: discretisedPosterior(p, cfg), latent: latentOf(p.prior.mean.length, p.observed) }, bound);
+}
+
+export function chainOptions(p: GibbsProblem, cfg: KernelConfig, seed: number) {
+  return {
+    score: mixtureOf(p), schedule: libSchedule(cfg.spec), kernel: cfg.kernel, grid: cfg.grid,
+    observed: { indices: p.observed, values: p.y0 }, seed, ...T3_SIZES,
+  };
+}
+
+/**
+ * E[(1/(S d_Y)) Σ_i ‖ξ_i‖²] under p_θ(Y_{1:S} | Y_0 = y), ξ_i = (Y_{t_i} − α Y_{t_{i−1}})/σ the
+ * forward innovations: the path statistic on which the full PMMH ratio and the ratio of Ẑs
+ * alone disagree (under the latter the paths follow ∝ q_fwd(Y) × path likelihood). The joint
+ * is affine in u ~ N(0, I): Z_T = u_0, Z_{t_{i−1}} = A_i Z_{t_i} + c_i + √v_i u_i; conditioning
+ * u on Y_0 = y gives u ~ N(μ_u, Σ_u), and E‖B u + b‖² = ‖B μ_u + b‖² + tr(B Σ_u Bᵀ).
+ */
+export function exactInnovationMoment(p: GibbsProblem, cfg: KernelConfig): number {
+  const q = exactSchedule(cfg.spec);
+  const steps = exactSteps(q, cfg.kernel, cfg.grid);
+  const S = steps.length, D = p.prior.mean.length, obs = p.observed, dY = obs.length;
+  const nu = D * (S + 1);
+  // Z_g = M[g] u + k[g].
+  const M: number[][][] = new Array(S + 1), k: number[][] = new Array(S + 1);
+  M[S] = Array.from({ length: D }, (_, a) => Array.from({ length: nu }, (__, b) => (b === a ? 1 : 0)));
+  k[S] = new Array<number>(D).fill(0);
+  for (let i = S; i >= 1; i--) {
+    const { A, c } = affineKernel(p.prior, q, steps[i - 1]);
+    const sd = Math.sqrt(weightVariance(steps, i));
+    M[i - 1] = matmul(A, M[i]);
+    for (let a = 0; a < D; a++) M[i - 1][a][D * (S - i + 1) + a] += sd;
+    k[i - 1] = matvec(A, k[i]).map((x, a) => x + c[a]);
+  }
+  const H = obs.map((a) => M[0][a]);
+  const G = matmul(transpose(H), spdInverse(matmul(H, transpose(H))));
+  const muU = matvec(G, obs.map((a, j) => p.y0[j] - k[0][a]));
+  const GH = matmul(G, H);
+  const SigmaU = GH.map((row, r) => row.map((x, c) => (r === c ? 1 : 0) - x));
+  let total = 0;
+  for (let i = 1; i <= S; i++) {
+    const tr = transition(q, cfg.grid[i - 1], cfg.grid[i]);
+    const sd = Math.sqrt(tr.sigma2);
+    for (const a of obs) {
+      const B = M[i][a].map((x, b) => (x - tr.alpha * M[i - 1][a][b]) / sd);
+      const bias = (k[i][a] - tr.alpha * k[i - 1][a]) / sd;
+      const mean = B.reduce((acc, x, b) => acc + x * muU[b], 0) + bias;
+      const SB = matvec(SigmaU, B);
+      total += mean * mean + B.reduce((acc, x, b) => acc + x * SB[b], 0);
+    }
+  }
+  return total / (S * dY);
+}
+
+/** The chains' final Y paths: z of the mean squared innovation per chain against its exact expectation. */
+export function innovationZ(p: GibbsProblem, cfg: KernelConfig, contextPath: Float32Array, chains: number): number {
+  const q = exactSchedule(cfg.spec);
+  const S = cfg.grid.length - 1, dY = p.observed.length;
+  const target = exactInnovationMoment(p, cfg);
+  const per: number[] = [];
+  for (let r = 0; r < chains; r++) {
+    let acc = 0;
+    for (let i = 1; i <= S; i++) {
+      const tr = transition(q, cfg.grid[i - 1], cfg.grid[i]);
+      for (let j = 0; j < dY; j++) acc += ((contextPath[(i * chains + r) * dY + j] - tr.alpha * contextPath[((i - 1) * chains + r) * dY + j]) ** 2) / tr.sigma2;
+    }
+    per.push(acc / (S * dY));
+  }
+  return zScore(per, target);
+}
+
+// ---- T3 cases ---------------------------------------------------------------------------
+interface T3Spec {
+  label: string;
+  problem: GibbsProblem;
+  cfg: KernelConfig;
+  run: (o: ReturnType<typeof chainOptions>) => Promise<ParticleGibbsResult | PmmhResult>;
+}
+
+const T3_SPECS: T3Spec[] = [
+  { label: 'particle Gibbs, MH refresh', problem: COUPLED, cfg: config('ou × euler'), run: (o) => particleGibbs({ ...o, particles: 8, refresh: 'mh' }) },
+  { label: 'particle Gibbs, MH refresh, backward, forced', problem: FIVE_D, cfg: config('ou × ddpm'), run: (o) => particleGibbs({ ...o, particles: 8, refresh: 'mh', pathSampling: 'backward', selection: 'forced' }) },
+  { label: 'PMMH, fresh paths', problem: COUPLED, cfg: config('ou × euler'), run: (o) => pmmh(o) },
+  { label: 'PMMH, pCN beta 0.8', problem: COUPLED, cfg: config('vp × ddpm'), run: (o) => pmmh({ ...o, pcnBeta: 0.8 }) },
+];
+
+/**
+ * T3: the chains' X_0 against the discretised joint's p_θ(X_0 | y) (batch means over chains),
+ * and the chains' final Y paths against p_θ(Y_{1:S} | y) through their mean squared innovation
+ * (one draw per chain, z over chains).
+ */
+export const T3_CASES: StatCase[] = T3_SPECS.map((t, k) => {
+  const name = `gibbs T3: ${t.label}, ${t.problem.name}, ${t.cfg.name}`;
+  return {
+    name,
+    seed: 31 + k,
+    run: async (seed: number) => {
+      const result = await t.run(chainOptions(t.problem, t.cfg, seed));
+      return [
+        ...jointChecks(name, t.problem, t.cfg, result, Z_CHAIN),
+        abs(`${name}: final Y paths, mean squared innovation z`, innovationZ(t.problem, t.cfg, result.contextPath, T3_SIZES.samples), Z_CHAIN),
+      ];
+    },
+  };
+});
+
+/**
+ * Power of the Y-path statistic: PMMH accepting with exp(ℓ̂' − ℓ̂) alone (the public code's rule)
+ * targets a tilted law; its X_0 is hardly moved (under an exact reverse model X_0 and Y_{1:S}
+ * are independent given Y_0), but its paths are (z ≈ −32 at seed 3).
+ */
+export const EVIDENCE_ONLY_CASE: StatCase = {
+  name: 'gibbs T3: PMMH with the ratio of Ẑs alone is detected',
+  seed: 41,
+  run: async (seed: number) => {
+    const result = await pmmh({ ...chainOptions(COUPLED, config('ou × euler'), seed), acceptance: 'evidence' });
+    return [lower('evidence-only PMMH: |innovation z|', Math.abs(innovationZ(COUPLED, config('ou × euler'), result.contextPath, T3_SIZES.samples)), 10)];
+  },
+};

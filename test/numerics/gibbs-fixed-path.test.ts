@@ -4,7 +4,8 @@
 // cover ancestry tracing and backward sampling, the final index by weight and the forced
 // move, the Euler and DDPM kernels (v_nom at the last step) and the 2-D problem whose Y
 // increments are informative (where backward sampling with the weight after the increment
-// fails by z = 6–13 with four paths pooled). Mutants: tools/mutants-list.ts (§11).
+// fails by z = 6–13 with four paths pooled). T3 (the refreshes and PMMH): gibbs-joint.test.ts.
+// Mutants: tools/mutants-list.ts (§11).
 import { expect, test } from '@jest/globals';
 import { failures } from '../support/checks';
 import { T1_CASES } from '../support/gibbs-cases';
