@@ -205,12 +205,21 @@ export function jointChecks(label: string, p: GibbsProblem, cfg: KernelConfig, r
   return fixedPathChecks(label, { result: result as ParticleGibbsResult, answer: discretisedPosterior(p, cfg), latent: latentOf(p.prior.mean.length, p.observed) }, bound);
 }
 
-export function chainOptions(p: GibbsProblem, cfg: KernelConfig, seed: number) {
+export function chainOptions(p: GibbsProblem, cfg: KernelConfig, seed: number, sizes: Partial<typeof T3_SIZES> = {}) {
   return {
     score: mixtureOf(p), schedule: libSchedule(cfg.spec), kernel: cfg.kernel, grid: cfg.grid,
-    observed: { indices: p.observed, values: p.y0 }, seed, ...T3_SIZES,
+    observed: { indices: p.observed, values: p.y0 }, seed, ...T3_SIZES, ...sizes,
   };
 }
+
+/**
+ * T2, the published check restated (docs/MATH.md §11): m₀ = (−1, 1), Σ₀ = [[2, .4], [.4, .5]],
+ * y = 0 (exact p(x | y): mean −1.8, variance 1.68), condiff's ou with T = 5 and 100 uniform
+ * Euler steps. The discretised joint's answer there (v_nom at the last step) is mean −1.687,
+ * variance 1.710 (−1.743, 1.695 at 200 steps; −1.788, 1.683 at 1000).
+ */
+export const PUBLISHED: GibbsProblem = { name: 'published 2-D', prior: { mean: [-1, 1], cov: [[2, 0.4], [0.4, 0.5]] }, observed: [1], y0: [0] };
+export const PUBLISHED_GRID: KernelConfig = { name: 'ou T = 5, 100 Euler steps', spec: { kind: 'ou', T: 5 }, kernel: 'euler', grid: Array.from({ length: 101 }, (_, i) => i / 20) };
 
 /**
  * E[(1/(S d_Y)) Σ_i ‖ξ_i‖²] under p_θ(Y_{1:S} | Y_0 = y), ξ_i = (Y_{t_i} − α Y_{t_{i−1}})/σ the
@@ -278,6 +287,7 @@ interface T3Spec {
   problem: GibbsProblem;
   cfg: KernelConfig;
   run: (o: ReturnType<typeof chainOptions>) => Promise<ParticleGibbsResult | PmmhResult>;
+  sizes?: Partial<typeof T3_SIZES>;
 }
 
 const T3_SPECS: T3Spec[] = [
@@ -285,6 +295,10 @@ const T3_SPECS: T3Spec[] = [
   { label: 'particle Gibbs, MH refresh, backward, forced', problem: FIVE_D, cfg: config('ou × ddpm'), run: (o) => particleGibbs({ ...o, particles: 8, refresh: 'mh', pathSampling: 'backward', selection: 'forced' }) },
   { label: 'PMMH, fresh paths', problem: COUPLED, cfg: config('ou × euler'), run: (o) => pmmh(o) },
   { label: 'PMMH, pCN beta 0.8', problem: COUPLED, cfg: config('vp × ddpm'), run: (o) => pmmh({ ...o, pcnBeta: 0.8 }) },
+  {
+    label: 'T2, particle Gibbs, MH refresh', problem: PUBLISHED, cfg: PUBLISHED_GRID, sizes: { samples: 64, particles: 8, sweeps: 100, burnIn: 10 },
+    run: (o) => particleGibbs({ ...o, refresh: 'mh' }),
+  },
 ];
 
 /**
@@ -298,10 +312,10 @@ export const T3_CASES: StatCase[] = T3_SPECS.map((t, k) => {
     name,
     seed: 31 + k,
     run: async (seed: number) => {
-      const result = await t.run(chainOptions(t.problem, t.cfg, seed));
+      const result = await t.run(chainOptions(t.problem, t.cfg, seed, t.sizes));
       return [
         ...jointChecks(name, t.problem, t.cfg, result, Z_CHAIN),
-        abs(`${name}: final Y paths, mean squared innovation z`, innovationZ(t.problem, t.cfg, result.contextPath, T3_SIZES.samples), Z_CHAIN),
+        abs(`${name}: final Y paths, mean squared innovation z`, innovationZ(t.problem, t.cfg, result.contextPath, result.chainsShape[0]), Z_CHAIN),
       ];
     },
   };
