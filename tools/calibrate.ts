@@ -24,8 +24,9 @@ import { CORRECTOR_CASES } from '../test/support/corrector-cases';
 import { CHOICE_CASE } from '../test/support/output-choice';
 import { MIXTURE_CASES } from '../test/support/mixture-cases';
 import { T1_CASES, T3_CASES, EVIDENCE_ONLY_CASE } from '../test/support/gibbs-cases';
+import { MIXTURE_CHAIN_CASE } from '../test/support/gibbs-mixture';
 
-const ALL: StatCase[] = [...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...T1_CASES, ...T3_CASES, EVIDENCE_ONLY_CASE];
+const ALL: StatCase[] = [...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...T1_CASES, ...T3_CASES, EVIDENCE_ONLY_CASE, MIXTURE_CHAIN_CASE];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
