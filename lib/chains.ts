@@ -44,6 +44,12 @@ export interface ParticleGibbsOptions extends ChainOptions {
   /** The new reference: 'ancestry' (trace the chosen particle's ancestors, default) or 'backward' (backward sampling). */
   pathSampling?: PathSampling;
   /**
+   * Particles of the bootstrap-filter run that gives each chain its first reference (default:
+   * `particles`). More start the chains closer to their target, which matters where the path
+   * near t_S mixes slowly (ancestry tracing on an informative Y path, docs/MATH.md §11).
+   */
+  initialParticles?: number;
+  /**
    * Holds every chain's Y path fixed (no refresh): (S + 1) × d_Y values by grid index, row 0
    * the observed values. The chains then target p_θ(X_0 | that path) exactly.
    */
@@ -166,10 +172,10 @@ function runChains(p: Prepared, o: ChainOptions, model: FeynmanKacModel, runs: n
 /** One filter run per chain (conditional when `reference` is given), sweep index `sweep`. */
 async function sweepRun(
   p: Prepared, o: ChainOptions, s: Shape, yPath: Float32Array, reference: Float32Array | null, sweep: number,
-  selection: FinalSelection, sampling: PathSampling,
+  selection: FinalSelection, sampling: PathSampling, particles = s.particles,
 ): Promise<{ chosen: ChosenPaths; logEvidence: Float64Array }> {
   const csmc = conditionalSmc({ kernel: p.kernel, latent: p.obs.latent, observed: p.obs.indices, yPath, reference, sweep, selection, sampling });
-  const result = await runChains(p, o, csmc.model, s.chains, s.particles);
+  const result = await runChains(p, o, csmc.model, s.chains, particles);
   p.backend.memory.free(result.particles);
   return { chosen: csmc.choosePaths(result.logWeights, result.ancestry), logEvidence: result.logEvidence };
 }
@@ -238,6 +244,8 @@ export async function particleGibbs(options: ParticleGibbsOptions): Promise<Part
   const refreshKind = oneOf('refresh', options.refresh ?? 'mh', ['mh', 'forward'] as const);
   const selection = oneOf('selection', options.selection ?? 'weight', ['weight', 'forced'] as const);
   const sampling = oneOf('pathSampling', options.pathSampling ?? 'ancestry', ['ancestry', 'backward'] as const);
+  const initialParticles = positiveInteger('initialParticles', options.initialParticles ?? s.particles);
+  if (initialParticles * s.chains > 2 ** 31 - 1) throw rangeError('initialParticles * samples', 'at most 2^31 - 1', initialParticles * s.chains);
   const K = s.chains, S = p.steps, D = p.dim;
   const lat = p.obs.latent, obs = p.obs.indices, dX = lat.length, dY = obs.length;
   const fixed = options.contextPath !== undefined;
@@ -250,7 +258,7 @@ export async function particleGibbs(options: ParticleGibbsOptions): Promise<Part
 
   check();
   // The first reference: one bootstrap-filter run's path per chain (sweep index 0).
-  let current = (await sweepRun(p, options, s, yPath, null, 0, 'weight', sampling)).chosen;
+  let current = (await sweepRun(p, options, s, yPath, null, 0, 'weight', sampling, initialParticles)).chosen;
   let moves = 0, accepted = 0;
   const proposal = new Float32Array((S + 1) * K * D);
   const xi = new Float32Array(S * D);
