@@ -25,6 +25,7 @@ describe('option errors', () => {
     ['thin', { thin: 11 }, 'RangeError', /^thin must be at most sweeps - burnIn \(10\), so that one draw is kept, got 11$/],
     ['thin', { thin: 0 }, 'RangeError', /^thin must be a positive integer/],
     ['particles', { particles: 0 }, 'RangeError', /^particles must be a positive integer/],
+    ['initialParticles', { initialParticles: 0 }, 'RangeError', /^initialParticles must be a positive integer/],
     ['refresh', { refresh: 'backward' }, 'RangeError', /^refresh must be one of .*mh.*forward.*got "backward"$/],
     ['selection', { selection: 'uniform' }, 'RangeError', /^selection must be one of/],
     ['pathSampling', { pathSampling: 'both' }, 'RangeError', /^pathSampling must be one of/],
@@ -84,6 +85,10 @@ test('layout: chains K x M x D; samples the post-burn-in sweeps, thinned, chain-
   expect(r.refresh).toBe('mh');
   expect(r.refreshAcceptance).toBeGreaterThan(0);
   expect(r.refreshAcceptance).toBeLessThanOrEqual(1);
+  // initialParticles changes only the start: another first reference, the same shapes.
+  const wide = await pg({ sweeps: 12, burnIn: 3, thin: 4, initialParticles: 64 });
+  expect(wide.chainsShape).toEqual([3, 12, 3]);
+  expect(wide.chains).not.toEqual(r.chains);
   const fixed = await pg({ contextPath: [0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0, -0.1] });
   expect(fixed.refresh).toBe('none');
   expect(Number.isNaN(fixed.refreshAcceptance)).toBe(true);
