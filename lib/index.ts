@@ -38,3 +38,5 @@ export type { OnnxScoreOptions, OnnxParameterization, OnnxTimeInput, OnnxValueIn
 export { MissingDependencyError, FileError } from './errors';
 export { encodeNpy, decodeNpy } from './npy';
 export type { NpyData, NpyDtype, DecodedNpy } from './npy';
+export { particleGibbs, pmmh } from './chains';
+export type { ChainOptions, ParticleGibbsOptions, PmmhOptions, ChainResult, ParticleGibbsResult, PmmhResult } from './chains';

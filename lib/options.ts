@@ -3,6 +3,7 @@
 // default. The lists are typed against the option interfaces: an option added to an
 // interface and not here is a compile error.
 import type { CommonOptions, ReplacementOptions, SmcOptions, LangevinCorrectorOptions, RepaintCorrectorOptions } from './samplers';
+import type { ChainOptions, ParticleGibbsOptions, PmmhOptions } from './chains';
 
 type KeySet<T> = { readonly [K in keyof Required<T>]: true };
 
@@ -23,6 +24,10 @@ const COMMON: KeySet<CommonOptions> = {
 };
 const REPLACEMENT: KeySet<ReplacementOptions> = { ...COMMON, samples: true, context: true, corrector: true };
 const SMC: KeySet<SmcOptions> = { ...COMMON, particles: true, samples: true, resampling: true, essThreshold: true, context: true, output: true };
+const { onStep: _onStep, finalNoise: _finalNoise, ...CHAIN_COMMON } = COMMON;
+const CHAIN: KeySet<ChainOptions> = { ...CHAIN_COMMON, particles: true, samples: true, sweeps: true, burnIn: true, thin: true, onSweep: true };
+const PARTICLE_GIBBS: KeySet<ParticleGibbsOptions> = { ...CHAIN, refresh: true, selection: true, pathSampling: true, initialParticles: true, contextPath: true };
+const PMMH: KeySet<PmmhOptions> = { ...CHAIN, pcnBeta: true, acceptance: true };
 const LANGEVIN: KeySet<LangevinCorrectorOptions> = { kind: true, steps: true, gamma: true, snr: true };
 const REPAINT: KeySet<RepaintCorrectorOptions> = { kind: true, jumps: true };
 
@@ -41,6 +46,17 @@ export function checkOptionNames(sampler: 'replacement' | 'smc', options: unknow
     if (kind === 'langevin') unknownKeys(corrector, Object.keys(LANGEVIN), 'corrector option', "kind 'langevin'");
     if (kind === 'repaint') unknownKeys(corrector, Object.keys(REPAINT), 'corrector option', "kind 'repaint'");
   }
+}
+
+/**
+ * The same for the chain samplers (lib/chains.ts). onStep and finalNoise are named: a chain
+ * reports sweeps (onSweep), and its last step always carries the nominal noise (docs/MATH.md §11).
+ */
+export function checkChainOptionNames(sampler: 'particleGibbs' | 'pmmh', options: unknown): void {
+  if (typeof options !== 'object' || options === null) return;
+  if ('onStep' in options) throw new TypeError(`onStep is not supported by ${sampler}: it reports each sweep through onSweep`);
+  if ('finalNoise' in options) throw new TypeError(`finalNoise is not supported by ${sampler}: its last step always carries noise of the nominal variance (MATH.md §11)`);
+  unknownKeys(options, Object.keys(sampler === 'pmmh' ? PMMH : PARTICLE_GIBBS), 'option', sampler);
 }
 
 function unknownKeys(object: object, known: readonly string[], what: string, where: string): void {

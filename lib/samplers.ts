@@ -136,6 +136,7 @@ export interface SmcResult extends SampleResult {
 /** What smc returns with output 'all': particles and logWeights are always there. */
 export type SmcAllResult = SmcResult & Required<Pick<SmcResult, 'particles' | 'logWeights'>>;
 
+/** The options every sampler shares, validated (lib/chains.ts uses it too). */
 export interface Prepared {
   score: ScoreInput;
   schedule: Schedule;

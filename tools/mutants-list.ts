@@ -28,6 +28,8 @@ const SAMPLERS = 'numerics/samplers';
 const STRUCTURE = 'numerics/mixture-structure';
 const TDS = 'numerics/tds';
 const VJP = 'numerics/mixture-vjp';
+const GIBBS = 'numerics/gibbs-fixed-path';
+const GIBBS_JOINT = 'numerics/gibbs-joint';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -301,5 +303,70 @@ export const MUTANTS: Mutant[] = [
     file: 'native/core/mixture_vjp.cc',
     edits: [{ search: 'for (int64_t k = 0; k < D; ++k) acc[k] = -s[k] * su;', replace: 'for (int64_t k = 0; k < D; ++k) acc[k] = 0 * su;' }],
     tests: [VJP],
+  },
+  // ---- §11 particle Gibbs and PMMH ----
+  {
+    id: 'gibbs-backward-weight-after-increment',
+    section: '§11',
+    description: 'backward sampling weights a candidate with the weight after the step\'s increment (N(Y_s; μ_Y) counted twice)',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: 'incHist[(i - 1) * rows + r * N + k] - q / (2 * v);', replace: '2 * incHist[(i - 1) * rows + r * N + k] - q / (2 * v);' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-backward-y-block-only',
+    section: '§11',
+    description: 'backward sampling without the X block of the kernel density',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: 'logB[k] = beforeHist[(i - 1) * rows + r * N + k] + incHist[(i - 1) * rows + r * N + k] - q / (2 * v);', replace: 'logB[k] = beforeHist[(i - 1) * rows + r * N + k] + incHist[(i - 1) * rows + r * N + k];' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-reference-not-kept',
+    section: '§11',
+    description: 'the reference path is placed at t_S only, not kept in its slot after each move',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: '          pinReference(i - 1);\n', replace: '' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-reference-ancestor-resampled',
+    section: '§11',
+    description: 'the reference slot\'s ancestor drawn like the others instead of a^b = b',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: 'a[r * N + n] = ref && n === REFERENCE_SLOT ? n : searchCumulative(cdf, N, u.at(n));', replace: 'a[r * N + n] = searchCumulative(cdf, N, u.at(n));' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-last-step-no-noise',
+    section: '§11',
+    description: 'the last step without the nominal noise on X (the filter\'s convention, not the sweep\'s)',
+    file: 'lib/models/conditional-smc.ts',
+    edits: [{ search: 'const scale = Math.sqrt(kernel.coefficients[i - 1].weightVariance);', replace: 'const scale = step.last ? 0 : Math.sqrt(kernel.coefficients[i - 1].weightVariance);' }],
+    tests: [GIBBS],
+  },
+  {
+    id: 'gibbs-mh-refresh-without-proposal',
+    section: '§11',
+    description: 'the MH path refresh accepts with p_θ(Z\')/p_θ(Z) alone, leaving out the forward proposal densities',
+    file: 'lib/chains.ts',
+    edits: [{ search: 'const logRatio = logProposed[r] - logForward(proposal, K, r, D, tr) - (current.logDensity[r] - logForward(currentZ, K, r, D, tr));', replace: 'const logRatio = logProposed[r] - current.logDensity[r];' }],
+    tests: [GIBBS_JOINT],
+  },
+  {
+    id: 'pmmh-prior-term-dropped',
+    section: '§11',
+    description: 'PMMH\'s ratio without N(Y_S; 0, I)',
+    file: 'lib/chains.ts',
+    edits: [{ search: 'return -0.5 * q - logForward(path, K, r, dY, tr);', replace: 'return -logForward(path, K, r, dY, tr);' }],
+    tests: [GIBBS_JOINT],
+  },
+  {
+    id: 'pmmh-pcn-not-reversible',
+    section: '§11',
+    description: 'pCN with √(1 − β) instead of √(1 − β²) on the fresh innovation',
+    file: 'lib/chains.ts',
+    edits: [{ search: 'const xiNew = beta * xi + Math.sqrt(1 - beta * beta) * eta[(i - 1) * dY + j];', replace: 'const xiNew = beta * xi + Math.sqrt(1 - beta) * eta[(i - 1) * dY + j];' }],
+    tests: [GIBBS_JOINT],
   },
 ];

@@ -7,7 +7,7 @@ import { UsageError } from './errors';
 export type FlagKind = 'value' | 'switch';
 export type Flags = Map<string, string | true>;
 
-export const METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds'] as const;
+export const METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds', 'particle-gibbs', 'pmmh'] as const;
 export type Method = (typeof METHODS)[number];
 export const SCHEDULES = ['ou', 'vp'] as const;
 export const KERNELS = ['euler', 'ddpm'] as const;
@@ -34,6 +34,17 @@ export const METHOD_ONLY_FLAGS: Readonly<Record<string, readonly Method[]>> = {
 export function methodsText(methods: readonly Method[]): string {
   return `--method ${methods.join(' or ')}`;
 }
+/** The Markov-chain methods (MATH.md §11): they take --particles too, and the flags below. */
+export const CHAIN_METHODS: readonly Method[] = ['particle-gibbs', 'pmmh'];
+
+/** Flags of the chain methods, with the methods each belongs to. */
+export const CHAIN_ONLY_FLAGS: Readonly<Record<string, readonly Method[]>> = {
+  sweeps: CHAIN_METHODS,
+  'burn-in': CHAIN_METHODS,
+  thin: CHAIN_METHODS,
+  refresh: ['particle-gibbs'],
+  'pcn-beta': ['pmmh'],
+};
 
 /** A flag's raw value as an error message quotes it: numbers bare, anything else as JSON. */
 function shown(raw: string): string {

@@ -61,6 +61,7 @@ export class Progress {
   constructor(
     private readonly io: CliIO,
     private readonly label: string,
+    private readonly unit = 'steps',
   ) {}
   readonly onStep = (info: StepInfo): void => {
     if (!this.io.isTTY) return;
@@ -69,7 +70,7 @@ export class Progress {
     this.last = now;
     const width = 30;
     const filled = Math.round((width * info.step) / info.steps);
-    const line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${info.step}/${info.steps} steps ${((now - this.started) / 1000).toFixed(1)}s`;
+    const line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${info.step}/${info.steps} ${this.unit} ${((now - this.started) / 1000).toFixed(1)}s`;
     this.io.stderr.write('\r' + line + ' '.repeat(Math.max(0, this.drawn - line.length)));
     this.drawn = line.length;
   };

@@ -5,6 +5,7 @@ import { GaussianMixture } from '../mixture';
 import { Schedule, KernelName } from '../schedules';
 import { replacement, smc, CorrectorOptions, ContextKind, SampleResult, SmcResult } from '../samplers';
 import { tds, TwistGradient, TdsOptions } from '../tds';
+import { particleGibbs, pmmh, ChainResult } from '../chains';
 import { ResamplingScheme } from '../driver';
 import { ObservationInput } from '../observation';
 import type { BackendName } from '../backend';
@@ -30,6 +31,8 @@ export interface SamplerSettings {
   gradient?: 'auto' | TwistGradient;
   /** Default 'auto'. */
   backend?: BackendName;
+  /** The chain methods' settings (particle-gibbs, pmmh). */
+  chain?: { sweeps: number; burnIn: number; thin: number; refresh: 'mh' | 'forward'; pcnBeta: number };
 }
 
 export interface RunOutcome {
@@ -37,6 +40,25 @@ export interface RunOutcome {
   meanLogEvidence: number | null;
   minEss: number | null;
   resamplingCount: number | null;
+  /** The chain methods' diagnostics for the JSON summary (NaN written as null). */
+  chain?: Record<string, unknown>;
+}
+
+/** A number for JSON: NaN and ±Infinity become null. */
+const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+function chainSummary(r: ChainResult, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    chains: r.chainsShape[0],
+    sweeps: r.sweeps,
+    burnIn: r.burnIn,
+    thin: r.thin,
+    moveRate: r.moveRate,
+    ...extra,
+    coordinates: Array.from(r.coordinates),
+    iat: Array.from(r.iat, finite),
+    ess: Array.from(r.ess, finite),
+  };
 }
 
 export const TDS_GRADIENTS = ['auto', 'exact', 'vjp', 'finite-difference', 'identity', 'none'] as const;
@@ -57,6 +79,25 @@ export async function runMethod(model: GaussianMixture, observed: ObservationInp
     onStep: progress.onStep,
   };
   try {
+    if (s.method === 'particle-gibbs' || s.method === 'pmmh') {
+      progress.clear();
+      const bar = new Progress(io, label, 'sweeps');
+      const c = s.chain!;
+      const { onStep: _onStep, ...rest } = common;
+      const chainCommon = { ...rest, particles: s.particles, sweeps: c.sweeps, burnIn: c.burnIn, thin: c.thin, onSweep: (i: { sweep: number; sweeps: number }) => bar.onStep({ step: i.sweep, steps: i.sweeps, t: 0 }) };
+      try {
+        if (s.method === 'pmmh') {
+          const r = await userInputAsync('', () => pmmh({ ...chainCommon, pcnBeta: c.pcnBeta }));
+          warn(io, label, r.warnings);
+          return { result: r, meanLogEvidence: null, minEss: null, resamplingCount: null, chain: chainSummary(r, { pcnBeta: r.pcnBeta, acceptanceRate: r.acceptanceRate }) };
+        }
+        const r = await userInputAsync('', () => particleGibbs({ ...chainCommon, refresh: c.refresh }));
+        warn(io, label, r.warnings);
+        return { result: r, meanLogEvidence: null, minEss: null, resamplingCount: null, chain: chainSummary(r, { refresh: r.refresh, refreshAcceptance: finite(r.refreshAcceptance) }) };
+      } finally {
+        bar.clear();
+      }
+    }
     if (s.method === 'smc' || s.method === 'tds') {
       const weighted = { ...common, particles: s.particles, resampling: s.resampling, essThreshold: s.essThreshold };
       const r: Omit<SmcResult, 'contextPath'> = s.method === 'smc'

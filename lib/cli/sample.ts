@@ -15,6 +15,8 @@ import {
   METHOD_ONLY_FLAGS,
   WEIGHTED_METHODS,
   methodsText,
+  CHAIN_METHODS,
+  CHAIN_ONLY_FLAGS,
   SCHEDULES,
   KERNELS,
   CONTEXTS,
@@ -55,6 +57,11 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
   seed: 'value',
   threads: 'value',
   backend: 'value',
+  sweeps: 'value',
+  'burn-in': 'value',
+  thin: 'value',
+  refresh: 'value',
+  'pcn-beta': 'value',
   help: 'switch',
 };
 
@@ -71,12 +78,17 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const out = requiredFlag(flags, 'out', 'the .npy file to write');
 
   // Options that mean nothing for this method are mistakes, not silently ignored.
+  const chain = CHAIN_METHODS.includes(method);
   for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
-    if (flags.has(flag) && !m.includes(method)) throw new UsageError(`--${flag} applies only to ${methodsText(m)}, not ${method}`);
+    if (flag === 'particles' && chain) continue;
+    if (flags.has(flag) && !m.includes(method)) throw new UsageError(`--${flag} applies only to ${methodsText(m)}${flag === 'particles' ? `, ${CHAIN_METHODS.join(', ')}` : ''}, not ${method}`);
+  }
+  for (const [flag, ms] of Object.entries(CHAIN_ONLY_FLAGS)) {
+    if (flags.has(flag) && !ms.includes(method)) throw new UsageError(`--${flag} applies only to --method ${ms.join(', ')}, not ${method}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');
-  if (method === 'smc' && context === 'fixed') {
-    throw new UsageError("--context fixed cannot be used with --method smc: the particle filter's weights assume the forward (noising) path of the observed coordinates");
+  if ((method === 'smc' || chain) && context === 'fixed') {
+    throw new UsageError(`--context fixed cannot be used with --method ${method}: the particle filter's weights assume the forward (noising) path of the observed coordinates`);
   }
   if (method === 'tds' && flags.has('context')) {
     throw new UsageError('--context applies to replacement, langevin, repaint and smc, not tds: the twisted filter has no context path');
@@ -102,7 +114,20 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     settings.twistTau2 = numberFlag(flags, 'twist-tau2', 1, { positive: true });
     settings.gradient = choiceFlag(flags, 'gradient', TDS_GRADIENTS, 'auto');
   }
-  if (WEIGHTED_METHODS.includes(method) && settings.particles * settings.samples > 2 ** 31 - 1) {
+  if (chain) {
+    const sweeps = integerFlag(flags, 'sweeps', 100, 1, 65535);
+    const burnIn = integerFlag(flags, 'burn-in', Math.min(10, sweeps - 1), 0);
+    if (burnIn >= sweeps) throw new UsageError(`--burn-in must be below --sweeps (${sweeps}), got ${burnIn}`);
+    const thin = integerFlag(flags, 'thin', 1, 1);
+    if (thin > sweeps - burnIn) throw new UsageError(`--thin must be at most --sweeps minus --burn-in (${sweeps - burnIn}), so that one draw is kept, got ${thin}`);
+    settings.chain = {
+      sweeps, burnIn, thin,
+      refresh: choiceFlag(flags, 'refresh', ['mh', 'forward'] as const, 'mh'),
+      pcnBeta: numberFlag(flags, 'pcn-beta', 0, { min: 0, max: 1 }),
+    };
+    if (settings.chain.pcnBeta === 1) throw new UsageError('--pcn-beta must be a number in [0, 1), got 1');
+  }
+  if ((WEIGHTED_METHODS.includes(method) || chain) && settings.particles * settings.samples > 2 ** 31 - 1) {
     throw new UsageError(`--particles times --samples must be at most 2^31 - 1, got ${settings.particles} x ${settings.samples}`);
   }
   if (method === 'langevin') {
@@ -148,6 +173,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     resamplingCount: run.resamplingCount,
     backend: run.result.backend,
     warnings: run.result.warnings,
+    ...(run.chain ?? {}),
     out: output.name,
     ...Object.fromEntries(extras.map((e) => [e.flag === 'out-evidence' ? 'outEvidence' : 'outEss', e.output.name])),
   };

@@ -11,7 +11,7 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
                         {"A":[[..],..],"y":[..],"noiseStd":s} (y = A x + s noise, A d_y x D);
                         noiseStd defaults to 0 (exact); smc and replacement take every form,
                         tds the coordinate form
-  --method M            replacement | langevin | repaint | smc | tds
+  --method M            replacement | langevin | repaint | smc | tds | particle-gibbs | pmmh
   --out FILE.npy        output file, replaced only when sampling succeeds (a symlink's target is
                         written, a FIFO or device written through); - writes the .npy to stdout
   --context C           fixed | forward: the observed path (default forward; smc needs forward)
@@ -39,8 +39,17 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
   --twist-tau2 X        tau^2 of the twist's variance rho_t = lambda_t tau^2 / (lambda_t + tau^2) (default 1)
   --gradient G          auto | exact | vjp | finite-difference | identity | none (default auto: exact
                         for the mixture)
-Prints a one-line JSON summary on stdout (stderr with --out -); a progress bar on stderr when
-it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.`;
+ particle-gibbs and pmmh only (MATH.md §11; --samples is the number of chains K, --particles
+ the particles N of each sweep's filter, default 256; the CPU backend):
+  --sweeps M            sweeps per chain (default 100, at most 65535)
+  --burn-in B           sweeps left out (default 10)
+  --thin T              keep every T-th post-burn-in sweep (default 1): the .npy holds
+                        K * floor((M - B) / T) rows, chain-major
+  --refresh R           particle-gibbs: mh (exact, default) | forward (re-noising, approximate)
+  --pcn-beta B          pmmh: pCN parameter in [0, 1) (default 0: a fresh forward path)
+Prints a one-line JSON summary on stdout (stderr with --out -; for the chain methods with the
+move rate, the acceptance rate and the autocorrelation time and ESS per latent coordinate); a
+progress bar on stderr when it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.`;
 
 const DEMO_WHAT = `a built-in 3-D two-mode problem, every method against the exact posterior (sliced
 Wasserstein distance and its noise floor). It first prints how long it will take: about 3 s
