@@ -81,7 +81,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const chain = CHAIN_METHODS.includes(method);
   for (const [flag, m] of Object.entries(METHOD_ONLY_FLAGS)) {
     if (flag === 'particles' && chain) continue;
-    if (flags.has(flag) && !m.includes(method)) throw new UsageError(`--${flag} applies only to ${methodsText(m)}${flag === 'particles' ? `, ${CHAIN_METHODS.join(', ')}` : ''}, not ${method}`);
+    if (flags.has(flag) && !m.includes(method)) throw new UsageError(`--${flag} applies only to ${methodsText(flag === 'particles' ? [...m, ...CHAIN_METHODS] : m)}, not ${method}`);
   }
   for (const [flag, ms] of Object.entries(CHAIN_ONLY_FLAGS)) {
     if (flags.has(flag) && !ms.includes(method)) throw new UsageError(`--${flag} applies only to --method ${ms.join(', ')}, not ${method}`);
