@@ -198,9 +198,9 @@ export function mixtureProblem(dy: number): { model: GaussianMixture; observed: 
   return { model: mixture, observed: { A, y: A.map((row) => row.reduce((a, v, k) => a + v * mid[k], 0)), noiseStd: 0.1 } };
 }
 
-/** SW ≤ 3 × the 95% exact-vs-exact floor for smc (calibrated SW / floor: 0.70 ± 0.39 on the 1 x 8 problem, 1.13 ± 0.43 on the 2 x 8 one, where replacement is at 3.3 ± 0.4), ≥ 1.25 × floor for replacement (the floor is a 95% quantile of exact-vs-exact SW, so exact sampling rarely passes 1.25 × floor). */
+/** SW ≤ 3 × the 95% exact-vs-exact floor for smc (calibrated SW / floor: 0.70 ± 0.39 on the 1 x 8 problem, 1.13 ± 0.43 on the 2 x 8 one, where replacement is at 3.3 ± 0.4), ≥ 1.1 × floor for replacement (the floor is a 95% quantile of exact-vs-exact SW; replacement sits at 2.3 ± 0.3 and 3.3 ± 0.35 × floor). */
 export const SMC_FLOOR_FACTOR = 3;
-export const REPLACEMENT_FLOOR_FACTOR = 1.25;
+export const REPLACEMENT_FLOOR_FACTOR = 1.1;
 
 export const MIXTURE_FLOOR_CASES: StatCase[] = [1, 2].map((dy) => ({
   name: `svd filter: mixture D = 8, random A ${dy}x8, σ_y = 0.1: smc at the noise floor, replacement not`,
@@ -225,11 +225,11 @@ export const MIXTURE_FLOOR_CASES: StatCase[] = [1, 2].map((dy) => ({
 /**
  * Gaussian prior, 2 x 3 A, σ_y = 0.3, OU (T = 5) on §9.1's grid, K = 200 runs of N = 200: the
  * weighted particles pooled over runs against the exact posterior (mean error in posterior sd,
- * relative variance error) and mean p̂(y)/p(y) − 1. At S = 400 within 0.1, 0.15, 0.1 (measured
- * about 0.04 each); at S = 8 the variance is off by a factor of about 3 (the check: some error
- * past its tolerance).
+ * relative variance error) and mean p̂(y)/p(y) − 1. At S = 400 within 0.1, 0.15, 0.15 (measured
+ * over 40 seeds: 0.037 ± 0.011, 0.033 ± 0.007, 0.026 ± 0.020); at S = 8 the variance is off by a
+ * factor of about 3 (the check: some error past its tolerance, measured 14.7 ± 0.2 tolerances).
  */
-export const CONVERGENCE_TOLERANCE = { mean: 0.1, variance: 0.15, evidence: 0.1 };
+export const CONVERGENCE_TOLERANCE = { mean: 0.1, variance: 0.15, evidence: 0.15 };
 
 export async function convergenceErrors(steps: number, seed: number): Promise<{ mean: number; variance: number; evidence: number }> {
   const observed = { A: [[1, 0.6, -0.4], [0.2, -1, 0.7]], y: [1.2, -0.9], noiseStd: 0.3 };
