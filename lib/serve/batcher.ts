@@ -1,6 +1,8 @@
-// Continuous batching for particle filters: requests that share a batching key and arrive
-// within a short window (default 5 ms) run as one driver call (lib/serve/batched.ts), each
-// with its own seed and observed values, so each gets the bytes it would get alone. A member
+// Continuous batching for particle filters: requests that share a batching key run as one
+// driver call (lib/serve/batched.ts), each with its own seed and observed values, so each gets
+// the bytes it would get alone. While no batch of a key runs, a request waits a short window
+// (default 5 ms) for others; while one runs, requests queue and start together as soon as it
+// ends, so under load the batches grow instead of running side by side. A member
 // whose client goes away is answered with its AbortError at once and its result dropped; the
 // others are unaffected. The batch itself stops only when every member has gone.
 import type { StepInfo } from '../driver';
@@ -24,6 +26,8 @@ interface Pending {
 
 export class Batcher {
   private readonly pending = new Map<string, Pending>();
+  /** Batches of each key now running. */
+  private readonly running = new Map<string, number>();
 
   constructor(
     private readonly windowMs: number,
@@ -48,17 +52,20 @@ export class Batcher {
       if (!batch) {
         batch = { shared, entries: [] };
         this.pending.set(key, batch);
-        setTimeout(() => this.fire(key), this.windowMs);
+        // Busy: it starts when the running batch ends (fire's finally). Idle: after the window.
+        if (!this.running.get(key)) setTimeout(() => this.fire(key), this.windowMs);
       }
       batch.entries.push(entry);
     });
   }
 
   private async fire(key: string): Promise<void> {
-    const batch = this.pending.get(key)!;
+    const batch = this.pending.get(key);
+    if (!batch) return;
     this.pending.delete(key);
     const entries = batch.entries.filter((e) => !e.settled);
     if (entries.length === 0) return;
+    this.running.set(key, (this.running.get(key) ?? 0) + 1);
     this.onBatch(entries.length);
     // The batch stops when every member's client has gone.
     const controller = new AbortController();
@@ -74,6 +81,14 @@ export class Batcher {
       entries.forEach((e, i) => e.resolve(results[i]));
     } catch (err) {
       for (const e of entries) e.reject(err);
+    } finally {
+      const n = this.running.get(key)! - 1;
+      if (n > 0) this.running.set(key, n);
+      else {
+        this.running.delete(key);
+        // The requests that queued meanwhile start now.
+        if (this.pending.has(key)) void this.fire(key);
+      }
     }
   }
 }
