@@ -422,13 +422,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   });
   const correction = evidenceCorrection(q.schedule, result.grid, svd, noiseStd, rows, starts, path, runs);
   const logPy = result.logEvidence.map((z, r) => z + correction[r]);
-  // One draw per run, chosen by its final weight, never uniformly (MATH.md §3).
-  const chosen = new Int32Array(runs);
-  const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
-  if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
-  // Gathered where the particles are: only the K chosen rows come back from a device.
-  const samples = new Float32Array(runs * p.dim);
-  await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
+  const samples = await drawByWeight(p, result, runs, particles);
   const out: SmcResult = {
     samples,
     shape: [runs, p.dim],
@@ -444,7 +438,25 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     resampled: result.resampled,
     contextPath: path,
   };
-  const collapse = collapseWarning(result.ess, q.steps, runs, particles);
+  return finishWeighted(p, out, result, q.steps, output, started);
+}
+
+/** One draw per run, chosen by its final weight, never uniformly (MATH.md §3); gathered where the particles are, so only the K chosen rows come back from a device. */
+export async function drawByWeight(p: Prepared, result: DriverResult, runs: number, particles: number): Promise<Float32Array> {
+  const chosen = new Int32Array(runs);
+  const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
+  if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
+  const samples = new Float32Array(runs * p.dim);
+  await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
+  return samples;
+}
+
+/** The end of a weighted sampler's result: the collapse warning, every particle with output 'all', the state freed, the seconds. */
+export async function finishWeighted<R extends SampleResult & { ess: Float64Array; particles?: Float32Array; logWeights?: Float64Array }>(
+  p: Prepared, out: R, result: DriverResult, steps: number, output: 'one' | 'all', started: number,
+): Promise<R> {
+  const runs = out.shape[0], particles = result.logWeights.length / runs;
+  const collapse = collapseWarning(result.ess, steps, runs, particles);
   if (collapse) out.warnings.push(collapse);
   if (output === 'all') {
     out.particles = await p.backend.memory.readF32(result.particles);

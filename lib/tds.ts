@@ -1,11 +1,10 @@
 // `tds`: the twisted diffusion sampler (docs/MATH.md §10) on the shared driver, for
 // observations of the state itself, exact or noisy: y = x₀[M] + σ_y ε.
 import { typeError, rangeError, positiveInteger, finiteNumber, oneOf, abortError } from './errors';
-import { prepare, runModel, problemWarnings, SmcResult, CommonOptions } from './samplers';
+import { prepare, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions } from './samplers';
 import { RESAMPLING_SCHEMES, ResamplingScheme } from './driver';
 import { GaussianMixture } from './mixture';
 import { twistedModel, twistedScoreEvaluations, TwistGradient, ScoreVjp, LogLikelihood } from './models/twisted';
-import { collapseWarning } from './diagnostics';
 import { checkOptionKeys, COMMON_OPTION_NAMES } from './options';
 
 export type { TwistGradient, ScoreVjp, LogLikelihood, LikelihoodContext } from './models/twisted';
@@ -96,7 +95,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   if (gradient === 'vjp' && p.score && (p.score as { parameterization?: string }).parameterization && (p.score as { parameterization?: string }).parameterization !== 'score') {
     throw new TypeError("gradient 'vjp' needs a model parameterized as a score: its vjp is of the score");
   }
-  options.signal?.aborted && throwAbort(options.signal);
+  if (options.signal?.aborted) throw abortError(options.signal);
   const model = twistedModel({
     kernel: p.kernel,
     observed: p.obs!.indices,
@@ -110,11 +109,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
     signal: options.signal,
   });
   const result = await runModel(p, common, model, { runs, particles, essThreshold: tau, scheme });
-  const chosen = new Int32Array(runs);
-  const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
-  if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
-  const samples = new Float32Array(runs * p.dim);
-  await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
+  const samples = await drawByWeight(p, result, runs, particles);
   const out: TdsResult = {
     samples,
     shape: [runs, p.dim],
@@ -132,17 +127,5 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
     gradient,
     scoreEvaluations: twistedScoreEvaluations(p.steps, gradient),
   };
-  const collapse = collapseWarning(result.ess, p.steps, runs, particles);
-  if (collapse) out.warnings.push(collapse);
-  if (output === 'all') {
-    out.particles = await p.backend.memory.readF32(result.particles);
-    out.logWeights = result.logWeights;
-  }
-  p.backend.memory.free(result.particles);
-  out.seconds = (performance.now() - started) / 1000;
-  return out;
-}
-
-function throwAbort(signal: AbortSignal): never {
-  throw abortError(signal);
+  return finishWeighted(p, out, result, p.steps, output, started);
 }
