@@ -173,6 +173,22 @@ describe('dynamic batching', () => {
     }
   });
 
+  test('batchWindowMs 0 runs every request alone, with the same bytes', async () => {
+    const s = await listening({ models: [served], batchWindowMs: 0 });
+    try {
+      const answers = await Promise.all([1, 2].map((seed) => call(s, { method: 'POST', url: '/v1/sample', payload: { ...body, seed } })));
+      for (const [i, seed] of [1, 2].entries()) {
+        const alone = await smc({ score: mixture, schedule: schedules.ou({ T: 5 }), steps: 25, observed: DEMO_OBSERVATION, particles: 8, samples: 3, seed });
+        expect(answers[i].json().logEvidence).toEqual(Array.from(alone.logEvidence));
+      }
+      const m = (await call(s, { url: '/metrics' })).payload;
+      expect(m).toMatch(/condiff_batch_size_sum 2\n/);
+      expect(m).toMatch(/condiff_batch_size_count 2\n/);
+    } finally {
+      await s.app.close();
+    }
+  });
+
   test('a request that is wrong alone fails alone; the others of its window are answered', async () => {
     const s = await listening({ models: [served], batchWindowMs: 50 });
     try {
