@@ -443,12 +443,18 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
 
 /** One draw per run, chosen by its final weight, never uniformly (MATH.md §3); gathered where the particles are, so only the K chosen rows come back from a device. */
 export async function drawByWeight(p: Prepared, result: DriverResult, runs: number, particles: number): Promise<Float32Array> {
-  const chosen = new Int32Array(runs);
-  const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
-  if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
-  const samples = new Float32Array(runs * p.dim);
-  await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
-  return samples;
+  try {
+    const chosen = new Int32Array(runs);
+    const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
+    if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
+    const samples = new Float32Array(runs * p.dim);
+    await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
+    return samples;
+  } catch (e) {
+    // The caller frees the particles only when this succeeds (finishWeighted).
+    p.backend.memory.free(result.particles);
+    throw e;
+  }
 }
 
 /** The end of a weighted sampler's result: the collapse warning, every particle with output 'all', the state freed, the seconds. */

@@ -181,23 +181,28 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
         return { g, scale: 1 };
       }
       case 'finite-difference': {
-        // Central difference of x̂₀ along u: [x̂₀(z + εu) − x̂₀(z − εu)] / 2ε = J u, which is Jᵀu
-        // for a conservative score. ε max_r ‖u_r‖ = 10⁻² σ_t: the largest move stays well above
-        // float32's rounding of the score and well below the scale on which p_t changes.
-        let maxNorm = 0;
+        // Central difference of x̂₀ along u: [x̂₀(z + ε u) − x̂₀(z − ε u)] / 2ε = J u, which is Jᵀu
+        // for a conservative score. Per row, ε_r ‖u_r‖ = 10⁻² σ_t: the move stays well above
+        // float32's rounding of the score and well below the scale on which p_t changes, and a
+        // row's step never depends on the other rows (so not on the batch). The step is taken
+        // along the unit direction e_r = ε_r u_r.
+        const h = 1e-2 * Math.sqrt(s2);
+        const eps = new Float64Array(rows);
         for (let r = 0; r < rows; r++) {
           let n2 = 0;
           for (let k = r * D; k < (r + 1) * D; k++) n2 += u[k] * u[k];
-          if (n2 > maxNorm) maxNorm = n2;
+          eps[r] = n2 > 0 ? h / Math.sqrt(n2) : 0;
+          for (let k = r * D; k < (r + 1) * D; k++) g[k] = eps[r] * u[k];
         }
-        if (maxNorm === 0) return null;
-        const eps = (1e-2 * Math.sqrt(s2)) / Math.sqrt(maxNorm);
-        for (const [sign, out] of [[1, fd!], [-1, g]] as const) {
-          await combine(z, u, 1, sign * eps, tmp, 'the finite-difference point', where);
+        for (const [sign, out] of [[1, fd!], [-1, mut]] as const) {
+          await combine(z, g, 1, sign, tmp, 'the finite-difference point', where);
           const s = (await run.score(tmp, t, where)) as Float32Array;
           await combine(tmp, s, 1 / a, s2 / a, out, "Tweedie's x̂₀", where);
         }
-        await combine(fd!, g, 1 / (2 * eps), -1 / (2 * eps), g, 'the finite-difference gradient', where);
+        for (let r = 0; r < rows; r++) {
+          const f = eps[r] > 0 ? 1 / (2 * eps[r]) : 0;
+          for (let k = r * D; k < (r + 1) * D; k++) g[k] = f * (fd![k] - mut[k]);
+        }
         return { g, scale: 1 };
       }
     }
@@ -255,7 +260,8 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
     finalWeight: async () => {
       if (spec.likelihood) {
         const r = await likelihoodAt(z, 0, 'at the final weight');
-        for (let k = 0; k < rows; k++) increment[k] = r.value[k] - lpt[k];
+        // A particle whose twist was already −∞ keeps weight 0 (not −∞ − −∞ = NaN).
+        for (let k = 0; k < rows; k++) increment[k] = lpt[k] === -Infinity ? -Infinity : r.value[k] - lpt[k];
         return;
       }
       // σ_y > 0: the true likelihood at x₀; σ_y = 0: the density of y under the last step

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { encodeNpy } from '../npy';
 import { isErrorNamed, MissingDependencyError } from '../errors';
 import type { StepInfo } from '../driver';
-import { SAMPLE_BODY_SCHEMA, SampleBody, ServedModel, BadRequest, runSample, toResponse, requestWork, SERVE_METHODS, batchable, checkFields } from './request';
+import { SAMPLE_BODY_SCHEMA, SampleBody, ServedModel, BadRequest, runSample, toResponse, requestWork, SERVE_METHODS, batchable, checkFields, scheduleFor } from './request';
 import { Batcher } from './batcher';
 import type { SampleResult, SmcResult } from '../samplers';
 import { ServeMetrics } from './metrics';
@@ -71,6 +71,7 @@ export async function createService(options: ServeOptions): Promise<SampleServic
   let draining = false;
   const running = new Set<Promise<unknown>>();
   let idle: (() => void) | undefined;
+  let drained: Promise<void> | undefined;
 
   app.addHook('onRequest', async (request, reply) => {
     if (draining) return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'the server is shutting down' });
@@ -138,12 +139,19 @@ export async function createService(options: ServeOptions): Promise<SampleServic
       reply.raw.on('close', () => {
         if (!reply.raw.writableFinished) controller.abort(new Error('the client disconnected'));
       });
+      // Gone before the handler ran (while its body was read): 'close' has fired already.
+      if (request.raw.destroyed || reply.raw.destroyed) controller.abort(new Error('the client disconnected'));
       const stream = request.query.stream === '1';
       const job = (async () => {
         metrics.inFlight.inc();
         const started = performance.now();
         try {
-          if (stream) return await streamRun(body, model, controller.signal, reply);
+          if (stream) {
+            // A mistake in the request is a 400 before the stream starts, not an event after a 200.
+            checkFields(body);
+            scheduleFor(body, model);
+            return await streamRun(body, model, controller.signal, reply);
+          }
           const r = await sample(body, model, controller.signal);
           metrics.particleSteps.inc(requestWork(body, 1));
           if (acceptsNpy(request)) {
@@ -200,9 +208,11 @@ export async function createService(options: ServeOptions): Promise<SampleServic
       metrics.particleSteps.inc(requestWork(body, 1));
       event('result', toResponse(body, r));
     } catch (e) {
-      if (signal.aborted) throw e;
-      const status = e instanceof BadRequest || isErrorNamed(e, 'TypeError', 'RangeError') ? 400 : 500;
-      event('error', { statusCode: status, message: (e as Error).message });
+      // The reply is hijacked: an error is an event (or nothing, for a client that has gone), never rethrown.
+      if (!signal.aborted) {
+        const status = e instanceof BadRequest || isErrorNamed(e, 'TypeError', 'RangeError') ? 400 : 500;
+        event('error', { statusCode: status, message: (e as Error).message });
+      }
     }
     raw.end();
     return reply;
@@ -211,9 +221,10 @@ export async function createService(options: ServeOptions): Promise<SampleServic
   return {
     app,
     metrics,
-    drain: async () => {
+    drain: () => {
       draining = true;
-      if (running.size > 0) await new Promise<void>((resolve) => (idle = resolve));
+      drained ??= running.size > 0 ? new Promise<void>((resolve) => (idle = resolve)) : Promise.resolve();
+      return drained;
     },
   };
 }

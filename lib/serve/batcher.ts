@@ -66,7 +66,6 @@ export class Batcher {
     const entries = batch.entries.filter((e) => !e.settled);
     if (entries.length === 0) return;
     this.running.set(key, (this.running.get(key) ?? 0) + 1);
-    this.onBatch(entries.length);
     // The batch stops when every member's client has gone.
     const controller = new AbortController();
     const gone = () => {
@@ -77,6 +76,7 @@ export class Batcher {
       for (const e of entries) if (!e.settled) e.onStep?.(info);
     };
     try {
+      this.onBatch(entries.length);
       const results = await sampleBatched({ ...batch.shared, signal: controller.signal }, entries.map((e) => e.member), onStep);
       entries.forEach((e, i) => e.resolve(results[i]));
     } catch (err) {

@@ -51,7 +51,9 @@ void twist_increment(const float* xs, const float* mu, const float* mut, int64_t
         const double m = mu[k], mt = mut[k];
         acc += (static_cast<double>(xs[k]) - 0.5 * (m + mt)) * (m - mt);
       }
-      increment[r] = acc / v + lps[r] - lpt[r];
+      // A particle whose twist is already 0 (a likelihood of -inf) keeps weight 0: -inf, not
+      // -inf - -inf = NaN.
+      increment[r] = lpt[r] == -INFINITY ? -INFINITY : acc / v + lps[r] - lpt[r];
     }
   });
 }

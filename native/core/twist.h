@@ -17,7 +17,8 @@ int64_t mask_twist(const float* x, const float* score, int64_t rows, int64_t dim
                    const int32_t* observed, const float* y, int64_t d_obs, double variance, double* log_twist, float* u,
                    Threads threads);
 
-// increment[r] = Σ_k (xs − (μ + μ̃)/2)_k (μ − μ̃)_k / v + lps[r] − lpt[r] for every row r.
+// increment[r] = Σ_k (xs − (μ + μ̃)/2)_k (μ − μ̃)_k / v + lps[r] − lpt[r] for every row r
+// (−∞ where lpt[r] = −∞: that particle's weight is already 0).
 void twist_increment(const float* xs, const float* mu, const float* mut, int64_t rows, int64_t dim, double v,
                      const double* lps, const double* lpt, double* increment, Threads threads);
 

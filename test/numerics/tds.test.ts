@@ -54,6 +54,32 @@ describe('tds', () => {
     expect(Array.from(b.logEvidence)).toEqual(Array.from(a.logEvidence));
   });
 
+  test("a run's draws do not depend on the other runs of its batch, finite differences included", async () => {
+    for (const gradient of ['finite-difference', 'exact', 'identity'] as const) {
+      const one = await tds({ ...base, gradient, samples: 1, seed: 7 });
+      const three = await tds({ ...base, gradient, samples: 3, seed: 7 });
+      expect(Array.from(three.samples.subarray(0, 5))).toEqual(Array.from(one.samples));
+      expect(three.logEvidence[0]).toBe(one.logEvidence[0]);
+    }
+  });
+
+  test('a likelihood of -Infinity gives a particle weight 0, never NaN, with or without resampling', async () => {
+    // Zero likelihood where x_0 < -0.3: such particles must drop out, whatever the ESS threshold.
+    const likelihood = (x: Float32Array, ctx: { rows: number; dim: number }) => {
+      const value = new Float64Array(ctx.rows), gradient = new Float32Array(x.length);
+      for (let r = 0; r < ctx.rows; r++) value[r] = x[r * ctx.dim] < -0.3 ? -Infinity : -0.5 * (x[r * ctx.dim] - 1) ** 2;
+      for (let r = 0; r < ctx.rows; r++) gradient[r * ctx.dim] = value[r] === -Infinity ? 0 : 1 - x[r * ctx.dim];
+      return { value, gradient };
+    };
+    for (const essThreshold of [1, 0.3, 0]) {
+      const r = await tds({ score: model, schedule: schedules.vp(), steps: 20, likelihood, particles: 64, samples: 4, seed: 3, essThreshold, gradient: 'identity', output: 'all' });
+      expect(r.logEvidence.every(Number.isFinite)).toBe(true);
+      expect(r.logWeights!.every((w) => !Number.isNaN(w))).toBe(true);
+      // Every particle with positive final weight has x_0 >= -0.3.
+      for (let k = 0; k < r.logWeights!.length; k++) if (r.logWeights![k] > -Infinity) expect(r.particles![k * 5]).toBeGreaterThanOrEqual(-0.3);
+    }
+  });
+
   test('bad options are named', async () => {
     await expect(tds({ ...base, gradient: 'vjp' })).rejects.toThrow(/gradient 'vjp' needs a score model with a vjp/);
     await expect(tds({ ...base, score: { dim: 5, score: (z: Float32Array) => z }, gradient: 'exact' })).rejects.toThrow(/gradient 'exact' needs a GaussianMixture/);
