@@ -10,6 +10,7 @@
         "native/binding/cpu_filter_ops.cc",
         "native/binding/cpu_particle_ops.cc",
         "native/binding/cpu_twist_ops.cc",
+        "native/binding/cpu_subspace_ops.cc",
         "native/binding/misc_ops.cc",
         "native/binding/mixture_wrap.cc",
         "native/core/linalg.cc",
@@ -24,6 +25,7 @@
         "native/core/resampling.cc",
         "native/core/smc_step.cc",
         "native/core/twist.cc",
+        "native/core/subspace.cc",
         "native/core/weights.cc"
       ],
       "include_dirs": ["native/core", "native/binding"],

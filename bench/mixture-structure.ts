@@ -292,7 +292,7 @@ async function main(): Promise<void> {
     }
   }
   const pathNote = [...new Set(SHAPES.map((s) => cells.get(key('after', 'smc', s.dim))!.path))].join(', ');
-  const markdown = `## 6. The mixture score at the speed of its structure
+  const markdown = `## 7. The mixture score at the speed of its structure
 
 ${machineLines(machine, os.loadavg())}
 - Peers: ${versions}; \`bench/peers/numpy_smc.py\` and \`bench/peers/torch_smc.py\`, run with \`${PYTHON}\`.

@@ -369,6 +369,28 @@ export interface NativeAddon extends HostOps {
     increment: Float64Array,
     threads: number,
   ): Promise<number>;
+  /**
+   * The SVD filter's projections (native/core/subspace.h, docs/MATH.md §9.1): out (rows x n)
+   * = (V_rᵀ x)_{index_j} for each row of x, with vt the r x D matrix V_rᵀ and n = index.length.
+   */
+  svdProject(x: Float32Array, vt: Float64Array, index: Int32Array, out: Float64Array, threads: number): Promise<number>;
+  /**
+   * increment[row] = constant − Σ_j (targets[run, j] − (V_rᵀ mu_row)_{index_j})² / (2 variance),
+   * run = row / particles, targets runs x n (native/core/subspace.h).
+   */
+  svdLogWeights(
+    mu: Float32Array,
+    vt: Float64Array,
+    index: Int32Array,
+    targets: Float32Array,
+    particles: number,
+    variance: number,
+    constant: number,
+    increment: Float64Array,
+    threads: number,
+  ): Promise<number>;
+  /** z_row ← z_row + Σ_j v_{index_j} (targets[run, j] − (V_rᵀ z_row)_{index_j}) in place (native/core/subspace.h). */
+  svdPin(z: Float32Array, vt: Float64Array, index: Int32Array, targets: Float32Array, particles: number, threads: number): Promise<number>;
   GaussianMixture: new (
     dim: number,
     components: number,
@@ -401,6 +423,9 @@ export type DirectOps = Pick<
   | 'gatherRowsInPlaceAsync'
   | 'maskTwist'
   | 'twistIncrement'
+  | 'svdProject'
+  | 'svdLogWeights'
+  | 'svdPin'
   | 'philox4x32'
   | 'kernelCoefficients'
   | 'parallelProbe'

@@ -30,6 +30,7 @@ const TDS = 'numerics/tds';
 const VJP = 'numerics/mixture-vjp';
 const GIBBS = 'numerics/gibbs-fixed-path';
 const GIBBS_JOINT = 'numerics/gibbs-joint';
+const SVD_FILTER = 'numerics/svd-filter';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -368,5 +369,29 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/chains.ts',
     edits: [{ search: 'const xiNew = beta * xi + Math.sqrt(1 - beta * beta) * eta[(i - 1) * dY + j];', replace: 'const xiNew = beta * xi + Math.sqrt(1 - beta) * eta[(i - 1) * dY + j];' }],
     tests: [GIBBS_JOINT],
+  },
+  {
+    id: 'svd-pin-sign',
+    section: '§9.1',
+    description: 'the native pin moves a dense observation\'s pinned coordinates away from the path (Ỹ − c negated)',
+    file: 'native/core/subspace.cc',
+    edits: [{ search: 'for (int64_t j = 0; j < v.count; ++j) delta[j] = static_cast<double>(y[j]) - delta[j];', replace: 'for (int64_t j = 0; j < v.count; ++j) delta[j] = delta[j] - static_cast<double>(y[j]);' }],
+    tests: [SVD_FILTER],
+  },
+  {
+    id: 'svd-weight-variance',
+    section: '§9.1',
+    description: 'the native log weight of a dense observation divides the squared residual by v instead of 2v',
+    file: 'native/core/subspace.cc',
+    edits: [{ search: 'increment[r] = constant - quad / (2.0 * variance);', replace: 'increment[r] = constant - quad / variance;' }],
+    tests: [SVD_FILTER],
+  },
+  {
+    id: 'svd-projection-tail',
+    section: '§9.1',
+    description: 'the native projection drops the coordinates past the last multiple of eight',
+    file: 'native/core/subspace.cc',
+    edits: [{ search: 'for (int l = 0; k + l < dim; ++l) part[l] += row[k + l] * static_cast<double>(x[k + l]);', replace: 'for (int l = 0; false && k + l < dim; ++l) part[l] += row[k + l] * static_cast<double>(x[k + l]);' }],
+    tests: [SVD_FILTER],
   },
 ];

@@ -12,6 +12,7 @@ import type { LinearObservation } from '../observation';
 import type { KernelName } from '../schedules';
 import { backwardKernel } from './backward-kernel';
 import type { Corrector } from './correctors';
+import { native } from '../native';
 
 /** The pinned path of every run and where each rotated coordinate's pin starts. */
 export interface PinnedPath {
@@ -98,49 +99,41 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
         for (let q = 0; q < runs; q++) for (let j = 0; j < n; j++) out[q * n + j] = pathAt(k, q, order[j]);
         return out;
       };
+      // A dense V_rᵀ: its rotations run natively (native/core/subspace.h), with the pinned
+      // directions in pinning order.
+      const vt = svd.vt;
+      const pinnedIndex = (n: number) => order.subarray(0, n);
+      const allIndex = Int32Array.from({ length: r }, (_, i) => i);
       // x ← x' + V_O (Ỹ_{k,O} − V_O^T x') on every row (dense or operator SVD).
-      const pinRows = (k: number, n: number) => {
+      const pinRows = async (k: number, n: number) => {
         if (n === 0) return;
+        if (vt) {
+          await native.direct.svdPin(z, vt, pinnedIndex(n), pinnedValues(k, n), run.particles, threads);
+          return;
+        }
         const x = new Float64Array(D);
-        const delta = new Float64Array(r);
         for (let row = 0; row < rows; row++) {
           const q = Math.floor(row / run.particles);
           const zr = z.subarray(row * D, (row + 1) * D);
-          if (svd.vt) {
-            const vt = svd.vt;
-            for (let j = 0; j < n; j++) {
-              const i = order[j];
-              let p = 0;
-              for (let c = 0; c < D; c++) p += vt[i * D + c] * zr[c];
-              delta[j] = pathAt(k, q, i) - p;
-            }
-            for (let c = 0; c < D; c++) {
-              let acc = zr[c];
-              for (let j = 0; j < n; j++) acc += vt[order[j] * D + c] * delta[j];
-              zr[c] = acc;
-            }
-          } else {
-            x.set(zr);
-            const p = svd.project(x);
-            const d = new Float64Array(r);
-            for (let j = 0; j < n; j++) d[order[j]] = pathAt(k, q, order[j]) - p[order[j]];
-            const lifted = svd.lift(d);
-            for (let c = 0; c < D; c++) zr[c] = zr[c] + lifted[c];
-          }
+          x.set(zr);
+          const p = svd.project(x);
+          const d = new Float64Array(r);
+          for (let j = 0; j < n; j++) d[order[j]] = pathAt(k, q, order[j]) - p[order[j]];
+          const lifted = svd.lift(d);
+          for (let c = 0; c < D; c++) zr[c] = zr[c] + lifted[c];
         }
       };
-      const rotated = (row: Float32Array): Float64Array => {
-        if (mask) return Float64Array.from(mask, (k) => row[k]);
-        if (svd.vt) {
-          const out = new Float64Array(r);
-          for (let i = 0; i < r; i++) {
-            let acc = 0;
-            for (let c = 0; c < D; c++) acc += svd.vt[i * D + c] * row[c];
-            out[i] = acc;
-          }
-          return out;
+      // V_rᵀ x for every row of x (rows x r).
+      const rotatedRows = async (x: Float32Array): Promise<Float64Array> => {
+        const out = new Float64Array(rows * r);
+        if (mask) {
+          for (let row = 0; row < rows; row++) for (let i = 0; i < r; i++) out[row * r + i] = x[row * D + mask[i]];
+        } else if (vt) {
+          await native.direct.svdProject(x, vt, allIndex, out, threads);
+        } else {
+          for (let row = 0; row < rows; row++) out.set(svd.project(Float64Array.from(x.subarray(row * D, (row + 1) * D))), row * r);
         }
-        return svd.project(Float64Array.from(row));
+        return out;
       };
 
       const initial = async () => {
@@ -151,7 +144,7 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
           return;
         }
         await ops.initState(batch, all, none, noValues, run.stream(S, 'initial'), z, threads);
-        pinRows(S, n);
+        await pinRows(S, n);
       };
       let mu: F32Array | undefined;
       const weigh = async (step: Step) => {
@@ -170,9 +163,13 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
         }
         const m = mu as Float32Array;
         const constant = -0.5 * n * (LOG_2PI + Math.log(w));
+        if (vt) {
+          await native.direct.svdLogWeights(m, vt, pinnedIndex(n), pinnedValues(k, n), run.particles, w, constant, inc, threads);
+          return;
+        }
         for (let row = 0; row < rows; row++) {
           const q = Math.floor(row / run.particles);
-          const c = rotated(m.subarray(row * D, (row + 1) * D));
+          const c = svd.project(Float64Array.from(m.subarray(row * D, (row + 1) * D)));
           let quad = 0;
           for (let j = 0; j < n; j++) {
             const d = pathAt(k, q, order[j]) - c[order[j]];
@@ -193,7 +190,7 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
           return;
         }
         await ops.propagate(batch, all, none, m, ancestors, noise, noValues, stream, z, threads);
-        pinRows(k, n);
+        await pinRows(k, n);
       };
       const move = async (step: Step, ancestors: I32Array | null) => {
         const m = mu ?? (await kernel.mean(step));
@@ -220,7 +217,7 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
                   await ops.langevin(batch, set.latent, set.observed, g, rule, param, snrAlpha, stream, z, threads);
                 } else {
                   await ops.langevin(batch, all, none, g, rule, param, snrAlpha, stream, z, threads);
-                  pinRows(k, n);
+                  await pinRows(k, n);
                 }
               }
               return;
@@ -234,7 +231,7 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
                 await ops.renoise(batch, set.latent, set.observed, c.alphaTs, c.sigma2Ts, pinnedValues(kt, nt), stream, z, threads);
               } else {
                 await ops.renoise(batch, all, none, c.alphaTs, c.sigma2Ts, noValues, stream, z, threads);
-                pinRows(kt, nt);
+                await pinRows(kt, nt);
               }
               await propagate(step, await kernel.mean(step, `${step.where}, RePaint jump ${u + 1}`), null, 'repaintKernel', u);
             }
@@ -245,9 +242,10 @@ export function svdFilterModel(spec: SvdFilterSpec): FeynmanKacModel {
         const s2 = obs.noiseStd * obs.noiseStd;
         const starts = Array.from(spec.path.start, (k) => (k <= S ? { k, alpha: Math.exp(run.schedule.logAlpha(run.grid[k])), sigma2: run.schedule.sigma2(run.grid[k]) } : null));
         const inc = run.increment as Float64Array;
+        const rot = await rotatedRows(z);
         for (let row = 0; row < rows; row++) {
           const q = Math.floor(row / run.particles);
-          const c = rotated(z.subarray(row * D, (row + 1) * D));
+          const c = rot.subarray(row * r, (row + 1) * r);
           let lw = 0;
           for (let i = 0; i < r; i++) {
             const d = svd.ybar[i] - svd.s[i] * c[i];

@@ -36,7 +36,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   AddonData* data = new AddonData();
   env.SetInstanceData(data);
   Napi::Object direct = Napi::Object::New(env);
-  for (OpTable table : {particle_ops(), block_ops(), filter_ops(), misc_ops(), twist_ops()}) {
+  for (OpTable table : {particle_ops(), block_ops(), filter_ops(), misc_ops(), twist_ops(), subspace_ops()}) {
     export_ops(env, exports, table, false, data);
     export_ops(env, direct, table, true, data);
   }

@@ -79,7 +79,13 @@ Napi::Value ContextWrap::MixtureScore(const Napi::CallbackInfo& info) {
   if (!model) throw_type(info.Env(), "mixture must be a GaussianMixture of this addon, got " + describe(info[0]));
   auto a = parse_mixture_score<D>(info, 1, model->dim());
   Call c = call(info);
-  c.ctx().mixture_score(model->prepare(a.alpha, a.sigma2), c.in_as<float>(a.z), a.rows, c.out_as<float>(a.out));
+  // The path the CPU runs (mixture_structure.h): a structured model never expands to J dense precisions.
+  if (model->path() == condiff::ScorePath::kDense) {
+    c.ctx().mixture_score(model->prepare(a.alpha, a.sigma2), c.in_as<float>(a.z), a.rows, c.out_as<float>(a.out));
+  } else {
+    c.ctx().mixture_score_structured(model->prepare_structured(a.alpha, a.sigma2, a.threads), c.in_as<float>(a.z), a.rows,
+                                     c.out_as<float>(a.out));
+  }
   return c.finish(info.Env());
 }
 

@@ -58,6 +58,7 @@ OpTable block_ops();     // cpu_block_ops.cc: resample, gatherRows, gatherRowsIn
 OpTable filter_ops();    // cpu_filter_ops.cc: smcStep, chooseByWeight
 OpTable misc_ops();      // misc_ops.cc: philox4x32, kernelCoefficients, thinSvd, probes for tests
 OpTable twist_ops();     // cpu_twist_ops.cc: maskTwist, twistIncrement (tds)
+OpTable subspace_ops();  // cpu_subspace_ops.cc: svdProject, svdLogWeights, svdPin (the SVD filter)
 
 // codes.cc: `purposes` and `codes`, the numbering of native/core that TypeScript looks up.
 void export_codes(Napi::Env env, Napi::Object exports);

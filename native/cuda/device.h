@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "mixture_score.h"
+#include "mixture_structured.h"
 #include "particles.h"
 #include "resampling.h"
 #include "rng.h"
@@ -234,6 +235,9 @@ class Context {
   // The Gaussian-mixture score of MATH.md §7 for the quantities q = model.prepare(alpha, sigma2)
   // (uploaded here), rows x q.dim.
   void mixture_score(const MixtureStep& q, const float* z, int64_t rows, float* out);
+  // The same for a structured model's q = model.prepare_structured(alpha, sigma2, threads)
+  // (q.path is not kDense), at the cost of its path (mixture_structure.h).
+  void mixture_score_structured(const StructuredStep& q, const float* z, int64_t rows, float* out);
 
  private:
   void* scratch(size_t bytes);  // algorithm workspace, valid for one operation

@@ -412,6 +412,64 @@ void check_mixture(cuda::Context& ctx) {
   }
 }
 
+// The structured paths (mixture_structure.h) on the device against the CPU's structured
+// score and its general kernel: identity covariances as matrices (isotropic), one dense or
+// diagonal covariance shared by all components (shared), per-component variances (diagonal).
+void check_mixture_structured(cuda::Context& ctx) {
+  enum Form { kIdentity, kSharedDense, kSharedDiagonal, kDiagonal };
+  struct Case {
+    int64_t d, j;
+    Form form;
+    ScorePath path;
+  } cases[] = {{3, 4, kIdentity, ScorePath::kIsotropic},        {80, 25, kIdentity, ScorePath::kIsotropic},
+               {800, 25, kIdentity, ScorePath::kIsotropic},     {5, 3, kSharedDense, ScorePath::kShared},
+               {80, 25, kSharedDense, ScorePath::kShared},      {40, 6, kSharedDiagonal, ScorePath::kShared},
+               {7, 3, kDiagonal, ScorePath::kDiagonal},         {80, 25, kDiagonal, ScorePath::kDiagonal}};
+  for (const Case& cs : cases) {
+    const int64_t d = cs.d, jn = cs.j;
+    const bool variances = cs.form == kSharedDiagonal || cs.form == kDiagonal;
+    std::vector<double> w(jn), m(jn * d), cov(variances ? jn * d : jn * d * d, 0.0);
+    for (int64_t j = 0; j < jn; ++j) {
+      w[j] = 1.0 + j % 3;
+      for (int64_t i = 0; i < d; ++i) m[j * d + i] = 3.0 * std::sin(1.0 + i + 3.0 * j);
+      for (int64_t a = 0; a < d; ++a) {
+        if (cs.form == kSharedDiagonal) cov[j * d + a] = 0.5 + 0.1 * (a % 5);
+        if (cs.form == kDiagonal) cov[j * d + a] = 0.5 + 0.1 * ((a + j) % 5);
+        if (cs.form == kIdentity) cov[(j * d + a) * d + a] = 1.0;
+        if (cs.form == kSharedDense)
+          for (int64_t c = 0; c < d; ++c) cov[(j * d + a) * d + c] = (a == c ? 1.0 : 0.3 / (1.0 + std::fabs(double(a - c))));
+      }
+    }
+    std::string error;
+    auto gm = GaussianMixture::create(d, jn, w.data(), m.data(), cov.data(), variances, &error);
+    GCHECK(gm != nullptr, "mixture: %s", error.c_str());
+    if (!gm) continue;
+    GCHECK(gm->path() == cs.path, "structured D=%lld J=%lld form %d: path %s, expected %s", (long long)d, (long long)jn,
+           int(cs.form), score_path_name(gm->path()), score_path_name(cs.path));
+    const int64_t rows = d >= 800 ? 200 : 1000;
+    std::vector<float> z = cpu_normals({5, 0, 0, 0, 1}, 0, rows * d), out(rows * d), general(rows * d);
+    for (float& v : z) v *= 3.0f;
+    for (double alpha : {0.9, 0.05}) {
+      const double sigma2 = 1.0 - alpha * alpha;
+      gm->score(z.data(), rows, alpha, sigma2, out.data(), 2);
+      gm->score(z.data(), rows, alpha, sigma2, general.data(), 2, ScoreKernel::kGeneral);
+      ctx.begin_operation();
+      Dev<float> zd(ctx, z), outd(ctx, rows * d);
+      ctx.mixture_score_structured(gm->prepare_structured(alpha, sigma2, 2), zd.p(), rows, outd.p());
+      const auto g = outd.get();
+      double worst = 0, worst_general = 0, scale = 0;
+      for (int64_t i = 0; i < rows * d; ++i) scale = std::max(scale, double(std::fabs(out[i])));
+      for (int64_t i = 0; i < rows * d; ++i) {
+        worst = std::max(worst, double(std::fabs(g[i] - out[i])));
+        worst_general = std::max(worst_general, double(std::fabs(g[i] - general[i])));
+      }
+      GCHECK(worst <= 2e-4 * std::max(1.0, scale) && worst_general <= 2e-4 * std::max(1.0, scale),
+             "structured D=%lld J=%lld path %s alpha %g: worst |gpu - cpu| %g, |gpu - cpu general| %g (scale %g)",
+             (long long)d, (long long)jn, score_path_name(cs.path), alpha, worst, worst_general, scale);
+    }
+  }
+}
+
 // Downloads into pageable memory through the context's bounded page-locked chunk
 // (download_pageable): every size around the chunk's, several in a row (the chunk reused),
 // and stream order kept: a write to the source enqueued after a download does not reach it.
@@ -492,6 +550,7 @@ int run_gpu_checks() {
       void (*run)(cuda::Context&);
     } groups[] = {{"normals", check_normals},     {"moves", check_moves},   {"resampling", check_resampling},
                   {"reweight", check_reweight},   {"errors", check_errors}, {"mixture", check_mixture},
+                  {"mixture-structured", check_mixture_structured},
                   {"pageable download", check_pageable_download},
                   {"lost context", check_lost_context}};  // last: it loses the device
     for (const auto& g : groups) {
