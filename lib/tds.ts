@@ -4,6 +4,7 @@ import { typeError, rangeError, positiveInteger, finiteNumber, oneOf, abortError
 import { prepare, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions } from './samplers';
 import { RESAMPLING_SCHEMES, ResamplingScheme } from './driver';
 import { GaussianMixture } from './mixture';
+import { normalizeLinearObservation, ObservationInput } from './observation';
 import { twistedModel, twistedScoreEvaluations, TwistGradient, ScoreVjp, LogLikelihood } from './models/twisted';
 import { checkOptionKeys, COMMON_OPTION_NAMES } from './options';
 
@@ -11,7 +12,8 @@ export type { TwistGradient, ScoreVjp, LogLikelihood, LikelihoodContext } from '
 
 export interface TdsOptions extends Omit<CommonOptions, 'observed'> {
   /** Observed coordinates, their values, and the observation noise σ_y (default 0: exact). Give this or `likelihood`. */
-  observed?: { indices: ArrayLike<number>; values: ArrayLike<number>; noiseStd?: number };
+  /** A coordinate mask (exact or noisy), or a matrix or operator observation with noiseStd > 0 (docs/MATH.md §8, §10). */
+  observed?: ObservationInput;
   /**
    * A general observation model instead: log p(y | x) and its gradient for rows of x (e.g. a
    * classifier's log p(c | x)). The twist is the likelihood at Tweedie's x̂₀(x_t), the final
@@ -60,16 +62,27 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
     throw typeError('observed', 'an object { indices, values, noiseStd? } (or give likelihood)', undefined);
   }
   const given = options.observed as Record<string, unknown> | undefined;
-  if (given !== undefined && (typeof given !== 'object' || given === null || 'A' in given || 'operator' in given)) {
-    throw new TypeError('tds takes a coordinate mask observed = { indices, values, noiseStd? } (or a likelihood), not a matrix or operator observation: use smc for those');
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+    throw typeError('observed', 'an object { indices, values, noiseStd? }, { A, y, noiseStd } or { operator, y, noiseStd }', given);
   }
-  // The mask alone: its noise is the twist's and the final weight's (docs/MATH.md §10).
-  const common: CommonOptions = { ...options, observed: given ? { indices: options.observed!.indices, values: options.observed!.values } : { indices: [], values: [] } };
+  const matrixLike = given !== undefined && (given.A !== undefined || given.operator !== undefined);
+  // The mask alone (its noise is the twist's and the final weight's, docs/MATH.md §10); a
+  // matrix or operator observation is checked below, once the dimension is known.
+  const common: CommonOptions = { ...options, observed: given && !matrixLike ? { indices: given.indices as ArrayLike<number>, values: given.values as ArrayLike<number> } : { indices: [], values: [] } };
   const p = prepare(common);
+  const linear = matrixLike ? normalizeLinearObservation(given, p.dim) : undefined;
+  if (linear) {
+    if (!(linear.noiseStd > 0)) {
+      throw new RangeError('tds with a matrix or operator observation needs observed.noiseStd > 0 (its final weight is the likelihood N(y; A x0, noiseStd^2 I)); for a noiseless one use smc or mcgdiff');
+    }
+    if (!linear.svd) {
+      throw new TypeError("tds with an operator observation needs its SVD callbacks (operator.svd): the twist is evaluated in the basis of A's right singular vectors");
+    }
+  }
   if (p.backend.name !== 'cpu') throw new RangeError(`tds runs on the 'cpu' backend, got backend '${p.backend.name}'`);
   if (p.finalNoise) throw new RangeError('finalNoise must be false for tds: its last step is deterministic and weighed by the likelihood (docs/MATH.md §10)');
   const obs = (options.observed ?? {}) as { noiseStd?: unknown };
-  const noiseStd = obs.noiseStd === undefined ? 0 : finiteNumber('observed.noiseStd', obs.noiseStd);
+  const noiseStd = linear ? linear.noiseStd : obs.noiseStd === undefined ? 0 : finiteNumber('observed.noiseStd', obs.noiseStd);
   if (noiseStd < 0) throw rangeError('observed.noiseStd', 'a non-negative number', obs.noiseStd);
   const particles = positiveInteger('particles', options.particles);
   const runs = positiveInteger('samples', options.samples);
@@ -106,6 +119,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
     mixture: gradient === 'exact' ? mixture!.nativeCore() : undefined,
     vjp,
     likelihood,
+    linear,
     signal: options.signal,
   });
   const result = await runModel(p, common, model, { runs, particles, essThreshold: tau, scheme });

@@ -394,4 +394,28 @@ export const MUTANTS: Mutant[] = [
     edits: [{ search: 'for (int l = 0; k + l < dim; ++l) part[l] += row[k + l] * static_cast<double>(x[k + l]);', replace: 'for (int l = 0; false && k + l < dim; ++l) part[l] += row[k + l] * static_cast<double>(x[k + l]);' }],
     tests: [SVD_FILTER],
   },
+  {
+    id: 'tds-linear-final-keeps-twist',
+    section: '§10',
+    description: "tds with a dense A: the final weight is the likelihood alone, without − log p̃_{t₁}",
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: 'for (let k = 0; k < rows; k++) increment[k] = lpt[k] === -Infinity ? -Infinity : lps[k] - lpt[k];', replace: 'for (let k = 0; k < rows; k++) increment[k] = lps[k];' }],
+    tests: [TDS],
+  },
+  {
+    id: 'tds-linear-normaliser-dropped',
+    section: '§10',
+    description: "tds with a dense A: log N(ȳ_i; s_i c_i, ν_i) without −½ log 2πν_i (the final likelihood loses its constant)",
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: 'for (let i = 0; i < linR; i++) constant -= 0.5 * Math.log(2 * Math.PI * nu[i]);', replace: 'for (let i = 0; i < linR; i++) constant -= 0;' }],
+    tests: [TDS],
+  },
+  {
+    id: 'tds-linear-residual-unscaled',
+    section: '§10',
+    description: 'tds with a dense A: the squared residual not divided by ν_i (the final likelihood with unit variance)',
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: 'q += (e * e) / nu[i];', replace: 'q += e * e;' }],
+    tests: [TDS],
+  },
 ];

@@ -25,6 +25,7 @@ import type { KernelName } from '../schedules';
 import { native } from '../native';
 import type { NativeMixture } from '../native';
 import type { ScoreContext } from '../score';
+import type { LinearObservation } from '../observation';
 
 /** Where the twist's gradient g = Jᵀu comes from (docs/MATH.md §10). */
 export type TwistGradient = 'exact' | 'vjp' | 'finite-difference' | 'identity' | 'none';
@@ -67,6 +68,10 @@ export interface TwistedSpec {
   vjp?: ScoreVjp;
   /** A general likelihood instead of the mask observation (observed then empty). */
   likelihood?: LogLikelihood;
+  /**
+   * A linear observation y = A x₀ + σ_y ε with σ_y > 0 and its thin SVD (observed then empty): the twist N(y; A x̂₀, σ_y² I + ρ_t AAᵀ) of docs/MATH.md §10 in A's basis.
+   */
+  linear?: LinearObservation;
   signal?: AbortSignal;
 }
 
@@ -139,9 +144,55 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
     return r;
   };
 
+  // The linear observation in A's basis (docs/MATH.md §8, §10): with c = V_rᵀ x̂₀,
+  //   log N(y; A x̂₀, σ_y² I + ρ AAᵀ) = Σ_i log N(ȳ_i; s_i c_i, σ_y² + ρ s_i²) + log N(y_⊥; 0, σ_y² I),
+  //   ∇ = Σ_i v_i s_i (ȳ_i − s_i c_i) / (σ_y² + ρ s_i²).
+  // At ρ = 0 it is the true likelihood, constants included (the final weight's).
+  const lin = spec.linear;
+  const linR = lin ? lin.svd!.rank : 0;
+  const linIndex = Int32Array.from({ length: linR }, (_, i) => i);
+  const linProj = lin ? new Float64Array(rows * linR) : new Float64Array(0);
+  const linearAt = async (xhat: Float32Array, rho: number, out: Float64Array, residual: boolean) => {
+    const svd = lin!.svd!, vt = svd.vt;
+    if (vt) {
+      await native.direct.svdProject(xhat, vt, linIndex, linProj, threads);
+    } else {
+      // An operator's SVD callbacks, row by row.
+      for (let r = 0; r < rows; r++) linProj.set(svd.project(Float64Array.from(xhat.subarray(r * D, (r + 1) * D))), r * linR);
+    }
+    const nu = Array.from(svd.s, (si) => sy2 + rho * si * si);
+    let constant = -0.5 * (lin!.rows - linR) * Math.log(2 * Math.PI * sy2) - svd.yPerpNorm2 / (2 * sy2);
+    for (let i = 0; i < linR; i++) constant -= 0.5 * Math.log(2 * Math.PI * nu[i]);
+    const coef = new Float64Array(linR);
+    for (let r = 0; r < rows; r++) {
+      let q = 0;
+      for (let i = 0; i < linR; i++) {
+        const e = svd.ybar[i] - svd.s[i] * linProj[r * linR + i];
+        q += (e * e) / nu[i];
+        coef[i] = (svd.s[i] * e) / nu[i];
+      }
+      out[r] = constant - 0.5 * q;
+      if (!residual) continue;
+      if (!vt) {
+        u.set(svd.lift(coef), r * D);
+        continue;
+      }
+      for (let k = 0; k < D; k++) {
+        let acc = 0;
+        for (let i = 0; i < linR; i++) acc += vt[i * D + k] * coef[i];
+        u[r * D + k] = acc;
+      }
+    }
+  };
+
   /** log p̃_t(y | x) per row from x and its score, into `out`; with `residual`, also u. */
   const twist = async (x: Float32Array, s: Float32Array, t: number, out: Float64Array, where: string, residual = false) => {
     const a = alphaAt(t), s2 = run.schedule.sigma2(t);
+    if (lin) {
+      await combine(x, s, 1 / a, s2 / a, tmp, "Tweedie's x̂₀", where);
+      await linearAt(tmp, rhoAt(t), out, residual);
+      return;
+    }
     if (spec.likelihood) {
       // The twist is the likelihood itself at Tweedie's x̂₀ = (x + σ² s) / α.
       await combine(x, s, 1 / a, s2 / a, tmp, "Tweedie's x̂₀", where);
@@ -258,6 +309,12 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
       if (sy2 === 0) for (let r = 0; r < rows; r++) for (let i = 0; i < dY; i++) z[r * D + M[i]] = y[i];
     },
     finalWeight: async () => {
+      if (lin) {
+        // The true likelihood N(y; A x₀, σ_y² I) (ρ = 0), against the last twist.
+        await linearAt(z, 0, lps, false);
+        for (let k = 0; k < rows; k++) increment[k] = lpt[k] === -Infinity ? -Infinity : lps[k] - lpt[k];
+        return;
+      }
       if (spec.likelihood) {
         const r = await likelihoodAt(z, 0, 'at the final weight');
         // A particle whose twist was already −∞ keeps weight 0 (not −∞ − −∞ = NaN).

@@ -2,7 +2,8 @@
 // (test/support/tds-cases.ts): a 5-D Gaussian prior observed on coordinates {1, 3}, noisy
 // (σ_y = 0.3) and exact, on non-uniform 11-step grids of ou × euler, ddpm linear (respaced),
 // vp × ddpm and vp × euler, with every gradient source (none, identity, exact, finite
-// differences, a score model's vjp). Per run r, R_r = Ẑ_r / p_θ(y); E[R] = 1, E[R e] = 0 and
+// differences, a score model's vjp); and observed through a dense 2 x 5 A (σ_y = 0.3; as a
+// matrix, and as an operator with its SVD callbacks), the twist then evaluated in A's basis. Per run r, R_r = Ẑ_r / p_θ(y); E[R] = 1, E[R e] = 0 and
 // E[R (M − I)] = 0 (whitened weighted moments) hold exactly at any N, so each is a z-score over
 // K = 400 runs; Var log Ẑ ≤ 1 keeps the z-scores meaningful and catches a proposal the weights
 // do not match.
@@ -90,6 +91,25 @@ describe('tds', () => {
     await expect(tds({ ...base, twistTau: 1 } as never)).rejects.toThrow(/unknown option "twistTau" for tds \(did you mean "twistTau2"\?\)/);
     const badVjp = { dim: 5, score: (z: Float32Array) => new Float32Array(z.length), vjp: () => new Float32Array(3) };
     await expect(tds({ ...base, score: badVjp, gradient: 'vjp' })).rejects.toThrow(/vjp must return a Float32Array of 320 values \(rows x D\) at step 1 of 10/);
+  });
+
+  test('a matrix observation made of rows of I is the noisy mask (its twist in A\'s basis is the mask twist)', async () => {
+    const common = { score: model, schedule: schedules.ou({ T: 3 }), steps: 40, particles: 8, samples: 3, seed: 4, twistTau2: 4 };
+    const A = OBSERVED.map((k) => Array.from({ length: 5 }, (_, c) => (c === k ? 1 : 0)));
+    for (const gradient of ['none', 'identity', 'exact'] as const) {
+      const mask = await tds({ ...common, gradient, observed: { indices: OBSERVED, values: Y0, noiseStd: 0.5 } });
+      const matrix = await tds({ ...common, gradient, observed: { A, y: Y0, noiseStd: 0.5 } });
+      // The same arithmetic up to rounding (x̂₀ rounded to float32 on the matrix path).
+      mask.logEvidence.forEach((l, r) => expect(Math.abs(matrix.logEvidence[r] - l)).toBeLessThan(1e-3));
+    }
+  });
+
+  test('a noiseless matrix observation, or an operator without its SVD, is refused by name', async () => {
+    const A = [[1, 0.5, 0, 0, 0]];
+    await expect(tds({ ...base, observed: { A, y: [0.3] } })).rejects.toThrow(/tds with a matrix or operator observation needs observed.noiseStd > 0 .* use smc or mcgdiff/);
+    const operator = { apply: (x: Float64Array) => Float64Array.of(x[0]), applyT: (u: Float64Array) => Float64Array.of(u[0], 0, 0, 0, 0) };
+    await expect(tds({ ...base, observed: { operator, y: [0.3], noiseStd: 0.2 } })).rejects.toThrow(/tds with an operator observation needs its SVD callbacks \(operator.svd\)/);
+    await expect(tds({ ...base, observed: { A: [[1, 2]], y: [0.3], noiseStd: 0.2 } })).rejects.toThrow(/A/);
   });
 
   test('a likelihood callback is the mask observation with the twist variance ρ_t → 0', async () => {

@@ -1,6 +1,6 @@
 // Twisted SMC (docs/MATH.md §10) against the exact answer of its discretised chain, for the
 // 5-D Gaussian prior of kalman-problems.ts observed on coordinates 1 and 3, exactly or with
-// noise. The oracle is written here from the schedule's definition (exact-schedules.ts), not
+// noise, or through the dense 2 x 5 LINEAR_A with noise (S = A P Aᵀ + σ_y² I below). The oracle is written here from the schedule's definition (exact-schedules.ts), not
 // from the library's coefficients: with a Gaussian prior every kernel mean is affine, so the
 // chain's x₀ (the last step's deterministic mean) is N(m_θ, P_θ), propagated exactly, and
 //   σ_y > 0:  the target is p_θ(x₀) N(y; x₀[M], σ_y² I), p_θ(y) = N(y; m_θ[M], P_θ[MM] + σ_y² I);
@@ -31,6 +31,45 @@ export interface TdsCaseSpec {
   gradient: Gradient;
   /** Give the noisy observation as a likelihood callback (log N(y; x[M], σ_y² I) and its gradient) instead of a mask. */
   likelihood?: boolean;
+  /** Observe y = A x₀ + σ_y ε with the dense LINEAR_A (and LINEAR_Y) instead of the mask; 'operator': the same A as callbacks with its SVD. */
+  linear?: 'matrix' | 'operator';
+}
+
+/** A 2 x 5 observation matrix mixing latent and masked coordinates, and its y (values near the prior's scale). */
+export const LINEAR_A: number[][] = [
+  [0.8, -0.5, 0.3, 0.0, 0.6],
+  [0.1, 0.4, -0.7, 0.9, 0.2],
+];
+export const LINEAR_Y = [2.2, -1.2];
+
+/** LINEAR_A as an operator with its thin SVD (Gram–Schmidt on AAᵀ's eigenvectors, written here). */
+function linearOperator() {
+  const A = LINEAR_A, dy = A.length;
+  // AAᵀ (2 x 2) eigendecomposition in closed form.
+  const G = A.map((r) => A.map((s) => r.reduce((acc, v, k) => acc + v * s[k], 0)));
+  const tr = G[0][0] + G[1][1], det = G[0][0] * G[1][1] - G[0][1] * G[1][0];
+  const disc = Math.sqrt(tr * tr / 4 - det);
+  const lam = [tr / 2 + disc, tr / 2 - disc];
+  const U = lam.map((l) => {
+    const v = Math.abs(G[0][1]) > 1e-12 ? [G[0][1], l - G[0][0]] : l === G[0][0] ? [1, 0] : [0, 1];
+    const n = Math.hypot(v[0], v[1]);
+    return [v[0] / n, v[1] / n];
+  });
+  const s = lam.map(Math.sqrt);
+  // v_i = Aᵀ u_i / s_i.
+  const V = U.map((u, i) => Array.from({ length: D }, (_, k) => (A[0][k] * u[0] + A[1][k] * u[1]) / s[i]));
+  const f64 = (a: number[]) => Float64Array.from(a);
+  return {
+    apply: (x: Float64Array) => f64(A.map((r) => r.reduce((acc, v, k) => acc + v * x[k], 0))),
+    applyT: (u: Float64Array) => f64(Array.from({ length: D }, (_, k) => A.reduce((acc, r, i) => acc + r[k] * u[i], 0))),
+    svd: {
+      s: f64(s),
+      U: (c: Float64Array) => f64(Array.from({ length: dy }, (_, a) => U.reduce((acc, u, i) => acc + u[a] * c[i], 0))),
+      Ut: (y: Float64Array) => f64(U.map((u) => u[0] * y[0] + u[1] * y[1])),
+      Vr: (c: Float64Array) => f64(Array.from({ length: D }, (_, k) => V.reduce((acc, v, i) => acc + v[k] * c[i], 0))),
+      Vrt: (x: Float64Array) => f64(V.map((v) => v.reduce((acc, vk, k) => acc + vk * x[k], 0))),
+    },
+  };
 }
 
 /** log N(y; x[M], σ_y² I) per row and its gradient in x, written here: the mask observation as a general likelihood. */
@@ -67,7 +106,7 @@ export const MAX_VAR_LOG_Z_TDS = 1;
 const mixture = GaussianMixture.fromJSON(PRIOR_JSON);
 
 /** The chain's exact answer: the law of x₀ given y (on the coordinates `coords`) and log p_θ(y). */
-export function tdsOracle(cfg: KernelConfig, noiseStd: number): { coords: number[]; mean: number[]; cov: Matrix; logZ: number } {
+export function tdsOracle(cfg: KernelConfig, noiseStd: number, linear?: boolean): { coords: number[]; mean: number[]; cov: Matrix; logZ: number } {
   const q = exactSchedule(cfg.spec);
   const steps = exactSteps(q, cfg.kernel, cfg.grid);
   let m = new Array<number>(D).fill(0);
@@ -80,6 +119,19 @@ export function tdsOracle(cfg: KernelConfig, noiseStd: number): { coords: number
   }
   const s2 = noiseStd > 0 ? noiseStd * noiseStd : weightVariance(steps, 1);
   const all = Array.from({ length: D }, (_, k) => k);
+  if (linear) {
+    // y = A x₀ + σ_y ε: S = A P Aᵀ + σ_y² I, gain P Aᵀ S⁻¹.
+    const A = LINEAR_A;
+    const PAt = matmul(P, transpose(A));
+    const S = matmul(A, PAt).map((row, a) => row.map((x, b) => x + (a === b ? s2 : 0)));
+    const gain = matmul(PAt, spdInverse(S));
+    const Am = matvec(A, m);
+    const innov = LINEAR_Y.map((v, j) => v - Am[j]);
+    const postMean = m.map((x, k) => x + gain[k].reduce((acc, g, j) => acc + g * innov[j], 0));
+    const AP = matmul(A, P);
+    const postCov = P.map((row, a) => row.map((x, b) => x - gain[a].reduce((acc, g, j) => acc + g * AP[j][b], 0)));
+    return { coords: all, mean: postMean, cov: postCov, logZ: logNormalDensity(LINEAR_Y, Am, S) };
+  }
   const S = block(P, OBSERVED, OBSERVED).map((row, a) => row.map((x, b) => x + (a === b ? s2 : 0)));
   const gain = matmul(block(P, all, OBSERVED), spdInverse(S));
   const innov = OBSERVED.map((k, j) => Y0[j] - m[k]);
@@ -126,7 +178,13 @@ export function runTds(c: TdsCaseSpec, seed: number, sizes = { runs: TDS_RUNS, p
     schedule: libSchedule(c.config.spec),
     kernel: c.config.kernel,
     grid: c.config.grid,
-    ...(c.likelihood ? { likelihood: maskLikelihood(c.noiseStd) } : { observed: { indices: OBSERVED, values: Y0, noiseStd: c.noiseStd } }),
+    ...(c.likelihood
+      ? { likelihood: maskLikelihood(c.noiseStd) }
+      : c.linear === 'matrix'
+        ? { observed: { A: LINEAR_A, y: LINEAR_Y, noiseStd: c.noiseStd } }
+        : c.linear === 'operator'
+          ? { observed: { operator: linearOperator(), y: LINEAR_Y, noiseStd: c.noiseStd } }
+          : { observed: { indices: OBSERVED, values: Y0, noiseStd: c.noiseStd } }),
     particles: sizes.particles,
     samples: sizes.runs,
     gradient: c.gradient,
@@ -194,10 +252,14 @@ export const TDS_SPECS: TdsCaseSpec[] = [
   // tds.test.ts checks separately that the likelihood path is the mask path with ρ_t → 0 for
   // the none, identity and exact gradients.
   { config: OU_FINE, noiseStd: 2, gradient: 'identity', likelihood: true },
+  // y = A x₀ + σ_y ε with a dense 2 x 5 A: the twist N(y; A x̂₀, σ_y² I + ρ_t AAᵀ) in A's basis.
+  ...(['none', 'identity', 'exact'] as const).map((gradient) => ({ config: config('ou × euler'), noiseStd: 0.3, gradient, linear: 'matrix' as const })),
+  { config: config('vp × ddpm'), noiseStd: 0.3, gradient: 'exact', linear: 'matrix' },
+  { config: config('ddpm linear (respaced)'), noiseStd: 0.3, gradient: 'vjp', linear: 'operator' },
 ];
 
 export function tdsCaseName(c: TdsCaseSpec): string {
-  return `tds ${c.config.name}, σ_y = ${c.noiseStd}${c.likelihood ? ' as a likelihood' : ''}, gradient ${c.gradient}`;
+  return `tds ${c.config.name}, σ_y = ${c.noiseStd}${c.likelihood ? ' as a likelihood' : ''}${c.linear ? `, dense 2x5 A (${c.linear})` : ''}, gradient ${c.gradient}`;
 }
 
 export const TDS_SEED = 2024;
@@ -205,7 +267,7 @@ export const TDS_SEED = 2024;
 export const TDS_CASES: StatCase[] = TDS_SPECS.map((c) => ({
   name: tdsCaseName(c),
   seed: TDS_SEED,
-  run: async (seed: number) => tdsChecks(await runTds(c, seed), tdsOracle(c.config, c.noiseStd), c.noiseStd),
+  run: async (seed: number) => tdsChecks(await runTds(c, seed), tdsOracle(c.config, c.noiseStd, c.linear !== undefined), c.noiseStd),
 }));
 
 // ---- the 8-D three-component mixture of mixture-cases.ts ----------------------------------
