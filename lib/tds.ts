@@ -72,9 +72,6 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   const p = prepare(common);
   const linear = matrixLike ? normalizeLinearObservation(given, p.dim) : undefined;
   if (linear) {
-    if (!(linear.noiseStd > 0)) {
-      throw new RangeError('tds with a matrix or operator observation needs observed.noiseStd > 0 (its final weight is the likelihood N(y; A x0, noiseStd^2 I)); for a noiseless one use smc or mcgdiff');
-    }
     if (!linear.svd) {
       throw new TypeError("tds with an operator observation needs its SVD callbacks (operator.svd): the twist is evaluated in the basis of A's right singular vectors");
     }

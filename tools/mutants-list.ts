@@ -418,4 +418,20 @@ export const MUTANTS: Mutant[] = [
     edits: [{ search: 'q += (e * e) / nu[i];', replace: 'q += e * e;' }],
     tests: [TDS],
   },
+  {
+    id: 'tds-linear-noiseless-not-projected',
+    section: '§10',
+    description: 'tds with a noiseless dense A: x₀ = μ, not projected onto {A x = y}',
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: 'await native.direct.svdPin(z, svd.vt, linIndex, target, N, threads);', replace: 'void target;' }],
+    tests: [TDS],
+  },
+  {
+    id: 'tds-linear-noiseless-weight-after-projection',
+    section: '§10',
+    description: 'tds with a noiseless dense A: the last weight N(y; A x, v AAᵀ) at the projected x₀ instead of the kernel mean μ',
+    file: 'lib/models/twisted.ts',
+    edits: [{ search: 'else await linearAt(mu, 0, lps, false, coefficients[0].weightVariance);', replace: 'else await linearAt(z, 0, lps, false, coefficients[0].weightVariance);' }],
+    tests: [TDS],
+  },
 ];

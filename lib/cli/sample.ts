@@ -142,9 +142,6 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
 
   const model = loadModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
-  if (method === 'tds' && 'A' in observed && !((observed as { noiseStd?: number }).noiseStd! > 0)) {
-    throw new UsageError(`--method tds takes a matrix observation {"A", "y", "noiseStd"} only with noiseStd > 0 (${JSON.stringify(observeFile)}): for a noiseless one use --method smc`);
-  }
   const output = prepareOutput(out, io, { flag: '--out', what: 'the .npy file', stdout: true });
   // The filters' per-run figures, float64 as computed (weighted methods only: METHOD_ONLY_FLAGS).
   const extras = (['out-evidence', 'out-ess'] as const).flatMap((flag) => {

@@ -152,7 +152,9 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   const linR = lin ? lin.svd!.rank : 0;
   const linIndex = Int32Array.from({ length: linR }, (_, i) => i);
   const linProj = lin ? new Float64Array(rows * linR) : new Float64Array(0);
-  const linearAt = async (xhat: Float32Array, rho: number, out: Float64Array, residual: boolean) => {
+  // ν_i = σ_y² + ρ s_i² (the twist; ρ = 0 at the end with σ_y > 0), or v s_i² (σ_y = 0: the
+  // density of y under the last step taken with the nominal variance v, docs/MATH.md §10).
+  const linearAt = async (xhat: Float32Array, rho: number, out: Float64Array, residual: boolean, lastVariance = 0) => {
     const svd = lin!.svd!, vt = svd.vt;
     if (vt) {
       await native.direct.svdProject(xhat, vt, linIndex, linProj, threads);
@@ -160,8 +162,9 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
       // An operator's SVD callbacks, row by row.
       for (let r = 0; r < rows; r++) linProj.set(svd.project(Float64Array.from(xhat.subarray(r * D, (r + 1) * D))), r * linR);
     }
-    const nu = Array.from(svd.s, (si) => sy2 + rho * si * si);
-    let constant = -0.5 * (lin!.rows - linR) * Math.log(2 * Math.PI * sy2) - svd.yPerpNorm2 / (2 * sy2);
+    const nu = Array.from(svd.s, (si) => (lastVariance > 0 ? lastVariance * si * si : sy2 + rho * si * si));
+    // y_⊥'s density: none without noise (y_⊥ = 0 is required then, and the density is the one of ȳ).
+    let constant = sy2 > 0 ? -0.5 * (lin!.rows - linR) * Math.log(2 * Math.PI * sy2) - svd.yPerpNorm2 / (2 * sy2) : 0;
     for (let i = 0; i < linR; i++) constant -= 0.5 * Math.log(2 * Math.PI * nu[i]);
     const coef = new Float64Array(linR);
     for (let r = 0; r < rows; r++) {
@@ -306,12 +309,29 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
       // x₀ = μ(x_{t₁}); μ is kept: the noiseless final weight needs μ[M].
       await combine(z, sc, c.a, c.b, mu, 'the kernel mean', step.where);
       z.set(mu);
+      if (sy2 === 0 && lin) {
+        // x₀ = μ + Aᵀ(AAᵀ)⁻¹(y − Aμ) = μ + V_r (ȳ/s − V_rᵀ μ): the pin of §9.1 at ȳ/s.
+        const svd = lin.svd!;
+        const target = Float32Array.from({ length: runs * linR }, (_, k) => svd.ybar[k % linR] / svd.s[k % linR]);
+        if (svd.vt) {
+          await native.direct.svdPin(z, svd.vt, linIndex, target, N, threads);
+        } else {
+          for (let r = 0; r < rows; r++) {
+            const c = svd.project(Float64Array.from(z.subarray(r * D, (r + 1) * D)));
+            const lifted = svd.lift(Float64Array.from(c, (ci, i) => svd.ybar[i] / svd.s[i] - ci));
+            for (let k = 0; k < D; k++) z[r * D + k] = z[r * D + k] + lifted[k];
+          }
+        }
+        return;
+      }
       if (sy2 === 0) for (let r = 0; r < rows; r++) for (let i = 0; i < dY; i++) z[r * D + M[i]] = y[i];
     },
     finalWeight: async () => {
       if (lin) {
-        // The true likelihood N(y; A x₀, σ_y² I) (ρ = 0), against the last twist.
-        await linearAt(z, 0, lps, false);
+        // The true likelihood N(y; A x₀, σ_y² I) (ρ = 0), or without noise N(y; Aμ, v AAᵀ) at the
+        // kernel mean μ, against the last twist.
+        if (sy2 > 0) await linearAt(z, 0, lps, false);
+        else await linearAt(mu, 0, lps, false, coefficients[0].weightVariance);
         for (let k = 0; k < rows; k++) increment[k] = lpt[k] === -Infinity ? -Infinity : lps[k] - lpt[k];
         return;
       }

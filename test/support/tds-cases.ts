@@ -35,7 +35,7 @@ export interface TdsCaseSpec {
   linear?: 'matrix' | 'operator';
 }
 
-/** A 2 x 5 observation matrix mixing latent and masked coordinates, and its y (values near the prior's scale). */
+/** A 2 x 5 observation matrix mixing latent and masked coordinates, and its y. */
 export const LINEAR_A: number[][] = [
   [0.8, -0.5, 0.3, 0.0, 0.6],
   [0.1, 0.4, -0.7, 0.9, 0.2],
@@ -106,7 +106,41 @@ export const MAX_VAR_LOG_Z_TDS = 1;
 const mixture = GaussianMixture.fromJSON(PRIOR_JSON);
 
 /** The chain's exact answer: the law of x₀ given y (on the coordinates `coords`) and log p_θ(y). */
-export function tdsOracle(cfg: KernelConfig, noiseStd: number, linear?: boolean): { coords: number[]; mean: number[]; cov: Matrix; logZ: number } {
+/** An orthonormal basis of the null space of LINEAR_A (3 vectors of length D), by Gram–Schmidt. */
+function nullBasis(): number[][] {
+  const basis: number[][] = [];
+  const orth = (v: number[], against: number[][]) => {
+    for (const b of against) {
+      const d = v.reduce((a, x, k) => a + x * b[k], 0);
+      v = v.map((x, k) => x - d * b[k]);
+    }
+    return v;
+  };
+  const rows: number[][] = [];
+  for (const r of LINEAR_A) {
+    const v = orth(orth(r.slice(), rows), rows);
+    const n = Math.hypot(...v);
+    rows.push(v.map((x) => x / n));
+  }
+  for (let k = 0; k < D && basis.length < D - rows.length; k++) {
+    const e = Array.from({ length: D }, (_, c) => (c === k ? 1 : 0));
+    const v = orth(orth(e, [...rows, ...basis]), [...rows, ...basis]);
+    const n = Math.hypot(...v);
+    if (n > 1e-6) basis.push(v.map((x) => x / n));
+  }
+  return basis;
+}
+
+export interface TdsOracle {
+  coords: number[];
+  mean: number[];
+  cov: Matrix;
+  logZ: number;
+  /** When given, the checked values are basis[i] · x instead of x[coords[i]] (a noiseless A: its null space). */
+  basis?: number[][];
+}
+
+export function tdsOracle(cfg: KernelConfig, noiseStd: number, linear?: boolean): TdsOracle {
   const q = exactSchedule(cfg.spec);
   const steps = exactSteps(q, cfg.kernel, cfg.grid);
   let m = new Array<number>(D).fill(0);
@@ -120,17 +154,26 @@ export function tdsOracle(cfg: KernelConfig, noiseStd: number, linear?: boolean)
   const s2 = noiseStd > 0 ? noiseStd * noiseStd : weightVariance(steps, 1);
   const all = Array.from({ length: D }, (_, k) => k);
   if (linear) {
-    // y = A x₀ + σ_y ε: S = A P Aᵀ + σ_y² I, gain P Aᵀ S⁻¹.
+    // y = A x₀ + σ_y ε: S = A P Aᵀ + σ_y² I, gain P Aᵀ S⁻¹. Without noise the last step's
+    // kernel mean μ ~ N(m, P) is weighed by N(y; Aμ, v AAᵀ) (S = A P Aᵀ + v AAᵀ) and projected
+    // onto {A x = y}, which leaves its null-space coordinates as they are.
     const A = LINEAR_A;
     const PAt = matmul(P, transpose(A));
-    const S = matmul(A, PAt).map((row, a) => row.map((x, b) => x + (a === b ? s2 : 0)));
+    const AAt = matmul(A, transpose(A));
+    const S = matmul(A, PAt).map((row, a) => row.map((x, b) => x + (noiseStd > 0 ? (a === b ? s2 : 0) : s2 * AAt[a][b])));
     const gain = matmul(PAt, spdInverse(S));
     const Am = matvec(A, m);
     const innov = LINEAR_Y.map((v, j) => v - Am[j]);
     const postMean = m.map((x, k) => x + gain[k].reduce((acc, g, j) => acc + g * innov[j], 0));
     const AP = matmul(A, P);
     const postCov = P.map((row, a) => row.map((x, b) => x - gain[a].reduce((acc, g, j) => acc + g * AP[j][b], 0)));
-    return { coords: all, mean: postMean, cov: postCov, logZ: logNormalDensity(LINEAR_Y, Am, S) };
+    const logZ = logNormalDensity(LINEAR_Y, Am, S);
+    if (noiseStd > 0) return { coords: all, mean: postMean, cov: postCov, logZ };
+    const W = nullBasis();
+    const mean = W.map((w) => w.reduce((a, x, k) => a + x * postMean[k], 0));
+    const cov = matmul(matmul(W, postCov), transpose(W));
+    // logZ is a density of y; tds's evidence (the weights' mean) is the same density.
+    return { coords: W.map((_, i) => i), mean, cov, logZ, basis: W };
   }
   const S = block(P, OBSERVED, OBSERVED).map((row, a) => row.map((x, b) => x + (a === b ? s2 : 0)));
   const gain = matmul(block(P, all, OBSERVED), spdInverse(S));
@@ -195,9 +238,11 @@ export function runTds(c: TdsCaseSpec, seed: number, sizes = { runs: TDS_RUNS, p
 }
 
 /** The checks of one run of a case against its oracle. */
-export function tdsChecks(res: TdsResult, oracle: ReturnType<typeof tdsOracle>, noiseStd: number): Check[] {
+export function tdsChecks(res: TdsResult, oracle: TdsOracle, noiseStd: number): Check[] {
   const runs = res.logEvidence.length, n = res.logWeights!.length / runs;
-  const { coords, mean, cov, logZ } = oracle;
+  const { coords, mean, cov, logZ, basis } = oracle;
+  const valueAt = (x: Float32Array, i: number) => (basis ? basis[i].reduce((a, b, k) => a + b * x[k], 0) : x[coords[i]]);
+  let worstResidual = 0;
   const d = coords.length;
   const L = cholesky(cov);
   const ell = Array.from(res.logEvidence, (l) => l - logZ);
@@ -212,9 +257,10 @@ export function tdsChecks(res: TdsResult, oracle: ReturnType<typeof tdsOracle>, 
     for (let k = 0; k < n; k++) {
       const W = Math.exp(res.logWeights![r * n + k]);
       const x = res.particles!.subarray((r * n + k) * D, (r * n + k + 1) * D);
-      if (noiseStd === 0) OBSERVED.forEach((o, j) => (observedExact &&= x[o] === Math.fround(Y0[j])));
+      if (noiseStd === 0 && !basis) OBSERVED.forEach((o, j) => (observedExact &&= x[o] === Math.fround(Y0[j])));
+      if (basis) LINEAR_A.forEach((row, j) => (worstResidual = Math.max(worstResidual, Math.abs(row.reduce((a, v, k) => a + v * x[k], 0) - LINEAR_Y[j]))));
       for (let i = 0; i < d; i++) {
-        let s = x[coords[i]] - mean[i];
+        let s = valueAt(x, i) - mean[i];
         for (let j = 0; j < i; j++) s -= L[i][j] * w[j];
         w[i] = s / L[i][i];
       }
@@ -233,7 +279,9 @@ export function tdsChecks(res: TdsResult, oracle: ReturnType<typeof tdsOracle>, 
   const out: Check[] = [upper('Var log Ẑ', varEll, MAX_VAR_LOG_Z_TDS), abs('z(E[Ẑ/Z] = 1)', zScore(R, 1), Z_TDS)];
   for (let i = 0; i < d; i++) out.push(abs(`z(E[R e_${coords[i]}] = 0)`, zScore(e[i]), Z_TDS));
   for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) out.push(abs(`z(E[R (M − I)_${coords[i]}${coords[j]}] = 0)`, zScore(M[i][j]), Z_TDS));
-  if (noiseStd === 0) out.push({ name: 'observed coordinates equal y exactly', value: observedExact ? 1 : 0, bound: 1, side: 'lower' });
+  if (noiseStd === 0 && !basis) out.push({ name: 'observed coordinates equal y exactly', value: observedExact ? 1 : 0, bound: 1, side: 'lower' });
+  // A x₀ = y to float32 rounding (the projection's sums are float64, x₀ is stored in float32).
+  if (basis) out.push(upper('max |A x₀ − y| over the particles', worstResidual, 1e-5));
   return out;
 }
 
@@ -256,6 +304,9 @@ export const TDS_SPECS: TdsCaseSpec[] = [
   ...(['none', 'identity', 'exact'] as const).map((gradient) => ({ config: config('ou × euler'), noiseStd: 0.3, gradient, linear: 'matrix' as const })),
   { config: config('vp × ddpm'), noiseStd: 0.3, gradient: 'exact', linear: 'matrix' },
   { config: config('ddpm linear (respaced)'), noiseStd: 0.3, gradient: 'vjp', linear: 'operator' },
+  // Noiseless: x₀ projected onto {A x = y}, the last weight N(y; Aμ, v AAᵀ).
+  { config: config('ddpm linear (respaced)'), noiseStd: 0, gradient: 'exact', linear: 'matrix' },
+  { config: config('ou × euler'), noiseStd: 0, gradient: 'identity', linear: 'operator' },
 ];
 
 export function tdsCaseName(c: TdsCaseSpec): string {
