@@ -5,6 +5,10 @@
 export { schedules } from './schedules';
 export type { Schedule, KernelName, OuOptions, VpOptions, DdpmOptions } from './schedules';
 export { GaussianMixture } from './mixture';
+export { ConditionalGaussianMixture } from './conditional-mixture';
+export type { ConditionalGaussianMixtureSpec } from './conditional-mixture';
+export { NULL_CLASS } from './guidance';
+export type { GuidanceOptions, CfgGuidance, ClassifierGuidance, ClassifierGradient, CleanClassifierGradient } from './guidance';
 export type { GaussianMixtureSpec, ExactPosterior } from './mixture';
 export { fromPrediction } from './score';
 export type { ScoreFunction, ScoreModel, ScoreContext, ScoreInput, Parameterization } from './score';
