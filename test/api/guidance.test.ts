@@ -5,7 +5,7 @@ import { replacement, smc } from '../../lib/samplers';
 import { tds } from '../../lib/tds';
 import { schedules } from '../../lib/schedules';
 import { ConditionalGaussianMixture } from '../../lib/conditional-mixture';
-import { NULL_CLASS } from '../../lib/guidance';
+import { NULL_CLASS, ClassifierScore } from '../../lib/guidance';
 import type { ScoreContext } from '../../lib/score';
 import { GUIDED } from '../support/guidance-cases';
 
@@ -98,7 +98,6 @@ describe('classifier guidance', () => {
     const score = { dim: 1, score: (z: Float32Array) => new Float32Array(z.length) };
     const seen: number[] = [];
     const classifier = (x0: Float32Array, _c: Int32Array, ctx: ScoreContext) => (seen.push(x0[0] * ctx.alpha), new Float32Array(x0.length).fill(1));
-    const { CfgScore: _unused, ClassifierScore } = await import('../../lib/guidance');
     const m = new ClassifierScore(score, { kind: 'classifier', scale: 2, gradient: undefined, clean: classifier, jacobian: 'identity' });
     const out = await m.score(Float32Array.of(0.5), 1, { t: 1, alpha: 0.5, sigma: 0.8, rows: 1, dim: 1, condition: Int32Array.of(0) });
     // s = 0, so x̂₀ = z/α; s̃ = 0 + 2 · 1/α.
