@@ -6,6 +6,7 @@
 // p(x | c), and the README measures by how much.
 import { NativeScore, ScoreContext, ScoreInput, evaluateScore, modelDim } from './score';
 import { defaultThreads } from './threads';
+import { tweedieJvpByDifferences } from './jacobian';
 import { typeError, rangeError, finiteNumber, oneOf, describe } from './errors';
 
 /** The class that means "no condition": the unconditional prediction of a conditional model. */
@@ -203,7 +204,6 @@ export class ClassifierScore implements NativeScore {
   readonly dim?: number;
   readonly parameterization = 'score' as const;
   private base = new Float32Array(0);
-  private probe = new Float32Array(0);
   private probeScore = new Float32Array(0);
 
   constructor(readonly inner: ScoreInput, readonly guidance: Extract<Guidance, { kind: 'classifier' }>) {
@@ -242,30 +242,9 @@ export class ClassifierScore implements NativeScore {
     const x0 = new Float32Array(z.length);
     for (let k = 0; k < z.length; k++) x0[k] = (z[k] + s2 * s[k]) / a;
     const u = checked(await this.guidance.clean!(x0, cond, context), z.length, 'classifier', context);
-    const g = new Float32Array(z.length);
-    if (this.guidance.jacobian === 'identity') {
-      for (let k = 0; k < z.length; k++) g[k] = u[k] / a;
-      return g;
-    }
-    if (this.probe.length !== z.length) {
-      this.probe = new Float32Array(z.length);
-      this.probeScore = new Float32Array(z.length);
-    }
-    const h = 1e-2 * sigma, eps = new Float64Array(rows);
-    for (let r = 0; r < rows; r++) {
-      let n2 = 0;
-      for (let k = r * D; k < (r + 1) * D; k++) n2 += u[k] * u[k];
-      eps[r] = n2 > 0 ? h / Math.sqrt(n2) : 0;
-    }
-    for (const sign of [1, -1]) {
-      for (let r = 0; r < rows; r++) for (let k = r * D; k < (r + 1) * D; k++) this.probe[k] = z[k] + sign * eps[r] * u[k];
-      const sp = await this.unconditional(this.probe, context, this.probeScore, threads, ', finite-difference point');
-      for (let r = 0; r < rows; r++) {
-        const f = eps[r] > 0 ? sign / (2 * eps[r]) : 0;
-        for (let k = r * D; k < (r + 1) * D; k++) g[k] += f * (this.probe[k] + s2 * sp[k]) / a;
-      }
-    }
-    return g;
+    if (this.guidance.jacobian === 'identity') return u.map((x) => x / a);
+    if (this.probeScore.length !== z.length) this.probeScore = new Float32Array(z.length);
+    return tweedieJvpByDifferences(z, u, a, sigma, rows, D, (x) => this.unconditional(x, context, this.probeScore, threads, ', finite-difference point'));
   }
 }
 

@@ -16,6 +16,8 @@ export type { Observation, MatrixObservation, OperatorObservation, ObservationIn
 export { observations } from './observation';
 export { replacement, smc } from './samplers';
 export { tds } from './tds';
+export { dps } from './dps';
+export type { DpsOptions, DpsResult, DpsJacobian } from './dps';
 export type { TdsOptions, TdsResult, TwistGradient, ScoreVjp } from './tds';
 export type {
   CommonOptions,
