@@ -68,6 +68,19 @@ export class ConditionalGaussianMixture implements NativeScore {
     return this.byClass[c];
   }
 
+  /**
+   * The exact noisy classifier's gradient ∇ log p_t(c | z) = s_c(z) − s_∅(z) per row (docs/MATH.md
+   * §12), `c` the class per row: the classifierGradient of classifier guidance for this model.
+   */
+  async classifierGradient(z: Float32Array, _t: number, c: Int32Array, context: ScoreContext): Promise<Float32Array> {
+    const sc = new Float32Array(z.length), s0 = new Float32Array(z.length), threads = defaultThreads();
+    const a = await this.scoreInto(z, { ...context, condition: c }, sc, threads);
+    const b = await this.unconditional.scoreInto(z, context, s0, threads);
+    if (a >= 0 || b >= 0) throw new RangeError(`the score must be finite at t = ${context.t}, got a non-finite value at row ${Math.floor(Math.max(a, b) / this.dim)}`);
+    for (let k = 0; k < z.length; k++) sc[k] -= s0[k];
+    return sc;
+  }
+
   async score(z: Float32Array, _t: number, context: ScoreContext): Promise<Float32Array> {
     const out = new Float32Array(z.length);
     const bad = await this.scoreInto(z, context, out, defaultThreads());
