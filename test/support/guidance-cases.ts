@@ -182,17 +182,22 @@ export function exampleEuler(w: number, grid: number[]): { mean: number; varianc
 
 // ---- the statistical cases -------------------------------------------------------------------
 
-/** |z| of a mode weight with the conservative sd √(w(1 − w)/n) (its sd over seeds is ≈ 0.1–0.2, test/numerics/CALIBRATION.md). */
-export const Z_MODE = 1.5;
+/**
+ * |z| of a mode weight with the conservative sd √(w(1 − w)/n): over 100 seeds its sd is 0.73–0.82
+ * and its mean within ±0.2 for the exact samplers, 0.56 for weighted CFG with N = 64 (the filter's
+ * O(1/N) bias), so 5 leaves 5.6 sd or more (test/numerics/CALIBRATION.md).
+ */
+export const Z_MODE = 5;
 /** An exact sampler's SW ≤ 2 × the exact-vs-exact floor (the floor is the 95th percentile of 50 replicates). */
 export const FLOOR_FACTOR = 2;
 /** Bands that pin the measured bias of a heuristic (mean ± 5.5 sd over the calibration seeds). */
 export const PIN = {
-  cfg2Sw: [0.2, 0.39],
-  cfg4Sw: [0.43, 0.64],
-  cfg2Mode: [0.6, 0.652],
-  cfg4Mode: [0.632, 0.688],
-  cls2Sw: [0.2, 0.39],
+  // mean ± 5.5 sd over 100 seeds (test/numerics/CALIBRATION.md)
+  cfg2Sw: [0.15, 0.45],
+  cfg4Sw: [0.385, 0.705],
+  cfg2Mode: [0.559, 0.701],
+  cfg4Mode: [0.592, 0.734],
+  cls2Sw: [0.15, 0.45],
 };
 const band = (name: string, value: number, [lo, hi]: number[]): Check[] => [lower(`${name} ≥ low`, value, lo), upper(`${name} ≤ high`, value, hi)];
 const modeChecks = (name: string, modes: { weight: number; z: number }[]): Check[] =>
@@ -241,9 +246,10 @@ export const BIASED_CASE: StatCase = {
     const f1 = await floor(CLASS, seed);
     const c2 = await measure(await cfg(2, seed), seed), c4 = await measure(await cfg(4, seed), seed), k2 = await measure(await classifier(2, seed), seed);
     return [
-      lower('cfg scale 2: SW / (2 × floor) (power)', c2.sw / (FLOOR_FACTOR * f1), 1),
+      // Power: above the exact-vs-exact 95th percentile (at scale 2 the SW is 2.5 floors, sd 0.3).
+      lower('cfg scale 2: SW / floor (power)', c2.sw / f1, 1),
       lower('cfg scale 4: SW / (2 × floor) (power)', c4.sw / (FLOOR_FACTOR * f1), 1),
-      lower('classifier scale 2: SW / (2 × floor) (power)', k2.sw / (FLOOR_FACTOR * f1), 1),
+      lower('classifier scale 2: SW / floor (power)', k2.sw / f1, 1),
       ...band('cfg scale 2 SW', c2.sw, PIN.cfg2Sw),
       ...band('cfg scale 4 SW', c4.sw, PIN.cfg4Sw),
       ...band('cfg scale 2 major mode weight', c2.modes[0].mean, PIN.cfg2Mode),
