@@ -24,8 +24,6 @@ export class ConditionalGaussianMixture implements NativeScore {
   private readonly byClass: GaussianMixture[];
   /** p(c): the class's share of the mixture weight. */
   readonly classWeights: Float64Array;
-  private gathered = new Float32Array(0);
-  private gatheredOut = new Float32Array(0);
 
   private constructor(all: GaussianMixture, byClass: GaussianMixture[], classWeights: Float64Array) {
     this.unconditional = all;
@@ -106,13 +104,11 @@ export class ConditionalGaussianMixture implements NativeScore {
       list.push(r);
     }
     if (members.size === 1) return this.mixture(cond[0]).scoreInto(z, context, out, threads);
-    if (this.gathered.length < z.length) {
-      this.gathered = new Float32Array(z.length);
-      this.gatheredOut = new Float32Array(z.length);
-    }
+    // Buffers per call, not per model: one model may serve several runs at once.
+    const gathered = new Float32Array(z.length), gatheredOut = new Float32Array(z.length);
     for (const [c, list] of members) {
       const n = list.length;
-      const zc = this.gathered.subarray(0, n * D), oc = this.gatheredOut.subarray(0, n * D);
+      const zc = gathered.subarray(0, n * D), oc = gatheredOut.subarray(0, n * D);
       list.forEach((r, i) => zc.set(z.subarray(r * D, (r + 1) * D), i * D));
       const bad = await this.mixture(c).scoreInto(zc, { ...context, rows: n }, oc, threads);
       if (bad >= 0) return list[Math.floor(bad / D)] * D + (bad % D);
