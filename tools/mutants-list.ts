@@ -428,7 +428,7 @@ export const MUTANTS: Mutant[] = [
     description: 'weighted CFG takes the last step with the guided kernel, weighed by K_1/K_w as if it were random',
     file: 'lib/models/cfg-weighted.ts',
     edits: [{ search: 'if (step.last) {', replace: 'if (step.last && false) {' }],
-    tests: [GUIDANCE],
+    tests: [GUIDANCE, GUIDANCE_API],
   },
   {
     id: 'conditional-mixture-scatter',

@@ -68,6 +68,16 @@ describe('classifier-free guidance', () => {
     expect(calls.map((c) => c.rows)).toEqual([6, 6, 6, 6]);
   });
 
+  test("weighted cfg's deterministic last step is the conditional kernel's mean, unweighted", async () => {
+    // One step, one particle: x0 = μ_1(x_T), the draw replacement makes with the conditional model.
+    const model = ConditionalGaussianMixture.fromJSON(GUIDED);
+    const one = { score: model, schedule: schedules.ou(), steps: 1, observed: ROOT, samples: 4, seed: 2, condition: 0 };
+    const w = await smc({ ...one, particles: 1, guidance: { kind: 'cfg', scale: 4, weighted: true } });
+    const plain = await replacement(one);
+    expect(Array.from(w.samples)).toEqual(Array.from(plain.samples));
+    expect(Array.from(w.logEvidence)).toEqual([0, 0, 0, 0]);
+  });
+
   test('bad options are named', async () => {
     const { score } = recorder();
     const run = (o: object) => replacement({ ...base, score, samples: 1, ...o });
