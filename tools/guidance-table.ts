@@ -60,8 +60,8 @@ const rows: [string, string, Run, number | null][] = [
   for (let s = 1; s <= seeds; s++) dfloor += (await d.floor(s)) / seeds;
   const post = d.exactPosterior().weights;
   console.log(`\nDPS: 3-D mixture, random 2 x 3 A, sigma_y = ${d.NOISE}; posterior weights ${post.map((w) => w.toFixed(3)).join(' / ')}; floor ${dfloor.toFixed(3)}`);
-  console.log(`| DPS | ζ | J | SW₂ to exact | mode weights (exact ${post.map((w) => w.toFixed(3)).join(' / ')}) |`);
-  console.log('| --- | --- | --- | ---: | --- |');
+  console.log(`| ζ | J | SW₂ to exact | mode weights (exact ${post.map((w) => w.toFixed(3)).join(' / ')}) |`);
+  console.log('| --- | --- | ---: | --- |');
   for (const zeta of [0, 0.03, 0.1, 0.3, 1, 3]) {
     for (const jac of ['exact', 'identity'] as const) {
       if (zeta === 0 && jac === 'identity') continue;
@@ -72,7 +72,7 @@ const rows: [string, string, Run, number | null][] = [
         sw += m.sw / seeds;
         m.modes.forEach((x, j) => (w[j] += x.mean / seeds));
       }
-      console.log(`| DPS | ${zeta} | ${zeta === 0 ? '—' : jac} | ${sw.toFixed(3)} | ${w.map((x) => x.toFixed(3)).join(' / ')} |`);
+      console.log(`| ${zeta} | ${zeta === 0 ? '—' : jac} | ${sw.toFixed(3)} | ${w.map((x) => x.toFixed(3)).join(' / ')} |`);
     }
   }
 })();
