@@ -46,8 +46,13 @@ export interface ClassifierGuidance {
   scale?: number;
   classifierGradient?: ClassifierGradient;
   classifier?: CleanClassifierGradient;
-  /** With `classifier`: J = ∂x̂₀/∂z as I/α_t ('identity', default) or by central differences of x̂₀ (two more score calls). */
+  /**
+   * With `classifier`: J = ∂x̂₀/∂z as c_t I ('identity', default: c_t = τ²/(α_t(τ² + λ_t)), exact for
+   * a N(·, τ² I) prior, docs/MATH.md §10) or by central differences of x̂₀ (two more score calls).
+   */
   jacobian?: 'identity' | 'finite-difference';
+  /** τ² of the identity Jacobian (default 1: data of unit scale). */
+  tau2?: number;
 }
 
 export type GuidanceOptions = CfgGuidance | ClassifierGuidance;
@@ -55,10 +60,10 @@ export type GuidanceOptions = CfgGuidance | ClassifierGuidance;
 /** Validated guidance. */
 export type Guidance =
   | { kind: 'cfg'; scale: number; rescale: number; weighted: boolean }
-  | { kind: 'classifier'; scale: number; gradient: ClassifierGradient | undefined; clean: CleanClassifierGradient | undefined; jacobian: 'identity' | 'finite-difference' };
+  | { kind: 'classifier'; scale: number; gradient: ClassifierGradient | undefined; clean: CleanClassifierGradient | undefined; jacobian: 'identity' | 'finite-difference'; tau2: number };
 
 const CFG_KEYS = ['kind', 'scale', 'rescale', 'weighted'];
-const CLASSIFIER_KEYS = ['kind', 'scale', 'classifierGradient', 'classifier', 'jacobian'];
+const CLASSIFIER_KEYS = ['kind', 'scale', 'classifierGradient', 'classifier', 'jacobian', 'tau2'];
 
 export function guidanceOption(g: unknown): Guidance | undefined {
   if (g === undefined) return undefined;
@@ -83,9 +88,11 @@ export function guidanceOption(g: unknown): Guidance | undefined {
   if ((gradient === undefined) === (clean === undefined)) {
     throw new TypeError(`guidance of kind 'classifier' takes exactly one of classifierGradient (a noisy classifier) or classifier (a clean one at x̂₀), got ${gradient === undefined ? 'neither' : 'both'}`);
   }
-  if (o.jacobian !== undefined && clean === undefined) throw new TypeError('guidance.jacobian applies to a clean classifier (guidance.classifier) only');
+  if ((o.jacobian !== undefined || o.tau2 !== undefined) && clean === undefined) throw new TypeError(`guidance.${o.jacobian !== undefined ? 'jacobian' : 'tau2'} applies to a clean classifier (guidance.classifier) only`);
   const jacobian = oneOf('guidance.jacobian', o.jacobian ?? 'identity', ['identity', 'finite-difference'] as const);
-  return { kind, scale, gradient: gradient as ClassifierGradient | undefined, clean: clean as CleanClassifierGradient | undefined, jacobian };
+  const tau2 = finiteNumber('guidance.tau2', o.tau2 ?? 1);
+  if (!(tau2 > 0)) throw rangeError('guidance.tau2', 'a positive number', o.tau2);
+  return { kind, scale, gradient: gradient as ClassifierGradient | undefined, clean: clean as CleanClassifierGradient | undefined, jacobian, tau2 };
 }
 
 /**
@@ -232,7 +239,8 @@ export class ClassifierScore implements NativeScore {
 
   /**
    * The x̂₀ heuristic (docs/MATH.md §12): g = Jᵀ ∇ log p(c | x̂₀), J = ∂x̂₀/∂z, x̂₀ = (z + σ² s)/α.
-   * 'identity': J = I/α_t (the τ² → ∞ limit of §10's Jacobian-free source). 'finite-difference':
+   * 'identity': J = c_t I, c_t = τ²/(α_t(τ² + λ_t)), λ_t = σ_t²/α_t² (§10's Jacobian-free source;
+   * its τ² → ∞ limit I/α_t grows without bound as α_t → 0 and throws the samples out). 'finite-difference':
    * J u by a central difference of x̂₀ along u (= Jᵀu for a conservative score), per row
    * ε‖u‖ = 10⁻² σ_t, as tds does (§10).
    */
@@ -242,7 +250,10 @@ export class ClassifierScore implements NativeScore {
     const x0 = new Float32Array(z.length);
     for (let k = 0; k < z.length; k++) x0[k] = (z[k] + s2 * s[k]) / a;
     const u = checked(await this.guidance.clean!(x0, cond, context), z.length, 'classifier', context);
-    if (this.guidance.jacobian === 'identity') return u.map((x) => x / a);
+    if (this.guidance.jacobian === 'identity') {
+      const tau2 = this.guidance.tau2, c = tau2 / (a * (tau2 + s2 / (a * a)));
+      return u.map((x) => c * x);
+    }
     if (this.probeScore.length !== z.length) this.probeScore = new Float32Array(z.length);
     return tweedieJvpByDifferences(z, u, a, sigma, rows, D, (x) => this.unconditional(x, context, this.probeScore, threads, ', finite-difference point'));
   }

@@ -407,11 +407,11 @@ export const MUTANTS: Mutant[] = [
     tests: [GUIDANCE],
   },
   {
-    id: 'classifier-x0-identity-times-alpha',
+    id: 'classifier-x0-identity-lambda',
     section: '§12',
-    description: 'the x̂0 classifier with the identity Jacobian multiplies by α_t instead of dividing',
+    description: 'the x̂0 classifier\'s identity Jacobian c_t with λ_t = σ_t² instead of σ_t²/α_t²',
     file: 'lib/guidance.ts',
-    edits: [{ search: "if (this.guidance.jacobian === 'identity') return u.map((x) => x / a);", replace: "if (this.guidance.jacobian === 'identity') return u.map((x) => x * a);" }],
+    edits: [{ search: 'const tau2 = this.guidance.tau2, c = tau2 / (a * (tau2 + s2 / (a * a)));', replace: 'const tau2 = this.guidance.tau2, c = tau2 / (a * (tau2 + s2));' }],
     tests: [GUIDANCE_API],
   },
   {

@@ -104,16 +104,19 @@ describe('classifier guidance', () => {
     expect(seen[0]).toEqual([0, 1]);
   });
 
-  test('a clean classifier at x̂₀ with the identity Jacobian: g = ∇/α', async () => {
+  test('a clean classifier at x̂₀ with the identity Jacobian: g = c_t ∇, c_t = τ²/(α(τ² + σ²/α²))', async () => {
     const score = { dim: 1, score: (z: Float32Array) => new Float32Array(z.length) };
     const seen: number[] = [];
     const classifier = (x0: Float32Array, _c: Int32Array, ctx: ScoreContext) => (seen.push(x0[0] * ctx.alpha), new Float32Array(x0.length).fill(1));
-    const m = new ClassifierScore(score, { kind: 'classifier', scale: 2, gradient: undefined, clean: classifier, jacobian: 'identity' });
+    const m = new ClassifierScore(score, { kind: 'classifier', scale: 2, gradient: undefined, clean: classifier, jacobian: 'identity', tau2: 1 });
     const out = await m.score(Float32Array.of(0.5), 1, { t: 1, alpha: 0.5, sigma: 0.8, rows: 1, dim: 1, condition: Int32Array.of(0) });
-    // s = 0, so x̂₀ = z/α; s̃ = 0 + 2 · 1/α.
+    // s = 0, so x̂₀ = z/α; s̃ = 0 + 2 c_t, c_t = 1/(0.5 (1 + 0.64/0.25)) = 1/1.78.
     expect(seen[0]).toBeCloseTo(0.5, 6);
-    expect(out[0]).toBeCloseTo(4, 6);
-    const fd = new ClassifierScore({ dim: 1, score: (z: Float32Array) => z.map((x) => -x) }, { kind: 'classifier', scale: 1, gradient: undefined, clean: classifier, jacobian: 'finite-difference' });
+    expect(out[0]).toBeCloseTo(2 / 1.78, 6);
+    const wide = new ClassifierScore(score, { kind: 'classifier', scale: 2, gradient: undefined, clean: classifier, jacobian: 'identity', tau2: 1e12 });
+    // τ² → ∞: J = I/α.
+    expect((await wide.score(Float32Array.of(0.5), 1, { t: 1, alpha: 0.5, sigma: 0.8, rows: 1, dim: 1, condition: Int32Array.of(0) }))[0]).toBeCloseTo(4, 5);
+    const fd = new ClassifierScore({ dim: 1, score: (z: Float32Array) => z.map((x) => -x) }, { kind: 'classifier', scale: 1, gradient: undefined, clean: classifier, jacobian: 'finite-difference', tau2: 1 });
     // s = −z: x̂₀ = (1 − σ²) z / α, J = (1 − σ²)/α = 0.72.
     const g = await fd.score(Float32Array.of(0.5), 1, { t: 1, alpha: 0.5, sigma: 0.8, rows: 1, dim: 1, condition: Int32Array.of(0) });
     expect(g[0]).toBeCloseTo(-0.5 + 0.72, 4);
@@ -128,5 +131,6 @@ describe('classifier guidance', () => {
     await expect(run({ guidance: { kind: 'classifier', classifierGradient: (z: Float32Array) => new Float32Array(z.length).fill(NaN) } }))
       .rejects.toThrow(/guidance.classifierGradient must be finite at t = .*, got NaN at row 0/);
     await expect(run({ guidance: { kind: 'classifier', classifierGradient: () => new Float32Array(2), jacobian: 'identity' } })).rejects.toThrow(/guidance.jacobian applies to a clean classifier/);
+    await expect(run({ guidance: { kind: 'classifier', classifier: () => new Float32Array(2), tau2: 0 } })).rejects.toThrow(/guidance.tau2 must be a positive number, got 0/);
   });
 });
