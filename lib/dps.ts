@@ -20,6 +20,8 @@ export interface DpsOptions extends Omit<CommonOptions, 'observed' | 'guidance'>
   zeta: number;
   /** Where J = ∂x̂₀/∂x_t comes from (default 'auto': 'exact' for a GaussianMixture, 'vjp' for a model with vjp, else 'identity'). */
   jacobian?: 'auto' | DpsJacobian;
+  /** τ² of the identity Jacobian c_t = τ²/(α_t(τ² + λ_t)) (default 1: data of unit scale). */
+  tau2?: number;
 }
 
 export interface DpsResult extends SampleResult {
@@ -28,7 +30,7 @@ export interface DpsResult extends SampleResult {
   scoreEvaluations: number;
 }
 
-const DPS_OPTIONS = [...COMMON_OPTION_NAMES.filter((k) => k !== 'guidance'), 'samples', 'zeta', 'jacobian'];
+const DPS_OPTIONS = [...COMMON_OPTION_NAMES.filter((k) => k !== 'guidance'), 'samples', 'zeta', 'jacobian', 'tau2'];
 
 /** DPS (docs/MATH.md §12): a heuristic, biased for every ζ; measured in the README. */
 export async function dps(options: DpsOptions): Promise<DpsResult> {
@@ -50,8 +52,10 @@ export async function dps(options: DpsOptions): Promise<DpsResult> {
   const jacobian: DpsJacobian = requested === 'auto' ? (mixture ? 'exact' : vjp ? 'vjp' : 'identity') : requested;
   if (jacobian === 'exact' && !mixture) throw new TypeError("jacobian 'exact' needs a GaussianMixture score model; use 'vjp', 'finite-difference' or 'identity'");
   if (jacobian === 'vjp' && !vjp) throw new TypeError("jacobian 'vjp' needs a score model with a vjp(z, t, u, context) method returning (ds/dz)^T u");
+  const tau2 = finiteNumber('tau2', options.tau2 ?? 1);
+  if (!(tau2 > 0)) throw rangeError('tau2', 'a positive number', options.tau2);
   if (options.signal?.aborted) throw abortError(options.signal);
-  const model = dpsModel({ kernel: p.kernel, observation, zeta, jacobian, finalNoise: p.finalNoise, mixture: mixture?.nativeCore(), vjp });
+  const model = dpsModel({ kernel: p.kernel, observation, zeta, jacobian, tau2, finalNoise: p.finalNoise, mixture: mixture?.nativeCore(), vjp });
   const result = await runModel(p, options as CommonOptions, model, { runs: samples, particles: 1, essThreshold: 0, scheme: 'systematic' });
   const drawn = await p.backend.memory.readF32(result.particles);
   p.backend.memory.free(result.particles);

@@ -65,7 +65,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   }
   // The mask alone: its noise is the twist's and the final weight's (docs/MATH.md §10).
   const common: CommonOptions = { ...options, observed: given ? { indices: options.observed!.indices, values: options.observed!.values } : { indices: [], values: [] } };
-  const p = prepare(common);
+  const p = prepare(common, 'tds');
   if (p.backend.name !== 'cpu') throw new RangeError(`tds runs on the 'cpu' backend, got backend '${p.backend.name}'`);
   if (p.finalNoise) throw new RangeError('finalNoise must be false for tds: its last step is deterministic and weighed by the likelihood (docs/MATH.md §10)');
   const obs = (options.observed ?? {}) as { noiseStd?: unknown };

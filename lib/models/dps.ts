@@ -21,6 +21,8 @@ export interface DpsSpec {
   /** ζ ≥ 0. */
   zeta: number;
   jacobian: DpsJacobian;
+  /** τ² of the identity Jacobian c_t = τ²/(α_t(τ² + λ_t)) (docs/MATH.md §10). */
+  tau2: number;
   finalNoise: boolean;
   mixture?: NativeMixture;
   vjp?: ScoreVjp;
@@ -59,10 +61,12 @@ async function startDps(run: DriverRun, spec: DpsSpec): Promise<ModelRun> {
   const jacobianT = async (step: Step, alpha: number, sigma: number): Promise<Float32Array> => {
     const s2 = sigma * sigma;
     switch (spec.jacobian) {
-      case 'identity':
-        // J ≈ I/α_t: the τ² → ∞ limit of §10's Jacobian-free source.
-        for (let k = 0; k < n; k++) g[k] = u[k] / alpha;
+      case 'identity': {
+        // J ≈ c_t I, c_t = τ²/(α_t(τ² + λ_t)): §10's Jacobian-free source, exact for a N(·, τ² I) prior.
+        const c = spec.tau2 / (alpha * (spec.tau2 + s2 / (alpha * alpha)));
+        for (let k = 0; k < n; k++) g[k] = c * u[k];
         return g;
+      }
       case 'exact': {
         const bad = await spec.mixture!.vjp(z, alpha, s2, g, threads, u);
         if (bad >= 0) throw new RangeError(`the mixture's Jacobian product must be finite ${step.where}, got ${g[bad]} at row ${Math.floor(bad / D)}`);

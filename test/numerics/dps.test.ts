@@ -47,6 +47,7 @@ describe('dps', () => {
 
   test('bad options are named', async () => {
     await expect(dps({ ...common, observed: OBSERVED, zeta: -1 })).rejects.toThrow(/zeta must be a non-negative number, got -1/);
+    await expect(dps({ ...common, observed: OBSERVED, zeta: 1, tau2: 0 })).rejects.toThrow(/tau2 must be a positive number, got 0/);
     await expect(dps({ ...common, observed: OBSERVED } as never)).rejects.toThrow(/zeta must be a finite number, got undefined/);
     await expect(dps({ ...common, observed: OBSERVED, zeta: 1, jacobian: 'vjp' })).rejects.toThrow(/jacobian 'vjp' needs a score model with a vjp/);
     await expect(dps({ ...common, score: { dim: 3, score: (z: Float32Array) => z }, observed: OBSERVED, zeta: 1, jacobian: 'exact' })).rejects.toThrow(/jacobian 'exact' needs a GaussianMixture/);
