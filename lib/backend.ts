@@ -159,7 +159,7 @@ export function chunkedHostScorer<D>(
         const chunkZ = n === hostZ.length ? hostZ : hostZ.subarray(0, n);
         const chunkOut = n === hostOut.length ? hostOut : hostOut.subarray(0, n);
         await io.download(z, chunkZ, first * dim);
-        const part: ScoreContext = { ...context, rows: n / dim, rowOffset: first };
+        const part: ScoreContext = { ...context, rows: n / dim, rowOffset: first, condition: context.condition?.subarray(first, first + n / dim) };
         const score = await evaluateScore(model, chunkZ, part, chunkOut, threads, where);
         await io.upload(score, out, first * dim);
       }

@@ -25,7 +25,7 @@ import { requireSizes } from './sizes';
 export const MAX_SWEEPS = 65535;
 
 /** Options both chain samplers take. */
-export interface ChainOptions extends Omit<CommonOptions, 'onStep' | 'finalNoise'> {
+export interface ChainOptions extends Omit<CommonOptions, 'onStep' | 'finalNoise' | 'condition' | 'guidance'> {
   /** Particles N of each sweep's filter. */
   particles: number;
   /** Independent chains K. */

@@ -18,6 +18,7 @@ import { ScoreInput, ScoreContext } from './score';
 import type { Backend, BackendMemory, BackendOps, F32Array, F64Array, I32Array, ScoreRunner } from './backend';
 import { abortError } from './errors';
 import { requireSizes } from './sizes';
+import { rowConditions } from './guidance';
 
 export type ResamplingScheme = 'systematic' | 'stratified' | 'multinomial' | 'residual';
 export const RESAMPLING_SCHEMES: readonly ResamplingScheme[] = ['systematic', 'stratified', 'multinomial', 'residual'];
@@ -61,6 +62,8 @@ export interface DriverRun {
   readonly rows: number;
   readonly threads: number;
   readonly schedule: Schedule;
+  /** The class of every row, when the run is conditional (docs/MATH.md §12): what the score model sees as context.condition. */
+  readonly condition?: Int32Array;
   /** The time grid t_0 = 0 < … < t_S after the model's refinement (MATH.md §1). */
   readonly grid: Float64Array;
   readonly steps: number;
@@ -162,6 +165,8 @@ export interface DriverProblem {
   threads: number;
   /** Resample when ESS < essThreshold × N (weighted models). */
   essThreshold: number;
+  /** The class of each run (runs), passed to the score model per row as context.condition (docs/MATH.md §12). */
+  condition?: Int32Array;
   scheme: ResamplingScheme;
   signal?: AbortSignal;
   onStep?: (info: StepInfo) => void;
@@ -228,6 +233,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   // A run as errors name it: its run word.
   const runName = (r: number) => (p.runKeys ? p.runKeys[3 * r + 2] : p.runOffset + r);
   const grid = model.refineGrid ? model.refineGrid(p.grid) : p.grid;
+  if (p.condition !== undefined && p.condition.length !== runs) throw new RangeError(`condition must hold one class per run (${runs}), got ${p.condition.length}`);
+  const condition = p.condition && rowConditions(p.condition, n);
   const steps = grid.length - 1;
   const weighted = model.weighted;
   // Every array of the run, sized before any is allocated (lib/sizes.ts). On a device the two
@@ -279,13 +286,13 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
 
     const state = z;
     const run: DriverRun = {
-      backend, ops, batch, runs, particles: n, dim: D, rows, threads, schedule: p.schedule, grid, steps,
+      backend, ops, batch, runs, particles: n, dim: D, rows, threads, schedule: p.schedule, condition, grid, steps,
       z: state, work, increment, logWeights,
       stream: (step, purpose, index = 0) => ({ seed: p.seed, step, purpose: ops.purposes[purpose], index }),
       score: async (x, t, where) => {
         if (p.score === undefined) throw new TypeError(`model '${model.name}' asked for a score, but no score model was given`);
         scorer ??= backend.scorer(p.score, rows, D, threads);
-        const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D, rowOffset: 0 };
+        const context: ScoreContext = { t, alpha: Math.exp(p.schedule.logAlpha(t)), sigma: Math.sqrt(p.schedule.sigma2(t)), rows, dim: D, rowOffset: 0, condition };
         if (p.signal === undefined) return scorer.evaluate(x, context, work, where);
         context.signal = p.signal;
         return untilAborted(scorer.evaluate(x, context, work, where), p.signal);

@@ -5,6 +5,10 @@
 export { schedules } from './schedules';
 export type { Schedule, KernelName, OuOptions, VpOptions, DdpmOptions } from './schedules';
 export { GaussianMixture } from './mixture';
+export { ConditionalGaussianMixture } from './conditional-mixture';
+export type { ConditionalGaussianMixtureSpec } from './conditional-mixture';
+export { NULL_CLASS } from './guidance';
+export type { GuidanceOptions, CfgGuidance, ClassifierGuidance, ClassifierGradient, CleanClassifierGradient } from './guidance';
 export type { GaussianMixtureSpec, ExactPosterior } from './mixture';
 export { fromPrediction } from './score';
 export type { ScoreFunction, ScoreModel, ScoreContext, ScoreInput, Parameterization } from './score';
@@ -12,6 +16,8 @@ export type { Observation, MatrixObservation, OperatorObservation, ObservationIn
 export { observations } from './observation';
 export { replacement, smc } from './samplers';
 export { tds } from './tds';
+export { dps } from './dps';
+export type { DpsOptions, DpsResult, DpsJacobian } from './dps';
 export type { TdsOptions, TdsResult, TwistGradient, ScoreVjp } from './tds';
 export type {
   CommonOptions,

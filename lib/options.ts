@@ -21,10 +21,12 @@ const COMMON: KeySet<CommonOptions> = {
   signal: true,
   onStep: true,
   backend: true,
+  condition: true,
+  guidance: true,
 };
 const REPLACEMENT: KeySet<ReplacementOptions> = { ...COMMON, samples: true, context: true, corrector: true };
 const SMC: KeySet<SmcOptions> = { ...COMMON, particles: true, samples: true, resampling: true, essThreshold: true, context: true, output: true };
-const { onStep: _onStep, finalNoise: _finalNoise, ...CHAIN_COMMON } = COMMON;
+const { onStep: _onStep, finalNoise: _finalNoise, condition: _condition, guidance: _guidance, ...CHAIN_COMMON } = COMMON;
 const CHAIN: KeySet<ChainOptions> = { ...CHAIN_COMMON, particles: true, samples: true, sweeps: true, burnIn: true, thin: true, onSweep: true };
 const PARTICLE_GIBBS: KeySet<ParticleGibbsOptions> = { ...CHAIN, refresh: true, selection: true, pathSampling: true, initialParticles: true, contextPath: true };
 const PMMH: KeySet<PmmhOptions> = { ...CHAIN, pcnBeta: true, acceptance: true };

@@ -18,6 +18,8 @@ import { GaussianMixture } from './mixture';
 import { horizonWarning, stepWarning, collapseWarning } from './diagnostics';
 import { checkOptionNames } from './options';
 import { requireSizes } from './sizes';
+import { GuidanceOptions, Guidance, guidanceOption, guidedScore, conditionOption, CfgScore } from './guidance';
+import { cfgWeightedModel } from './models/cfg-weighted';
 
 export type ContextKind = 'fixed' | 'forward';
 
@@ -55,6 +57,19 @@ export interface CommonOptions {
   onStep?: (info: StepInfo) => void;
   /** 'auto' (default), 'cpu' or 'cuda': asking for one that is not available is an error. */
   backend?: BackendName;
+  /**
+   * The class to generate, for a conditional score model: one class for every sample, or one per
+   * sample; null (or NULL_CLASS, -1) is unconditional. The model sees it per row as
+   * context.condition (docs/MATH.md §12).
+   */
+  condition?: number | null | ArrayLike<number | null>;
+  /**
+   * Classifier-free guidance { kind: 'cfg', scale } (score form s̃ = (1 − scale) s_∅ + scale s_c;
+   * scale 1 is the conditional model) or classifier guidance { kind: 'classifier', scale,
+   * classifierGradient } (docs/MATH.md §12). Heuristics except cfg scale 0 or 1, and classifier
+   * guidance with scale 1 and the exact noisy classifier: README, "Guidance".
+   */
+  guidance?: GuidanceOptions;
 }
 
 export interface LangevinCorrectorOptions {
@@ -154,11 +169,21 @@ export interface Prepared {
   threads: number;
   finalNoise: boolean;
   backend: Backend;
+  /** The option `condition` as given (one class per run once the run count is known: runModel). */
+  condition: unknown;
+  guidance?: Guidance;
 }
 
-export function prepare(o: CommonOptions): Prepared {
+export function prepare(o: CommonOptions, sampler = 'this sampler'): Prepared {
   if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o);
-  const score = validateScoreInput(o.score);
+  const guidance = guidanceOption(o.guidance);
+  if (guidance !== undefined && o.condition === undefined) {
+    throw new TypeError(`guidance of kind '${guidance.kind}' needs condition: the class to generate (one, or one per sample)`);
+  }
+  if (guidance?.kind === 'cfg' && guidance.weighted && sampler !== 'smc') {
+    throw new TypeError(`guidance.weighted (classifier-free guidance corrected by weights) is an option of smc only, not of ${sampler}`);
+  }
+  const score = guidedScore(validateScoreInput(o.score), guidance);
   if (!isSchedule(o.schedule)) throw typeError('schedule', 'a schedule (schedules.ou(), schedules.vp() or schedules.ddpm())', o.schedule);
   let steps: number, grid: Float64Array;
   if (o.grid !== undefined) {
@@ -199,6 +224,8 @@ export function prepare(o: CommonOptions): Prepared {
     seed: nonNegativeInteger('seed', o.seed ?? 0),
     threads: threadsOption(o.threads),
     finalNoise: o.finalNoise ?? false,
+    condition: o.condition,
+    guidance,
     // The SVD filter runs on the CPU for now: 'auto' picks it for a noisy or dense observation.
     backend: selectBackend(isExactMask(o.observed) ? o.backend ?? 'auto' : (o.backend ?? 'auto') === 'auto' ? 'cpu' : o.backend!),
   };
@@ -296,6 +323,7 @@ export function runModel(
     threads: p.threads,
     signal: options.signal,
     onStep: options.onStep,
+    condition: conditionOption(p.condition, shape.runs),
     ...shape,
   });
 }
@@ -330,7 +358,7 @@ async function linearProblem(p: Prepared, method: string, runs: number): Promise
 export async function replacement(options: ReplacementOptions): Promise<SampleResult> {
   const started = performance.now();
   checkOptionNames('replacement', options);
-  const p = prepare(options);
+  const p = prepare(options, 'replacement');
   const samples = positiveInteger('samples', options.samples);
   const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
   const corr = corrector(options.corrector);
@@ -376,7 +404,7 @@ export function smc(options: SmcOptions): Promise<SmcResult>;
 export async function smc(options: SmcOptions): Promise<SmcResult> {
   const started = performance.now();
   checkOptionNames('smc', options);
-  const p = prepare(options);
+  const p = prepare(options, 'smc');
   const particles = positiveInteger('particles', options.particles);
   const runs = positiveInteger('samples', options.samples);
   if (particles * runs > 2 ** 31 - 1) throw rangeError('particles * samples', 'at most 2^31 - 1', particles * runs);
@@ -396,6 +424,9 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   let q = p, path: Float32Array, model: FeynmanKacModel, svd: ObservationSvd, starts: Int32Array, rows: number, noiseStd: number;
   if (p.linear) {
     // docs/MATH.md §9.1: the SVD bootstrap filter, on its own grid.
+    if (p.guidance?.kind === 'cfg' && p.guidance.weighted) {
+      throw new TypeError('guidance.weighted needs an exact mask observation (or none: observed = { indices: [], values: [] }), got a noisy or dense one');
+    }
     const lp = await linearProblem(p, 'smc', runs);
     q = lp.p;
     path = lp.path.values;
@@ -413,6 +444,10 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     rows = mask.rows;
     noiseStd = 0;
     model = bootstrapModel(kernelSpec(p, { kind: 'path', path }));
+    if (p.guidance?.kind === 'cfg' && p.guidance.weighted) {
+      if (p.backend.name !== 'cpu') throw new RangeError(`guidance.weighted runs on the 'cpu' backend, got backend '${p.backend.name}'`);
+      model = cfgWeightedModel(kernelSpec(p, { kind: 'path', path }), p.score as CfgScore);
+    }
   }
   const result = await runModel(q, options, model, {
     runs,

@@ -27,6 +27,12 @@ export interface ScoreContext {
   rowOffset?: number;
   /** The run's AbortSignal, when it has one: a remote model call can be cancelled with it. */
   signal?: AbortSignal;
+  /**
+   * The class of every row of this call (`rows` of them), when the sampler was given a
+   * `condition`: a conditional model predicts s_c for class c, and s_∅ (the unconditional
+   * model) for NULL_CLASS (-1). Absent for an unconditional run (docs/MATH.md §12).
+   */
+  condition?: Int32Array;
 }
 
 /**

@@ -69,7 +69,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   // The mask alone (its noise is the twist's and the final weight's, docs/MATH.md §10); a
   // matrix or operator observation is checked below, once the dimension is known.
   const common: CommonOptions = { ...options, observed: given && !matrixLike ? { indices: given.indices as ArrayLike<number>, values: given.values as ArrayLike<number> } : { indices: [], values: [] } };
-  const p = prepare(common);
+  const p = prepare(common, 'tds');
   const linear = matrixLike ? normalizeLinearObservation(given, p.dim) : undefined;
   if (linear) {
     if (!linear.svd) {

@@ -19,10 +19,20 @@ outputs are committed. Run with Debian's Python and python3-onnx (1.12) + python
                           rows (tests padding and splitting)
 
    Each carries condiff.* metadata (the defaults OnnxScore reads).
+   gmm-cond-score.onnx the exact class-conditional score of the mixture GUIDED of
+                        test/support/guidance-cases.ts (docs/MATH.md §12): class c in {0, 1}
+                        the sub-mixture of its components, class 2 (the null class) the whole
+                        mixture; inputs x [batch, 2], t float32 [batch] (OU), label int64 [batch];
+                        metadata condiff.class_input = label, condiff.null_class = 2
 2. Tiny graphs for the adapter's validation errors (y = x * t, no metadata).
+
+Arguments, if any, name the fixtures to write (the others are left as they are):
+
+    /usr/bin/python3 tools/make_onnx_fixtures.py gmm-cond-score
 """
 import json
 import os
+import sys
 
 import numpy as np
 import onnx
@@ -90,7 +100,27 @@ def gmm_nodes(spec, nodes, inits, z='z', alpha='alpha', sigma2='sigma2', out='sc
     return D
 
 
+def gmm_nodes_prefixed(spec, nodes, inits, prefix, **names):
+    """gmm_nodes with its internal names g_* renamed prefix*, so several mixtures share a graph."""
+    n2, i2 = [], []
+    D = gmm_nodes(spec, n2, i2, **names)
+    ren = lambda s: prefix + s[2:] if s.startswith('g_') else s
+    for node in n2:
+        ins, outs = [ren(x) for x in node.input], [ren(x) for x in node.output]
+        del node.input[:]
+        node.input.extend(ins)
+        del node.output[:]
+        node.output.extend(outs)
+    for t in i2:
+        t.name = ren(t.name)
+    nodes += n2
+    inits += i2
+    return D
+
+
 def finish(nodes, inits, inputs, outputs, meta, name, doc):
+    if len(sys.argv) > 1 and name not in sys.argv[1:]:
+        return
     graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='condiff tools/make_onnx_fixtures.py')
     model.ir_version = 7  # onnx 1.12 default is 8; 7 is enough for opset 13
@@ -214,6 +244,46 @@ def main():
            [helper.make_tensor_value_info('grad_log_p', f32, [16, D])],
            {'condiff.parameterization': 'score', 'condiff.time': 't'},
            'gmm-score-t16', doc)
+
+    # 5. class-conditional score, float32 t [batch], OU, int64 label [batch] (null class 2).
+    guided = {
+        'weights': [0.3, 0.2, 0.3, 0.2],
+        'means': [[-1.5, 0], [0, 1.5], [1.5, 0], [0, -1.5]],
+        'variances': [[1, 0.5], [0.5, 1], [1, 0.5], [0.5, 1]],
+        'classes': [0, 0, 1, 1],
+    }
+    nodes, inits = [], []
+    inits += [const('one', 1.0), const('m1', -1.0), const('m2', -2.0), const('ax1', [1], np.int64)]
+    nodes += [
+        helper.make_node('Identity', ['x'], ['z']),
+        helper.make_node('Unsqueeze', ['t', 'ax1'], ['t1']),
+        helper.make_node('Mul', ['t1', 'm1'], ['mt']),
+        helper.make_node('Exp', ['mt'], ['alpha']),
+        helper.make_node('Mul', ['t1', 'm2'], ['m2t']),
+        helper.make_node('Exp', ['m2t'], ['e2t']),
+        helper.make_node('Sub', ['one', 'e2t'], ['sigma2']),
+        helper.make_node('Unsqueeze', ['label', 'ax1'], ['label1']),           # [N, 1]
+    ]
+    terms = []
+    for c in range(3):
+        js = [j for j, k in enumerate(guided['classes']) if c == 2 or k == c]
+        sub = {key: [guided[key][j] for j in js] for key in ('weights', 'means', 'variances')}
+        gmm_nodes_prefixed(sub, nodes, inits, f'c{c}_', out=f'score{c}')
+        inits.append(const(f'cls{c}', [c], np.int64))
+        nodes += [
+            helper.make_node('Equal', ['label1', f'cls{c}'], [f'is{c}']),
+            helper.make_node('Cast', [f'is{c}'], [f'w{c}'], to=TensorProto.FLOAT),
+            helper.make_node('Mul', [f'w{c}', f'score{c}'], [f'term{c}']),
+        ]
+        terms.append(f'term{c}')
+    nodes += [helper.make_node('Add', terms[:2], ['sum01']), helper.make_node('Add', ['sum01', terms[2]], ['score'])]
+    finish(nodes, inits,
+           [helper.make_tensor_value_info('x', f32, ['batch', 2]), helper.make_tensor_value_info('t', f32, ['batch']),
+            helper.make_tensor_value_info('label', TensorProto.INT64, ['batch'])],
+           [helper.make_tensor_value_info('score', f32, ['batch', 2])],
+           {'condiff.parameterization': 'score', 'condiff.time': 't', 'condiff.input': 'x', 'condiff.time_input': 't',
+            'condiff.class_input': 'label', 'condiff.null_class': '2'},
+           'gmm-cond-score', 'Exact class-conditional score of a 4-component mixture (docs/MATH.md §12); null class 2; condiff test fixture.')
 
     # 2. Validation graphs: y = x * t (no metadata).
     def tiny(name, x_type=f32, x_shape=('batch', 4), t=('t', f32, ['batch']), outputs=(('y', f32, ('batch', 4)),), extra=()):

@@ -31,6 +31,10 @@ const VJP = 'numerics/mixture-vjp';
 const GIBBS = 'numerics/gibbs-fixed-path';
 const GIBBS_JOINT = 'numerics/gibbs-joint';
 const SVD_FILTER = 'numerics/svd-filter';
+const GUIDANCE = 'numerics/guidance';
+const GUIDANCE_API = 'api/guidance';
+const DPS = 'numerics/dps';
+const ONNX_CLASS = 'api/onnx-class';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -433,5 +437,101 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/models/twisted.ts',
     edits: [{ search: 'else await linearAt(mu, 0, lps, false, coefficients[0].weightVariance);', replace: 'else await linearAt(z, 0, lps, false, coefficients[0].weightVariance);' }],
     tests: [TDS],
+  // ---- guidance (§12) ----
+  {
+    id: 'cfg-blend-swapped',
+    section: '§12',
+    description: 'CFG blends (1 − w) s_c + w s_∅: the two predictions swapped',
+    file: 'lib/guidance.ts',
+    edits: [{ search: 'out[k] = (1 - w) * pair[n + k] + w * pair[k];', replace: 'out[k] = (1 - w) * pair[k] + w * pair[n + k];' }],
+    tests: [GUIDANCE],
+  },
+  {
+    id: 'cfg-null-rows-everywhere',
+    section: '§12',
+    description: 'the CFG pair call gives the null class to every row (the conditional rows lose their class)',
+    file: 'lib/guidance.ts',
+    edits: [{ search: 'condition.fill(NULL_CLASS, rows);', replace: 'condition.fill(NULL_CLASS, 0);' }],
+    tests: [GUIDANCE],
+  },
+  {
+    id: 'cfg-rescale-inverted',
+    section: '§12',
+    description: 'the rescale multiplies by std(s̃)/std(s_c) instead of std(s_c)/std(s̃)',
+    file: 'lib/guidance.ts',
+    edits: [{ search: 'const f = sg > 0 ? phi * (std(conditional, o) / sg) + (1 - phi) : 1;', replace: 'const f = sg > 0 ? phi * (sg / std(conditional, o)) + (1 - phi) : 1;' }],
+    tests: [GUIDANCE],
+  },
+  {
+    id: 'classifier-scale-ignored',
+    section: '§12',
+    description: 'classifier guidance adds the gradient with scale 1 whatever the scale',
+    file: 'lib/guidance.ts',
+    edits: [{ search: 'for (let k = 0; k < z.length; k++) out[k] = s[k] + scale * g[k];', replace: 'for (let k = 0; k < z.length; k++) out[k] = s[k] + g[k];' }],
+    tests: [GUIDANCE],
+  },
+  {
+    id: 'classifier-x0-identity-lambda',
+    section: '§12',
+    description: 'the x̂0 classifier\'s identity Jacobian c_t with λ_t = σ_t² instead of σ_t²/α_t²',
+    file: 'lib/guidance.ts',
+    edits: [{ search: 'const tau2 = this.guidance.tau2, c = tau2 / (a * (tau2 + s2 / (a * a)));', replace: 'const tau2 = this.guidance.tau2, c = tau2 / (a * (tau2 + s2));' }],
+    tests: [GUIDANCE_API],
+  },
+  {
+    id: 'weighted-cfg-ratio-sign',
+    section: '§12',
+    description: 'weighted CFG weighs by K_w/K_1 instead of K_1/K_w (the fused difference with its sign flipped)',
+    file: 'lib/models/cfg-weighted.ts',
+    edits: [{ search: 'acc += (z[i] - 0.5 * (mu1[i] + muw[i])) * (mu1[i] - muw[i]);', replace: 'acc += (z[i] - 0.5 * (mu1[i] + muw[i])) * (muw[i] - mu1[i]);' }],
+    tests: [GUIDANCE],
+  },
+  {
+    id: 'weighted-cfg-last-step-guided',
+    section: '§12',
+    description: 'weighted CFG takes the last step with the guided kernel, weighed by K_1/K_w as if it were random',
+    file: 'lib/models/cfg-weighted.ts',
+    edits: [{ search: 'if (step.last) {', replace: 'if (step.last && false) {' }],
+    tests: [GUIDANCE, GUIDANCE_API],
+  },
+  {
+    id: 'conditional-mixture-scatter',
+    section: '§12',
+    description: 'the conditional mixture writes each class group back to the group\'s own row order instead of the rows it came from',
+    file: 'lib/conditional-mixture.ts',
+    edits: [{ search: 'list.forEach((r, i) => out.set(oc.subarray(i * D, (i + 1) * D), r * D));', replace: 'list.forEach((_r, i) => out.set(oc.subarray(i * D, (i + 1) * D), i * D));' }],
+    tests: [GUIDANCE],
+  },
+  {
+    id: 'onnx-null-class-zero',
+    section: '§12',
+    description: 'OnnxScore gives the null-class rows label 0 instead of the null class',
+    file: 'lib/onnx/score.ts',
+    edits: [{ search: '        out[r] = nullClass;', replace: '        out[r] = 0;' }],
+    tests: [ONNX_CLASS],
+  },
+  {
+    id: 'dps-residual-sign',
+    section: '§12',
+    description: 'DPS steps along A x̂0 − y instead of y − A x̂0',
+    file: 'lib/models/dps.ts',
+    edits: [{ search: 'res[i] = obs.y[i] - res[i];', replace: 'res[i] = res[i] - obs.y[i];' }],
+    tests: [DPS],
+  },
+  {
+    id: 'dps-batch-norm',
+    section: '§12',
+    description: 'DPS without the normalisation by ‖r‖ (the step ζ Jᵀ Aᵀ r)',
+    file: 'lib/models/dps.ts',
+    edits: [{ search: 'for (let k = 0; k < D; k++) u[r * D + k] = norm > 0 ? back[k] / norm : 0;', replace: 'for (let k = 0; k < D; k++) u[r * D + k] = back[k];' }],
+    tests: [DPS],
+  },
+  {
+    id: 'tweedie-fd-without-alpha',
+    section: '§12',
+    description: 'the finite-difference J u of x̂0 without the 1/α_t',
+    file: 'lib/jacobian.ts',
+    edits: [{ search: 'g[k] += (f * (probe[k] + s2 * s[k])) / alpha;', replace: 'g[k] += f * (probe[k] + s2 * s[k]);' }],
+    tests: [DPS, GUIDANCE_API],
   },
 ];

@@ -11,6 +11,14 @@ Writes
   models/digits-test.json        the held-out test split: indices into digits.csv.gz, labels, pixels
   models/training-log.json       recipe, losses, timings, accuracies (quoted in models/README.md)
 
+With --conditional (docs/MATH.md §12), only
+  models/digits-cond-eps.onnx    a class-conditional network: a third input `label` (int64 [batch],
+                                 0..9, or 10 = the null class), trained with the label replaced by
+                                 10 with probability --uncond-prob (guidance dropout); metadata
+                                 condiff.class_input = label, condiff.null_class = 10
+  models/training-log-cond.json  its recipe, losses and timings
+(the classifier and the test split are the unconditional run's, left as they are).
+
 Recipe (see models/README.md): pixels 0..16 scaled to [-1, 1] as x / 8 - 1; stratified
 80/20 split (random_state 0); DDPM linear betas 1e-4..0.02, K = 1000; the network takes the
 0-based step n = 0..999 (Ho et al.'s alphas_cumprod[n], which is condiff's alpha-bar_{n+1});
@@ -64,9 +72,11 @@ class Block(nn.Module):
 class EpsNet(nn.Module):
     """x: [batch, 64] float32 in noise space, n: [batch] int64 step (0..999) -> epsilon [batch, 64]."""
 
-    def __init__(self, dim=64, width=256, blocks=4, temb=128, dropout=0.0):
+    def __init__(self, dim=64, width=256, blocks=4, temb=128, dropout=0.0, classes=0):
         super().__init__()
         self.embed = TimeEmbedding(temb)
+        # A class embedding added to the time embedding; index `classes` is the null class.
+        self.cemb = nn.Embedding(classes + 1, temb) if classes > 0 else None
         self.tmlp = nn.Sequential(nn.Linear(temb, temb), nn.SiLU(), nn.Linear(temb, temb), nn.SiLU())
         self.inp = nn.Linear(dim, width)
         self.blocks = nn.ModuleList([Block(width, temb, dropout) for _ in range(blocks)])
@@ -74,8 +84,10 @@ class EpsNet(nn.Module):
         self.out = nn.Linear(width, dim)
         self.act = nn.SiLU()
 
-    def forward(self, x, n):
+    def forward(self, x, n, c=None):
         e = self.tmlp(self.embed(n))
+        if self.cemb is not None:
+            e = e + self.cemb(c)
         h = self.inp(x)
         for b in self.blocks:
             h = b(h, e)
@@ -100,6 +112,8 @@ def main():
     ap.add_argument('--width', type=int, default=256)
     ap.add_argument('--blocks', type=int, default=4)
     ap.add_argument('--out', default=MODELS, help='output directory (default models/)')
+    ap.add_argument('--conditional', action='store_true', help='train the class-conditional network (docs/MATH.md §12)')
+    ap.add_argument('--uncond-prob', type=float, default=0.1, help='guidance dropout: P(label -> null class) (default 0.1)')
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -121,7 +135,9 @@ def main():
     clf_train = float(clf.score(scale(X[train_idx]), y[train_idx]))
     clf_test = float(clf.score(scale(X[test_idx]), y[test_idx]))
     print(f'classifier: train accuracy {clf_train:.4f}, test accuracy {clf_test:.4f} ({time.time() - t0:.1f}s)')
-    with open(os.path.join(args.out, 'digits-classifier.json'), 'w') as f:
+    classes = 10 if args.conditional else 0
+    null_class = 10
+    with open(os.path.join(args.out, 'digits-classifier.json') if not args.conditional else os.devnull, 'w') as f:
         json.dump({
             'kind': 'multinomial-logistic-regression',
             'input': 'the 64 pixels row-major, scaled to [-1, 1] as x / 8 - 1',
@@ -133,7 +149,7 @@ def main():
             'trainedOn': 'training split of models/digits-test.json (all indices not in testIndices)',
         }, f, indent=None, separators=(',', ':'))
         f.write('\n')
-    with open(os.path.join(args.out, 'digits-test.json'), 'w') as f:
+    with open(os.path.join(args.out, 'digits-test.json') if not args.conditional else os.devnull, 'w') as f:
         f.write('{"source":"sklearn/datasets/data/digits.csv.gz (scikit-learn 1.2.1, Debian python3-sklearn 1.2.1+dfsg-1)",\n')
         f.write(' "split":"sklearn.model_selection.train_test_split(range(1797), test_size=0.2, random_state=0, stratify=target)",\n')
         f.write(' "pixels":"integers 0..16, 64 per image, row-major 8x8",\n')
@@ -146,8 +162,9 @@ def main():
     # Diffusion model.
     ab = torch.tensor(linear_alpha_bar(), dtype=torch.float32)
     data = torch.tensor(scale(X[train_idx]))
-    net = EpsNet(width=args.width, blocks=args.blocks, dropout=args.dropout)
-    ema = EpsNet(width=args.width, blocks=args.blocks, dropout=args.dropout)
+    labels = torch.tensor(y[train_idx])
+    net = EpsNet(width=args.width, blocks=args.blocks, dropout=args.dropout, classes=classes)
+    ema = EpsNet(width=args.width, blocks=args.blocks, dropout=args.dropout, classes=classes)
     ema.load_state_dict(net.state_dict())
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -167,7 +184,12 @@ def main():
         eps = torch.randn_like(x0)
         a = ab[n][:, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
-        loss = ((net(xt, n) - eps) ** 2).mean()
+        if args.conditional:
+            c = labels[i].clone()
+            c[torch.rand(args.batch) < args.uncond_prob] = null_class
+            loss = ((net(xt, n, c) - eps) ** 2).mean()
+        else:
+            loss = ((net(xt, n) - eps) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -194,15 +216,21 @@ def main():
             n = torch.randint(0, K, (xt_.shape[0],), generator=g)
             eps = torch.randn(xt_.shape, generator=g)
             a = ab[n][:, None]
-            tot += float(((ema(a.sqrt() * xt_ + (1 - a).sqrt() * eps, n) - eps) ** 2).mean())
+            cls = torch.tensor(y[test_idx]) if args.conditional else None
+            tot += float(((ema(a.sqrt() * xt_ + (1 - a).sqrt() * eps, n, cls) - eps) ** 2).mean())
         test_loss = tot / reps
     print(f'held-out epsilon MSE (EMA weights): {test_loss:.4f}')
 
-    path = os.path.join(args.out, 'digits-eps.onnx')
+    path = os.path.join(args.out, 'digits-cond-eps.onnx' if args.conditional else 'digits-eps.onnx')
     x_ex = torch.zeros(2, 64)
     n_ex = torch.zeros(2, dtype=torch.int64)
-    torch.onnx.export(ema, (x_ex, n_ex), path, opset_version=13, input_names=['x', 'step'], output_names=['epsilon'],
-                      dynamic_axes={'x': {0: 'batch'}, 'step': {0: 'batch'}, 'epsilon': {0: 'batch'}})
+    if args.conditional:
+        c_ex = torch.zeros(2, dtype=torch.int64)
+        torch.onnx.export(ema, (x_ex, n_ex, c_ex), path, opset_version=13, input_names=['x', 'step', 'label'], output_names=['epsilon'],
+                          dynamic_axes={'x': {0: 'batch'}, 'step': {0: 'batch'}, 'label': {0: 'batch'}, 'epsilon': {0: 'batch'}})
+    else:
+        torch.onnx.export(ema, (x_ex, n_ex), path, opset_version=13, input_names=['x', 'step'], output_names=['epsilon'],
+                          dynamic_axes={'x': {0: 'batch'}, 'step': {0: 'batch'}, 'epsilon': {0: 'batch'}})
     import onnx
     m = onnx.load(path)
     meta = {
@@ -217,6 +245,11 @@ def main():
         'condiff.data_range': '-1,1',
         'condiff.description': '8x8 UCI digits, pixels / 8 - 1; epsilon-prediction MLP; step n = 0..999 means alpha-bar_{n+1} (Ho et al. alphas_cumprod[n])',
     }
+    if args.conditional:
+        meta['condiff.class_input'] = 'label'
+        meta['condiff.null_class'] = str(null_class)
+        meta['condiff.description'] += f'; class-conditional: label 0..9, {null_class} = no class (guidance dropout {args.uncond_prob})'
+
     for k, v in meta.items():
         e = m.metadata_props.add()
         e.key, e.value = k, v
@@ -232,8 +265,9 @@ def main():
     except Exception:
         pass
 
-    with open(os.path.join(args.out, 'training-log.json'), 'w') as f:
+    with open(os.path.join(args.out, 'training-log-cond.json' if args.conditional else 'training-log.json'), 'w') as f:
         json.dump({
+            **({'conditional': True, 'nullClass': null_class, 'uncondProb': args.uncond_prob} if args.conditional else {}),
             'torch': torch.__version__, 'threads': args.threads, 'seed': args.seed,
             'iterations': args.iterations, 'batch': args.batch, 'lr': args.lr, 'emaDecay': decay,
             'width': args.width, 'blocks': args.blocks, 'dropout': args.dropout, 'weightDecay': args.weight_decay,

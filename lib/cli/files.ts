@@ -1,6 +1,7 @@
 // The input files of sample and bench: the mixture and observation JSON files (every error
 // names the file). Outputs are output.ts's.
 import * as fs from 'node:fs';
+import { ConditionalGaussianMixture } from '../conditional-mixture';
 import { GaussianMixture } from '../mixture';
 import { Observation, MatrixObservation, normalizeLinearObservation } from '../observation';
 import { UsageError, userInput } from './errors';
@@ -27,6 +28,13 @@ function readJson(label: string, file: string): unknown {
 export function loadModel(file: string): GaussianMixture {
   const spec = readJson('model', file);
   return userInput(`the model file ${JSON.stringify(file)}: `, () => GaussianMixture.fromJSON(spec));
+}
+
+/** A --model file for `sample`: a class-conditional mixture when it has "classes" (docs/MATH.md §12), else a mixture. */
+export function loadSampleModel(file: string): GaussianMixture | ConditionalGaussianMixture {
+  const spec = readJson('model', file);
+  const conditional = typeof spec === 'object' && spec !== null && 'classes' in spec;
+  return userInput(`the model file ${JSON.stringify(file)}: `, () => (conditional ? ConditionalGaussianMixture.fromJSON(spec) : GaussianMixture.fromJSON(spec)));
 }
 
 /**

@@ -2,6 +2,8 @@
 // chooses, the call to replacement or smc with a progress bar, and the filter's summary
 // figures (mean log-evidence, smallest ESS, resampling count).
 import { GaussianMixture } from '../mixture';
+import { ConditionalGaussianMixture } from '../conditional-mixture';
+import type { GuidanceOptions } from '../guidance';
 import { Schedule, KernelName } from '../schedules';
 import { replacement, smc, CorrectorOptions, ContextKind, SampleResult, SmcResult } from '../samplers';
 import { tds, TwistGradient, TdsOptions } from '../tds';
@@ -31,6 +33,9 @@ export interface SamplerSettings {
   gradient?: 'auto' | TwistGradient;
   /** Default 'auto'. */
   backend?: BackendName;
+  /** The class to generate and the guidance (docs/MATH.md §12). */
+  condition?: number;
+  guidance?: GuidanceOptions;
   /** The chain methods' settings (particle-gibbs, pmmh). */
   chain?: { sweeps: number; burnIn: number; thin: number; refresh: 'mh' | 'forward'; pcnBeta: number };
 }
@@ -63,7 +68,7 @@ function chainSummary(r: ChainResult, extra: Record<string, unknown>): Record<st
 
 export const TDS_GRADIENTS = ['auto', 'exact', 'vjp', 'finite-difference', 'identity', 'none'] as const;
 
-export async function runMethod(model: GaussianMixture, observed: ObservationInput, s: SamplerSettings, io: CliIO, label: string): Promise<RunOutcome> {
+export async function runMethod(model: GaussianMixture | ConditionalGaussianMixture, observed: ObservationInput, s: SamplerSettings, io: CliIO, label: string): Promise<RunOutcome> {
   const progress = new Progress(io, label);
   const common = {
     score: model,
@@ -77,6 +82,8 @@ export async function runMethod(model: GaussianMixture, observed: ObservationInp
     backend: s.backend,
     signal: io.signal,
     onStep: progress.onStep,
+    ...(s.condition !== undefined ? { condition: s.condition } : {}),
+    ...(s.guidance !== undefined ? { guidance: s.guidance } : {}),
   };
   try {
     if (s.method === 'particle-gibbs' || s.method === 'pmmh') {

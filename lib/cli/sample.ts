@@ -28,7 +28,8 @@ import {
   choiceFlag,
   backendFlag,
 } from './flags';
-import { loadModel, loadObservation } from './files';
+import { loadSampleModel, loadObservation } from './files';
+import { ConditionalGaussianMixture } from '../conditional-mixture';
 import { prepareOutput } from './output';
 import { runMethod, SamplerSettings, TDS_GRADIENTS } from './run';
 import { SAMPLE_USAGE } from './usage';
@@ -62,6 +63,11 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
   thin: 'value',
   refresh: 'value',
   'pcn-beta': 'value',
+  class: 'value',
+  guidance: 'value',
+  'guidance-scale': 'value',
+  'guidance-rescale': 'value',
+  'guidance-weighted': 'switch',
   help: 'switch',
 };
 
@@ -140,8 +146,9 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     settings.corrector = { kind: 'repaint', jumps: integerFlag(flags, 'jumps', 5, 1, 10000) };
   }
 
-  const model = loadModel(modelFile);
+  const model = loadSampleModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
+  guidanceFlags(flags, method, chain, model, settings);
   const output = prepareOutput(out, io, { flag: '--out', what: 'the .npy file', stdout: true });
   // The filters' per-run figures, float64 as computed (weighted methods only: METHOD_ONLY_FLAGS).
   const extras = (['out-evidence', 'out-ess'] as const).flatMap((flag) => {
@@ -176,4 +183,31 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   };
   (output.kind === 'stdout' ? io.stderr : io.stdout).write(JSON.stringify(summary) + '\n');
   return 0;
+}
+
+/** --class, --guidance, --guidance-scale, --guidance-rescale, --guidance-weighted (docs/MATH.md §12) into the settings. */
+function guidanceFlags(flags: ReturnType<typeof parseFlags>, method: string, chain: boolean, model: unknown, settings: SamplerSettings): void {
+  const given = ['class', 'guidance', 'guidance-scale', 'guidance-rescale', 'guidance-weighted'].filter((f) => flags.has(f));
+  if (given.length === 0) return;
+  if (chain) throw new UsageError(`--${given[0]} applies to replacement, langevin, repaint, smc and tds, not ${method}`);
+  if (!(model instanceof ConditionalGaussianMixture)) {
+    throw new UsageError(`--${given[0]} needs a class-conditional model: a model file with "classes" (the class of each component)`);
+  }
+  if (!flags.has('class')) throw new UsageError('--guidance needs --class: the class to generate');
+  settings.condition = integerFlag(flags, 'class', 0, 0, model.classCount - 1);
+  if (!flags.has('guidance')) {
+    for (const f of ['guidance-scale', 'guidance-rescale', 'guidance-weighted']) if (flags.has(f)) throw new UsageError(`--${f} needs --guidance cfg or classifier`);
+    return;
+  }
+  const kind = choiceFlag(flags, 'guidance', ['cfg', 'classifier'] as const, 'cfg');
+  const scale = numberFlag(flags, 'guidance-scale', 1, {});
+  if (kind === 'classifier') {
+    for (const f of ['guidance-rescale', 'guidance-weighted']) if (flags.has(f)) throw new UsageError(`--${f} applies to --guidance cfg, not classifier`);
+    // The model's exact noisy classifier, ∇ log p_t(c | x) = s_c − s_∅.
+    settings.guidance = { kind, scale, classifierGradient: model.classifierGradient.bind(model) };
+    return;
+  }
+  const weighted = flags.has('guidance-weighted');
+  if (weighted && method !== 'smc') throw new UsageError(`--guidance-weighted applies only to --method smc, not ${method}`);
+  settings.guidance = { kind, scale, rescale: numberFlag(flags, 'guidance-rescale', 0, { min: 0, max: 1 }), weighted };
 }

@@ -39,6 +39,16 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
   --twist-tau2 X        tau^2 of the twist's variance rho_t = lambda_t tau^2 / (lambda_t + tau^2) (default 1)
   --gradient G          auto | exact | vjp | finite-difference | identity | none (default auto: exact
                         for the mixture)
+ class-conditional models (a --model file with "classes": the class of each component;
+ docs/MATH.md §12; not the chain methods):
+  --class C             generate class C (0-based): the sub-mixture of its components
+  --guidance G          cfg | classifier: classifier-free guidance, score form
+                        (1 - W) s_null + W s_C, or classifier guidance s_null + W grad log p_t(C | x)
+                        with the model's exact noisy classifier; heuristics unless W is 1
+                        (or 0 for cfg): README "Guidance"
+  --guidance-scale W    W (default 1); diffusers' guidance_scale is the same W, Ho & Salimans' w is W - 1
+  --guidance-rescale F  cfg: rescale phi in [0, 1] (default 0)
+  --guidance-weighted   cfg with smc: propose with W, weight back to the conditional model (exact)
  particle-gibbs and pmmh only (MATH.md §11; --samples is the number of chains K, --particles
  the particles N of each sweep's filter, default 256; the CPU backend):
   --sweeps M            sweeps per chain (default 100, at most 65535)

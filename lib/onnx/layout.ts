@@ -61,6 +61,14 @@ export interface OnnxScoreOptions {
   executionProvider?: ExecutionProvider;
   /** State dimension D, needed only when the model's input shape does not fix it. */
   dim?: number;
+  /**
+   * Name of a class-label input of a conditional network (int32/int64, [batch]): it receives
+   * each row's context.condition (docs/MATH.md §12). Default: metadata `condiff.class_input`;
+   * without either the model has no class input.
+   */
+  classInput?: string;
+  /** The label the network was trained with for "no class" (guidance dropout). Default: metadata `condiff.null_class`. */
+  nullClass?: number;
 }
 
 /** A model input or output as onnxruntime describes it. */
@@ -107,6 +115,10 @@ export interface OnnxLayout {
   clipX0: readonly [number, number] | null;
   /** Largest batch per network call. */
   maxBatch: number;
+  /** The class-label input (docs/MATH.md §12), its element type, and the label of the null class (null: none). */
+  classInputName: string | null;
+  classType: string;
+  nullClass: number | null;
 }
 
 /** What onnxruntime says of a session's inputs and outputs. */
@@ -145,8 +157,33 @@ export function resolveLayout(session: SessionSignature, metadata: Record<string
   }
   const meta = (key: string): string | undefined => metadata[`condiff.${key}`];
 
+  // A class input (docs/MATH.md §12) is set aside first; the other two are the sample and the time.
+  const allNames = inputs.map((v) => v.name);
+  if (o.classInput !== undefined && typeof o.classInput !== 'string') throw typeError('classInput', 'a string', o.classInput);
+  if (o.classInput !== undefined && !allNames.includes(o.classInput)) fail(`classInput ${JSON.stringify(o.classInput)} is not one of the model's inputs`);
+  const metaClass = meta('class_input');
+  if (o.classInput === undefined && metaClass !== undefined && !allNames.includes(metaClass)) fail(`metadata condiff.class_input names ${JSON.stringify(metaClass)}, which is not one of the model's inputs`);
+  const classInputName = o.classInput ?? metaClass ?? null;
+  let classType = 'int64';
+  let nullClass: number | null = null;
+  if (classInputName !== null) {
+    const c = inputs.find((v) => v.name === classInputName)!;
+    if (c.type !== 'int64' && c.type !== 'int32') fail(`class input ${JSON.stringify(c.name)} must be an int32 or int64 tensor, it is ${c.type}`);
+    if (c.shape.length !== 1) fail(`class input ${JSON.stringify(c.name)} must have shape [batch], it has [${c.shape.join(', ')}]`, 'range');
+    classType = c.type;
+    const metaNull = meta('null_class');
+    const n = o.nullClass ?? (metaNull === undefined ? undefined : Number(metaNull));
+    if (n !== undefined) {
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) fail(`nullClass must be an integer >= 0, got ${describeValue(o.nullClass ?? metaNull)}`, 'range');
+      nullClass = n;
+    }
+  } else if (o.nullClass !== undefined) {
+    throw new TypeError('nullClass applies to a model with a class input (options.classInput or metadata condiff.class_input)');
+  }
+  const sampleInputs = inputs.filter((v) => v.name !== classInputName);
+
   // Names.
-  const inputNames = inputs.map((v) => v.name);
+  const inputNames = sampleInputs.map((v) => v.name);
   const pickName = (option: string, given: string | undefined, fromMeta: string | undefined, list: string[], what: string): string | undefined => {
     if (given !== undefined) {
       if (typeof given !== 'string') throw typeError(option, 'a string', given);
@@ -158,12 +195,16 @@ export function resolveLayout(session: SessionSignature, metadata: Record<string
   };
   let xName = pickName('input', o.input, meta('input'), inputNames, 'inputs');
   let tName = pickName('timeInput', o.timeInput, meta('time_input'), inputNames, 'inputs');
-  if (inputs.length !== 2) fail(`the model must have exactly 2 inputs (the noisy sample and the time), it has ${inputs.length}`);
+  if (inputs.length !== (classInputName === null ? 2 : 3)) {
+    fail(classInputName === null
+      ? `the model must have exactly 2 inputs (the noisy sample and the time), it has ${inputs.length}; a class-conditional network names its class input (options.classInput or metadata condiff.class_input)`
+      : `the model must have exactly 3 inputs (the noisy sample, the time and the class ${JSON.stringify(classInputName)}), it has ${inputs.length}`);
+  }
   if (xName === undefined && tName !== undefined) xName = inputNames.find((n) => n !== tName);
   if (tName === undefined && xName !== undefined) tName = inputNames.find((n) => n !== xName);
   if (xName === undefined || tName === undefined) {
     // The sample is the input of rank >= 2 (a batch of rows); the time has rank <= 2 with one value per row at most.
-    const ranked = inputs.filter((v) => v.shape.length >= 2 && !(v.shape.length === 2 && v.shape[1] === 1));
+    const ranked = sampleInputs.filter((v) => v.shape.length >= 2 && !(v.shape.length === 2 && v.shape[1] === 1));
     if (ranked.length !== 1) fail('cannot tell which input is the sample and which the time: give options.input and options.timeInput');
     xName = ranked[0].name;
     tName = inputNames.find((n) => n !== xName);
@@ -178,8 +219,8 @@ export function resolveLayout(session: SessionSignature, metadata: Record<string
   const inputName = xName!;
   const timeInputName = tName!;
   const outputName = outName;
-  const x = inputs.find((v) => v.name === inputName)!;
-  const tInfo = inputs.find((v) => v.name === timeInputName)!;
+  const x = sampleInputs.find((v) => v.name === inputName)!;
+  const tInfo = sampleInputs.find((v) => v.name === timeInputName)!;
   const out = outputs.find((v) => v.name === outputName)!;
 
   // The sample input: [batch, ...row], float32 or float64.
@@ -312,6 +353,9 @@ export function resolveLayout(session: SessionSignature, metadata: Record<string
     logAlphaBar,
     clipX0,
     maxBatch,
+    classInputName,
+    classType,
+    nullClass,
   };
 }
 

@@ -8,6 +8,7 @@ import { predictionToScore } from '../prediction';
 import { typeError, rangeError, positiveInteger, oneOf, FileError } from '../errors';
 import { loadOnnxRuntime, OnnxRuntimeModule, OrtSession, OrtTensor } from './runtime';
 import { readOnnxMetadata } from './metadata';
+import { NULL_CLASS } from '../guidance';
 import {
   resolveLayout,
   networkTime,
@@ -51,6 +52,9 @@ export class OnnxScore implements NativeScore {
   readonly trainingSchedule: Schedule | null;
   readonly stepOffset: number;
   readonly timeScale: number;
+  /** The class-label input of a class-conditional network, and its null class (docs/MATH.md §12); null when none. */
+  readonly classInput: string | null;
+  readonly nullClass: number | null;
 
   private readonly layout: OnnxLayout;
   private released = false;
@@ -78,6 +82,8 @@ export class OnnxScore implements NativeScore {
     this.trainingSchedule = layout.trainingSchedule;
     this.stepOffset = layout.stepOffset;
     this.timeScale = layout.timeScale;
+    this.classInput = layout.classInputName;
+    this.nullClass = layout.nullClass;
   }
 
   /**
@@ -160,7 +166,7 @@ export class OnnxScore implements NativeScore {
   }
 
   /** The raw network output (rows x D) at time t, in float32: what it predicts, unconverted. */
-  async predict(z: Float32Array, t: number, context: Pick<ScoreContext, 'alpha' | 'sigma'>): Promise<Float32Array> {
+  async predict(z: Float32Array, t: number, context: Pick<ScoreContext, 'alpha' | 'sigma' | 'condition'>): Promise<Float32Array> {
     if (!(z instanceof Float32Array)) throw typeError('z', 'a Float32Array', z);
     if (z.length % this.dim !== 0) throw rangeError('z.length', `a multiple of dim ${this.dim}`, z.length);
     if (this.released) throw new Error('OnnxScore: the model was released');
@@ -169,6 +175,7 @@ export class OnnxScore implements NativeScore {
     const tv = this.timeValue(t, context);
     if (!Number.isFinite(tv)) throw new RangeError(`OnnxScore: the time input must be finite, got ${tv} at t = ${t}`);
     const D = this.dim;
+    const labels = this.labels(rows, context.condition, t);
     for (let start = 0; start < rows; start += this.maxBatch) {
       const count = Math.min(this.maxBatch, rows - start);
       const batch = this.layout.fixedBatch ?? count;
@@ -189,6 +196,15 @@ export class OnnxScore implements NativeScore {
         [this.inputName]: new this.ort.Tensor(this.layout.xType, xData, [batch, ...this.layout.xRowShape]),
         [this.timeInputName]: this.timeTensor(tv, batch),
       };
+      if (labels) {
+        const lab = this.layout.classType === 'int64' ? new BigInt64Array(batch) : new Int32Array(batch);
+        for (let r = 0; r < batch; r++) {
+          const v = labels[start + Math.min(r, count - 1)];
+          if (lab instanceof BigInt64Array) lab[r] = BigInt(v);
+          else lab[r] = v;
+        }
+        feeds[this.layout.classInputName!] = new this.ort.Tensor(this.layout.classType, lab, [batch]);
+      }
       const result = await this.session.run(feeds, [this.outputName]);
       const y = result[this.outputName];
       const data = y?.data as Float32Array | Float64Array | undefined;
@@ -200,6 +216,35 @@ export class OnnxScore implements NativeScore {
       if (data instanceof Float32Array) out.set(data.subarray(0, count * D), start * D);
       else for (let i = 0; i < count * D; i++) out[start * D + i] = data[i];
       for (const v of Object.values(result)) v.dispose?.();
+    }
+    return out;
+  }
+
+  /**
+   * The class label of every row for a class-conditional network (docs/MATH.md §12): the row's
+   * context.condition, NULL_CLASS (-1) and an unconditional run mapped to the null class. Null
+   * for a network without a class input (the condition, if any, is ignored).
+   */
+  private labels(rows: number, condition: Int32Array | undefined, t: number): Int32Array | null {
+    const name = this.layout.classInputName;
+    if (name === null) return null;
+    const nullClass = this.layout.nullClass;
+    const noNull = () => new TypeError(`OnnxScore: the model's class input ${JSON.stringify(name)} needs a class per row, or a null class for the unconditional prediction (options.nullClass or metadata condiff.null_class) at t = ${t}`);
+    if (condition === undefined) {
+      if (nullClass === null) throw noNull();
+      return new Int32Array(rows).fill(nullClass);
+    }
+    if (condition.length !== rows) throw new RangeError(`OnnxScore: context.condition must hold ${rows} classes (one per row), got ${condition.length}`);
+    const out = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      if (condition[r] === NULL_CLASS) {
+        if (nullClass === null) throw noNull();
+        out[r] = nullClass;
+      } else if (condition[r] >= 0) {
+        out[r] = condition[r];
+      } else {
+        throw new RangeError(`OnnxScore: the class of row ${r} must be >= 0 or ${NULL_CLASS} (null), got ${condition[r]}`);
+      }
     }
     return out;
   }
@@ -217,7 +262,7 @@ export class OnnxScore implements NativeScore {
   }
 
   /** `owned`: a run's own arrays (zero-copy), not a user's (lib/prediction.ts). */
-  private async convertInto(z: Float32Array, t: number, context: Pick<ScoreContext, 'alpha' | 'sigma'>, out: Float32Array, threads: number, owned = false): Promise<void> {
+  private async convertInto(z: Float32Array, t: number, context: Pick<ScoreContext, 'alpha' | 'sigma' | 'condition'>, out: Float32Array, threads: number, owned = false): Promise<void> {
     const y = await this.predict(z, t, context);
     await predictionToScore(z, y, this.prediction, context, out, threads, this.clipX0, owned);
   }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { CfgScore } from '../../lib/guidance';
 import { backends, chunkedHostScorer, cudaUnavailableReason, scoreCallRows, selectBackend, useCudaContextForTests, SCORE_CALL_ELEMENTS, PINNED_CHUNK_BYTES } from '../../lib/backend';
 import { ScoreContext } from '../../lib/score';
 import { fromPrediction } from '../../lib/score';
@@ -85,6 +86,25 @@ describe('chunkedHostScorer, driven with host arrays', () => {
     expect(log.pinned).toEqual([12, 12]);
     expect(log.down).toEqual([[0, 12], [12, 12], [24, 6]]);
     expect(log.up).toEqual(log.down);
+  });
+
+  test("each chunk sees its own rows' classes (context.condition), and CFG gives what it gives in one call", async () => {
+    const condition = Int32Array.from({ length: ROWS }, (_, r) => (r % 3 === 2 ? -1 : r % 3));
+    const seen: number[][] = [];
+    const score = (x: Float32Array, _t: number, c: ScoreContext) => {
+      seen.push(Array.from(c.condition!));
+      return x.map((v, i) => -v + c.condition![Math.floor(i / D)]);
+    };
+    await chunkedHostScorer(score, ROWS, D, 1, 4, io().io).evaluate(z, { ...context, condition }, new Float32Array(ROWS * D), 'w');
+    expect(seen).toEqual([[0, 1, -1, 0], [1, -1, 0, 1], [-1, 0]]);
+    const cfg = new CfgScore(score, 3, 0);
+    const whole = new Float32Array(ROWS * D), parts = new Float32Array(ROWS * D);
+    await chunkedHostScorer(cfg, ROWS, D, 1, 1000, io().io).evaluate(z, { ...context, condition }, whole, 'w');
+    await chunkedHostScorer(cfg, ROWS, D, 1, 4, io().io).evaluate(z, { ...context, condition }, parts, 'w');
+    expect(bytes(parts).equals(bytes(whole))).toBe(true);
+    // s̃ = −z + 3 c + (1 − 3)(−1) on every row (s_∅ is the null class, −1).
+    expect(whole[0]).toBeCloseTo(-z[0] + 3 * 0 + 2, 5);
+    expect(whole[D]).toBeCloseTo(-z[D] + 3 * 1 + 2, 5);
   });
 
   test('one call when the rows fit; native models and predictions convert chunk by chunk', async () => {
