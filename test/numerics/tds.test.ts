@@ -94,6 +94,26 @@ describe('tds', () => {
     await expect(tds({ ...base, score: badVjp, gradient: 'vjp' })).rejects.toThrow(/vjp must return a Float32Array of 320 values \(rows x D\) at step 1 of 10/);
   });
 
+  // With a N(0, τ² I) prior and twistTau2 = τ², the twist N(y; A x̂₀, σ_y² I + ρ_t AAᵀ) is the exact
+  // p_t(y | x_t) (docs/MATH.md §10): the weights are constant up to the discretisation, so ESS/N → 1
+  // as the steps shrink; a wrong τ² keeps them uneven. Over seeds (a loop over this test's setup;
+  // dense A seeds 1–100, mask 1–40): mean ESS/N at 400 steps 0.991–0.992, at 25 steps at most
+  // 0.965; no seed came near the bounds below.
+  test('the exact twist: ESS/N → 1 as the step shrinks, a wrong τ² far from it', async () => {
+    const t2 = 2;
+    const prior = GaussianMixture.fromJSON({ weights: [1], means: [[0, 0, 0]], covariances: [[[t2, 0, 0], [0, t2, 0], [0, 0, t2]]] });
+    const run = async (steps: number, twistTau2: number, observed: object) => {
+      const r = await tds({ score: prior, schedule: schedules.ou({ T: 3 }), steps, observed: observed as never, particles: 64, samples: 20, seed: 1, twistTau2, gradient: 'exact', essThreshold: 0 });
+      return Array.from(r.ess).reduce((a, b) => a + b, 0) / r.ess.length / 64;
+    };
+    for (const observed of [{ A: [[1, 0.5, 0], [0, 1, -1]], y: [1.5, -0.7], noiseStd: 0.5 }, { indices: [0, 2], values: [1.5, -0.7], noiseStd: 0.5 }]) {
+      const coarse = await run(25, t2, observed), fine = await run(400, t2, observed), wrong = await run(400, 0.2, observed);
+      expect(fine).toBeGreaterThan(0.98);
+      expect(fine).toBeGreaterThan(coarse);
+      expect(wrong).toBeLessThan(0.8);
+    }
+  });
+
   test('a matrix observation made of rows of I is the noisy mask (its twist in A\'s basis is the mask twist)', async () => {
     const common = { score: model, schedule: schedules.ou({ T: 3 }), steps: 40, particles: 8, samples: 3, seed: 4, twistTau2: 4 };
     const A = OBSERVED.map((k) => Array.from({ length: 5 }, (_, c) => (c === k ? 1 : 0)));
