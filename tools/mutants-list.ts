@@ -391,11 +391,11 @@ export const MUTANTS: Mutant[] = [
     tests: [SVD_FILTER],
   },
   {
-    id: 'svd-projection-tail',
+    id: 'svd-projection-last-coordinate',
     section: '§9.1',
-    description: 'the native projection drops the coordinates past the last multiple of eight',
+    description: 'the native projection leaves out the last coordinate',
     file: 'native/core/subspace.cc',
-    edits: [{ search: 'for (int l = 0; k + l < dim; ++l) part[l] += row[k + l] * static_cast<double>(x[k + l]);', replace: 'for (int l = 0; false && k + l < dim; ++l) part[l] += row[k + l] * static_cast<double>(x[k + l]);' }],
+    edits: [{ search: '    for (int64_t k = 0; k < dim; ++k) {\n      const double* col', replace: '    for (int64_t k = 0; k + 1 < dim; ++k) {\n      const double* col' }],
     tests: [SVD_FILTER],
   },
   {
@@ -437,6 +437,7 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/models/twisted.ts',
     edits: [{ search: 'else await linearAt(mu, 0, lps, false, coefficients[0].weightVariance);', replace: 'else await linearAt(z, 0, lps, false, coefficients[0].weightVariance);' }],
     tests: [TDS],
+  },
   // ---- guidance (§12) ----
   {
     id: 'cfg-blend-swapped',

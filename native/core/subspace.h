@@ -5,10 +5,9 @@
 //   x ← x + Σ_j v_{i_j} (Ỹ_j − c_j),
 // which sets the pinned coordinates of x to the path and leaves its orthogonal part alone.
 //
-// Every sum runs in double, in a fixed order (a projection as eight partial sums over the
-// coordinates k ≡ 0 .. 7 mod 8, added in that order; the lift and the log weight over
-// j = 0 .. n−1), with no fused multiply-add, so the results are the same bits on every
-// machine, instruction set and thread count.
+// Every sum runs in double, in a fixed order (a projection over the coordinates k = 0 .. D−1,
+// the lift and the log weight over j = 0 .. n−1), with no fused multiply-add, so the results
+// are the same bits on every machine, instruction set, thread count and row split.
 #pragma once
 #include <cstdint>
 
