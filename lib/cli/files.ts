@@ -25,8 +25,13 @@ function readJson(label: string, file: string): unknown {
 
 /** The Gaussian mixture of a --model file. */
 export function loadModel(file: string): GaussianMixture {
+  return loadModelSpec(file).model;
+}
+
+/** The mixture and the file's JSON as it was (what a queue job carries: README "Scale-out"). */
+export function loadModelSpec(file: string): { model: GaussianMixture; spec: unknown } {
   const spec = readJson('model', file);
-  return userInput(`the model file ${JSON.stringify(file)}: `, () => GaussianMixture.fromJSON(spec));
+  return { model: userInput(`the model file ${JSON.stringify(file)}: `, () => GaussianMixture.fromJSON(spec)), spec };
 }
 
 /**

@@ -28,7 +28,8 @@ import {
   choiceFlag,
   backendFlag,
 } from './flags';
-import { loadModel, loadObservation } from './files';
+import { loadModelSpec, loadObservation } from './files';
+import { queueJob, runOnQueue } from './queue';
 import { prepareOutput } from './output';
 import { runMethod, SamplerSettings, TDS_GRADIENTS } from './run';
 import { SAMPLE_USAGE } from './usage';
@@ -62,6 +63,10 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
   thin: 'value',
   refresh: 'value',
   'pcn-beta': 'value',
+  redis: 'value',
+  queue: 'value',
+  'chunk-runs': 'value',
+  attempts: 'value',
   help: 'switch',
 };
 
@@ -140,7 +145,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     settings.corrector = { kind: 'repaint', jumps: integerFlag(flags, 'jumps', 5, 1, 10000) };
   }
 
-  const model = loadModel(modelFile);
+  const { model, spec } = loadModelSpec(modelFile);
   const observed = loadObservation(observeFile, model.dim);
   if (method === 'tds' && 'A' in observed) {
     throw new UsageError(`--method tds takes a coordinate mask {"indices", "values", "noiseStd"?}, not a matrix observation {"A", "y"} (${JSON.stringify(observeFile)}): use --method smc`);
@@ -155,7 +160,8 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const repeated = names.find((p, i) => names.indexOf(p) !== i);
   if (repeated !== undefined) throw new UsageError(`--out, --out-evidence and --out-ess must name different files, got ${JSON.stringify(repeated)} twice`);
 
-  const run = await runMethod(model, observed, settings, io, method);
+  const queued = queueJob(flags, settings, spec, observed, scheduleName === 'ou' ? { name: 'ou', horizon } : { name: 'vp', horizon });
+  const run = queued ? await runOnQueue(queued, io, method) : await runMethod(model, observed, settings, io, method);
   const [rows, dim] = run.result.shape;
   await output.write(encodeNpy(run.result.samples, [rows, dim]), io.signal);
   const filter = run.result as SmcResult;
@@ -174,6 +180,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     backend: run.result.backend,
     warnings: run.result.warnings,
     ...(run.chain ?? {}),
+    ...(run.queue ? { queue: run.queue } : {}),
     out: output.name,
     ...Object.fromEntries(extras.map((e) => [e.flag === 'out-evidence' ? 'outEvidence' : 'outEss', e.output.name])),
   };

@@ -32,7 +32,7 @@ SIGINT or SIGTERM: new requests get 503, running ones finish, then exit 0.`;
 
 const FLAGS = { port: 'value', host: 'value', token: 'value', 'max-work': 'value', 'body-limit': 'value', 'batch-window': 'value', help: 'switch' } as const;
 
-async function loadServed(name: string, file: string): Promise<ServedModel> {
+export async function loadServed(name: string, file: string): Promise<ServedModel> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new UsageError(`--model names must be letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`);
   if (file.endsWith('.onnx')) {
     const net = await OnnxScore.load(file).catch((e: unknown) => {
@@ -45,8 +45,8 @@ async function loadServed(name: string, file: string): Promise<ServedModel> {
   return { name, score: m, dim: m.dim, kind: 'gaussian-mixture' };
 }
 
-export async function serveCommand(args: readonly string[], io: CliIO): Promise<number> {
-  // --model may repeat: taken out before the other flags are parsed.
+/** The repeatable --model NAME=FILE flags, taken out before the other flags are parsed (serve, worker). */
+export function takeModelArgs(args: readonly string[]): { modelArgs: Array<[string, string]>; rest: string[] } {
   const modelArgs: Array<[string, string]> = [];
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -58,6 +58,11 @@ export async function serveCommand(args: readonly string[], io: CliIO): Promise<
       modelArgs.push([v.slice(0, eq), v.slice(eq + 1)]);
     } else rest.push(a);
   }
+  return { modelArgs, rest };
+}
+
+export async function serveCommand(args: readonly string[], io: CliIO): Promise<number> {
+  const { modelArgs, rest } = takeModelArgs(args);
   const flags = parseFlags(rest, FLAGS, 'serve');
   if (flags.has('help')) {
     io.stdout.write(SERVE_USAGE + '\n');
