@@ -11,6 +11,7 @@ import { SAMPLE_BODY_SCHEMA, SampleBody, ServedModel, BadRequest, runSample, toR
 import { Batcher } from './batcher';
 import type { SampleResult, SmcResult } from '../samplers';
 import { ServeMetrics } from './metrics';
+import { ServeQueueOptions, goesToQueue, runQueued } from './queued';
 
 export interface ServeOptions {
   models: ServedModel[];
@@ -25,6 +26,8 @@ export interface ServeOptions {
    * in ms (default 5); 0 runs every request alone.
    */
   batchWindowMs?: number;
+  /** Requests past a work threshold run on a BullMQ queue's workers (lib/serve/queued.ts). */
+  queue?: ServeQueueOptions;
 }
 
 export interface SampleService {
@@ -152,7 +155,14 @@ export async function createService(options: ServeOptions): Promise<SampleServic
             scheduleFor(body, model);
             return await streamRun(body, model, controller.signal, reply);
           }
-          const r = await sample(body, model, controller.signal);
+          let r: SampleResult | SmcResult;
+          if (goesToQueue(body, work, options.queue)) {
+            checkFields(body);
+            scheduleFor(body, model);
+            const q = await runQueued(body, model, options.queue!, controller.signal);
+            r = q.result;
+            reply.header('x-condiff-queue-chunks', String(q.chunks));
+          } else r = await sample(body, model, controller.signal);
           metrics.particleSteps.inc(requestWork(body, 1));
           if (acceptsNpy(request)) {
             return reply.header('content-type', 'application/x-npy').send(Buffer.from(encodeNpy(r.samples, [...r.shape]).buffer));

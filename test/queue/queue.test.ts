@@ -12,6 +12,8 @@ import { DEMO_MODEL, DEMO_OBSERVATION } from '../../lib/cli/demo';
 import { redisServerPath, startRedis, RedisServer } from '../support/redis';
 import { startWorkerProcess, finishedChunks, WorkerProcess } from '../support/workers';
 import { runCli } from '../support/cli';
+import { createService } from '../../lib/serve/app';
+import type { ServedModel } from '../../lib/serve/request';
 
 if (!redisServerPath) {
   console.warn('test/queue/queue.test.ts skipped: redis-server is not installed here (apt-get install -y redis-server; .ci/run installs it)');
@@ -20,7 +22,7 @@ const suite = redisServerPath ? describe : describe.skip;
 
 const mixture = GaussianMixture.fromJSON(DEMO_MODEL);
 const base = {
-  format: JOB_FORMAT, model: { gaussianMixture: DEMO_MODEL }, observed: DEMO_OBSERVATION,
+  format: JOB_FORMAT as typeof JOB_FORMAT, model: { gaussianMixture: DEMO_MODEL } as QueueJob["model"], observed: DEMO_OBSERVATION as QueueJob["observed"],
   schedule: { name: 'ou' as const, horizon: 5 }, steps: 25, seed: 11,
 };
 const local = { score: mixture, schedule: schedules.ou({ T: 5 }), steps: 25, observed: DEMO_OBSERVATION, seed: 11 };
@@ -136,6 +138,41 @@ suite('condiff worker and submit on a real Redis', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('condiff serve --redis: a request past the work threshold runs on the workers, with the bytes the server computes itself', async () => {
+    await workersOn(2);
+    const served: ServedModel = { name: 'demo', score: mixture, dim: 3, kind: 'gaussian-mixture', spec: DEMO_MODEL };
+    const plain = await createService({ models: [served] });
+    const queued = await createService({ models: [served], queue: { redis: redis.url, queue, work: 5000, chunkRuns: 2 } });
+    try {
+      await plain.app.listen({ port: 0, host: '127.0.0.1' });
+      await queued.app.listen({ port: 0, host: '127.0.0.1' });
+      const ask = async (s: typeof plain, payload: Record<string, unknown>, accept = 'application/json') => {
+        const r = await fetch(`http://127.0.0.1:${(s.app.server.address() as { port: number }).port}/v1/sample`, {
+          method: 'POST', headers: { 'content-type': 'application/json', accept }, body: JSON.stringify(payload),
+        });
+        return { status: r.status, chunks: r.headers.get('x-condiff-queue-chunks'), body: Buffer.from(await r.arrayBuffer()) };
+      };
+      const request = { model: 'demo', observe: DEMO_OBSERVATION, method: 'smc', particles: 16, samples: 7, steps: 25, seed: 5 };
+      // 16 x 7 x 25 x 3 = 8400 > 5000: queued, in 4 chunks; the JSON equals the server's own run but for the time.
+      const big = await ask(queued, request), here = await ask(plain, request);
+      expect(big.status).toBe(200);
+      expect(big.chunks).toBe('4');
+      const { seconds: _a, ...fromQueue } = JSON.parse(big.body.toString()), { seconds: _b, ...fromServer } = JSON.parse(here.body.toString());
+      expect(fromQueue).toEqual(fromServer);
+      const { particles: _p, ...langevin } = { ...request, method: 'langevin', samples: 80 };
+      const npyQueued = await ask(queued, langevin, 'application/x-npy');
+      expect(npyQueued.chunks).toBe('40');  // 80 x 25 x 3 = 6000
+      expect(npyQueued.body).toEqual((await ask(plain, langevin, 'application/x-npy')).body);
+      // 16 x 2 x 25 x 3 = 2400: run by the server itself.
+      const small = await ask(queued, { ...request, samples: 2 });
+      expect(small.status).toBe(200);
+      expect(small.chunks).toBeNull();
+    } finally {
+      await plain.app.close();
+      await queued.app.close();
+    }
+  });
 });
 
 describe('the job format and the missing dependency', () => {
@@ -155,6 +192,7 @@ describe('the job format and the missing dependency', () => {
     expect(await runCli([...sample, '--method', 'tds', '--redis', 'redis://127.0.0.1:1'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--redis runs --method replacement, langevin, repaint, smc, not tds/) });
     expect(await runCli([...sample, '--method', 'smc', '--chunk-runs', '2'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--chunk-runs applies only with --redis/) });
     expect(await runCli([...sample, '--method', 'smc', '--threads', '2', '--redis', 'redis://127.0.0.1:1'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--threads applies to a local run/) });
+    expect(await runCli(['serve', '--queue-work', '10'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--queue-work applies only with --redis/) });
     expect((await runCli(['help', 'worker'])).stdout).toMatch(/condiff worker --redis URL/);
   });
 
