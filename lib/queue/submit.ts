@@ -76,9 +76,9 @@ export interface QueueResult {
 
 /**
  * Work of one chunk, particles x runs x steps x D, that the default chunking aims at: about
- * 0.5 s of one core's filtering on this project's 2-core reference machine (bench/queue.ts
- * measures ~3e7 particle-step-coordinates per second per process for the demo mixture), so
- * the queue's per-chunk cost (a few ms, bench/RESULTS.md) stays near 1% of a chunk.
+ * 0.2 s of one core's filtering on the 2-core development machine (bench/queue.ts measured
+ * 7.3e7 particle-step-coordinates a second on one thread for the demo mixture), so the queue's
+ * per-chunk cost (2.7 ms there, bench/RESULTS.md "Scale-out on a BullMQ queue") stays near 1%.
  */
 export const CHUNK_WORK = 1.5e7;
 /** At most this many chunks per job: Redis holds one hash per chunk and the submitter one wait each. */
