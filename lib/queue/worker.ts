@@ -4,7 +4,7 @@
 // takes it next — a worker that lacks a named model may be the only one that does. A worker
 // that dies mid-chunk holds a lock it no longer renews: after `lockDurationMs` BullMQ's
 // stalled-job check (every `stalledIntervalMs`, on any live worker) puts the chunk back.
-import type { Job, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
 import { positiveInteger } from '../errors';
 import { validateChunk, runChunk, ChunkData, ChunkResult, NamedModel } from './job';
 import { loadBullmq, redisConnection, DEFAULT_QUEUE } from './connection';
@@ -31,8 +31,8 @@ export interface WorkerOptions {
   onChunk?: (event: { id: string; first: number; count: number; seconds: number; error?: string }) => void;
 }
 
+/** No BullMQ type in the public declarations: a user without bullmq installed still type-checks. */
 export interface QueueWorker {
-  worker: Worker<ChunkData, ChunkResult>;
   /** Stops taking chunks, lets the running ones finish, and disconnects. */
   close(): Promise<void>;
 }
@@ -75,5 +75,5 @@ export async function startWorker(options: WorkerOptions): Promise<QueueWorker> 
     await worker.close(true).catch(() => undefined);
     throw e;
   }
-  return { worker, close: () => worker.close() };
+  return { close: () => worker.close() };
 }
