@@ -105,13 +105,15 @@ suite('condiff worker and submit on a real Redis', () => {
 
   test('a worker killed with SIGKILL mid-chunk loses nothing: its chunk runs on another, the bytes are one process\'s', async () => {
     const [victim, survivor] = await workersOn(2);
-    // Chunks of about a second each on one thread, so the kill lands inside one.
-    const job: QueueJob = { ...base, method: 'smc', samples: 8, particles: 4000, steps: 40 };
-    const running = submit(job, { redis: redis.url, queue, chunkRuns: 2 });
+    // Chunks of 4 x 10000 x 400 x 3 = 4.8e7 particle-step-coordinates, over half a second on
+    // one thread of the development machine (bench/RESULTS.md: 7.3e7 a second), so the kill
+    // lands inside the chunk whose start the victim reported.
+    const job: QueueJob = { ...base, method: 'smc', samples: 8, particles: 10000, steps: 400 };
+    const running = submit(job, { redis: redis.url, queue, chunkRuns: 4 });
     const started = JSON.parse(await victim.waitFor(/^\{"start"/)).start as string;
     await victim.stop('SIGKILL');
     const r = await running;
-    const one = await smc({ ...local, samples: 8, particles: 4000, steps: 40 });
+    const one = await smc({ ...local, samples: 8, particles: 10000, steps: 400 });
     expect(bytes(r.samples)).toEqual(bytes(one.samples));
     expect(bytes(r.logEvidence!)).toEqual(bytes(one.logEvidence));
     expect(finishedChunks(victim)).not.toContain(started);
