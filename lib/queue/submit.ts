@@ -6,8 +6,8 @@
 // one that waits for and assembles the chunks, so a parent job would only add a step that
 // some worker must run and a second trip of every chunk's result through Redis. Each chunk
 // is an ordinary job with retries (`attempts`), and BullMQ's stalled-job check hands the chunk
-// of a worker that died back to the queue; the submitter waits on QueueEvents, which is
-// listening before the first chunk is added, so no chunk's end goes unseen.
+// of a worker that died back to the queue; the submitter waits on QueueEvents, reading the
+// event stream from a point before the first chunk was added, so no chunk's end goes unseen.
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { abortError, positiveInteger, nonNegativeInteger } from '../errors';
@@ -103,6 +103,7 @@ export async function submit(jobInput: QueueJob, options: SubmitOptions): Promis
   const job = validateJob(jobInput);
   const K = job.samples;
   const size = options.chunkRuns !== undefined ? positiveInteger('chunkRuns', options.chunkRuns) : chunkRuns(job, jobDim(job) ?? 1);
+  if (Math.ceil(K / size) > MAX_CHUNKS) throw new RangeError(`chunkRuns must be at least ${Math.ceil(K / MAX_CHUNKS)} for ${K} samples (at most ${MAX_CHUNKS} chunks a job), got ${size}`);
   const attempts = positiveInteger('attempts', options.attempts ?? 3, 1000);
   const priority = nonNegativeInteger('priority', options.priority ?? 0, 2 ** 21);
   const { Queue, QueueEvents } = loadBullmq('submit');
@@ -111,17 +112,23 @@ export async function submit(jobInput: QueueJob, options: SubmitOptions): Promis
   options.signal?.throwIfAborted();
 
   const queue = new Queue<ChunkData, ChunkResult>(name, { connection });
-  const events = new QueueEvents(name, { connection });
-  // One listener pair per pending chunk on each (Job.waitUntilFinished).
-  events.setMaxListeners(0);
-  queue.setMaxListeners(0);
   // ioredis retries a refused connection for ever; the waits below are bounded by reachRedis.
-  events.on('error', () => undefined);
   queue.on('error', () => undefined);
+  let events: InstanceType<typeof QueueEvents> | undefined;
   const id = randomUUID();
   let added: Array<Job<ChunkData, ChunkResult>> = [];
   try {
-    await reachRedis(Promise.all([events.waitUntilReady(), queue.waitUntilReady()]), options.redis);
+    // QueueEvents reads the queue's event stream from an ID. Its default, '$' (what comes after
+    // its first read), would miss the end of a chunk that finished before that read was sent;
+    // starting from Redis's clock now, before the first chunk is added, misses nothing.
+    await reachRedis(queue.waitUntilReady(), options.redis);
+    const [sec, usec] = await ((await queue.client) as unknown as { time(): Promise<[string, string]> }).time();
+    events = new QueueEvents(name, { connection, lastEventId: `${Number(sec) * 1000 + Math.floor(Number(usec) / 1000)}-0` });
+    events.on('error', () => undefined);
+    // One listener pair per pending chunk on each (Job.waitUntilFinished).
+    events.setMaxListeners(0);
+    queue.setMaxListeners(0);
+    await reachRedis(events.waitUntilReady(), options.redis);
     const chunks: ChunkData[] = [];
     for (let first = 0; first < K; first += size) chunks.push({ job, first, count: Math.min(size, K - first) });
     added = await queue.addBulk(chunks.map((data) => ({
@@ -140,7 +147,7 @@ export async function submit(jobInput: QueueJob, options: SubmitOptions): Promis
     let done = 0;
     const waits = added.map(async (j) => {
       try {
-        const r = await j.waitUntilFinished(events);
+        const r = await j.waitUntilFinished(events!);
         options.onChunk?.(++done, added.length);
         return r;
       } catch (e) {
@@ -155,7 +162,7 @@ export async function submit(jobInput: QueueJob, options: SubmitOptions): Promis
     // Whatever way it ended: chunks not yet taken are withdrawn, finished ones removed. A chunk a
     // worker holds cannot be removed (its lock); it ends on its own and expires (removeOnComplete).
     await Promise.all(added.map((j) => j.remove().catch(() => undefined)));
-    await events.close();
+    await events?.close();
     await queue.close();
   }
 }

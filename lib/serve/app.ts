@@ -155,14 +155,7 @@ export async function createService(options: ServeOptions): Promise<SampleServic
             scheduleFor(body, model);
             return await streamRun(body, model, controller.signal, reply);
           }
-          let r: SampleResult | SmcResult;
-          if (goesToQueue(body, work, options.queue)) {
-            checkFields(body);
-            scheduleFor(body, model);
-            const q = await runQueued(body, model, options.queue!, controller.signal);
-            r = q.result;
-            reply.header('x-condiff-queue-chunks', String(q.chunks));
-          } else r = await sample(body, model, controller.signal);
+          const r = await sample(body, model, controller.signal, undefined, (chunks) => reply.header('x-condiff-queue-chunks', String(chunks)));
           metrics.particleSteps.inc(requestWork(body, 1));
           if (acceptsNpy(request)) {
             return reply.header('content-type', 'application/x-npy').send(Buffer.from(encodeNpy(r.samples, [...r.shape]).buffer));
@@ -189,8 +182,22 @@ export async function createService(options: ServeOptions): Promise<SampleServic
     },
   );
 
-  /** Runs a request in its batch, or alone when it cannot join one (tds, a noisy observation) or batching is off. */
-  async function sample(body: SampleBody, model: ServedModel, signal: AbortSignal, onStep?: (info: StepInfo) => void): Promise<SampleResult | SmcResult> {
+  /**
+   * Runs a request on the queue's workers when it is past --queue-work (no step progress then:
+   * `onQueued` is told the chunks), else in its batch, or alone when it cannot join one (tds, a
+   * noisy observation) or batching is off.
+   */
+  async function sample(
+    body: SampleBody, model: ServedModel, signal: AbortSignal, onStep?: (info: StepInfo) => void, onQueued?: (chunks: number) => void,
+  ): Promise<SampleResult | SmcResult> {
+    if (goesToQueue(body, requestWork(body, model.dim), options.queue)) {
+      checkFields(body);
+      scheduleFor(body, model);
+      const q = await runQueued(body, model, options.queue!, signal);
+      onQueued?.(q.chunks);
+      metrics.batchSize.observe(1);
+      return q.result;
+    }
     const b = windowMs > 0 ? (checkFields(body), batchable(body, model)) : null;
     if (!b) {
       const r = await runSample(body, model, signal, onStep);
@@ -214,7 +221,7 @@ export async function createService(options: ServeOptions): Promise<SampleServic
       event('progress', { step: info.step, steps: info.steps, t: info.t });
     };
     try {
-      const r = await sample(body, model, signal, onStep);
+      const r = await sample(body, model, signal, onStep, (chunks) => event('queued', { chunks }));
       metrics.particleSteps.inc(requestWork(body, 1));
       event('result', toResponse(body, r));
     } catch (e) {

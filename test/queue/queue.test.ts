@@ -167,6 +167,13 @@ suite('condiff worker and submit on a real Redis', () => {
       const npyQueued = await ask(queued, langevin, 'application/x-npy');
       expect(npyQueued.chunks).toBe('40');  // 80 x 25 x 3 = 6000
       expect(npyQueued.body).toEqual((await ask(plain, langevin, 'application/x-npy')).body);
+      // Streamed: a `queued` event with the chunks, then the result, the same as the JSON answer.
+      const streamed = await fetch(`http://127.0.0.1:${(queued.app.server.address() as { port: number }).port}/v1/sample?stream=1`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request),
+      }).then((r) => r.text());
+      expect(streamed).toMatch(/^event: queued\ndata: \{"chunks":4\}\n\nevent: result\n/);
+      const { seconds: _c, ...fromStream } = JSON.parse(/event: result\ndata: (.*)\n/.exec(streamed)![1]);
+      expect(fromStream).toEqual(fromServer);
       // 16 x 2 x 25 x 3 = 2400: run by the server itself.
       const small = await ask(queued, { ...request, samples: 2 });
       expect(small.status).toBe(200);
@@ -186,6 +193,7 @@ describe('the job format and the missing dependency', () => {
     await expect(submit({ ...base, method: 'replacement', samples: 4, path: '/tmp/m.json' } as unknown as QueueJob, { redis: url })).rejects.toThrow(/unknown field "path"/);
     await expect(submit({ ...base, model: { gaussianMixture: { weights: [1] } }, method: 'replacement', samples: 4 }, { redis: url })).rejects.toThrow(/means/);
     await expect(submit({ ...base, method: 'replacement', samples: 4 }, { redis: 'http://x' })).rejects.toThrow(/redis:\/\/host:port/);
+    await expect(submit({ ...base, method: 'replacement', samples: 5000 }, { redis: url, chunkRuns: 1 })).rejects.toThrow(/chunkRuns must be at least 2 for 5000 samples \(at most 4096 chunks a job\), got 1/);
   });
 
   test('the command line refuses what a queue cannot do, by name', async () => {
