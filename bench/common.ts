@@ -257,7 +257,7 @@ export interface SectionResult {
   data: unknown;
 }
 
-const SECTION_ORDER = ['resample-gather', 'filter-throughput', 'fma-probe', 'js-callback', 'memory', 'mixture-structure', 'tds-efficiency', 'serve', 'observation-speed'];
+const SECTION_ORDER = ['resample-gather', 'filter-throughput', 'fma-probe', 'js-callback', 'memory', 'mixture-structure', 'tds-efficiency', 'serve', 'observation-speed', 'queue'];
 
 /**
  * Writes `markdown` as the section `name` of bench/RESULTS.md (replacing the old one) and
@@ -271,7 +271,7 @@ export function writeSection(result: SectionResult, markdown: string, args: Scri
   fs.writeFileSync(path.join(OUT_DIR, `${result.name}.json`), JSON.stringify(result, null, 2) + '\n');
   let text = fs.existsSync(RESULTS_FILE) ? fs.readFileSync(RESULTS_FILE, 'utf8') : RESULTS_HEADER;
   text = replaceBlock(text, result.name, markdown);
-  text = replaceBlock(text, 'summary', summary());
+  text = replaceBlock(text, 'summary', summary(text));
   fs.writeFileSync(RESULTS_FILE, text);
   process.stdout.write(`\nwrote ${path.relative(ROOT, RESULTS_FILE)} (section ${result.name}) and bench/out/${result.name}.json\n`);
 }
@@ -301,11 +301,29 @@ function replaceBlock(text: string, name: string, body: string): string {
   return at < 0 ? `${text.trimEnd()}\n\n${block}\n` : `${text.slice(0, at)}\n\n${block}${text.slice(at)}`;
 }
 
-function summary(): string {
+/**
+ * The summary of targets: each section's verdicts from its JSON record (bench/out/, not in
+ * git) where this checkout has one, else the rows the summary in `text` already holds for it,
+ * so a run of one script never drops another's rows.
+ */
+function summary(text: string): string {
+  const kept = new Map<string, string[][]>();
+  const begin = text.indexOf('<!-- begin summary -->'), end = text.indexOf('<!-- end summary -->');
+  if (begin >= 0 && end > begin) {
+    for (const line of text.slice(begin, end).split('\n')) {
+      const cells = line.startsWith('| ') ? line.slice(2, -2).split(' | ') : [];
+      const section = cells.length === 4 ? /^([a-z-]+) \(/.exec(cells[3])?.[1] : undefined;
+      if (section) kept.set(section, [...(kept.get(section) ?? []), cells]);
+    }
+  }
   const rows: string[][] = [];
-  for (const name of SECTION_ORDER) {
+  const names = [...SECTION_ORDER, ...[...kept.keys()].filter((k) => !SECTION_ORDER.includes(k))];
+  for (const name of names) {
     const file = path.join(OUT_DIR, `${name}.json`);
-    if (!fs.existsSync(file)) continue;
+    if (!fs.existsSync(file)) {
+      rows.push(...(kept.get(name) ?? []));
+      continue;
+    }
     const r = JSON.parse(fs.readFileSync(file, 'utf8')) as SectionResult;
     for (const v of r.verdicts) rows.push([v.target, v.measured, v.met ? 'met' : '**not met**', `${name} (${r.machine.date.slice(0, 10)})`]);
   }

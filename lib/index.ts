@@ -46,3 +46,5 @@ export { encodeNpy, decodeNpy } from './npy';
 export type { NpyData, NpyDtype, DecodedNpy } from './npy';
 export { particleGibbs, pmmh } from './chains';
 export type { ChainOptions, ParticleGibbsOptions, PmmhOptions, ChainResult, ParticleGibbsResult, PmmhResult } from './chains';
+export { submit, startWorker, chunkRuns, QueueJobError, JOB_FORMAT, validateJob } from './queue';
+export type { SubmitOptions, QueueResult, WorkerOptions, QueueWorker, QueueJob, NamedModel } from './queue';

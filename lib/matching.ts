@@ -127,11 +127,11 @@ export function pinStarts(schedule: Schedule, grid: Float64Array, svd: Observati
  */
 export async function pinnedPath(
   ops: BackendOps, schedule: Schedule, grid: Float64Array, svd: ObservationSvd, noiseStd: number, starts: Int32Array,
-  runs: number, seed: number, threads: number,
+  runs: number, seed: number, threads: number, runOffset = 0,
 ): Promise<Float32Array> {
   const S = grid.length - 1, r = svd.rank;
   const xi = new Float32Array((S + 1) * runs * r);
-  await ops.forwardContextPath(new Float32Array(r), runs, 0, new Float64Array(S), new Float64Array(S).fill(1), { seed, step: 0, purpose: ops.purposes.contextPath }, xi, threads);
+  await ops.forwardContextPath(new Float32Array(r), runs, runOffset, new Float64Array(S), new Float64Array(S).fill(1), { seed, step: 0, purpose: ops.purposes.contextPath }, xi, threads);
   const out = new Float32Array((S + 1) * runs * r);
   const s2 = noiseStd * noiseStd;
   for (let i = 0; i < r; i++) {

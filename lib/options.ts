@@ -24,8 +24,8 @@ const COMMON: KeySet<CommonOptions> = {
   condition: true,
   guidance: true,
 };
-const REPLACEMENT: KeySet<ReplacementOptions> = { ...COMMON, samples: true, context: true, corrector: true };
-const SMC: KeySet<SmcOptions> = { ...COMMON, particles: true, samples: true, resampling: true, essThreshold: true, context: true, output: true };
+const REPLACEMENT: KeySet<ReplacementOptions> = { ...COMMON, samples: true, context: true, corrector: true, firstRun: true };
+const SMC: KeySet<SmcOptions> = { ...COMMON, particles: true, samples: true, resampling: true, essThreshold: true, context: true, output: true, firstRun: true };
 const { onStep: _onStep, finalNoise: _finalNoise, condition: _condition, guidance: _guidance, ...CHAIN_COMMON } = COMMON;
 const CHAIN: KeySet<ChainOptions> = { ...CHAIN_COMMON, particles: true, samples: true, sweeps: true, burnIn: true, thin: true, onSweep: true };
 const PARTICLE_GIBBS: KeySet<ParticleGibbsOptions> = { ...CHAIN, refresh: true, selection: true, pathSampling: true, initialParticles: true, contextPath: true };

@@ -94,6 +94,8 @@ export interface ReplacementOptions extends CommonOptions {
   /** Y context path: 'fixed' (Y_t = Y_0) or 'forward' (a noising path per sample). Default 'forward'. */
   context?: ContextKind;
   corrector?: CorrectorOptions;
+  /** See SmcOptions.firstRun. */
+  firstRun?: number;
 }
 
 export interface SmcOptions extends CommonOptions {
@@ -109,6 +111,13 @@ export interface SmcOptions extends CommonOptions {
   context?: ContextKind;
   /** 'one' (default): one particle per run drawn by its final weight. 'all': every particle with its log-weight. */
   output?: 'one' | 'all';
+  /**
+   * The global index of this call's first run (default 0): the call draws runs firstRun …
+   * firstRun + samples - 1 of a larger job, each exactly as one call of all the job's runs
+   * draws it, since every random number is keyed by its run (docs/MATH.md §6). This is what
+   * lets a job's runs be split into chunks anywhere (lib/queue/).
+   */
+  firstRun?: number;
 }
 
 export interface SampleResult {
@@ -265,7 +274,7 @@ export function requireRunSizes(p: Prepared, runs: number, particles: number): v
 }
 
 /** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
-export async function forwardPath(p: Prepared, runs: number): Promise<Float32Array> {
+export async function forwardPath(p: Prepared, runs: number, runOffset = 0): Promise<Float32Array> {
   const grid = p.grid;
   const alphaTs = new Float64Array(p.steps), sigma2Ts = new Float64Array(p.steps);
   for (let i = 1; i <= p.steps; i++) {
@@ -277,7 +286,7 @@ export async function forwardPath(p: Prepared, runs: number): Promise<Float32Arr
     { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * p.obs!.indices.length, bytesPerElement: 4 },
   ]);
   const path = new Float32Array((p.steps + 1) * runs * p.obs!.indices.length);
-  await p.backend.ops.forwardContextPath(p.obs!.values, runs, 0, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.contextPath }, path, p.threads);
+  await p.backend.ops.forwardContextPath(p.obs!.values, runs, runOffset, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.contextPath }, path, p.threads);
   return path;
 }
 
@@ -309,7 +318,7 @@ export function runModel(
   p: Prepared,
   options: CommonOptions,
   model: FeynmanKacModel,
-  shape: Pick<DriverProblem, 'runs' | 'particles' | 'essThreshold' | 'scheme'>,
+  shape: Pick<DriverProblem, 'runs' | 'particles' | 'essThreshold' | 'scheme'> & { runOffset?: number },
 ): Promise<DriverResult> {
   return runFeynmanKac({
     backend: p.backend,
@@ -318,13 +327,13 @@ export function runModel(
     schedule: p.schedule,
     grid: p.grid,
     dim: p.dim,
-    runOffset: 0,
     seed: p.seed,
     threads: p.threads,
     signal: options.signal,
     onStep: options.onStep,
     condition: conditionOption(p.condition, shape.runs),
     ...shape,
+    runOffset: shape.runOffset ?? 0,
   });
 }
 
@@ -337,7 +346,7 @@ function requireSvd(method: string, lin: LinearObservation): ObservationSvd {
 }
 
 /** The grid of docs/MATH.md §9.1 (from `steps`; a caller's grid is kept) and every run's pinned path. */
-async function linearProblem(p: Prepared, method: string, runs: number): Promise<{ p: Prepared; svd: ObservationSvd; path: PinnedPath }> {
+async function linearProblem(p: Prepared, method: string, runs: number, runOffset: number): Promise<{ p: Prepared; svd: ObservationSvd; path: PinnedPath }> {
   const lin = p.linear!;
   const svd = requireSvd(method, lin);
   if (p.backend.name !== 'cpu') throw new RangeError(`${method} with a noisy or dense observation runs on the 'cpu' backend only, got backend '${p.backend.name}'`);
@@ -347,7 +356,7 @@ async function linearProblem(p: Prepared, method: string, runs: number): Promise
   requireSizes(`the pinned path (steps ${q.steps} + 1, samples ${runs}, rank ${svd.rank})`, [
     { what: 'the pinned path ((steps + 1) x samples x rank)', elements: 2 * (q.steps + 1) * runs * svd.rank, bytesPerElement: 4 },
   ]);
-  const values = await pinnedPath(p.backend.ops, p.schedule, grid, svd, lin.noiseStd, start, runs, p.seed, p.threads);
+  const values = await pinnedPath(p.backend.ops, p.schedule, grid, svd, lin.noiseStd, start, runs, p.seed, p.threads, runOffset);
   return { p: q, svd, path: { values, start } };
 }
 
@@ -362,21 +371,23 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
   const samples = positiveInteger('samples', options.samples);
   const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
   const corr = corrector(options.corrector);
+  const firstRun = nonNegativeInteger('firstRun', options.firstRun ?? 0, 2 ** 32 - samples);
   requireRunSizes(p, samples, 1);
   options.signal?.aborted && throwAbort(options.signal);
   if (p.linear) {
     if (options.context === 'fixed') throw new RangeError("context must be 'forward' for a noisy or dense observation (the pinned noised path, docs/MATH.md §9.1), got 'fixed'");
-    const { p: q, path } = await linearProblem(p, 'replacement', samples);
+    const { p: q, path } = await linearProblem(p, 'replacement', samples, firstRun);
     const model = svdFilterModel({ kernel: q.kernel, finalNoise: q.finalNoise, observation: q.linear!, path, weighted: false, name: corr === undefined ? 'replacement' : corr.kind, corrector: corr });
-    const result = await runModel(q, options, model, { runs: samples, particles: 1, essThreshold: 0, scheme: 'systematic' });
+    const result = await runModel(q, options, model, { runs: samples, runOffset: firstRun, particles: 1, essThreshold: 0, scheme: 'systematic' });
     const drawn = await q.backend.memory.readF32(result.particles);
     q.backend.memory.free(result.particles);
     return { samples: drawn, shape: [samples, q.dim], method: model.name, seconds: (performance.now() - started) / 1000, threads: q.threads, backend: q.backend.name, warnings: problemWarnings(q) };
   }
-  const ctx: Context = context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs!.values, samples) } : { kind: 'path', path: await forwardPath(p, samples) };
+  const ctx: Context = context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs!.values, samples) } : { kind: 'path', path: await forwardPath(p, samples, firstRun) };
   const model = replacementModel({ ...kernelSpec(p, ctx), corrector: corr });
   const result = await runModel(p, options, model, {
     runs: samples,
+    runOffset: firstRun,
     particles: 1,
     essThreshold: 0,
     scheme: 'systematic',
@@ -419,6 +430,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     throw new TypeError('corrector is not supported by smc: the filter weights the bare backward kernel');
   }
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
+  const firstRun = nonNegativeInteger('firstRun', options.firstRun ?? 0, 2 ** 32 - runs);
   requireRunSizes(p, runs, particles);
   options.signal?.aborted && throwAbort(options.signal);
   let q = p, path: Float32Array, model: FeynmanKacModel, svd: ObservationSvd, starts: Int32Array, rows: number, noiseStd: number;
@@ -427,7 +439,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     if (p.guidance?.kind === 'cfg' && p.guidance.weighted) {
       throw new TypeError('guidance.weighted needs an exact mask observation (or none: observed = { indices: [], values: [] }), got a noisy or dense one');
     }
-    const lp = await linearProblem(p, 'smc', runs);
+    const lp = await linearProblem(p, 'smc', runs, firstRun);
     q = lp.p;
     path = lp.path.values;
     svd = lp.svd;
@@ -437,7 +449,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     model = svdFilterModel({ kernel: q.kernel, finalNoise: q.finalNoise, observation: p.linear, path: lp.path, weighted: true, name: 'smc' });
   } else {
     // An exact mask: the seed's filter (Algorithm 3), unchanged.
-    path = await forwardPath(p, runs);
+    path = await forwardPath(p, runs, firstRun);
     const mask = normalizeLinearObservation(options.observed, p.dim);
     svd = mask.svd!;
     starts = new Int32Array(svd.rank);
@@ -451,13 +463,14 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   }
   const result = await runModel(q, options, model, {
     runs,
+    runOffset: firstRun,
     particles,
     essThreshold: tau,
     scheme,
   });
   const correction = evidenceCorrection(q.schedule, result.grid, svd, noiseStd, rows, starts, path, runs);
   const logPy = result.logEvidence.map((z, r) => z + correction[r]);
-  const samples = await drawByWeight(p, result, runs, particles);
+  const samples = await drawByWeight(p, result, runs, particles, firstRun);
   const out: SmcResult = {
     samples,
     shape: [runs, p.dim],
@@ -473,14 +486,14 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     resampled: result.resampled,
     contextPath: path,
   };
-  return finishWeighted(p, out, result, q.steps, output, started);
+  return finishWeighted(p, out, result, q.steps, output, started, firstRun);
 }
 
 /** One draw per run, chosen by its final weight, never uniformly (MATH.md §3); gathered where the particles are, so only the K chosen rows come back from a device. */
-export async function drawByWeight(p: Prepared, result: DriverResult, runs: number, particles: number): Promise<Float32Array> {
+export async function drawByWeight(p: Prepared, result: DriverResult, runs: number, particles: number, runOffset = 0): Promise<Float32Array> {
   try {
     const chosen = new Int32Array(runs);
-    const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
+    const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
     if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
     const samples = new Float32Array(runs * p.dim);
     await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
@@ -494,10 +507,10 @@ export async function drawByWeight(p: Prepared, result: DriverResult, runs: numb
 
 /** The end of a weighted sampler's result: the collapse warning, every particle with output 'all', the state freed, the seconds. */
 export async function finishWeighted<R extends SampleResult & { ess: Float64Array; particles?: Float32Array; logWeights?: Float64Array }>(
-  p: Prepared, out: R, result: DriverResult, steps: number, output: 'one' | 'all', started: number,
+  p: Prepared, out: R, result: DriverResult, steps: number, output: 'one' | 'all', started: number, runOffset = 0,
 ): Promise<R> {
   const runs = out.shape[0], particles = result.logWeights.length / runs;
-  const collapse = collapseWarning(result.ess, steps, runs, particles);
+  const collapse = collapseWarning(result.ess, steps, runs, particles, runOffset);
   if (collapse) out.warnings.push(collapse);
   if (output === 'all') {
     out.particles = await p.backend.memory.readF32(result.particles);

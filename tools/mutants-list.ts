@@ -35,6 +35,7 @@ const GUIDANCE = 'numerics/guidance';
 const GUIDANCE_API = 'api/guidance';
 const DPS = 'numerics/dps';
 const ONNX_CLASS = 'api/onnx-class';
+const FIRST_RUN = 'queue/first-run';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -534,5 +535,38 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/jacobian.ts',
     edits: [{ search: 'g[k] += (f * (probe[k] + s2 * s[k])) / alpha;', replace: 'g[k] += f * (probe[k] + s2 * s[k]);' }],
     tests: [DPS, GUIDANCE_API],
+  },
+  // ---- §6: a job split by firstRun draws the bytes of one call (the queue's chunks) ----
+  {
+    id: 'first-run-path-offset',
+    section: '§6',
+    description: "replacement's and smc's forward context path drawn with run words from 0 instead of firstRun",
+    file: 'lib/samplers.ts',
+    edits: [{ search: 'forwardContextPath(p.obs!.values, runs, runOffset, alphaTs', replace: 'forwardContextPath(p.obs!.values, runs, 0, alphaTs' }],
+    tests: [FIRST_RUN],
+  },
+  {
+    id: 'first-run-driver-offset',
+    section: '§6',
+    description: 'the driver run with run offset 0 whatever firstRun says (moves, weights and resampling)',
+    file: 'lib/samplers.ts',
+    edits: [{ search: '    runOffset: shape.runOffset ?? 0,', replace: '    runOffset: 0,' }],
+    tests: [FIRST_RUN],
+  },
+  {
+    id: 'first-run-output-choice',
+    section: '§6',
+    description: "smc's output draw keyed by the chunk's run index instead of the job's",
+    file: 'lib/samplers.ts',
+    edits: [{ search: 'chooseByWeight({ runs, particles, dim: p.dim, runOffset }, result.logWeights', replace: 'chooseByWeight({ runs, particles, dim: p.dim, runOffset: 0 }, result.logWeights' }],
+    tests: [FIRST_RUN],
+  },
+  {
+    id: 'first-run-pinned-path',
+    section: '§6',
+    description: "the pinned path of a noisy or dense observation drawn with run words from 0 instead of firstRun",
+    file: 'lib/matching.ts',
+    edits: [{ search: 'await ops.forwardContextPath(new Float32Array(r), runs, runOffset, new Float64Array(S)', replace: 'await ops.forwardContextPath(new Float32Array(r), runs, 0, new Float64Array(S)' }],
+    tests: [FIRST_RUN],
   },
 ];

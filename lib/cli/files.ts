@@ -26,15 +26,21 @@ function readJson(label: string, file: string): unknown {
 
 /** The Gaussian mixture of a --model file. */
 export function loadModel(file: string): GaussianMixture {
-  const spec = readJson('model', file);
-  return userInput(`the model file ${JSON.stringify(file)}: `, () => GaussianMixture.fromJSON(spec));
+  return loadModelSpec(file).model;
 }
 
-/** A --model file for `sample`: a class-conditional mixture when it has "classes" (docs/MATH.md §12), else a mixture. */
-export function loadSampleModel(file: string): GaussianMixture | ConditionalGaussianMixture {
+/** The mixture and the file's JSON as it was (what a queue job carries: README "Scale-out"). */
+export function loadModelSpec(file: string): { model: GaussianMixture; spec: unknown } {
+  const spec = readJson('model', file);
+  return { model: userInput(`the model file ${JSON.stringify(file)}: `, () => GaussianMixture.fromJSON(spec)), spec };
+}
+
+/** A --model file for `sample`: a class-conditional mixture when it has "classes" (docs/MATH.md §12), else a mixture; with the file's JSON as it was (what a queue job carries). */
+export function loadSampleModel(file: string): { model: GaussianMixture | ConditionalGaussianMixture; spec: unknown } {
   const spec = readJson('model', file);
   const conditional = typeof spec === 'object' && spec !== null && 'classes' in spec;
-  return userInput(`the model file ${JSON.stringify(file)}: `, () => (conditional ? ConditionalGaussianMixture.fromJSON(spec) : GaussianMixture.fromJSON(spec)));
+  const model = userInput(`the model file ${JSON.stringify(file)}: `, () => (conditional ? ConditionalGaussianMixture.fromJSON(spec) : GaussianMixture.fromJSON(spec)));
+  return { model, spec };
 }
 
 /**

@@ -16,6 +16,7 @@ import { benchCommand, BENCH_USAGE } from './bench';
 import { inpaintCommand, INPAINT_USAGE } from './inpaint';
 import { infoCommand, INFO_USAGE } from './info';
 import { serveCommand, SERVE_USAGE } from './serve';
+import { workerCommand, WORKER_USAGE } from './worker';
 
 export type { CliIO, TextSink } from './io';
 
@@ -53,6 +54,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
           io.stdout.write(SERVE_USAGE + '\n');
           return 0;
         }
+        if (rest.length === 1 && rest[0] === 'worker') {
+          io.stdout.write(WORKER_USAGE + '\n');
+          return 0;
+        }
         if (rest.length === 1 && rest[0] === 'info') {
           io.stdout.write(INFO_USAGE + '\n');
           return 0;
@@ -78,16 +83,18 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
         return await infoCommand(rest, io);
       case 'serve':
         return await serveCommand(rest, io);
+      case 'worker':
+        return await workerCommand(rest, io);
       default:
-        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, bench, inpaint, info, serve, help)`);
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, bench, inpaint, info, serve, help)`);
+        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, bench, inpaint, info, serve, worker, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, bench, inpaint, info, serve, worker, help)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {
       io.stderr.write(`condiff: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof OutputError) {
+    if (e instanceof OutputError || isErrorNamed(e, 'QueueJobError')) {
       io.stderr.write(`condiff: ${e.message}\n`);
       return 1;
     }
@@ -121,8 +128,8 @@ if (require.main === module) {
     process.stderr.write(interruptedMessage(controller.signal.reason) + '\n');
     process.exit(interruptedStatus(controller.signal.reason));
   };
-  // `serve` drains on a signal (running requests finish) and returns 0: no grace period.
-  const serving = process.argv[2] === 'serve';
+  // `serve` and `worker` drain on a signal (running requests or chunks finish) and return 0: no grace period.
+  const serving = process.argv[2] === 'serve' || process.argv[2] === 'worker';
   for (const name of SIGNALS) {
     process.on(name, () => {
       if (controller.signal.aborted) exitNow();

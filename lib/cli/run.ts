@@ -47,6 +47,8 @@ export interface RunOutcome {
   resamplingCount: number | null;
   /** The chain methods' diagnostics for the JSON summary (NaN written as null). */
   chain?: Record<string, unknown>;
+  /** A run on a queue (--redis): its chunks and the workers' time in all. */
+  queue?: { chunks: number; workerSeconds: number };
 }
 
 /** A number for JSON: NaN and ±Infinity become null. */
@@ -127,6 +129,6 @@ export async function runMethod(model: GaussianMixture | ConditionalGaussianMixt
 }
 
 /** The result's diagnostics (lib/diagnostics.ts) on stderr, one `warning:` line each. */
-function warn(io: CliIO, label: string, warnings: string[]): void {
+export function warn(io: CliIO, label: string, warnings: string[]): void {
   for (const w of warnings) io.stderr.write(`warning: ${label}: ${w}\n`);
 }

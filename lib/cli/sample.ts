@@ -30,6 +30,7 @@ import {
 } from './flags';
 import { loadSampleModel, loadObservation } from './files';
 import { ConditionalGaussianMixture } from '../conditional-mixture';
+import { queueJob, runOnQueue } from './queue';
 import { prepareOutput } from './output';
 import { runMethod, SamplerSettings, TDS_GRADIENTS } from './run';
 import { SAMPLE_USAGE } from './usage';
@@ -68,6 +69,10 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
   'guidance-scale': 'value',
   'guidance-rescale': 'value',
   'guidance-weighted': 'switch',
+  redis: 'value',
+  queue: 'value',
+  'chunk-runs': 'value',
+  attempts: 'value',
   help: 'switch',
 };
 
@@ -146,7 +151,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     settings.corrector = { kind: 'repaint', jumps: integerFlag(flags, 'jumps', 5, 1, 10000) };
   }
 
-  const model = loadSampleModel(modelFile);
+  const { model, spec } = loadSampleModel(modelFile);
   const observed = loadObservation(observeFile, model.dim);
   guidanceFlags(flags, method, chain, model, settings);
   const output = prepareOutput(out, io, { flag: '--out', what: 'the .npy file', stdout: true });
@@ -159,7 +164,13 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   const repeated = names.find((p, i) => names.indexOf(p) !== i);
   if (repeated !== undefined) throw new UsageError(`--out, --out-evidence and --out-ess must name different files, got ${JSON.stringify(repeated)} twice`);
 
-  const run = await runMethod(model, observed, settings, io, method);
+  // A queue job carries a plain mixture and no class or guidance (README "Scale-out"): refuse
+  // rather than run the unconditional model on the workers.
+  if (flags.has('redis') && (model instanceof ConditionalGaussianMixture || settings.condition !== undefined || settings.guidance !== undefined)) {
+    throw new UsageError('--redis runs plain mixtures: a class-conditional model, --class and --guidance run locally only');
+  }
+  const queued = queueJob(flags, settings, spec, observed, scheduleName === 'ou' ? { name: 'ou', horizon } : { name: 'vp', horizon });
+  const run = queued ? await runOnQueue(queued, io, method) : await runMethod(model, observed, settings, io, method);
   const [rows, dim] = run.result.shape;
   await output.write(encodeNpy(run.result.samples, [rows, dim]), io.signal);
   const filter = run.result as SmcResult;
@@ -178,6 +189,7 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     backend: run.result.backend,
     warnings: run.result.warnings,
     ...(run.chain ?? {}),
+    ...(run.queue ? { queue: run.queue } : {}),
     out: output.name,
     ...Object.fromEntries(extras.map((e) => [e.flag === 'out-evidence' ? 'outEvidence' : 'outEss', e.output.name])),
   };

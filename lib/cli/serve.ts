@@ -11,7 +11,8 @@ import type { ServedModel } from '../serve/request';
 import { CliIO } from './io';
 import { UsageError } from './errors';
 import { parseFlags, integerFlag, numberFlag, stringFlag } from './flags';
-import { loadModel } from './files';
+import { loadModelSpec } from './files';
+import { redisConnection } from '../queue/connection';
 
 export const SERVE_USAGE = `condiff serve: a sampling service over HTTP (Fastify)
 
@@ -27,12 +28,23 @@ Usage:
   --max-work W          largest particles x samples x steps x dim per request (default 1e10)
   --body-limit B        largest request body in bytes (default 1048576)
   --batch-window MS     how long a request waits for others to batch with (default 5; 0: no batching)
+  --redis URL           hand requests of more than --queue-work to the condiff workers of a BullMQ
+                        queue at this Redis (replacement, langevin, repaint, smc on exact masks;
+                        README "Scale-out"); an ONNX model goes by its name: workers need
+                        --model NAME=FILE with the same name
+  --queue NAME          the queue's name (default condiff)
+  --queue-work W        work above which a request goes to the queue (default 1e8)
+  --queue-priority P    BullMQ priority of those chunks, 1 (highest) to 2097152 (default 10: after
+                        jobs submitted without a priority, such as condiff sample --redis)
 Routes: POST /v1/sample, GET /v1/models, GET /healthz, GET /metrics, GET /openapi.json (README "condiff serve").
 SIGINT or SIGTERM: new requests get 503, running ones finish, then exit 0.`;
 
-const FLAGS = { port: 'value', host: 'value', token: 'value', 'max-work': 'value', 'body-limit': 'value', 'batch-window': 'value', help: 'switch' } as const;
+const FLAGS = {
+  port: 'value', host: 'value', token: 'value', 'max-work': 'value', 'body-limit': 'value', 'batch-window': 'value',
+  redis: 'value', queue: 'value', 'queue-work': 'value', 'queue-priority': 'value', help: 'switch',
+} as const;
 
-async function loadServed(name: string, file: string): Promise<ServedModel> {
+export async function loadServed(name: string, file: string): Promise<ServedModel> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new UsageError(`--model names must be letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`);
   if (file.endsWith('.onnx')) {
     const net = await OnnxScore.load(file).catch((e: unknown) => {
@@ -41,12 +53,12 @@ async function loadServed(name: string, file: string): Promise<ServedModel> {
     });
     return { name, score: net, dim: net.dim!, schedule: net.trainingSchedule ?? undefined, kind: 'onnx' };
   }
-  const m = loadModel(file);
-  return { name, score: m, dim: m.dim, kind: 'gaussian-mixture' };
+  const { model: m, spec } = loadModelSpec(file);
+  return { name, score: m, dim: m.dim, kind: 'gaussian-mixture', spec };
 }
 
-export async function serveCommand(args: readonly string[], io: CliIO): Promise<number> {
-  // --model may repeat: taken out before the other flags are parsed.
+/** The repeatable --model NAME=FILE flags, taken out before the other flags are parsed (serve, worker). */
+export function takeModelArgs(args: readonly string[]): { modelArgs: Array<[string, string]>; rest: string[] } {
   const modelArgs: Array<[string, string]> = [];
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -58,6 +70,11 @@ export async function serveCommand(args: readonly string[], io: CliIO): Promise<
       modelArgs.push([v.slice(0, eq), v.slice(eq + 1)]);
     } else rest.push(a);
   }
+  return { modelArgs, rest };
+}
+
+export async function serveCommand(args: readonly string[], io: CliIO): Promise<number> {
+  const { modelArgs, rest } = takeModelArgs(args);
   const flags = parseFlags(rest, FLAGS, 'serve');
   if (flags.has('help')) {
     io.stdout.write(SERVE_USAGE + '\n');
@@ -69,6 +86,21 @@ export async function serveCommand(args: readonly string[], io: CliIO): Promise<
   const maxWork = numberFlag(flags, 'max-work', 1e10, { positive: true });
   const bodyLimit = integerFlag(flags, 'body-limit', 1 << 20, 1, 2 ** 31 - 1);
   const batchWindowMs = numberFlag(flags, 'batch-window', 5, { min: 0, max: 10000 });
+  const redis = stringFlag(flags, 'redis');
+  for (const f of ['queue', 'queue-work', 'queue-priority']) if (redis === undefined && flags.has(f)) throw new UsageError(`--${f} applies only with --redis`);
+  if (redis !== undefined) {
+    try {
+      redisConnection(redis);
+    } catch (e) {
+      throw new UsageError(`--redis: ${(e as Error).message}`);
+    }
+  }
+  const queue = redis === undefined ? undefined : {
+    redis,
+    queue: stringFlag(flags, 'queue'),
+    work: numberFlag(flags, 'queue-work', 1e8, { positive: true }),
+    priority: integerFlag(flags, 'queue-priority', 10, 1, 2 ** 21),
+  };
 
   const models: ServedModel[] = [];
   for (const [name, file] of modelArgs) {
@@ -85,7 +117,7 @@ export async function serveCommand(args: readonly string[], io: CliIO): Promise<
   }
   if (models.length === 0) throw new UsageError('no model to serve: give --model NAME=FILE');
 
-  const service = await createService({ models, token, maxWork, bodyLimit, batchWindowMs }).catch((e: unknown) => {
+  const service = await createService({ models, token, maxWork, bodyLimit, batchWindowMs, queue }).catch((e: unknown) => {
     if (isErrorNamed(e, 'MissingDependencyError')) throw new UsageError((e as Error).message);
     throw e;
   });

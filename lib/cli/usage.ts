@@ -57,6 +57,12 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
                         K * floor((M - B) / T) rows, chain-major
   --refresh R           particle-gibbs: mh (exact, default) | forward (re-noising, approximate)
   --pcn-beta B          pmmh: pCN parameter in [0, 1) (default 0: a fresh forward path)
+ on a queue (replacement, langevin, repaint, smc; README "Scale-out"):
+  --redis URL           run the samples on the condiff workers of a BullMQ queue at this Redis
+                        (redis://host:port); the same files, byte for byte, as a local run
+  --queue NAME          the queue's name (default condiff)
+  --chunk-runs R        samples per chunk (default: about 1.5e7 particles x steps x D of work)
+  --attempts A          tries per chunk before the job fails (default 3)
 Prints a one-line JSON summary on stdout (stderr with --out -; for the chain methods with the
 move rate, the acceptance rate and the autocorrelation time and ESS per latent coordinate); a
 progress bar on stderr when it is a terminal. Ctrl-C stops a run at once (exit status 130; 143 for SIGTERM), leaving --out as it was.`;
@@ -99,7 +105,8 @@ Usage:
   condiff inpaint [--digits N] [--completions K] [--steps S] [--particles N] [--out FILE.png] [options]
   condiff info [--json]
   condiff serve [--port P] [--host H] [--model NAME=FILE ...] [--token T] [--max-work W]
-  condiff help [sample|demo|bench|inpaint|info|serve]
+  condiff worker --redis URL [--concurrency C] [--model NAME=FILE ...]
+  condiff help [sample|demo|bench|inpaint|info|serve|worker]
   condiff --version
 
 sample: ${SAMPLE_WHAT}
@@ -118,5 +125,7 @@ info: the backends this install can use (cpu, cuda), the CUDA device's name and 
 the CPU threads.
 
 serve: a sampling service over HTTP (POST /v1/sample; see condiff help serve).
+
+worker: runs chunks of sampling jobs from a BullMQ queue on Redis (see condiff help worker).
 
 ${EXIT_STATUS}`;

@@ -11,6 +11,7 @@ import { SAMPLE_BODY_SCHEMA, SampleBody, ServedModel, BadRequest, runSample, toR
 import { Batcher } from './batcher';
 import type { SampleResult, SmcResult } from '../samplers';
 import { ServeMetrics } from './metrics';
+import { ServeQueueOptions, goesToQueue, runQueued } from './queued';
 
 export interface ServeOptions {
   models: ServedModel[];
@@ -25,6 +26,8 @@ export interface ServeOptions {
    * in ms (default 5); 0 runs every request alone.
    */
   batchWindowMs?: number;
+  /** Requests past a work threshold run on a BullMQ queue's workers (lib/serve/queued.ts). */
+  queue?: ServeQueueOptions;
 }
 
 export interface SampleService {
@@ -152,7 +155,7 @@ export async function createService(options: ServeOptions): Promise<SampleServic
             scheduleFor(body, model);
             return await streamRun(body, model, controller.signal, reply);
           }
-          const r = await sample(body, model, controller.signal);
+          const r = await sample(body, model, controller.signal, undefined, (chunks) => reply.header('x-condiff-queue-chunks', String(chunks)));
           metrics.particleSteps.inc(requestWork(body, 1));
           if (acceptsNpy(request)) {
             return reply.header('content-type', 'application/x-npy').send(Buffer.from(encodeNpy(r.samples, [...r.shape]).buffer));
@@ -179,8 +182,22 @@ export async function createService(options: ServeOptions): Promise<SampleServic
     },
   );
 
-  /** Runs a request in its batch, or alone when it cannot join one (tds, a noisy observation) or batching is off. */
-  async function sample(body: SampleBody, model: ServedModel, signal: AbortSignal, onStep?: (info: StepInfo) => void): Promise<SampleResult | SmcResult> {
+  /**
+   * Runs a request on the queue's workers when it is past --queue-work (no step progress then:
+   * `onQueued` is told the chunks), else in its batch, or alone when it cannot join one (tds, a
+   * noisy observation) or batching is off.
+   */
+  async function sample(
+    body: SampleBody, model: ServedModel, signal: AbortSignal, onStep?: (info: StepInfo) => void, onQueued?: (chunks: number) => void,
+  ): Promise<SampleResult | SmcResult> {
+    if (goesToQueue(body, requestWork(body, model.dim), options.queue)) {
+      checkFields(body);
+      scheduleFor(body, model);
+      const q = await runQueued(body, model, options.queue!, signal);
+      onQueued?.(q.chunks);
+      metrics.batchSize.observe(1);
+      return q.result;
+    }
     const b = windowMs > 0 ? (checkFields(body), batchable(body, model)) : null;
     if (!b) {
       const r = await runSample(body, model, signal, onStep);
@@ -204,7 +221,7 @@ export async function createService(options: ServeOptions): Promise<SampleServic
       event('progress', { step: info.step, steps: info.steps, t: info.t });
     };
     try {
-      const r = await sample(body, model, signal, onStep);
+      const r = await sample(body, model, signal, onStep, (chunks) => event('queued', { chunks }));
       metrics.particleSteps.inc(requestWork(body, 1));
       event('result', toResponse(body, r));
     } catch (e) {

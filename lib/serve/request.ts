@@ -78,6 +78,8 @@ export interface ServedModel {
   schedule?: Schedule;
   /** What it is, for GET /v1/models. */
   kind: 'gaussian-mixture' | 'onnx';
+  /** A mixture's JSON, so a queue job can carry the model's content (condiff serve --redis). */
+  spec?: unknown;
 }
 
 /** Fields that belong to some methods only: given with another they are a mistake (as the CLI's flags). */

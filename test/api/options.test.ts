@@ -15,7 +15,7 @@ describe('unknown option names', () => {
     ['smc', 'particle', /^unknown option "particle" for smc \(did you mean "particles"\?\)$/],
     ['smc', 'Seed', /^unknown option "Seed" for smc \(did you mean "seed"\?\)$/],
     ['replacement', 'corector', /^unknown option "corector" for replacement \(did you mean "corrector"\?\)$/],
-    ['replacement', 'particles', /^unknown option "particles" for replacement \(the options are score, schedule, .*, corrector\)$/],
+    ['replacement', 'particles', /^unknown option "particles" for replacement \(the options are score, schedule, .*, corrector, firstRun\)$/],
     ['replacement', 'essThreshold', /^unknown option "essThreshold" for replacement \(the options are /],
   ] as const)('%s: %s', async (sampler, key, message) => {
     const options = sampler === 'smc' ? smcOptions({ [key]: 0.5 }) : replOptions({ [key]: 0.5 });

@@ -70,6 +70,9 @@ describe('condiff sample --class --guidance', () => {
       [['--method', 'replacement', '--class', '0', '--guidance-scale', '2'], /--guidance-scale needs --guidance/],
       [['--method', 'replacement', '--class', '0', '--guidance', 'classifier', '--guidance-rescale', '0.5'], /--guidance-rescale applies to --guidance cfg/],
       [['--method', 'pmmh', '--class', '0'], /--class applies to replacement, langevin, repaint, smc and tds, not pmmh/],
+      // A queue job carries no class: refused before any connection is tried.
+      [['--method', 'replacement', '--class', '0', '--redis', 'redis://127.0.0.1:1'], /--redis runs plain mixtures: a class-conditional model, --class and --guidance run locally only/],
+      [['--method', 'replacement', '--redis', 'redis://127.0.0.1:1'], /--redis runs plain mixtures/],
     ];
     for (const [args, message] of cases) {
       const r = await run(...args);
