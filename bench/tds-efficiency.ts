@@ -13,7 +13,7 @@
 //   node -r ./tools/register-ts.js bench/tds-efficiency.ts [--quick] [--dry-run]
 //
 // --quick: D = 8 only and K = 300. Also draws docs/tds-efficiency.svg (not with --dry-run).
-import { GaussianMixture, noiseFloor, slicedWasserstein, schedules, smc, tds } from '../lib/index';
+import { GaussianMixture, noiseFloor, particleGibbs, slicedWasserstein, schedules, smc, tds } from '../lib/index';
 import type { TwistGradient } from '../lib/tds';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,6 +22,7 @@ import type { ObservationInput } from '../lib/observation';
 import { lineChart, Series } from './svg-chart';
 
 const STEPS = 100;
+const GIBBS = { sweeps: 30, burnIn: 10, thin: 10 };
 
 interface Row {
   dim: number;
@@ -66,6 +67,17 @@ async function main(): Promise<void> {
           add(`tds ${gradient}`, particles, particles * r.scoreEvaluations, await sw(r.samples));
         }
       }
+      if (kind === 'mask') {
+        // Particle Gibbs (docs/MATH.md §11, exact masks only): K/2 chains of GIBBS.sweeps sweeps,
+        // two draws each after the burn-in. Cost per draw: the first filter run (N S), then per
+        // sweep a conditional SMC run (N S) and the MH refresh's path density (S), over the draws
+        // a chain keeps.
+        for (const particles of [4, 16, 64]) {
+          const r = await particleGibbs({ ...common, samples: runs / 2, particles, ...GIBBS });
+          const kept = Math.floor((GIBBS.sweeps - GIBBS.burnIn) / GIBBS.thin);
+          add('particle Gibbs', particles, Math.round((particles * STEPS + GIBBS.sweeps * (particles + 1) * STEPS) / kept), await sw(r.samples));
+        }
+      }
     }
   }
   const cases = [...new Set(rows.map((r) => `${r.dim}|${r.observation}`))].map((k) => ({ dim: Number(k.split('|')[0]), observation: k.split('|')[1] }));
@@ -108,7 +120,7 @@ function denseObservation(x: number[], dy: number, noiseStd: number, seed: numbe
   return { A, y, noiseStd };
 }
 
-const COLORS: Record<string, string> = { smc: '#444', 'tds exact': '#d62728', 'tds finite-difference': '#ff7f0e', 'tds identity': '#1f77b4', 'tds none': '#2ca02c' };
+const COLORS: Record<string, string> = { smc: '#444', 'particle Gibbs': '#9467bd', 'tds exact': '#d62728', 'tds finite-difference': '#ff7f0e', 'tds identity': '#1f77b4', 'tds none': '#2ca02c' };
 
 /** SW₂ / floor against score evaluations per draw at dimension `dim`, one line per method. */
 export function efficiencyChart(rows: Row[], dim: number): string {
