@@ -12,6 +12,8 @@ export type { Observation, MatrixObservation, OperatorObservation, ObservationIn
 export { observations } from './observation';
 export { replacement, smc } from './samplers';
 export { tds } from './tds';
+export { mcgdiff } from './mcgdiff';
+export type { McgdiffOptions, McgdiffResult } from './mcgdiff';
 export type { TdsOptions, TdsResult, TwistGradient, ScoreVjp } from './tds';
 export type {
   CommonOptions,

@@ -5,6 +5,7 @@ import { GaussianMixture } from '../mixture';
 import { Schedule, KernelName } from '../schedules';
 import { replacement, smc, CorrectorOptions, ContextKind, SampleResult, SmcResult } from '../samplers';
 import { tds, TwistGradient, TdsOptions } from '../tds';
+import { mcgdiff } from '../mcgdiff';
 import { particleGibbs, pmmh, ChainResult } from '../chains';
 import { ResamplingScheme } from '../driver';
 import { ObservationInput } from '../observation';
@@ -29,6 +30,9 @@ export interface SamplerSettings {
   /** tds: the twist's τ² and the gradient source. */
   twistTau2?: number;
   gradient?: 'auto' | TwistGradient;
+  /** mcgdiff: κ and w₀ (undefined: the default, on when noiseStd > 0). */
+  kappa?: number;
+  finalWeight?: boolean;
   /** Default 'auto'. */
   backend?: BackendName;
   /** The chain methods' settings (particle-gibbs, pmmh). */
@@ -98,11 +102,13 @@ export async function runMethod(model: GaussianMixture, observed: ObservationInp
         bar.clear();
       }
     }
-    if (s.method === 'smc' || s.method === 'tds') {
+    if (s.method === 'smc' || s.method === 'mcgdiff' || s.method === 'tds') {
       const weighted = { ...common, particles: s.particles, resampling: s.resampling, essThreshold: s.essThreshold };
       const r: Omit<SmcResult, 'contextPath'> = s.method === 'smc'
         ? await userInputAsync('', () => smc(weighted))
-        : await userInputAsync('', () => tds({ ...weighted, observed: observed as TdsOptions['observed'], twistTau2: s.twistTau2, gradient: s.gradient }));
+        : s.method === 'mcgdiff'
+          ? await userInputAsync('', () => mcgdiff({ ...weighted, kappa: s.kappa, finalWeight: s.finalWeight }))
+          : await userInputAsync('', () => tds({ ...weighted, observed: observed as TdsOptions['observed'], twistTau2: s.twistTau2, gradient: s.gradient }));
       let minEss = Infinity;
       for (const e of r.ess) if (e < minEss) minEss = e; // NaN never compares below
       let count = 0;

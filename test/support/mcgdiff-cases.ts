@@ -1,0 +1,117 @@
+// mcgdiff (docs/MATH.md §9.2) against its Kalman oracle (test/support/mcgdiff-kalman.ts): the 3-D
+// Gaussian prior of the SVD filter's cases, A of size 1 x 3 and 2 x 3, σ_y ∈ {0, 0.1, 0.5},
+// with and without w₀, OU × Euler and DDPM (linear, respaced) × DDPM, on the grid mcgdiff builds
+// from steps. The target is deterministic (no random path), so every run has the same answer.
+// Statistics as in svd-filter-cases.ts: per run R = Ẑ/Z*, whitened weighted mean e and second
+// moment M; E[R] = 1, E[R e] = 0, E[R (M − I)] = 0 exactly for any N; z-scores over K runs;
+// log p̂(y) − log Ẑ against the conversion computed here.
+import { mcgdiff, McgdiffResult } from '../../lib/mcgdiff';
+import { GaussianMixture } from '../../lib/mixture';
+import { Check, StatCase, abs, upper } from './checks';
+import { exactSchedule } from './exact-schedules';
+import { libSchedule } from './kalman-problems';
+import { compareRuns, summarize, LinearGaussianChain, KalmanResult } from './kalman-oracle';
+import { SVD_PRIOR, SVD_D, SvdConfig, rotatedObservation, startsFor, yFor } from './svd-filter-cases';
+import { mcgdiffKalman } from './mcgdiff-kalman';
+
+export interface McgdiffConfig extends SvdConfig {
+  finalWeight: boolean;
+  kappa: number;
+}
+
+const A1 = [[1, 0.6, -0.4]];
+const A2 = [[1, 0.6, -0.4], [0.2, -1, 0.7]];
+const OU = { kind: 'ou' as const, T: 4 };
+const DDPM = { kind: 'ddpm' as const, K: 1000, betas: 'linear' as const };
+export const MCGDIFF_KAPPA = 1e-4;
+
+export const MCGDIFF_CONFIGS: McgdiffConfig[] = [];
+for (const [A, an] of [[A1, '1x3'], [A2, '2x3']] as const) {
+  for (const noiseStd of [0, 0.1, 0.5]) {
+    for (const finalWeight of noiseStd > 0 ? [true, false] : [false]) {
+      for (const [spec, kernel, kn] of [[OU, 'euler', 'ou × euler'], [DDPM, 'ddpm', 'ddpm × ddpm']] as const) {
+        MCGDIFF_CONFIGS.push({
+          name: `mcgdiff: ${kn}, A ${an}, σ_y = ${noiseStd}${noiseStd > 0 ? `, w₀ ${finalWeight ? 'on' : 'off'}` : ''}`,
+          spec, kernel, steps: 16, A: A as unknown as number[][], noiseStd, finalWeight, kappa: MCGDIFF_KAPPA,
+        });
+      }
+    }
+  }
+}
+// A large κ: the pinning factor's width matters (w₀ off: the target is not the posterior; the oracle knows).
+MCGDIFF_CONFIGS.push({ name: 'mcgdiff: ou × euler, A 2x3, σ_y = 0.1, w₀ off, κ = 0.05', spec: OU, kernel: 'euler', steps: 16, A: A2, noiseStd: 0.1, finalWeight: false, kappa: 0.05 });
+
+export const MCGDIFF_RUNS = 1000;
+export const MCGDIFF_PARTICLES = 100;
+/** z-scores of exact identities (|z| ≤ 6), Var log Ẑ, and the conversion to rounding. */
+export const MCGDIFF_Z = 6;
+export const MCGDIFF_MAX_VAR_LOG_Z = 1.5;
+
+const model = GaussianMixture.fromJSON({ weights: [1], means: [SVD_PRIOR.mean], covariances: [SVD_PRIOR.cov] });
+
+export function runMcgdiff(cfg: McgdiffConfig, seed: number, sizes = { particles: MCGDIFF_PARTICLES, runs: MCGDIFF_RUNS }): Promise<McgdiffResult> {
+  return mcgdiff({
+    score: model,
+    schedule: libSchedule(cfg.spec),
+    kernel: cfg.kernel,
+    steps: cfg.steps,
+    observed: { A: cfg.A, y: yFor(cfg.A), noiseStd: cfg.noiseStd },
+    particles: sizes.particles,
+    samples: sizes.runs,
+    seed,
+    kappa: cfg.kappa,
+    finalWeight: cfg.noiseStd > 0 ? cfg.finalWeight : undefined,
+    output: 'all',
+  });
+}
+
+/**
+ * log p̂(y) − log Ẑ of docs/MATH.md §9.2, written here: −Σ log s_i (σ_y = 0); with σ_y > 0 the y_⊥
+ * term of §8, plus Σ_i log(α_{τ_i}/s_i) without w₀.
+ */
+export function mcgdiffConversion(cfg: McgdiffConfig, grid: ArrayLike<number>, levels: number[]): number {
+  const q = exactSchedule(cfg.spec);
+  const { obs, rows, yPerpNorm2 } = rotatedObservation(cfg);
+  if (cfg.noiseStd === 0) return -obs.s.reduce((a, s) => a + Math.log(s), 0);
+  let c = -yPerpNorm2 / (2 * cfg.noiseStd ** 2) - ((rows - obs.s.length) / 2) * Math.log(2 * Math.PI * cfg.noiseStd ** 2);
+  if (!cfg.finalWeight) obs.s.forEach((s, i) => (c += Math.log(q.alpha(grid[levels[i]]) / s)));
+  return c;
+}
+
+export function mcgdiffTargetFor(cfg: McgdiffConfig, grid: ArrayLike<number>) {
+  const q = exactSchedule(cfg.spec);
+  const { obs } = rotatedObservation(cfg);
+  const levels = startsFor(cfg, grid, obs);
+  return { levels, target: mcgdiffKalman(SVD_PRIOR, q, cfg.kernel, grid, obs, levels, cfg.kappa, { finalWeight: cfg.noiseStd > 0 && cfg.finalWeight }) };
+}
+
+export function analyseMcgdiff(cfg: McgdiffConfig, res: McgdiffResult): Check[] {
+  const runs = res.logEvidence.length, n = res.particles!.length / (runs * SVD_D);
+  const { levels, target } = mcgdiffTargetFor(cfg, res.grid);
+  const conv = mcgdiffConversion(cfg, res.grid, levels);
+  let conversionError = 0;
+  for (let r = 0; r < runs; r++) conversionError = Math.max(conversionError, Math.abs(res.logPy[r] - res.logEvidence[r] - conv));
+  const J = [0, 1, 2];
+  const answer: KalmanResult = { logZ: target.logZ, mean: target.mean, cov: target.cov };
+  const answers = Array.from({ length: runs }, () => answer);
+  const chain = { latent: J } as unknown as LinearGaussianChain;
+  const s = summarize(compareRuns({ logEvidence: res.logEvidence, contextPath: new Float32Array(0), draws: res.particles!, logWeights: res.logWeights!, perRun: n }, chain, answers, SVD_D));
+  const checks: Check[] = [
+    upper('|log p̂(y) − log Ẑ − conversion| (rounding)', conversionError, 1e-9),
+    upper('Var log Ẑ', s.varEll, MCGDIFF_MAX_VAR_LOG_Z),
+    abs('z(E[Ẑ/Z*] = 1)', s.zRatio, MCGDIFF_Z),
+  ];
+  for (let j = 0; j < J.length; j++) checks.push(abs(`z(E[R e_${j}] = 0)`, s.zMean[j], MCGDIFF_Z));
+  for (let j = 0; j < J.length; j++) for (let l = j; l < J.length; l++) checks.push(abs(`z(E[R (M_${j}${l} − I)] = 0)`, s.zSecond[j][l], MCGDIFF_Z));
+  return checks;
+}
+
+export const MCGDIFF_SEED = 20261206;
+
+export const MCGDIFF_CASES: StatCase[] = MCGDIFF_CONFIGS.map((cfg, i) => ({
+  name: cfg.name,
+  seed: MCGDIFF_SEED + i,
+  async run(seed) {
+    return analyseMcgdiff(cfg, await runMcgdiff(cfg, seed));
+  },
+}));
