@@ -7,12 +7,13 @@
 // log p̂(y) − log Ẑ against the conversion computed here.
 import { mcgdiff, McgdiffResult } from '../../lib/mcgdiff';
 import { GaussianMixture } from '../../lib/mixture';
-import { Check, StatCase, abs, upper } from './checks';
+import { Check, StatCase, abs, upper, lower } from './checks';
+import { slicedWasserstein, noiseFloor } from '../../lib/metrics';
 import { exactSchedule } from './exact-schedules';
 import { libSchedule } from './kalman-problems';
 import { compareRuns, summarize, LinearGaussianChain, KalmanResult } from './kalman-oracle';
-import { SVD_PRIOR, SVD_D, SvdConfig, rotatedObservation, startsFor, yFor } from './svd-filter-cases';
-import { mcgdiffKalman } from './mcgdiff-kalman';
+import { SVD_PRIOR, SVD_D, SvdConfig, rotatedObservation, startsFor, yFor, mixtureProblem } from './svd-filter-cases';
+import { mcgdiffKalman, exactPosterior } from './mcgdiff-kalman';
 
 export interface McgdiffConfig extends SvdConfig {
   finalWeight: boolean;
@@ -38,6 +39,10 @@ for (const [A, an] of [[A1, '1x3'], [A2, '2x3']] as const) {
     }
   }
 }
+// A second row far below the noise: λ_T < σ_y²/s_2² at T = 4 (s_2 ≈ 0.006, σ_y = 0.5), so that
+// coordinate is never twisted and enters through w₀ alone (on by default, docs/MATH.md §9.2).
+export const A_BEYOND = [[1, 0.6, -0.4], [0.001, -0.005, 0.0035]];
+MCGDIFF_CONFIGS.push({ name: 'mcgdiff: ou × euler, A 2x3 with τ_2 beyond T, σ_y = 0.5, w₀ on (required)', spec: OU, kernel: 'euler', steps: 16, A: A_BEYOND, noiseStd: 0.5, finalWeight: true, kappa: MCGDIFF_KAPPA });
 // A large κ: the pinning factor's width matters (w₀ off: the target is not the posterior; the oracle knows).
 MCGDIFF_CONFIGS.push({ name: 'mcgdiff: ou × euler, A 2x3, σ_y = 0.1, w₀ off, κ = 0.05', spec: OU, kernel: 'euler', steps: 16, A: A2, noiseStd: 0.1, finalWeight: false, kappa: 0.05 });
 
@@ -60,7 +65,8 @@ export function runMcgdiff(cfg: McgdiffConfig, seed: number, sizes = { particles
     samples: sizes.runs,
     seed,
     kappa: cfg.kappa,
-    finalWeight: cfg.noiseStd > 0 ? cfg.finalWeight : undefined,
+    // The default where it is on (σ_y > 0, w₀ on): what a caller gets without the option.
+    finalWeight: cfg.noiseStd > 0 && !cfg.finalWeight ? false : undefined,
     output: 'all',
   });
 }
@@ -113,5 +119,73 @@ export const MCGDIFF_CASES: StatCase[] = MCGDIFF_CONFIGS.map((cfg, i) => ({
   seed: MCGDIFF_SEED + i,
   async run(seed) {
     return analyseMcgdiff(cfg, await runMcgdiff(cfg, seed));
+  },
+}));
+
+// ---- the conversion to p(y) and convergence to the exact posterior as the grid is refined ----
+
+/**
+ * Gaussian prior, 2 x 3 A, σ_y = 0.3, OU (T = 5) on §9.1's grid, K = 200 runs of N = 200: the
+ * weighted particles pooled over runs against the exact posterior (mean error in posterior sd,
+ * relative variance error) and mean p̂(y)/p(y) − 1, with w₀ on and off. At S = 400 within 0.1,
+ * 0.15, 0.15; at S = 8 with w₀ off some error past its tolerance (the grid rule of §9.1).
+ */
+export const MCGDIFF_CONVERGENCE_TOLERANCE = { mean: 0.1, variance: 0.15, evidence: 0.15 };
+const CONVERGENCE_OBSERVED = { A: [[1, 0.6, -0.4], [0.2, -1, 0.7]], y: [1.2, -0.9], noiseStd: 0.3 };
+
+export async function mcgdiffConvergenceErrors(steps: number, finalWeight: boolean, seed: number): Promise<{ mean: number; variance: number; evidence: number }> {
+  const exact = exactPosterior(SVD_PRIOR, CONVERGENCE_OBSERVED.A, CONVERGENCE_OBSERVED.y, CONVERGENCE_OBSERVED.noiseStd);
+  const K = 200, N = 200, D = SVD_D;
+  const res = await mcgdiff({ score: model, schedule: libSchedule({ kind: 'ou', T: 5 }), steps, observed: CONVERGENCE_OBSERVED, particles: N, samples: K, seed, finalWeight, output: 'all' });
+  const mean = [0, 0, 0], second = [0, 0, 0];
+  for (let k = 0; k < K * N; k++) {
+    const w = Math.exp(res.logWeights![k]) / K;
+    for (let a = 0; a < D; a++) {
+      mean[a] += w * res.particles![k * D + a];
+      second[a] += w * res.particles![k * D + a] ** 2;
+    }
+  }
+  const sd = (a: number) => Math.sqrt(exact.cov[a][a]);
+  return {
+    mean: Math.max(...mean.map((m, a) => Math.abs(m - exact.mean[a]) / sd(a))),
+    variance: Math.max(...mean.map((m, a) => Math.abs((second[a] - m * m) / sd(a) ** 2 - 1))),
+    evidence: Math.abs(res.logPy.reduce((acc, l) => acc + Math.exp(l - exact.logPy), 0) / K - 1),
+  };
+}
+
+export const MCGDIFF_CONVERGENCE_CASES: StatCase[] = [true, false].map((finalWeight, i) => ({
+  name: `mcgdiff: convergence, w₀ ${finalWeight ? 'on' : 'off'}, S = 400${finalWeight ? '' : ' vs S = 8'}`,
+  seed: MCGDIFF_SEED + 100 + i,
+  async run(seed) {
+    const t = MCGDIFF_CONVERGENCE_TOLERANCE;
+    const fine = await mcgdiffConvergenceErrors(400, finalWeight, seed);
+    const checks = [
+      upper('S = 400: mean error (posterior sd)', fine.mean, t.mean),
+      upper('S = 400: relative variance error', fine.variance, t.variance),
+      upper('S = 400: |mean p̂(y)/p(y) − 1|', fine.evidence, t.evidence),
+    ];
+    if (!finalWeight) {
+      const coarse = await mcgdiffConvergenceErrors(8, finalWeight, seed);
+      checks.push(lower('S = 8: worst error / its tolerance', Math.max(coarse.mean / t.mean, coarse.variance / t.variance, coarse.evidence / t.evidence), 1));
+    }
+    return checks;
+  },
+}));
+
+// ---- Gaussian-mixture prior, random A: mcgdiff reaches the noise floor ----
+
+/** SW ≤ 3 × the 95% exact-vs-exact floor, as for smc (svd-filter-cases.ts). */
+export const MCGDIFF_FLOOR_FACTOR = 3;
+
+export const MCGDIFF_MIXTURE_CASES: StatCase[] = [1, 2].map((dy) => ({
+  name: `mcgdiff: mixture D = 8, random A ${dy}x8, σ_y = 0.1: at the noise floor`,
+  seed: MCGDIFF_SEED + 200 + dy,
+  async run(seed) {
+    const { model: mixture, observed } = mixtureProblem(dy);
+    const K = 1000, D = 8;
+    const exact = await mixture.sampleExact(observed, K, { seed, run: 1_000_000 });
+    const res = await mcgdiff({ score: mixture, schedule: libSchedule(OU), steps: 200, observed, samples: K, particles: 100, seed });
+    const floor = await noiseFloor(mixture, observed, K, { replicates: 50, exactSeed: seed + 1 });
+    return [upper('mcgdiff SW / floor', (await slicedWasserstein(res.samples, exact, D)) / floor.floor, MCGDIFF_FLOOR_FACTOR)];
   },
 }));

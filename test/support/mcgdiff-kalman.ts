@@ -12,7 +12,7 @@
 import { exactSteps, weightVariance, KernelKind, ExactSchedule } from './exact-schedules';
 import { GaussianPrior } from './gaussian-model';
 import { affineKernel } from './kalman-oracle';
-import { Matrix, zeros, identity, matmul, matvec, transpose, symmetrize, logNormalDensity } from './matrix';
+import { Matrix, zeros, identity, matmul, matvec, transpose, symmetrize, spdInverse, logNormalDensity } from './matrix';
 import { solve, logAbsDet, RotatedObservation } from './svd-kalman';
 
 export interface McgdiffTarget {
@@ -98,6 +98,18 @@ export function mcgdiffKalman(
     P = symmetrize(T);
   }
   return { logZ, mean: m, cov: P };
+}
+
+/** The exact posterior p(x_0 | y) and log p(y) of a Gaussian prior (docs/MATH.md §8, gain form), written here. */
+export function exactPosterior(p0: GaussianPrior, A: number[][], y: number[], noiseStd: number): { mean: number[]; cov: Matrix; logPy: number } {
+  const SAt = matmul(p0.cov, transpose(A));
+  const Sy = matmul(A, SAt).map((row, i) => row.map((x, j) => x + (i === j ? noiseStd ** 2 : 0)));
+  const K = matmul(SAt, spdInverse(Sy));
+  const resid = matvec(A, p0.mean).map((u, i) => y[i] - u);
+  const mean = p0.mean.map((u, a) => u + K[a].reduce((acc, k, i) => acc + k * resid[i], 0));
+  const KASig = matmul(K, transpose(SAt));
+  const cov = symmetrize(p0.cov.map((row, a) => row.map((x, b) => x - KASig[a][b])));
+  return { mean, cov, logPy: logNormalDensity(y, matvec(A, p0.mean), Sy) };
 }
 
 /** log p(y) of the exact model: y ~ N(A m, A Σ A^T + σ_y² I) (docs/MATH.md §8), for the conversion checks. */
