@@ -3,8 +3,7 @@
 //   σ_y ∈ {0, 0.1, 0.5}, w₀ on and off, OU × Euler and DDPM × DDPM, κ = 1e-4 and 0.05, a
 //   coordinate whose matching level lies beyond T; K = 1000 runs of N = 100): weighted mean and
 //   covariance, E[Ẑ] = the target's normaliser, the conversion to p(y);
-// - convergence to the exact posterior and to p(y) as the grid is refined, w₀ on and off;
-// - a Gaussian-mixture prior with a random A (d_y ∈ {1, 2}, D = 8): at the noise floor;
+// (convergence and the mixture prior: mcgdiff-mixture.test.ts);
 // - the options: κ, w₀'s default and when it is required or refused, masks, operators.
 // False-failure rates: test/numerics/CALIBRATION.md ("mcgdiff" rows). Power: the planted bugs
 // of tools/mutants-list.ts ("mcgdiff-*"), among them the public code's division form (the
@@ -14,25 +13,13 @@ import { mcgdiff } from '../../lib/mcgdiff';
 import { GaussianMixture } from '../../lib/mixture';
 import { schedules } from '../../lib/schedules';
 import { failures } from '../support/checks';
-import { MCGDIFF_CASES, MCGDIFF_CONVERGENCE_CASES, MCGDIFF_MIXTURE_CASES, A_BEYOND } from '../support/mcgdiff-cases';
+import { MCGDIFF_CASES, A_BEYOND } from '../support/mcgdiff-cases';
 import { SVD_PRIOR } from '../support/svd-filter-cases';
 
 describe('mcgdiff against its Kalman oracle (soft pins)', () => {
   test.each(MCGDIFF_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     expect(failures(await c.run(c.seed))).toEqual([]);
   }, 60_000);
-});
-
-describe('mcgdiff: convergence to the exact posterior and p(y) (Gaussian prior, 2 x 3 A, σ_y = 0.3)', () => {
-  test.each(MCGDIFF_CONVERGENCE_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    expect(failures(await c.run(c.seed))).toEqual([]);
-  }, 180_000);
-});
-
-describe('mcgdiff: Gaussian-mixture prior, random A', () => {
-  test.each(MCGDIFF_MIXTURE_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    expect(failures(await c.run(c.seed))).toEqual([]);
-  }, 180_000);
 });
 
 describe('mcgdiff options', () => {
