@@ -6,6 +6,7 @@ import { Schedule, KernelName } from '../schedules';
 import { replacement, smc, CorrectorOptions, ContextKind, SampleResult, SmcResult } from '../samplers';
 import { tds, TwistGradient, TdsOptions } from '../tds';
 import { mcgdiff } from '../mcgdiff';
+import { fps } from '../fps';
 import { particleGibbs, pmmh, ChainResult } from '../chains';
 import { ResamplingScheme } from '../driver';
 import { ObservationInput } from '../observation';
@@ -102,13 +103,15 @@ export async function runMethod(model: GaussianMixture, observed: ObservationInp
         bar.clear();
       }
     }
-    if (s.method === 'smc' || s.method === 'mcgdiff' || s.method === 'tds') {
+    if (s.method === 'smc' || s.method === 'mcgdiff' || s.method === 'fps' || s.method === 'tds') {
       const weighted = { ...common, particles: s.particles, resampling: s.resampling, essThreshold: s.essThreshold };
       const r: Omit<SmcResult, 'contextPath'> = s.method === 'smc'
         ? await userInputAsync('', () => smc(weighted))
         : s.method === 'mcgdiff'
           ? await userInputAsync('', () => mcgdiff({ ...weighted, kappa: s.kappa, finalWeight: s.finalWeight }))
-          : await userInputAsync('', () => tds({ ...weighted, observed: observed as TdsOptions['observed'], twistTau2: s.twistTau2, gradient: s.gradient }));
+          : s.method === 'fps'
+            ? await userInputAsync('', () => fps(weighted))
+            : await userInputAsync('', () => tds({ ...weighted, observed: observed as TdsOptions['observed'], twistTau2: s.twistTau2, gradient: s.gradient }));
       let minEss = Infinity;
       for (const e of r.ess) if (e < minEss) minEss = e; // NaN never compares below
       let count = 0;

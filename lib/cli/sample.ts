@@ -89,11 +89,11 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     if (flags.has(flag) && !ms.includes(method)) throw new UsageError(`--${flag} applies only to --method ${ms.join(', ')}, not ${method}`);
   }
   const context = choiceFlag(flags, 'context', CONTEXTS, 'forward');
-  if ((method === 'smc' || method === 'mcgdiff' || chain) && context === 'fixed') {
+  if ((method === 'smc' || chain) && context === 'fixed') {
     throw new UsageError(`--context fixed cannot be used with --method ${method}: the particle filter's weights assume the forward (noising) path of the observed coordinates`);
   }
-  if ((method === 'tds' || method === 'mcgdiff') && flags.has('context')) {
-    throw new UsageError(`--context applies to replacement, langevin, repaint and smc, not ${method}: ${method === 'tds' ? 'the twisted filter' : 'mcgdiff'} has no context path`);
+  if ((method === 'tds' || method === 'mcgdiff' || method === 'fps') && flags.has('context')) {
+    throw new UsageError(`--context applies to replacement, langevin, repaint and smc, not ${method}: ${method === 'tds' ? 'the twisted filter' : method} has no context path`);
   }
   const scheduleName = choiceFlag(flags, 'schedule', SCHEDULES, 'ou');
   const horizon = numberFlag(flags, 'horizon', scheduleName === 'ou' ? 5 : 1, { positive: true });

@@ -9,9 +9,10 @@ const SAMPLE_WHAT = `draws from p(x | y) for the mixture in M.json and the obser
 const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"covariances":[[[..]]]} (or "variances":[[..]])
   --observe FILE        {"indices":[..],"values":[..],"noiseStd":s} (coordinates) or
                         {"A":[[..],..],"y":[..],"noiseStd":s} (y = A x + s noise, A d_y x D);
-                        noiseStd defaults to 0 (exact); smc, mcgdiff and replacement take every
-                        form, tds the coordinate form
-  --method M            replacement | langevin | repaint | smc | mcgdiff | tds | particle-gibbs | pmmh
+                        noiseStd defaults to 0 (exact); smc, mcgdiff, fps and replacement take
+                        every form, tds the coordinate form
+  --method M            replacement | langevin | repaint | smc | mcgdiff | fps | tds |
+                        particle-gibbs | pmmh (fps: a heuristic when noiseStd > 0, README "FPS")
   --out FILE.npy        output file, replaced only when sampling succeeds (a symlink's target is
                         written, a FIFO or device written through); - writes the .npy to stdout
   --context C           fixed | forward: the observed path (default forward; smc needs forward)
@@ -29,7 +30,7 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
   --langevin-gamma G    step size delta = G * sigma_s^2 (default 0.1)
  repaint only:
   --jumps U             re-noise/denoise jumps per step (default 5)
- weighted methods (smc, mcgdiff, tds):
+ weighted methods (smc, mcgdiff, fps, tds):
   --particles N         particles per run (default 256)
   --resampling R        systematic | stratified | multinomial | residual (default systematic)
   --ess-threshold TAU   resample when ESS < TAU * N, TAU in [0, 1] (default 1: every step)
