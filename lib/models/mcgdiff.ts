@@ -86,28 +86,33 @@ export function mcgdiffModel(spec: McgdiffSpec): FeynmanKacModel {
       };
 
       let mu: F32Array | undefined;
-      // log w = Σ_{i∈O_s} [log N(α_{s|τ_i} ỹ_i; μ̄_i, v + w_{s,i}) − log g_{t,i}(x̄_{t,i})].
+      // log w = Σ_{i∈O_s} [log N(α_{s|τ_i} ỹ_i; μ̄_i, v + w_{s,i}) − log g_{t,i}(x̄_{t,i})]. The
+      // denominator runs over O_s, not O_t: a coordinate released here (s < τ_i = t) keeps its
+      // pinning factor g_{τ_i,i} = N(x̄_{τ_i,i}; ỹ_i, κ); dividing it out gives weights of infinite
+      // variance whenever κ < v (docs/MATH.md §9.2).
       const weigh = async (step: Step) => {
         mu = await kernel.mean(step);
         const k = step.index;
         const Os = twisted(k - 1);
+        const denominator = Os;
         const inc = run.increment as Float64Array;
         const first = k === S ? initialLogWeight : 0;
-        if (Os.length === 0) {
+        if (Os.length === 0 && denominator.length === 0) {
           inc.fill(first);
           return;
         }
         const v = kernel.coefficients[k - 1].weightVariance;
-        const atS = Array.from(Os, (i) => twist(k - 1, i)), atT = Array.from(Os, (i) => twist(k, i));
+        const atS = Array.from(Os, (i) => twist(k - 1, i)), atT = Array.from(denominator, (i) => twist(k, i));
         const m = mu as Float32Array;
         for (let row = 0; row < rows; row++) {
           rot.project(m.subarray(row * D, (row + 1) * D), Os, zeta);
-          rot.project(z.subarray(row * D, (row + 1) * D), Os, xBar);
+          rot.project(z.subarray(row * D, (row + 1) * D), denominator, xBar);
           let lw = first;
           Os.forEach((i, j) => {
             muBar[row * r + i] = zeta[i];
-            lw += logNormal(atS[j].m, zeta[i], v + atS[j].w) - logNormal(xBar[i], atT[j].m, atT[j].w);
+            lw += logNormal(atS[j].m, zeta[i], v + atS[j].w);
           });
+          denominator.forEach((i, j) => (lw -= logNormal(xBar[i], atT[j].m, atT[j].w)));
           inc[row] = lw;
         }
       };
