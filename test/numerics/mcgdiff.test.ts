@@ -63,6 +63,21 @@ describe('mcgdiff options', () => {
     expect(Array.from({ length: 50 }, (_, k) => noisy.samples[k * 3 + 2]).filter((x) => x === Math.fround(0.4)).length).toBe(0);
   });
 
+  test('an operator with its SVD callbacks gives the dense matrix\'s draws', async () => {
+    const a = noisy.A[0], norm = Math.hypot(...a), v = a.map((x) => x / norm);
+    const operator = {
+      apply: (x: Float64Array) => [a[0] * x[0] + a[1] * x[1] + a[2] * x[2]],
+      applyT: (u: Float64Array) => a.map((x) => x * u[0]),
+      svd: { Vr: (c: Float64Array) => v.map((x) => x * c[0]), Vrt: (x: Float64Array) => [v[0] * x[0] + v[1] * x[1] + v[2] * x[2]], U: (c: Float64Array) => [c[0]], Ut: (y: Float64Array) => [y[0]], s: [norm] },
+    };
+    const dense = await mcgdiff({ ...base, observed: noisy, output: 'all' });
+    const op = await mcgdiff({ ...base, observed: { operator, y: noisy.y, noiseStd: noisy.noiseStd }, output: 'all' });
+    let d = 0;
+    for (let k = 0; k < dense.particles!.length; k++) d = Math.max(d, Math.abs(dense.particles![k] - op.particles![k]));
+    expect(d).toBeLessThan(1e-4);
+    for (let q = 0; q < 4; q++) expect(op.logPy[q]).toBeCloseTo(dense.logPy[q], 4);
+  });
+
   test('the same seed gives the same bytes, whatever the threads', async () => {
     const a = await mcgdiff({ ...base, observed: noisy, threads: 1, output: 'all' });
     const b = await mcgdiff({ ...base, observed: noisy, threads: 2, output: 'all' });
