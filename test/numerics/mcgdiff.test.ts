@@ -13,7 +13,8 @@ import { mcgdiff } from '../../lib/mcgdiff';
 import { GaussianMixture } from '../../lib/mixture';
 import { schedules } from '../../lib/schedules';
 import { failures } from '../support/checks';
-import { MCGDIFF_CASES, A_BEYOND } from '../support/mcgdiff-cases';
+import { MCGDIFF_CASES, MCGDIFF_CONFIGS, MCGDIFF_SEED, MCGDIFF_RUNS, MCGDIFF_PARTICLES, A_BEYOND, analyseMcgdiff } from '../support/mcgdiff-cases';
+import { runDivisionForm, divisionFormTarget } from '../support/division-form';
 import { SVD_PRIOR } from '../support/svd-filter-cases';
 
 describe('mcgdiff against its Kalman oracle (soft pins)', () => {
@@ -84,4 +85,18 @@ describe('mcgdiff options', () => {
     expect(Buffer.from(a.particles!.buffer)).toEqual(Buffer.from(b.particles!.buffer));
     expect(Array.from(a.logEvidence)).toEqual(Array.from(b.logEvidence));
   });
+});
+
+describe("the public code's division form fails these checks", () => {
+  // test/support/division-form.ts: the library's model with the pinning factor divided out at
+  // release and p(ȳ | x₀) as the final weight. Its target is p_θ(x_{0:T}) p(ȳ | x₀), whose Kalman
+  // answer has no soft pins; its weights divide by N(x̄_τ; ỹ, κ) at a point drawn within √κ of ỹ
+  // and have infinite variance (κ < v): the mean of Ẑ/Z over 1000 runs comes out at 0.003–0.33
+  // (seeds 1–3, three configurations) instead of 1, and the z-test of E[Ẑ/Z] = 1 rejects it.
+  const cfg = MCGDIFF_CONFIGS.find((c) => c.name === 'mcgdiff: ou × euler, A 2x3, σ_y = 0.5, w₀ on')!;
+  test('2 x 3 A, σ_y = 0.5, OU × Euler: E[Ẑ/Z] = 1 fails against its own target', async () => {
+    const res = await runDivisionForm(cfg, MCGDIFF_SEED + 500, MCGDIFF_RUNS, MCGDIFF_PARTICLES);
+    const division = failures(analyseMcgdiff(cfg, res, divisionFormTarget(cfg, res.grid)));
+    expect(division.some((f) => f.startsWith('z(E[Ẑ/Z*] = 1)'))).toBe(true);
+  }, 60_000);
 });

@@ -13,7 +13,7 @@ import { exactSchedule } from './exact-schedules';
 import { libSchedule } from './kalman-problems';
 import { compareRuns, summarize, LinearGaussianChain, KalmanResult } from './kalman-oracle';
 import { SVD_PRIOR, SVD_D, SvdConfig, rotatedObservation, startsFor, yFor, mixtureProblem } from './svd-filter-cases';
-import { mcgdiffKalman, exactPosterior } from './mcgdiff-kalman';
+import { mcgdiffKalman, exactPosterior, McgdiffTarget } from './mcgdiff-kalman';
 
 export interface McgdiffConfig extends SvdConfig {
   finalWeight: boolean;
@@ -91,9 +91,11 @@ export function mcgdiffTargetFor(cfg: McgdiffConfig, grid: ArrayLike<number>) {
   return { levels, target: mcgdiffKalman(SVD_PRIOR, q, cfg.kernel, grid, obs, levels, cfg.kappa, { finalWeight: cfg.noiseStd > 0 && cfg.finalWeight }) };
 }
 
-export function analyseMcgdiff(cfg: McgdiffConfig, res: McgdiffResult): Check[] {
+/** `oracle` replaces the target (the division form's test: p_θ(x_{0:T}) p(ȳ | x₀)). */
+export function analyseMcgdiff(cfg: McgdiffConfig, res: McgdiffResult, oracle?: McgdiffTarget): Check[] {
   const runs = res.logEvidence.length, n = res.particles!.length / (runs * SVD_D);
-  const { levels, target } = mcgdiffTargetFor(cfg, res.grid);
+  const { levels, target: own } = mcgdiffTargetFor(cfg, res.grid);
+  const target = oracle ?? own;
   const conv = mcgdiffConversion(cfg, res.grid, levels);
   let conversionError = 0;
   for (let r = 0; r < runs; r++) conversionError = Math.max(conversionError, Math.abs(res.logPy[r] - res.logEvidence[r] - conv));
