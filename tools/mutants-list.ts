@@ -412,14 +412,6 @@ export const MUTANTS: Mutant[] = [
     tests: [MCGDIFF],
   },
   {
-    id: 'mcgdiff-twist-kappa-unscaled',
-    section: '§9.2',
-    description: 'the twist\'s variance σ²_{t|τ} + κ instead of σ²_{t|τ} + κ α²_{t|τ}',
-    file: 'lib/models/mcgdiff.ts',
-    edits: [{ search: 'return { m: tr.alpha * yTilde[i], w: tr.sigma2 + kappa * tr.alpha * tr.alpha };', replace: 'return { m: tr.alpha * yTilde[i], w: tr.sigma2 + kappa };' }],
-    tests: [MCGDIFF],
-  },
-  {
     id: 'mcgdiff-w0-without-pin-term',
     section: '§9.2',
     description: 'w₀ without the pinning factor\'s term (p(ȳ | x₀) alone)',
