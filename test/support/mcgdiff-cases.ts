@@ -45,6 +45,9 @@ export const A_BEYOND = [[1, 0.6, -0.4], [0.001, -0.005, 0.0035]];
 MCGDIFF_CONFIGS.push({ name: 'mcgdiff: ou × euler, A 2x3 with τ_2 beyond T, σ_y = 0.5, w₀ on (required)', spec: OU, kernel: 'euler', steps: 16, A: A_BEYOND, noiseStd: 0.5, finalWeight: true, kappa: MCGDIFF_KAPPA });
 // A large κ: the pinning factor's width matters (w₀ off: the target is not the posterior; the oracle knows).
 MCGDIFF_CONFIGS.push({ name: 'mcgdiff: ou × euler, A 2x3, σ_y = 0.1, w₀ off, κ = 0.05', spec: OU, kernel: 'euler', steps: 16, A: A2, noiseStd: 0.1, finalWeight: false, kappa: 0.05 });
+// A short horizon (OU, T = 0.5): the twist at T is far from N(·, 1), so the initial draw's
+// normalised product N(0, 1)·g_T matters (at T = 4 its variance w/(1 + w) is 1/2 to 1e-3).
+MCGDIFF_CONFIGS.push({ name: 'mcgdiff: ou (T = 0.5) × euler, A 2x3, σ_y = 0.5, w₀ on', spec: { kind: 'ou', T: 0.5 }, kernel: 'euler', steps: 16, A: A2, noiseStd: 0.5, finalWeight: true, kappa: MCGDIFF_KAPPA });
 // w₀ on with a large κ: w₀ then varies with x₀ (with κ = 1e-4 and τ_i on the grid it is almost constant).
 MCGDIFF_CONFIGS.push({ name: 'mcgdiff: ou × euler, A 2x3, σ_y = 0.1, w₀ on, κ = 0.05', spec: OU, kernel: 'euler', steps: 16, A: A2, noiseStd: 0.1, finalWeight: true, kappa: 0.05 });
 
