@@ -18,6 +18,10 @@ export { replacement, smc } from './samplers';
 export { tds } from './tds';
 export { dps } from './dps';
 export type { DpsOptions, DpsResult, DpsJacobian } from './dps';
+export { mcgdiff } from './mcgdiff';
+export type { McgdiffOptions, McgdiffResult } from './mcgdiff';
+export { fps } from './fps';
+export type { FpsOptions, FpsResult } from './fps';
 export type { TdsOptions, TdsResult, TwistGradient, ScoreVjp } from './tds';
 export type {
   CommonOptions,

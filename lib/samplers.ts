@@ -338,7 +338,7 @@ export function runModel(
 }
 
 /** The SVD of a linear observation, or the error of a method that needs it (docs/MATH.md §8). */
-function requireSvd(method: string, lin: LinearObservation): ObservationSvd {
+export function requireSvd(method: string, lin: LinearObservation): ObservationSvd {
   if (lin.svd) return lin.svd;
   throw new TypeError(
     `${method} needs the SVD of the observation operator: give observed.operator.svd = { Vr, Vrt, U, Ut, s } (docs/MATH.md §8, §9.1), got an operator with apply and applyT only`,

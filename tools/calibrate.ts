@@ -29,11 +29,14 @@ import { T1_CASES, T3_CASES, EVIDENCE_ONLY_CASE } from '../test/support/gibbs-ca
 import { MIXTURE_CHAIN_CASE } from '../test/support/gibbs-mixture';
 import { GUIDANCE_CASES } from '../test/support/guidance-cases';
 import { DPS_CASES } from '../test/support/dps-cases';
+import { FPS_MIXTURE_CASES } from '../test/support/fps-cases';
+import { MCGDIFF_CASES, MCGDIFF_CONVERGENCE_CASES, MCGDIFF_MIXTURE_CASES } from '../test/support/mcgdiff-cases';
 
 const ALL: StatCase[] = [
   ...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...SVD_FILTER_CASES, ...MIXTURE_FLOOR_CASES, CONVERGENCE_CASE,
   ...TDS_CASES, ...T1_CASES, ...T3_CASES, EVIDENCE_ONLY_CASE, MIXTURE_CHAIN_CASE,
   ...GUIDANCE_CASES, ...DPS_CASES,
+  ...MCGDIFF_CASES, ...MCGDIFF_CONVERGENCE_CASES, ...MCGDIFF_MIXTURE_CASES, ...FPS_MIXTURE_CASES,
 ];
 
 function arg(name: string, fallback: string): string {

@@ -36,6 +36,8 @@ const GUIDANCE_API = 'api/guidance';
 const DPS = 'numerics/dps';
 const ONNX_CLASS = 'api/onnx-class';
 const FIRST_RUN = 'queue/first-run';
+const MCGDIFF = 'numerics/mcgdiff.test';
+const FPS = 'numerics/fps.test';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -568,5 +570,107 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/matching.ts',
     edits: [{ search: 'await ops.forwardContextPath(new Float32Array(r), runs, runOffset, new Float64Array(S)', replace: 'await ops.forwardContextPath(new Float32Array(r), runs, 0, new Float64Array(S)' }],
     tests: [FIRST_RUN],
+    id: 'mcgdiff-public-division-form',
+    section: '§9.2',
+    description: 'the public code\'s division form: the step\'s denominator over O_t, which divides out the pinning factor N(x̄_τ; ỹ, κ) at release',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'const denominator = Os;', replace: 'const denominator = twisted(k);' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-initial-weight-dropped',
+    section: '§9.2',
+    description: 'no initial weight Π N(m; 0, 1 + w) (the public code has none)',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'tw.forEach(({ m, w }) => (initialLogWeight += logNormal(m, 0, 1 + w)));', replace: 'void tw;' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-gaussian-constants-dropped',
+    section: '§9.2',
+    description: 'the step weight\'s numerator without its Gaussian constant (the public code\'s gauss_loglik)',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'lw += logNormal(atS[j].m, zeta[i], v + atS[j].w);', replace: 'lw += -((atS[j].m - zeta[i]) ** 2) / (2 * (v + atS[j].w));' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-gain-swapped',
+    section: '§9.2',
+    description: 'the proposal\'s gain w/(v + w) instead of v/(v + w)',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'const K = v / (v + w), mb = muBar[a * r + i];', replace: 'const K = w / (v + w), mb = muBar[a * r + i];' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-proposal-variance',
+    section: '§9.2',
+    description: 'the proposal\'s variance w instead of K w',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'delta[i] = mb + K * (ms - mb) + Math.sqrt(K * w) * zeta[i] - xBar[i];', replace: 'delta[i] = mb + K * (ms - mb) + Math.sqrt(w) * zeta[i] - xBar[i];' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-w0-without-pin-term',
+    section: '§9.2',
+    description: 'w₀ without the pinning factor\'s term (p(ȳ | x₀) alone)',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'if (l) lw -= logNormal(yTilde[i], l.alpha * xBar[i], l.sigma2 + kappa);', replace: 'void l;' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-w0-pin-without-kappa',
+    section: '§9.2',
+    description: 'w₀\'s pinning term with variance σ²_τ instead of σ²_τ + κ',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'if (l) lw -= logNormal(yTilde[i], l.alpha * xBar[i], l.sigma2 + kappa);', replace: 'if (l) lw -= logNormal(yTilde[i], l.alpha * xBar[i], l.sigma2);' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-initial-draw-variance',
+    section: '§9.2',
+    description: 'the initial draw on O_T with variance 1/(1 + w) instead of w/(1 + w)',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'delta[i] = m / (1 + w) + Math.sqrt(w / (1 + w)) * xBar[i] - xBar[i];', replace: 'delta[i] = m / (1 + w) + Math.sqrt(1 / (1 + w)) * xBar[i] - xBar[i];' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-ancestor-mean',
+    section: '§9.2',
+    description: 'the proposal\'s μ̄ of the particle\'s own row instead of its ancestor\'s',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'const a = anc ? Math.floor(row / N) * N + anc[row] : row;', replace: 'const a = row;' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'mcgdiff-evidence-no-alpha',
+    section: '§9.2',
+    description: 'log p̂(y) without w₀: Σ −log s_i instead of Σ log(α_τ/s_i)',
+    file: 'lib/models/mcgdiff.ts',
+    edits: [{ search: 'if (!finalWeight) for (let i = 0; i < r; i++) c += levelTimes.logAlpha[i] - Math.log(svd.s[i]);', replace: 'if (!finalWeight) for (let i = 0; i < r; i++) c -= Math.log(svd.s[i]);' }],
+    tests: [MCGDIFF],
+  },
+  {
+    id: 'fps-matheron-step',
+    section: '§9.3',
+    description: 'the Matheron update scaled by 0.98',
+    file: 'lib/models/fps.ts',
+    edits: [{ search: 'for (let c = 0; c < D; c++) zr[c] = zr[c] + v * d[c];', replace: 'for (let c = 0; c < D; c++) zr[c] = zr[c] + 0.98 * v * d[c];' }],
+    tests: [FPS],
+  },
+  {
+    id: 'fps-weight-no-determinant',
+    section: '§9.3',
+    description: 'the step weight without log det(v AA^T + r I)',
+    file: 'lib/models/fps.ts',
+    edits: [{ search: 'inc[row] = (step.index === S ? initialLogWeight[q] : 0) - 0.5 * m * LOG_2PI - logDet - 0.5 * u.reduce((a, b) => a + b * b, 0);', replace: 'inc[row] = (step.index === S ? initialLogWeight[q] : 0) - 0.5 * m * LOG_2PI - 0.5 * u.reduce((a, b) => a + b * b, 0);' }],
+    tests: [FPS],
+  },
+  {
+    id: 'fps-weight-variance',
+    section: '§9.3',
+    description: 'the step weight\'s covariance v AA^T + r I with v × 1.1',
+    file: 'lib/models/fps.ts',
+    edits: [{ search: 'const l = factor(g, m, v, k === 0 ? s2 : rAt(k), step.where);', replace: 'const l = factor(g, m, 1.1 * v, k === 0 ? s2 : rAt(k), step.where);' }],
+    tests: [FPS],
   },
 ];

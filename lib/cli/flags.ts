@@ -7,14 +7,14 @@ import { UsageError } from './errors';
 export type FlagKind = 'value' | 'switch';
 export type Flags = Map<string, string | true>;
 
-export const METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds', 'particle-gibbs', 'pmmh'] as const;
+export const METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'mcgdiff', 'fps', 'tds', 'particle-gibbs', 'pmmh'] as const;
 export type Method = (typeof METHODS)[number];
 export const SCHEDULES = ['ou', 'vp'] as const;
 export const KERNELS = ['euler', 'ddpm'] as const;
 export const CONTEXTS = ['fixed', 'forward'] as const;
 
 /** The methods that weight particles (their flags: --particles, --resampling, --ess-threshold, --out-evidence, --out-ess). */
-export const WEIGHTED_METHODS: readonly Method[] = ['smc', 'tds'];
+export const WEIGHTED_METHODS: readonly Method[] = ['smc', 'mcgdiff', 'fps', 'tds'];
 
 /** Flags that belong to some methods: given with another, they are a mistake (sample, bench). */
 export const METHOD_ONLY_FLAGS: Readonly<Record<string, readonly Method[]>> = {
@@ -28,6 +28,8 @@ export const METHOD_ONLY_FLAGS: Readonly<Record<string, readonly Method[]>> = {
   jumps: ['repaint'],
   'twist-tau2': ['tds'],
   gradient: ['tds'],
+  kappa: ['mcgdiff'],
+  'final-weight': ['mcgdiff'],
 };
 
 /** "--method smc" or "--method a or b". */

@@ -7,6 +7,8 @@ import type { GuidanceOptions } from '../guidance';
 import { Schedule, KernelName } from '../schedules';
 import { replacement, smc, CorrectorOptions, ContextKind, SampleResult, SmcResult } from '../samplers';
 import { tds, TwistGradient, TdsOptions } from '../tds';
+import { mcgdiff } from '../mcgdiff';
+import { fps } from '../fps';
 import { particleGibbs, pmmh, ChainResult } from '../chains';
 import { ResamplingScheme } from '../driver';
 import { ObservationInput } from '../observation';
@@ -31,6 +33,9 @@ export interface SamplerSettings {
   /** tds: the twist's τ² and the gradient source. */
   twistTau2?: number;
   gradient?: 'auto' | TwistGradient;
+  /** mcgdiff: κ and w₀ (undefined: the default, on when noiseStd > 0). */
+  kappa?: number;
+  finalWeight?: boolean;
   /** Default 'auto'. */
   backend?: BackendName;
   /** The class to generate and the guidance (docs/MATH.md §12). */
@@ -107,11 +112,15 @@ export async function runMethod(model: GaussianMixture | ConditionalGaussianMixt
         bar.clear();
       }
     }
-    if (s.method === 'smc' || s.method === 'tds') {
+    if (s.method === 'smc' || s.method === 'mcgdiff' || s.method === 'fps' || s.method === 'tds') {
       const weighted = { ...common, particles: s.particles, resampling: s.resampling, essThreshold: s.essThreshold };
       const r: Omit<SmcResult, 'contextPath'> = s.method === 'smc'
         ? await userInputAsync('', () => smc(weighted))
-        : await userInputAsync('', () => tds({ ...weighted, observed: observed as TdsOptions['observed'], twistTau2: s.twistTau2, gradient: s.gradient }));
+        : s.method === 'mcgdiff'
+          ? await userInputAsync('', () => mcgdiff({ ...weighted, kappa: s.kappa, finalWeight: s.finalWeight }))
+          : s.method === 'fps'
+            ? await userInputAsync('', () => fps(weighted))
+            : await userInputAsync('', () => tds({ ...weighted, observed: observed as TdsOptions['observed'], twistTau2: s.twistTau2, gradient: s.gradient }));
       let minEss = Infinity;
       for (const e of r.ess) if (e < minEss) minEss = e; // NaN never compares below
       let count = 0;

@@ -56,6 +56,8 @@ const SAMPLE_FLAGS: Record<string, FlagKind> = {
   'ess-threshold': 'value',
   'twist-tau2': 'value',
   gradient: 'value',
+  kappa: 'value',
+  'final-weight': 'value',
   seed: 'value',
   threads: 'value',
   backend: 'value',
@@ -101,8 +103,8 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
   if ((method === 'smc' || chain) && context === 'fixed') {
     throw new UsageError(`--context fixed cannot be used with --method ${method}: the particle filter's weights assume the forward (noising) path of the observed coordinates`);
   }
-  if (method === 'tds' && flags.has('context')) {
-    throw new UsageError('--context applies to replacement, langevin, repaint and smc, not tds: the twisted filter has no context path');
+  if ((method === 'tds' || method === 'mcgdiff' || method === 'fps') && flags.has('context')) {
+    throw new UsageError(`--context applies to replacement, langevin, repaint and smc, not ${method}: ${method === 'tds' ? 'the twisted filter' : method} has no context path`);
   }
   const scheduleName = choiceFlag(flags, 'schedule', SCHEDULES, 'ou');
   const horizon = numberFlag(flags, 'horizon', scheduleName === 'ou' ? 5 : 1, { positive: true });
@@ -121,6 +123,11 @@ export async function sampleCommand(args: readonly string[], io: CliIO): Promise
     essThreshold: numberFlag(flags, 'ess-threshold', 1, { min: 0, max: 1 }),
     backend: backendFlag(flags),
   };
+  if (method === 'mcgdiff') {
+    settings.kappa = numberFlag(flags, 'kappa', 1e-4, { positive: true });
+    const fw = flags.has('final-weight') ? choiceFlag(flags, 'final-weight', ['on', 'off'] as const, 'on') : undefined;
+    settings.finalWeight = fw === undefined ? undefined : fw === 'on';
+  }
   if (method === 'tds') {
     settings.twistTau2 = numberFlag(flags, 'twist-tau2', 1, { positive: true });
     settings.gradient = choiceFlag(flags, 'gradient', TDS_GRADIENTS, 'auto');

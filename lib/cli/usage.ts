@@ -9,9 +9,10 @@ const SAMPLE_WHAT = `draws from p(x | y) for the mixture in M.json and the obser
 const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"covariances":[[[..]]]} (or "variances":[[..]])
   --observe FILE        {"indices":[..],"values":[..],"noiseStd":s} (coordinates) or
                         {"A":[[..],..],"y":[..],"noiseStd":s} (y = A x + s noise, A d_y x D);
-                        noiseStd defaults to 0 (exact); smc and replacement take every form,
-                        tds the coordinate form
-  --method M            replacement | langevin | repaint | smc | tds | particle-gibbs | pmmh
+                        noiseStd defaults to 0 (exact); smc, mcgdiff, fps and replacement take
+                        every form, tds the coordinate form
+  --method M            replacement | langevin | repaint | smc | mcgdiff | fps | tds |
+                        particle-gibbs | pmmh (fps: a heuristic when noiseStd > 0, README "FPS")
   --out FILE.npy        output file, replaced only when sampling succeeds (a symlink's target is
                         written, a FIFO or device written through); - writes the .npy to stdout
   --context C           fixed | forward: the observed path (default forward; smc needs forward)
@@ -29,12 +30,17 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
   --langevin-gamma G    step size delta = G * sigma_s^2 (default 0.1)
  repaint only:
   --jumps U             re-noise/denoise jumps per step (default 5)
- weighted methods (smc, tds):
+ weighted methods (smc, mcgdiff, fps, tds):
   --particles N         particles per run (default 256)
   --resampling R        systematic | stratified | multinomial | residual (default systematic)
   --ess-threshold TAU   resample when ESS < TAU * N, TAU in [0, 1] (default 1: every step)
   --out-evidence FILE   also write each run's log-evidence: float64 .npy, shape [samples]
   --out-ess FILE        also write the ESS after each step: float64 .npy, shape [steps, samples]
+ mcgdiff only (MATH.md §9.2):
+  --kappa K             variance of the pinning factor N(x_tau; y~, K) (default 1e-4)
+  --final-weight W      on | off: the bounded final weight w0 that makes the target the exact
+                        posterior (default on when noiseStd > 0; required when a matching time
+                        lies beyond the horizon; not with noiseStd = 0)
  tds only:
   --twist-tau2 X        tau^2 of the twist's variance rho_t = lambda_t tau^2 / (lambda_t + tau^2) (default 1)
   --gradient G          auto | exact | vjp | finite-difference | identity | none (default auto: exact

@@ -52,7 +52,7 @@ describe('condiff sample --out-evidence, --out-ess', () => {
     const replacement = await runCli([...base.filter((a, i) => !(a === '--particles' || base[i - 1] === '--particles')), '--method', 'replacement',
       '--out', path.join(dir, 'r.npy'), '--out-evidence', path.join(dir, 'r-e.npy')]);
     expect(replacement.code).toBe(2);
-    expect(replacement.stderr).toBe('condiff: --out-evidence applies only to --method smc or tds, not replacement\n');
+    expect(replacement.stderr).toBe('condiff: --out-evidence applies only to --method smc or mcgdiff or fps or tds, not replacement\n');
     const same = path.join(dir, 'same.npy');
     const twice = await runCli([...base, '--method', 'smc', '--out', same, '--out-ess', same]);
     expect(twice.code).toBe(2);

@@ -30,7 +30,7 @@ export const SVD_PRIOR: GaussianPrior = {
 const A1 = [[1, 0.6, -0.4]];
 const A2 = [[1, 0.6, -0.4], [0.2, -1, 0.7]];
 /** y a little away from A m (about one prior sd). */
-function yFor(A: number[][]): number[] {
+export function yFor(A: number[][]): number[] {
   return A.map((row, i) => row.reduce((acc, a, k) => acc + a * SVD_PRIOR.mean[k], 0) + (i === 0 ? 0.9 : -0.7));
 }
 
