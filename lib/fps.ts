@@ -1,9 +1,9 @@
 // `fps`: FPS (Dou & Song 2024) on condiff's kernels, docs/MATH.md §9.3, for any observation: it
 // needs only A and A^T (a mask, a dense A, or an operator's apply and applyT). Consistent for
 // σ_y = 0, where it is the SVD bootstrap filter of §9.1; a heuristic for σ_y > 0 (README, "FPS").
-import { rangeError, positiveInteger, finiteNumber, oneOf, abortError } from './errors';
-import { prepare, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions, Prepared } from './samplers';
-import { RESAMPLING_SCHEMES, ResamplingScheme } from './driver';
+import { rangeError, finiteNumber, oneOf, abortError } from './errors';
+import { prepare, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions, Prepared } from './samplers';
+import { ResamplingScheme } from './driver';
 import { normalizeLinearObservation, LinearObservation } from './observation';
 import { matchingTimes, observationGrid } from './matching';
 import { fpsModel, gram } from './models/fps';
@@ -89,12 +89,7 @@ export async function fps(options: FpsOptions): Promise<FpsResult> {
   checkOptionKeys('fps', options, FPS_OPTIONS);
   // The per-particle arithmetic runs on the host: 'auto' means the CPU here.
   const p = prepare({ ...options, backend: (options?.backend ?? 'auto') === 'auto' ? 'cpu' : options.backend });
-  const particles = positiveInteger('particles', options.particles);
-  const runs = positiveInteger('samples', options.samples);
-  if (particles * runs > 2 ** 31 - 1) throw rangeError('particles * samples', 'at most 2^31 - 1', particles * runs);
-  const scheme = oneOf('resampling', options.resampling ?? 'systematic', RESAMPLING_SCHEMES);
-  const tau = finiteNumber('essThreshold', options.essThreshold ?? 1);
-  if (tau < 0 || tau > 1) throw rangeError('essThreshold', 'a number in [0, 1]', options.essThreshold);
+  const { particles, runs, scheme, tau } = weightedRunShape(options);
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
   const lin = p.linear ?? normalizeLinearObservation(options.observed, p.dim);
   if (p.backend.name !== 'cpu') throw new RangeError(`fps runs on the 'cpu' backend only, got backend '${p.backend.name}'`);

@@ -1,9 +1,9 @@
 // `mcgdiff`: MCGdiff (Cardoso et al. 2023) in the corrected form of docs/MATH.md §9.2, for any
 // observation with an SVD (a mask, exact or noisy; a dense A; an operator with its SVD
 // callbacks), on the grid of §9.1 (matching times as nodes).
-import { rangeError, positiveInteger, finiteNumber, oneOf, abortError, typeError } from './errors';
-import { prepare, runModel, problemWarnings, drawByWeight, finishWeighted, requireSvd, SmcResult, CommonOptions } from './samplers';
-import { RESAMPLING_SCHEMES, ResamplingScheme } from './driver';
+import { rangeError, finiteNumber, oneOf, abortError, typeError } from './errors';
+import { prepare, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, requireSvd, SmcResult, CommonOptions } from './samplers';
+import { ResamplingScheme } from './driver';
 import { normalizeLinearObservation } from './observation';
 import { matchingTimes, observationGrid, pinStarts } from './matching';
 import { mcgdiffModel, mcgdiffEvidenceCorrection } from './models/mcgdiff';
@@ -48,12 +48,7 @@ export async function mcgdiff(options: McgdiffOptions): Promise<McgdiffResult> {
   checkOptionKeys('mcgdiff', options, MCGDIFF_OPTIONS);
   // The per-particle arithmetic runs on the host: 'auto' means the CPU here.
   const p = prepare({ ...options, backend: (options?.backend ?? 'auto') === 'auto' ? 'cpu' : options.backend });
-  const particles = positiveInteger('particles', options.particles);
-  const runs = positiveInteger('samples', options.samples);
-  if (particles * runs > 2 ** 31 - 1) throw rangeError('particles * samples', 'at most 2^31 - 1', particles * runs);
-  const scheme = oneOf('resampling', options.resampling ?? 'systematic', RESAMPLING_SCHEMES);
-  const tau = finiteNumber('essThreshold', options.essThreshold ?? 1);
-  if (tau < 0 || tau > 1) throw rangeError('essThreshold', 'a number in [0, 1]', options.essThreshold);
+  const { particles, runs, scheme, tau } = weightedRunShape(options);
   const kappa = finiteNumber('kappa', options.kappa ?? DEFAULT_KAPPA);
   if (!(kappa > 0)) throw rangeError('kappa', 'a positive number', options.kappa);
   if (options.finalWeight !== undefined && typeof options.finalWeight !== 'boolean') throw typeError('finalWeight', 'a boolean', options.finalWeight);

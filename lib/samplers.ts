@@ -405,6 +405,17 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
   };
 }
 
+/** The options every weighted method shares, checked in one place: particles N, samples K, the scheme and the ESS threshold. */
+export function weightedRunShape(options: { particles: unknown; samples: unknown; resampling?: unknown; essThreshold?: unknown }): { particles: number; runs: number; scheme: ResamplingScheme; tau: number } {
+  const particles = positiveInteger('particles', options.particles);
+  const runs = positiveInteger('samples', options.samples);
+  if (particles * runs > 2 ** 31 - 1) throw rangeError('particles * samples', 'at most 2^31 - 1', particles * runs);
+  const scheme = oneOf('resampling', options.resampling ?? 'systematic', RESAMPLING_SCHEMES);
+  const tau = finiteNumber('essThreshold', options.essThreshold ?? 1);
+  if (tau < 0 || tau > 1) throw rangeError('essThreshold', 'a number in [0, 1]', options.essThreshold);
+  return { particles, runs, scheme, tau };
+}
+
 /**
  * The bootstrap particle filter (SMCDiff, MATH.md §3, Algorithm 3): `samples` independent
  * runs of `particles` particles, batched so the score model sees every run's particles
@@ -416,12 +427,7 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
   const started = performance.now();
   checkOptionNames('smc', options);
   const p = prepare(options, 'smc');
-  const particles = positiveInteger('particles', options.particles);
-  const runs = positiveInteger('samples', options.samples);
-  if (particles * runs > 2 ** 31 - 1) throw rangeError('particles * samples', 'at most 2^31 - 1', particles * runs);
-  const scheme = oneOf('resampling', options.resampling ?? 'systematic', RESAMPLING_SCHEMES);
-  const tau = finiteNumber('essThreshold', options.essThreshold ?? 1);
-  if (tau < 0 || tau > 1) throw rangeError('essThreshold', 'a number in [0, 1]', options.essThreshold);
+  const { particles, runs, scheme, tau } = weightedRunShape(options);
   const context = oneOf('context', options.context ?? 'forward', ['fixed', 'forward'] as const);
   if (context !== 'forward') {
     throw new RangeError("context must be 'forward' for smc: the filter's weights assume the noising path (MATH.md §3), got 'fixed'");

@@ -1,8 +1,8 @@
 // `tds`: the twisted diffusion sampler (docs/MATH.md §10) on the shared driver, for
 // observations of the state itself, exact or noisy: y = x₀[M] + σ_y ε.
-import { typeError, rangeError, positiveInteger, finiteNumber, oneOf, abortError } from './errors';
-import { prepare, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions } from './samplers';
-import { RESAMPLING_SCHEMES, ResamplingScheme } from './driver';
+import { typeError, rangeError, finiteNumber, oneOf, abortError } from './errors';
+import { prepare, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions } from './samplers';
+import { ResamplingScheme } from './driver';
 import { GaussianMixture } from './mixture';
 import { normalizeLinearObservation, ObservationInput } from './observation';
 import { twistedModel, twistedScoreEvaluations, TwistGradient, ScoreVjp, LogLikelihood } from './models/twisted';
@@ -81,12 +81,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   const obs = (options.observed ?? {}) as { noiseStd?: unknown };
   const noiseStd = linear ? linear.noiseStd : obs.noiseStd === undefined ? 0 : finiteNumber('observed.noiseStd', obs.noiseStd);
   if (noiseStd < 0) throw rangeError('observed.noiseStd', 'a non-negative number', obs.noiseStd);
-  const particles = positiveInteger('particles', options.particles);
-  const runs = positiveInteger('samples', options.samples);
-  if (particles * runs > 2 ** 31 - 1) throw rangeError('particles * samples', 'at most 2^31 - 1', particles * runs);
-  const scheme = oneOf('resampling', options.resampling ?? 'systematic', RESAMPLING_SCHEMES);
-  const tau = finiteNumber('essThreshold', options.essThreshold ?? 1);
-  if (tau < 0 || tau > 1) throw rangeError('essThreshold', 'a number in [0, 1]', options.essThreshold);
+  const { particles, runs, scheme, tau } = weightedRunShape(options);
   const tau2 = finiteNumber('twistTau2', options.twistTau2 ?? 1);
   if (!(tau2 > 0)) throw rangeError('twistTau2', 'a positive number', options.twistTau2);
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
