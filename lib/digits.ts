@@ -4,7 +4,7 @@
 // completions, and a PNG grid drawn with sharp (an optional peer dependency, loaded lazily).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Observation } from './observation';
+import { Observation, ObservationInput, observations } from './observation';
 import { typeError, rangeError, positiveInteger, FileError, MissingDependencyError } from './errors';
 
 export const DIGIT_SIDE = 8;
@@ -132,6 +132,80 @@ export function maskedObservation(image: Float32Array, mask: Uint8Array): Observ
     }
   }
   return { indices, values };
+}
+
+/** Standard normal draws from splitmix32 by Box–Muller: the same seed gives the same noise. */
+function gaussians(n: number, seed: number): Float64Array {
+  const u = splitmix(seed), out = new Float64Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - u())), a = 2 * Math.PI * u();
+    out[i] = r * Math.cos(a);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(a);
+  }
+  return out;
+}
+
+/** A restoration problem's observation, and its input drawn as an 8x8 image (NaN: unobserved). */
+export interface Degraded {
+  observed: ObservationInput;
+  input: Float32Array;
+}
+
+/**
+ * Noisy inpainting: the observed pixels of `mask`, each plus noiseStd·ε (ε from `seed`); the
+ * observation `{ indices, values, noiseStd }` (the sampler estimates the observed pixels too).
+ */
+export function noisyMaskObservation(image: Float32Array, mask: Uint8Array, noiseStd: number, seed: number): Degraded {
+  if (!(noiseStd >= 0) || !Number.isFinite(noiseStd)) throw rangeError('noiseStd', 'a non-negative finite number', noiseStd);
+  const eps = gaussians(image.length, seed);
+  const indices: number[] = [], values: number[] = [];
+  const input = new Float32Array(image.length).fill(NaN);
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue;
+    const v = image[i] + noiseStd * eps[i];
+    indices.push(i);
+    values.push(v);
+    input[i] = v;
+  }
+  return { observed: noiseStd > 0 ? { indices, values, noiseStd } : { indices, values }, input };
+}
+
+/**
+ * Super-resolution: the image's factor x factor block means (8x8 to 8/factor square) plus
+ * noiseStd·ε (ε from `seed`), as observations.averagePool; the input drawn with each block's
+ * observed mean in its pixels.
+ */
+export function pooledObservation(image: Float32Array, factor: number, noiseStd: number, seed: number): Degraded {
+  positiveInteger('factor', factor);
+  if (DIGIT_SIDE % factor !== 0) throw rangeError('factor', `a divisor of ${DIGIT_SIDE}`, factor);
+  if (!(noiseStd >= 0) || !Number.isFinite(noiseStd)) throw rangeError('noiseStd', 'a non-negative finite number', noiseStd);
+  const side = DIGIT_SIDE / factor;
+  const eps = gaussians(side * side, seed);
+  const y = new Float64Array(side * side);
+  for (let a = 0; a < DIGIT_SIDE; a++) for (let b = 0; b < DIGIT_SIDE; b++) y[Math.floor(a / factor) * side + Math.floor(b / factor)] += image[a * DIGIT_SIDE + b] / (factor * factor);
+  for (let k = 0; k < y.length; k++) y[k] += noiseStd * eps[k];
+  const input = new Float32Array(DIGIT_DIM);
+  for (let a = 0; a < DIGIT_SIDE; a++) for (let b = 0; b < DIGIT_SIDE; b++) input[a * DIGIT_SIDE + b] = y[Math.floor(a / factor) * side + Math.floor(b / factor)];
+  return { observed: observations.averagePool({ height: DIGIT_SIDE, width: DIGIT_SIDE, channels: 1, factor }, Array.from(y), noiseStd), input };
+}
+
+/** Figures of merit of K restorations of one image, over every pixel. */
+export interface RestorationStats {
+  /** Mean squared error over pixels and restorations, in the [-1, 1] scale. */
+  mse: number;
+  /** Variance across restorations, averaged over pixels (its square root is the spread). */
+  variance: number;
+  /** Restorations the classifier puts in the original's class. */
+  agree: number;
+  completions: number;
+  maxAbs: number;
+  nonFinite: number;
+}
+
+export function restorationStats(samples: Float32Array, original: Float32Array, label: number, classifier: LinearClassifier): RestorationStats {
+  const all = new Uint8Array(original.length);
+  const st = completionStats(samples, original, all, label, classifier);
+  return { mse: st.mse, variance: st.variance, agree: st.agree, completions: st.completions, maxAbs: st.maxAbs, nonFinite: st.nonFinite };
 }
 
 /** A multinomial logistic regression shipped as JSON (models/digits-classifier.json). */
@@ -277,7 +351,8 @@ export async function renderGrid(cells: (Float32Array | null)[][], options: Grid
   const groupStarts = new Set(options.groupStarts ?? []);
   const cell = DIGIT_SIDE * scale;
   const headerH = options.headers ? 16 : 0;
-  const labelW = options.rowLabels ? 76 : 0;
+  // About 7 screen pixels per character of the 11 px labels.
+  const labelW = options.rowLabels ? Math.max(76, 7 * Math.max(0, ...options.rowLabels.map((l) => l.length)) + 6) : 0;
   const colX: number[] = [];
   let x = labelW + gap;
   for (let c = 0; c < cols; c++) {

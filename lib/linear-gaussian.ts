@@ -4,8 +4,9 @@
 //     S_j = A Σ_j A^T + σ_y² I,  K_j = Σ_j A^T S_j⁻¹,
 //     weight ∝ π_j N(y; A m_j, S_j),  mean m_j + K_j (y − A m_j),  covariance Σ_j − K_j A Σ_j.
 // With an SVD the observation is used in its basis, A' = diag(s) V_r^T and y' = ȳ, so
-// redundant rows (rank r < d_y) leave S_j invertible; y_⊥ enters only p(y). Float64,
-// small dense matrices (D up to a few hundred): these are oracles and setup, never per step.
+// redundant rows (rank r < d_y) leave S_j invertible; y_⊥ enters only p(y). Float64, dense
+// O(J r D²) work: these are oracles and setup, never per step; the dense D x D posterior
+// covariances only where asked for (linearPosterior), the D x r gains for drawing (linearGains).
 import type { LinearObservation } from './observation';
 
 /** The parameters of p_0 = Σ_j π_j N(m_j, Σ_j), covariances dense J x D x D. */
@@ -27,6 +28,18 @@ export interface LinearPosterior {
   covariances: Float64Array;
   /** log p(y) (with σ_y = 0 a density of ȳ on the range of A). */
   logEvidence: number;
+}
+
+/** The posterior in gain form, for drawing by perturbation (see linearGains). */
+export interface LinearGains {
+  /** Normalised component weights π̃_j. */
+  weights: Float64Array;
+  /** The observation in the basis it is used in: A' (rows x D) and y'. */
+  a: Float64Array;
+  y: Float64Array;
+  rows: number;
+  /** K_j = Σ_j A'^T S_j⁻¹, J x D x rows. */
+  gains: Float64Array;
 }
 
 /** Lower Cholesky factor of a row-major n x n SPD matrix, or null when it is not positive definite. */
@@ -89,10 +102,27 @@ function reduced(obs: LinearObservation): { a: Float64Array; y: Float64Array; ro
 
 /** The exact posterior p_0(x | y) and log p(y) (docs/MATH.md §7, gain form). */
 export function linearPosterior(p: MixtureParameters, obs: LinearObservation, options: { evidenceOnly?: boolean } = {}): LinearPosterior {
+  const { weights, means, covariances, logEvidence } = solve(p, obs, options.evidenceOnly ? 'evidence' : 'moments');
+  return { weights, means, covariances, logEvidence };
+}
+
+/**
+ * What a draw from p_0(x | y) by perturbation needs (Matheron's rule): with x ~ N(m_j, Σ_j) and
+ * e ~ N(0, σ_y² I), x + K_j (y' − A' x − e) has mean m_j + K_j (y' − A' m_j) and covariance
+ * Σ_j − K_j A' Σ_j, the component's posterior, at O(D r) per draw and no D x D root of it.
+ */
+export function linearGains(p: MixtureParameters, obs: LinearObservation): LinearGains {
+  const { weights, a, y, rows, gains } = solve(p, obs, 'gains');
+  return { weights, a, y, rows, gains: gains! };
+}
+
+function solve(p: MixtureParameters, obs: LinearObservation, form: 'evidence' | 'moments' | 'gains') {
   const D = p.dim, J = p.components;
   const { a, y, rows: r } = reduced(obs);
   const s2 = obs.noiseStd * obs.noiseStd;
-  const means = new Float64Array(J * D), covariances = new Float64Array(J * D * D), logW = new Float64Array(J);
+  const moments = form === 'moments';
+  const means = new Float64Array(moments ? J * D : 0), covariances = new Float64Array(moments ? J * D * D : 0), logW = new Float64Array(J);
+  const gains = form === 'gains' ? new Float64Array(J * D * r) : undefined;
   for (let j = 0; j < J; j++) {
     const m = p.means.subarray(j * D, (j + 1) * D);
     const sig = p.covariances.subarray(j * D * D, (j + 1) * D * D);
@@ -126,14 +156,18 @@ export function linearPosterior(p: MixtureParameters, obs: LinearObservation, op
     const se = e.slice();
     choleskySolve(L, r, se, 1);
     const sas = as.slice();
-    choleskySolve(L, r, sas, D);
+    if (form !== 'evidence') choleskySolve(L, r, sas, D);
     let quad = 0, logDet = 0;
     for (let i = 0; i < r; i++) {
       quad += e[i] * se[i];
       logDet += 2 * Math.log(L[i * r + i]);
     }
     logW[j] = Math.log(p.weights[j]) - 0.5 * (quad + logDet + r * Math.log(2 * Math.PI));
-    if (options.evidenceOnly) continue;
+    if (gains) {
+      // K_j = (AS)^T S⁻¹ = (S⁻¹ AS)^T (S symmetric).
+      for (let k = 0; k < D; k++) for (let i = 0; i < r; i++) gains[(j * D + k) * r + i] = sas[i * D + k];
+    }
+    if (!moments) continue;
     // mean = m + (AS)^T S⁻¹ e; cov = Σ − (AS)^T S⁻¹ AS (K_j = Σ_j A'^T S⁻¹ = (AS)^T S⁻¹).
     for (let k = 0; k < D; k++) {
       let acc = m[k];
@@ -156,7 +190,7 @@ export function linearPosterior(p: MixtureParameters, obs: LinearObservation, op
   let logEvidence = max + Math.log(total);
   // The component of y outside the range of A is pure noise (docs/MATH.md §8).
   if (obs.svd && s2 > 0) logEvidence += -obs.svd.yPerpNorm2 / (2 * s2) - ((obs.rows - obs.svd.rank) / 2) * Math.log(2 * Math.PI * s2);
-  return { weights, means, covariances, logEvidence };
+  return { weights, means, covariances, logEvidence, a, y, rows: r, gains };
 }
 
 /** p_t(x | y) = Σ_j π̃_j N(α_t m̃_j, α_t² Σ̃_j + σ_t² I) (docs/MATH.md §8), as mixture parameters. */
@@ -165,49 +199,4 @@ export function noisedPosterior(post: LinearPosterior, dim: number, alpha: numbe
   const covariances = post.covariances.map((v) => alpha * alpha * v);
   for (let j = 0; j < J; j++) for (let k = 0; k < dim; k++) covariances[(j * dim + k) * dim + k] += sigma2;
   return { dim, components: J, weights: post.weights.slice(), means: post.means.map((v) => alpha * v), covariances };
-}
-
-/**
- * A square root B with B B^T = Σ of a symmetric positive semi-definite matrix, by cyclic
- * Jacobi eigendecomposition (B = U diag(√max(λ, 0))): singular posteriors (σ_y = 0) included.
- */
-export function psdSquareRoot(sigma: Float64Array, n: number): Float64Array {
-  const a = sigma.slice();
-  const u = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) u[i * n + i] = 1;
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0, diag = 0;
-    for (let p = 0; p < n; p++) for (let q = 0; q < n; q++) (p === q ? (diag += a[p * n + q] ** 2) : (off += a[p * n + q] ** 2));
-    if (off <= 1e-30 * diag || off === 0) break;
-    for (let p = 0; p < n - 1; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = a[p * n + q];
-        if (apq === 0) continue;
-        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-        const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = a[k * n + p], akq = a[k * n + q];
-          a[k * n + p] = c * akp - s * akq;
-          a[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = a[p * n + k], aqk = a[q * n + k];
-          a[p * n + k] = c * apk - s * aqk;
-          a[q * n + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const ukp = u[k * n + p], ukq = u[k * n + q];
-          u[k * n + p] = c * ukp - s * ukq;
-          u[k * n + q] = s * ukp + c * ukq;
-        }
-      }
-    }
-  }
-  const b = new Float64Array(n * n);
-  for (let k = 0; k < n; k++) {
-    const root = Math.sqrt(Math.max(a[k * n + k], 0));
-    for (let i = 0; i < n; i++) b[i * n + k] = u[i * n + k] * root;
-  }
-  return b;
 }

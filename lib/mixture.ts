@@ -6,7 +6,7 @@ import { native, NativeMixture } from './native';
 import { NativeScore, ScoreContext } from './score';
 import { positiveInteger, nonNegativeInteger, typeError, rangeError } from './errors';
 import { ObservationInput, isExactMask, normalizeObservation, normalizeLinearObservation } from './observation';
-import { linearPosterior, noisedPosterior, psdSquareRoot, MixtureParameters, LinearPosterior } from './linear-gaussian';
+import { choleskyFactor, linearGains, linearPosterior, noisedPosterior, MixtureParameters, LinearPosterior } from './linear-gaussian';
 import { defaultThreads } from './threads';
 import { requireSizes } from './sizes';
 
@@ -241,12 +241,15 @@ export class GaussianMixture implements NativeScore {
   /**
    * n exact draws from p_0(x | y), as n x D rows: for an exact mask with the observed
    * coordinates filled in; otherwise every coordinate drawn, component by its posterior weight
-   * (purpose exactComponent) and then m̃_j + B_j ξ with B_j B_j^T = Σ̃_j (purpose exactNormal).
+   * (purpose exactComponent), then by perturbation (Matheron's rule, lib/linear-gaussian.ts):
+   * x = m_j + R_j ξ with R_j R_j^T = Σ_j and e = σ_y ζ, each row's D + r normals (ξ, ζ) from
+   * purpose exactNormal, and the draw x + K_j (y' − A' x − e). Per draw O(D r) after a root of
+   * each prior covariance (its square roots for diagonal structures).
    */
   async sampleExact(observed: ObservationInput, n: number, options: { seed?: number; run?: number; threads?: number } = {}): Promise<Float32Array> {
     const exact = isExactMask(observed);
     const o = exact ? normalizeObservation(observed, this.dim) : undefined;
-    const lin = exact ? undefined : this.linear(observed);
+    const obs = exact ? undefined : normalizeLinearObservation(observed, this.dim);
     positiveInteger('n', n);
     const seed = nonNegativeInteger('seed', options.seed ?? 0);
     const run = nonNegativeInteger('run', options.run ?? 0, 2 ** 32 - 1);
@@ -257,24 +260,47 @@ export class GaussianMixture implements NativeScore {
       await this.core.samplePosterior(o.indices, o.values, n, { seed, run, step: 0 }, out, threads);
       return out;
     }
-    const D = this.dim, J = lin!.weights.length;
-    const roots = Array.from({ length: J }, (_, j) => psdSquareRoot(lin!.covariances.subarray(j * D * D, (j + 1) * D * D), D));
-    const xi = new Float32Array(n * D);
+    const p = this.parameters!;
+    const g = linearGains(p, obs!);
+    const D = this.dim, J = g.weights.length, r = g.rows, W = D + r;
+    const diagonal = !this.structure.endsWith('dense');
+    const roots = Array.from({ length: J }, (_, j) => {
+      const sigma = p.covariances.subarray(j * D * D, (j + 1) * D * D);
+      if (diagonal) return Float64Array.from({ length: D }, (_, k) => Math.sqrt(sigma[k * D + k]));
+      const l = choleskyFactor(sigma, D);
+      if (!l) throw new Error(`internal: covariances[${j}] passed the constructor's positive-definite check but has no Cholesky factor`);
+      return l;
+    });
+    const xi = new Float32Array(n * W);
     await native.normals(xi, { seed, run, step: 0, purpose: native.purposes.exactNormal }, 0, threads);
     const cdf = new Float64Array(J);
-    for (let j = 0, acc = 0; j < J; j++) cdf[j] = acc += lin!.weights[j];
+    for (let j = 0, acc = 0; j < J; j++) cdf[j] = acc += g.weights[j];
     const key = Uint32Array.of(seed % 2 ** 32, Math.floor(seed / 2 ** 32));
     let words: Uint32Array = new Uint32Array(4);
+    const x = new Float64Array(D), v = new Float64Array(r);
+    const noiseStd = obs!.noiseStd;
     for (let k = 0; k < n; k++) {
       // MATH.md §6: counter (element / 4, run, step, purpose), lane element mod 4.
       if (k % 4 === 0) words = native.philox4x32(Uint32Array.of(k / 4, run, 0, native.purposes.exactComponent), key, 10);
       const u = words[k % 4] * 2 ** -32 * cdf[J - 1];
       let j = 0;
       while (j < J - 1 && !(cdf[j] > u)) j++;
-      const m = lin!.means.subarray(j * D, (j + 1) * D), b = roots[j];
+      const m = p.means.subarray(j * D, (j + 1) * D), root = roots[j], row = k * W;
       for (let c = 0; c < D; c++) {
         let acc = m[c];
-        for (let l = 0; l < D; l++) acc += b[c * D + l] * xi[k * D + l];
+        if (diagonal) acc += root[c] * xi[row + c];
+        else for (let l = 0; l <= c; l++) acc += root[c * D + l] * xi[row + l];
+        x[c] = acc;
+      }
+      for (let i = 0; i < r; i++) {
+        let acc = g.y[i] - noiseStd * xi[row + D + i];
+        for (let c = 0; c < D; c++) acc -= g.a[i * D + c] * x[c];
+        v[i] = acc;
+      }
+      const gain = g.gains.subarray(j * D * r, (j + 1) * D * r);
+      for (let c = 0; c < D; c++) {
+        let acc = x[c];
+        for (let i = 0; i < r; i++) acc += gain[c * r + i] * v[i];
         out[k * D + c] = acc;
       }
     }

@@ -4,29 +4,14 @@
 // table per method and mask (error on the hidden pixels, spread across completions, agreement
 // of the shipped classifier with the original's class, network evaluations per completion,
 // seconds) and writes a PNG grid.
-import * as path from 'node:path';
-import { OnnxScore } from '../onnx';
 import { replacement, smc, CorrectorOptions } from '../samplers';
 import { tds } from '../tds';
 import { defaultThreads } from '../threads';
-import {
-  MODELS_DIR,
-  MASK_KINDS,
-  MaskKind,
-  DIGIT_DIM,
-  loadDigitSet,
-  pickDigits,
-  digitMask,
-  maskedObservation,
-  LinearClassifier,
-  completionStats,
-  renderGrid,
-} from '../digits';
-import { isErrorNamed } from '../errors';
+import { MASK_KINDS, MaskKind, digitMask, maskedObservation, completionStats } from '../digits';
 import { CliIO, Progress } from './io';
-import { UsageError, userInputAsync } from './errors';
+import { userInputAsync } from './errors';
 import { parseFlags, integerFlag, numberFlag, stringFlag } from './flags';
-import { prepareOutput } from './output';
+import { listFlag, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
 
 export const INPAINT_METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds'] as const;
 export type InpaintMethod = (typeof INPAINT_METHODS)[number];
@@ -84,14 +69,6 @@ const FLAGS = {
   help: 'switch',
 } as const;
 
-function listFlag<T extends string>(raw: string | undefined, options: readonly T[], name: string): T[] {
-  if (raw === undefined) return [...options];
-  const items = raw.split(',').map((s) => s.trim());
-  for (const it of items) if (!options.includes(it as T)) throw new UsageError(`--${name} must be a comma-separated list of ${options.join(', ')}, got ${JSON.stringify(it)}`);
-  if (new Set(items).size !== items.length) throw new UsageError(`--${name} lists an item twice`);
-  return items as T[];
-}
-
 /** One row of the table. */
 export interface InpaintRow {
   mask: MaskKind;
@@ -130,46 +107,14 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
   const clip = flags.has('clip');
   const seed = integerFlag(flags, 'seed', 0, 0, 2 ** 32 - 1);
   const threads = integerFlag(flags, 'threads', defaultThreads(), 1, 1024);
-  const picture = !flags.has('no-picture');
-  if (!picture && flags.has('out')) throw new UsageError('--out and --no-picture contradict each other');
-  const outGiven = str('out') ?? 'inpaint.png';
-  const show = integerFlag(flags, 'show', 2, 0, 360);
-  const shown = integerFlag(flags, 'shown', 4, 1, 100);
-  const jsonOut = str('json');
-  const modelFile = str('model') ?? path.join(MODELS_DIR, 'digits-eps.onnx');
-  const classifierFile = str('classifier') ?? path.join(MODELS_DIR, 'digits-classifier.json');
-  const dataFile = str('data') ?? path.join(MODELS_DIR, 'digits-test.json');
-  if (picture && jsonOut === '-' && outGiven === '-') throw new UsageError('--out and --json cannot both be - (stdout)');
   // Checked now, before the network is loaded and anything is sampled.
-  const pictureOutput = picture ? prepareOutput(outGiven, io, { flag: '--out', what: 'the PNG picture', stdout: true }) : null;
-  const jsonOutput = jsonOut !== undefined ? prepareOutput(jsonOut, io, { flag: '--json', what: 'the JSON table', stdout: true }) : null;
-  // The table goes to stderr when stdout carries a file.
-  const text = pictureOutput?.kind === 'stdout' || jsonOutput?.kind === 'stdout' ? io.stderr : io.stdout;
+  const out = digitsOutputs(flags, io, 'inpaint.png');
+  const { text, show, shown } = out;
 
-  let set, classifier;
+  const setup = await loadDigitsSetup({ model: str('model'), classifier: str('classifier'), data: str('data') }, { threads, clip, steps });
+  const { classifier, model, schedule } = setup;
   try {
-    set = loadDigitSet(dataFile);
-    classifier = LinearClassifier.load(classifierFile);
-  } catch (e) {
-    if (isErrorNamed(e, 'FileError', 'TypeError', 'RangeError')) throw new UsageError(e.message);
-    throw e;
-  }
-  if (digitsWanted > set.count) throw new UsageError(`--digits must be at most ${set.count} (the held-out split), got ${digitsWanted}`);
-  const model = await OnnxScore.load(modelFile, { threads, clipX0: clip ? [-1, 1] : false }).catch((e: unknown) => {
-    if (isErrorNamed(e, 'MissingDependencyError', 'FileError')) throw new UsageError(e.message);
-    throw e;
-  });
-  try {
-    if (model.dim !== DIGIT_DIM || model.trainingSchedule === null) {
-      throw new UsageError(`--model must be an 8x8 digits network with a step input (dim 64), got ${String(model)}`);
-    }
-    const schedule = model.trainingSchedule;
-    if (steps > schedule.T) throw new UsageError(`--steps must be at most the network's K = ${schedule.T}, got ${steps}`);
-    const chosen = pickDigits(set, digitsWanted);
-    const originals = chosen.map((i) => set.images.subarray(i * DIGIT_DIM, (i + 1) * DIGIT_DIM));
-    const labels = chosen.map((i) => set.labels[i]);
-    const originalClasses = classifier.classify(Float32Array.from(originals.flatMap((o) => Array.from(o))));
-    const originalsRight = originalClasses.reduce((a, c, i) => a + (c === labels[i] ? 1 : 0), 0);
+    const { chosen, originals, labels, originalsRight, sourceIndices } = heldOutDigits(setup, digitsWanted);
 
     text.write(
       `condiff inpaint: ${chosen.length} held-out digits x ${masks.length} mask${masks.length > 1 ? 's' : ''}, ${K} completions per digit and method; ` +
@@ -181,8 +126,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
     const corrector = (m: InpaintMethod): CorrectorOptions | undefined =>
       m === 'langevin' ? { kind: 'langevin', steps: langevinSteps, gamma } : m === 'repaint' ? { kind: 'repaint', jumps } : undefined;
     const rows: InpaintRow[] = [];
-    const grid: (Float32Array | null)[][] = [];
-    const rowLabels: string[] = [];
+    const grid = new DigitsGrid(methods, shown);
     const header = ['| mask | method | MSE hidden | spread | class agreement | max abs | network evaluations | seconds |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
     text.write(header.join('\n') + '\n');
     for (const [mi, mask] of masks.entries()) {
@@ -246,14 +190,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
       for (let j = 0; j < Math.min(show, chosen.length); j++) {
         const d = (mi * show + j) % chosen.length;
         const masked = Float32Array.from(originals[d], (v, i) => (maskOf[d][i] ? v : NaN));
-        const row: (Float32Array | null)[] = [masked];
-        for (const method of methods) {
-          const c = perMethod.get(method)![d];
-          for (let k = 0; k < Math.min(shown, K); k++) row.push(c.subarray(k * DIGIT_DIM, (k + 1) * DIGIT_DIM));
-        }
-        row.push(originals[d]);
-        grid.push(row);
-        rowLabels.push(MASK_LABELS[mask]);
+        grid.add(MASK_LABELS[mask], masked, new Map(methods.map((m) => [m, perMethod.get(m)![d]])), originals[d]);
       }
     }
     text.write(
@@ -263,24 +200,8 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
         `langevin and repaint: (1 + L or U) x steps); max abs: largest |pixel| of the raw completions (never clipped\n` +
         `afterwards; --clip clips x0-hat inside the sampler, and Langevin's last moves add noise after it).\n`,
     );
-    if (picture && grid.length > 0) {
-      const k = Math.min(shown, K);
-      const headers = ['input', ...methods.flatMap((m) => [m, ...new Array(k - 1).fill('')]), 'original'];
-      const groupStarts = [1, ...methods.map((_, i) => 1 + (i + 1) * k)];
-      let png: Buffer;
-      try {
-        png = await renderGrid(grid, { headers, rowLabels, groupStarts });
-      } catch (e) {
-        if (isErrorNamed(e, 'MissingDependencyError')) throw new UsageError(`${e.message}, or pass --no-picture`);
-        throw e;
-      }
-      await pictureOutput!.write(png, io.signal);
-      text.write(`wrote ${pictureOutput!.name}\n`);
-    }
-    if (jsonOutput !== null) {
-      const table = { digits: chosen.length, sourceIndices: chosen.map((i) => set.sourceIndices[i]), completions: K, steps, particles, langevinSteps, gamma, jumps, clip, seed, threads, rows };
-      await jsonOutput.write(Buffer.from(JSON.stringify(table, null, 1) + '\n'), io.signal);
-    }
+    await grid.write(out, io, K);
+    await writeJsonTable(out, io, { digits: chosen.length, sourceIndices, completions: K, steps, particles, langevinSteps, gamma, jumps, clip, seed, threads, rows });
     return 0;
   } finally {
     await model.release();

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `condiff` command line, its one entry point (the package's bin): dispatches to the
-// commands (sample.ts, demo.ts, bench.ts, inpaint.ts, info.ts) and turns what they throw
+// commands (sample.ts, demo.ts, bench.ts, inpaint.ts, restore.ts, info.ts) and turns what they throw
 // into an exit status: 2 for the user's mistakes, 128 + the signal's number when
 // interrupted (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), 1 otherwise.
 // `main` runs in-process so tests can call it; run as a script, it handles those signals.
@@ -14,6 +14,7 @@ import { sampleCommand } from './sample';
 import { demoCommand } from './demo';
 import { benchCommand, BENCH_USAGE } from './bench';
 import { inpaintCommand, INPAINT_USAGE } from './inpaint';
+import { restoreCommand, RESTORE_USAGE } from './restore';
 import { infoCommand, INFO_USAGE } from './info';
 import { serveCommand, SERVE_USAGE } from './serve';
 import { workerCommand, WORKER_USAGE } from './worker';
@@ -44,6 +45,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       case '-h':
         if (rest.length === 1 && rest[0] === 'inpaint') {
           io.stdout.write(INPAINT_USAGE + '\n');
+          return 0;
+        }
+        if (rest.length === 1 && rest[0] === 'restore') {
+          io.stdout.write(RESTORE_USAGE + '\n');
           return 0;
         }
         if (rest.length === 1 && rest[0] === 'bench') {
@@ -79,6 +84,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
         return await benchCommand(rest, io);
       case 'inpaint':
         return await inpaintCommand(rest, io);
+      case 'restore':
+        return await restoreCommand(rest, io);
       case 'info':
         return await infoCommand(rest, io);
       case 'serve':
@@ -86,8 +93,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       case 'worker':
         return await workerCommand(rest, io);
       default:
-        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, bench, inpaint, info, serve, worker, help)`);
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, bench, inpaint, info, serve, worker, help)`);
+        if (command.startsWith('-')) throw new UsageError(`unknown option ${command} (commands: sample, demo, bench, inpaint, restore, info, serve, worker, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: sample, demo, bench, inpaint, restore, info, serve, worker, help)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -1,5 +1,5 @@
 // The command line's help texts: the overview (condiff help) and the help of sample and
-// demo alone (condiff sample --help, condiff help sample, ...); bench, inpaint and info keep
+// demo alone (condiff sample --help, condiff help sample, ...); bench, inpaint, restore and info keep
 // theirs beside their commands (condiff help <command>).
 
 const SAMPLE_WHAT = `draws from p(x | y) for the mixture in M.json and the observation in O.json
@@ -109,10 +109,11 @@ Usage:
   condiff demo [--samples K] [--seed X] [--threads P]
   condiff bench [--method M[,M..]] [--particles N1,N2,..] [--out DIR] [options]
   condiff inpaint [--digits N] [--completions K] [--steps S] [--particles N] [--out FILE.png] [options]
+  condiff restore [--digits N] [--completions K] [--steps S] [--particles N] [--noise S] [--out FILE.png] [options]
   condiff info [--json]
   condiff serve [--port P] [--host H] [--model NAME=FILE ...] [--token T] [--max-work W]
   condiff worker --redis URL [--concurrency C] [--model NAME=FILE ...]
-  condiff help [sample|demo|bench|inpaint|info|serve|worker]
+  condiff help [sample|demo|bench|inpaint|restore|info|serve|worker]
   condiff --version
 
 sample: ${SAMPLE_WHAT}
@@ -126,6 +127,9 @@ log-evidence and the distance to the exact posterior, with plots (see condiff he
 
 inpaint: completes held-out 8x8 digits with the shipped ONNX network by every method; a table
 and a PNG grid (see condiff help inpaint).
+
+restore: restores held-out digits from noisy observations (inpainting, 2x super-resolution) by
+replacement, smc, mcgdiff and fps; a table and a PNG grid (see condiff help restore).
 
 info: the backends this install can use (cpu, cuda), the CUDA device's name and memory, and
 the CPU threads.

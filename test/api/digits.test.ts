@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OnnxScore } from '../../lib/onnx';
 import { replacement, smc, CorrectorOptions } from '../../lib/samplers';
-import { loadDigitSet, pickDigits, digitMask, maskedObservation, LinearClassifier, MODELS_DIR, DigitSet, DIGIT_DIM, MaskKind } from '../../lib/digits';
+import { loadDigitSet, pickDigits, digitMask, maskedObservation, noisyMaskObservation, pooledObservation, restorationStats, LinearClassifier, MODELS_DIR, DigitSet, DIGIT_DIM, MaskKind } from '../../lib/digits';
+import { normalizeLinearObservation } from '../../lib/observation';
 
 const { abs, max } = Math;
 
@@ -26,6 +27,50 @@ describe('masks, the held-out split and the classifier', () => {
     expect(Array.from(r1b)).toEqual(Array.from(r1));
     expect(Array.from(r2)).not.toEqual(Array.from(r1));
     expect(() => digitMask('bottom' as MaskKind)).toThrow(expect.objectContaining({ name: 'RangeError' }));
+  });
+
+  test('noisy masks and 2x2 pooling: the observation, its seeded noise and its picture', () => {
+    const image = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 0.9);
+    const mask = digitMask('top');
+    const a = noisyMaskObservation(image, mask, 0.1, 5), b = noisyMaskObservation(image, mask, 0.1, 5), c = noisyMaskObservation(image, mask, 0.1, 6);
+    const obs = a.observed as { indices: number[]; values: number[]; noiseStd: number };
+    expect(obs.indices).toEqual(Array.from({ length: 32 }, (_, k) => 32 + k));
+    expect(obs.noiseStd).toBe(0.1);
+    expect(b.observed).toEqual(a.observed);
+    expect((c.observed as unknown as { values: number[] }).values).not.toEqual(obs.values);
+    // The 32 standardised residuals look standard normal (deterministic for seed 5).
+    const z = obs.values.map((v, k) => (v - image[obs.indices[k]]) / 0.1);
+    const mean = z.reduce((s, v) => s + v, 0) / 32, sd = Math.sqrt(z.reduce((s, v) => s + (v - mean) ** 2, 0) / 31);
+    expect(abs(mean)).toBeLessThan(0.6);
+    expect(sd).toBeGreaterThan(0.6);
+    expect(sd).toBeLessThan(1.5);
+    expect(Number.isNaN(a.input[0])).toBe(true);
+    expect(a.input[40]).toBeCloseTo(obs.values[8], 6);
+    expect(noisyMaskObservation(image, mask, 0, 5).observed).toEqual(maskedObservation(image, mask));
+
+    // Pooling without noise: A x = y for the image, y the 2x2 block means, drawn blockwise.
+    const exact = pooledObservation(image, 2, 0, 1);
+    const lin = normalizeLinearObservation(exact.observed, 64);
+    const ax = lin.apply(Float64Array.from(image));
+    expect(lin.rows).toBe(16);
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
+      const want = (image[16 * i + 2 * j] + image[16 * i + 2 * j + 1] + image[16 * i + 8 + 2 * j] + image[16 * i + 8 + 2 * j + 1]) / 4;
+      expect(lin.y[4 * i + j]).toBeCloseTo(want, 6);
+      expect(ax[4 * i + j]).toBeCloseTo(want, 6);
+      expect(exact.input[16 * i + 8 + 2 * j + 1]).toBeCloseTo(want, 6);
+    }
+    const noisy = pooledObservation(image, 2, 0.1, 1);
+    const ly = normalizeLinearObservation(noisy.observed, 64).y;
+    expect(ly.some((v, k) => abs(v - lin.y[k]) > 0.01)).toBe(true);
+    expect(max(...Array.from(ly, (v, k) => abs(v - lin.y[k])))).toBeLessThan(0.5);
+    expect(() => pooledObservation(image, 3, 0, 1)).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    expect(() => noisyMaskObservation(image, mask, -1, 1)).toThrow(expect.objectContaining({ name: 'RangeError' }));
+
+    // restorationStats: every pixel counts.
+    const st = restorationStats(Float32Array.from([...image, ...image.map((v) => v + 0.5)]), image, 3, LinearClassifier.load(path.join(MODELS_DIR, 'digits-classifier.json')));
+    expect(st.mse).toBeCloseTo(0.125, 6);
+    expect(st.variance).toBeCloseTo(0.125, 6);
+    expect(st.completions).toBe(2);
   });
 
   test('the held-out split: 360 digits of every class, disjoint from training, scaled to [-1, 1]', () => {

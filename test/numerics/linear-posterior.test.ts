@@ -192,8 +192,16 @@ describe('sampleExact for linear observations', () => {
   // linear-cases.ts): |z| ≤ 5.5 over 5 + 15 checks per case. Calibrated over 200 seeds
   // (test/numerics/CALIBRATION.md, "Linear observations"): no seed failed; the z's are N(0, 1)
   // to their sampling error, so the normal tail gives about 20 · 3.8e-8 ≈ 8e-7 per case.
-  test.each([0.3, 0])('σ_y = %f', async (noiseStd) => {
-    const { z, constraintError } = await exactMomentZ(noiseStd, 7);
+  test.each([
+    [0.3, 'dense'],
+    [0, 'dense'],
+    [0.3, 'diagonal'],
+    [0, 'diagonal'],
+    [0.3, 'redundant'],
+    [3, 'dense'],
+    [3, 'redundant'],
+  ] as const)('σ_y = %f, %s', async (noiseStd, variant) => {
+    const { z, constraintError } = await exactMomentZ(noiseStd, 7, variant);
     expect(Math.max(...z.map(Math.abs))).toBeLessThan(EXACT_Z);
     // Without noise every draw satisfies A x = y to float32 rounding.
     if (noiseStd === 0) expect(constraintError).toBeLessThan(1e-4);

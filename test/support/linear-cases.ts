@@ -39,11 +39,23 @@ export const EXACT_Z = 5.5;
  * the posterior mixture: each mean (sd from the mixture variance) and each second moment E[x_a x_b]
  * (sd from the draws' fourth moments); and, for σ_y = 0, the largest |A x − y| of 100 draws.
  */
-export async function exactMomentZ(noiseStd: number, seed: number): Promise<{ z: number[]; constraintError: number }> {
+/**
+ * z's of sampleExact's moments against the posterior's: 'dense' covariances and A with two rows;
+ * 'diagonal' covariances (the diagonals of the dense ones: the square-root path); 'redundant'
+ * adds a copy of A's first row with its own y (rank 2 < d_y = 3: the SVD basis, needs σ_y > 0).
+ */
+export async function exactMomentZ(noiseStd: number, seed: number, variant: 'dense' | 'diagonal' | 'redundant' = 'dense'): Promise<{ z: number[]; constraintError: number }> {
   const D = 5;
-  const model = GaussianMixture.fromJSON(randomMixture(D, 3, 31));
+  const spec = randomMixture(D, 3, 31);
+  const model = GaussianMixture.fromJSON(
+    variant === 'diagonal' ? { weights: spec.weights, means: spec.means, variances: spec.covariances!.map((c) => c.map((row, a) => row[a])) } : spec,
+  );
   const A = randomA(2, D, 12);
   const y = [0.5, 1.5];
+  if (variant === 'redundant') {
+    A.push(A[0].slice());
+    y.push(0.1);
+  }
   const post = model.posterior({ A, y, noiseStd });
   const n = 20000;
   const x = await model.sampleExact({ A, y, noiseStd }, n, { seed });
