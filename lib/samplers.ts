@@ -189,8 +189,8 @@ export function prepare(o: CommonOptions, sampler = 'this sampler'): Prepared {
   if (guidance !== undefined && o.condition === undefined) {
     throw new TypeError(`guidance of kind '${guidance.kind}' needs condition: the class to generate (one, or one per sample)`);
   }
-  if (guidance?.kind === 'cfg' && guidance.weighted && sampler !== 'smc') {
-    throw new TypeError(`guidance.weighted (classifier-free guidance corrected by weights) is an option of smc only, not of ${sampler}`);
+  if (guidance?.kind === 'cfg' && guidance.weighted && sampler !== 'smc' && sampler !== 'tds') {
+    throw new TypeError(`guidance.weighted (classifier-free guidance corrected by weights) is an option of smc and tds only, not of ${sampler}`);
   }
   const score = guidedScore(validateScoreInput(o.score), guidance);
   if (!isSchedule(o.schedule)) throw typeError('schedule', 'a schedule (schedules.ou(), schedules.vp() or schedules.ddpm())', o.schedule);

@@ -7,6 +7,7 @@ import { GaussianMixture } from './mixture';
 import { normalizeLinearObservation, ObservationInput } from './observation';
 import { twistedModel, twistedScoreEvaluations, TwistGradient, ScoreVjp, LogLikelihood } from './models/twisted';
 import { checkOptionKeys, COMMON_OPTION_NAMES } from './options';
+import type { CfgScore } from './guidance';
 
 export type { TwistGradient, ScoreVjp, LogLikelihood, LikelihoodContext } from './models/twisted';
 
@@ -112,6 +113,8 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
     vjp,
     likelihood,
     linear,
+    // Weighted CFG (docs/MATH.md §12): proposals from the guided score, target the conditional model.
+    cfg: p.guidance?.kind === 'cfg' && p.guidance.weighted ? (p.score as CfgScore) : undefined,
     signal: options.signal,
   });
   const result = await runModel(p, common, model, { runs, particles, essThreshold: tau, scheme });

@@ -227,6 +227,6 @@ function guidanceFlags(flags: ReturnType<typeof parseFlags>, method: string, cha
     return;
   }
   const weighted = flags.has('guidance-weighted');
-  if (weighted && method !== 'smc') throw new UsageError(`--guidance-weighted applies only to --method smc, not ${method}`);
+  if (weighted && method !== 'smc' && method !== 'tds') throw new UsageError(`--guidance-weighted applies only to --method smc or tds, not ${method}`);
   settings.guidance = { kind, scale, rescale: numberFlag(flags, 'guidance-rescale', 0, { min: 0, max: 1 }), weighted };
 }

@@ -54,7 +54,7 @@ const SAMPLE_FLAGS = `  --model FILE          {"weights":[..],"means":[[..]],"co
                         (or 0 for cfg): README "Guidance"
   --guidance-scale W    W (default 1); diffusers' guidance_scale is the same W, Ho & Salimans' w is W - 1
   --guidance-rescale F  cfg: rescale phi in [0, 1] (default 0)
-  --guidance-weighted   cfg with smc: propose with W, weight back to the conditional model (exact)
+  --guidance-weighted   cfg with smc or tds: propose with W, weight back to the conditional model (exact)
  particle-gibbs and pmmh only (MATH.md §11; --samples is the number of chains K, --particles
  the particles N of each sweep's filter, default 256; the CPU backend):
   --sweeps M            sweeps per chain (default 100, at most 65535)

@@ -15,6 +15,12 @@
 // The weights telescope to p(y | x₀) Π K/q, so Ẑ is unbiased for p_θ(y) and the particles
 // are consistent for p_θ(x₀ | y) with any twist and any g, as long as q is what was sampled.
 //
+// With weighted classifier-free guidance (docs/MATH.md §12) the state's score is the conditional
+// model's s_c (its kernel K is the target's, its x̂₀ the twist's) and the proposal uses the guided
+// s̃ = (1 − w) s_∅ + w s_c instead: μ̃ = a x_t + b (s̃ + g); log K/q above corrects for it, so the
+// particles target the conditional model's chain for any w. Both predictions come from one call
+// of twice the rows (CfgScore.pairAt).
+//
 // The model proposes inside `weigh` (the score at the proposal is the next twist) and applies
 // the ancestors in `move`; the state, its score and its twist are gathered together. It runs on
 // the CPU backend: the per-particle arithmetic below reads and writes host arrays.
@@ -26,6 +32,7 @@ import { native } from '../native';
 import type { NativeMixture } from '../native';
 import type { ScoreContext } from '../score';
 import type { LinearObservation } from '../observation';
+import type { CfgScore } from '../guidance';
 
 /** Where the twist's gradient g = Jᵀu comes from (docs/MATH.md §10). */
 export type TwistGradient = 'exact' | 'vjp' | 'finite-difference' | 'identity' | 'none';
@@ -72,6 +79,8 @@ export interface TwistedSpec {
    * A linear observation y = A x₀ + σ_y ε with σ_y > 0 and its thin SVD (observed then empty): the twist N(y; A x̂₀, σ_y² I + ρ_t AAᵀ) of docs/MATH.md §10 in A's basis.
    */
   linear?: LinearObservation;
+  /** Weighted classifier-free guidance: propose with the guided score, target the conditional model. */
+  cfg?: CfgScore;
   signal?: AbortSignal;
 }
 
@@ -108,6 +117,8 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   // u = Aᵀ Σ_t⁻¹ (y − A x̂₀) (mask) or ∇ log p(y | x̂₀) (likelihood), rows × D: what g = Jᵀu is applied to.
   const u = run.f32(rows * D) as Float32Array;
   const fd = spec.gradient === 'finite-difference' ? (run.f32(rows * D) as Float32Array) : undefined;
+  const cfg = spec.cfg;
+  const guided = cfg ? (run.f32(rows * D) as Float32Array) : undefined; // s̃ at z (weighted CFG)
   const lpt = new Float64Array(rows); // log p̃_t(y | z) at the current time
   const lps = new Float64Array(rows);
   const increment = run.increment as Float64Array;
@@ -125,9 +136,20 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
     if (bad >= 0) throw new RangeError(`${what} must be finite ${where}, got ${out[bad]} at row ${Math.floor(bad / D)} (the score or the twist gradient overflows float32)`);
   };
 
-  /** The score at `state` (time t) into `out`. */
-  const scoreInto = async (state: Float32Array, t: number, out: Float32Array, where: string) => {
-    out.set((await run.score(state, t, where)) as Float32Array);
+  /**
+   * The score at `state` (time t) into `out`: the model's, or with weighted CFG the conditional
+   * s_c, and then s̃ into `guidedOut` when given.
+   */
+  const scoreInto = async (state: Float32Array, t: number, out: Float32Array, where: string, guidedOut?: Float32Array) => {
+    if (!cfg) {
+      out.set((await run.score(state, t, where)) as Float32Array);
+      return;
+    }
+    const a = alphaAt(t);
+    const context: ScoreContext = { t, alpha: a, sigma: Math.sqrt(run.schedule.sigma2(t)), rows, dim: D, rowOffset: 0, condition: run.condition, signal: spec.signal };
+    const pair = await cfg.pairAt(state, context, threads);
+    out.set(pair.subarray(0, rows * D));
+    if (guidedOut) cfg.combine(pair, rows, D, guidedOut);
   };
 
   /** The callback's value and gradient at `x`, checked (what it returns is the user's). */
@@ -250,8 +272,9 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
         }
         for (const [sign, out] of [[1, fd!], [-1, mut]] as const) {
           await combine(z, g, 1, sign, tmp, 'the finite-difference point', where);
-          const s = (await run.score(tmp, t, where)) as Float32Array;
-          await combine(tmp, s, 1 / a, s2 / a, out, "Tweedie's x̂₀", where);
+          // The state's own score (s_c under weighted CFG): x̂₀ is the twist's.
+          await scoreInto(tmp, t, out, where);
+          await combine(tmp, out, 1 / a, s2 / a, out, "Tweedie's x̂₀", where);
         }
         for (let r = 0; r < rows; r++) {
           const f = eps[r] > 0 ? 1 / (2 * eps[r]) : 0;
@@ -269,6 +292,10 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
     z.set(tmp);
     await ops.gatherRowsAsync(sc, D, global, tmp, threads);
     sc.set(tmp);
+    if (guided) {
+      await ops.gatherRowsAsync(guided, D, global, tmp, threads);
+      guided.set(tmp);
+    }
     for (let k = 0; k < rows; k++) lps[k] = lpt[global[k]];
     lpt.set(lps);
   };
@@ -276,7 +303,7 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
   return {
     initial: async () => {
       await ops.initState(batch, all, none, noY, run.stream(run.steps, 'initial'), z, threads);
-      await scoreInto(z, run.grid[run.steps], sc, 'at the initial draw');
+      await scoreInto(z, run.grid[run.steps], sc, 'at the initial draw', guided);
       await twist(z, sc, run.grid[run.steps], lpt, 'at the initial draw');
     },
     initialWeight: async () => {
@@ -292,12 +319,15 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
       const c = coefficients[step.index - 1];
       await twist(z, sc, step.t, lpt, step.where, true);
       const shift = await gradient(step.t, step.where);
-      // μ = a z + b s; μ̃ = μ + b g: the kernel mean at the shifted score s + g.
+      // μ = a z + b s; μ̃ = μ' + b g with μ' = μ, or under weighted CFG the guided kernel mean
+      // a z + b s̃: the kernel mean at the shifted score.
       await combine(z, sc, c.a, c.b, mu, 'the kernel mean', step.where);
-      if (shift) await combine(mu, shift.g, 1, c.b * shift.scale, mut, 'the twisted proposal mean', step.where);
-      else mut.set(mu);
+      if (guided) await combine(z, guided, c.a, c.b, tmp, 'the guided kernel mean', step.where);
+      const base = guided ? tmp : mu;
+      if (shift) await combine(base, shift.g, 1, c.b * shift.scale, mut, 'the twisted proposal mean', step.where);
+      else mut.set(base);
       await ops.propagate(batch, all, none, mut, null, Math.sqrt(c.v), noY, run.stream(step.index, 'kernelNoise'), z, threads);
-      await scoreInto(z, step.s, sc, step.where);
+      await scoreInto(z, step.s, sc, step.where, guided);
       await twist(z, sc, step.s, lps, step.where);
       await native.direct.twistIncrement(z, mu, mut, c.v, lps, lpt, increment, threads);
       lpt.set(lps);

@@ -86,7 +86,7 @@ describe('classifier-free guidance', () => {
     await expect(run({ condition: 1, guidance: { kind: 'cfg', scale: 2, rescale: 2 } })).rejects.toThrow(/guidance.rescale must be a number in \[0, 1\], got 2/);
     await expect(run({ condition: 1, guidance: { kind: 'cfg', scale: 2, scal: 3 } })).rejects.toThrow(/unknown guidance option "scal" for kind 'cfg'/);
     await expect(run({ condition: 1, guidance: { kind: 'free', scale: 2 } })).rejects.toThrow(/guidance.kind must be one of/);
-    await expect(run({ condition: 1, guidance: { kind: 'cfg', scale: 2, weighted: true } })).rejects.toThrow(/guidance.weighted .* is an option of smc only, not of replacement/);
+    await expect(run({ condition: 1, guidance: { kind: 'cfg', scale: 2, weighted: true } })).rejects.toThrow(/guidance.weighted .* is an option of smc and tds only, not of replacement/);
     await expect(smc({ ...base, score, samples: 1, particles: 2, observed: { A: [[1, 0]], y: [0], noiseStd: 0.1 }, condition: 1, guidance: { kind: 'cfg', scale: 2, weighted: true } }))
       .rejects.toThrow(/guidance.weighted needs an exact mask observation/);
   });

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
 import { decodeNpy } from '../../lib/npy';
-import { replacement, smc, schedules, ConditionalGaussianMixture } from '../../lib/index';
+import { replacement, smc, tds, schedules, ConditionalGaussianMixture } from '../../lib/index';
 import { GUIDED } from '../support/guidance-cases';
 
 let dir: string, modelFile: string, plainFile: string, observeFile: string;
@@ -53,6 +53,18 @@ describe('condiff sample --class --guidance', () => {
     for (let k = 0; k < got.length; k++) expect(Math.abs(got[k] - cfg.samples[k])).toBeLessThan(1e-4);
   });
 
+  test('weighted cfg with tds writes what the library returns', async () => {
+    const out = path.join(dir, 'wt.npy');
+    const r = await runCli(['sample', '--model', modelFile, '--observe', observeFile, '--method', 'tds', ...small, '--particles', '8', '--class', '0', '--guidance', 'cfg', '--guidance-scale', '2', '--guidance-weighted', '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lib = await tds({ ...common, particles: 8, condition: 0, guidance: { kind: 'cfg', scale: 2, weighted: true } });
+    expect(Array.from(read(out))).toEqual(Array.from(lib.samples));
+    // Unweighted, the guided chain itself: other draws.
+    const plain = await tds({ ...common, particles: 8, condition: 0, guidance: { kind: 'cfg', scale: 2 } });
+    expect(Array.from(plain.samples)).not.toEqual(Array.from(lib.samples));
+  });
+
   test('--class alone generates the class', async () => {
     const out = path.join(dir, 'c.npy');
     const r = await runCli(['sample', '--model', modelFile, '--observe', observeFile, '--method', 'replacement', ...small, '--class', '1', '--out', out]);
@@ -66,7 +78,7 @@ describe('condiff sample --class --guidance', () => {
     const cases: [string[], RegExp][] = [
       [['--method', 'replacement', '--guidance', 'cfg'], /--guidance needs --class/],
       [['--method', 'replacement', '--class', '2'], /--class must be .*1/],
-      [['--method', 'replacement', '--class', '0', '--guidance', 'cfg', '--guidance-weighted'], /--guidance-weighted applies only to --method smc/],
+      [['--method', 'replacement', '--class', '0', '--guidance', 'cfg', '--guidance-weighted'], /--guidance-weighted applies only to --method smc or tds/],
       [['--method', 'replacement', '--class', '0', '--guidance-scale', '2'], /--guidance-scale needs --guidance/],
       [['--method', 'replacement', '--class', '0', '--guidance', 'classifier', '--guidance-rescale', '0.5'], /--guidance-rescale applies to --guidance cfg/],
       [['--method', 'pmmh', '--class', '0'], /--class applies to replacement, langevin, repaint, smc and tds, not pmmh/],

@@ -2,7 +2,8 @@
 // written in test/support/guidance-cases.ts from the mixture's definition: classifier-free
 // guidance at scale 0 and 1 and classifier guidance at scale 1 with the exact noisy classifier
 // sample the exact laws; scale 2 and 4 are biased, and the bias is pinned (the README's table);
-// smc with weighted CFG proposes with scale 4 and still samples p₀(x | c); the 1-D worked
+// smc with weighted CFG proposes with scale 4 and still samples p₀(x | c), and tds with weighted CFG
+// at scale 2 samples p₀(x | c, y) for a noisy observation; the 1-D worked
 // example of §12 matches its Euler chain, and its continuous-time law is N(0.889, 0.160), not
 // the tempered N(0.800, 0.200).
 //

@@ -7,6 +7,7 @@
 import { ConditionalGaussianMixture } from '../../lib/conditional-mixture';
 import { schedules } from '../../lib/schedules';
 import { replacement, smc } from '../../lib/samplers';
+import { tds } from '../../lib/tds';
 import { slicedWasserstein } from '../../lib/metrics';
 import type { ScoreContext } from '../../lib/score';
 import { modeWeightZ } from '../oracles/responsibilities';
@@ -239,6 +240,61 @@ export const WEIGHTED_CFG_CASE: StatCase = {
   },
 };
 
+// ---- weighted CFG inside tds, with a noisy observation of coordinate 0 ----------------------------
+// p₀(x | c, y) for y = x_0 + σ_y ε: per diagonal component, coordinate 0 conditioned in closed
+// form (variance v σ²/(v + σ²), mean (m σ² + y v)/(v + σ²), weight ∝ w N(y; m, v + σ²)),
+// coordinate 1 unchanged (float64, from the definition of the mixture).
+export const OBSERVED_Y = { indices: [0], values: [1], noiseStd: 0.5 };
+
+function observedComponents(cls: number): Component[] {
+  const y = OBSERVED_Y.values[0], s2 = OBSERVED_Y.noiseStd ** 2;
+  return components(cls).map((c) => {
+    const v = c.v[0], m = c.m[0];
+    const w = c.w * Math.exp(-0.5 * Math.log(2 * Math.PI * (v + s2)) - ((y - m) * (y - m)) / (2 * (v + s2)));
+    return { w, m: [(m * s2 + y * v) / (v + s2), c.m[1]], v: [(v * s2) / (v + s2), c.v[1]] };
+  });
+}
+
+function observedDraws(cls: number, n: number, seed: number): Float32Array {
+  const comps = observedComponents(cls), u = uniforms(seed);
+  const total = comps.reduce((a, c) => a + c.w, 0);
+  const out = new Float32Array(n * D);
+  for (let i = 0; i < n; i++) {
+    let p = u() * total, j = 0;
+    while (j < comps.length - 1 && p >= comps[j].w) p -= comps[j++].w;
+    for (let k = 0; k < D; k++) {
+      const g = Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+      out[i * D + k] = comps[j].m[k] + Math.sqrt(comps[j].v[k]) * g;
+    }
+  }
+  return out;
+}
+
+export const weightedCfgTds = async (scale: number, seed: number) =>
+  (await tds({ ...common(seed), observed: OBSERVED_Y, particles: 64, gradient: 'identity', guidance: { kind: 'cfg', scale, weighted: true } })).samples;
+
+export const WEIGHTED_CFG_TDS_CASE: StatCase = {
+  name: 'guidance: tds with weighted cfg scale 2 and a noisy observation reaches p0(x | c, y)',
+  seed: 1,
+  run: async (seed) => {
+    const reps: number[] = [];
+    for (let i = 0; i < 50; i++) reps.push(await sw(observedDraws(CLASS, K, 9000 + 100 * seed + 2 * i), observedDraws(CLASS, K, 9001 + 100 * seed + 2 * i)));
+    reps.sort((a, b) => a - b);
+    const f = reps[Math.floor(0.95 * reps.length)];
+    const x = await weightedCfgTds(2, seed);
+    const comps = observedComponents(CLASS), total = comps.reduce((a, c) => a + c.w, 0);
+    const law = {
+      latent: Int32Array.of(0, 1),
+      logEvidence: 0,
+      weights: Float64Array.from(comps, (c) => c.w / total),
+      means: Float64Array.from(comps.flatMap((c) => c.m)),
+      covariances: Float64Array.from(comps.flatMap((c) => [c.v[0], 0, 0, c.v[1]])),
+    };
+    const m = { sw: await sw(x, observedDraws(CLASS, K, 7000 + seed)), modes: modeWeightZ(law, x, D) };
+    return [upper('tds weighted cfg scale 2: SW / (2 × floor)', m.sw / (FLOOR_FACTOR * f), 1), ...modeChecks('tds weighted cfg scale 2', m.modes)];
+  },
+};
+
 export const BIASED_CASE: StatCase = {
   name: 'guidance: cfg scale 2, 4 and classifier scale 2 are biased, by a pinned amount',
   seed: 1,
@@ -285,4 +341,4 @@ export const EXAMPLE_CASE: StatCase = {
   },
 };
 
-export const GUIDANCE_CASES = [EXACT_CFG_CASE, EXACT_CLASSIFIER_CASE, WEIGHTED_CFG_CASE, BIASED_CASE, EXAMPLE_CASE];
+export const GUIDANCE_CASES = [EXACT_CFG_CASE, EXACT_CLASSIFIER_CASE, WEIGHTED_CFG_CASE, WEIGHTED_CFG_TDS_CASE, BIASED_CASE, EXAMPLE_CASE];
