@@ -1,6 +1,7 @@
 // `tds`: the twisted diffusion sampler (docs/MATH.md §10) on the shared driver, for
 // observations of the state itself, exact or noisy: y = x₀[M] + σ_y ε.
 import { typeError, rangeError, finiteNumber, oneOf, abortError } from './errors';
+import { requireSizes } from './sizes';
 import { prepare, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions } from './samplers';
 import { ResamplingScheme } from './driver';
 import { GaussianMixture } from './mixture';
@@ -71,11 +72,13 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   // matrix or operator observation is checked below, once the dimension is known.
   const common: CommonOptions = { ...options, observed: given && !matrixLike ? { indices: given.indices as ArrayLike<number>, values: given.values as ArrayLike<number> } : { indices: [], values: [] } };
   const p = prepare(common, 'tds');
-  const linear = matrixLike ? normalizeLinearObservation(given, p.dim) : undefined;
-  if (linear) {
-    if (!linear.svd) {
-      throw new TypeError("tds with an operator observation needs its SVD callbacks (operator.svd): the twist is evaluated in the basis of A's right singular vectors");
-    }
+  let linear = matrixLike ? normalizeLinearObservation(given, p.dim) : undefined;
+  if (linear && !linear.svd) {
+    // The twist is evaluated in the basis of A's right singular vectors (docs/MATH.md §10): an
+    // operator given with A and Aᵀ only is materialised once (D calls of apply) and decomposed
+    // as a dense A is, with the same checks (rank, an infeasible noiseless y).
+    requireSizes(`tds: the operator as a dense matrix (d_y ${linear.rows} x D ${p.dim})`, [{ what: 'A (d_y x D, float64)', elements: linear.rows * p.dim, bytesPerElement: 8 }]);
+    linear = normalizeLinearObservation({ A: linear.dense(), rows: linear.rows, y: linear.y, noiseStd: linear.noiseStd }, p.dim);
   }
   if (p.backend.name !== 'cpu') throw new RangeError(`tds runs on the 'cpu' backend, got backend '${p.backend.name}'`);
   if (p.finalNoise) throw new RangeError('finalNoise must be false for tds: its last step is deterministic and weighed by the likelihood (docs/MATH.md §10)');

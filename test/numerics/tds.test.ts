@@ -125,9 +125,20 @@ describe('tds', () => {
     }
   });
 
-  test('an operator without its SVD, or a bad matrix, is refused by name', async () => {
-    const operator = { apply: (x: Float64Array) => Float64Array.of(x[0]), applyT: (u: Float64Array) => Float64Array.of(u[0], 0, 0, 0, 0) };
-    await expect(tds({ ...base, observed: { operator, y: [0.3], noiseStd: 0.2 } })).rejects.toThrow(/tds with an operator observation needs its SVD callbacks \(operator.svd\)/);
+  test('an operator with A and Aᵀ only runs as its dense matrix; a bad matrix is refused by name', async () => {
+    const A = [[1, 0.5, 0, -0.3, 0], [0, 0.2, 1, 0, -1]];
+    const apply = (x: Float64Array) => Float64Array.from(A, (row) => row.reduce((acc, a, k) => acc + a * x[k], 0));
+    const applyT = (u: Float64Array) => Float64Array.from({ length: 5 }, (_, k) => A[0][k] * u[0] + A[1][k] * u[1]);
+    for (const noiseStd of [0.2, 0]) {
+      const y = noiseStd > 0 ? [0.3, -0.4] : [0.35, -0.1];
+      const matrix = await tds({ ...base, gradient: 'exact', observed: { A, y, noiseStd } });
+      const operator = await tds({ ...base, gradient: 'exact', observed: { operator: { apply, applyT }, y, noiseStd } });
+      expect(Array.from(operator.samples)).toEqual(Array.from(matrix.samples));
+      expect(Array.from(operator.logEvidence)).toEqual(Array.from(matrix.logEvidence));
+    }
+    // A noiseless y outside the range of a rank-1 operator: the dense path's check, by name.
+    const rank1 = { apply: (x: Float64Array) => Float64Array.of(x[0], x[0]), applyT: (u: Float64Array) => Float64Array.of(u[0] + u[1], 0, 0, 0, 0) };
+    await expect(tds({ ...base, observed: { operator: rank1, y: [0.3, -0.3], noiseStd: 0 } })).rejects.toThrow(/infeasible|range/);
     await expect(tds({ ...base, observed: { A: [[1, 2]], y: [0.3], noiseStd: 0.2 } })).rejects.toThrow(/A/);
   });
 
