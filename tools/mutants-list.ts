@@ -312,6 +312,22 @@ export const MUTANTS: Mutant[] = [
     edits: [{ search: 'for (int64_t k = 0; k < D; ++k) acc[k] = -s[k] * su;', replace: 'for (int64_t k = 0; k < D; ++k) acc[k] = 0 * su;' }],
     tests: [VJP],
   },
+  {
+    id: 'mixture-vjp-shared-mean-scaled',
+    section: '§10',
+    description: 'the shared-covariance vjp forms C⁻¹ d_j with 0.9 C⁻¹ α m_j',
+    file: 'native/core/mixture_vjp.cc',
+    edits: [{ search: 'gj[k] = cz[k] - b[j * D + k];', replace: 'gj[k] = cz[k] - 0.9 * b[j * D + k];' }],
+    tests: [VJP],
+  },
+  {
+    id: 'mixture-vjp-shared-wrong-vector',
+    section: '§10',
+    description: 'the shared-covariance vjp applies C⁻¹ to z instead of u for the − C⁻¹u term',
+    file: 'native/core/mixture_vjp.cc',
+    edits: [{ search: '        apply_precision(q, 0, uu.data(), cu.data());', replace: '        apply_precision(q, 0, zz.data(), cu.data());' }],
+    tests: [VJP],
+  },
   // ---- §11 particle Gibbs and PMMH ----
   {
     id: 'gibbs-backward-weight-after-increment',

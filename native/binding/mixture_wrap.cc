@@ -105,14 +105,17 @@ class MixtureWrap : public Napi::ObjectWrap<MixtureWrap> {
     require_length(info.Env(), u, a.z.length, "same as z");
     require_disjoint(info.Env(), a.out, u);
     std::shared_ptr<const GaussianMixture> model = model_;
-    Async call(info.Env(), "GaussianMixture.vjp", true,
-               a.z.length * model_->components() * (model_->diagonal() ? 4 : 4 * model_->dim()));
+    const bool shared = model_->structure().shared;
+    const int64_t per_element = model_->diagonal() ? 4 * model_->components()
+                                : shared           ? 4 * model_->dim() + 4 * model_->components()
+                                                   : 4 * model_->components() * model_->dim();
+    Async call(info.Env(), "GaussianMixture.vjp", true, a.z.length * per_element);
     call.read(a.z);
     call.read(u);
     call.write(a.out);
-    return call.run([a, u, model](JobError&) {
-      return static_cast<double>(condiff::mixture_vjp(model->prepare(a.alpha, a.sigma2), a.alpha, a.sigma2, a.z.data, u.data,
-                                                      a.rows, a.out.data, a.threads));
+    return call.run([a, u, model, shared](JobError&) {
+      return static_cast<double>(condiff::mixture_vjp(model->prepare(a.alpha, a.sigma2), shared, a.alpha, a.sigma2, a.z.data,
+                                                      u.data, a.rows, a.out.data, a.threads));
     });
   }
 

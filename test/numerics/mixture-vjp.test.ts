@@ -53,11 +53,21 @@ const diagonalSpec: Spec = {
   covariances: [[0.5, 1, 2, 0.3], [1, 1, 1, 1], [2, 0.4, 0.7, 1.5]].map((v) => v.map((x, a) => v.map((_, b) => (a === b ? x : 0)))),
 };
 
+// One dense covariance for every component: the 'shared dense' structure, whose vjp applies C⁻¹
+// twice per row instead of twice per component.
+const sharedCov = [[1, 0.4, -0.2, 0], [0.4, 0.8, 0.1, 0.3], [-0.2, 0.1, 1.5, -0.5], [0, 0.3, -0.5, 0.9]];
+const sharedSpec: Spec = {
+  weights: [0.25, 0.35, 0.4],
+  means: [[2, -1, 0.5, 0], [-1, 1.5, -2, 0.5], [0.5, 0, 1, -1.5]],
+  covariances: [sharedCov, sharedCov, sharedCov],
+};
+
 describe('GaussianMixture vjp (Jᵀu of x̂₀)', () => {
   const cases: Array<[string, Spec, GaussianMixture]> = [
     ['dense, 8-D, three components', eightDimensional(), GaussianMixture.fromJSON(eightDimensional())],
     ['diagonal, 4-D, three components (given as variances)', diagonalSpec,
       GaussianMixture.fromJSON({ weights: diagonalSpec.weights, means: diagonalSpec.means, variances: diagonalSpec.covariances.map((S) => S.map((row, a) => row[a])) })],
+    ['shared dense, 4-D, three components', sharedSpec, GaussianMixture.fromJSON(sharedSpec)],
   ];
   for (const [name, spec, model] of cases) {
     test(`${name}: matches central differences of a float64 score at several times`, async () => {
@@ -75,6 +85,10 @@ describe('GaussianMixture vjp (Jᵀu of x̂₀)', () => {
       }
     });
   }
+
+  test('the shared structure is detected for the shared case', () => {
+    expect(cases[2][2].structure).toBe('shared dense');
+  });
 
   test('bad arguments are named', async () => {
     const m = cases[0][2];
