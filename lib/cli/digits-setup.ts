@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import { OnnxScore } from '../onnx';
 import { Schedule } from '../schedules';
+import { defaultThreads } from '../threads';
 import { MODELS_DIR, DIGIT_DIM, DigitSet, LinearClassifier, loadDigitSet, pickDigits, renderGrid } from '../digits';
 import { isErrorNamed } from '../errors';
 import { UsageError } from './errors';
@@ -20,6 +21,59 @@ export function listFlag<T extends string>(raw: string | undefined, options: rea
   return items as T[];
 }
 
+/** The figures of a row of a digits command's table (per task or mask, and method). */
+export interface DigitsRowFigures {
+  /** Mean squared error ([-1, 1] scale) over the pixels the command scores, digits and samples. */
+  mse: number;
+  /** Root mean variance across a digit's samples, over those pixels and the digits. */
+  spread: number;
+  /** Fraction of samples the classifier puts in the original's class. */
+  agreement: number;
+  /** Samples in the row (digits x completions). */
+  completions: number;
+  seconds: number;
+  /** Largest |pixel| of any raw sample (the data lie in [-1, 1]). */
+  maxAbs: number;
+  /** Network evaluations per sample. */
+  evaluations: number;
+}
+
+/** The flags every digits command takes (parseFlags kinds); each command adds its own. */
+export const DIGITS_FLAGS = {
+  digits: 'value',
+  completions: 'value',
+  methods: 'value',
+  steps: 'value',
+  particles: 'value',
+  'tds-particles': 'value',
+  clip: 'switch',
+  seed: 'value',
+  threads: 'value',
+  out: 'value',
+  'no-picture': 'switch',
+  show: 'value',
+  shown: 'value',
+  json: 'value',
+  model: 'value',
+  classifier: 'value',
+  data: 'value',
+  help: 'switch',
+} as const;
+
+/** The flags every digits command reads: --digits, --completions, --steps, --particles, --tds-particles, --clip, --seed, --threads. */
+export function digitsRunFlags(flags: Flags) {
+  return {
+    digits: integerFlag(flags, 'digits', 10, 1, 360),
+    completions: integerFlag(flags, 'completions', 8, 1, 10000),
+    steps: integerFlag(flags, 'steps', 100, 1, 1000),
+    particles: integerFlag(flags, 'particles', 64, 1, 1 << 20),
+    tdsParticles: integerFlag(flags, 'tds-particles', 8, 1, 1 << 20),
+    clip: flags.has('clip'),
+    seed: integerFlag(flags, 'seed', 0, 0, 2 ** 32 - 1),
+    threads: integerFlag(flags, 'threads', defaultThreads(), 1, 1024),
+  };
+}
+
 export interface DigitsSetup {
   set: DigitSet;
   classifier: LinearClassifier;
@@ -29,13 +83,12 @@ export interface DigitsSetup {
 }
 
 /**
- * Loads the held-out digits, the classifier and the network (files default to models/) and
+ * Loads the held-out digits, the classifier and the network (--data, --classifier, --model;
+ * default models/) and
  * checks that the network is an 8x8 digits model with a step input and at least `steps` levels.
  */
-export async function loadDigitsSetup(
-  files: { model?: string; classifier?: string; data?: string },
-  options: { threads: number; clip: boolean; steps: number },
-): Promise<DigitsSetup> {
+export async function loadDigitsSetup(flags: Flags, options: { threads: number; clip: boolean; steps: number }): Promise<DigitsSetup> {
+  const files = { model: stringFlag(flags, 'model'), classifier: stringFlag(flags, 'classifier'), data: stringFlag(flags, 'data') };
   let set, classifier;
   try {
     set = loadDigitSet(files.data ?? path.join(MODELS_DIR, 'digits-test.json'));

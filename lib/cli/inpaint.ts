@@ -6,12 +6,11 @@
 // seconds) and writes a PNG grid.
 import { replacement, smc, CorrectorOptions } from '../samplers';
 import { tds } from '../tds';
-import { defaultThreads } from '../threads';
 import { MASK_KINDS, MaskKind, digitMask, maskedObservation, completionStats } from '../digits';
 import { CliIO, Progress } from './io';
 import { userInputAsync } from './errors';
 import { parseFlags, integerFlag, numberFlag, stringFlag } from './flags';
-import { listFlag, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
+import { DIGITS_FLAGS, DigitsRowFigures, listFlag, digitsRunFlags, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
 
 export const INPAINT_METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds'] as const;
 export type InpaintMethod = (typeof INPAINT_METHODS)[number];
@@ -45,46 +44,17 @@ The default run takes about a minute on 2 cores.`;
 const MASK_LABELS: Record<MaskKind, string> = { top: 'top half', left: 'left half', random: 'random 50%' };
 
 const FLAGS = {
-  digits: 'value',
-  completions: 'value',
+  ...DIGITS_FLAGS,
   masks: 'value',
-  methods: 'value',
-  steps: 'value',
-  particles: 'value',
-  'tds-particles': 'value',
   'langevin-steps': 'value',
   'langevin-gamma': 'value',
   jumps: 'value',
-  clip: 'switch',
-  seed: 'value',
-  threads: 'value',
-  out: 'value',
-  'no-picture': 'switch',
-  show: 'value',
-  shown: 'value',
-  json: 'value',
-  model: 'value',
-  classifier: 'value',
-  data: 'value',
-  help: 'switch',
 } as const;
 
-/** One row of the table. */
-export interface InpaintRow {
+/** One row of the table: MSE and spread over the hidden pixels; evaluations: score calls × the rows each completion contributes. */
+export interface InpaintRow extends DigitsRowFigures {
   mask: MaskKind;
   method: InpaintMethod;
-  /** Mean squared error on the hidden pixels ([-1, 1] scale), over digits and completions. */
-  mse: number;
-  /** Root mean variance across a digit's completions, over hidden pixels and digits. */
-  spread: number;
-  /** Fraction of completions the classifier puts in the original's class. */
-  agreement: number;
-  completions: number;
-  seconds: number;
-  /** Largest |pixel| of any raw completion (the data lie in [-1, 1]). */
-  maxAbs: number;
-  /** Network evaluations per completion (score calls × the rows each completion contributes). */
-  evaluations: number;
 }
 
 export async function inpaintCommand(args: readonly string[], io: CliIO): Promise<number> {
@@ -94,24 +64,17 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
     return 0;
   }
   const str = (name: string) => stringFlag(flags, name);
-  const digitsWanted = integerFlag(flags, 'digits', 10, 1, 360);
-  const K = integerFlag(flags, 'completions', 8, 1, 10000);
+  const { digits: digitsWanted, completions: K, steps, particles, tdsParticles, clip, seed, threads } = digitsRunFlags(flags);
   const masks = listFlag(str('masks'), MASK_KINDS, 'masks');
   const methods = listFlag(str('methods'), INPAINT_METHODS, 'methods');
-  const steps = integerFlag(flags, 'steps', 100, 1, 1000);
-  const particles = integerFlag(flags, 'particles', 64, 1, 1 << 20);
-  const tdsParticles = integerFlag(flags, 'tds-particles', 8, 1, 1 << 20);
   const langevinSteps = integerFlag(flags, 'langevin-steps', 2, 1, 1000);
   const gamma = numberFlag(flags, 'langevin-gamma', 0.1, { positive: true });
   const jumps = integerFlag(flags, 'jumps', 2, 1, 1000);
-  const clip = flags.has('clip');
-  const seed = integerFlag(flags, 'seed', 0, 0, 2 ** 32 - 1);
-  const threads = integerFlag(flags, 'threads', defaultThreads(), 1, 1024);
   // Checked now, before the network is loaded and anything is sampled.
   const out = digitsOutputs(flags, io, 'inpaint.png');
   const { text, show, shown } = out;
 
-  const setup = await loadDigitsSetup({ model: str('model'), classifier: str('classifier'), data: str('data') }, { threads, clip, steps });
+  const setup = await loadDigitsSetup(flags, { threads, clip, steps });
   const { classifier, model, schedule } = setup;
   try {
     const { chosen, originals, labels, originalsRight, sourceIndices } = heldOutDigits(setup, digitsWanted);

@@ -9,12 +9,11 @@ import { replacement, smc } from '../samplers';
 import { mcgdiff } from '../mcgdiff';
 import { fps } from '../fps';
 import { tds } from '../tds';
-import { defaultThreads } from '../threads';
 import { MaskKind, digitMask, noisyMaskObservation, pooledObservation, restorationStats, Degraded } from '../digits';
 import { CliIO, Progress } from './io';
 import { userInputAsync } from './errors';
-import { parseFlags, integerFlag, numberFlag, stringFlag } from './flags';
-import { listFlag, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
+import { parseFlags, numberFlag, stringFlag } from './flags';
+import { DIGITS_FLAGS, DigitsRowFigures, listFlag, digitsRunFlags, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
 
 export const RESTORE_METHODS = ['replacement', 'smc', 'mcgdiff', 'fps', 'tds'] as const;
 export type RestoreMethod = (typeof RESTORE_METHODS)[number];
@@ -51,50 +50,21 @@ observed mean), restorations per method, the original.
   --show N              digits per task in the picture (default 2); --shown K restorations per method (default 4)
   --json FILE           also write the table and settings as JSON (- for stdout)
   --model FILE.onnx, --classifier FILE.json, --data FILE.json   (default: models/)
-The default run takes a few minutes on 2 cores.`;
+The default run takes about a minute on 2 cores.`;
 
 const TASK_LABELS: Record<RestoreTask, string> = { top: 'noisy, top hidden', left: 'noisy, left hidden', random: 'noisy, random 50%', superres: '2x super-res' };
 
 const FLAGS = {
-  digits: 'value',
-  completions: 'value',
+  ...DIGITS_FLAGS,
   tasks: 'value',
-  methods: 'value',
   noise: 'value',
-  steps: 'value',
-  particles: 'value',
-  'tds-particles': 'value',
   kappa: 'value',
-  clip: 'switch',
-  seed: 'value',
-  threads: 'value',
-  out: 'value',
-  'no-picture': 'switch',
-  show: 'value',
-  shown: 'value',
-  json: 'value',
-  model: 'value',
-  classifier: 'value',
-  data: 'value',
-  help: 'switch',
 } as const;
 
-/** One row of the table. */
-export interface RestoreRow {
+/** One row of the table: MSE and spread over every pixel; evaluations: particles x the steps of the grid the run used. */
+export interface RestoreRow extends DigitsRowFigures {
   task: RestoreTask;
   method: RestoreMethod;
-  /** Mean squared error over every pixel ([-1, 1] scale), over digits and restorations. */
-  mse: number;
-  /** Root mean variance across a digit's restorations, over pixels and digits. */
-  spread: number;
-  /** Fraction of restorations the classifier puts in the original's class. */
-  agreement: number;
-  completions: number;
-  seconds: number;
-  /** Largest |pixel| of any restoration (the data lie in [-1, 1]). */
-  maxAbs: number;
-  /** Network evaluations per restoration: particles x the steps of the grid the run used. */
-  evaluations: number;
 }
 
 /** The observation of digit d for a task: the mask and the noise are functions of (seed, task, d). */
@@ -111,23 +81,16 @@ export async function restoreCommand(args: readonly string[], io: CliIO): Promis
     return 0;
   }
   const str = (name: string) => stringFlag(flags, name);
-  const digitsWanted = integerFlag(flags, 'digits', 10, 1, 360);
-  const K = integerFlag(flags, 'completions', 8, 1, 10000);
+  const { digits: digitsWanted, completions: K, steps, particles, tdsParticles, clip, seed, threads } = digitsRunFlags(flags);
   const tasks = listFlag(str('tasks'), RESTORE_TASKS, 'tasks', DEFAULT_TASKS);
   const methods = listFlag(str('methods'), RESTORE_METHODS, 'methods');
   const noiseStd = numberFlag(flags, 'noise', 0.1, { min: 0, max: 10 });
-  const steps = integerFlag(flags, 'steps', 100, 1, 1000);
-  const particles = integerFlag(flags, 'particles', 64, 1, 1 << 20);
-  const tdsParticles = integerFlag(flags, 'tds-particles', 8, 1, 1 << 20);
   const kappa = numberFlag(flags, 'kappa', 1e-4, { positive: true });
-  const clip = flags.has('clip');
-  const seed = integerFlag(flags, 'seed', 0, 0, 2 ** 32 - 1);
-  const threads = integerFlag(flags, 'threads', defaultThreads(), 1, 1024);
   // Checked now, before the network is loaded and anything is sampled.
   const out = digitsOutputs(flags, io, 'restore.png');
   const { text, show, shown } = out;
 
-  const setup = await loadDigitsSetup({ model: str('model'), classifier: str('classifier'), data: str('data') }, { threads, clip, steps });
+  const setup = await loadDigitsSetup(flags, { threads, clip, steps });
   const { classifier, model, schedule } = setup;
   try {
     const { chosen, originals, labels, originalsRight, sourceIndices } = heldOutDigits(setup, digitsWanted);

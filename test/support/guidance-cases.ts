@@ -74,9 +74,9 @@ function uniforms(seed: number): () => number {
   };
 }
 
-/** n exact draws of p₀(x | cls) (null: p₀(x)). */
-export function exactDraws(cls: number | null, n: number, seed: number): Float32Array {
-  const comps = components(cls), u = uniforms(seed);
+/** n draws of the diagonal mixture `comps` (weights unnormalised), from mulberry32(seed). */
+function drawsOf(comps: Component[], n: number, seed: number): Float32Array {
+  const u = uniforms(seed);
   const total = comps.reduce((a, c) => a + c.w, 0);
   const out = new Float32Array(n * D);
   for (let i = 0; i < n; i++) {
@@ -88,6 +88,11 @@ export function exactDraws(cls: number | null, n: number, seed: number): Float32
     }
   }
   return out;
+}
+
+/** n exact draws of p₀(x | cls) (null: p₀(x)). */
+export function exactDraws(cls: number | null, n: number, seed: number): Float32Array {
+  return drawsOf(components(cls), n, seed);
 }
 
 /** p₀(x | cls) in the form the responsibility oracle reads. */
@@ -256,18 +261,7 @@ function observedComponents(cls: number): Component[] {
 }
 
 function observedDraws(cls: number, n: number, seed: number): Float32Array {
-  const comps = observedComponents(cls), u = uniforms(seed);
-  const total = comps.reduce((a, c) => a + c.w, 0);
-  const out = new Float32Array(n * D);
-  for (let i = 0; i < n; i++) {
-    let p = u() * total, j = 0;
-    while (j < comps.length - 1 && p >= comps[j].w) p -= comps[j++].w;
-    for (let k = 0; k < D; k++) {
-      const g = Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
-      out[i * D + k] = comps[j].m[k] + Math.sqrt(comps[j].v[k]) * g;
-    }
-  }
-  return out;
+  return drawsOf(observedComponents(cls), n, seed);
 }
 
 export const weightedCfgTds = async (scale: number, seed: number) =>
