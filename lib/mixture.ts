@@ -117,6 +117,8 @@ function mixtureMarginals(weights: number[], means: Float64Array, cov: Float64Ar
 
 export class GaussianMixture implements NativeScore {
   readonly dim: number;
+  /** A plain mixture has no classes: samplers refuse `condition` for it (ConditionalGaussianMixture has them). */
+  readonly takesCondition = false;
   readonly components: number;
   readonly parameterization = 'score' as const;
   /** The covariances' structure, detected when the model was built (MATH.md §7). */

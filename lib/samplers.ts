@@ -3,7 +3,7 @@
 // particle filter (SMCDiff).
 import { selectBackend, Backend, BackendName } from './backend';
 import { Schedule, KernelName, isSchedule, customGrid } from './schedules';
-import { ScoreInput, validateScoreInput, modelDim } from './score';
+import { ScoreInput, validateScoreInput, modelDim, ignoresCondition } from './score';
 import { ObservationInput, normalizeObservation, NormalizedObservation, isExactMask, normalizeLinearObservation, LinearObservation, ObservationSvd } from './observation';
 import { svdFilterModel, PinnedPath } from './models/svd-bootstrap';
 import { matchingTimes, observationGrid, pinStarts, pinnedPath, evidenceCorrection } from './matching';
@@ -192,7 +192,16 @@ export function prepare(o: CommonOptions, sampler = 'this sampler'): Prepared {
   if (guidance?.kind === 'cfg' && guidance.weighted && sampler !== 'smc' && sampler !== 'tds') {
     throw new TypeError(`guidance.weighted (classifier-free guidance corrected by weights) is an option of smc and tds only, not of ${sampler}`);
   }
-  const score = guidedScore(validateScoreInput(o.score), guidance);
+  const given = validateScoreInput(o.score);
+  // A class the model never sees would be a silent unconditional answer. Classifier guidance
+  // takes its class through the classifier, so an unconditional model is right there.
+  if (o.condition !== undefined && guidance?.kind !== 'classifier' && ignoresCondition(given)) {
+    throw new TypeError(
+      `condition needs a class-conditional score model (a ConditionalGaussianMixture, an OnnxScore with a class input, or a score callback that reads context.condition); ${String(given)} takes no class` +
+        (guidance?.kind === 'cfg' ? ' (classifier-free guidance needs its conditional and unconditional predictions)' : ''),
+    );
+  }
+  const score = guidedScore(given, guidance);
   if (!isSchedule(o.schedule)) throw typeError('schedule', 'a schedule (schedules.ou(), schedules.vp() or schedules.ddpm())', o.schedule);
   let steps: number, grid: Float64Array;
   if (o.grid !== undefined) {

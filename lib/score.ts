@@ -77,6 +77,15 @@ export function hasNativeScore(m: unknown): m is NativeScore {
   return typeof m === 'object' && m !== null && typeof (m as NativeScore).scoreInto === 'function';
 }
 
+/**
+ * Whether a score model reads context.condition: false for a model known to ignore it (a plain
+ * GaussianMixture, an OnnxScore without a class input), which then refuses `condition`; true or
+ * absent otherwise (a callback may read it).
+ */
+export function ignoresCondition(model: ScoreInput): boolean {
+  return typeof model === 'object' && model !== null && (model as { takesCondition?: unknown }).takesCondition === false;
+}
+
 export function modelDim(model: ScoreInput): number | undefined {
   return typeof model === 'function' ? undefined : model.dim;
 }

@@ -54,6 +54,10 @@ export class OnnxScore implements NativeScore {
   readonly timeScale: number;
   /** The class-label input of a class-conditional network, and its null class (docs/MATH.md §12); null when none. */
   readonly classInput: string | null;
+  /** Whether the network has a class input: without one, samplers refuse `condition`. */
+  get takesCondition(): boolean {
+    return this.classInput !== null;
+  }
   readonly nullClass: number | null;
 
   private readonly layout: OnnxLayout;

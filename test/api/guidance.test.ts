@@ -5,6 +5,7 @@ import { replacement, smc } from '../../lib/samplers';
 import { tds } from '../../lib/tds';
 import { schedules } from '../../lib/schedules';
 import { ConditionalGaussianMixture } from '../../lib/conditional-mixture';
+import { GaussianMixture } from '../../lib/mixture';
 import { NULL_CLASS, ClassifierScore } from '../../lib/guidance';
 import type { ScoreContext } from '../../lib/score';
 import { GUIDED } from '../support/guidance-cases';
@@ -51,6 +52,26 @@ describe('condition', () => {
     await expect(replacement({ ...base, score, samples: 2, condition: [0, -2] })).rejects.toThrow(/condition\[1\] must be an integer class/);
     await expect(replacement({ ...base, score: ConditionalGaussianMixture.fromJSON(GUIDED), samples: 2, condition: 2 }))
       .rejects.toThrow(/the condition of row 0 must be a class in 0 … 1 or -1 \(unconditional\), got 2/);
+  });
+
+  test('a model that takes no class refuses condition (a silent unconditional answer otherwise), except under classifier guidance', async () => {
+    const { classes: _classes, ...plainSpec } = GUIDED;
+    const plain = GaussianMixture.fromJSON(plainSpec);
+    expect(plain.takesCondition).toBe(false);
+    for (const run of [
+      () => replacement({ ...base, score: plain, samples: 2, condition: 0 }),
+      () => smc({ ...base, score: plain, samples: 2, particles: 2, condition: [0, 1] }),
+      () => tds({ ...base, score: plain, samples: 1, particles: 2, condition: 0, observed: { indices: [0], values: [0.5] } }),
+    ]) {
+      await expect(run()).rejects.toThrow(/condition needs a class-conditional score model .*GaussianMixture\(dim 2, 4 components.* takes no class/);
+    }
+    await expect(replacement({ ...base, score: plain, samples: 2, condition: 0, guidance: { kind: 'cfg', scale: 2 } })).rejects.toThrow(/takes no class \(classifier-free guidance needs/);
+    // Classifier guidance reads the class through its classifier: the unconditional model is right.
+    const classifierGradient = (z: Float32Array) => new Float32Array(z.length);
+    const r = await replacement({ ...base, score: plain, samples: 2, condition: 0, guidance: { kind: 'classifier', scale: 1, classifierGradient } });
+    expect(r.samples.length).toBe(4);
+    // The same model without condition runs.
+    expect((await replacement({ ...base, score: plain, samples: 2 })).samples.length).toBe(4);
   });
 });
 

@@ -84,4 +84,13 @@ describe('the shipped class-conditional digits network (models/digits-cond-eps.o
     // Measured (tools/digits-guidance.ts, 100 steps): 99% of CFG w = 1 draws are classified as asked.
     expect(agree).toBeGreaterThanOrEqual(16);
   });
+
+  test('a network without a class input refuses condition; one with a class input takes it', async () => {
+    const plain = await load(fixture('gmm-eps-step'));
+    expect(plain.classInput).toBeNull();
+    expect(plain.takesCondition).toBe(false);
+    expect((await load(fixture('gmm-cond-score'))).takesCondition).toBe(true);
+    await expect(replacement({ score: plain, schedule: plain.trainingSchedule!, steps: 2, observed: { indices: [], values: [] }, samples: 1, condition: 0 }))
+      .rejects.toThrow(/condition needs a class-conditional score model .* takes no class/);
+  });
 });
