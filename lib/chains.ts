@@ -55,9 +55,17 @@ export interface ParticleGibbsOptions extends ChainOptions {
   initialParticles?: number;
   /**
    * Holds every chain's Y path fixed (no refresh): (S + 1) × d_Y values by grid index, row 0
-   * the observed values. The chains then target p_θ(X_0 | that path) exactly.
+   * the observed values, for every chain; or one path per chain, K × (S + 1) × d_Y chain-major,
+   * whose row 0 is that chain's own Y_0 (observed.values then gives only the coordinates' count;
+   * a joint test draws Y_0 per chain, docs/MATH.md §11). The chains then target
+   * p_θ(X_0 | their path) exactly.
    */
   contextPath?: ArrayLike<number>;
+  /**
+   * Each chain's first reference X path instead of a bootstrap-filter run's: K × (S + 1) × d_X
+   * chain-major, by grid index (row 0 is X_0). Needs contextPath (the Y paths it goes with).
+   */
+  initialReference?: ArrayLike<number>;
 }
 
 export interface PmmhOptions extends ChainOptions {
@@ -188,11 +196,12 @@ async function sweepRun(
   return { chosen: csmc.choosePaths(result.logWeights, result.ancestry), logEvidence: result.logEvidence };
 }
 
-/** Writes chain r's state (X_0 from `x0`, Y_0 the observed values) as sweep m's row of `chains`. */
-function record(s: Shape, chains: Float32Array, r: number, m: number, x0: ArrayLike<number>, x0At: number): void {
+/** Writes chain r's state (X_0 from `x0`, Y_0 from row 0 of its Y path) as sweep m's row of `chains`. */
+function record(s: Shape, chains: Float32Array, r: number, m: number, x0: ArrayLike<number>, x0At: number, yPath: Float32Array): void {
   const { p } = s;
   const row = (r * s.sweeps + m) * p.dim;
-  p.obs.indices.forEach((c, j) => (chains[row + c] = p.obs.values[j]));
+  const dY = p.obs.indices.length;
+  p.obs.indices.forEach((c, j) => (chains[row + c] = yPath[r * dY + j]));
   p.obs.latent.forEach((c, j) => (chains[row + c] = x0[x0At + j]));
 }
 
@@ -220,20 +229,47 @@ function sameLatent(a: Float32Array, aAt: number, b: Float32Array, bAt: number, 
   return true;
 }
 
-/** A fixed Y path given by the user, (S + 1) × d_Y, repeated for every chain. */
+/**
+ * Fixed Y paths given by the user: (S + 1) × d_Y repeated for every chain (row 0 the observed
+ * values), or K × (S + 1) × d_Y, one per chain (row 0 that chain's Y_0). Internal layout
+ * (S + 1) × K × d_Y by grid index.
+ */
 function fixedContextPath(p: MaskPrepared, chains: number, given: ArrayLike<number>): Float32Array {
-  const dY = p.obs.indices.length, S = p.steps;
-  if (typeof given !== 'object' || given === null || typeof (given as ArrayLike<number>).length !== 'number') {
-    throw typeError('contextPath', `an array of (steps + 1) x observed coordinates = ${(S + 1) * dY} numbers`, given);
-  }
-  if (given.length !== (S + 1) * dY) throw rangeError('contextPath.length', `(steps + 1) x observed coordinates = ${(S + 1) * dY}`, given.length);
+  const dY = p.obs.indices.length, S = p.steps, one = (S + 1) * dY;
+  const expected = `(steps + 1) x observed coordinates = ${one} numbers, or ${chains} (samples) times that, one path per chain`;
+  if (typeof given !== 'object' || given === null || typeof (given as ArrayLike<number>).length !== 'number') throw typeError('contextPath', `an array of ${expected}`, given);
+  const perChain = given.length === chains * one;
+  if (given.length !== one && !perChain) throw rangeError('contextPath.length', expected, given.length);
   const out = new Float32Array((S + 1) * chains * dY);
-  for (let g = 0; g <= S; g++) {
-    for (let j = 0; j < dY; j++) {
-      const v = given[g * dY + j];
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw typeError(`contextPath[${g * dY + j}]`, 'a finite number', v);
-      if (g === 0 && Math.fround(v) !== p.obs.values[j]) throw rangeError(`contextPath[${j}]`, `the observed value ${Number(p.obs.values[j].toPrecision(7))} (row 0 is the data)`, v);
-      for (let r = 0; r < chains; r++) out[(g * chains + r) * dY + j] = v;
+  for (let r = 0; r < (perChain ? chains : 1); r++) {
+    for (let g = 0; g <= S; g++) {
+      for (let j = 0; j < dY; j++) {
+        const at = r * one + g * dY + j, v = given[at];
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw typeError(`contextPath[${at}]`, 'a finite number', v);
+        if (!perChain && g === 0 && Math.fround(v) !== p.obs.values[j]) throw rangeError(`contextPath[${j}]`, `the observed value ${Number(p.obs.values[j].toPrecision(7))} (row 0 is the data)`, v);
+        if (perChain) out[(g * chains + r) * dY + j] = v;
+        else for (let c = 0; c < chains; c++) out[(g * chains + c) * dY + j] = v;
+      }
+    }
+  }
+  return out;
+}
+
+/** The user's first references, K × (S + 1) × d_X chain-major, into (S + 1) × K × d_X. */
+function initialReferencePaths(p: MaskPrepared, chains: number, given: ArrayLike<number>): Float32Array {
+  const dX = p.obs.latent.length, S = p.steps, one = (S + 1) * dX;
+  if (typeof given !== 'object' || given === null || typeof (given as ArrayLike<number>).length !== 'number') {
+    throw typeError('initialReference', `an array of samples x (steps + 1) x latent coordinates = ${chains * one} numbers`, given);
+  }
+  if (given.length !== chains * one) throw rangeError('initialReference.length', `samples x (steps + 1) x latent coordinates = ${chains * one}`, given.length);
+  const out = new Float32Array(chains * one);
+  for (let r = 0; r < chains; r++) {
+    for (let g = 0; g <= S; g++) {
+      for (let j = 0; j < dX; j++) {
+        const at = r * one + g * dX + j, v = given[at];
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw typeError(`initialReference[${at}]`, 'a finite number', v);
+        out[(g * chains + r) * dX + j] = v;
+      }
     }
   }
   return out;
@@ -257,7 +293,11 @@ export async function particleGibbs(options: ParticleGibbsOptions): Promise<Part
   const K = s.chains, S = p.steps, D = p.dim;
   const lat = p.obs.latent, obs = p.obs.indices, dX = lat.length, dY = obs.length;
   const fixed = options.contextPath !== undefined;
+  if (options.initialReference !== undefined && !fixed) {
+    throw new TypeError('initialReference needs contextPath: a first reference X path goes with the Y path it was drawn with');
+  }
   const yPath = fixed ? fixedContextPath(p, K, options.contextPath!) : await forwardPath(p, K);
+  const given = options.initialReference !== undefined ? initialReferencePaths(p, K, options.initialReference) : null;
   const tr = transitions(p);
   const chains = new Float32Array(K * s.sweeps * D);
   const check = () => {
@@ -265,8 +305,11 @@ export async function particleGibbs(options: ParticleGibbsOptions): Promise<Part
   };
 
   check();
-  // The first reference: one bootstrap-filter run's path per chain (sweep index 0).
-  let current = (await sweepRun(p, options, s, yPath, null, 0, 'weight', sampling, initialParticles)).chosen;
+  // The first reference: the user's, or one bootstrap-filter run's path per chain (sweep index 0).
+  // Only its path is read while the Y paths are fixed (no refresh needs its density).
+  let current: ChosenPaths = given
+    ? { path: given, finalIndex: new Int32Array(K), logDensity: new Float64Array(K).fill(NaN) }
+    : (await sweepRun(p, options, s, yPath, null, 0, 'weight', sampling, initialParticles)).chosen;
   let moves = 0, accepted = 0;
   const proposal = new Float32Array((S + 1) * K * D);
   const xi = new Float32Array(S * D);
@@ -276,7 +319,7 @@ export async function particleGibbs(options: ParticleGibbsOptions): Promise<Part
     const next = (await sweepRun(p, options, s, yPath, current.path, m, selection, sampling)).chosen;
     for (let r = 0; r < K; r++) {
       if (!sameLatent(next.path, r * dX, current.path, r * dX, dX)) moves++;
-      record(s, chains, r, m - 1, next.path, r * dX);
+      record(s, chains, r, m - 1, next.path, r * dX, yPath);
     }
     current = next;
     if (!fixed) {
@@ -400,7 +443,7 @@ export async function pmmh(options: PmmhOptions): Promise<PmmhResult> {
         x0.set(next.x0.subarray(r * dX, (r + 1) * dX), r * dX);
         for (let g = 1; g <= S; g++) for (let j = 0; j < dY; j++) yPath[(g * K + r) * dY + j] = proposal[(g * K + r) * dY + j];
       }
-      record(s, chains, r, m - 1, x0, r * dX);
+      record(s, chains, r, m - 1, x0, r * dX, yPath);
     }
     options.onSweep?.({ sweep: m, sweeps: s.sweeps });
   }

@@ -25,7 +25,7 @@ import { CHOICE_CASE } from '../test/support/output-choice';
 import { MIXTURE_CASES } from '../test/support/mixture-cases';
 import { TDS_CASES } from '../test/support/tds-cases';
 import { SVD_FILTER_CASES, MIXTURE_FLOOR_CASES, CONVERGENCE_CASE } from '../test/support/svd-filter-cases';
-import { T1_CASES, T3_CASES, EVIDENCE_ONLY_CASE } from '../test/support/gibbs-cases';
+import { T1_CASES, T3_CASES, EVIDENCE_ONLY_CASE, GEWEKE_CASES } from '../test/support/gibbs-cases';
 import { MIXTURE_CHAIN_CASE } from '../test/support/gibbs-mixture';
 import { GUIDANCE_CASES } from '../test/support/guidance-cases';
 import { DPS_CASES } from '../test/support/dps-cases';
@@ -34,7 +34,7 @@ import { MCGDIFF_CASES, MCGDIFF_CONVERGENCE_CASES, MCGDIFF_MIXTURE_CASES } from 
 
 const ALL: StatCase[] = [
   ...KALMAN_CASES, ...TRANSITION_CASES, ...CORRECTOR_CASES, CHOICE_CASE, ...MIXTURE_CASES, ...SVD_FILTER_CASES, ...MIXTURE_FLOOR_CASES, CONVERGENCE_CASE,
-  ...TDS_CASES, ...T1_CASES, ...T3_CASES, EVIDENCE_ONLY_CASE, MIXTURE_CHAIN_CASE,
+  ...TDS_CASES, ...T1_CASES, ...T3_CASES, EVIDENCE_ONLY_CASE, ...GEWEKE_CASES, MIXTURE_CHAIN_CASE,
   ...GUIDANCE_CASES, ...DPS_CASES,
   ...MCGDIFF_CASES, ...MCGDIFF_CONVERGENCE_CASES, ...MCGDIFF_MIXTURE_CASES, ...FPS_MIXTURE_CASES,
 ];

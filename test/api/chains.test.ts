@@ -16,6 +16,28 @@ const base = {
 const pg = (o: Partial<ParticleGibbsOptions> = {}) => particleGibbs({ ...base, ...o } as ParticleGibbsOptions);
 const mh = (o: Partial<PmmhOptions> = {}) => pmmh({ ...base, ...o } as PmmhOptions);
 
+describe('per-chain context paths and first references', () => {
+  const S = 8, K = 3;
+  const shared = Array.from({ length: S + 1 }, (_, g) => (g === 0 ? 0.7 : 0.7 * Math.exp(-0.3 * g)));
+  test('one path given once or repeated per chain gives the same bytes', async () => {
+    const a = await pg({ contextPath: shared });
+    const b = await pg({ contextPath: Array.from({ length: K }, () => shared).flat() });
+    expect(Array.from(b.chains)).toEqual(Array.from(a.chains));
+  });
+  test("each chain keeps its own Y_0 (row 0 of its path), and a given first reference replaces the filter's", async () => {
+    const perChain = [0.7, -1.2, 2].flatMap((y0) => shared.map((v, g) => (g === 0 ? y0 : v)));
+    const r = await pg({ contextPath: perChain });
+    const [, M, D] = r.chainsShape;
+    [0.7, -1.2, 2].forEach((y0, c) => {
+      for (let m = 0; m < M; m++) expect(r.chains[(c * M + m) * D + 1]).toBeCloseTo(y0, 6);
+    });
+    const reference = Array.from({ length: K * (S + 1) * 2 }, (_, i) => 0.1 * Math.sin(i));
+    const withRef = await pg({ contextPath: perChain, initialReference: reference });
+    expect(Array.from(withRef.chains)).not.toEqual(Array.from(r.chains));
+    expect(Array.from((await pg({ contextPath: perChain, initialReference: reference })).chains)).toEqual(Array.from(withRef.chains));
+  });
+});
+
 describe('option errors', () => {
   test.each([
     ['sweeps', { sweeps: 0 }, 'RangeError', /^sweeps must be a positive integer \(at most 65535\), got 0$/],
@@ -33,7 +55,9 @@ describe('option errors', () => {
     ['finalNoise', { finalNoise: true }, 'TypeError', /^finalNoise is not supported by particleGibbs/],
     ['onStep', { onStep: () => undefined }, 'TypeError', /^onStep is not supported by particleGibbs: it reports each sweep through onSweep$/],
     ['misspelt', { sweep: 3 }, 'TypeError', /^unknown option "sweep" for particleGibbs \(did you mean "sweeps"\?\)$/],
-    ['contextPath length', { contextPath: [0.7, 1] }, 'RangeError', /^contextPath\.length must be \(steps \+ 1\) x observed coordinates = 9, got 2$/],
+    ['contextPath length', { contextPath: [0.7, 1] }, 'RangeError', /^contextPath\.length must be \(steps \+ 1\) x observed coordinates = 9 numbers, or 3 \(samples\) times that, one path per chain, got 2$/],
+    ['initialReference without contextPath', { initialReference: [] }, 'TypeError', /^initialReference needs contextPath/],
+    ['initialReference length', { contextPath: new Array(9).fill(0.7), initialReference: [1, 2] }, 'RangeError', /^initialReference\.length must be samples x \(steps \+ 1\) x latent coordinates = \d+, got 2$/],
     ['contextPath row 0', { contextPath: new Array(9).fill(0) }, 'RangeError', /^contextPath\[0\] must be the observed value 0\.7.* \(row 0 is the data\), got 0$/],
     ['contextPath value', { contextPath: [0.7, NaN, 0, 0, 0, 0, 0, 0, 0] }, 'TypeError', /^contextPath\[1\] must be a finite number, got NaN$/],
   ] as const)('particleGibbs %s %p', async (_n, o, name, message) => {

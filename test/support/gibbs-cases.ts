@@ -342,3 +342,97 @@ export const EVIDENCE_ONLY_CASE: StatCase = {
     return [lower('evidence-only PMMH: |innovation z|', Math.abs(innovationZ(COUPLED, config('ou × euler'), result.contextPath, T3_SIZES.samples)), 10)];
   },
 };
+
+// ---- T3′: the Geweke-style joint test (docs/MATH.md §11) ---------------------------------------
+// The sweep's chain as a joint law of both paths: Z_S ~ N(0, I), Z_{i−1} ~ N(A_i Z_i + c_i,
+// diag(v_i on X, w_i on Y)) (sweepChain's blocks). Its X-path-given-Y-path conditional is what a
+// conditional SMC sweep leaves invariant, so alternating a sweep with a fresh
+// (X_{1:S}, Y_{0:S}) | X_0 from this Gaussian keeps X_0's marginal, with no posterior anywhere.
+
+/** Mean and covariance of (Z_0, …, Z_S), each Z_g = [X (d_X), Y (d_Y)], as one Gaussian (float64). */
+function jointPathLaw(chain: LinearGaussianChain): { mean: number[]; cov: number[][]; dZ: number; S: number } {
+  const S = chain.steps.length, dX = chain.latent.length, dY = chain.observed.length, dZ = dX + dY, n = (S + 1) * dZ;
+  // Z_g = M_g ε + k_g with ε ~ N(0, I_n): ε's block g drives Z_g's own noise.
+  const M: number[][][] = new Array(S + 1), k: number[][] = new Array(S + 1);
+  M[S] = Array.from({ length: dZ }, (_, a) => Array.from({ length: n }, (_, b) => (b === S * dZ + a ? 1 : 0)));
+  k[S] = new Array<number>(dZ).fill(0);
+  for (let i = S; i >= 1; i--) {
+    const st = chain.steps[i - 1];
+    const A = [...st.AXX.map((row, a) => [...row, ...st.AXY[a]]), ...st.AYX.map((row, a) => [...row, ...st.AYY[a]])];
+    const c = [...st.cX, ...st.cY];
+    M[i - 1] = matmul(A, M[i]);
+    for (let a = 0; a < dZ; a++) M[i - 1][a][(i - 1) * dZ + a] += Math.sqrt(a < dX ? st.v : st.w);
+    k[i - 1] = matvec(A, k[i]).map((x, a) => x + c[a]);
+  }
+  const all = M.flat();
+  return { mean: k.flat(), cov: symmetrize(matmul(all, transpose(all))), dZ, S };
+}
+
+/** Two sweeps per iteration: the second's reference is the first's sampled path (ancestry or backward), so the path sampling is exercised. */
+export const GEWEKE_SIZES = { chains: 1000, iterations: 40, particles: 8, sweeps: 2 };
+
+/**
+ * T3′ on a problem and kernel: K chains start from X_0 of exact joint draws; each iteration draws
+ * (X_{1:S}, Y_{0:S}) | X_0 (test-side Gaussian conditioning, the test's own normals) and runs
+ * GEWEKE_SIZES.sweeps sweeps with that Y path and X path as the first reference (contextPath and
+ * initialReference, one per chain); X_0 after the last sweep goes on. Batch means over chains of the whitened X_0 and its square minus 1.
+ */
+export async function gewekeChecks(p: GibbsProblem, cfg: KernelConfig, seed: number, o: Partial<ParticleGibbsOptions> = {}, bound = 6): Promise<Check[]> {
+  const chain = sweepChain(p, cfg);
+  const { mean, cov, dZ, S } = jointPathLaw(chain);
+  const dX = chain.latent.length, dY = chain.observed.length, K = GEWEKE_SIZES.chains;
+  const x0Idx = Array.from({ length: dX }, (_, a) => a);
+  const restIdx = Array.from({ length: (S + 1) * dZ }, (_, i) => i).filter((i) => i >= dX);
+  // X_0's marginal, and the law of the rest given X_0: mean m_r + G (x0 − m_0), covariance C_rr − G C_0r.
+  const C00 = block(cov, x0Idx, x0Idx), G = matmul(block(cov, restIdx, x0Idx), spdInverse(C00));
+  const condCov = symmetrize(block(cov, restIdx, restIdx).map((row, r) => row.map((x, c) => x - matmul(G, block(cov, x0Idx, restIdx))[r][c])));
+  const L = cholesky(condCov.map((row, r) => row.map((x, c) => x + (r === c ? 1e-12 : 0))));
+  const L0 = cholesky(C00);
+  const normal = testNormals(seed + 101);
+  const m0 = x0Idx.map((i) => mean[i]);
+  let x0 = Array.from({ length: K }, () => matvec(L0, x0Idx.map(() => normal())).map((x, a) => x + m0[a]));
+  const e1: number[][] = Array.from({ length: dX }, () => new Array<number>(K).fill(0));
+  const e2: number[][] = Array.from({ length: dX }, () => new Array<number>(K).fill(0));
+  const W = cholesky(C00);
+  const n = GEWEKE_SIZES.iterations;
+  for (let it = 0; it < n; it++) {
+    const contextPath = new Float64Array(K * (S + 1) * dY), initialReference = new Float64Array(K * (S + 1) * dX);
+    for (let r = 0; r < K; r++) {
+      const shift = matvec(G, x0[r].map((x, a) => x - m0[a]));
+      const noise = matvec(L, restIdx.map(() => normal()));
+      const z = new Array<number>((S + 1) * dZ);
+      x0Idx.forEach((i, a) => (z[i] = x0[r][a]));
+      restIdx.forEach((i, j) => (z[i] = mean[i] + shift[j] + noise[j]));
+      for (let g = 0; g <= S; g++) {
+        for (let a = 0; a < dX; a++) initialReference[(r * (S + 1) + g) * dX + a] = z[g * dZ + a];
+        for (let b = 0; b < dY; b++) contextPath[(r * (S + 1) + g) * dY + b] = z[g * dZ + dX + b];
+      }
+    }
+    const result = await particleGibbs({
+      ...chainOptions(p, cfg, seed * 1000 + it, { samples: K, particles: GEWEKE_SIZES.particles, sweeps: GEWEKE_SIZES.sweeps, burnIn: 0 }),
+      contextPath, initialReference, ...o,
+    });
+    const D = result.chainsShape[2];
+    const last = GEWEKE_SIZES.sweeps - 1;
+    x0 = Array.from({ length: K }, (_, r) => chain.latent.map((c) => result.chains[(r * GEWEKE_SIZES.sweeps + last) * D + c]));
+    for (let r = 0; r < K; r++) {
+      const e = forwardSubstitute(W, x0[r].map((x, a) => x - m0[a]));
+      for (let a = 0; a < dX; a++) {
+        e1[a][r] += e[a] / n;
+        e2[a][r] += (e[a] * e[a] - 1) / n;
+      }
+    }
+  }
+  const out: Check[] = [];
+  for (let a = 0; a < dX; a++) {
+    out.push(abs(`${p.name}, ${cfg.name}: T3′ whitened X_0 mean z ${a}`, zScore(e1[a]), bound));
+    out.push(abs(`${p.name}, ${cfg.name}: T3′ whitened X_0 second moment z ${a}`, zScore(e2[a]), bound));
+  }
+  return out;
+}
+
+export const GEWEKE_CASES: StatCase[] = (['ancestry', 'backward'] as const).map((pathSampling) => ({
+  name: `gibbs T3′: sweeps alternating with fresh paths given X_0 keep its marginal (2-D coupled, ou × euler, ${pathSampling})`,
+  seed: 61,
+  run: (seed: number) => gewekeChecks(COUPLED, config('ou × euler'), seed, { pathSampling }),
+}));
