@@ -243,7 +243,7 @@ export class GaussianMixture implements NativeScore {
   /**
    * n exact draws from p_0(x | y), as n x D rows: for an exact mask with the observed
    * coordinates filled in; otherwise every coordinate drawn, component by its posterior weight
-   * (purpose exactComponent), then by perturbation (Matheron's rule, lib/linear-gaussian.ts):
+   * (purpose exactComponent), then by perturbation (Matheron's rule, docs/MATH.md §8; lib/linear-gaussian.ts):
    * x = m_j + R_j ξ with R_j R_j^T = Σ_j and e = σ_y ζ, each row's D + r normals (ξ, ζ) from
    * purpose exactNormal, and the draw x + K_j (y' − A' x − e). Per draw O(D r) after a root of
    * each prior covariance (its square roots for diagonal structures).

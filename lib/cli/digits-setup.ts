@@ -38,6 +38,42 @@ export interface DigitsRowFigures {
   evaluations: number;
 }
 
+/**
+ * Sums one row's figures over its digits: each digit's K samples add their statistics (from
+ * completionStats or restorationStats) and their run's seconds.
+ */
+export class RowTotals {
+  private se = 0;
+  private variance = 0;
+  private agree = 0;
+  private total = 0;
+  private digits = 0;
+  private seconds = 0;
+  private maxAbs = 0;
+
+  add(st: { mse: number; variance: number; agree: number; maxAbs: number }, samples: number, seconds: number): void {
+    this.se += st.mse * samples;
+    this.variance += st.variance;
+    this.agree += st.agree;
+    this.total += samples;
+    this.digits++;
+    this.seconds += seconds;
+    this.maxAbs = Math.max(this.maxAbs, st.maxAbs);
+  }
+
+  figures(evaluations: number): DigitsRowFigures {
+    return {
+      mse: this.se / this.total, spread: Math.sqrt(this.variance / this.digits), agreement: this.agree / this.total,
+      completions: this.total, seconds: this.seconds, maxAbs: this.maxAbs, evaluations,
+    };
+  }
+}
+
+/** A row of the printed table: the task or mask, the method, then the figures. */
+export function tableLine(first: string, method: string, row: DigitsRowFigures): string {
+  return `| ${first} | ${method} | ${row.mse.toFixed(4)} | ${row.spread.toFixed(3)} | ${row.agreement.toFixed(3)} | ${row.maxAbs.toFixed(2)} | ${row.evaluations} | ${row.seconds.toFixed(1)} |\n`;
+}
+
 /** The flags every digits command takes (parseFlags kinds); each command adds its own. */
 export const DIGITS_FLAGS = {
   digits: 'value',

@@ -10,7 +10,7 @@ import { MASK_KINDS, MaskKind, digitMask, maskedObservation, completionStats } f
 import { CliIO, Progress } from './io';
 import { userInputAsync } from './errors';
 import { parseFlags, integerFlag, numberFlag, stringFlag } from './flags';
-import { DIGITS_FLAGS, DigitsRowFigures, listFlag, digitsRunFlags, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
+import { DIGITS_FLAGS, DigitsRowFigures, RowTotals, tableLine, listFlag, digitsRunFlags, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
 
 export const INPAINT_METHODS = ['replacement', 'langevin', 'repaint', 'smc', 'tds'] as const;
 export type InpaintMethod = (typeof INPAINT_METHODS)[number];
@@ -97,7 +97,7 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
       const maskOf = chosen.map((_, d) => digitMask(mask, seed * 7919 + d * 31 + mi));
       for (const method of methods) {
         const progress = new Progress(io, `${mask} / ${method}`);
-        let se = 0, variance = 0, agree = 0, total = 0, seconds = 0, maxAbs = 0, hiddenRuns = 0;
+        const totals = new RowTotals();
         const completions: Float32Array[] = [];
         try {
           for (let d = 0; d < chosen.length; d++) {
@@ -120,17 +120,11 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
                   ? tds({ ...common, particles: tdsParticles, gradient: 'identity' })
                   : replacement({ ...common, corrector: corrector(method) }),
             );
-            seconds += r.seconds;
             const st = completionStats(r.samples, originals[d], maskOf[d], labels[d], classifier);
             if (st.observedMismatches > 0 || st.nonFinite > 0) {
               throw new Error(`${method} on digit ${d} (${mask}): ${st.observedMismatches} observed pixels changed, ${st.nonFinite} non-finite values`);
             }
-            se += st.mse * K;
-            variance += st.variance;
-            hiddenRuns++;
-            agree += st.agree;
-            total += K;
-            maxAbs = Math.max(maxAbs, st.maxAbs);
+            totals.add(st, K, r.seconds);
             completions.push(r.samples);
           }
         } finally {
@@ -143,11 +137,9 @@ export async function inpaintCommand(args: readonly string[], io: CliIO): Promis
           : method === 'langevin' ? steps * (1 + langevinSteps)
           : method === 'repaint' ? steps * (1 + jumps)
           : steps;
-        const row: InpaintRow = { mask, method, mse: se / total, spread: Math.sqrt(variance / hiddenRuns), agreement: agree / total, completions: total, seconds, maxAbs, evaluations };
+        const row: InpaintRow = { mask, method, ...totals.figures(evaluations) };
         rows.push(row);
-        text.write(
-          `| ${mask} | ${method} | ${row.mse.toFixed(4)} | ${row.spread.toFixed(3)} | ${row.agreement.toFixed(3)} | ${row.maxAbs.toFixed(2)} | ${row.evaluations} | ${row.seconds.toFixed(1)} |\n`,
-        );
+        text.write(tableLine(mask, method, row));
       }
       // Different digits for each mask: the picture shows digits mi * show, mi * show + 1, ...
       for (let j = 0; j < Math.min(show, chosen.length); j++) {

@@ -13,7 +13,7 @@ import { MaskKind, digitMask, noisyMaskObservation, pooledObservation, restorati
 import { CliIO, Progress } from './io';
 import { userInputAsync } from './errors';
 import { parseFlags, numberFlag, stringFlag } from './flags';
-import { DIGITS_FLAGS, DigitsRowFigures, listFlag, digitsRunFlags, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
+import { DIGITS_FLAGS, DigitsRowFigures, RowTotals, tableLine, listFlag, digitsRunFlags, loadDigitsSetup, digitsOutputs, heldOutDigits, DigitsGrid, writeJsonTable } from './digits-setup';
 
 export const RESTORE_METHODS = ['replacement', 'smc', 'mcgdiff', 'fps', 'tds'] as const;
 export type RestoreMethod = (typeof RESTORE_METHODS)[number];
@@ -110,7 +110,8 @@ export async function restoreCommand(args: readonly string[], io: CliIO): Promis
       const degraded = originals.map((o, d) => degrade(task, o, noiseStd, seed, d, ti));
       for (const method of methods) {
         const progress = new Progress(io, `${task} / ${method}`);
-        let se = 0, variance = 0, agree = 0, total = 0, seconds = 0, maxAbs = 0, evaluations = 0;
+        const totals = new RowTotals();
+        let evaluations = 0;
         const restorations: Float32Array[] = [];
         try {
           for (let d = 0; d < chosen.length; d++) {
@@ -137,26 +138,19 @@ export async function restoreCommand(args: readonly string[], io: CliIO): Promis
               const res = method === 'smc' ? await smc({ ...common, particles }) : method === 'mcgdiff' ? await mcgdiff({ ...common, particles, kappa }) : await fps({ ...common, particles });
               return { samples: res.samples, seconds: res.seconds, evaluations: particles * (res.grid.length - 1) };
             });
-            seconds += r.seconds;
             evaluations = Math.max(evaluations, r.evaluations);
             const st = restorationStats(r.samples, originals[d], labels[d], classifier);
             if (st.nonFinite > 0) throw new Error(`${method} on digit ${d} (${task}): ${st.nonFinite} non-finite values`);
-            se += st.mse * K;
-            variance += st.variance;
-            agree += st.agree;
-            total += K;
-            maxAbs = Math.max(maxAbs, st.maxAbs);
+            totals.add(st, K, r.seconds);
             restorations.push(r.samples);
           }
         } finally {
           progress.clear();
         }
         perMethod.set(method, restorations);
-        const row: RestoreRow = { task, method, mse: se / total, spread: Math.sqrt(variance / chosen.length), agreement: agree / total, completions: total, seconds, maxAbs, evaluations };
+        const row: RestoreRow = { task, method, ...totals.figures(evaluations) };
         rows.push(row);
-        text.write(
-          `| ${task} | ${method} | ${row.mse.toFixed(4)} | ${row.spread.toFixed(3)} | ${row.agreement.toFixed(3)} | ${row.maxAbs.toFixed(2)} | ${row.evaluations} | ${row.seconds.toFixed(1)} |\n`,
-        );
+        text.write(tableLine(task, method, row));
       }
       // Different digits for each task: the picture shows digits ti * show, ti * show + 1, ...
       for (let j = 0; j < Math.min(show, chosen.length); j++) {

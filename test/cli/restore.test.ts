@@ -46,9 +46,12 @@ describe('condiff restore', () => {
     expect(bytes.readUInt32BE(20)).toBeGreaterThan(2 * 40);
   });
 
-  test('the same seed gives the same table; --noise 0 observes exactly', async () => {
+  test('the same seed gives the same table, the table goes to stderr when the JSON takes stdout; --noise 0 runs', async () => {
     const args = ['restore', '--digits', '1', '--completions', '2', '--steps', '8', '--particles', '4', '--tasks', 'top', '--methods', 'smc,fps', '--no-picture', '--threads', '1', '--json', '-'];
-    const a = JSON.parse((await runCli(args)).data.toString()), b = JSON.parse((await runCli(args)).data.toString());
+    const first = await runCli(args);
+    expect(first.stderr).toMatch(/\| top \| smc \| /);
+    expect(first.stdout).toBe('');
+    const a = JSON.parse(first.data.toString()), b = JSON.parse((await runCli(args)).data.toString());
     expect(b.rows.map((x: { mse: number }) => x.mse)).toEqual(a.rows.map((x: { mse: number }) => x.mse));
     const exact = await runCli([...args.slice(0, -2), '--noise', '0']);
     expect(exact.code).toBe(0);
