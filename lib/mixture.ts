@@ -266,13 +266,26 @@ export class GaussianMixture implements NativeScore {
     const g = linearGains(p, obs!);
     const D = this.dim, J = g.weights.length, r = g.rows, W = D + r;
     const diagonal = !this.structure.endsWith('dense');
-    const roots = Array.from({ length: J }, (_, j) => {
-      const sigma = p.covariances.subarray(j * D * D, (j + 1) * D * D);
-      if (diagonal) return Float64Array.from({ length: D }, (_, k) => Math.sqrt(sigma[k * D + k]));
-      const l = choleskyFactor(sigma, D);
-      if (!l) throw new Error(`internal: covariances[${j}] passed the constructor's positive-definite check but has no Cholesky factor`);
-      return l;
-    });
+    const cov = (j: number) => p.covariances.subarray(j * D * D, (j + 1) * D * D);
+    const sameAsFirst = (j: number) => {
+      const a = cov(0), b = cov(j);
+      for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+      return true;
+    };
+    const roots: Float64Array[] = [];
+    for (let j = 0; j < J; j++) {
+      const sigma = cov(j);
+      if (diagonal) {
+        roots.push(Float64Array.from({ length: D }, (_, k) => Math.sqrt(sigma[k * D + k])));
+      } else if (j > 0 && sameAsFirst(j)) {
+        // One covariance for every component (a shared dense structure): one O(D³) factor.
+        roots.push(roots[0]);
+      } else {
+        const l = choleskyFactor(sigma, D);
+        if (!l) throw new Error(`internal: covariances[${j}] passed the constructor's positive-definite check but has no Cholesky factor`);
+        roots.push(l);
+      }
+    }
     const xi = new Float32Array(n * W);
     await native.normals(xi, { seed, run, step: 0, purpose: native.purposes.exactNormal }, 0, threads);
     const cdf = new Float64Array(J);
