@@ -61,23 +61,20 @@ export function matchingTimes(schedule: Schedule, svd: ObservationSvd, noiseStd:
 }
 
 /**
- * The grid of docs/MATH.md §9.1 for S steps in all: every τ_i in (0, T) a node; on a continuous
- * schedule ⌈S/4⌉ steps geometric in λ on (0, τ_min] (from λ_{τ_min}·10⁻³ up, then the last step
- * to 0) and the rest uniform on [τ_min, T] with the other τ_i snapped onto the nearest nodes; on a
- * discrete schedule its respaced grid with the matching levels snapped in.
+ * The grid of docs/MATH.md §9.1 for S steps in all: every τ_i in (0, T) a node; ⌈S/4⌉ steps
+ * geometric in λ on (0, τ_min] (from λ_{τ_min}·10⁻³ up, then the last step to 0) and the rest
+ * uniform on [τ_min, T] with the other τ_i snapped onto the nearest nodes. On a discrete schedule
+ * the nodes are levels: see discreteObservationGrid.
  */
 export function observationGrid(schedule: Schedule, steps: number, taus: Float64Array): Float64Array {
   const T = schedule.T;
   const inside = [...new Set(Array.from(taus).filter((t) => t > 0 && t < T))].sort((a, b) => a - b);
   if (inside.length === 0) return schedule.grid(steps);
-  if (!schedule.continuous) return snap(schedule.grid(steps), inside, steps);
+  if (!schedule.continuous) return discreteObservationGrid(schedule, steps, inside);
   const tauMin = inside[0];
-  const n1 = Math.ceil(steps / 4), n2 = steps - n1;
-  if (n2 < inside.length) {
-    let least = inside.length;
-    while (least - Math.ceil(least / 4) < inside.length) least++;
-    throw rangeError('steps', `at least ${least} to put the ${inside.length} matching times on the grid (docs/MATH.md §9.1)`, steps);
-  }
+  const upperSteps = (S: number) => S - Math.ceil(S / 4);
+  const n1 = Math.ceil(steps / 4), n2 = upperSteps(steps);
+  requireUpperSteps(upperSteps, inside.length, steps);
   const lower = [0];
   const lambdaMin = lambdaAt(schedule, tauMin);
   for (let j = 1; j < n1; j++) lower.push(timeOfLambda(schedule, lambdaMin * 10 ** ((-3 * (n1 - j)) / (n1 - 1))));
@@ -88,6 +85,51 @@ export function observationGrid(schedule: Schedule, steps: number, taus: Float64
     if (!(grid[i] > grid[i - 1])) throw rangeError('steps', 'enough to keep the grid strictly increasing around the matching times', steps);
   }
   return grid;
+}
+
+/**
+ * §9.1's grid on a discrete schedule (levels 0..K, S ≤ K): the matching levels are nodes; below
+ * k_min, m = min(k_min, max(⌈S/4⌉, S − (K − k_min))) steps whose levels follow the geometric λ
+ * targets λ_{k_min}·10^{−3(m−1−j)/(m−1)} (each the smallest level with λ ≥ its target, pushed down
+ * or up just enough to stay distinct: there may be fewer levels than targets near 0); the other
+ * S − m steps respaced uniformly over [k_min, K] with the other matching levels snapped in.
+ */
+function discreteObservationGrid(schedule: Schedule, steps: number, inside: number[]): Float64Array {
+  const K = schedule.T;
+  if (!Number.isInteger(steps) || steps < 1 || steps > K) return schedule.grid(steps);
+  const kMin = inside[0];
+  const lowerSteps = (S: number) => Math.min(kMin, Math.max(Math.ceil(S / 4), S - (K - kMin)));
+  const m = lowerSteps(steps), n2 = steps - m;
+  requireUpperSteps((S) => S - lowerSteps(S), inside.length, steps);
+  const lambda = Array.from({ length: kMin + 1 }, (_, k) => lambdaAt(schedule, k));
+  const levelOf = (target: number) => {
+    let k = 1;
+    while (k < kMin && lambda[k] < target * (1 - LAMBDA_TOLERANCE)) k++;
+    return k;
+  };
+  // Interior lower nodes j = m − 1 … 1, from the top: below the previous node and above the j − 1 still to come.
+  const lower = new Array<number>(m + 1);
+  lower[0] = 0;
+  lower[m] = kMin;
+  for (let j = m - 1; j >= 1; j--) {
+    const ideal = levelOf(lambda[kMin] * 10 ** ((-3 * (m - j)) / (m - 1)));
+    lower[j] = Math.max(Math.min(ideal, lower[j + 1] - 1), j);
+  }
+  const upper = Float64Array.from({ length: n2 + 1 }, (_, i) => Math.round(kMin + ((K - kMin) * i) / n2));
+  const rest = inside.slice(1).filter((t) => !upper.includes(t));
+  const grid = Float64Array.from([...lower, ...snap(upper, rest, n2).subarray(1)]);
+  for (let i = 1; i < grid.length; i++) {
+    if (!(grid[i] > grid[i - 1])) throw rangeError('steps', 'enough to keep the grid strictly increasing around the matching levels', steps);
+  }
+  return grid;
+}
+
+/** The uniform part needs a node for every matching time past τ_min (docs/MATH.md §9.1). */
+function requireUpperSteps(upperSteps: (S: number) => number, matching: number, steps: number): void {
+  if (upperSteps(steps) >= matching) return;
+  let least = steps + 1;
+  while (upperSteps(least) < matching) least++;
+  throw rangeError('steps', `at least ${least} to put the ${matching} matching times on the grid (docs/MATH.md §9.1)`, steps);
 }
 
 /** Replaces the interior node nearest each time (ascending) with it; nodes stay strictly increasing. */
