@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     machineLines(machine),
     '',
     `The problem of docs/MATH.md §9.2 (25 unit-covariance components, means (−8i, −8j, …), weights ∝ ξ²; A = U diag(s) V^T with Haar U, V and sorted uniform s; σ_y = u·max s), one problem per (d_x, d_y) from the seed 1000 d_x + d_y, y = A x₀ + σ_y ε for an exact prior draw x₀. ` +
-      `Schedule: condiff's DDPM (K = 1000, β linear from 1e-4 at the data end to 0.02; the public benchmark writes β = linspace(0.02, 1e-4, 999), the same range over 999 levels) with the DDPM kernel, ${steps} steps (the grid of docs/MATH.md §9.1: matching levels as nodes). ` +
+      `Schedule: condiff's DDPM (K = 1000, β linear from 1e-4 at the data end to 0.02; the public benchmark writes β = linspace(0.02, 1e-4, 999), the same range over 999 levels) with the DDPM kernel, ${steps} steps (the grid of docs/MATH.md §9.1: matching levels as nodes, ⌈S/4⌉ steps below the smallest). ` +
       `Metric: sliced Wasserstein-2 (lib/metrics.ts) of K draws (one per run; weighted methods draw by final weight; K in the table: 200, and 100 at d_x = 800) against K exact posterior draws; in parentheses the ratio to the noise floor (95th percentile of ${replicates} exact-vs-exact SW at K draws, the last column). replacement has no particles (one row value per problem). mcgdiff with κ = 1e-4 and w₀ on; fps is a heuristic for σ_y > 0 (README).`,
     '',
     markdownTable(['d_x', 'd_y', 'σ_y', 'N', 'K', 'smc', 'mcgdiff', 'fps', 'replacement', 'floor'], rows),

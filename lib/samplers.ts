@@ -244,8 +244,8 @@ export function prepare(o: CommonOptions, sampler = 'this sampler'): Prepared {
     finalNoise: o.finalNoise ?? false,
     condition: o.condition,
     guidance,
-    // The SVD filter runs on the CPU for now: 'auto' picks it for a noisy or dense observation.
-    backend: selectBackend(isExactMask(o.observed) ? o.backend ?? 'auto' : (o.backend ?? 'auto') === 'auto' ? 'cpu' : o.backend!),
+    // The SVD filter and weighted guidance run on the CPU: 'auto' picks it for them.
+    backend: selectBackend(isExactMask(o.observed) && !(guidance?.kind === 'cfg' && guidance.weighted) ? o.backend ?? 'auto' : (o.backend ?? 'auto') === 'auto' ? 'cpu' : o.backend!),
   };
 }
 

@@ -38,6 +38,7 @@ const ONNX_CLASS = 'api/onnx-class';
 const FIRST_RUN = 'queue/first-run';
 const MCGDIFF = 'numerics/mcgdiff.test';
 const FPS = 'numerics/fps.test';
+const MATCHING = 'numerics/matching';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -610,6 +611,24 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/matching.ts',
     edits: [{ search: 'await ops.forwardContextPath(new Float32Array(r), runs, runOffset, new Float64Array(S)', replace: 'await ops.forwardContextPath(new Float32Array(r), runs, 0, new Float64Array(S)' }],
     tests: [FIRST_RUN],
+  },
+  {
+    id: 'grid-discrete-geometric-exponent',
+    section: '§9.1',
+    description: "the discrete grid's λ targets below k_min spaced over two decades instead of three",
+    file: 'lib/matching.ts',
+    edits: [{ search: 'const ideal = levelOf(lambda[kMin] * 10 ** ((-3 * (m - j)) / (m - 1)));', replace: 'const ideal = levelOf(lambda[kMin] * 10 ** ((-2 * (m - j)) / (m - 1)));' }],
+    tests: [MATCHING],
+  },
+  {
+    id: 'grid-discrete-respaced-only',
+    section: '§9.1',
+    description: 'a discrete schedule keeps its respaced grid with the matching levels snapped in (no steps below k_min)',
+    file: 'lib/matching.ts',
+    edits: [{ search: 'if (!schedule.continuous) return discreteObservationGrid(schedule, steps, inside);', replace: 'if (!schedule.continuous) return snap(schedule.grid(steps), inside, steps);' }],
+    tests: [MATCHING],
+  },
+  {
     id: 'mcgdiff-public-division-form',
     section: '§9.2',
     description: 'the public code\'s division form: the step\'s denominator over O_t, which divides out the pinning factor N(x̄_τ; ỹ, κ) at release',

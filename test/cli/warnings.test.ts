@@ -1,6 +1,6 @@
 // The CLI prints a result's diagnostics to stderr, each line starting `warning:`, and a
 // healthy run prints none (README, Diagnostics).
-import { describe, expect, test } from '@jest/globals';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +10,7 @@ describe('condiff sample warnings', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'condiff-warn-'));
   const model = path.join(dir, 'model.json'), observe = path.join(dir, 'observe.json');
   fs.writeFileSync(model, JSON.stringify({ weights: [1], means: [[0, 0]], covariances: [[[1, 0.9], [0.9, 1]]] }));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test('an observation far in the tails: one warning line on stderr, the same sentence in the JSON summary', async () => {
     fs.writeFileSync(observe, JSON.stringify({ indices: [1], values: [30] }));
