@@ -2,8 +2,10 @@
 // workloads, each trial a fresh process, alternating A and B so that the machine's load
 // falls on both alike; prints the median of each and the ratio B / A.
 //
-//   node -r ./tools/register-ts.js bench/ab.ts --a <checkout A> --b <checkout B> [--trials 7] [--only <name part>]
+//   node -r ./tools/register-ts.js bench/ab.ts --a <checkout A> --b <checkout B>[,<checkout C>] [--trials 7] [--only <name part>]
 //
+// With a second B checkout (e.g. the same code built with other flags) the three rotate
+// within each trial and each B is reported against A.
 // Each checkout must have its addon built (build/Release) and its own lib/ and
 // tools/register-ts.js; node_modules may be shared. Workloads: the bootstrap filter with the
 // built-in mixture (every step resampled; D = 8, J = 25 and D = 64, J = 10, 10^4 particles
@@ -63,6 +65,7 @@ const RESAMPLE_GATHER = (N: number, D: number, reps: number) => `
   console.log(${N} * ${reps} / ((performance.now() - t0) / 1000));`;
 
 const WORKLOADS: Workload[] = [
+  { name: 'smc D=8 J=25 N=1e5', unit: 'particle-steps/s', script: FILTER(8, 25, 100_000, 40) },
   { name: 'smc D=8 J=25 N=1e4', unit: 'particle-steps/s', script: FILTER(8, 25, 10_000, 400) },
   { name: 'smc D=64 J=10 N=1e4', unit: 'particle-steps/s', script: FILTER(64, 10, 10_000, 20) },
   { name: 'replacement D=8 J=25 K=1e4', unit: 'sample-steps/s', script: REPLACEMENT(8, 25, 10_000, 400) },
@@ -86,20 +89,27 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-const a = path.resolve(arg('a')), b = path.resolve(arg('b'));
+const a = path.resolve(arg('a'));
+const bs = arg('b').split(',').map((x) => path.resolve(x));
 const trials = Number(arg('trials', '7'));
-console.log(`A = ${a}\nB = ${b}\n${os.cpus()[0].model}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ${new Date().toISOString()}, ${trials} trials each, alternating`);
-console.log('| workload | A (median) | B (median) | B / A | A spread | B spread |\n| --- | --- | --- | --- | --- | --- |');
+console.log(`A = ${a}\n${bs.map((b, i) => `B${bs.length > 1 ? i + 1 : ''} = ${b}`).join('\n')}\n${os.cpus()[0].model}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ${new Date().toISOString()}, ${trials} trials each, rotating`);
+const spread = (xs: number[]) => `${((Math.min(...xs) / median(xs) - 1) * 100).toFixed(0)}%/+${((Math.max(...xs) / median(xs) - 1) * 100).toFixed(0)}%`;
+const names = bs.map((_, i) => (bs.length > 1 ? `B${i + 1}` : 'B'));
+console.log(`| workload | A (median) | ${names.map((n) => `${n} (median) | ${n} / A`).join(' | ')} | A spread | ${names.map((n) => `${n} spread`).join(' | ')} |`);
+console.log(`| --- | --- | ${names.map(() => '--- | ---').join(' | ')} | --- | ${names.map(() => '---').join(' | ')} |`);
 const only = arg('only', '');
 for (const w of WORKLOADS.filter((x) => x.name.includes(only))) {
-  const ra: number[] = [], rb: number[] = [];
+  const roots = [a, ...bs];
+  const results: number[][] = roots.map(() => []);
   for (let t = 0; t < trials; t++) {
-    // Alternate which goes first, so a drift in load favours neither.
-    if (t % 2 === 0) (ra.push(measure(a, w)), rb.push(measure(b, w)));
-    else (rb.push(measure(b, w)), ra.push(measure(a, w)));
+    // Rotate which goes first, so a drift in load favours none.
+    for (let k = 0; k < roots.length; k++) {
+      const i = (k + t) % roots.length;
+      results[i].push(measure(roots[i], w));
+    }
   }
-  const ma = median(ra), mb = median(rb);
-  const spread = (xs: number[]) => `${((Math.min(...xs) / median(xs) - 1) * 100).toFixed(0)}%/+${((Math.max(...xs) / median(xs) - 1) * 100).toFixed(0)}%`;
-  console.log(`| ${w.name} (${w.unit}) | ${ma.toExponential(3)} | ${mb.toExponential(3)} | ${(mb / ma).toFixed(3)} | ${spread(ra)} | ${spread(rb)} |`);
+  const ma = median(results[0]);
+  const cells = results.slice(1).map((r) => `${median(r).toExponential(3)} | ${(median(r) / ma).toFixed(3)}`);
+  console.log(`| ${w.name} (${w.unit}) | ${ma.toExponential(3)} | ${cells.join(' | ')} | ${spread(results[0])} | ${results.slice(1).map(spread).join(' | ')} |`);
 }
 console.log(`load after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);

@@ -312,7 +312,8 @@ function summary(text: string): string {
   if (begin >= 0 && end > begin) {
     for (const line of text.slice(begin, end).split('\n')) {
       const cells = line.startsWith('| ') ? line.slice(2, -2).split(' | ') : [];
-      const section = cells.length === 4 ? /^([a-z-]+) \(/.exec(cells[3])?.[1] : undefined;
+      // The table's own header ('section (date)') is not a section's row.
+      const section = cells.length === 4 && cells[0] !== 'target' ? /^([a-z-]+) \(/.exec(cells[3])?.[1] : undefined;
       if (section) kept.set(section, [...(kept.get(section) ?? []), cells]);
     }
   }

@@ -103,12 +103,16 @@ async function main(): Promise<void> {
     '',
     markdownTable(['d_x', 'd_y', 'σ_y', 'N', 'K', 'smc', 'mcgdiff', 'fps', 'replacement', 'floor'], rows),
     '',
-    'Reading (the run recorded on 2026-12-06; the figures are seeded, so a rerun gives them again). Ratios near 1 or below are at the noise floor. ' +
-      'Where the problem has power (replacement far above the floor), mcgdiff is the first to reach the floor as N grows, and the only one to reach it on the hardest problems: ' +
-      'd_x = 8, d_y = 4 from N = 32 (smc needs 512, fps is still 2.3x there); d_x = 80, d_y = 4 (small σ_y) at N = 512 (0.9x against 6.1x for smc and 4.9x for fps). ' +
-      'fps is biased for σ_y > 0: at d_x = 80, d_y = 2 its distance does not fall with N (3.4x to 3.7x from N = 128 to 512) while smc and mcgdiff reach the floor. ' +
-      'At d_x = 800 and N = 128 (K = 100): d_y = 2 mcgdiff 0.4x, fps 1.0x, smc 1.4x; d_y = 4 none is at the floor (mcgdiff 5.5x, smc 7.8x, fps 12.2x, replacement 63x). ' +
-      'Rows with d_y = 1 at d_x = 80 and 800 have a floor as large as replacement\'s distance: there the test cannot tell the methods apart.',
+    'Reading (the run recorded on 2026-12-06, on §9.1\'s grid with ⌈S/4⌉ levels below the smallest matching level; the figures are seeded, so a rerun gives ' +
+      'them again). Ratios near 1 or below are at the noise floor. Where the problem has power (replacement far above the floor), mcgdiff is the first to ' +
+      'reach the floor as N grows, and the only one to reach it on the hardest problems: d_x = 8, d_y = 4 from N = 128 (smc needs 512, fps is still 2.6x ' +
+      'there); d_x = 80, d_y = 4 (small σ_y) at N = 512 (0.9x against 4.8x for smc and 4.1x for fps). fps is biased for σ_y > 0: at d_x = 80, d_y = 2 its ' +
+      'distance does not fall with N (3.8x to 3.4x from N = 128 to 512) while smc and mcgdiff reach the floor. At d_x = 800 and N = 128 (K = 100): d_y = 2 ' +
+      'mcgdiff 0.3x, fps 1.1x, smc 1.2x; d_y = 4 none is at the floor (mcgdiff 8.5x, smc 11.4x, fps 15.0x, replacement 63x). Rows with d_y = 1 at d_x = 80 ' +
+      'and 800 have a floor as large as replacement\'s distance: there the test cannot tell the methods apart. Against the run of 2026-12-06 00:09 (the ' +
+      'respaced grid with the matching levels snapped in, no steps below the smallest): most rows moved within what K = 200 draws resolve, but d_x = 800, d_y ' +
+      '= 4 got worse for every weighted method (mcgdiff 5.5x → 8.5x, smc 7.8x → 11.4x, fps 12.2x → 15.0x), the 25 steps below the smallest level leaving 75 ' +
+      'for the rest of the path, and mcgdiff at d_x = 8, d_y = 4, N = 32 went from 1.0x to 2.5x.',
   ].join('\n');
   writeSection({ name: 'mcgdiff-mixture', title: 'MCGdiff Gaussian-mixture benchmark', machine, verdicts: [], data }, markdown, args);
 }
