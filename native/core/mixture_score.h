@@ -36,4 +36,9 @@ inline float* align_floats(float* p) {
 // Score of `rows` (<= kScoreBlock) rows of z (row-major, D each) into out.
 void score_block(const MixtureStep& q, const float* z, int64_t rows, float* out, float* scratch);
 
+// score_block on a named instruction set, 0: AVX-512, 1: AVX2 with FMA, 2: baseline (the
+// one score_block takes is the CPU's best): for the test that every set gives the same
+// bytes. The caller makes sure the CPU has the set.
+void score_block_on(int isa, const MixtureStep& q, const float* z, int64_t rows, float* out, float* scratch);
+
 }  // namespace condiff

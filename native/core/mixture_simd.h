@@ -3,6 +3,8 @@
 // register on AVX-512, two ymm on AVX2, four xmm on baseline x86-64. Always inlined, so
 // each clone gets its own instruction set's code.
 #pragma once
+#include <immintrin.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -20,27 +22,47 @@ CONDIFF_SIMD_INLINE vf load(const float* p) {
   return v;
 }
 CONDIFF_SIMD_INLINE void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-CONDIFF_SIMD_INLINE vf splat(float x) { return vf{} + x; }
+// A broadcast, not 0 + x: that addition is an instruction when contraction is off, and
+// turns −0 into +0.
+CONDIFF_SIMD_INLINE vf splat(float x) { return __builtin_shuffle(vf{x}, vi{}); }
 
-// exp(x) for x <= 0, branch-free: range reduction by ln 2 and the degree-6 polynomial
-// of Cephes' expf (S. Moshier, Cephes Math Library, expf.c: the constants below).
-// Rounds n to nearest with the 1.5 * 2^23 trick; relative error ~2 ulp on [-87, 0].
-CONDIFF_SIMD_INLINE vf exp_approx(vf x) {
-  x = x < splat(-87.0f) ? splat(-87.0f) : x;
-  const vf shifter = splat(12582912.0f);  // 1.5 * 2^23
-  const vf n = (x * 1.44269504088896341f + shifter) - shifter;
-  const vf r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  vf p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
-  vf scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+// a·b + c rounded once (the IEEE fused multiply-add), lane by lane, one per instruction
+// set: the score kernels are compiled once per set (mixture_score.cc, mixture_structured.cc)
+// with the matching one. Each lane is the one exactly rounded value whichever runs, so every
+// machine gives the same bytes (MATH.md §6); a written a * b + c could fuse in one build or
+// clone and not in another, which is why the core is built with -ffp-contract=off.
+__attribute__((target("avx512f"))) CONDIFF_SIMD_INLINE vf madd_avx512(vf a, vf b, vf c) {
+  return reinterpret_cast<vf>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
+                                              reinterpret_cast<__m512>(c)));
+}
+__attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf madd_avx2(vf a, vf b, vf c) {
+  __m256 h[3][2];
+  std::memcpy(h[0], &a, sizeof a);
+  std::memcpy(h[1], &b, sizeof b);
+  std::memcpy(h[2], &c, sizeof c);
+  const __m256 r[2] = {_mm256_fmadd_ps(h[0][0], h[1][0], h[2][0]), _mm256_fmadd_ps(h[0][1], h[1][1], h[2][1])};
+  vf out;
+  std::memcpy(&out, r, sizeof out);
+  return out;
+}
+// Without FMA hardware: glibc's correctly rounded fmaf per lane (slow, but the same bytes).
+CONDIFF_SIMD_INLINE vf madd_baseline(vf a, vf b, vf c) {
+  vf r;
+  for (int i = 0; i < 16; ++i) r[i] = __builtin_fmaf(a[i], b[i], c[i]);
+  return r;
+}
+
+// Which of the three the running CPU takes: asked once (a constant of the process).
+enum class Isa { kAvx512 = 0, kAvx2Fma = 1, kBaseline = 2 };
+inline Isa detect_isa() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2Fma;
+  return Isa::kBaseline;
+}
+inline Isa running_isa() {
+  static const Isa isa = detect_isa();
+  return isa;
 }
 
 }  // namespace simd

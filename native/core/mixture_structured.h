@@ -50,6 +50,11 @@ inline int64_t structured_block_scratch(const StructuredStep& q) {
 // (not kDense: that is score_block's).
 void score_block_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch);
 
+// The same on a named instruction set (as score_block_on in mixture_score.h), for the test
+// that every set gives the same bytes.
+void score_block_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
+                               float* scratch);
+
 // Multiply-adds per particle of each path, for the thread grain and the benchmarks' FLOP
 // counts (the kernels' vector multiply-adds; the exponentials and transposes are extra).
 int64_t multiply_adds_per_row(ScorePath path, int64_t dim, int64_t components, bool diagonal_precision);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -14,6 +15,7 @@
 #include "check.h"
 #include "linalg.h"
 #include "mixture.h"
+#include "mixture_simd.h"
 
 using namespace condiff;
 
@@ -320,12 +322,94 @@ void test_threads_and_non_finite() {
   }
 }
 
+
+// The instruction-set multiply-adds, each called through a function of its own target (an
+// always_inline function of a wider target cannot be inlined into a default one).
+__attribute__((target("avx2,fma"), noinline)) void madd_on_avx2(const simd::vf* a, const simd::vf* b, const simd::vf* c,
+                                                                 simd::vf* out) {
+  *out = simd::madd_avx2(*a, *b, *c);
+}
+__attribute__((target("avx512f"), noinline)) void madd_on_avx512(const simd::vf* a, const simd::vf* b, const simd::vf* c,
+                                                                  simd::vf* out) {
+  *out = simd::madd_avx512(*a, *b, *c);
+}
+
+// Every instruction set's kernel gives the same bytes (mixture_simd.h: each multiply-add is
+// the one exactly rounded fma), so a seed gives the same samples on every CPU: each set
+// this CPU has runs the dense and the structured kernels on the same blocks.
+void test_instruction_sets() {
+  __builtin_cpu_init();
+  std::vector<int> sets = {2};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets.push_back(1);
+  if (__builtin_cpu_supports("avx512f")) sets.push_back(0);
+  std::printf("instruction sets compared: %zu of 3\n", sets.size());
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  // The fused multiply-add itself, special values included.
+  const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 0x1p-126f, 0x1p-149f, 3.0e38f, -3.0e38f, 1.0f + 0x1p-23f};
+  for (int rep = 0; rep < 200; ++rep) {
+    simd::vf a, b, c;
+    for (int i = 0; i < 16; ++i) {
+      a[i] = rep < 20 ? special[(rep + i) % 9] : normal(rng) * std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20);
+      b[i] = rep < 20 ? special[(rep * 3 + i) % 9] : normal(rng);
+      c[i] = rep < 20 ? special[(rep * 7 + i) % 9] : normal(rng) * 1e3f;
+    }
+    const simd::vf base = simd::madd_baseline(a, b, c);
+    for (int i = 0; i < 16; ++i) {
+      const float want = std::fma(a[i], b[i], c[i]);
+      CHECK(std::memcmp(&base[i], &want, sizeof want) == 0, "baseline madd lane %d: %a * %a + %a", i, a[i], b[i], c[i]);
+    }
+    if (sets.size() > 1) {
+      simd::vf v;
+      madd_on_avx2(&a, &b, &c, &v);
+      CHECK(std::memcmp(&v, &base, sizeof v) == 0, "avx2 madd differs from the baseline (rep %d)", rep);
+    }
+    if (sets.size() > 2) {
+      simd::vf v;
+      madd_on_avx512(&a, &b, &c, &v);
+      CHECK(std::memcmp(&v, &base, sizeof v) == 0, "avx512 madd differs from the baseline (rep %d)", rep);
+    }
+  }
+  const Kind kinds[] = {Kind::kDense, Kind::kIdentity, Kind::kIsotropic, Kind::kDiagonal, Kind::kSharedDiagonal, Kind::kSharedDense};
+  for (Kind kind : kinds)
+    for (int64_t d : {3, 8, 17, 80})
+      for (int64_t jn : {1, 25}) {
+        const Spec s = make(kind, d, jn, false, rng);
+        auto gm = s.build();
+        for (double t : {0.05, 1.0}) {
+          const double alpha = std::exp(-t), sigma2 = 1.0 - std::exp(-2.0 * t);
+          for (int64_t rows : {16, 7}) {
+            std::vector<float> z(rows * d);
+            for (auto& x : z) x = static_cast<float>(3.0 * alpha) + normal(rng);
+            std::vector<std::vector<float>> outs;
+            for (int isa : sets) {
+              std::vector<float> out(rows * d);
+              if (gm->path() == ScorePath::kDense) {
+                const MixtureStep q = gm->prepare(alpha, sigma2);
+                std::vector<float> scratch(score_block_scratch(q) + kScoreBlock);
+                score_block_on(isa, q, z.data(), rows, out.data(), align_floats(scratch.data()));
+              } else {
+                const StructuredStep q = gm->prepare_structured(alpha, sigma2, Threads(1, nullptr));
+                std::vector<float> scratch(structured_block_scratch(q) + kScoreBlock);
+                score_block_structured_on(isa, q, z.data(), rows, out.data(), align_floats(scratch.data()));
+              }
+              outs.push_back(out);
+            }
+            for (size_t k = 1; k < outs.size(); ++k)
+              CHECK(std::memcmp(outs[k].data(), outs[0].data(), outs[0].size() * sizeof(float)) == 0,
+                    "%s D=%lld J=%lld t=%g rows=%lld: instruction set %d differs from the baseline", kind_name(kind),
+                    static_cast<long long>(d), static_cast<long long>(jn), t, static_cast<long long>(rows), sets[k]);
+          }
+        }
+      }
+}
 }  // namespace
 
 int main() {
   test_detection();
   test_paths();
   test_threads_and_non_finite();
+  test_instruction_sets();
   std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
   return counts.failures == 0 ? 0 : 1;
 }
