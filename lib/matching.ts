@@ -116,8 +116,10 @@ function discreteObservationGrid(schedule: Schedule, steps: number, inside: numb
     lower[j] = Math.max(Math.min(ideal, lower[j + 1] - 1), j);
   }
   const upper = Float64Array.from({ length: n2 + 1 }, (_, i) => Math.round(kMin + ((K - kMin) * i) / n2));
+  // A matching level the respacing already hit stays; the others take the nearest other nodes.
+  const hit = inside.slice(1).filter((t) => upper.includes(t));
   const rest = inside.slice(1).filter((t) => !upper.includes(t));
-  const grid = Float64Array.from([...lower, ...snap(upper, rest, n2).subarray(1)]);
+  const grid = Float64Array.from([...lower, ...snap(upper, rest, n2, hit).subarray(1)]);
   for (let i = 1; i < grid.length; i++) {
     if (!(grid[i] > grid[i - 1])) throw rangeError('steps', 'enough to keep the grid strictly increasing around the matching levels', steps);
   }
@@ -132,10 +134,14 @@ function requireUpperSteps(upperSteps: (S: number) => number, matching: number, 
   throw rangeError('steps', `at least ${least} to put the ${matching} matching times on the grid (docs/MATH.md §9.1)`, steps);
 }
 
-/** Replaces the interior node nearest each time (ascending) with it; nodes stay strictly increasing. */
-function snap(grid: Float64Array, times: number[], steps: number): Float64Array {
+/**
+ * Replaces the interior node nearest each time (ascending) with it, never a node whose value is
+ * in `keep`; nodes stay strictly increasing.
+ */
+function snap(grid: Float64Array, times: number[], steps: number, keep: number[] = []): Float64Array {
   const g = Array.from(grid);
   const used = new Set<number>();
+  g.forEach((t, i) => keep.includes(t) && used.add(i));
   for (const t of times) {
     let best = -1;
     for (let i = 1; i < g.length - 1; i++) if (!used.has(i) && (best < 0 || Math.abs(g[i] - t) < Math.abs(g[best] - t))) best = i;

@@ -89,6 +89,15 @@ describe('the grid', () => {
     expect(() => observationGrid(schedule, 1001, tau)).toThrow(/^steps must be at most the schedule's K = 1000/);
   });
 
+  test('DDPM: a matching level the respacing already hit stays a node when another lands next to it', () => {
+    const schedule = schedules.ddpm();
+    // k_min = 10 and S = 20: 15 steps respaced over [10, 1000] hit 76; 77 must not take 76's node.
+    const grid = observationGrid(schedule, 20, Float64Array.of(10, 76, 77));
+    expect(grid.length).toBe(21);
+    for (const t of [10, 76, 77]) expect(Array.from(grid)).toContain(t);
+    for (let i = 1; i <= 20; i++) expect(grid[i]).toBeGreaterThan(grid[i - 1]);
+  });
+
   test('too few steps for the matching times is named', () => {
     const schedule = schedules.ou({ T: 5 });
     expect(() => observationGrid(schedule, 1, Float64Array.of(0.1, 0.3))).toThrow(/^steps must be at least 3 to put the 2 matching times on the grid/);
