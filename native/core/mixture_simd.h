@@ -1,7 +1,8 @@
 // The SIMD vocabulary of the mixture score kernels (mixture_score.cc, mixture_structured.cc):
-// sixteen float lanes, one particle each. GCC/Clang lower these per target clone: one zmm
-// register on AVX-512, two ymm on AVX2, four xmm on baseline x86-64. Always inlined, so
-// each clone gets its own instruction set's code.
+// sixteen float lanes, one particle each. The kernels are compiled once per instruction set
+// (a namespace each, under #pragma GCC target), and these lower to one zmm register on
+// AVX-512, two ymm on AVX2, four xmm on baseline x86-64. Always inlined, so each build of a
+// kernel gets its own instruction set's code.
 #pragma once
 #include <immintrin.h>
 
