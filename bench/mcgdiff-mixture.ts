@@ -103,8 +103,7 @@ async function main(): Promise<void> {
     '',
     markdownTable(['d_x', 'd_y', 'σ_y', 'N', 'K', 'smc', 'mcgdiff', 'fps', 'replacement', 'floor'], rows),
     '',
-    'Reading (the run recorded on 2026-12-06, on §9.1\'s grid with ⌈S/4⌉ levels below the smallest matching level; the figures are seeded, so a rerun gives ' +
-      'them again). Ratios near 1 or below are at the noise floor. Where the problem has power (replacement far above the floor), mcgdiff is the first to ' +
+    'Reading (the run recorded on 2026-12-06, on §9.1\'s grid with ⌈S/4⌉ levels below the smallest matching level; the figures are seeded, so a rerun at revision 37b432d gives them again; since eacb2b0 the mixture score fuses its multiply-adds, which changes every draw\'s bytes but not the distribution). Ratios near 1 or below are at the noise floor. Where the problem has power (replacement far above the floor), mcgdiff is the first to ' +
       'reach the floor as N grows, and the only one to reach it on the hardest problems: d_x = 8, d_y = 4 from N = 128 (smc needs 512, fps is still 2.6x ' +
       'there); d_x = 80, d_y = 4 (small σ_y) at N = 512 (0.9x against 4.8x for smc and 4.1x for fps). fps is biased for σ_y > 0: at d_x = 80, d_y = 2 its ' +
       'distance does not fall with N (3.8x to 3.4x from N = 128 to 512) while smc and mcgdiff reach the floor. At d_x = 800 and N = 128 (K = 100): d_y = 2 ' +
