@@ -2,7 +2,7 @@
 // heuristic: it does not sample p(x₀ | y) for any step ζ, and no weights correct it (use smc or
 // tds for that). README, "Guidance", gives its measured bias.
 import { typeError, rangeError, positiveInteger, finiteNumber, oneOf, abortError } from './errors';
-import { prepare, runModel, problemWarnings, CommonOptions, SampleResult } from './samplers';
+import { prepare, cpuUnlessNamed, runModel, problemWarnings, CommonOptions, SampleResult } from './samplers';
 import { GaussianMixture } from './mixture';
 import { normalizeLinearObservation, ObservationInput } from './observation';
 import { dpsModel, DpsJacobian } from './models/dps';
@@ -38,7 +38,7 @@ export async function dps(options: DpsOptions): Promise<DpsResult> {
   checkOptionKeys('dps', options, DPS_OPTIONS);
   if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
   // Every coordinate is free: the observation enters only through the DPS step.
-  const p = prepare({ ...options, backend: (options.backend ?? 'auto') === 'auto' ? 'cpu' : options.backend, observed: { indices: [], values: [] } }, 'dps');
+  const p = prepare({ ...options, backend: cpuUnlessNamed(options.backend), observed: { indices: [], values: [] } }, 'dps');
   if (p.backend.name !== 'cpu') throw new RangeError(`dps runs on the 'cpu' backend, got backend '${p.backend.name}'`);
   const observation = normalizeLinearObservation(options.observed, p.dim);
   const samples = positiveInteger('samples', options.samples);

@@ -2,7 +2,7 @@
 // needs only A and A^T (a mask, a dense A, or an operator's apply and applyT). Consistent for
 // σ_y = 0, where it is the SVD bootstrap filter of §9.1; a heuristic for σ_y > 0 (README, "FPS").
 import { rangeError, finiteNumber, oneOf, abortError } from './errors';
-import { prepare, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions, Prepared } from './samplers';
+import { prepare, cpuUnlessNamed, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions, Prepared } from './samplers';
 import { ResamplingScheme } from './driver';
 import { normalizeLinearObservation, LinearObservation } from './observation';
 import { matchingTimes, observationGrid } from './matching';
@@ -88,7 +88,7 @@ export async function fps(options: FpsOptions): Promise<FpsResult> {
   const started = performance.now();
   checkOptionKeys('fps', options, FPS_OPTIONS);
   // The per-particle arithmetic runs on the host: 'auto' means the CPU here.
-  const p = prepare({ ...options, backend: (options?.backend ?? 'auto') === 'auto' ? 'cpu' : options.backend });
+  const p = prepare({ ...options, backend: cpuUnlessNamed(options?.backend) });
   const { particles, runs, scheme, tau } = weightedRunShape(options);
   const output = oneOf('output', options.output ?? 'one', ['one', 'all'] as const);
   const lin = p.linear ?? normalizeLinearObservation(options.observed, p.dim);

@@ -90,7 +90,7 @@ export function observationGrid(schedule: Schedule, steps: number, taus: Float64
 /**
  * §9.1's grid on a discrete schedule (levels 0..K, S ≤ K): the matching levels are nodes; below
  * k_min, m = min(k_min, max(⌈S/4⌉, S − (K − k_min))) steps whose levels follow the geometric λ
- * targets λ_{k_min}·10^{−3(m−1−j)/(m−1)} (each the smallest level with λ ≥ its target, pushed down
+ * targets λ_{k_min}·10^{−3(m−j)/(m−1)}, j = 1 … m − 1 (each the smallest level with λ ≥ its target, pushed down
  * or up just enough to stay distinct: there may be fewer levels than targets near 0); the other
  * S − m steps respaced uniformly over [k_min, K] with the other matching levels snapped in.
  */

@@ -2,7 +2,7 @@
 // observation with an SVD (a mask, exact or noisy; a dense A; an operator with its SVD
 // callbacks), on the grid of §9.1 (matching times as nodes).
 import { rangeError, finiteNumber, oneOf, abortError, typeError } from './errors';
-import { prepare, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, requireSvd, SmcResult, CommonOptions } from './samplers';
+import { prepare, cpuUnlessNamed, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, requireSvd, SmcResult, CommonOptions } from './samplers';
 import { ResamplingScheme } from './driver';
 import { normalizeLinearObservation } from './observation';
 import { matchingTimes, observationGrid, pinStarts } from './matching';
@@ -47,7 +47,7 @@ export async function mcgdiff(options: McgdiffOptions): Promise<McgdiffResult> {
   const started = performance.now();
   checkOptionKeys('mcgdiff', options, MCGDIFF_OPTIONS);
   // The per-particle arithmetic runs on the host: 'auto' means the CPU here.
-  const p = prepare({ ...options, backend: (options?.backend ?? 'auto') === 'auto' ? 'cpu' : options.backend });
+  const p = prepare({ ...options, backend: cpuUnlessNamed(options?.backend) });
   const { particles, runs, scheme, tau } = weightedRunShape(options);
   const kappa = finiteNumber('kappa', options.kappa ?? DEFAULT_KAPPA);
   if (!(kappa > 0)) throw rangeError('kappa', 'a positive number', options.kappa);

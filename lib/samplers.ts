@@ -183,6 +183,14 @@ export interface Prepared {
   guidance?: Guidance;
 }
 
+/**
+ * The backend of a method that runs on the CPU only: 'auto' (or none) means the CPU, not the
+ * CUDA device another method would take; an explicit 'cuda' stays, for the method to refuse.
+ */
+export function cpuUnlessNamed(backend: BackendName | undefined): BackendName {
+  return (backend ?? 'auto') === 'auto' ? 'cpu' : backend!;
+}
+
 export function prepare(o: CommonOptions, sampler = 'this sampler'): Prepared {
   if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o);
   const guidance = guidanceOption(o.guidance);
@@ -245,7 +253,7 @@ export function prepare(o: CommonOptions, sampler = 'this sampler'): Prepared {
     condition: o.condition,
     guidance,
     // The SVD filter and weighted guidance run on the CPU: 'auto' picks it for them.
-    backend: selectBackend(isExactMask(o.observed) && !(guidance?.kind === 'cfg' && guidance.weighted) ? o.backend ?? 'auto' : (o.backend ?? 'auto') === 'auto' ? 'cpu' : o.backend!),
+    backend: selectBackend(isExactMask(o.observed) && !(guidance?.kind === 'cfg' && guidance.weighted) ? o.backend ?? 'auto' : cpuUnlessNamed(o.backend)),
   };
 }
 

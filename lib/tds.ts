@@ -2,7 +2,7 @@
 // observations of the state itself, exact or noisy: y = x₀[M] + σ_y ε.
 import { typeError, rangeError, finiteNumber, oneOf, abortError } from './errors';
 import { requireSizes } from './sizes';
-import { prepare, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions } from './samplers';
+import { prepare, cpuUnlessNamed, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions } from './samplers';
 import { ResamplingScheme } from './driver';
 import { GaussianMixture } from './mixture';
 import { normalizeLinearObservation, ObservationInput } from './observation';
@@ -70,9 +70,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   const matrixLike = given !== undefined && (given.A !== undefined || given.operator !== undefined);
   // The mask alone (its noise is the twist's and the final weight's, docs/MATH.md §10); a
   // matrix or operator observation is checked below, once the dimension is known.
-  // tds runs on the CPU: 'auto' means the CPU here, not the CUDA device another method would take.
-  const backend = (options.backend ?? 'auto') === 'auto' ? 'cpu' : options.backend;
-  const common: CommonOptions = { ...options, backend, observed: given && !matrixLike ? { indices: given.indices as ArrayLike<number>, values: given.values as ArrayLike<number> } : { indices: [], values: [] } };
+  const common: CommonOptions = { ...options, backend: cpuUnlessNamed(options.backend), observed: given && !matrixLike ? { indices: given.indices as ArrayLike<number>, values: given.values as ArrayLike<number> } : { indices: [], values: [] } };
   const p = prepare(common, 'tds');
   let linear = matrixLike ? normalizeLinearObservation(given, p.dim) : undefined;
   if (linear && !linear.svd) {

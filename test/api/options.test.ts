@@ -5,6 +5,7 @@ import { describe, expect, test } from '@jest/globals';
 import { replacement, smc, GaussianMixture, schedules } from '../../lib/index';
 import type { SmcAllResult, SmcResult } from '../../lib/index';
 import { nearest } from '../../lib/options';
+import { cpuUnlessNamed } from '../../lib/samplers';
 import { rejectsWith } from '../support/errors';
 import { replOptions, smcOptions, mixtureSpec } from '../support/problems';
 
@@ -70,5 +71,14 @@ describe("smc output 'all': the result's type", () => {
     // @ts-expect-error without output 'all', particles may be undefined
     const maybe: Float32Array = one.particles;
     expect(maybe).toBeUndefined();
+  });
+});
+
+describe('the backend of the CPU-only methods (tds, dps, mcgdiff, fps, the SVD filter, weighted CFG)', () => {
+  test("'auto' or none is the CPU, not a device another method would take; a named backend stays, for the method to refuse", () => {
+    expect(cpuUnlessNamed(undefined)).toBe('cpu');
+    expect(cpuUnlessNamed('auto')).toBe('cpu');
+    expect(cpuUnlessNamed('cpu')).toBe('cpu');
+    expect(cpuUnlessNamed('cuda')).toBe('cuda');
   });
 });
