@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { median, randomMixtureSource } from './common';
 
 interface Workload {
   name: string;
@@ -23,15 +24,7 @@ interface Workload {
   script: string;
 }
 
-const MIXTURE = (D: number, J: number) => `
-  const spec = { weights: [], means: [], covariances: [] };
-  let s = 12345; const u = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
-  for (let j = 0; j < ${J}; j++) {
-    spec.weights.push(1 + u());
-    spec.means.push(Array.from({ length: ${D} }, () => 4 * u() - 2));
-    const A = Array.from({ length: ${D} }, () => Array.from({ length: ${D} }, () => u() - 0.5));
-    spec.covariances.push(A.map((r, a) => A.map((q, b) => r.reduce((t, x, k) => t + x * q[k], 0) / ${D} + (a === b ? 0.5 : 0))));
-  }
+const MIXTURE = (D: number, J: number) => `${randomMixtureSource(D, J)}
   const model = c.GaussianMixture.fromJSON(spec);`;
 
 const FILTER = (D: number, J: number, N: number, steps: number) => `
@@ -82,11 +75,6 @@ function arg(name: string, fallback?: string): string {
 function measure(root: string, w: Workload): number {
   const out = execFileSync(process.execPath, ['-r', path.join(root, 'tools/register-ts.js'), '-e', w.script], { cwd: root, encoding: 'utf8' });
   return Number(out.trim().split('\n').pop());
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const a = path.resolve(arg('a'));

@@ -356,6 +356,23 @@ section records how much there was ("Contention") and the load average.
 // Test problems: Gaussian mixtures with full covariances, from a fixed seed.
 
 /** Mulberry32: a small seeded generator for building test problems (not for sampling). */
+/**
+ * JavaScript source, for a child process, that defines `spec`: a J-component mixture in D
+ * dimensions with random weights, means in [−2, 2] and dense covariances AAᵀ/D + I/2, from a
+ * fixed linear congruential stream `u` (the A/B scripts' problem: the same on every checkout).
+ */
+export function randomMixtureSource(D: number, J: number): string {
+  return `
+  const spec = { weights: [], means: [], covariances: [] };
+  let s = 12345; const u = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let j = 0; j < ${J}; j++) {
+    spec.weights.push(1 + u());
+    spec.means.push(Array.from({ length: ${D} }, () => 4 * u() - 2));
+    const A = Array.from({ length: ${D} }, () => Array.from({ length: ${D} }, () => u() - 0.5));
+    spec.covariances.push(A.map((r, a) => A.map((q, b) => r.reduce((t, x, k) => t + x * q[k], 0) / ${D} + (a === b ? 0.5 : 0))));
+  }`;
+}
+
 export function seededUniform(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

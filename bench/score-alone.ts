@@ -8,18 +8,12 @@
 // given as matrices, D = 80) and 'diagonal' (D = 80); J = 25 components.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
+import { median, randomMixtureSource } from './common';
 
 const SCRIPT = (D: number, structure: string) => `
   const c = require('./lib/index');
-  const D = ${D}, J = 25, N = 100000;
-  const spec = { weights: [], means: [], covariances: [] };
-  let s = 12345; const u = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
-  for (let j = 0; j < J; j++) {
-    spec.weights.push(1 + u());
-    spec.means.push(Array.from({ length: D }, () => 4 * u() - 2));
-    const A = Array.from({ length: D }, () => Array.from({ length: D }, () => u() - 0.5));
-    spec.covariances.push(A.map((r, a) => A.map((q, b) => r.reduce((t, x, k) => t + x * q[k], 0) / D + (a === b ? 0.5 : 0))));
-  }
+  const D = ${D}, N = 100000;
+  ${randomMixtureSource(D, 25)}
   if ('${structure}' === 'isotropic') spec.covariances = spec.covariances.map((C) => C.map((r, a) => r.map((x, b) => (a === b ? 1 : 0))));
   if ('${structure}' === 'diagonal') spec.covariances = spec.covariances.map((C) => C.map((r, a) => r.map((x, b) => (a === b ? x : 0))));
   const model = c.GaussianMixture.fromJSON(spec);
@@ -48,6 +42,5 @@ for (const [structure, D] of [['dense', 8], ['isotropic', 80], ['diagonal', 80]]
       times[i].push(Number(out.trim()));
     });
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
-  console.log(`| ${structure} | ${D} | ${times.map((t) => med(t).toFixed(2)).join(' | ')} |`);
+  console.log(`| ${structure} | ${D} | ${times.map((t) => median(t).toFixed(2)).join(' | ')} |`);
 }
