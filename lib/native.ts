@@ -311,8 +311,9 @@ export interface NativeAddon extends HostOps {
   parallelProbeAsync(n: number, threads: number, options?: ProbeOptions): Promise<number>;
   /**
    * One bootstrap-filter step after the score (kernelMean, gaussianYLogWeights, reweight,
-   * resampleBatch of the flagged runs, propagate) in one job, to the same bits. z is
-   * unchanged unless the status is 'ok'.
+   * resampleBatch of the flagged runs, propagate) in one job, to the same bits
+   * (native/core/smc_step.h). mu holds kernel means afterwards only where a run's mean was
+   * not finite (the status names it); on a failure the other runs' outputs are unspecified.
    */
   smcStep(
     batch: BatchArgs,

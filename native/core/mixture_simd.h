@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "isa.h"
+
 namespace condiff {
 namespace simd {
 
@@ -53,18 +55,9 @@ CONDIFF_SIMD_INLINE vf madd_baseline(vf a, vf b, vf c) {
   return r;
 }
 
-// Which of the three the running CPU takes: asked once (a constant of the process).
-enum class Isa { kAvx512 = 0, kAvx2Fma = 1, kBaseline = 2 };
-inline Isa detect_isa() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2Fma;
-  return Isa::kBaseline;
-}
-inline Isa running_isa() {
-  static const Isa isa = detect_isa();
-  return isa;
-}
+// Which of the three the running CPU takes (isa.h).
+using ::condiff::Isa;
+using ::condiff::running_isa;
 
 }  // namespace simd
 }  // namespace condiff

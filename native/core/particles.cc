@@ -33,27 +33,8 @@ int64_t row_grain(int64_t dim) { return std::max<int64_t>(64, (kElementGrain / 4
 // Runs per worker for per-run reductions (about 2^16 particles each).
 int64_t run_grain(int64_t particles) { return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, particles)); }
 
-// The normals of particle k's elements [k D, (k + 1) D) (MATH.md §6) for rows visited in
-// order; callers use the latent coordinates' entries. One cursor per run reuses each
-// 64-element group across the consecutive rows that share it.
-class RowNormals {
- public:
-  RowNormals(const StreamKey& s, const Batch& b) : stream_(s), batch_(b), cursor_(s) {}
-  void fill(int64_t r, int64_t k, float* out) {
-    if (r != run_) {
-      cursor_ = NormalCursor(stream_for_run(stream_, batch_, r));
-      run_ = r;
-    }
-    const uint64_t d = static_cast<uint64_t>(batch_.dim);
-    cursor_.fill(static_cast<uint64_t>(k) * d, static_cast<uint64_t>(k + 1) * d, out);
-  }
-
- private:
-  StreamKey stream_;
-  Batch batch_;
-  NormalCursor cursor_;
-  int64_t run_ = -1;
-};
+// Normals per call of the row loop below: a block of rows, in L1 with its rows' outputs.
+constexpr int64_t kRowBlockElements = 2048;
 
 // Runs fn(row, run, normals) over every row of the batch in parallel, with the row's
 // normals of MATH.md §6 when `draw` is set (else normals is null).
@@ -83,13 +64,27 @@ void for_each_row(const Batch& b, StreamKey stream, bool draw, Threads threads, 
                  });
     return;
   }
+  // A run's consecutive rows take their normals in one call per block of rows: whole
+  // 64-element groups go straight into the block, and only the block's ends go through the
+  // cursor's cache (a call per row cost ~14 ns a row at D = 8, more than its normals).
+  const int64_t block_rows = std::max<int64_t>(1, kRowBlockElements / std::max<int64_t>(1, b.dim));
   parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
-    std::vector<float> xi(b.dim);
-    RowNormals normals(stream, b);
-    for (int64_t row = begin; row < end; ++row) {
+    std::vector<float> xi(draw ? block_rows * b.dim : 0);
+    NormalCursor cursor(stream);
+    int64_t cursor_run = -1;
+    for (int64_t row = begin; row < end;) {
       const int64_t r = row / b.particles, k = row % b.particles;
-      if (draw) normals.fill(r, k, xi.data());
-      fn(row, r, draw ? xi.data() : nullptr);
+      const int64_t stop = std::min({end, (r + 1) * b.particles, row + block_rows});
+      if (draw) {
+        if (r != cursor_run) {
+          cursor = NormalCursor(stream_for_run(stream, b, r));
+          cursor_run = r;
+        }
+        const uint64_t d = static_cast<uint64_t>(b.dim);
+        cursor.fill(static_cast<uint64_t>(k) * d, static_cast<uint64_t>(k + stop - row) * d, xi.data());
+      }
+      for (int64_t q = row; q < stop; ++q) fn(q, r, draw ? xi.data() + (q - row) * b.dim : nullptr);
+      row = stop;
     }
   });
 }
@@ -102,11 +97,44 @@ void set_observed(const Coordinates& c, const float* y_per_run, int64_t r, float
 
 }  // namespace
 
+std::vector<Span> latent_spans(const Coordinates& c) {
+  std::vector<Span> spans;
+  for (int64_t j = 0; j < c.n_latent; ++j) {
+    const int32_t x = c.latent[j];
+    if (!spans.empty() && spans.back().end == x) {
+      ++spans.back().end;
+    } else {
+      spans.push_back({x, x + 1});
+    }
+  }
+  return spans;
+}
+
+namespace {
+
+// One row of the move (MATH.md §2): X from the mean row m, plus scale xi when xi is given;
+// Y from the run's context y.
+inline void move_row(const Coordinates& c, const std::vector<Span>& spans, const float* m, float scale, const float* xi,
+                     const float* y, float* zr) {
+  for (const Span& s : spans) {
+    if (xi) {
+      for (int32_t x = s.begin; x < s.end; ++x) zr[x] = propagate_value(m[x], scale, xi[x]);
+    } else {
+      for (int32_t x = s.begin; x < s.end; ++x) zr[x] = m[x];
+    }
+  }
+  for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
+}
+
+}  // namespace
+
 void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, StreamKey stream, float* z,
                 Threads threads) {
+  const std::vector<Span> spans = latent_spans(c);
   for_each_row(b, stream, true, threads, [&](int64_t row, int64_t r, const float* xi) {
     float* zr = z + row * b.dim;
-    for (int64_t j = 0; j < c.n_latent; ++j) zr[c.latent[j]] = xi[c.latent[j]];
+    for (const Span& s : spans)
+      for (int32_t x = s.begin; x < s.end; ++x) zr[x] = xi[x];
     set_observed(c, y_per_run, r, zr);
   });
 }
@@ -173,33 +201,38 @@ int64_t kernel_mean_batch(const float* z, const float* score, int64_t count, dou
   return first.load() < count ? first.load() : -1;
 }
 
+void gaussian_y_log_weights_rows(const Coordinates& c, const float* mu, int64_t dim, int64_t count, const float* y,
+                                 double v, double log_norm, double* out) {
+  // Eight rows at a time: each row's sum is gaussian_y_log_weight's, term by term in the
+  // same order (the same bits), but eight independent sums hide the float64 add latency
+  // that one row's chain of d_Y adds waits on.
+  constexpr int kRows = 8;
+  int64_t row = 0;
+  for (; row + kRows <= count; row += kRows) {
+    double sq[kRows] = {};
+    for (int64_t j = 0; j < c.n_observed; ++j) {
+      const double yj = static_cast<double>(y[j]);
+      const float* m = mu + row * dim + c.observed[j];
+      for (int i = 0; i < kRows; ++i) {
+        const double diff = yj - static_cast<double>(m[i * dim]);
+        sq[i] += diff * diff;
+      }
+    }
+    for (int i = 0; i < kRows; ++i) out[row + i] = -sq[i] / (2.0 * v) - log_norm;
+  }
+  for (; row < count; ++row) out[row] = gaussian_y_log_weight(mu + row * dim, c.observed, c.n_observed, y, v, log_norm);
+}
+
 void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* mu, const float* y_per_run, double v,
                             double* out, Threads threads) {
   const double log_norm = gaussian_log_norm(c.n_observed, v);
   parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
-    // Eight rows of one run at a time: each row's sum is gaussian_y_log_weight's, term by
-    // term in the same order (the same bits), but eight independent sums hide the float64
-    // add latency that one row's chain of d_Y adds waits on.
-    constexpr int kRows = 8;
-    int64_t row = begin;
-    while (row < end) {
+    for (int64_t row = begin; row < end;) {
       const int64_t r = row / b.particles;
       const int64_t stop = std::min(end, (r + 1) * b.particles);
-      const float* y = y_per_run + r * c.n_observed;
-      for (; row + kRows <= stop; row += kRows) {
-        double sq[kRows] = {};
-        for (int64_t j = 0; j < c.n_observed; ++j) {
-          const double yj = static_cast<double>(y[j]);
-          const float* m = mu + row * b.dim + c.observed[j];
-          for (int i = 0; i < kRows; ++i) {
-            const double diff = yj - static_cast<double>(m[i * b.dim]);
-            sq[i] += diff * diff;
-          }
-        }
-        for (int i = 0; i < kRows; ++i) out[row + i] = -sq[i] / (2.0 * v) - log_norm;
-      }
-      for (; row < stop; ++row)
-        out[row] = gaussian_y_log_weight(mu + row * b.dim, c.observed, c.n_observed, y, v, log_norm);
+      gaussian_y_log_weights_rows(c, mu + row * b.dim, b.dim, stop - row, y_per_run + r * c.n_observed, v, log_norm,
+                                  out + row);
+      row = stop;
     }
   });
 }
@@ -294,47 +327,50 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
 void propagate(const Batch& b, const Coordinates& c, const float* mu, const int32_t* ancestors, double noise_scale,
                const float* y_per_run, StreamKey stream, float* z_out, Threads threads) {
   const float scale = static_cast<float>(noise_scale);
+  const std::vector<Span> spans = latent_spans(c);
   for_each_row(b, stream, noise_scale > 0.0, threads, [&](int64_t row, int64_t r, const float* xi) {
     const int64_t src = ancestors ? r * b.particles + ancestors[row] : row;
-    const float* m = mu + src * b.dim;
-    float* zr = z_out + row * b.dim;
-    for (int64_t j = 0; j < c.n_latent; ++j) {
-      const int32_t x = c.latent[j];
-      zr[x] = xi ? propagate_value(m[x], scale, xi[x]) : m[x];
-    }
-    set_observed(c, y_per_run, r, zr);
+    move_row(c, spans, mu + src * b.dim, scale, xi, y_per_run + r * c.n_observed, z_out + row * b.dim);
   });
+}
+
+void propagate_rows(const Coordinates& c, const std::vector<Span>& spans, int64_t dim, int64_t count,
+                    const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
+                    uint64_t first_element, float* xi, float* z_rows) {
+  const bool draw = noise_scale > 0.0;
+  if (draw) normals->fill(first_element, first_element + static_cast<uint64_t>(count * dim), xi);
+  for (int64_t q = 0; q < count; ++q)
+    move_row(c, spans, mu_run + static_cast<int64_t>(ancestors[q]) * dim, static_cast<float>(noise_scale),
+             draw ? xi + q * dim : nullptr, y, z_rows + q * dim);
 }
 
 void langevin_step(const Batch& b, const Coordinates& c, const float* score, int rule, double gamma_or_r,
                    double snr_alpha, StreamKey stream, float* z, Threads threads) {
+  const std::vector<Span> spans = latent_spans(c);
   for_each_row(b, stream, true, threads, [&](int64_t row, int64_t, const float* xi) {
     const float* g = score + row * b.dim;
     float* zr = z + row * b.dim;
-    double xi_sq = 0.0, g_sq = 0.0;  // norms over the X block (MATH.md §3, SNR rule)
-    for (int64_t j = 0; j < c.n_latent; ++j) {
-      const int32_t x = c.latent[j];
-      xi_sq += static_cast<double>(xi[x]) * xi[x];
-      g_sq += static_cast<double>(g[x]) * g[x];
-    }
+    double xi_sq = 0.0, g_sq = 0.0;  // norms over the X block (MATH.md §3, SNR rule), in c.latent's order
+    for (const Span& s : spans)
+      for (int32_t x = s.begin; x < s.end; ++x) {
+        xi_sq += static_cast<double>(xi[x]) * xi[x];
+        g_sq += static_cast<double>(g[x]) * g[x];
+      }
     const double delta = langevin_delta(rule, gamma_or_r, snr_alpha, xi_sq, g_sq);
     const double noise = std::sqrt(2.0 * delta);
-    for (int64_t j = 0; j < c.n_latent; ++j) {
-      const int32_t x = c.latent[j];
-      zr[x] = langevin_value(zr[x], delta, g[x], noise, xi[x]);
-    }
+    for (const Span& s : spans)
+      for (int32_t x = s.begin; x < s.end; ++x) zr[x] = langevin_value(zr[x], delta, g[x], noise, xi[x]);
   });
 }
 
 void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma2_ts, const float* y_per_run,
              StreamKey stream, float* z, Threads threads) {
   const double sd = std::sqrt(sigma2_ts);
+  const std::vector<Span> spans = latent_spans(c);
   for_each_row(b, stream, true, threads, [&](int64_t row, int64_t r, const float* xi) {
     float* zr = z + row * b.dim;
-    for (int64_t j = 0; j < c.n_latent; ++j) {
-      const int32_t x = c.latent[j];
-      zr[x] = renoise_value(alpha_ts, sd, zr[x], xi[x]);
-    }
+    for (const Span& s : spans)
+      for (int32_t x = s.begin; x < s.end; ++x) zr[x] = renoise_value(alpha_ts, sd, zr[x], xi[x]);
     set_observed(c, y_per_run, r, zr);
   });
 }

@@ -6,6 +6,7 @@
 // runs are batched or on the thread count.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "batch.h"
 #include "normals.h"
@@ -41,6 +42,11 @@ void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t
 int64_t kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu,
                           Threads threads);
 
+// log N(y; mu_Y, v I) of `count` consecutive rows of one run (mu: the first row, `dim`
+// floats a row), with log_norm = gaussian_log_norm(d_Y, v): gaussian_y_log_weights' values.
+void gaussian_y_log_weights_rows(const Coordinates& c, const float* mu, int64_t dim, int64_t count, const float* y,
+                                 double v, double log_norm, double* out);
+
 // log N(y_s[run]; mu_Y, v I) per particle, float64 (MATH.md §3).
 void gaussian_y_log_weights(const Batch& b, const Coordinates& c, const float* mu, const float* y_per_run, double v,
                             double* out, Threads threads);
@@ -63,6 +69,22 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
 // ancestors may be null (identity). noise_scale = 0 gives the noiseless last step.
 void propagate(const Batch& b, const Coordinates& c, const float* mu, const int32_t* ancestors, double noise_scale,
                const float* y_per_run, StreamKey stream, float* z_out, Threads threads);
+
+// The latent coordinates as maximal spans of consecutive indices, in c.latent's order: a
+// loop over a span vectorises where one through the index list cannot, and the order of
+// the elements (so every sum over them) is the list's.
+struct Span {
+  int32_t begin, end;
+};
+std::vector<Span> latent_spans(const Coordinates& c);
+
+// propagate's values for `count` consecutive rows of one run, whose means are the run's
+// rows `mu_run` (particles x dim) and ancestors `ancestors` (the rows', within the run):
+// the normals are elements [first_element, first_element + count dim) of the run's stream,
+// drawn through `normals` (that stream's cursor) into xi (count x dim scratch).
+void propagate_rows(const Coordinates& c, const std::vector<Span>& spans, int64_t dim, int64_t count,
+                    const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
+                    uint64_t first_element, float* xi, float* z_rows);
 
 // Unadjusted Langevin on the X block (MATH.md §3, Algorithm 2):
 //   X <- X + delta grad_X + sqrt(2 delta) xi.

@@ -1,10 +1,116 @@
 #include "smc_step.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "finite.h"
+#include "kernels.h"
+#include "parallel.h"
+#include "weights.h"
+
 namespace condiff {
+
+namespace {
+
+// A run's kernel means stay in a worker's buffer while the run is weighed, resampled and
+// moved: every stage then reads memory the one before left in cache, and the state is read
+// and written once per step instead of five times (mean, weights, gather, move).
+// Up to this many floats of means per run (512 KB); larger runs take the batch path, whose
+// stages each split a run across the threads.
+constexpr int64_t kRunMeansFloats = int64_t{1} << 17;
+// Below this a run's normals are mostly thrown away per run (64-element groups): the
+// batch path draws such runs sixteen at a time.
+constexpr int64_t kRunMeansMinFloats = 256;
+// Rows moved per block: their normals and outputs stay in L1.
+constexpr int64_t kMoveBlockFloats = 2048;
+
+// One run, each stage as the batch call computes it for that run (the same bits).
+StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, const BootstrapArrays& x,
+                         const BootstrapParams& p, int64_t r, float* mu, float* xi, int64_t* bad_mean) {
+  const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
+  const float* z = x.z + row0 * D;
+  kernel_mean(z, x.score + row0 * D, static_cast<float>(p.a), static_cast<float>(p.b), mu, 0, per_run);
+  if (any_non_finite(mu, per_run)) {
+    int64_t i = 0;
+    while (std::isfinite(mu[i])) ++i;
+    *bad_mean = row0 * D + i;
+    // The driver names the value: the run's means where the batch call would have put them.
+    std::copy(mu, mu + per_run, x.mu + row0 * D);
+    return StepStatus::kKernelMeanNotFinite;
+  }
+  const float* y = x.y_per_run + r * c.n_observed;
+  gaussian_y_log_weights_rows(c, mu, D, n, y, p.variance, gaussian_log_norm(c.n_observed, p.variance),
+                              x.increment + row0);
+  double* log_w = x.log_w + row0;
+  const ReweightResult w = reweight_run(log_w, x.increment + row0, n);
+  if (!w.ok) return StepStatus::kWeightsDegenerate;
+  x.log_evidence_inc[r] = w.log_evidence_increment;
+  x.ess[r] = w.ess;
+  const bool resample = p.ess_threshold >= 1.0 || w.ess < p.ess_threshold * static_cast<double>(n);
+  x.resample_flags[r] = resample ? 1 : 0;
+  int32_t* anc = x.ancestors + row0;
+  if (resample) {
+    if (!resample_run(p.scheme, log_w, n, stream_for_run(p.resampling, b, r), x.cdf + row0, anc)) {
+      return StepStatus::kResamplingFailed;
+    }
+    const double uniform = -std::log(static_cast<double>(n));
+    for (int64_t k = 0; k < n; ++k) log_w[k] = uniform;
+  } else {
+    for (int64_t k = 0; k < n; ++k) anc[k] = static_cast<int32_t>(k);
+  }
+  NormalCursor normals(stream_for_run(p.kernel_noise, b, r));
+  const int64_t block = std::max<int64_t>(1, kMoveBlockFloats / D);
+  for (int64_t k = 0; k < n; k += block) {
+    const int64_t count = std::min(block, n - k);
+    propagate_rows(c, spans, D, count, mu, anc + k, p.noise_scale, y, &normals, static_cast<uint64_t>(k * D), xi,
+                   x.z + (row0 + k) * D);
+  }
+  return StepStatus::kOk;
+}
+
+// The step run by run (see kRunMeansFloats). Every run is taken through every stage its
+// own outcome allows, so the reported failure is the batch path's: the first non-finite
+// mean, else the first run without weight, else the first that resampling failed.
+StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
+                                 const BootstrapParams& p, Threads threads) {
+  const std::vector<Span> spans = latent_spans(c);
+  const int64_t per_run = b.particles * b.dim;
+  std::vector<StepStatus> status(b.runs, StepStatus::kOk);
+  std::atomic<int64_t> bad_mean{std::numeric_limits<int64_t>::max()};
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / per_run);
+  parallel_for(b.runs, threads, grain, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> mu(per_run), xi(std::max<int64_t>(1, kMoveBlockFloats / b.dim) * b.dim);
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t bad = -1;
+      status[r] = bootstrap_run(b, c, spans, x, p, r, mu.data(), xi.data(), &bad);
+      if (bad >= 0) {
+        int64_t seen = bad_mean.load();
+        while (bad < seen && !bad_mean.compare_exchange_weak(seen, bad)) {
+        }
+      }
+    }
+  });
+  if (bad_mean.load() != std::numeric_limits<int64_t>::max()) return {StepStatus::kKernelMeanNotFinite, bad_mean.load()};
+  for (const StepStatus want : {StepStatus::kWeightsDegenerate, StepStatus::kResamplingFailed})
+    for (int64_t r = 0; r < b.runs; ++r)
+      if (status[r] == want) return {want, r};
+  return {};
+}
+
+}  // namespace
 
 StepResult bootstrap_step(const Batch& b, const Coordinates& c, const BootstrapArrays& x, const BootstrapParams& p,
                           Threads threads) {
-  const int64_t elements = b.runs * b.particles * b.dim;
+  const int64_t per_run = b.particles * b.dim;
+  // Run by run when every worker has runs of its own, or when the batch path would run on
+  // one thread anyway (elementwise work below its grain).
+  const bool by_run = per_run >= kRunMeansMinFloats && per_run <= kRunMeansFloats &&
+                      (b.runs >= 2 * static_cast<int64_t>(threads.count) || b.runs * per_run <= (int64_t{1} << 18));
+  if (by_run) return bootstrap_step_by_run(b, c, x, p, threads);
+  const int64_t elements = b.runs * per_run;
   const int64_t bad = kernel_mean_batch(x.z, x.score, elements, p.a, p.b, x.mu, threads);
   if (bad >= 0) return {StepStatus::kKernelMeanNotFinite, bad};
   gaussian_y_log_weights(b, c, x.mu, x.y_per_run, p.variance, x.increment, threads);

@@ -29,9 +29,9 @@ struct StepResult {
 // The arrays of one bootstrap step; every pointer is distinct memory except that `mu` may
 // be `score` itself (the kernel mean is computed in place). Rows are runs x particles.
 struct BootstrapArrays {
-  float* z;                    // rows x D: Z_t in, Z_s out (written last, only on kOk)
+  float* z;                    // rows x D: Z_t in, Z_s out
   const float* score;          // rows x D: the score at Z_t
-  float* mu;                   // rows x D: the kernel mean (written)
+  float* mu;                   // rows x D: kernel means (see bootstrap_step)
   const float* y_per_run;      // runs x d_Y: the context at s
   double* log_w;               // rows: normalised log-weights, updated
   double* increment;           // rows: this step's log-potential (written)
@@ -55,9 +55,12 @@ struct BootstrapParams {
 // One bootstrap-filter step after the score: kernel_mean_batch (checked),
 // gaussian_y_log_weights, reweight_batch, resample_batch of the flagged runs and
 // propagate, in that order, on the same arrays and streams, giving the same bits as those
-// five calls. Running them as one job saves four round trips through the thread pool
-// (~50-100 µs each, measured as 9% of a D = 8 step on two threads). z is unchanged
-// unless the result is kOk.
+// five calls (smc_step.cc says how: run by run, each run's means in a worker's buffer,
+// or stage by stage over the batch). Runs that do not resample get identity ancestors.
+// `mu` holds the kernel means afterwards only on the batch path; on kKernelMeanNotFinite it
+// holds them for the run that failed. On any failure the outputs of the runs other than
+// the one named are unspecified (the caller abandons the step), and z is unchanged only
+// when every run failed at its mean.
 StepResult bootstrap_step(const Batch& b, const Coordinates& c, const BootstrapArrays& x, const BootstrapParams& p,
                           Threads threads);
 

@@ -219,7 +219,7 @@ void test_bootstrap_step() {
   CHECK(same_bytes(z, z2) && same_bytes(lw, lw2) && same_bytes(ev, ev2) && same_bytes(ess, ess2) &&
             same_bytes(flags, flags2),
         "bootstrap_step = the five calls, bit for bit");
-  // Typed failures, with what they concern; z is left as it was.
+  // Typed failures, with what they concern; a step whose every run fails at its mean leaves z as it was.
   std::vector<float> huge(elems, 3e38f), z_before = z;
   const BootstrapArrays xh{z.data(), huge.data(), mu.data(), y.data(), lw.data(), inc.data(),
                            ev.data(), ess.data(), flags.data(), cdf.data(), anc.data()};
@@ -238,6 +238,107 @@ void test_bootstrap_step() {
   const StepResult choice = choose_by_weight(b, lw.data(), s, chosen.data());
   CHECK(choice.status == StepStatus::kWeightsDegenerate && choice.index == 1 && chosen[0] >= 0 && chosen[0] < kN,
         "choose_by_weight names run 1");
+}
+
+// bootstrap_step takes a run at a time through every stage when a run's means fit a
+// worker's buffer (smc_step.cc), else each stage over the batch. Both give the five calls'
+// bits, on batches that take each path: some runs resampled and some not, per-run keys,
+// the noiseless last step, every scheme, one to three threads.
+void compare_with_five_calls(int64_t D, int64_t n, int64_t runs, double tau, double noise, ResamplingScheme scheme,
+                             bool keys, int threads) {
+  std::vector<int32_t> latent, observed;
+  for (int32_t j = 0; j < D; ++j) (j % 3 == 1 ? observed : latent).push_back(j);
+  const Coordinates c{latent.data(), static_cast<int64_t>(latent.size()), observed.data(),
+                      static_cast<int64_t>(observed.size())};
+  std::vector<uint32_t> table(kRunKeyWords * runs);
+  for (int64_t r = 0; r < runs; ++r) {
+    table[3 * r] = static_cast<uint32_t>(7 + r);
+    table[3 * r + 1] = static_cast<uint32_t>(r % 3);
+    table[3 * r + 2] = static_cast<uint32_t>(100 + r);
+  }
+  const Batch b{runs, n, D, 3, keys ? table.data() : nullptr};
+  const int64_t rows = runs * n, elems = rows * D;
+  std::vector<float> y(runs * observed.size()), z(elems), score(elems);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.1f * float(i % 7) - 0.3f;
+  StreamKey s{5, 0, 0, 1, purpose_word(Purpose::kInitial)};
+  init_state(b, c, y.data(), s, z.data(), threads);
+  // Odd runs' scores spread their particles' weights (resampled at tau < 1), even runs' barely.
+  for (int64_t i = 0; i < elems; ++i) score[i] = -0.7f * z[i] + ((i / (n * D)) % 2 ? 3.0f : 0.01f) * std::sin(float(i));
+  StreamKey rs = s, ks = s;
+  rs.purpose = purpose_word(Purpose::kResampling);
+  ks.purpose = purpose_word(Purpose::kKernelNoise);
+  const BootstrapParams p{0.97, 0.05, tau < 1.0 ? 0.02 : 0.3, tau, scheme, rs, noise, ks};
+  std::vector<double> lw0(rows);
+  for (int64_t i = 0; i < rows; ++i) lw0[i] = -std::log(double(n)) + 0.001 * double(i % 5);
+  std::vector<float> z2 = z, mu2(elems);
+  std::vector<double> lw2 = lw0, inc2(rows), ev2(runs), ess2(runs);
+  std::vector<uint8_t> flags2(runs);
+  std::vector<uint64_t> cdf2(rows);
+  std::vector<int32_t> anc2(rows, -1);
+  kernel_mean_batch(z2.data(), score.data(), elems, p.a, p.b, mu2.data(), threads);
+  gaussian_y_log_weights(b, c, mu2.data(), y.data(), p.variance, inc2.data(), threads);
+  reweight_batch(b, lw2.data(), inc2.data(), tau, ev2.data(), ess2.data(), flags2.data(), threads);
+  int resampled = 0;
+  for (uint8_t f : flags2) resampled += f;
+  if (resampled > 0) resample_batch(b, scheme, flags2.data(), rs, lw2.data(), cdf2.data(), anc2.data(), threads);
+  propagate(b, c, mu2.data(), resampled > 0 ? anc2.data() : nullptr, noise, y.data(), ks, z2.data(), threads);
+  std::vector<double> lw = lw0, inc(rows), ev(runs), ess(runs);
+  std::vector<uint8_t> flags(runs);
+  std::vector<uint64_t> cdf(rows);
+  std::vector<int32_t> anc(rows, -1);
+  std::vector<float> g = score;
+  const BootstrapArrays x{z.data(),  g.data(),   g.data(),     y.data(),   lw.data(), inc.data(),
+                          ev.data(), ess.data(), flags.data(), cdf.data(), anc.data()};
+  const StepResult r = bootstrap_step(b, c, x, p, threads);
+  const bool same = r.status == StepStatus::kOk && same_bytes(z, z2) && same_bytes(lw, lw2) && same_bytes(inc, inc2) &&
+                    same_bytes(ev, ev2) && same_bytes(ess, ess2) && same_bytes(flags, flags2) &&
+                    (resampled == 0 || same_bytes(anc, anc2));
+  CHECK(same, "bootstrap_step differs from the five calls: D %lld, %lld x %lld, tau %g, noise %g, scheme %d, keys %d, %d threads",
+        (long long)D, (long long)n, (long long)runs, tau, noise, int(scheme), int(keys), threads);
+  if (tau < 1.0) CHECK(resampled > 0 && resampled < runs, "some runs resampled, not all: %d of %lld", resampled, (long long)runs);
+}
+
+void test_bootstrap_step_paths() {
+  for (int threads : {1, 2, 3})
+    for (ResamplingScheme scheme : {ResamplingScheme::kSystematic, ResamplingScheme::kStratified,
+                                    ResamplingScheme::kMultinomial, ResamplingScheme::kResidual}) {
+      compare_with_five_calls(80, 16, 24, 1.0, 0.1, scheme, false, threads);   // run by run
+      compare_with_five_calls(8, 256, 30, 0.995, 0.1, scheme, true, threads);  // run by run, some resampled
+      compare_with_five_calls(7, 1000, 9, 0.99, 0.0, scheme, true, threads);   // run by run, noiseless
+      compare_with_five_calls(5, 30000, 2, 0.99, 0.1, scheme, false, threads);  // the batch path (runs too large)
+      compare_with_five_calls(3, 16, 40, 0.99, 0.1, scheme, false, threads);    // the batch path (runs too small)
+    }
+  // Failures are the batch path's whichever run meets them first: a non-finite mean in run 1
+  // outranks run 0's weights, which outrank a later run's.
+  const int64_t runs = 3, rows = runs * kN, elems = rows * kD;
+  const Batch b{runs, kN, kD, 3};
+  std::vector<float> y = {0.5f, -0.25f, 1.0f, 0.0f, 0.2f, 0.1f}, z(elems), score(elems), mu(elems);
+  StreamKey s{5, 0, 0, 4, purpose_word(Purpose::kInitial)};
+  init_state(b, kCoords, y.data(), s, z.data(), 2);
+  for (int64_t i = 0; i < elems; ++i) score[i] = -0.5f * z[i];
+  score[kN * kD + 7] = 3e38f;  // run 1, row 1, coordinate 2: the mean overflows
+  std::vector<double> lw(rows, -std::log(double(kN))), inc(rows), ev(runs), ess(runs);
+  std::fill(lw.begin(), lw.begin() + kN, -std::numeric_limits<double>::infinity());  // run 0 has no weight
+  std::fill(lw.begin() + 2 * kN, lw.end(), -std::numeric_limits<double>::infinity());  // nor has run 2
+  std::vector<uint8_t> flags(runs);
+  std::vector<uint64_t> cdf(rows);
+  std::vector<int32_t> anc(rows);
+  StreamKey rs = s, ks = s;
+  rs.purpose = purpose_word(Purpose::kResampling);
+  ks.purpose = purpose_word(Purpose::kKernelNoise);
+  const BootstrapParams p{1.0, 10.0, 0.4, 1.0, ResamplingScheme::kSystematic, rs, 0.1, ks};
+  std::vector<double> lw_copy = lw;
+  const BootstrapArrays x{z.data(),  score.data(), mu.data(),    y.data(),   lw_copy.data(), inc.data(),
+                          ev.data(), ess.data(),   flags.data(), cdf.data(), anc.data()};
+  const StepResult over = bootstrap_step(b, kCoords, x, p, 2);
+  CHECK(over.status == StepStatus::kKernelMeanNotFinite && over.index == kN * kD + 7 && std::isinf(mu[kN * kD + 7]),
+        "a non-finite mean in run 1 is reported before run 0's weights: %d at %lld", int(over.status),
+        (long long)over.index);
+  score[kN * kD + 7] = 0.0f;
+  lw_copy = lw;
+  const StepResult degenerate = bootstrap_step(b, kCoords, x, p, 2);
+  CHECK(degenerate.status == StepStatus::kWeightsDegenerate && degenerate.index == 0, "run 0's weights first: %d at %lld",
+        int(degenerate.status), (long long)degenerate.index);
 }
 
 // A system that refuses thread starts (a pids limit), imitated with Threads::start_limit:
@@ -278,5 +379,6 @@ void run_step_tests(CheckCounts& c) {
   counts = &c;
   test_run_keys();
   test_bootstrap_step();
+  test_bootstrap_step_paths();
   test_refused_threads();
 }
