@@ -218,7 +218,7 @@ void gaussian_y_log_weights_rows(const Coordinates& c, const float* mu, int64_t 
         sq[i] += diff * diff;
       }
     }
-    for (int i = 0; i < kRows; ++i) out[row + i] = -sq[i] / (2.0 * v) - log_norm;
+    for (int i = 0; i < kRows; ++i) out[row + i] = gaussian_log_weight_of(sq[i], v, log_norm);
   }
   for (; row < count; ++row) out[row] = gaussian_y_log_weight(mu + row * dim, c.observed, c.n_observed, y, v, log_norm);
 }
@@ -283,8 +283,7 @@ int64_t reweight_batch(const Batch& b, double* log_w, const double* increment, d
     run_lse[r] = run_max[r] + std::log(sum);
     log_evidence_inc[r] = run_lse[r];
     ess[r] = sum * sum / sum_sq;
-    // tau = 1 means every step (the seed's filter), even when rounding puts ESS at exactly N.
-    resample_flag[r] = (tau >= 1.0 || ess[r] < tau * static_cast<double>(n)) ? 1 : 0;
+    resample_flag[r] = resample_wanted(ess[r], tau, n) ? 1 : 0;
   }
   parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
@@ -300,7 +299,6 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
                        double* log_w, uint64_t* cdf, int32_t* ancestors, Threads threads) {
   const int64_t n = b.particles;
   std::vector<uint8_t> failed(b.runs, 0);
-  const double uniform = -std::log(static_cast<double>(n));
   // Few runs (fewer than threads): one run at a time, each split across the threads.
   const bool split_runs = b.runs < threads.count;
   const Threads per_run = split_runs ? threads : Threads(1);
@@ -316,7 +314,7 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
         failed[r] = 1;
         continue;
       }
-      for (int64_t k = 0; k < n; ++k) lw[k] = uniform;
+      reset_log_weights(lw, n);
     }
   });
   for (int64_t r = 0; r < b.runs; ++r)

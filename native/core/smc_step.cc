@@ -49,15 +49,14 @@ StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector
   if (!w.ok) return StepStatus::kWeightsDegenerate;
   x.log_evidence_inc[r] = w.log_evidence_increment;
   x.ess[r] = w.ess;
-  const bool resample = p.ess_threshold >= 1.0 || w.ess < p.ess_threshold * static_cast<double>(n);
+  const bool resample = resample_wanted(w.ess, p.ess_threshold, n);
   x.resample_flags[r] = resample ? 1 : 0;
   int32_t* anc = x.ancestors + row0;
   if (resample) {
     if (!resample_run(p.scheme, log_w, n, stream_for_run(p.resampling, b, r), x.cdf + row0, anc)) {
       return StepStatus::kResamplingFailed;
     }
-    const double uniform = -std::log(static_cast<double>(n));
-    for (int64_t k = 0; k < n; ++k) log_w[k] = uniform;
+    reset_log_weights(log_w, n);
   } else {
     for (int64_t k = 0; k < n; ++k) anc[k] = static_cast<int32_t>(k);
   }

@@ -16,9 +16,13 @@ inline double gaussian_log_norm(int64_t d_obs, double v) {
   return 0.5 * static_cast<double>(d_obs) * std::log(6.283185307179586 * v);
 }
 
-// log N(y; mu_Y, v I) for one particle, accumulated in float64:
+// log N(y; mu_Y, v I) from sq = ||y - mu_Y||^2, and for one particle with sq accumulated in float64:
 //   -||y - mu_Y||^2 / (2v) - (d_Y / 2) log(2 pi v)            MATH.md §3
 // with log_norm = gaussian_log_norm(d_obs, v).
+CONDIFF_HD double gaussian_log_weight_of(double sq, double v, double log_norm) {
+  return -sq / (2.0 * v) - log_norm;
+}
+
 CONDIFF_HD double gaussian_y_log_weight(const float* mu_row, const int32_t* obs, int64_t d_obs, const float* y,
                                         double v, double log_norm) {
   double sq = 0.0;
@@ -26,7 +30,20 @@ CONDIFF_HD double gaussian_y_log_weight(const float* mu_row, const int32_t* obs,
     const double diff = static_cast<double>(y[j]) - static_cast<double>(mu_row[obs[j]]);
     sq += diff * diff;
   }
-  return -sq / (2.0 * v) - log_norm;
+  return gaussian_log_weight_of(sq, v, log_norm);
+}
+
+// Whether a run resamples after reweighting (MATH.md §3, adaptive resampling): when
+// ESS < tau N; tau = 1 means every step (the seed's filter), even when rounding puts the
+// ESS at exactly N.
+CONDIFF_HD bool resample_wanted(double ess, double tau, int64_t n) {
+  return tau >= 1.0 || ess < tau * static_cast<double>(n);
+}
+
+// A resampled run's log-weights: log(1/N) each (MATH.md §3).
+inline void reset_log_weights(double* log_w, int64_t n) {
+  const double uniform = -std::log(static_cast<double>(n));
+  for (int64_t k = 0; k < n; ++k) log_w[k] = uniform;
 }
 
 struct ReweightResult {

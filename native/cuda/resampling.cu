@@ -14,6 +14,7 @@
 
 #include "context_impl.cuh"
 #include "resampling_math.h"
+#include "weights.h"
 
 namespace condiff {
 namespace cuda {
@@ -153,7 +154,7 @@ __global__ void rw_run_finish(int64_t tiles_per_run, int64_t n, const double* pa
     evidence[r] = lse[r];
     ess[r] = 1.0 / sum;
     // tau = 1 means every step (the seed's filter), even when rounding puts ESS at exactly N.
-    flag[r] = (tau >= 1.0 || ess[r] < tau * static_cast<double>(n)) ? 1 : 0;
+    flag[r] = resample_wanted(ess[r], tau, n) ? 1 : 0;
   }
 }
 
