@@ -29,7 +29,7 @@ constexpr int64_t kMoveBlockFloats = 2048;
 
 // One run, each stage as the batch call computes it for that run (the same bits).
 StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, const BootstrapArrays& x,
-                         const BootstrapParams& p, int64_t r, float* mu, float* xi, int64_t* bad_mean) {
+                         const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, int64_t* bad_mean) {
   const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
   const float* z = x.z + row0 * D;
   kernel_mean(z, x.score + row0 * D, static_cast<float>(p.a), static_cast<float>(p.b), mu, 0, per_run);
@@ -42,8 +42,7 @@ StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector
     return StepStatus::kKernelMeanNotFinite;
   }
   const float* y = x.y_per_run + r * c.n_observed;
-  gaussian_y_log_weights_rows(c, mu, D, n, y, p.variance, gaussian_log_norm(c.n_observed, p.variance),
-                              x.increment + row0);
+  gaussian_y_log_weights_rows(c, mu, D, n, y, p.variance, log_norm, x.increment + row0);
   double* log_w = x.log_w + row0;
   const ReweightResult w = reweight_run(log_w, x.increment + row0, n);
   if (!w.ok) return StepStatus::kWeightsDegenerate;
@@ -76,6 +75,7 @@ StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector
 StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
                                  const BootstrapParams& p, Threads threads) {
   const std::vector<Span> spans = latent_spans(c);
+  const double log_norm = gaussian_log_norm(c.n_observed, p.variance);
   const int64_t per_run = b.particles * b.dim;
   std::vector<StepStatus> status(b.runs, StepStatus::kOk);
   std::atomic<int64_t> bad_mean{std::numeric_limits<int64_t>::max()};
@@ -84,7 +84,7 @@ StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const Boo
     std::vector<float> mu(per_run), xi(std::max<int64_t>(1, kMoveBlockFloats / b.dim) * b.dim);
     for (int64_t r = begin; r < end; ++r) {
       int64_t bad = -1;
-      status[r] = bootstrap_run(b, c, spans, x, p, r, mu.data(), xi.data(), &bad);
+      status[r] = bootstrap_run(b, c, spans, x, p, log_norm, r, mu.data(), xi.data(), &bad);
       if (bad >= 0) {
         int64_t seen = bad_mean.load();
         while (bad < seen && !bad_mean.compare_exchange_weak(seen, bad)) {
