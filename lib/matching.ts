@@ -209,17 +209,27 @@ export function evidenceCorrection(
   schedule: Schedule, grid: Float64Array, svd: ObservationSvd, noiseStd: number, rows: number, starts: Int32Array, path: Float32Array, runs: number,
 ): Float64Array {
   const S = grid.length - 1, r = svd.rank;
-  const logN = (x: number, m: number, v: number) => -0.5 * (Math.log(2 * Math.PI * v) + ((x - m) * (x - m)) / v);
-  const trans = Array.from({ length: S + 1 }, (_, k) => (k === 0 ? { alpha: 1, sigma2: 0 } : schedule.transition(grid[k - 1], grid[k])));
+  // log N(x; m, v) with log(2 pi v) taken from a table per step: one log per step, not per
+  // run and coordinate (the same expression, so the same bits).
+  const logN = (x: number, m: number, v: number, log2piV: number) => -0.5 * (log2piV + ((x - m) * (x - m)) / v);
+  const alpha = new Float64Array(S + 1), sigma2 = new Float64Array(S + 1), log2piSigma2 = new Float64Array(S + 1);
+  for (let k = 1; k <= S; k++) {
+    const tr = schedule.transition(grid[k - 1], grid[k]);
+    alpha[k] = tr.alpha;
+    sigma2[k] = tr.sigma2;
+    log2piSigma2[k] = Math.log(2 * Math.PI * tr.sigma2);
+  }
+  const log2pi = Math.log(2 * Math.PI * 1);
   const out = new Float64Array(runs);
+  const stride = runs * r;
   for (let q = 0; q < runs; q++) {
     let c = 0;
     for (let i = 0; i < r; i++) {
       const k0 = starts[i];
       if (k0 > S) continue;
-      const at = (k: number) => path[(k * runs + q) * r + i];
-      c += logN(at(S), 0, 1);
-      for (let k = k0 + 1; k <= S; k++) c -= logN(at(k), trans[k].alpha * at(k - 1), trans[k].sigma2);
+      const base = q * r + i;
+      c += logN(path[S * stride + base], 0, 1, log2pi);
+      for (let k = k0 + 1; k <= S; k++) c -= logN(path[k * stride + base], alpha[k] * path[(k - 1) * stride + base], sigma2[k], log2piSigma2[k]);
     }
     if (noiseStd === 0) for (let i = 0; i < r; i++) c -= Math.log(svd.s[i]);
     else c += -svd.yPerpNorm2 / (2 * noiseStd * noiseStd) - ((rows - r) / 2) * Math.log(2 * Math.PI * noiseStd * noiseStd);
