@@ -63,6 +63,11 @@ void fill_normals_runs(const StreamKey& s, uint32_t first_run, int runs, uint64_
   for (uint64_t b = begin / 4; 4 * b < end; ++b) {
     normal_block_runs(s, first_run, b, block);
     const uint64_t lo = std::max(begin, 4 * b), hi = std::min(end, 4 * b + 4);
+    if (hi - lo == 4) {
+      // A whole block: each run's four normals in one 16-byte copy.
+      for (int p = 0; p < runs; ++p) std::memcpy(out + p * stride + static_cast<int64_t>(lo - begin), block + 4 * p, 16);
+      continue;
+    }
     for (int p = 0; p < runs; ++p)
       for (uint64_t e = lo; e < hi; ++e) out[p * stride + static_cast<int64_t>(e - begin)] = block[4 * p + (e - 4 * b)];
   }
