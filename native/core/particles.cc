@@ -89,9 +89,8 @@ void for_each_row(const Batch& b, StreamKey stream, bool draw, Threads threads, 
   });
 }
 
-// The Y block of one row: its run's context value.
-void set_observed(const Coordinates& c, const float* y_per_run, int64_t r, float* zr) {
-  const float* y = y_per_run + r * c.n_observed;
+// The Y block of one row: its run's context value y (d_Y floats).
+void set_observed(const Coordinates& c, const float* y, float* zr) {
   for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
 }
 
@@ -123,7 +122,7 @@ inline void move_row(const Coordinates& c, const std::vector<Span>& spans, const
       for (int32_t x = s.begin; x < s.end; ++x) zr[x] = m[x];
     }
   }
-  for (int64_t j = 0; j < c.n_observed; ++j) zr[c.observed[j]] = y[j];
+  set_observed(c, y, zr);
 }
 
 }  // namespace
@@ -135,7 +134,7 @@ void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, St
     float* zr = z + row * b.dim;
     for (const Span& s : spans)
       for (int32_t x = s.begin; x < s.end; ++x) zr[x] = xi[x];
-    set_observed(c, y_per_run, r, zr);
+    set_observed(c, y_per_run + r * c.n_observed, zr);
   });
 }
 
@@ -369,7 +368,7 @@ void renoise(const Batch& b, const Coordinates& c, double alpha_ts, double sigma
     float* zr = z + row * b.dim;
     for (const Span& s : spans)
       for (int32_t x = s.begin; x < s.end; ++x) zr[x] = renoise_value(alpha_ts, sd, zr[x], xi[x]);
-    set_observed(c, y_per_run, r, zr);
+    set_observed(c, y_per_run + r * c.n_observed, zr);
   });
 }
 

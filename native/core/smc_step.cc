@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -26,17 +25,20 @@ constexpr int64_t kRunMeansFloats = int64_t{1} << 17;
 constexpr int64_t kRunMeansMinFloats = 256;
 // Rows moved per block: their normals and outputs stay in L1.
 constexpr int64_t kMoveBlockFloats = 2048;
+int64_t move_block_rows(int64_t dim) { return std::max<int64_t>(1, kMoveBlockFloats / dim); }
+// A batch this small (floats of state) runs each batch-path stage on one thread anyway
+// (particles.cc's elementwise grain), so the per-run path costs it no parallelism.
+constexpr int64_t kOneThreadBatchFloats = int64_t{1} << 18;
 
 // One run, each stage as the batch call computes it for that run (the same bits).
 StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, const BootstrapArrays& x,
-                         const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, int64_t* bad_mean) {
+                         const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi,
+                         std::atomic<int64_t>& bad_mean) {
   const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
   const float* z = x.z + row0 * D;
   kernel_mean(z, x.score + row0 * D, static_cast<float>(p.a), static_cast<float>(p.b), mu, 0, per_run);
   if (any_non_finite(mu, per_run)) {
-    int64_t i = 0;
-    while (std::isfinite(mu[i])) ++i;
-    *bad_mean = row0 * D + i;
+    note_first_non_finite(mu, 0, per_run, row0 * D, bad_mean);
     // The driver names the value: the run's means where the batch call would have put them.
     std::copy(mu, mu + per_run, x.mu + row0 * D);
     return StepStatus::kKernelMeanNotFinite;
@@ -60,7 +62,7 @@ StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector
     for (int64_t k = 0; k < n; ++k) anc[k] = static_cast<int32_t>(k);
   }
   NormalCursor normals(stream_for_run(p.kernel_noise, b, r));
-  const int64_t block = std::max<int64_t>(1, kMoveBlockFloats / D);
+  const int64_t block = move_block_rows(D);
   for (int64_t k = 0; k < n; k += block) {
     const int64_t count = std::min(block, n - k);
     propagate_rows(c, spans, D, count, mu, anc + k, p.noise_scale, y, &normals, static_cast<uint64_t>(k * D), xi,
@@ -81,16 +83,8 @@ StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const Boo
   std::atomic<int64_t> bad_mean{std::numeric_limits<int64_t>::max()};
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / per_run);
   parallel_for(b.runs, threads, grain, [&](int64_t begin, int64_t end, int) {
-    std::vector<float> mu(per_run), xi(std::max<int64_t>(1, kMoveBlockFloats / b.dim) * b.dim);
-    for (int64_t r = begin; r < end; ++r) {
-      int64_t bad = -1;
-      status[r] = bootstrap_run(b, c, spans, x, p, log_norm, r, mu.data(), xi.data(), &bad);
-      if (bad >= 0) {
-        int64_t seen = bad_mean.load();
-        while (bad < seen && !bad_mean.compare_exchange_weak(seen, bad)) {
-        }
-      }
-    }
+    std::vector<float> mu(per_run), xi(move_block_rows(b.dim) * b.dim);
+    for (int64_t r = begin; r < end; ++r) status[r] = bootstrap_run(b, c, spans, x, p, log_norm, r, mu.data(), xi.data(), bad_mean);
   });
   if (bad_mean.load() != std::numeric_limits<int64_t>::max()) return {StepStatus::kKernelMeanNotFinite, bad_mean.load()};
   for (const StepStatus want : {StepStatus::kWeightsDegenerate, StepStatus::kResamplingFailed})
@@ -107,7 +101,7 @@ StepResult bootstrap_step(const Batch& b, const Coordinates& c, const BootstrapA
   // Run by run when every worker has runs of its own, or when the batch path would run on
   // one thread anyway (elementwise work below its grain).
   const bool by_run = per_run >= kRunMeansMinFloats && per_run <= kRunMeansFloats &&
-                      (b.runs >= 2 * static_cast<int64_t>(threads.count) || b.runs * per_run <= (int64_t{1} << 18));
+                      (b.runs >= 2 * static_cast<int64_t>(threads.count) || b.runs * per_run <= kOneThreadBatchFloats);
   if (by_run) return bootstrap_step_by_run(b, c, x, p, threads);
   const int64_t elements = b.runs * per_run;
   const int64_t bad = kernel_mean_batch(x.z, x.score, elements, p.a, p.b, x.mu, threads);
