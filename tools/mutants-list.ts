@@ -613,6 +613,14 @@ export const MUTANTS: Mutant[] = [
     tests: [FIRST_RUN],
   },
   {
+    id: 'evidence-correction-alpha-dropped',
+    section: '§9.1',
+    description: "log Ẑ's correction scores the pinned path's transitions without the factor α (N(Ỹ_k; Ỹ_{k−1}, σ²) instead of N(Ỹ_k; α Ỹ_{k−1}, σ²))",
+    file: 'lib/matching.ts',
+    edits: [{ search: 'c -= logN(path[k * stride + base], alpha[k] * path[(k - 1) * stride + base]', replace: 'c -= logN(path[k * stride + base], path[(k - 1) * stride + base]' }],
+    tests: [SVD_FILTER],
+  },
+  {
     id: 'grid-discrete-geometric-exponent',
     section: '§9.1',
     description: "the discrete grid's λ targets below k_min spaced over two decades instead of three",
