@@ -18,6 +18,7 @@
 // unavailable for the rest of the process, naming that cause, and 'auto' runs on the CPU.
 import { native, nativeBuild, DeviceOps, DeviceArray, CudaContext, NativeAddon } from './native';
 import { oneOf } from './errors';
+import { hostFloat32, hostFloat64, hostInt32 } from './host-memory';
 import { ScoreInput, ScoreContext, evaluateScore, nonFiniteScore } from './score';
 import { GaussianMixture } from './mixture';
 
@@ -70,9 +71,9 @@ export interface Backend {
 }
 
 const hostMemory: BackendMemory = {
-  f32: (length) => new Float32Array(length),
-  f64: async (length, fill = 0) => new Float64Array(length).fill(fill),
-  i32: (length) => new Int32Array(length),
+  f32: (length) => hostFloat32(length),
+  f64: async (length, fill = 0) => hostFloat64(length, fill),
+  i32: (length) => hostInt32(length),
   readF32: async (a) => a as Float32Array,
   readF64: async (a) => a as Float64Array,
   readI32: async (a) => a as Int32Array,

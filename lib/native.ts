@@ -297,6 +297,13 @@ export interface NativeAddon extends HostOps {
   codes: NativeCodes;
   philox4x32(counter: Uint32Array, key: Uint32Array, rounds: number): Uint32Array;
   /**
+   * Advises Linux to back the whole pages inside `array` with transparent huge pages
+   * (madvise MADV_HUGEPAGE), before anything touches them (lib/host-memory.ts). True when
+   * the advice was taken; false on other platforms, for an empty or detached array, or when
+   * the kernel declines. Never changes the contents.
+   */
+  adviseHugePages(array: Float32Array | Float64Array | Int32Array): boolean;
+  /**
    * The thin SVD of a row-major rows x cols matrix (docs/MATH.md §8, native/core/svd.h):
    * A = U diag(s) Vt, rank r counted by s_i > 1e-12 s_max; u is rows x r, vt r x cols;
    * sDropped is the largest singular value below the cutoff (0 when none).
@@ -428,6 +435,7 @@ export type DirectOps = Pick<
   | 'svdLogWeights'
   | 'svdPin'
   | 'philox4x32'
+  | 'adviseHugePages'
   | 'kernelCoefficients'
   | 'parallelProbe'
   | 'parallelProbeAsync'

@@ -18,6 +18,7 @@ import { GaussianMixture } from './mixture';
 import { horizonWarning, stepWarning, collapseWarning } from './diagnostics';
 import { checkOptionNames } from './options';
 import { requireSizes } from './sizes';
+import { hostFloat32 } from './host-memory';
 import { GuidanceOptions, Guidance, guidanceOption, guidedScore, conditionOption, CfgScore } from './guidance';
 import { cfgWeightedModel } from './models/cfg-weighted';
 
@@ -302,7 +303,7 @@ export async function forwardPath(p: Prepared, runs: number, runOffset = 0): Pro
   requireSizes(`the context path (steps ${p.steps} + 1, samples ${runs}, ${p.obs!.indices.length} observed coordinates)`, [
     { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * p.obs!.indices.length, bytesPerElement: 4 },
   ]);
-  const path = new Float32Array((p.steps + 1) * runs * p.obs!.indices.length);
+  const path = hostFloat32((p.steps + 1) * runs * p.obs!.indices.length);
   await p.backend.ops.forwardContextPath(p.obs!.values, runs, runOffset, alphaTs, sigma2Ts, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.contextPath }, path, p.threads);
   return path;
 }
@@ -518,7 +519,7 @@ export async function drawByWeight(p: Prepared, result: DriverResult, runs: numb
     const chosen = new Int32Array(runs);
     const choice = p.backend.ops.chooseByWeight({ runs, particles, dim: p.dim, runOffset }, result.logWeights, { seed: p.seed, step: 0, purpose: p.backend.ops.purposes.outputChoice }, chosen);
     if (choice.status !== 'ok') throw new RangeError(`run ${choice.index} ended with no positive weight`);
-    const samples = new Float32Array(runs * p.dim);
+    const samples = hostFloat32(runs * p.dim);
     await p.backend.ops.gatherRowsAsync(result.particles, p.dim, chosen.map((k, r) => r * particles + k), samples, 1);
     return samples;
   } catch (e) {
