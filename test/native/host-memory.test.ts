@@ -1,7 +1,7 @@
 // The huge-page advice for a run's large host arrays (lib/host-memory.ts, native
 // adviseHugePages): only advice, so the arrays are the zeroed arrays `new` makes and the
 // answers are the same bytes with it and without it (CONDIFF_HUGE_PAGES=off).
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { native } from '../../lib/native';
 import { HUGE_PAGE_ADVICE_BYTES, hostFloat32, hostFloat64, hostInt32 } from '../../lib/host-memory';
 import { GaussianMixture } from '../../lib/mixture';
@@ -51,6 +51,28 @@ describe('host arrays', () => {
       expect([f.length, i.length, d.length, g.length]).toEqual([n, n, n, n]);
       expect(f.every((x) => x === 0) && i.every((x) => x === 0) && d.every((x) => x === 0)).toBe(true);
       expect(g.every((x) => x === -2.5)).toBe(true);
+    }
+  });
+
+  test('only arrays of HUGE_PAGE_ADVICE_BYTES or more are advised, and none under CONDIFF_HUGE_PAGES=off', () => {
+    const spy = jest.spyOn(native, 'adviseHugePages');
+    const before = process.env.CONDIFF_HUGE_PAGES;
+    try {
+      delete process.env.CONDIFF_HUGE_PAGES;
+      hostFloat32(HUGE_PAGE_ADVICE_BYTES / 4 - 1);
+      hostInt32(16);
+      expect(spy).not.toHaveBeenCalled();
+      hostFloat32(HUGE_PAGE_ADVICE_BYTES / 4);
+      hostFloat64(HUGE_PAGE_ADVICE_BYTES / 8, 1);
+      hostInt32(HUGE_PAGE_ADVICE_BYTES / 4);
+      expect(spy).toHaveBeenCalledTimes(3);
+      process.env.CONDIFF_HUGE_PAGES = 'off';
+      hostFloat32(HUGE_PAGE_ADVICE_BYTES);
+      expect(spy).toHaveBeenCalledTimes(3);
+    } finally {
+      spy.mockRestore();
+      if (before === undefined) delete process.env.CONDIFF_HUGE_PAGES;
+      else process.env.CONDIFF_HUGE_PAGES = before;
     }
   });
 
