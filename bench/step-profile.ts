@@ -11,7 +11,8 @@
 // --identity: identity covariances given as full matrices (identityProblem, the
 // isotropic score path) instead of mixtureProblem's dense ones. --split: runs the filter's
 // step as the separate operations the fused `smcStep` job is made of (the same bytes,
-// one thread-pool round trip each), so each is timed; otherwise `smcStep` is one row.
+// one thread-pool round trip each), so each is timed; otherwise `smcStep` is one row, and
+// with the built-in mixture it includes the score (the step scores each run itself).
 //
 // "÷ copy": each operation's time per particle over copying one particle's row
 // (Float32Array.prototype.set of the whole state, timed here: 8 D bytes read and written

@@ -12,9 +12,10 @@
 // A model that proposes before it weighs (twisted SMC) moves inside `weigh` and applies
 // the ancestors in `move`. A model may offer a fused native step for the backend it runs
 // on; the driver then calls it in place of weigh → reweight → resample → move.
-import { BatchArgs, NativePurposes, StreamArgs } from './native';
+import { BatchArgs, NativeMixture, NativePurposes, StreamArgs } from './native';
 import { Schedule } from './schedules';
-import { ScoreInput, ScoreContext } from './score';
+import { ScoreInput, ScoreContext, nonFiniteScore } from './score';
+import { GaussianMixture } from './mixture';
 import type { Backend, BackendMemory, BackendOps, F32Array, F64Array, I32Array, ScoreRunner } from './backend';
 import { abortError } from './errors';
 import { requireSizes } from './sizes';
@@ -79,6 +80,14 @@ export interface DriverRun {
   stream(step: number, purpose: keyof NativePurposes, index?: number): StreamArgs;
   /** The score at every row of `state` at time t, into `work`, checked finite (MATH.md §4). */
   score(state: F32Array, t: number, where: string): Promise<F32Array>;
+  /**
+   * Where the score is the built-in GaussianMixture as given (its own scoreInto) and the run
+   * is on the CPU: its native model and its level at t, exactly as `score` passes them, so a
+   * fused native step can score the rows itself (the same bits).
+   */
+  readonly nativeMixture?: { core: NativeMixture; level(t: number): { alpha: number; sigma2: number } };
+  /** The error `score` throws for a non-finite value at flat index `bad` of the score. */
+  nonFiniteScore(value: number, bad: number, where: string): RangeError;
   /** Buffers in the backend's memory, freed by the driver when the run ends, whatever way it ends. */
   f32(length: number): F32Array;
   f64(length: number, fill?: number): Promise<F64Array>;
@@ -297,6 +306,18 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         context.signal = p.signal;
         return untilAborted(scorer.evaluate(x, context, work, where), p.signal);
       },
+      nativeMixture:
+        onHost && p.score instanceof GaussianMixture && p.score.scoreInto === GaussianMixture.prototype.scoreInto
+          ? {
+              core: p.score.nativeCore(),
+              // As `score` builds its context and GaussianMixture.scoreInto squares sigma.
+              level: (t) => {
+                const sigma = Math.sqrt(p.schedule.sigma2(t));
+                return { alpha: Math.exp(p.schedule.logAlpha(t)), sigma2: sigma * sigma };
+              },
+            }
+          : undefined,
+      nonFiniteScore: (value, bad, where) => nonFiniteScore(value, bad, { t: 0, alpha: 1, sigma: 0, rows, dim: D, rowOffset: 0 }, where),
       f32: (length) => track(memory.f32(length)),
       f64: async (length, fill) => track(await memory.f64(length, fill)),
       i32: (length) => track(memory.i32(length)),

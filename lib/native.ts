@@ -47,7 +47,7 @@ export interface NativeCodes {
  * of the kernel mean that is not finite, or the run whose weights are all -Infinity/NaN, or
  * in which resampling found no positive weight; index -1 when 'ok'.
  */
-export type StepStatus = 'ok' | 'kernel-mean-not-finite' | 'weights-degenerate' | 'resampling-failed';
+export type StepStatus = 'ok' | 'kernel-mean-not-finite' | 'weights-degenerate' | 'resampling-failed' | 'score-not-finite';
 export interface StepOutcome {
   status: StepStatus;
   index: number;
@@ -321,6 +321,10 @@ export interface NativeAddon extends HostOps {
    * resampleBatch of the flagged runs, propagate) in one job, to the same bits
    * (native/core/smc_step.h). mu holds kernel means afterwards only where a run's mean was
    * not finite (the status names it); on a failure the other runs' outputs are unspecified.
+   * Given `mixture` (the native model of a GaussianMixture) with its level `alpha`,
+   * `sigma2`, the step scores z itself, each run's rows where it uses them (the same bits as
+   * scoreDirect then smcStep): `score` must then be `mu`, and 'score-not-finite' names a
+   * flat element of the score, whose run's score is left in mu.
    */
   smcStep(
     batch: BatchArgs,
@@ -346,6 +350,9 @@ export interface NativeAddon extends HostOps {
     noiseScale: number,
     kernelStream: StreamArgs,
     threads: number,
+    mixture?: NativeMixture,
+    alpha?: number,
+    sigma2?: number,
   ): Promise<StepOutcome>;
   gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): void;
   gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): Promise<number>;

@@ -35,14 +35,19 @@ export function bootstrapModel(spec: BootstrapSpec): FeynmanKacModel {
         fusedStep: fused
           ? async (step, f): Promise<FusedStepStatus> => {
               const c = kernel.coefficients[step.index - 1];
-              const g = await run.score(run.z, step.t, step.where);
               const m = run.work as Float32Array;
+              // The built-in mixture is scored inside the step, each run's rows where they are
+              // used; any other model first, into `work`.
+              const mixture = run.nativeMixture;
+              const g = mixture ? m : await run.score(run.z, step.t, step.where);
+              const level = mixture?.level(step.t);
               const r = await fused(
                 batch, spec.latent, spec.observed, run.z as Float32Array, g as Float32Array, c.a, c.b, m, kernel.contextAt(step.index - 1),
                 c.weightVariance, run.logWeights as Float64Array, run.increment as Float64Array, f.essThreshold, f.evidenceIncrement,
                 f.ess, f.flags, ops.codes.schemes[f.scheme], f.resamplingStream, f.scratch as Float64Array, f.ancestors as Int32Array,
-                kernel.noiseScale(step), run.stream(step.index, 'kernelNoise'), threads,
+                kernel.noiseScale(step), run.stream(step.index, 'kernelNoise'), threads, mixture?.core, level?.alpha, level?.sigma2,
               );
+              if (r.status === 'score-not-finite') throw run.nonFiniteScore(m[r.index], r.index, step.where);
               if (r.status === 'kernel-mean-not-finite') throw await kernel.meanError(step.where, m, r.index);
               if (r.status === 'ok') return { status: 'ok' };
               return { status: r.status, run: r.index };

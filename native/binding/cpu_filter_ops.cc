@@ -2,6 +2,8 @@
 // CPU: argument parsing and the job only; the step itself is core code with a typed
 // result that settles as { status, index } (job.h).
 #include <iterator>
+#include <memory>
+#include <string>
 
 #include "job.h"
 #include "op_args.h"
@@ -15,8 +17,12 @@ using namespace condiff;
 
 // smcStep(batch, latent, observed, z, score, a, b, mu, yPerRun, variance, logWeights,
 //         increment, essThreshold, logEvidenceIncrement, ess, resampleFlags, scheme,
-//         resamplingStream, scratch, ancestors, noiseScale, kernelStream, threads)
+//         resamplingStream, scratch, ancestors, noiseScale, kernelStream, threads
+//         [, mixture, alpha, sigma2])
 //   -> Promise<{ status, index }>
+// With a GaussianMixture (and its level alpha, sigma2), the step scores z itself, each
+// run's rows where it uses them, and `score` must be `mu`: the score of a run whose score
+// is not finite is left there ('score-not-finite' names the element).
 struct SmcStepArgs : BatchCoords {
   View<float> z, score, mu, y;
   View<double> log_w, increment, evidence, ess, scratch;
@@ -24,6 +30,8 @@ struct SmcStepArgs : BatchCoords {
   View<int32_t> ancestors;
   BootstrapParams params;
   Threads threads;
+  std::shared_ptr<const GaussianMixture> mixture;
+  double alpha = 0.0, sigma2 = 0.0;
 };
 
 SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
@@ -52,6 +60,17 @@ SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
   p.noise_scale = nonnegative_arg(info[20], "noiseScale");
   p.kernel_noise = stream_arg(info[21]);
   a.threads = threads_arg(info[22]);
+  if (!info[23].IsUndefined()) {
+    a.mixture = mixture_model(info[23]);
+    if (a.mixture == nullptr) throw_type(env, "mixture must be a GaussianMixture, got " + describe(info[23]));
+    if (a.mixture->dim() != b.dim)
+      throw_range(env, "mixture must have the batch's dimension " + std::to_string(b.dim) + ", got " +
+                           std::to_string(a.mixture->dim()));
+    a.alpha = positive_arg(info[24], "alpha");
+    a.sigma2 = nonnegative_arg(info[25], "sigma2");
+    if (!same_memory(span_of(a.score), span_of(a.mu)))
+      throw_range(env, "score must be mu itself when the step scores with a mixture");
+  }
   require_state(env, a.z, b);
   require_state(env, a.score, b);
   require_state(env, a.mu, b);
@@ -88,9 +107,22 @@ Napi::Value SmcStep(const Napi::CallbackInfo& info) {
   call.update(a.scratch);
   call.update(a.ancestors);
   return call.run([a](JobError&) {
+    BootstrapParams params = a.params;
+    RowScore row_score;
+    PreparedScore prepared;
+    if (a.mixture != nullptr) {
+      prepared = a.mixture->prepare_score(a.alpha, a.sigma2, a.threads);
+      const GaussianMixture* m = a.mixture.get();
+      const PreparedScore* q = &prepared;
+      row_score.rows = [m, q](const float* z, int64_t n, float* out, float* scratch) {
+        return m->score_rows(*q, z, n, out, scratch);
+      };
+      row_score.scratch_floats = prepared.scratch_floats;
+      params.score = &row_score;
+    }
     BootstrapArrays x;
     x.z = a.z.data;
-    x.score = a.score.data;
+    x.score = a.mixture != nullptr ? nullptr : a.score.data;
     x.mu = a.mu.data;
     x.y_per_run = a.y.data;
     x.log_w = a.log_w.data;
@@ -100,7 +132,7 @@ Napi::Value SmcStep(const Napi::CallbackInfo& info) {
     x.resample_flags = a.flags.data;
     x.cdf = reinterpret_cast<uint64_t*>(a.scratch.data);  // fixed-point CDF, 8 bytes a particle
     x.ancestors = a.ancestors.data;
-    return bootstrap_step(a.batch.b, a.c.core(), x, a.params, a.threads);
+    return bootstrap_step(a.batch.b, a.c.core(), x, params, a.threads);
   });
 }
 

@@ -58,6 +58,7 @@ inline const char* status_name(condiff::StepStatus s) {
     case condiff::StepStatus::kKernelMeanNotFinite: return "kernel-mean-not-finite";
     case condiff::StepStatus::kWeightsDegenerate: return "weights-degenerate";
     case condiff::StepStatus::kResamplingFailed: return "resampling-failed";
+    case condiff::StepStatus::kScoreNotFinite: return "score-not-finite";
   }
   return "unknown";
 }

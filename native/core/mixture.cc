@@ -250,44 +250,54 @@ MixtureStep GaussianMixture::prepare(double alpha, double sigma2) const {
   return q;
 }
 
+PreparedScore GaussianMixture::prepare_score(double alpha, double sigma2, Threads threads, ScoreKernel kernel) const {
+  PreparedScore p;
+  p.structured = path_ != ScorePath::kDense && kernel == ScoreKernel::kStructured;
+  if (p.structured) {
+    p.structured_step = prepare_structured(alpha, sigma2, threads);
+    p.scratch_floats = structured_block_scratch(p.structured_step) + kScoreBlock;
+  } else {
+    p.general = prepare(alpha, sigma2);
+    p.scratch_floats = score_block_scratch(p.general) + kScoreBlock;
+  }
+  return p;
+}
+
+int64_t GaussianMixture::score_rows(const PreparedScore& p, const float* z, int64_t rows, float* out,
+                                    float* scratch) const {
+  // 64-byte aligned: every scratch access is a whole 16-float vector, and a misaligned
+  // one splits a cache line (measured: 1.6x slower on Zen 4 with malloc's 16-byte alignment).
+  float* aligned = align_floats(scratch);
+  for (int64_t r0 = 0; r0 < rows; r0 += kScoreBlock) {
+    const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
+    float* o = out + r0 * dim_;
+    if (p.structured)
+      score_block_structured(p.structured_step, z + r0 * dim_, n, o, aligned);
+    else
+      score_block(p.general, z + r0 * dim_, n, o, aligned);
+    // The first non-finite output, checked per block while it is in L1: a caller's separate
+    // pass over the whole score cost a pass over memory and a call per step.
+    if (any_non_finite(o, n * dim_))
+      for (int64_t i = 0; i < n * dim_; ++i)
+        if (!std::isfinite(o[i])) return r0 * dim_ + i;
+  }
+  return -1;
+}
+
 int64_t GaussianMixture::score(const float* z, int64_t rows, double alpha, double sigma2, float* out,
                                Threads threads, ScoreKernel kernel) const {
+  const PreparedScore p = prepare_score(alpha, sigma2, threads, kernel);
   const int64_t blocks = (rows + kScoreBlock - 1) / kScoreBlock;
-  if (path_ != ScorePath::kDense && kernel == ScoreKernel::kStructured) {
-    const StructuredStep q = prepare_structured(alpha, sigma2, threads);
-    // ~2^16 multiply-adds per worker at least, as below.
-    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kScoreBlock * multiply_adds_per_row()));
-    std::atomic<int64_t> first_bad{rows * dim_};
-    parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
-      std::vector<float> scratch(structured_block_scratch(q) + kScoreBlock);
-      float* aligned = align_floats(scratch.data());
-      for (int64_t blk = begin; blk < end; ++blk) {
-        const int64_t r0 = blk * kScoreBlock;
-        const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
-        float* o = out + r0 * dim_;
-        score_block_structured(q, z + r0 * dim_, n, o, aligned);
-        note_first_non_finite(o, 0, n * dim_, r0 * dim_, first_bad);
-      }
-    });
-    return first_bad.load() < rows * dim_ ? first_bad.load() : -1;
-  }
-  const MixtureStep q = prepare(alpha, sigma2);
-  // ~2^16 multiply-adds per worker at least (a block costs 16 J D^2 of them).
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kScoreBlock * components_ * dim_ * (diagonal_ ? 1 : dim_)));
-  // The first non-finite output, checked per block while it is in L1: a caller's separate
-  // pass over the whole score cost a pass over memory and a call per step.
+  // ~2^16 multiply-adds per worker at least.
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kScoreBlock * multiply_adds_per_row(kernel)));
   std::atomic<int64_t> first_bad{rows * dim_};
   parallel_for(blocks, threads, grain, [&](int64_t begin, int64_t end, int) {
-    // 64-byte aligned: every scratch access is a whole 16-float vector, and a misaligned
-    // one splits a cache line (measured: 1.6x slower on Zen 4 with malloc's 16-byte alignment).
-    std::vector<float> scratch(score_block_scratch(q) + kScoreBlock);
-    float* aligned = align_floats(scratch.data());
-    for (int64_t blk = begin; blk < end; ++blk) {
-      const int64_t r0 = blk * kScoreBlock;
-      const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
-      float* o = out + r0 * dim_;
-      score_block(q, z + r0 * dim_, n, o, aligned);
-      note_first_non_finite(o, 0, n * dim_, r0 * dim_, first_bad);
+    std::vector<float> scratch(p.scratch_floats);
+    const int64_t r0 = begin * kScoreBlock, n = std::min(rows, end * kScoreBlock) - r0;
+    const int64_t bad = score_rows(p, z + r0 * dim_, n, out + r0 * dim_, scratch.data());
+    if (bad < 0) return;
+    int64_t seen = first_bad.load();
+    while (r0 * dim_ + bad < seen && !first_bad.compare_exchange_weak(seen, r0 * dim_ + bad)) {
     }
   });
   return first_bad.load() < rows * dim_ ? first_bad.load() : -1;

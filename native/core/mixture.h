@@ -33,6 +33,15 @@ struct MixturePosterior {
 // (dense or per-component diagonal) kernel every model can run, as a reference.
 enum class ScoreKernel { kStructured, kGeneral };
 
+// score()'s per-time quantities for one (alpha, sigma2), prepared once for many
+// score_rows calls (the fused filter step scores each run's rows where it uses them).
+struct PreparedScore {
+  bool structured = false;
+  StructuredStep structured_step;  // structured
+  MixtureStep general;             // otherwise
+  int64_t scratch_floats = 0;      // each caller's scratch for score_rows
+};
+
 class GaussianMixture {
  public:
   // weights: J positive; means: J x D; covariance: J x D x D (full) or J x D (diagonal).
@@ -63,6 +72,13 @@ class GaussianMixture {
   // sampler names the step and row of a non-finite score).
   int64_t score(const float* z, int64_t rows, double alpha, double sigma2, float* out, Threads threads,
                 ScoreKernel kernel = ScoreKernel::kStructured) const;
+
+  // score() in two parts: the per-time quantities, then any rows of z on the calling
+  // thread (16-row blocks, with a scratch of p.scratch_floats), the same bits as score()
+  // gives those rows. Returns the flat index in these rows of the first non-finite output, or -1.
+  PreparedScore prepare_score(double alpha, double sigma2, Threads threads,
+                              ScoreKernel kernel = ScoreKernel::kStructured) const;
+  int64_t score_rows(const PreparedScore& p, const float* z, int64_t rows, float* out, float* scratch) const;
 
   // Exact conditional given y at the observed coordinates (MATH.md §7).
   bool posterior(const int32_t* observed, int64_t d_obs, const float* y, MixturePosterior* out,

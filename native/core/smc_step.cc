@@ -31,12 +31,29 @@ int64_t move_block_rows(int64_t dim) { return std::max<int64_t>(1, kMoveBlockFlo
 constexpr int64_t kOneThreadBatchFloats = int64_t{1} << 18;
 
 // One run, each stage as the batch call computes it for that run (the same bits).
+// The smallest flat index any worker saw, whichever saw it first.
+void note_min(std::atomic<int64_t>& first, int64_t index) {
+  int64_t seen = first.load();
+  while (index < seen && !first.compare_exchange_weak(seen, index)) {
+  }
+}
+
 StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, const BootstrapArrays& x,
-                         const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi,
-                         std::atomic<int64_t>& bad_mean) {
+                         const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, float* score,
+                         float* score_scratch, std::atomic<int64_t>& bad_score, std::atomic<int64_t>& bad_mean) {
   const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
   const float* z = x.z + row0 * D;
-  kernel_mean(z, x.score + row0 * D, static_cast<float>(p.a), static_cast<float>(p.b), mu, 0, per_run);
+  const float* s = x.score == nullptr ? nullptr : x.score + row0 * D;
+  if (p.score != nullptr) {
+    const int64_t bad = p.score->rows(z, n, score, score_scratch);
+    if (bad >= 0) {
+      note_min(bad_score, row0 * D + bad);
+      std::copy(score, score + per_run, x.mu + row0 * D);  // the driver names the value
+      return StepStatus::kScoreNotFinite;
+    }
+    s = score;
+  }
+  kernel_mean(z, s, static_cast<float>(p.a), static_cast<float>(p.b), mu, 0, per_run);
   if (any_non_finite(mu, per_run)) {
     note_first_non_finite(mu, 0, per_run, row0 * D, bad_mean);
     // The driver names the value: the run's means where the batch call would have put them.
@@ -80,13 +97,18 @@ StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const Boo
   const double log_norm = gaussian_log_norm(c.n_observed, p.variance);
   const int64_t per_run = b.particles * b.dim;
   std::vector<StepStatus> status(b.runs, StepStatus::kOk);
-  std::atomic<int64_t> bad_mean{std::numeric_limits<int64_t>::max()};
+  constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
+  std::atomic<int64_t> bad_score{kNone}, bad_mean{kNone};
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / per_run);
   parallel_for(b.runs, threads, grain, [&](int64_t begin, int64_t end, int) {
     std::vector<float> mu(per_run), xi(move_block_rows(b.dim) * b.dim);
-    for (int64_t r = begin; r < end; ++r) status[r] = bootstrap_run(b, c, spans, x, p, log_norm, r, mu.data(), xi.data(), bad_mean);
+    std::vector<float> score(p.score != nullptr ? per_run : 0), scratch(p.score != nullptr ? p.score->scratch_floats : 0);
+    for (int64_t r = begin; r < end; ++r)
+      status[r] = bootstrap_run(b, c, spans, x, p, log_norm, r, mu.data(), xi.data(), score.data(), scratch.data(),
+                                bad_score, bad_mean);
   });
-  if (bad_mean.load() != std::numeric_limits<int64_t>::max()) return {StepStatus::kKernelMeanNotFinite, bad_mean.load()};
+  if (bad_score.load() != kNone) return {StepStatus::kScoreNotFinite, bad_score.load()};
+  if (bad_mean.load() != kNone) return {StepStatus::kKernelMeanNotFinite, bad_mean.load()};
   for (const StepStatus want : {StepStatus::kWeightsDegenerate, StepStatus::kResamplingFailed})
     for (int64_t r = 0; r < b.runs; ++r)
       if (status[r] == want) return {want, r};
@@ -104,7 +126,22 @@ StepResult bootstrap_step(const Batch& b, const Coordinates& c, const BootstrapA
                       (b.runs >= 2 * static_cast<int64_t>(threads.count) || b.runs * per_run <= kOneThreadBatchFloats);
   if (by_run) return bootstrap_step_by_run(b, c, x, p, threads);
   const int64_t elements = b.runs * per_run;
-  const int64_t bad = kernel_mean_batch(x.z, x.score, elements, p.a, p.b, x.mu, threads);
+  const float* score = x.score;
+  if (p.score != nullptr) {
+    // The whole batch's score into mu, then the kernel mean in place.
+    const int64_t rows = b.runs * b.particles;
+    const int64_t block_rows = std::max<int64_t>(16, (int64_t{1} << 14) / b.dim);
+    std::atomic<int64_t> bad_score{std::numeric_limits<int64_t>::max()};
+    parallel_for((rows + block_rows - 1) / block_rows, threads, 1, [&](int64_t begin, int64_t end, int) {
+      std::vector<float> scratch(p.score->scratch_floats);
+      const int64_t r0 = begin * block_rows, n = std::min(rows, end * block_rows) - r0;
+      const int64_t bad = p.score->rows(x.z + r0 * b.dim, n, x.mu + r0 * b.dim, scratch.data());
+      if (bad >= 0) note_min(bad_score, r0 * b.dim + bad);
+    });
+    if (bad_score.load() != std::numeric_limits<int64_t>::max()) return {StepStatus::kScoreNotFinite, bad_score.load()};
+    score = x.mu;
+  }
+  const int64_t bad = kernel_mean_batch(x.z, score, elements, p.a, p.b, x.mu, threads);
   if (bad >= 0) return {StepStatus::kKernelMeanNotFinite, bad};
   gaussian_y_log_weights(b, c, x.mu, x.y_per_run, p.variance, x.increment, threads);
   const int64_t failed =

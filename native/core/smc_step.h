@@ -3,6 +3,7 @@
 // index it concerns, never a magic number.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "batch.h"
 #include "particles.h"
@@ -19,6 +20,7 @@ enum class StepStatus : int {
   kKernelMeanNotFinite = 1,  // index: flat element of the kernel mean (the score overflowed float32)
   kWeightsDegenerate = 2,    // index: run whose weights are all -inf or NaN (MATH.md §4)
   kResamplingFailed = 3,     // index: run in which resampling found no positive weight
+  kScoreNotFinite = 4,       // index: flat element of the score (a step given a RowScore)
 };
 
 struct StepResult {
@@ -42,6 +44,15 @@ struct BootstrapArrays {
   int32_t* ancestors;          // rows (written where a run resamples)
 };
 
+// A score the step computes itself, a run's rows at a time where it uses them (the
+// built-in mixture: GaussianMixture::score_rows on a PreparedScore). rows(z, n, out,
+// scratch) writes the score of n rows of z and returns the flat index in them of the first
+// non-finite value, or -1; each worker gives it scratch_floats of its own.
+struct RowScore {
+  std::function<int64_t(const float*, int64_t, float*, float*)> rows;
+  int64_t scratch_floats = 0;
+};
+
 struct BootstrapParams {
   double a, b;             // kernel mean a z + b s (MATH.md §2)
   double variance;         // the Gaussian potential's variance (MATH.md §3)
@@ -50,9 +61,13 @@ struct BootstrapParams {
   StreamKey resampling;    // MATH.md §5 draws (per run: batch.h)
   double noise_scale;      // sqrt(v), 0 for the noiseless last step
   StreamKey kernel_noise;  // MATH.md §2 draws (per run: batch.h)
+  // When set, the step scores z itself and BootstrapArrays::score is not read; the score
+  // of a run that fails it is left in mu (kScoreNotFinite names the element).
+  const RowScore* score = nullptr;
 };
 
-// One bootstrap-filter step after the score: kernel_mean_batch (checked),
+// One bootstrap-filter step after the score (or with it, given p.score: a non-finite
+// score is reported before anything else): kernel_mean_batch (checked),
 // gaussian_y_log_weights, reweight_batch, resample_batch of the flagged runs and
 // propagate, in that order, on the same arrays and streams, giving the same bits as those
 // five calls (smc_step.cc says how: run by run, each run's means in a worker's buffer,

@@ -67,10 +67,10 @@ function start(args: string[], model = modelFile): Child {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// A small batch (8 particles, one run), 20000 steps of the slow model: about 6 s of steps too
+// A small batch (8 particles, one run), 100000 steps of the slow model: about 5 s of steps too
 // small to leave the main thread, the case where a run used never to give the event loop a
 // turn. (Few steps: the per-step setup before the first step does not yield.)
-const longRun = ['--method', 'smc', '--particles', '8', '--samples', '1', '--steps', '20000', '--threads', '1'];
+const longRun = ['--method', 'smc', '--particles', '8', '--samples', '1', '--steps', '100000', '--threads', '1'];
 
 describe('signals stop a run at once and leave the output untouched', () => {
   test.each([

@@ -53,6 +53,23 @@ describe('addon arguments: types, missing arguments, lengths, batch fields', () 
     const ok = args();
     ok[7] = ok[4];
     await expect((raw.smcStep as (...x: unknown[]) => Promise<unknown>)(...ok)).resolves.toEqual({ status: 'ok', index: -1 });
+    // With a mixture the step scores z itself: the model, its level, and score = mu are checked.
+    const gm = (d: number) => new (native.GaussianMixture as unknown as new (...a: unknown[]) => unknown)(d, 1, Float64Array.of(1), new Float64Array(d), new Float64Array(d).fill(1), true);
+    const scored = (edit: (a: unknown[]) => void) => call((a) => {
+      a[7] = a[4];
+      a.push(gm(2), 0.5, 0.75);
+      edit(a);
+    });
+    throwsWith(scored((a) => (a[23] = {})), 'TypeError', /^mixture must be a GaussianMixture, got an object$/);
+    throwsWith(scored((a) => (a[23] = gm(3))), 'RangeError', /^mixture must have the batch's dimension 2, got 3$/);
+    throwsWith(scored((a) => (a[24] = 0)), 'RangeError', /^alpha must be positive, got 0$/);
+    throwsWith(scored((a) => (a[25] = -1)), 'RangeError', /^sigma2 must be >= 0, got -1$/);
+    throwsWith(scored((a) => (a[25] = undefined)), 'TypeError', /^sigma2 must be a number, got undefined$/);
+    throwsWith(scored((a) => (a[7] = f32(12))), 'RangeError', /^score must be mu itself when the step scores with a mixture$/);
+    const withMixture = args();
+    withMixture[7] = withMixture[4];
+    withMixture.push(gm(2), 0.5, 0.75);
+    await expect((raw.smcStep as (...x: unknown[]) => Promise<unknown>)(...withMixture)).resolves.toEqual({ status: 'ok', index: -1 });
   });
 
   test('missing arguments', () => {
