@@ -19,19 +19,28 @@ inline bool any_non_finite(const float* x, int64_t n) {
   return bad != 0;
 }
 
+// The index of the first non-finite value of x[0, n), or -1.
+inline int64_t first_non_finite(const float* x, int64_t n) {
+  if (!any_non_finite(x, n)) return -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return -1;
+}
+
+// Lowers `first` to `index` if that is smaller: the smallest index wins whichever worker
+// finds it, so the result never depends on threads.
+inline void note_min_index(std::atomic<int64_t>& first, int64_t index) {
+  int64_t seen = first.load();
+  while (index < seen && !first.compare_exchange_weak(seen, index)) {
+  }
+}
+
 // For parallel scans: when x[begin, end) holds a non-finite value, lowers `first` to the
-// index (begin-based offset `base` added) of the first one, if that is smaller. The
-// smallest index wins whichever worker finds it, so the result never depends on threads.
+// index (begin-based offset `base` added) of the first one, if that is smaller.
 inline void note_first_non_finite(const float* x, int64_t begin, int64_t end, int64_t base,
                                   std::atomic<int64_t>& first) {
-  if (!any_non_finite(x + begin, end - begin)) return;
-  for (int64_t i = begin; i < end; ++i)
-    if (!std::isfinite(x[i])) {
-      int64_t seen = first.load();
-      while (base + i < seen && !first.compare_exchange_weak(seen, base + i)) {
-      }
-      return;
-    }
+  const int64_t i = first_non_finite(x + begin, end - begin);
+  if (i >= 0) note_min_index(first, base + begin + i);
 }
 
 }  // namespace condiff

@@ -277,9 +277,8 @@ int64_t GaussianMixture::score_rows(const PreparedScore& p, const float* z, int6
       score_block(p.general, z + r0 * dim_, n, o, aligned);
     // The first non-finite output, checked per block while it is in L1: a caller's separate
     // pass over the whole score cost a pass over memory and a call per step.
-    if (any_non_finite(o, n * dim_))
-      for (int64_t i = 0; i < n * dim_; ++i)
-        if (!std::isfinite(o[i])) return r0 * dim_ + i;
+    const int64_t bad = first_non_finite(o, n * dim_);
+    if (bad >= 0) return r0 * dim_ + bad;
   }
   return -1;
 }
@@ -295,10 +294,7 @@ int64_t GaussianMixture::score(const float* z, int64_t rows, double alpha, doubl
     std::vector<float> scratch(p.scratch_floats);
     const int64_t r0 = begin * kScoreBlock, n = std::min(rows, end * kScoreBlock) - r0;
     const int64_t bad = score_rows(p, z + r0 * dim_, n, out + r0 * dim_, scratch.data());
-    if (bad < 0) return;
-    int64_t seen = first_bad.load();
-    while (r0 * dim_ + bad < seen && !first_bad.compare_exchange_weak(seen, r0 * dim_ + bad)) {
-    }
+    if (bad >= 0) note_min_index(first_bad, r0 * dim_ + bad);
   });
   return first_bad.load() < rows * dim_ ? first_bad.load() : -1;
 }

@@ -31,13 +31,6 @@ int64_t move_block_rows(int64_t dim) { return std::max<int64_t>(1, kMoveBlockFlo
 constexpr int64_t kOneThreadBatchFloats = int64_t{1} << 18;
 
 // One run, each stage as the batch call computes it for that run (the same bits).
-// The smallest flat index any worker saw, whichever saw it first.
-void note_min(std::atomic<int64_t>& first, int64_t index) {
-  int64_t seen = first.load();
-  while (index < seen && !first.compare_exchange_weak(seen, index)) {
-  }
-}
-
 StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, const BootstrapArrays& x,
                          const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, float* score,
                          float* score_scratch, std::atomic<int64_t>& bad_score, std::atomic<int64_t>& bad_mean) {
@@ -47,7 +40,7 @@ StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector
   if (p.score != nullptr) {
     const int64_t bad = p.score->rows(z, n, score, score_scratch);
     if (bad >= 0) {
-      note_min(bad_score, row0 * D + bad);
+      note_min_index(bad_score, row0 * D + bad);
       std::copy(score, score + per_run, x.mu + row0 * D);  // the driver names the value
       return StepStatus::kScoreNotFinite;
     }
@@ -136,7 +129,7 @@ StepResult bootstrap_step(const Batch& b, const Coordinates& c, const BootstrapA
       std::vector<float> scratch(p.score->scratch_floats);
       const int64_t r0 = begin * block_rows, n = std::min(rows, end * block_rows) - r0;
       const int64_t bad = p.score->rows(x.z + r0 * b.dim, n, x.mu + r0 * b.dim, scratch.data());
-      if (bad >= 0) note_min(bad_score, r0 * b.dim + bad);
+      if (bad >= 0) note_min_index(bad_score, r0 * b.dim + bad);
     });
     if (bad_score.load() != std::numeric_limits<int64_t>::max()) return {StepStatus::kScoreNotFinite, bad_score.load()};
     score = x.mu;
