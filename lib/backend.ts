@@ -67,6 +67,8 @@ export interface Backend {
   readonly kernelMeanChecks: boolean;
   /** The fused bootstrap-filter step (host arrays only), where the backend has one. */
   readonly smcStep?: NativeAddon['smcStep'];
+  /** Replacement's fused step, kernel mean and move (host arrays only), where the backend has one. */
+  readonly moveStep?: NativeAddon['moveStep'];
   scorer(model: ScoreInput, rows: number, dim: number, threads: number): ScoreRunner;
 }
 
@@ -87,6 +89,7 @@ const cpu: Backend = {
   memory: hostMemory,
   kernelMeanChecks: true,
   smcStep: native.direct.smcStep,
+  moveStep: native.direct.moveStep,
   scorer: (model, _rows, _dim, threads) => ({
     evaluate: (z, context, out, where) => evaluateScore(model, z as Float32Array, context, out as Float32Array, threads, where),
     release: () => undefined,

@@ -354,6 +354,33 @@ export interface NativeAddon extends HostOps {
     alpha?: number,
     sigma2?: number,
   ): Promise<StepOutcome>;
+  /**
+   * Replacement's step (native/core/smc_step.h move_step): the kernel mean a z + b score
+   * and the move without ancestors (X from the mean plus noiseScale times normals, Y from
+   * yPerRun) in one job, a block of rows at a time, to the bits of kernelMean then
+   * propagate. 'kernel-mean-not-finite' names a flat element of the mean, whose block's
+   * means are then in mu; mu is not written otherwise. Given `mixture` with its level
+   * `alpha`, `sigma2`, the step scores z itself (the bits of scoreDirect first): `score`
+   * must then be `mu`, and 'score-not-finite' names a flat element of the score, whose
+   * block's score is left in mu. On a failure z is unspecified.
+   */
+  moveStep(
+    batch: BatchArgs,
+    latent: Int32Array,
+    observed: Int32Array,
+    z: Float32Array,
+    score: Float32Array,
+    a: number,
+    b: number,
+    mu: Float32Array,
+    yPerRun: Float32Array,
+    noiseScale: number,
+    kernelStream: StreamArgs,
+    threads: number,
+    mixture?: NativeMixture,
+    alpha?: number,
+    sigma2?: number,
+  ): Promise<StepOutcome>;
   gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): void;
   gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, order: Int32Array, threads: number): Promise<number>;
   /**
@@ -433,6 +460,7 @@ export type DirectOps = Pick<
   NativeAddon,
   | keyof HostOps
   | 'smcStep'
+  | 'moveStep'
   | 'chooseByWeight'
   | 'gatherRowsInPlace'
   | 'gatherRowsInPlaceAsync'

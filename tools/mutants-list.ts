@@ -39,6 +39,7 @@ const FIRST_RUN = 'queue/first-run';
 const MCGDIFF = 'numerics/mcgdiff.test';
 const FPS = 'numerics/fps.test';
 const MATCHING = 'numerics/matching';
+const FUSED_MOVE = 'numerics/fused-move';
 
 export const MUTANTS: Mutant[] = [
   // ---- the survivors of the first mutation run, and the grid-index bug ----
@@ -102,6 +103,14 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/models/bootstrap.ts',
     edits: [{ search: 'c.a, c.b, m, kernel.contextAt(step.index - 1),', replace: 'c.a, c.b, m, kernel.contextAt(run.steps - step.index),' }],
     tests: [TRANSITIONS, KALMAN],
+  },
+  {
+    id: 'replacement-fused-context-index',
+    section: '§3',
+    description: "replacement's fused step pins Y_s to the context at grid index i instead of i − 1 (the fused CPU move)",
+    file: 'lib/models/backward-kernel.ts',
+    edits: [{ search: 'c.a, c.b, m, contextAt(step.index - 1),', replace: 'c.a, c.b, m, contextAt(step.index),' }],
+    tests: [FUSED_MOVE, SAMPLERS],
   },
   // ---- §1 schedules ----
   {

@@ -17,7 +17,7 @@ export function replacementModel(spec: ReplacementSpec): FeynmanKacModel {
       const kernel = await backwardKernel(run, spec);
       return {
         initial: kernel.initial,
-        move: async (step) => kernel.propagate(step, await kernel.mean(step), null),
+        move: (step) => kernel.meanAndMove(step),
         correct: corrector ? correctorMove(run, kernel, spec, corrector) : undefined,
       };
     },

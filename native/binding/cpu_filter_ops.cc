@@ -1,6 +1,6 @@
-// The bootstrap filter's fused step and its output choice (native/core/smc_step.h) on the
-// CPU: argument parsing and the job only; the step itself is core code with a typed
-// result that settles as { status, index } (job.h).
+// The bootstrap filter's and replacement's fused steps and the filter's output choice
+// (native/core/smc_step.h) on the CPU: argument parsing and the job only; each step is core
+// code with a typed result that settles as { status, index } (job.h).
 #include <iterator>
 #include <memory>
 #include <string>
@@ -23,6 +23,42 @@ using namespace condiff;
 // With a GaussianMixture (and its level alpha, sigma2), the step scores z itself, each
 // run's rows where it uses them, and `score` must be `mu`: the score of a run whose score
 // is not finite is left there ('score-not-finite' names the element).
+// The optional trailing [mixture, alpha, sigma2] of a step that scores z itself (the
+// built-in mixture at its level alpha, sigma2): `score` must then be `mu` itself.
+struct MixtureArgs {
+  std::shared_ptr<const GaussianMixture> mixture;
+  double alpha = 0.0, sigma2 = 0.0;
+};
+
+MixtureArgs mixture_args(const Napi::CallbackInfo& info, size_t at, const Batch& b, const View<float>& score,
+                         const View<float>& mu) {
+  Napi::Env env = info.Env();
+  MixtureArgs m;
+  if (info[at].IsUndefined()) return m;
+  m.mixture = mixture_model(info[at]);
+  if (m.mixture == nullptr) throw_type(env, "mixture must be a GaussianMixture, got " + describe(info[at]));
+  if (m.mixture->dim() != b.dim)
+    throw_range(env, "mixture must have the batch's dimension " + std::to_string(b.dim) + ", got " +
+                         std::to_string(m.mixture->dim()));
+  m.alpha = positive_arg(info[at + 1], "alpha");
+  m.sigma2 = nonnegative_arg(info[at + 2], "sigma2");
+  if (!same_memory(span_of(score), span_of(mu)))
+    throw_range(env, "score must be mu itself when the step scores with a mixture");
+  return m;
+}
+
+// The row score of a job's mixture, prepared in the job (off the event loop); `prepared`
+// must outlive the returned score's use.
+RowScore row_score_of(const MixtureArgs& m, Threads threads, PreparedScore& prepared) {
+  prepared = m.mixture->prepare_score(m.alpha, m.sigma2, threads);
+  const GaussianMixture* model = m.mixture.get();
+  const PreparedScore* q = &prepared;
+  RowScore r;
+  r.rows = [model, q](const float* z, int64_t n, float* out, float* scratch) { return model->score_rows(*q, z, n, out, scratch); };
+  r.scratch_floats = prepared.scratch_floats;
+  return r;
+}
+
 struct SmcStepArgs : BatchCoords {
   View<float> z, score, mu, y;
   View<double> log_w, increment, evidence, ess, scratch;
@@ -30,8 +66,7 @@ struct SmcStepArgs : BatchCoords {
   View<int32_t> ancestors;
   BootstrapParams params;
   Threads threads;
-  std::shared_ptr<const GaussianMixture> mixture;
-  double alpha = 0.0, sigma2 = 0.0;
+  MixtureArgs mix;
 };
 
 SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
@@ -60,17 +95,7 @@ SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
   p.noise_scale = nonnegative_arg(info[20], "noiseScale");
   p.kernel_noise = stream_arg(info[21]);
   a.threads = threads_arg(info[22]);
-  if (!info[23].IsUndefined()) {
-    a.mixture = mixture_model(info[23]);
-    if (a.mixture == nullptr) throw_type(env, "mixture must be a GaussianMixture, got " + describe(info[23]));
-    if (a.mixture->dim() != b.dim)
-      throw_range(env, "mixture must have the batch's dimension " + std::to_string(b.dim) + ", got " +
-                           std::to_string(a.mixture->dim()));
-    a.alpha = positive_arg(info[24], "alpha");
-    a.sigma2 = nonnegative_arg(info[25], "sigma2");
-    if (!same_memory(span_of(a.score), span_of(a.mu)))
-      throw_range(env, "score must be mu itself when the step scores with a mixture");
-  }
+  a.mix = mixture_args(info, 23, b, a.score, a.mu);
   require_state(env, a.z, b);
   require_state(env, a.score, b);
   require_state(env, a.mu, b);
@@ -108,21 +133,15 @@ Napi::Value SmcStep(const Napi::CallbackInfo& info) {
   call.update(a.ancestors);
   return call.run([a](JobError&) {
     BootstrapParams params = a.params;
-    RowScore row_score;
     PreparedScore prepared;
-    if (a.mixture != nullptr) {
-      prepared = a.mixture->prepare_score(a.alpha, a.sigma2, a.threads);
-      const GaussianMixture* m = a.mixture.get();
-      const PreparedScore* q = &prepared;
-      row_score.rows = [m, q](const float* z, int64_t n, float* out, float* scratch) {
-        return m->score_rows(*q, z, n, out, scratch);
-      };
-      row_score.scratch_floats = prepared.scratch_floats;
+    RowScore row_score;
+    if (a.mix.mixture != nullptr) {
+      row_score = row_score_of(a.mix, a.threads, prepared);
       params.score = &row_score;
     }
     BootstrapArrays x;
     x.z = a.z.data;
-    x.score = a.mixture != nullptr ? nullptr : a.score.data;
+    x.score = a.mix.mixture != nullptr ? nullptr : a.score.data;
     x.mu = a.mu.data;
     x.y_per_run = a.y.data;
     x.log_w = a.log_w.data;
@@ -133,6 +152,70 @@ Napi::Value SmcStep(const Napi::CallbackInfo& info) {
     x.cdf = reinterpret_cast<uint64_t*>(a.scratch.data);  // fixed-point CDF, 8 bytes a particle
     x.ancestors = a.ancestors.data;
     return bootstrap_step(a.batch.b, a.c.core(), x, params, a.threads);
+  });
+}
+
+// moveStep(batch, latent, observed, z, score, a, b, mu, yPerRun, noiseScale, kernelStream,
+//          threads [, mixture, alpha, sigma2]) -> Promise<{ status, index }>
+// Replacement's step (move_step): kernel mean and move without weights, to the bits of
+// kernelMean then propagate; with a mixture as smcStep's, scoring z itself.
+struct MoveStepArgs : BatchCoords {
+  View<float> z, score, mu, y;
+  MoveParams params;
+  Threads threads;
+  MixtureArgs mix;
+};
+
+MoveStepArgs parse_move_step(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MoveStepArgs a;
+  a.read_batch_coords(info);
+  const Batch& b = a.batch.b;
+  a.z = float32_array(info[3], "z");
+  a.score = float32_array(info[4], "score");
+  MoveParams& p = a.params;
+  p.a = finite_number(info[5], "a");
+  p.b = finite_number(info[6], "b");
+  a.mu = float32_array(info[7], "mu");
+  a.y = float32_array(info[8], "yPerRun");
+  p.noise_scale = nonnegative_arg(info[9], "noiseScale");
+  p.kernel_noise = stream_arg(info[10]);
+  a.threads = threads_arg(info[11]);
+  a.mix = mixture_args(info, 12, b, a.score, a.mu);
+  require_state(env, a.z, b);
+  require_state(env, a.score, b);
+  require_state(env, a.mu, b);
+  require_context(env, a.y, b, a.c.observed.length);
+  // z is read, then written; mu is written where the step fails; the score is only read
+  // and may be mu itself.
+  if (!same_memory(span_of(a.mu), span_of(a.score))) require_disjoint(env, a.mu, a.score);
+  require_all_disjoint(env, a.mu, a.z, a.y, a.c.latent, a.c.observed, a.batch.run_keys);
+  require_apart_from(env, a.score, a.z);
+  return a;
+}
+
+Napi::Value MoveStep(const Napi::CallbackInfo& info) {
+  MoveStepArgs a = parse_move_step(info);
+  Async call = async_call(info, a.z.length * 4);
+  read_batch_coords(call, a);
+  call.update(a.z);
+  call.read(a.score);
+  call.update(a.mu);  // possibly the score's memory itself: one copy, read then written
+  call.read(a.y);
+  return call.run([a](JobError&) {
+    MoveParams params = a.params;
+    PreparedScore prepared;
+    RowScore row_score;
+    if (a.mix.mixture != nullptr) {
+      row_score = row_score_of(a.mix, a.threads, prepared);
+      params.score = &row_score;
+    }
+    MoveArrays x;
+    x.z = a.z.data;
+    x.score = a.mix.mixture != nullptr ? nullptr : a.score.data;
+    x.mu = a.mu.data;
+    x.y_per_run = a.y.data;
+    return move_step(a.batch.b, a.c.core(), x, params, a.threads);
   });
 }
 
@@ -153,6 +236,7 @@ Napi::Value ChooseByWeight(const Napi::CallbackInfo& info) {
 
 const OpEntry kOps[] = {
     {"smcStep", SmcStep},
+    {"moveStep", MoveStep},
     {"chooseByWeight", ChooseByWeight},
 };
 

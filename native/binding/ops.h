@@ -55,7 +55,7 @@ inline void read_batch_coords(Async& call, BatchCoords& a) {
 
 OpTable particle_ops();  // cpu_particle_ops.cc: the batched particle operations
 OpTable block_ops();     // cpu_block_ops.cc: resample, gatherRows, gatherRowsInPlace
-OpTable filter_ops();    // cpu_filter_ops.cc: smcStep, chooseByWeight
+OpTable filter_ops();    // cpu_filter_ops.cc: smcStep, moveStep, chooseByWeight
 OpTable misc_ops();      // misc_ops.cc: philox4x32, kernelCoefficients, thinSvd, probes for tests
 OpTable twist_ops();     // cpu_twist_ops.cc: maskTwist, twistIncrement (tds)
 OpTable subspace_ops();  // cpu_subspace_ops.cc: svdProject, svdLogWeights, svdPin (the SVD filter)

@@ -36,56 +36,74 @@ int64_t run_grain(int64_t particles) { return std::max<int64_t>(1, (int64_t{1} <
 // Normals per call of the row loop below: a block of rows, in L1 with its rows' outputs.
 constexpr int64_t kRowBlockElements = 2048;
 
-// Runs fn(row, run, normals) over every row of the batch in parallel, with the row's
-// normals of MATH.md §6 when `draw` is set (else normals is null).
 // Runs whose normals all fit in this many elements are drawn sixteen runs at a time
 // (fill_normals_runs): below it a run's own 64-element groups are mostly thrown away
 // (replacement has one particle per run: at D = 8, 56 of the 64 normals of each group).
 constexpr int64_t kRunsInLanesElements = 256;
 
+// Whether rows_with_normals draws sixteen runs at a time; its ranges must then hold whole
+// runs. Consecutive run words only: with per-run keys each run draws from its own key.
+bool runs_in_lanes(const Batch& b, bool draw) {
+  return draw && b.particles * b.dim <= kRunsInLanesElements && b.run_keys == nullptr;
+}
+
+// Floats of scratch rows_with_normals needs.
+int64_t row_normals_floats(const Batch& b, bool draw) {
+  if (!draw) return 0;
+  if (runs_in_lanes(b, draw)) return kPhiloxLanes * b.particles * b.dim;
+  return std::max<int64_t>(1, kRowBlockElements / std::max<int64_t>(1, b.dim)) * b.dim;
+}
+
+// Runs fn(row, run, normals) over rows [begin, end) on the calling thread, with the row's
+// normals of MATH.md §6 when `draw` is set (else normals is null); xi: row_normals_floats
+// of scratch. Every row gets the same normals however the batch's rows are split.
 template <typename RowFn>
-void for_each_row(const Batch& b, StreamKey stream, bool draw, Threads threads, RowFn&& fn) {
-  const int64_t per_run = b.particles * b.dim;
-  // Consecutive run words only: with per-run keys each run draws from its own key.
-  if (draw && per_run <= kRunsInLanesElements && b.run_keys == nullptr) {
-    const int64_t groups = (b.runs + kPhiloxLanes - 1) / kPhiloxLanes;
-    parallel_for(groups, threads, std::max<int64_t>(1, row_grain(b.dim) / (kPhiloxLanes * b.particles)),
-                 [&](int64_t begin, int64_t end, int) {
-                   std::vector<float> xi(kPhiloxLanes * per_run);
-                   for (int64_t g = begin; g < end; ++g) {
-                     const int64_t r0 = g * kPhiloxLanes;
-                     const int n = static_cast<int>(std::min<int64_t>(kPhiloxLanes, b.runs - r0));
-                     fill_normals_runs(stream, b.run_offset + static_cast<uint32_t>(r0), n, 0,
-                                       static_cast<uint64_t>(per_run), xi.data(), per_run);
-                     for (int p = 0; p < n; ++p)
-                       for (int64_t k = 0; k < b.particles; ++k)
-                         fn((r0 + p) * b.particles + k, r0 + p, xi.data() + p * per_run + k * b.dim);
-                   }
-                 });
+void rows_with_normals(const Batch& b, StreamKey stream, bool draw, int64_t begin, int64_t end, float* xi,
+                       RowFn&& fn) {
+  if (runs_in_lanes(b, draw)) {
+    const int64_t per_run = b.particles * b.dim, run_end = end / b.particles;
+    for (int64_t r0 = begin / b.particles; r0 < run_end; r0 += kPhiloxLanes) {
+      const int n = static_cast<int>(std::min<int64_t>(kPhiloxLanes, run_end - r0));
+      fill_normals_runs(stream, b.run_offset + static_cast<uint32_t>(r0), n, 0, static_cast<uint64_t>(per_run), xi,
+                        per_run);
+      for (int p = 0; p < n; ++p)
+        for (int64_t k = 0; k < b.particles; ++k) fn((r0 + p) * b.particles + k, r0 + p, xi + p * per_run + k * b.dim);
+    }
     return;
   }
   // A run's consecutive rows take their normals in one call per block of rows: whole
   // 64-element groups go straight into the block, and only the block's ends go through the
   // cursor's cache (a call per row cost ~14 ns a row at D = 8, more than its normals).
   const int64_t block_rows = std::max<int64_t>(1, kRowBlockElements / std::max<int64_t>(1, b.dim));
-  parallel_for(b.runs * b.particles, threads, row_grain(b.dim), [&](int64_t begin, int64_t end, int) {
-    std::vector<float> xi(draw ? block_rows * b.dim : 0);
-    NormalCursor cursor(stream);
-    int64_t cursor_run = -1;
-    for (int64_t row = begin; row < end;) {
-      const int64_t r = row / b.particles, k = row % b.particles;
-      const int64_t stop = std::min({end, (r + 1) * b.particles, row + block_rows});
-      if (draw) {
-        if (r != cursor_run) {
-          cursor = NormalCursor(stream_for_run(stream, b, r));
-          cursor_run = r;
-        }
-        const uint64_t d = static_cast<uint64_t>(b.dim);
-        cursor.fill(static_cast<uint64_t>(k) * d, static_cast<uint64_t>(k + stop - row) * d, xi.data());
+  NormalCursor cursor(stream);
+  int64_t cursor_run = -1;
+  for (int64_t row = begin; row < end;) {
+    const int64_t r = row / b.particles, k = row % b.particles;
+    const int64_t stop = std::min({end, (r + 1) * b.particles, row + block_rows});
+    if (draw) {
+      if (r != cursor_run) {
+        cursor = NormalCursor(stream_for_run(stream, b, r));
+        cursor_run = r;
       }
-      for (int64_t q = row; q < stop; ++q) fn(q, r, draw ? xi.data() + (q - row) * b.dim : nullptr);
-      row = stop;
+      const uint64_t d = static_cast<uint64_t>(b.dim);
+      cursor.fill(static_cast<uint64_t>(k) * d, static_cast<uint64_t>(k + stop - row) * d, xi);
     }
+    for (int64_t q = row; q < stop; ++q) fn(q, r, draw ? xi + (q - row) * b.dim : nullptr);
+    row = stop;
+  }
+}
+
+// Runs fn(row, run, normals) over every row of the batch in parallel (rows_with_normals).
+template <typename RowFn>
+void for_each_row(const Batch& b, StreamKey stream, bool draw, Threads threads, RowFn&& fn) {
+  const bool lanes = runs_in_lanes(b, draw);
+  // In lanes: parallel over groups of sixteen runs; else over rows.
+  const int64_t unit = lanes ? kPhiloxLanes * b.particles : 1;
+  const int64_t rows = b.runs * b.particles;
+  const int64_t grain = lanes ? std::max<int64_t>(1, row_grain(b.dim) / unit) : row_grain(b.dim);
+  parallel_for((rows + unit - 1) / unit, threads, grain, [&](int64_t begin, int64_t end, int) {
+    std::vector<float> xi(row_normals_floats(b, draw));
+    rows_with_normals(b, stream, draw, begin * unit, std::min(rows, end * unit), xi.data(), fn);
   });
 }
 
@@ -328,6 +346,23 @@ void propagate(const Batch& b, const Coordinates& c, const float* mu, const int3
   for_each_row(b, stream, noise_scale > 0.0, threads, [&](int64_t row, int64_t r, const float* xi) {
     const int64_t src = ancestors ? r * b.particles + ancestors[row] : row;
     move_row(c, spans, mu + src * b.dim, scale, xi, y_per_run + r * c.n_observed, z_out + row * b.dim);
+  });
+}
+
+int64_t propagate_range_unit(const Batch& b, double noise_scale) {
+  return runs_in_lanes(b, noise_scale > 0.0) ? b.particles : 1;
+}
+
+int64_t propagate_range_scratch(const Batch& b, double noise_scale) {
+  return row_normals_floats(b, noise_scale > 0.0);
+}
+
+void propagate_range(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, int64_t begin, int64_t end,
+                     const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream, float* xi,
+                     float* z_out) {
+  const float scale = static_cast<float>(noise_scale);
+  rows_with_normals(b, stream, noise_scale > 0.0, begin, end, xi, [&](int64_t row, int64_t r, const float* x) {
+    move_row(c, spans, mu_rows + (row - begin) * b.dim, scale, x, y_per_run + r * c.n_observed, z_out + row * b.dim);
   });
 }
 

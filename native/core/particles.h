@@ -86,6 +86,18 @@ void propagate_rows(const Coordinates& c, const std::vector<Span>& spans, int64_
                     const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
                     uint64_t first_element, float* xi, float* z_rows);
 
+// propagate without ancestors for rows [begin, end) of the batch, on the calling thread:
+// the values propagate gives those rows, for a caller that splits the batch itself (the
+// fused move step, smc_step.h). mu_rows holds those rows' means ((end - begin) x D); xi is
+// propagate_range_scratch floats of scratch. When propagate_range_unit is more than 1 (the
+// particles of a run, whose normals are drawn sixteen runs at a time), the range must hold
+// whole runs.
+int64_t propagate_range_unit(const Batch& b, double noise_scale);
+int64_t propagate_range_scratch(const Batch& b, double noise_scale);
+void propagate_range(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, int64_t begin, int64_t end,
+                     const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream, float* xi,
+                     float* z_out);
+
 // Unadjusted Langevin on the X block (MATH.md §3, Algorithm 2):
 //   X <- X + delta grad_X + sqrt(2 delta) xi.
 // rule 0: delta = gamma (per-particle constant given in `gamma_or_r`, already gamma*sigma_s^2).

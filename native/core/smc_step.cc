@@ -151,6 +151,49 @@ StepResult bootstrap_step(const Batch& b, const Coordinates& c, const BootstrapA
   return {};
 }
 
+StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, const MoveParams& p, Threads threads) {
+  const int64_t D = b.dim, rows = b.runs * b.particles;
+  const std::vector<Span> spans = latent_spans(c);
+  // Whole 16-row score blocks (kScoreBlock) of about kMoveBlockFloats, and whole runs where
+  // the move draws sixteen runs' normals at a time.
+  const int64_t unit = propagate_range_unit(b, p.noise_scale);
+  int64_t block = std::max<int64_t>(16, kMoveBlockFloats / D / 16 * 16);
+  block = (block + unit - 1) / unit * unit;
+  const int64_t blocks = (rows + block - 1) / block;
+  constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
+  std::atomic<int64_t> bad_score{kNone}, bad_mean{kNone};
+  parallel_for(blocks, threads, std::max<int64_t>(1, (int64_t{1} << 16) / (block * D)), [&](int64_t begin, int64_t end, int) {
+    std::vector<float> score(p.score != nullptr ? block * D : 0), mu(block * D);
+    std::vector<float> scratch(p.score != nullptr ? p.score->scratch_floats : 0);
+    std::vector<float> xi(propagate_range_scratch(b, p.noise_scale));
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t r0 = k * block, n = std::min(rows, r0 + block) - r0, count = n * D;
+      const float* z = x.z + r0 * D;
+      const float* s = x.score == nullptr ? nullptr : x.score + r0 * D;
+      if (p.score != nullptr) {
+        const int64_t bad = p.score->rows(z, n, score.data(), scratch.data());
+        if (bad >= 0) {
+          note_min_index(bad_score, r0 * D + bad);
+          std::copy(score.begin(), score.begin() + count, x.mu + r0 * D);  // the driver names the value
+          continue;
+        }
+        s = score.data();
+      }
+      kernel_mean(z, s, static_cast<float>(p.a), static_cast<float>(p.b), mu.data(), 0, count);
+      const int64_t bad = first_non_finite(mu.data(), count);
+      if (bad >= 0) {
+        note_min_index(bad_mean, r0 * D + bad);
+        std::copy(mu.begin(), mu.begin() + count, x.mu + r0 * D);
+        continue;
+      }
+      propagate_range(b, c, spans, r0, r0 + n, mu.data(), p.noise_scale, x.y_per_run, p.kernel_noise, xi.data(), x.z);
+    }
+  });
+  if (bad_score.load() != kNone) return {StepStatus::kScoreNotFinite, bad_score.load()};
+  if (bad_mean.load() != kNone) return {StepStatus::kKernelMeanNotFinite, bad_mean.load()};
+  return {};
+}
+
 StepResult choose_by_weight(const Batch& b, const double* log_w, const StreamKey& stream, int32_t* chosen) {
   for (int64_t r = 0; r < b.runs; ++r) {
     const int64_t k = draw_one(log_w + r * b.particles, b.particles, stream_for_run(stream, b, r));

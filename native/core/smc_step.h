@@ -1,5 +1,5 @@
-// Steps of the bootstrap particle filter (MATH.md §3) that the driver may run as one
-// native call, and the per-run output choice, with typed outcomes: a status and the
+// Steps of the bootstrap particle filter and of replacement (MATH.md §3) that the driver
+// may run as one native call, and the filter's per-run output choice, with typed outcomes: a status and the
 // index it concerns, never a magic number.
 #pragma once
 #include <cstdint>
@@ -78,6 +78,31 @@ struct BootstrapParams {
 // when every run failed at its mean.
 StepResult bootstrap_step(const Batch& b, const Coordinates& c, const BootstrapArrays& x, const BootstrapParams& p,
                           Threads threads);
+
+// The arrays of one move step (replacement's). Rows are runs x particles.
+struct MoveArrays {
+  float* z;                // rows x D: Z_t in, Z_s out
+  const float* score;      // rows x D: the score at Z_t (not read given MoveParams::score)
+  float* mu;               // rows x D: written only where the step fails (see move_step)
+  const float* y_per_run;  // runs x d_Y: the context at s
+};
+
+struct MoveParams {
+  double a, b;             // kernel mean a z + b s (MATH.md §2)
+  double noise_scale;      // sqrt(v), 0 for the noiseless last step
+  StreamKey kernel_noise;  // MATH.md §2 draws (per run: batch.h)
+  const RowScore* score = nullptr;  // when set, the step scores z itself
+};
+
+// The backward kernel's step without weights (replacement, MATH.md §3, Algorithm 1): the
+// score (given p.score), kernel_mean_batch (checked) and propagate without ancestors, in
+// that order, giving the same bits as those calls, a block of rows at a time so that a
+// block's score and means stay in a worker's buffers and the state is read and written
+// once. Failures are those of the separate calls: the first non-finite score element
+// (kScoreNotFinite), else the first non-finite mean (kKernelMeanNotFinite); mu then holds
+// the failing block's score or means at their places, and z and the rest of mu are
+// unspecified (the caller abandons the step).
+StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, const MoveParams& p, Threads threads);
 
 // One particle per run drawn by its final weight, never uniformly (MATH.md §3): chosen[r]
 // from draw_one with run r's stream (batch.h). kWeightsDegenerate names the first run with

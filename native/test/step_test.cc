@@ -1,6 +1,7 @@
-// C++ tests of the per-run keys (batch.h), the fused bootstrap step and output choice
-// (smc_step.h), and parallel loops when the system refuses to start threads (parallel.h,
-// worker_pool.h). Part of core_test (core_test.cc calls run_step_tests).
+// C++ tests of the per-run keys (batch.h), the fused bootstrap and move steps and the output
+// choice (smc_step.h), and parallel loops when the system refuses to start threads
+// (parallel.h, worker_pool.h). Part of core_test (core_test.cc calls run_step_tests).
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -373,6 +374,58 @@ void test_refused_threads() {
   CHECK(pool->try_run(4, [](int) {}), "and runs it when it may");
 }
 
+// move_step gives the bits of kernel_mean_batch then propagate without ancestors, a block
+// of rows at a time: blocks of whole runs where sixteen runs' normals are drawn at a time
+// (n D <= 256), any rows otherwise; per-run keys; the noiseless last step. Its failures
+// name the first bad element and leave that block's means in mu.
+void compare_move_with_two_calls(int64_t D, int64_t n, int64_t runs, double noise, bool keys, int threads) {
+  std::vector<int32_t> latent, observed;
+  for (int32_t j = 0; j < D; ++j) (j % 3 == 1 ? observed : latent).push_back(j);
+  const Coordinates c{latent.data(), static_cast<int64_t>(latent.size()), observed.data(),
+                      static_cast<int64_t>(observed.size())};
+  std::vector<uint32_t> table(kRunKeyWords * runs);
+  for (int64_t r = 0; r < runs; ++r) {
+    table[3 * r] = static_cast<uint32_t>(7 + r);
+    table[3 * r + 1] = static_cast<uint32_t>(r % 3);
+    table[3 * r + 2] = static_cast<uint32_t>(100 + r);
+  }
+  const Batch b{runs, n, D, 3, keys ? table.data() : nullptr};
+  const int64_t elems = runs * n * D;
+  std::vector<float> y(runs * observed.size()), z(elems), score(elems);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.1f * float(i % 7) - 0.3f;
+  StreamKey s{5, 0, 0, 1, purpose_word(Purpose::kInitial)};
+  init_state(b, c, y.data(), s, z.data(), threads);
+  for (int64_t i = 0; i < elems; ++i) score[i] = -0.7f * z[i] + 0.3f * std::sin(float(i));
+  StreamKey ks = s;
+  ks.purpose = purpose_word(Purpose::kKernelNoise);
+  std::vector<float> z2 = z, mu2(elems);
+  kernel_mean_batch(z2.data(), score.data(), elems, 0.97, 0.05, mu2.data(), threads);
+  propagate(b, c, mu2.data(), nullptr, noise, y.data(), ks, z2.data(), threads);
+  std::vector<float> mu(elems, 0.0f);
+  const StepResult r = move_step(b, c, {z.data(), score.data(), mu.data(), y.data()}, {0.97, 0.05, noise, ks}, threads);
+  CHECK(r.status == StepStatus::kOk && same_bytes(z, z2) && std::all_of(mu.begin(), mu.end(), [](float v) { return v == 0.0f; }),
+        "move_step differs from kernel_mean_batch then propagate: D %lld, %lld x %lld, noise %g, keys %d, %d threads",
+        (long long)D, (long long)n, (long long)runs, noise, int(keys), threads);
+  // Two overflowing means in different blocks: the first is named, whichever worker meets it first.
+  const int64_t late = elems - 1, early = elems / 2 + 1;
+  score[late] = 3e38f;
+  score[early] = -3e38f;
+  const StepResult over = move_step(b, c, {z.data(), score.data(), mu.data(), y.data()}, {1.0, 10.0, noise, ks}, threads);
+  CHECK(over.status == StepStatus::kKernelMeanNotFinite && over.index == early && std::isinf(mu[early]),
+        "move_step names the first overflowing mean: %d at %lld, want %lld", int(over.status), (long long)over.index,
+        (long long)early);
+}
+
+void test_move_step() {
+  for (int threads : {1, 2, 3}) {
+    compare_move_with_two_calls(4, 3, 700, 0.1, false, threads);   // whole runs of 3 particles per block
+    compare_move_with_two_calls(4, 3, 700, 0.1, true, threads);    // run keys: each run on its own
+    compare_move_with_two_calls(8, 1, 3001, 0.1, false, threads);  // replacement's shape, a partial last block
+    compare_move_with_two_calls(20, 40, 30, 0.0, false, threads);  // runs split across blocks, noiseless
+    compare_move_with_two_calls(300, 1, 45, 0.1, false, threads);  // rows past the in-lanes size
+  }
+}
+
 }  // namespace
 
 void run_step_tests(CheckCounts& c) {
@@ -380,5 +433,6 @@ void run_step_tests(CheckCounts& c) {
   test_run_keys();
   test_bootstrap_step();
   test_bootstrap_step_paths();
+  test_move_step();
   test_refused_threads();
 }

@@ -10,6 +10,7 @@ import { schedules } from '../../lib/schedules';
 import { GaussianMixture } from '../../lib/mixture';
 import { smc, replacement } from '../../lib/samplers';
 import { bootstrapModel } from '../../lib/models/bootstrap';
+import { replacementModel } from '../../lib/models/replacement';
 
 // A toy importance sampler with tempered potentials: X ~ N(0, I_D) at the start, never
 // moved, weighted by S equal pieces of G(x) = exp(-|x - c|^2 / 2), resampled when the ESS
@@ -164,10 +165,10 @@ describe('nothing leaks when a run fails or is aborted', () => {
   const mixture = GaussianMixture.fromJSON({ weights: [0.5, 0.5], means: [[-2, 0], [2, 1]], covariances: [[[1, 0], [0, 1]], [[1, 0.3], [0.3, 1]]] });
   const observed = { indices: [1], values: [0.5] };
 
-  // The built-in mixture is scored inside the fused step (no scorer is made for it); the
-  // callback has one, which must be released.
+  // The built-in mixture is scored inside the fused steps of smc and replacement (no scorer
+  // is made for it); the callback has one, which must be released.
   test.each([1, 2, 5, 10])('aborted after step %i, or failing in the score there: every buffer freed, every scorer released', async (at) => {
-    for (const how of ['abort', 'score throws'] as const) {
+    for (const [how, build] of [['abort', bootstrapModel], ['score throws', bootstrapModel], ['abort', replacementModel], ['score throws', replacementModel]] as const) {
       const counting = countingBackend();
       const controller = new AbortController();
       let calls = 0;
@@ -178,7 +179,7 @@ describe('nothing leaks when a run fails or is aborted', () => {
       // Through the public sampler, on the counting backend (the same driver).
       const path = new Float32Array(21 * 4 * 1).fill(0.5);
       await expect(runFeynmanKac({
-        ...problem(bootstrapModel({ kernel: 'euler', latent: Int32Array.of(0), observed: Int32Array.of(1), context: { kind: 'path', path }, finalNoise: false }), {
+        ...problem(build({ kernel: 'euler', latent: Int32Array.of(0), observed: Int32Array.of(1), context: { kind: 'path', path }, finalNoise: false }), {
           backend: counting.backend, grid: schedules.ou().grid(20), runs: 4, particles: 16, signal: controller.signal, onStep,
         }),
         score,

@@ -72,6 +72,50 @@ describe('addon arguments: types, missing arguments, lengths, batch fields', () 
     await expect((raw.smcStep as (...x: unknown[]) => Promise<unknown>)(...withMixture)).resolves.toEqual({ status: 'ok', index: -1 });
   });
 
+  test('moveStep (replacement\'s fused step): every argument checked before any work, arrays that must not overlap', async () => {
+    // 2 runs x 3 particles x D = 2, coordinate 1 observed.
+    const batch = { runs: 2, particles: 3, dim: 2, runOffset: 0 };
+    const stream = { seed: 1, run: 0, step: 1, purpose: native.purposes.kernelNoise };
+    const args = () => [batch, Int32Array.of(0), Int32Array.of(1), f32(12), f32(12), 1, 0.5, f32(12), f32(2), 0.1, stream, 1] as unknown[];
+    const call = (edit: (a: unknown[]) => void) => {
+      const a = args();
+      edit(a);
+      return () => (raw.moveStep as (...x: unknown[]) => unknown)(...a);
+    };
+    throwsWith(call((a) => (a[3] = new Float64Array(12))), 'TypeError', /^z must be a Float32Array, got a Float64Array$/);
+    throwsWith(call((a) => (a[4] = f32(11))), 'RangeError', /^score must have length 12 \(runs x particles x dim\), got 11$/);
+    throwsWith(call((a) => (a[5] = NaN)), 'RangeError', /^a must be finite, got NaN$/);
+    throwsWith(call((a) => (a[7] = f32(13))), 'RangeError', /^mu must have length 12 \(runs x particles x dim\), got 13$/);
+    throwsWith(call((a) => (a[8] = f32(3))), 'RangeError', /^yPerRun must have length 2/);
+    throwsWith(call((a) => (a[9] = -1)), 'RangeError', /^noiseScale must be >= 0, got -1$/);
+    throwsWith(call((a) => (a[10] = 5)), 'TypeError', /^stream must be an object/);
+    throwsWith(call((a) => (a[11] = 0)), 'RangeError', /^threads must be an integer in \[1, 1024\], got 0$/);
+    throwsWith(call((a) => (a[2] = Int32Array.of(0))), 'RangeError', /latent|observed/);
+    throwsWith(call((a) => (a[7] = a[3])), 'RangeError', /^mu must not share memory with z, but they overlap$/);
+    throwsWith(call((a) => (a[4] = a[3])), 'RangeError', /^z must not share memory with score, but they overlap$/);
+    throwsWith(call((a) => (a[8] = new Float32Array((a[7] as Float32Array).buffer, 0, 2))), 'RangeError', /^mu must not share memory with yPerRun, but they overlap$/);
+    // mu may be the score buffer itself, as for kernelMean.
+    const ok = args();
+    ok[7] = ok[4];
+    await expect((raw.moveStep as (...x: unknown[]) => Promise<unknown>)(...ok)).resolves.toEqual({ status: 'ok', index: -1 });
+    // With a mixture the step scores z itself: the model, its level, and score = mu are checked.
+    const gm = (d: number) => new (native.GaussianMixture as unknown as new (...a: unknown[]) => unknown)(d, 1, Float64Array.of(1), new Float64Array(d), new Float64Array(d).fill(1), true);
+    const scored = (edit: (a: unknown[]) => void) => call((a) => {
+      a[7] = a[4];
+      a.push(gm(2), 0.5, 0.75);
+      edit(a);
+    });
+    throwsWith(scored((a) => (a[12] = {})), 'TypeError', /^mixture must be a GaussianMixture, got an object$/);
+    throwsWith(scored((a) => (a[12] = gm(3))), 'RangeError', /^mixture must have the batch's dimension 2, got 3$/);
+    throwsWith(scored((a) => (a[13] = 0)), 'RangeError', /^alpha must be positive, got 0$/);
+    throwsWith(scored((a) => (a[14] = -1)), 'RangeError', /^sigma2 must be >= 0, got -1$/);
+    throwsWith(scored((a) => (a[7] = f32(12))), 'RangeError', /^score must be mu itself when the step scores with a mixture$/);
+    const withMixture = args();
+    withMixture[7] = withMixture[4];
+    withMixture.push(gm(2), 0.5, 0.75);
+    await expect((raw.moveStep as (...x: unknown[]) => Promise<unknown>)(...withMixture)).resolves.toEqual({ status: 'ok', index: -1 });
+  });
+
   test('missing arguments', () => {
     throwsWith(() => raw.kernelMean(), 'TypeError', /^z must be a Float32Array, got undefined$/);
     throwsWith(() => raw.kernelMean(f32(4), f32(4)), 'TypeError', /^a must be a number, got undefined$/);
