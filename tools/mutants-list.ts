@@ -112,6 +112,14 @@ export const MUTANTS: Mutant[] = [
     edits: [{ search: 'c.a, c.b, m, contextAt(step.index - 1),', replace: 'c.a, c.b, m, contextAt(step.index),' }],
     tests: [FUSED_MOVE, SAMPLERS],
   },
+  {
+    id: 'move-y-not-pinned',
+    section: '§2',
+    description: 'the move leaves Y at its moved mean instead of pinning it to the context (every CPU move: propagate, the fused steps)',
+    file: 'native/core/particles.cc',
+    edits: [{ search: '  set_observed(c, y, zr);\n}', replace: '  (void)y;\n}' }],
+    tests: [TRANSITIONS, KALMAN],
+  },
   // ---- §1 schedules ----
   {
     id: 'vp-transition-alphabar',

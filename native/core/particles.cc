@@ -130,15 +130,15 @@ std::vector<Span> latent_spans(const Coordinates& c) {
 namespace {
 
 // One row of the move (MATH.md §2): X from the mean row m, plus scale xi when xi is given;
-// Y from the run's context y.
-inline void move_row(const Coordinates& c, const std::vector<Span>& spans, const float* m, float scale, const float* xi,
-                     const float* y, float* zr) {
-  for (const Span& s : spans) {
-    if (xi) {
-      for (int32_t x = s.begin; x < s.end; ++x) zr[x] = propagate_value(m[x], scale, xi[x]);
-    } else {
-      for (int32_t x = s.begin; x < s.end; ++x) zr[x] = m[x];
-    }
+// Y from the run's context y. latent and observed partition the row (the binding checks
+// it), so the whole row is moved in one loop the vectoriser runs at full width (a loop per
+// span of X cost more than the values at small D) and Y then overwrites its coordinates.
+inline void move_row(const Coordinates& c, int64_t dim, const float* m, float scale, const float* xi, const float* y,
+                     float* zr) {
+  if (xi) {
+    for (int64_t x = 0; x < dim; ++x) zr[x] = propagate_value(m[x], scale, xi[x]);
+  } else {
+    std::memcpy(zr, m, static_cast<size_t>(dim) * sizeof(float));
   }
   set_observed(c, y, zr);
 }
@@ -342,10 +342,9 @@ int64_t resample_batch(const Batch& b, ResamplingScheme scheme, const uint8_t* f
 void propagate(const Batch& b, const Coordinates& c, const float* mu, const int32_t* ancestors, double noise_scale,
                const float* y_per_run, StreamKey stream, float* z_out, Threads threads) {
   const float scale = static_cast<float>(noise_scale);
-  const std::vector<Span> spans = latent_spans(c);
   for_each_row(b, stream, noise_scale > 0.0, threads, [&](int64_t row, int64_t r, const float* xi) {
     const int64_t src = ancestors ? r * b.particles + ancestors[row] : row;
-    move_row(c, spans, mu + src * b.dim, scale, xi, y_per_run + r * c.n_observed, z_out + row * b.dim);
+    move_row(c, b.dim, mu + src * b.dim, scale, xi, y_per_run + r * c.n_observed, z_out + row * b.dim);
   });
 }
 
@@ -357,22 +356,22 @@ int64_t propagate_range_scratch(const Batch& b, double noise_scale) {
   return row_normals_floats(b, noise_scale > 0.0);
 }
 
-void propagate_range(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, int64_t begin, int64_t end,
+void propagate_range(const Batch& b, const Coordinates& c, int64_t begin, int64_t end,
                      const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream, float* xi,
                      float* z_out) {
   const float scale = static_cast<float>(noise_scale);
   rows_with_normals(b, stream, noise_scale > 0.0, begin, end, xi, [&](int64_t row, int64_t r, const float* x) {
-    move_row(c, spans, mu_rows + (row - begin) * b.dim, scale, x, y_per_run + r * c.n_observed, z_out + row * b.dim);
+    move_row(c, b.dim, mu_rows + (row - begin) * b.dim, scale, x, y_per_run + r * c.n_observed, z_out + row * b.dim);
   });
 }
 
-void propagate_rows(const Coordinates& c, const std::vector<Span>& spans, int64_t dim, int64_t count,
+void propagate_rows(const Coordinates& c, int64_t dim, int64_t count,
                     const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
                     uint64_t first_element, float* xi, float* z_rows) {
   const bool draw = noise_scale > 0.0;
   if (draw) normals->fill(first_element, first_element + static_cast<uint64_t>(count * dim), xi);
   for (int64_t q = 0; q < count; ++q)
-    move_row(c, spans, mu_run + static_cast<int64_t>(ancestors[q]) * dim, static_cast<float>(noise_scale),
+    move_row(c, dim, mu_run + static_cast<int64_t>(ancestors[q]) * dim, static_cast<float>(noise_scale),
              draw ? xi + q * dim : nullptr, y, z_rows + q * dim);
 }
 

@@ -82,7 +82,7 @@ std::vector<Span> latent_spans(const Coordinates& c);
 // rows `mu_run` (particles x dim) and ancestors `ancestors` (the rows', within the run):
 // the normals are elements [first_element, first_element + count dim) of the run's stream,
 // drawn through `normals` (that stream's cursor) into xi (count x dim scratch).
-void propagate_rows(const Coordinates& c, const std::vector<Span>& spans, int64_t dim, int64_t count,
+void propagate_rows(const Coordinates& c, int64_t dim, int64_t count,
                     const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
                     uint64_t first_element, float* xi, float* z_rows);
 
@@ -94,7 +94,7 @@ void propagate_rows(const Coordinates& c, const std::vector<Span>& spans, int64_
 // whole runs.
 int64_t propagate_range_unit(const Batch& b, double noise_scale);
 int64_t propagate_range_scratch(const Batch& b, double noise_scale);
-void propagate_range(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, int64_t begin, int64_t end,
+void propagate_range(const Batch& b, const Coordinates& c, int64_t begin, int64_t end,
                      const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream, float* xi,
                      float* z_out);
 

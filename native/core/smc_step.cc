@@ -31,7 +31,7 @@ int64_t move_block_rows(int64_t dim) { return std::max<int64_t>(1, kMoveBlockFlo
 constexpr int64_t kOneThreadBatchFloats = int64_t{1} << 18;
 
 // One run, each stage as the batch call computes it for that run (the same bits).
-StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector<Span>& spans, const BootstrapArrays& x,
+StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
                          const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, float* score,
                          float* score_scratch, std::atomic<int64_t>& bad_score, std::atomic<int64_t>& bad_mean) {
   const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
@@ -75,7 +75,7 @@ StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector
   const int64_t block = move_block_rows(D);
   for (int64_t k = 0; k < n; k += block) {
     const int64_t count = std::min(block, n - k);
-    propagate_rows(c, spans, D, count, mu, anc + k, p.noise_scale, y, &normals, static_cast<uint64_t>(k * D), xi,
+    propagate_rows(c, D, count, mu, anc + k, p.noise_scale, y, &normals, static_cast<uint64_t>(k * D), xi,
                    x.z + (row0 + k) * D);
   }
   return StepStatus::kOk;
@@ -86,7 +86,6 @@ StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const std::vector
 // mean, else the first run without weight, else the first that resampling failed.
 StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
                                  const BootstrapParams& p, Threads threads) {
-  const std::vector<Span> spans = latent_spans(c);
   const double log_norm = gaussian_log_norm(c.n_observed, p.variance);
   const int64_t per_run = b.particles * b.dim;
   std::vector<StepStatus> status(b.runs, StepStatus::kOk);
@@ -97,7 +96,7 @@ StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const Boo
     std::vector<float> mu(per_run), xi(move_block_rows(b.dim) * b.dim);
     std::vector<float> score(p.score != nullptr ? per_run : 0), scratch(p.score != nullptr ? p.score->scratch_floats : 0);
     for (int64_t r = begin; r < end; ++r)
-      status[r] = bootstrap_run(b, c, spans, x, p, log_norm, r, mu.data(), xi.data(), score.data(), scratch.data(),
+      status[r] = bootstrap_run(b, c, x, p, log_norm, r, mu.data(), xi.data(), score.data(), scratch.data(),
                                 bad_score, bad_mean);
   });
   if (bad_score.load() != kNone) return {StepStatus::kScoreNotFinite, bad_score.load()};
@@ -153,7 +152,6 @@ StepResult bootstrap_step(const Batch& b, const Coordinates& c, const BootstrapA
 
 StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, const MoveParams& p, Threads threads) {
   const int64_t D = b.dim, rows = b.runs * b.particles;
-  const std::vector<Span> spans = latent_spans(c);
   // Whole 16-row score blocks (kScoreBlock) of about kMoveBlockFloats, and whole runs where
   // the move draws sixteen runs' normals at a time.
   const int64_t unit = propagate_range_unit(b, p.noise_scale);
@@ -186,7 +184,7 @@ StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, 
         std::copy(mu.begin(), mu.begin() + count, x.mu + r0 * D);
         continue;
       }
-      propagate_range(b, c, spans, r0, r0 + n, mu.data(), p.noise_scale, x.y_per_run, p.kernel_noise, xi.data(), x.z);
+      propagate_range(b, c, r0, r0 + n, mu.data(), p.noise_scale, x.y_per_run, p.kernel_noise, xi.data(), x.z);
     }
   });
   if (bad_score.load() != kNone) return {StepStatus::kScoreNotFinite, bad_score.load()};
