@@ -11,10 +11,12 @@
 // up, picks its steps for about TARGET_SECONDS and times one sampler call. Then the score
 // alone on every path against the FMA peak (bench/fma-probe.ts) on 2 threads.
 //
-//   node -r ./tools/register-ts.js bench/mixture-structure.ts [--quick] [--dry-run]
+//   node -r ./tools/register-ts.js bench/mixture-structure.ts [--quick] [--dry-run] [--any-blas]
 //
 // --quick: 3 trials per cell instead of 5. Python: $PYTHON, else /usr/bin/python3 (Debian's
-// python3-numpy and python3-torch). BENCH_SMOKE=1: tiny shapes, one trial, short calls, to
+// python3-numpy and python3-torch, with libopenblas0-pthread: with the reference BLAS that
+// python3-numpy alone pulls in, NumPy's products run on one thread and several times slower,
+// which is not the peer the issue names, so the script stops unless given --any-blas). BENCH_SMOKE=1: tiny shapes, one trial, short calls, to
 // check the script end to end (with --dry-run; its figures mean nothing).
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -212,6 +214,9 @@ async function main(): Promise<void> {
   process.env.PYTHONDONTWRITEBYTECODE = '1'; // no __pycache__ in bench/peers
   const machine = machineRecord();
   const versions = pythonVersions();
+  if (!SMOKE && !process.argv.includes('--any-blas') && !/openblas|mkl|blis/i.test(versions)) {
+    throw new Error(`NumPy does not run on an optimised BLAS (${versions}): install Debian's libopenblas0-pthread, or pass --any-blas to measure this peer anyway`);
+  }
   const cells = new Map<string, Cell>();
   const key = (impl: Impl, method: Method, dim: number) => `${impl} ${method} ${dim}`;
   // Rotate the implementations within each trial round, so a busy spell hits all of them.
