@@ -86,12 +86,12 @@ export const MUTANTS: Mutant[] = [
     // Both copies: one run at a time (with per-run keys) and sixteen runs at a time.
     edits: [
       {
-        search: 'fill_normals(s, 0, static_cast<uint64_t>(d_obs), xi.data());\n          const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);',
-        replace: 'fill_normals(s, 0, static_cast<uint64_t>(d_obs), xi.data());\n          const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);',
+        search: 'const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);\n        float* p = path + i * stride;',
+        replace: 'const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);\n        float* p = path + i * stride;',
       },
       {
-        search: 'xi.data(), d_obs);\n        const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);',
-        replace: 'xi.data(), d_obs);\n        const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);',
+        search: 'const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);\n      for (int64_t g = begin; g < end; ++g) {',
+        replace: 'const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);\n      for (int64_t g = begin; g < end; ++g) {',
       },
     ],
     tests: [TRANSITIONS, KALMAN],
