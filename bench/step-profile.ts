@@ -9,10 +9,11 @@
 //        [--method smc|replacement] [--split]
 //
 // --identity: identity covariances given as full matrices (identityProblem, the
-// isotropic score path) instead of mixtureProblem's dense ones. --split: runs the filter's
-// step as the separate operations the fused `smcStep` job is made of (the same bytes,
-// one thread-pool round trip each), so each is timed; otherwise `smcStep` is one row, and
-// with the built-in mixture it includes the score (the step scores each run itself).
+// isotropic score path) instead of mixtureProblem's dense ones. --split: runs the step as
+// the separate operations the fused job (`smcStep` for smc, `moveStep` for replacement) is
+// made of (the same bytes, one thread-pool round trip each), so each is timed; otherwise the
+// fused job is one row, and with the built-in mixture it includes the score (the job scores
+// the rows itself).
 //
 // "÷ copy": each operation's time per particle over copying one particle's row
 // (Float32Array.prototype.set of the whole state, timed here: 8 D bytes read and written
@@ -66,8 +67,10 @@ async function main(): Promise<void> {
   const cpu = selectBackend('cpu') as unknown as Record<string, unknown>;
   const ops = cpu.ops as Record<string, unknown>;
   for (const name of Object.keys(ops)) timeCalls(ops, name, name);
-  if (process.argv.includes('--split')) cpu.smcStep = undefined;
-  else timeCalls(cpu, 'smcStep', 'smcStep');
+  for (const fused of ['smcStep', 'moveStep']) {
+    if (process.argv.includes('--split')) cpu[fused] = undefined;
+    else timeCalls(cpu, fused, fused);
+  }
   const problem = identity ? identityProblem(dim, components) : mixtureProblem(dim, components);
   const model = GaussianMixture.fromJSON(problem.model);
   const common = { score: model, schedule: schedules.ou({ T: 5 }), observed: problem.observed, threads, seed: 1 };
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
     reweight: 24,
     propagate: 8 * dim,
     smcStep: 20 * dim + 4 * dY + 60,
+    moveStep: 8 * dim + 4 * dY,
   };
   const rows = [...totals.entries()]
     .filter(([, ms]) => ms / steps >= 0.005)

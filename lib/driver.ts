@@ -190,9 +190,9 @@ export interface DriverResult {
   logWeights: Float64Array;
   /** log Ẑ per run (MATH.md §3), 0 for unweighted models. */
   logEvidence: Float64Array;
-  /** ESS after each step's reweighting, steps × runs (first step first). */
+  /** ESS after each step's reweighting, steps × runs (first step first); empty for an unweighted model. */
   ess: Float64Array;
-  /** 1 where a run was resampled, steps × runs. */
+  /** 1 where a run was resampled, steps × runs; empty for an unweighted model. */
   resampled: Uint8Array;
   /** With model.keepAncestry: each step's ancestors, steps × rows (first step first; identity where not resampled). */
   ancestry?: Int32Array;
@@ -254,7 +254,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     { what: 'the score buffer (particles x samples x dimension)', elements: onHost ? rows * D : 0, bytesPerElement: 4 },
     { what: 'the weights (particles x samples)', elements: onHost ? (weighted ? 3 : 1) * rows : 0, bytesPerElement: 8 },
     { what: 'the ancestors (particles x samples)', elements: onHost && weighted ? rows : 0, bytesPerElement: 4 },
-    { what: 'the ESS trace (steps x samples)', elements: steps * runs, bytesPerElement: 9 },
+    { what: 'the ESS trace (steps x samples)', elements: weighted ? steps * runs : 0, bytesPerElement: 9 },
     { what: 'the ancestry (steps x particles x samples)', elements: model.keepAncestry ? steps * rows : 0, bytesPerElement: 4 },
   ], p.totalMemory);
   const checkAbort = () => {
@@ -281,8 +281,10 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
     const evidenceIncrement = new Float64Array(runs);
     const essNow = new Float64Array(runs);
     const logEvidence = new Float64Array(runs);
-    const essTrace = new Float64Array(steps * runs).fill(weighted ? NaN : n);
-    const resampledTrace = new Uint8Array(steps * runs);
+    // Only a weighted model has an ESS to trace: an unweighted one's would be N at every step,
+    // and at replacement's one run per sample it was steps x samples doubles filled per call.
+    const essTrace = new Float64Array(weighted ? steps * runs : 0).fill(NaN);
+    const resampledTrace = new Uint8Array(weighted ? steps * runs : 0);
     const ancestry = model.keepAncestry ? new Int32Array(steps * rows) : undefined;
 
     let lastYield = performance.now();

@@ -86,6 +86,21 @@ describe('a model written outside the library runs through the driver', () => {
     expect(r.resampled.some((f) => f === 1)).toBe(true);
   });
 
+  test('an unweighted model has no ESS or resampling trace (nothing steps x runs is allocated for it)', async () => {
+    // replacement runs one particle per sample: a steps x samples trace of N would be the
+    // largest array of the call after the state (61 MB at 25600 samples and 300 steps).
+    const path = new Float32Array(9 * 50).fill(0.5);
+    const spec = { kernel: 'euler' as const, latent: Int32Array.of(0), observed: Int32Array.of(1), context: { kind: 'path' as const, path }, finalNoise: false };
+    const mixture = GaussianMixture.fromJSON({ weights: [1], means: [[0, 0]], covariances: [[[1, 0], [0, 1]]] });
+    const r = await runFeynmanKac({ ...problem(replacementModel(spec), { runs: 50, particles: 1 }), score: mixture });
+    expect(r.ess).toHaveLength(0);
+    expect(r.resampled).toHaveLength(0);
+    expect(Array.from(r.logEvidence)).toEqual(new Array(50).fill(0));
+    const w = await runFeynmanKac({ ...problem(bootstrapModel(spec), { runs: 50, particles: 4 }), score: mixture });
+    expect(w.ess).toHaveLength(8 * 50);
+    expect(w.resampled).toHaveLength(8 * 50);
+  });
+
   test('keepAncestry records identity where a run did not resample', async () => {
     const model = { ...temperedImportance([0, 0]), keepAncestry: true };
     const r = await runFeynmanKac(problem(model, { runs: 3, particles: 8, essThreshold: 0 }));
