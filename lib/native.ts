@@ -311,6 +311,24 @@ export interface NativeAddon extends HostOps {
   thinSvd(rows: number, cols: number, a: Float64Array): { rank: number; s: Float64Array; u: Float64Array; vt: Float64Array; sMax: number; sDropped: number };
   /** kernel: codes.kernels. Returns [a, b, v] (MATH.md §2). */
   kernelCoefficients(kernel: number, schedule: Float64Array): Float64Array;
+  /**
+   * Grid indices first + 1 .. first + count of the forward context path (MATH.md §3) from every
+   * run's context at grid index `first` (start: runs x d_Y): out holds count = out.length /
+   * start.length slices, each runs x d_Y, with the values forwardContextPath gives them
+   * (alphaTs, sigma2Ts: the whole path's transitions). CPU only (lib/context-path.ts).
+   */
+  forwardContextSegment(
+    start: Float32Array,
+    runs: number,
+    runOffset: number,
+    first: number,
+    alphaTs: Float64Array,
+    sigma2Ts: Float64Array,
+    stream: StreamArgs,
+    out: Float32Array,
+    threads: number,
+    runKeys?: Uint32Array | null,
+  ): Promise<number>;
   /** One particle per run by its final weight (MATH.md §3), into out[r]; stream.run is unused (the batch gives the run words). */
   chooseByWeight(batch: BatchArgs, logWeights: Float64Array, stream: StreamArgs, out: Int32Array): ChoiceOutcome;
   /** Distinct OS threads that ran a parallel loop over n items (tests). */
@@ -461,6 +479,7 @@ export type DirectOps = Pick<
   | keyof HostOps
   | 'smcStep'
   | 'moveStep'
+  | 'forwardContextSegment'
   | 'chooseByWeight'
   | 'gatherRowsInPlace'
   | 'gatherRowsInPlaceAsync'

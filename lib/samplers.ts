@@ -19,6 +19,8 @@ import { horizonWarning, stepWarning, collapseWarning } from './diagnostics';
 import { checkOptionNames } from './options';
 import { requireSizes } from './sizes';
 import { hostFloat32 } from './host-memory';
+import { CheckpointedContextPath } from './context-path';
+import { native } from './native';
 import { GuidanceOptions, Guidance, guidanceOption, guidedScore, conditionOption, CfgScore } from './guidance';
 import { cfgWeightedModel } from './models/cfg-weighted';
 
@@ -291,8 +293,8 @@ export function requireRunSizes(p: Prepared, runs: number, particles: number): v
   ]);
 }
 
-/** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
-export async function forwardPath(p: Prepared, runs: number, runOffset = 0): Promise<Float32Array> {
+/** alpha and sigma² of each step's transition on the grid (step i at i − 1). */
+function pathTransitions(p: Prepared): { alphaTs: Float64Array; sigma2Ts: Float64Array } {
   const grid = p.grid;
   const alphaTs = new Float64Array(p.steps), sigma2Ts = new Float64Array(p.steps);
   for (let i = 1; i <= p.steps; i++) {
@@ -300,6 +302,40 @@ export async function forwardPath(p: Prepared, runs: number, runOffset = 0): Pro
     alphaTs[i - 1] = tr.alpha;
     sigma2Ts[i - 1] = tr.sigma2;
   }
+  return { alphaTs, sigma2Ts };
+}
+
+/**
+ * replacement's context paths larger than checkpointAboveBytes are kept in part
+ * (lib/context-path.ts): drawing the path twice costs less than first touching that much
+ * fresh memory. Measured on the development VM (bench/step-profile.ts, 2 threads): 364 MB
+ * (64000 samples × 20 × 71) 16–20% more particle-steps/s kept in part; 312 MB (6400 × 200 ×
+ * 61) the same; 62 MB (25600 × 2 × 301) 5–15% fewer. Tests lower it to compare the two.
+ */
+export const contextPathPolicy = { checkpointAboveBytes: 64 * 2 ** 20 };
+
+/**
+ * replacement's forward context: on the CPU a path above contextPathPolicy's size kept in part
+ * (the same values), else the whole path.
+ */
+async function replacementContext(p: Prepared, runs: number, runOffset: number): Promise<Context> {
+  const slice = runs * p.obs!.indices.length;
+  if (p.backend.name !== 'cpu' || (p.steps + 1) * slice * 4 <= contextPathPolicy.checkpointAboveBytes) {
+    return { kind: 'path', path: await forwardPath(p, runs, runOffset) };
+  }
+  requireSizes(`the context path (steps ${p.steps} + 1, samples ${runs}, ${p.obs!.indices.length} observed coordinates)`, [
+    { what: 'the context path (kept slices of samples x observed coordinates)', elements: CheckpointedContextPath.floats(p.steps, slice), bytesPerElement: 4 },
+  ]);
+  const { alphaTs, sigma2Ts } = pathTransitions(p);
+  const path = await CheckpointedContextPath.create({
+    y0: p.obs!.values, runs, runOffset, alphaTs, sigma2Ts, stream: { seed: p.seed, step: 0, purpose: native.purposes.contextPath }, threads: p.threads,
+  });
+  return { kind: 'checkpointed', path };
+}
+
+/** The forward context path of MATH.md §3, one per run, laid out (steps + 1) x runs x d_Y. */
+export async function forwardPath(p: Prepared, runs: number, runOffset = 0): Promise<Float32Array> {
+  const { alphaTs, sigma2Ts } = pathTransitions(p);
   requireSizes(`the context path (steps ${p.steps} + 1, samples ${runs}, ${p.obs!.indices.length} observed coordinates)`, [
     { what: 'the context path ((steps + 1) x samples x observed coordinates)', elements: (p.steps + 1) * runs * p.obs!.indices.length, bytesPerElement: 4 },
   ]);
@@ -401,7 +437,7 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     q.backend.memory.free(result.particles);
     return { samples: drawn, shape: [samples, q.dim], method: model.name, seconds: (performance.now() - started) / 1000, threads: q.threads, backend: q.backend.name, warnings: problemWarnings(q) };
   }
-  const ctx: Context = context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs!.values, samples) } : { kind: 'path', path: await forwardPath(p, samples, firstRun) };
+  const ctx: Context = context === 'fixed' ? { kind: 'fixed', values: repeatRows(p.obs!.values, samples) } : await replacementContext(p, samples, firstRun);
   const model = replacementModel({ ...kernelSpec(p, ctx), corrector: corr });
   const result = await runModel(p, options, model, {
     runs: samples,

@@ -75,7 +75,7 @@ export const MUTANTS: Mutant[] = [
     section: '§3',
     description: 'RePaint re-noised state carries Y_s instead of Y_t',
     file: 'lib/models/correctors.ts',
-    edits: [{ search: 'const yT = kernel.contextAt(step.index);', replace: 'const yT = kernel.contextAt(step.index - 1);' }],
+    edits: [{ search: 'const yT = await kernel.contextAt(step.index);', replace: 'const yT = await kernel.contextAt(step.index - 1);' }],
     tests: [CORRECTORS],
   },
   {
@@ -86,12 +86,12 @@ export const MUTANTS: Mutant[] = [
     // Both copies: one run at a time (with per-run keys) and sixteen runs at a time.
     edits: [
       {
-        search: 'const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);\n        float* p = path + i * stride;',
-        replace: 'const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);\n        float* p = path + i * stride;',
+        search: 'const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);\n        const float* before = previous(q);',
+        replace: 'const double a = alpha_ts[first + count - i], sd = std::sqrt(sigma2_ts[first + count - i]);\n        const float* before = previous(q);',
       },
       {
         search: 'const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);\n      for (int64_t g = begin; g < end; ++g) {',
-        replace: 'const double a = alpha_ts[steps - i], sd = std::sqrt(sigma2_ts[steps - i]);\n      for (int64_t g = begin; g < end; ++g) {',
+        replace: 'const double a = alpha_ts[first + count - i], sd = std::sqrt(sigma2_ts[first + count - i]);\n      for (int64_t g = begin; g < end; ++g) {',
       },
     ],
     tests: [TRANSITIONS, KALMAN],
@@ -101,7 +101,7 @@ export const MUTANTS: Mutant[] = [
     section: '§3',
     description: 'the filter weighs against Y_s at grid index S − i instead of i − 1 (the fused CPU step)',
     file: 'lib/models/bootstrap.ts',
-    edits: [{ search: 'c.a, c.b, m, kernel.contextAt(step.index - 1),', replace: 'c.a, c.b, m, kernel.contextAt(run.steps - step.index),' }],
+    edits: [{ search: 'c.a, c.b, m, await kernel.contextAt(step.index - 1),', replace: 'c.a, c.b, m, await kernel.contextAt(run.steps - step.index),' }],
     tests: [TRANSITIONS, KALMAN],
   },
   {
@@ -109,7 +109,7 @@ export const MUTANTS: Mutant[] = [
     section: '§3',
     description: "replacement's fused step pins Y_s to the context at grid index i instead of i − 1 (the fused CPU move)",
     file: 'lib/models/backward-kernel.ts',
-    edits: [{ search: 'c.a, c.b, m, contextAt(step.index - 1),', replace: 'c.a, c.b, m, contextAt(step.index),' }],
+    edits: [{ search: 'c.a, c.b, m, await contextAt(step.index - 1),', replace: 'c.a, c.b, m, await contextAt(step.index),' }],
     tests: [FUSED_MOVE, SAMPLERS],
   },
   {

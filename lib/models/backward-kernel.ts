@@ -6,9 +6,16 @@ import type { DriverRun, Step } from '../driver';
 import type { F32Array, I32Array } from '../backend';
 import { KernelName } from '../schedules';
 import { StepCoefficients, stepCoefficientsAsync } from '../kernel';
+import type { CheckpointedContextPath } from '../context-path';
 
-/** The context Y_t per run: one runs × d_Y block for every t, or a path (S + 1) × runs × d_Y by grid index. */
-export type Context = { kind: 'fixed'; values: Float32Array } | { kind: 'path'; path: Float32Array };
+/**
+ * The context Y_t per run: one runs × d_Y block for every t, a path (S + 1) × runs × d_Y by
+ * grid index, or such a path kept in part and regenerated as the steps reach it (lib/context-path.ts).
+ */
+export type Context =
+  | { kind: 'fixed'; values: Float32Array }
+  | { kind: 'path'; path: Float32Array }
+  | { kind: 'checkpointed'; path: CheckpointedContextPath };
 
 export interface BackwardKernelSpec {
   kernel: KernelName;
@@ -21,8 +28,8 @@ export interface BackwardKernelSpec {
 
 export interface BackwardKernel {
   readonly coefficients: StepCoefficients[];
-  /** Y at grid index i, runs × d_Y. */
-  contextAt(i: number): Float32Array;
+  /** Y at grid index i, runs × d_Y (valid until the context at another index is asked for). */
+  contextAt(i: number): Promise<Float32Array>;
   /** X_T ~ N(0, I) with Y_T from the context, into run.z. */
   initial(): Promise<void>;
   /** The kernel mean a z + b s(z) at Z_t into run.work (returned), checked finite. */
@@ -45,8 +52,12 @@ export async function backwardKernel(run: DriverRun, spec: BackwardKernelSpec): 
   const { ops, batch, threads, dim: D } = run;
   const dY = spec.observed.length;
   const coefficients = await stepCoefficientsAsync(run.schedule, spec.kernel, run.grid, ops, run.checkpoint);
-  const contextAt = (i: number): Float32Array =>
-    spec.context.kind === 'fixed' ? spec.context.values : spec.context.path.subarray(i * run.runs * dY, (i + 1) * run.runs * dY);
+  const context = spec.context;
+  const contextAt = async (i: number): Promise<Float32Array> => {
+    if (context.kind === 'fixed') return context.values;
+    if (context.kind === 'checkpointed') return context.path.at(i);
+    return context.path.subarray(i * run.runs * dY, (i + 1) * run.runs * dY);
+  };
   // A finite but huge score can overflow float32 in a z + b s.
   const meanError = async (where: string, mu: F32Array, bad: number) =>
     new RangeError(`the kernel mean must be finite ${where}, got ${(await run.backend.memory.readF32(mu))[bad]} at row ${Math.floor(bad / D)} (the score overflows float32)`);
@@ -61,7 +72,7 @@ export async function backwardKernel(run: DriverRun, spec: BackwardKernelSpec): 
     return mu;
   };
   const propagate = async (step: Step, mu: F32Array, ancestors: I32Array | null, purpose: 'kernelNoise' | 'repaintKernel' = 'kernelNoise', index = 0) => {
-    await ops.propagate(batch, spec.latent, spec.observed, mu, ancestors, noiseScale(step), contextAt(step.index - 1), run.stream(step.index, purpose, index), run.z, threads);
+    await ops.propagate(batch, spec.latent, spec.observed, mu, ancestors, noiseScale(step), await contextAt(step.index - 1), run.stream(step.index, purpose, index), run.z, threads);
   };
   const fused = run.backend.moveStep;
   return {
@@ -80,7 +91,7 @@ export async function backwardKernel(run: DriverRun, spec: BackwardKernelSpec): 
       const g = mixture ? m : await run.score(run.z, step.t, step.where);
       const level = mixture?.level(step.t);
       const r = await fused(
-        batch, spec.latent, spec.observed, run.z as Float32Array, g as Float32Array, c.a, c.b, m, contextAt(step.index - 1),
+        batch, spec.latent, spec.observed, run.z as Float32Array, g as Float32Array, c.a, c.b, m, await contextAt(step.index - 1),
         noiseScale(step), run.stream(step.index, 'kernelNoise'), threads, mixture?.core, level?.alpha, level?.sigma2,
       );
       if (r.status === 'score-not-finite') throw run.nonFiniteScore(m[r.index], r.index, step.where);
@@ -88,7 +99,7 @@ export async function backwardKernel(run: DriverRun, spec: BackwardKernelSpec): 
       if (r.status !== 'ok') throw new Error(`moveStep settled with status '${r.status}', which it never reports (a bug in condiff)`);
     },
     initial: async () => {
-      await ops.initState(batch, spec.latent, spec.observed, contextAt(run.steps), run.stream(run.steps, 'initial'), run.z, threads);
+      await ops.initState(batch, spec.latent, spec.observed, await contextAt(run.steps), run.stream(run.steps, 'initial'), run.z, threads);
     },
   };
 }

@@ -27,7 +27,7 @@ export function bootstrapModel(spec: BootstrapSpec): FeynmanKacModel {
         weigh: async (step) => {
           mu = await kernel.mean(step);
           const c = kernel.coefficients[step.index - 1];
-          await ops.gaussianYLogWeights(batch, spec.observed, mu, kernel.contextAt(step.index - 1), c.weightVariance, run.increment, threads);
+          await ops.gaussianYLogWeights(batch, spec.observed, mu, await kernel.contextAt(step.index - 1), c.weightVariance, run.increment, threads);
         },
         move: async (step, ancestors) => kernel.propagate(step, mu ?? (await kernel.mean(step)), ancestors),
         // On the CPU: kernel mean, weights, reweighting, resampling and move in one native job,
@@ -42,7 +42,7 @@ export function bootstrapModel(spec: BootstrapSpec): FeynmanKacModel {
               const g = mixture ? m : await run.score(run.z, step.t, step.where);
               const level = mixture?.level(step.t);
               const r = await fused(
-                batch, spec.latent, spec.observed, run.z as Float32Array, g as Float32Array, c.a, c.b, m, kernel.contextAt(step.index - 1),
+                batch, spec.latent, spec.observed, run.z as Float32Array, g as Float32Array, c.a, c.b, m, await kernel.contextAt(step.index - 1),
                 c.weightVariance, run.logWeights as Float64Array, run.increment as Float64Array, f.essThreshold, f.evidenceIncrement,
                 f.ess, f.flags, ops.codes.schemes[f.scheme], f.resamplingStream, f.scratch as Float64Array, f.ancestors as Int32Array,
                 kernel.noiseScale(step), run.stream(step.index, 'kernelNoise'), threads, mixture?.core, level?.alpha, level?.sigma2,

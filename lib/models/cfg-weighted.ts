@@ -48,7 +48,7 @@ export function cfgWeightedModel(spec: BackwardKernelSpec, guide: CfgScore): Fey
           };
           const pair = await guide.pairAt(z, context, threads);
           await mean(pair.subarray(0, n), c.a, c.b, mu1, step);
-          await ops.gaussianYLogWeights(batch, spec.observed, mu1, kernel.contextAt(step.index - 1), c.weightVariance, increment, threads);
+          await ops.gaussianYLogWeights(batch, spec.observed, mu1, await kernel.contextAt(step.index - 1), c.weightVariance, increment, threads);
           if (step.last) {
             // Untwisted: the conditional kernel itself (deterministic unless finalNoise).
             await kernel.propagate(step, mu1, null);

@@ -132,7 +132,7 @@ export function conditionalSmc(spec: ConditionalSmcSpec): ConditionalSmc {
       const cdf = new Float64Array(N);
       return {
         initial: async () => {
-          await ops.initState(batch, spec.latent, spec.observed, kernel.contextAt(S), run.stream(S, 'initial', spec.sweep), run.z, threads);
+          await ops.initState(batch, spec.latent, spec.observed, await kernel.contextAt(S), run.stream(S, 'initial', spec.sweep), run.z, threads);
           pinReference(S);
           record(S);
         },
@@ -141,7 +141,7 @@ export function conditionalSmc(spec: ConditionalSmcSpec): ConditionalSmc {
           if (keep) h.beforeHist.set(run.logWeights as Float64Array, (i - 1) * rows);
           mu = await kernel.mean(step);
           const c = kernel.coefficients[i - 1];
-          await ops.gaussianYLogWeights(batch, spec.observed, mu, kernel.contextAt(i - 1), c.weightVariance, run.increment, threads);
+          await ops.gaussianYLogWeights(batch, spec.observed, mu, await kernel.contextAt(i - 1), c.weightVariance, run.increment, threads);
           if (keep) {
             h.muHist.set(mu as Float32Array, (i - 1) * rows * D);
             h.incHist.set(run.increment as Float64Array, (i - 1) * rows);
@@ -163,7 +163,7 @@ export function conditionalSmc(spec: ConditionalSmcSpec): ConditionalSmc {
           const m = mu ?? (await kernel.mean(step));
           // v_nom at the last step too (§11): the weight's variance, which is v elsewhere.
           const scale = Math.sqrt(kernel.coefficients[i - 1].weightVariance);
-          await ops.propagate(batch, spec.latent, spec.observed, m, ancestors, scale, kernel.contextAt(i - 1), run.stream(i, 'kernelNoise', spec.sweep), run.z, threads);
+          await ops.propagate(batch, spec.latent, spec.observed, m, ancestors, scale, await kernel.contextAt(i - 1), run.stream(i, 'kernelNoise', spec.sweep), run.z, threads);
           mu = undefined;
           pinReference(i - 1);
           record(i - 1);

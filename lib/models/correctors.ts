@@ -32,7 +32,7 @@ export function correctorMove(run: DriverRun, kernel: BackwardKernel, spec: { la
   return async (step) => {
     // Re-noise X from s back to t (the Y block takes the context at t), then step back again.
     const c = kernel.coefficients[step.index - 1];
-    const yT = kernel.contextAt(step.index);
+    const yT = await kernel.contextAt(step.index);
     for (let u = 0; u < corrector.jumps; u++) {
       run.checkAbort();
       await ops.renoise(batch, spec.latent, spec.observed, c.alphaTs, c.sigma2Ts, yT, run.stream(step.index, 'repaintNoise', u), run.z, threads);

@@ -60,6 +60,21 @@ Napi::Value ForwardContextPath(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value ForwardContextSegment(const Napi::CallbackInfo& info) {
+  auto a = parse_context_segment<H>(info);
+  Async call = async_call(info, a.out.length * 4);
+  call.read(a.start);
+  call.read(a.alpha);
+  call.read(a.sigma2);
+  call.read(a.run_keys);
+  call.write(a.out);
+  return call.run([a](JobError&) {
+    forward_context_segment(a.start.data, a.d_obs, a.runs, static_cast<uint32_t>(a.run_offset), a.first, a.count,
+                            a.alpha.data, a.sigma2.data, a.stream, a.out.data, a.threads, a.run_keys.data);
+    return 0.0;
+  });
+}
+
 // kernelMean(...) -> the first non-finite index of mu, or -1.
 Napi::Value KernelMean(const Napi::CallbackInfo& info) {
   auto a = parse_kernel_mean<H>(info);
@@ -191,6 +206,7 @@ const OpEntry kOps[] = {
     {"normals", Normals},
     {"initState", InitState},
     {"forwardContextPath", ForwardContextPath},
+    {"forwardContextSegment", ForwardContextSegment},
     {"kernelMean", KernelMean},
     {"gaussianYLogWeights", GaussianYLogWeights},
     {"reweight", Reweight},

@@ -83,6 +83,14 @@ InitStateArgs<A> parse_init_state(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// The transitions of steps [begin, end) of a context path: alpha finite, sigma2 finite and >= 0.
+inline void require_transitions(Napi::Env env, const View<double>& alpha, const View<double>& sigma2, int64_t begin,
+                                int64_t end) {
+  for (int64_t i = begin; i < end; ++i)
+    if (!std::isfinite(alpha.data[i]) || !(sigma2.data[i] >= 0.0) || !std::isfinite(sigma2.data[i]))
+      throw_range(env, "alphaTs/sigma2Ts[" + std::to_string(i) + "] must be finite with sigma2 >= 0");
+}
+
 // forwardContextPath(y0, runs, runOffset, alphaTs, sigma2Ts, stream, out, threads, runKeys?)
 template <class A>
 struct ContextPathArgs {
@@ -109,10 +117,54 @@ ContextPathArgs<A> parse_context_path(const Napi::CallbackInfo& info) {
   a.steps = a.alpha.length;
   require_length(env, a.sigma2, a.steps, "one per step, like alphaTs");
   require_length(env, a.out, a.runs * (a.steps + 1) * a.y0.length, "(steps + 1) x runs x observed");
-  for (int64_t i = 0; i < a.steps; ++i)
-    if (!std::isfinite(a.alpha.data[i]) || !(a.sigma2.data[i] >= 0.0) || !std::isfinite(a.sigma2.data[i]))
-      throw_range(env, "alphaTs/sigma2Ts[" + std::to_string(i) + "] must be finite with sigma2 >= 0");
+  require_transitions(env, a.alpha, a.sigma2, 0, a.steps);
   require_disjoint_from(env, a.out, a.y0, a.alpha, a.sigma2, a.run_keys);
+  return a;
+}
+
+// forwardContextSegment(start, runs, runOffset, first, alphaTs, sigma2Ts, stream, out,
+// threads, runKeys?): out's slices are grid indices first + 1 .. first + count, from start
+// (runs x observed) at grid index first.
+template <class A>
+struct ContextSegmentArgs {
+  typename A::F32 start, out;
+  int64_t runs, run_offset, d_obs, first, count;
+  View<double> alpha, sigma2;
+  StreamKey stream;
+  Threads threads;
+  View<uint32_t> run_keys;
+};
+template <class A>
+ContextSegmentArgs<A> parse_context_segment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ContextSegmentArgs<A> a;
+  a.start = A::f32(info[0], "start");
+  a.runs = integer(info[1], "runs", 1, kMaxInt32);
+  a.run_offset = integer(info[2], "runOffset", 0, 4294967295LL - a.runs + 1);
+  a.alpha = float64_array(info[4], "alphaTs");
+  a.sigma2 = float64_array(info[5], "sigma2Ts");
+  const int64_t steps = a.alpha.length;
+  if (steps < 1) throw_range(env, "alphaTs must hold at least one step, got none");
+  a.first = integer(info[3], "first", 0, steps - 1);
+  a.stream = stream_arg(info[6]);
+  a.out = A::f32(info[7], "out");
+  a.threads = threads_arg(info[8]);
+  a.run_keys = run_keys_arg(info[9], "runKeys", a.runs);
+  require_length(env, a.sigma2, steps, "one per step, like alphaTs");
+  if (a.start.length == 0 || a.start.length % a.runs != 0)
+    throw_range(env, "start must hold runs x observed values (a positive multiple of runs = " + std::to_string(a.runs) +
+                         "), got " + std::to_string(a.start.length));
+  a.d_obs = a.start.length / a.runs;
+  const int64_t slice = a.start.length;
+  if (a.out.length == 0 || a.out.length % slice != 0)
+    throw_range(env, "out must hold whole slices of runs x observed = " + std::to_string(slice) + " values, got " +
+                         std::to_string(a.out.length));
+  a.count = a.out.length / slice;
+  if (a.first + a.count > steps)
+    throw_range(env, "out must hold at most steps - first = " + std::to_string(steps - a.first) + " slices (first " +
+                         std::to_string(a.first) + ", " + std::to_string(steps) + " steps), got " + std::to_string(a.count));
+  require_transitions(env, a.alpha, a.sigma2, a.first, a.first + a.count);
+  require_disjoint_from(env, a.out, a.start, a.alpha, a.sigma2, a.run_keys);
   return a;
 }
 

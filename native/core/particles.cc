@@ -156,29 +156,30 @@ void init_state(const Batch& b, const Coordinates& c, const float* y_per_run, St
   });
 }
 
-void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
-                          const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path,
-                          Threads threads, const uint32_t* run_keys) {
-  // Layout (steps + 1) x runs x d_Y: the context of every run at one grid time is contiguous.
-  // Each worker's stretch of runs goes step by step, so that a step reads and writes one
-  // contiguous stretch of two slices: a run at a time through every step jumped a slice
-  // (runs x d_Y floats) per write, which at d_Y = 2 cost ~4 ns an element.
+void forward_context_segment(const float* start, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t first,
+                             int64_t count, const double* alpha_ts, const double* sigma2_ts, StreamKey stream,
+                             float* out, Threads threads, const uint32_t* run_keys) {
+  // Slices of runs x d_Y floats, the context of every run at one grid time contiguous. Each
+  // worker's stretch of runs goes step by step, so that a step reads and writes one
+  // contiguous stretch of two slices: a run at a time through every step jumped a slice per
+  // write, which at d_Y = 2 cost ~4 ns an element.
   const int64_t stride = runs * d_obs;
+  // The slice before out's q-th: the start, or out's previous one.
+  auto previous = [&](int64_t q) { return q == 0 ? start : out + (q - 1) * stride; };
   if (run_keys != nullptr) {
     // Each run its own key: one run at a time within a step.
     parallel_for(runs, threads, 1, [&](int64_t begin, int64_t end, int) {
       std::vector<float> xi(d_obs);
-      for (int64_t r = begin; r < end; ++r)
-        for (int64_t j = 0; j < d_obs; ++j) path[r * d_obs + j] = y0[j];
-      for (int64_t i = 1; i <= steps; ++i) {
+      for (int64_t q = 0; q < count; ++q) {
+        const int64_t i = first + 1 + q;
         const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);
-        float* p = path + i * stride;
+        const float* before = previous(q);
+        float* p = out + q * stride;
         for (int64_t r = begin; r < end; ++r) {
           StreamKey s = stream_for_run(stream, run_keys, run_offset, r);
           s.step = static_cast<uint32_t>(i);
           fill_normals(s, 0, static_cast<uint64_t>(d_obs), xi.data());
-          for (int64_t j = 0; j < d_obs; ++j)
-            p[r * d_obs + j] = context_step(a, sd, p[r * d_obs + j - stride], xi[j]);
+          for (int64_t j = 0; j < d_obs; ++j) p[r * d_obs + j] = context_step(a, sd, before[r * d_obs + j], xi[j]);
         }
       }
     });
@@ -189,22 +190,34 @@ void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t
   const int64_t groups = (runs + kPhiloxLanes - 1) / kPhiloxLanes;
   parallel_for(groups, threads, 1, [&](int64_t begin, int64_t end, int) {
     std::vector<float> xi(kPhiloxLanes * d_obs);
-    const int64_t first = begin * kPhiloxLanes * d_obs, last = std::min(runs, end * kPhiloxLanes) * d_obs;
-    for (int64_t e = first; e < last; e += d_obs)
-      for (int64_t j = 0; j < d_obs; ++j) path[e + j] = y0[j];
     StreamKey s = stream;
-    for (int64_t i = 1; i <= steps; ++i) {
+    for (int64_t q = 0; q < count; ++q) {
+      const int64_t i = first + 1 + q;
       s.step = static_cast<uint32_t>(i);
       const double a = alpha_ts[i - 1], sd = std::sqrt(sigma2_ts[i - 1]);
       for (int64_t g = begin; g < end; ++g) {
         const int64_t r0 = g * kPhiloxLanes;
         const int n = static_cast<int>(std::min<int64_t>(kPhiloxLanes, runs - r0));
         fill_normals_runs(s, run_offset + static_cast<uint32_t>(r0), n, 0, static_cast<uint64_t>(d_obs), xi.data(), d_obs);
-        float* p = path + i * stride + r0 * d_obs;
-        for (int64_t j = 0; j < n * d_obs; ++j) p[j] = context_step(a, sd, p[j - stride], xi[j]);
+        const float* before = previous(q) + r0 * d_obs;
+        float* p = out + q * stride + r0 * d_obs;
+        for (int64_t j = 0; j < n * d_obs; ++j) p[j] = context_step(a, sd, before[j], xi[j]);
       }
     }
   });
+}
+
+void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t steps,
+                          const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path,
+                          Threads threads, const uint32_t* run_keys) {
+  // Layout (steps + 1) x runs x d_Y: slice 0 is y0 for every run, then the segment after it.
+  parallel_for(runs, threads, int64_t{1} << 14, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t j = 0; j < d_obs; ++j) path[r * d_obs + j] = y0[j];
+  });
+  if (steps > 0)
+    forward_context_segment(path, d_obs, runs, run_offset, 0, steps, alpha_ts, sigma2_ts, stream, path + runs * d_obs,
+                            threads, run_keys);
 }
 
 int64_t kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu,

@@ -37,6 +37,15 @@ void forward_context_path(const float* y0, int64_t d_obs, int64_t runs, uint32_t
                           const double* alpha_ts, const double* sigma2_ts, StreamKey stream, float* path, Threads threads,
                           const uint32_t* run_keys = nullptr);
 
+// Grid indices first + 1 .. first + count of the forward context path, from every run's
+// context at grid index `first` (start: runs x d_Y): out holds count slices of runs x d_Y,
+// slice q at grid index first + 1 + q, with the values forward_context_path gives those
+// slices (alpha_ts and sigma2_ts indexed as there). A caller can so keep a few slices of a
+// long path and regenerate the others from them when it needs them.
+void forward_context_segment(const float* start, int64_t d_obs, int64_t runs, uint32_t run_offset, int64_t first,
+                             int64_t count, const double* alpha_ts, const double* sigma2_ts, StreamKey stream,
+                             float* out, Threads threads, const uint32_t* run_keys = nullptr);
+
 // mu = a z + b score over every element (MATH.md §2).
 // Returns the index of the first non-finite mean, or -1.
 int64_t kernel_mean_batch(const float* z, const float* score, int64_t count, double a, double b, float* mu,
