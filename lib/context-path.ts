@@ -65,7 +65,8 @@ export class CheckpointedContextPath {
   /**
    * The context of every run at grid index i (runs × d_Y). A slice between kept ones is a view
    * of the stretch regenerated last: it stays valid until a slice of another stretch is asked
-   * for (index i and i − 1 are never in two different such stretches).
+   * for, which i − 1 and i + 1 never are (each is in i's stretch or kept), so a step may hold
+   * the context at t while it asks for the one at s.
    */
   async at(i: number): Promise<Float32Array> {
     if (!Number.isInteger(i) || i < 0 || i > this.steps) throw new RangeError(`the grid index must be an integer in [0, ${this.steps}], got ${i}`);

@@ -28,7 +28,7 @@ export interface BackwardKernelSpec {
 
 export interface BackwardKernel {
   readonly coefficients: StepCoefficients[];
-  /** Y at grid index i, runs × d_Y (valid until the context at another index is asked for). */
+  /** Y at grid index i, runs × d_Y: valid while only indices i − 1, i and i + 1 are asked for (lib/context-path.ts). */
   contextAt(i: number): Promise<Float32Array>;
   /** X_T ~ N(0, I) with Y_T from the context, into run.z. */
   initial(): Promise<void>;
