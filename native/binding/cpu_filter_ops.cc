@@ -59,28 +59,68 @@ RowScore row_score_of(const MixtureArgs& m, Threads threads, PreparedScore& prep
   return r;
 }
 
-struct SmcStepArgs : BatchCoords {
+// What both fused steps open with: batch, latent, observed, z, score, a, b, mu, yPerRun
+// (info[0..8]), then, after each step's own arguments, the optional mixture.
+struct KernelStepArgs : BatchCoords {
   View<float> z, score, mu, y;
+  double a = 0.0, b = 0.0;
+  Threads threads;
+  MixtureArgs mix;
+
+  void read_head(const Napi::CallbackInfo& info) {
+    read_batch_coords(info);
+    z = float32_array(info[3], "z");
+    score = float32_array(info[4], "score");
+    a = finite_number(info[5], "a");
+    b = finite_number(info[6], "b");
+    mu = float32_array(info[7], "mu");
+    y = float32_array(info[8], "yPerRun");
+  }
+
+  // Lengths, and mu either the score's memory itself (the kernel mean in place) or apart from it.
+  void check_head(Napi::Env env) const {
+    const Batch& bt = batch.b;
+    require_state(env, z, bt);
+    require_state(env, score, bt);
+    require_state(env, mu, bt);
+    require_context(env, y, bt, c.observed.length);
+    if (!same_memory(span_of(mu), span_of(score))) require_disjoint(env, mu, score);
+  }
+
+  // The job's arrays: z read then written, the score read, mu (possibly the score's memory:
+  // one copy) read then written, the context read.
+  void declare_head(Async& call) {
+    condiff_binding::read_batch_coords(call, *this);
+    call.update(z);
+    call.read(score);
+    call.update(mu);
+    call.read(y);
+  }
+
+  // In the job: the mixture's row score, prepared there into `prepared` and `row`; null
+  // without a mixture (the step then reads `score`).
+  const RowScore* row_score(PreparedScore& prepared, RowScore& row) const {
+    if (mix.mixture == nullptr) return nullptr;
+    row = row_score_of(mix, threads, prepared);
+    return &row;
+  }
+};
+
+struct SmcStepArgs : KernelStepArgs {
   View<double> log_w, increment, evidence, ess, scratch;
   View<uint8_t> flags;
   View<int32_t> ancestors;
   BootstrapParams params;
-  Threads threads;
-  MixtureArgs mix;
 };
 
 SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SmcStepArgs a;
-  a.read_batch_coords(info);
+  a.read_head(info);
   const Batch& b = a.batch.b;
-  a.z = float32_array(info[3], "z");
-  a.score = float32_array(info[4], "score");
   BootstrapParams& p = a.params;
-  p.a = finite_number(info[5], "a");
-  p.b = finite_number(info[6], "b");
-  a.mu = float32_array(info[7], "mu");
-  a.y = float32_array(info[8], "yPerRun");
+  p.a = a.a;
+  p.b = a.b;
   p.variance = positive_arg(info[9], "variance");
   a.log_w = float64_array(info[10], "logWeights");
   a.increment = float64_array(info[11], "increment");
@@ -96,10 +136,7 @@ SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
   p.kernel_noise = stream_arg(info[21]);
   a.threads = threads_arg(info[22]);
   a.mix = mixture_args(info, 23, b, a.score, a.mu);
-  require_state(env, a.z, b);
-  require_state(env, a.score, b);
-  require_state(env, a.mu, b);
-  require_context(env, a.y, b, a.c.observed.length);
+  a.check_head(env);
   require_rows(env, a.log_w, b);
   require_rows(env, a.increment, b);
   require_runs(env, a.evidence, b);
@@ -108,8 +145,7 @@ SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
   require_rows(env, a.scratch, b);
   require_rows(env, a.ancestors, b);
   // Every array written is disjoint from every other array (z is read, then written last),
-  // except that mu may be the score buffer itself (the kernel mean is computed in place).
-  if (!same_memory(span_of(a.mu), span_of(a.score))) require_disjoint(env, a.mu, a.score);
+  // except that mu may be the score buffer itself (check_head).
   require_all_disjoint(env, a.mu, a.z, a.log_w, a.increment, a.evidence, a.ess, a.flags, a.scratch, a.ancestors, a.y,
                        a.c.latent, a.c.observed, a.batch.run_keys);
   require_apart_from(env, a.score, a.z, a.log_w, a.increment, a.evidence, a.ess, a.flags, a.scratch, a.ancestors);
@@ -119,11 +155,7 @@ SmcStepArgs parse_smc_step(const Napi::CallbackInfo& info) {
 Napi::Value SmcStep(const Napi::CallbackInfo& info) {
   SmcStepArgs a = parse_smc_step(info);
   Async call = async_call(info, a.z.length * 4);
-  read_batch_coords(call, a);
-  call.update(a.z);
-  call.read(a.score);
-  call.update(a.mu);  // possibly the score's memory itself: one copy, read then written
-  call.read(a.y);
+  a.declare_head(call);
   call.update(a.log_w);
   call.update(a.increment);
   call.update(a.evidence);
@@ -134,14 +166,11 @@ Napi::Value SmcStep(const Napi::CallbackInfo& info) {
   return call.run([a](JobError&) {
     BootstrapParams params = a.params;
     PreparedScore prepared;
-    RowScore row_score;
-    if (a.mix.mixture != nullptr) {
-      row_score = row_score_of(a.mix, a.threads, prepared);
-      params.score = &row_score;
-    }
+    RowScore row;
+    params.score = a.row_score(prepared, row);
     BootstrapArrays x;
     x.z = a.z.data;
-    x.score = a.mix.mixture != nullptr ? nullptr : a.score.data;
+    x.score = params.score != nullptr ? nullptr : a.score.data;
     x.mu = a.mu.data;
     x.y_per_run = a.y.data;
     x.log_w = a.log_w.data;
@@ -159,36 +188,24 @@ Napi::Value SmcStep(const Napi::CallbackInfo& info) {
 //          threads [, mixture, alpha, sigma2]) -> Promise<{ status, index }>
 // Replacement's step (move_step): kernel mean and move without weights, to the bits of
 // kernelMean then propagate; with a mixture as smcStep's, scoring z itself.
-struct MoveStepArgs : BatchCoords {
-  View<float> z, score, mu, y;
+struct MoveStepArgs : KernelStepArgs {
   MoveParams params;
-  Threads threads;
-  MixtureArgs mix;
 };
 
 MoveStepArgs parse_move_step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MoveStepArgs a;
-  a.read_batch_coords(info);
+  a.read_head(info);
   const Batch& b = a.batch.b;
-  a.z = float32_array(info[3], "z");
-  a.score = float32_array(info[4], "score");
   MoveParams& p = a.params;
-  p.a = finite_number(info[5], "a");
-  p.b = finite_number(info[6], "b");
-  a.mu = float32_array(info[7], "mu");
-  a.y = float32_array(info[8], "yPerRun");
+  p.a = a.a;
+  p.b = a.b;
   p.noise_scale = nonnegative_arg(info[9], "noiseScale");
   p.kernel_noise = stream_arg(info[10]);
   a.threads = threads_arg(info[11]);
   a.mix = mixture_args(info, 12, b, a.score, a.mu);
-  require_state(env, a.z, b);
-  require_state(env, a.score, b);
-  require_state(env, a.mu, b);
-  require_context(env, a.y, b, a.c.observed.length);
-  // z is read, then written; mu is written where the step fails; the score is only read
-  // and may be mu itself.
-  if (!same_memory(span_of(a.mu), span_of(a.score))) require_disjoint(env, a.mu, a.score);
+  a.check_head(env);
+  // z is read, then written; mu is written where the step fails.
   require_all_disjoint(env, a.mu, a.z, a.y, a.c.latent, a.c.observed, a.batch.run_keys);
   require_apart_from(env, a.score, a.z);
   return a;
@@ -197,22 +214,15 @@ MoveStepArgs parse_move_step(const Napi::CallbackInfo& info) {
 Napi::Value MoveStep(const Napi::CallbackInfo& info) {
   MoveStepArgs a = parse_move_step(info);
   Async call = async_call(info, a.z.length * 4);
-  read_batch_coords(call, a);
-  call.update(a.z);
-  call.read(a.score);
-  call.update(a.mu);  // possibly the score's memory itself: one copy, read then written
-  call.read(a.y);
+  a.declare_head(call);
   return call.run([a](JobError&) {
     MoveParams params = a.params;
     PreparedScore prepared;
-    RowScore row_score;
-    if (a.mix.mixture != nullptr) {
-      row_score = row_score_of(a.mix, a.threads, prepared);
-      params.score = &row_score;
-    }
+    RowScore row;
+    params.score = a.row_score(prepared, row);
     MoveArrays x;
     x.z = a.z.data;
-    x.score = a.mix.mixture != nullptr ? nullptr : a.score.data;
+    x.score = params.score != nullptr ? nullptr : a.score.data;
     x.mu = a.mu.data;
     x.y_per_run = a.y.data;
     return move_step(a.batch.b, a.c.core(), x, params, a.threads);
