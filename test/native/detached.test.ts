@@ -80,6 +80,21 @@ describe('detached buffers', () => {
     expect(keep.byteLength).toBe(4 * n);
     expect(err.message).toMatch(/^mu /);
   });
+
+  test('moveStep and forwardContextSegment: an array detached in flight is named, the moved data untouched', async () => {
+    const runs = 4096, dim = 16, rows = runs;
+    const batch = { runs, particles: 1, dim, runOffset: 0 };
+    const latent = Int32Array.from({ length: dim - 1 }, (_, i) => i + 1), observed = Int32Array.of(0);
+    const z = new Float32Array(rows * dim).fill(0.5), score = new Float32Array(rows * dim), mu = new Float32Array(rows * dim);
+    const pending = native.moveStep(batch, latent, observed, z, score, 1, 0.1, mu, new Float32Array(runs), 0.2, { seed: 1, step: 1, purpose: native.purposes.kernelNoise }, 2);
+    const keep = detach(z.buffer);
+    expect(await rejection(pending)).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/^z was detached \(transferred\) while the call was in flight/) });
+    expect(new Float32Array(keep).every((v) => v === 0.5)).toBe(true);
+    const out = new Float32Array(8 * runs * 2);
+    const segment = native.forwardContextSegment(new Float32Array(runs * 2), runs, 0, 0, new Float64Array(8).fill(0.9), new Float64Array(8).fill(0.19), { seed: 1, step: 0, purpose: native.purposes.contextPath }, out, 2);
+    detach(out.buffer);
+    expect(await rejection(segment)).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/^out was detached \(transferred\) while the call was in flight/) });
+  });
 });
 
 // ---------------------------------------------------------------- transfer, then drop the clone
