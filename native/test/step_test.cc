@@ -241,28 +241,45 @@ void test_bootstrap_step() {
         "choose_by_weight names run 1");
 }
 
+// A batch for the fused-step comparisons: every third coordinate observed, per-run keys
+// when asked (else run words from 3), each run's context, and the initial state drawn.
+struct StepFixture {
+  std::vector<int32_t> latent, observed;
+  std::vector<uint32_t> table;
+  Coordinates c;
+  Batch b;
+  std::vector<float> y, z;
+  StreamKey s{5, 0, 0, 1, purpose_word(Purpose::kInitial)};
+
+  StepFixture(int64_t D, int64_t n, int64_t runs, bool keys, int threads) : table(kRunKeyWords * runs) {
+    for (int32_t j = 0; j < D; ++j) (j % 3 == 1 ? observed : latent).push_back(j);
+    c = {latent.data(), static_cast<int64_t>(latent.size()), observed.data(), static_cast<int64_t>(observed.size())};
+    for (int64_t r = 0; r < runs; ++r) {
+      table[3 * r] = static_cast<uint32_t>(7 + r);
+      table[3 * r + 1] = static_cast<uint32_t>(r % 3);
+      table[3 * r + 2] = static_cast<uint32_t>(100 + r);
+    }
+    b = Batch{runs, n, D, 3, keys ? table.data() : nullptr};
+    y.resize(runs * observed.size());
+    for (size_t i = 0; i < y.size(); ++i) y[i] = 0.1f * float(i % 7) - 0.3f;
+    z.resize(runs * n * D);
+    init_state(b, c, y.data(), s, z.data(), threads);
+  }
+};
+
 // bootstrap_step takes a run at a time through every stage when a run's means fit a
 // worker's buffer (smc_step.cc), else each stage over the batch. Both give the five calls'
 // bits, on batches that take each path: some runs resampled and some not, per-run keys,
 // the noiseless last step, every scheme, one to three threads.
 void compare_with_five_calls(int64_t D, int64_t n, int64_t runs, double tau, double noise, ResamplingScheme scheme,
                              bool keys, int threads) {
-  std::vector<int32_t> latent, observed;
-  for (int32_t j = 0; j < D; ++j) (j % 3 == 1 ? observed : latent).push_back(j);
-  const Coordinates c{latent.data(), static_cast<int64_t>(latent.size()), observed.data(),
-                      static_cast<int64_t>(observed.size())};
-  std::vector<uint32_t> table(kRunKeyWords * runs);
-  for (int64_t r = 0; r < runs; ++r) {
-    table[3 * r] = static_cast<uint32_t>(7 + r);
-    table[3 * r + 1] = static_cast<uint32_t>(r % 3);
-    table[3 * r + 2] = static_cast<uint32_t>(100 + r);
-  }
-  const Batch b{runs, n, D, 3, keys ? table.data() : nullptr};
+  StepFixture f(D, n, runs, keys, threads);
+  const Coordinates& c = f.c;
+  const Batch& b = f.b;
+  const StreamKey& s = f.s;
+  std::vector<float>&y = f.y, &z = f.z;
   const int64_t rows = runs * n, elems = rows * D;
-  std::vector<float> y(runs * observed.size()), z(elems), score(elems);
-  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.1f * float(i % 7) - 0.3f;
-  StreamKey s{5, 0, 0, 1, purpose_word(Purpose::kInitial)};
-  init_state(b, c, y.data(), s, z.data(), threads);
+  std::vector<float> score(elems);
   // Odd runs' scores spread their particles' weights (resampled at tau < 1), even runs' barely.
   for (int64_t i = 0; i < elems; ++i) score[i] = -0.7f * z[i] + ((i / (n * D)) % 2 ? 3.0f : 0.01f) * std::sin(float(i));
   StreamKey rs = s, ks = s;
@@ -379,22 +396,13 @@ void test_refused_threads() {
 // (n D <= 256), any rows otherwise; per-run keys; the noiseless last step. Its failures
 // name the first bad element and leave that block's means in mu.
 void compare_move_with_two_calls(int64_t D, int64_t n, int64_t runs, double noise, bool keys, int threads) {
-  std::vector<int32_t> latent, observed;
-  for (int32_t j = 0; j < D; ++j) (j % 3 == 1 ? observed : latent).push_back(j);
-  const Coordinates c{latent.data(), static_cast<int64_t>(latent.size()), observed.data(),
-                      static_cast<int64_t>(observed.size())};
-  std::vector<uint32_t> table(kRunKeyWords * runs);
-  for (int64_t r = 0; r < runs; ++r) {
-    table[3 * r] = static_cast<uint32_t>(7 + r);
-    table[3 * r + 1] = static_cast<uint32_t>(r % 3);
-    table[3 * r + 2] = static_cast<uint32_t>(100 + r);
-  }
-  const Batch b{runs, n, D, 3, keys ? table.data() : nullptr};
+  StepFixture f(D, n, runs, keys, threads);
+  const Coordinates& c = f.c;
+  const Batch& b = f.b;
+  const StreamKey& s = f.s;
+  std::vector<float>&y = f.y, &z = f.z;
   const int64_t elems = runs * n * D;
-  std::vector<float> y(runs * observed.size()), z(elems), score(elems);
-  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.1f * float(i % 7) - 0.3f;
-  StreamKey s{5, 0, 0, 1, purpose_word(Purpose::kInitial)};
-  init_state(b, c, y.data(), s, z.data(), threads);
+  std::vector<float> score(elems);
   for (int64_t i = 0; i < elems; ++i) score[i] = -0.7f * z[i] + 0.3f * std::sin(float(i));
   StreamKey ks = s;
   ks.purpose = purpose_word(Purpose::kKernelNoise);
