@@ -39,6 +39,11 @@ export class CheckpointedContextPath {
     this.stretch = hostFloat32(this.stride * this.slice);
   }
 
+  /** Floats this path holds (its kept slices and its stretch). */
+  get heldFloats(): number {
+    return this.kept.length + this.stretch.length;
+  }
+
   /** Floats held for a path of `steps` steps and `slice` floats a slice (for the size check before allocating). */
   static floats(steps: number, slice: number): number {
     const stride = Math.max(1, Math.ceil(Math.sqrt(steps + 1)));
