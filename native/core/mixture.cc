@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "finite.h"
+#include "flush_subnormals.h"
 #include "format.h"
 #include "linalg.h"
 #include "mixture_score.h"
@@ -268,6 +269,8 @@ int64_t GaussianMixture::score_rows(const PreparedScore& p, const float* z, int6
   // 64-byte aligned: every scratch access is a whole 16-float vector, and a misaligned
   // one splits a cache line (measured: 1.6x slower on Zen 4 with malloc's 16-byte alignment).
   float* aligned = align_floats(scratch);
+  // Far components' responsibilities are subnormal; flushed, they cost nothing (MATH.md §7).
+  const FlushSubnormals flush;
   for (int64_t r0 = 0; r0 < rows; r0 += kScoreBlock) {
     const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
     float* o = out + r0 * dim_;

@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 #include "check.h"
 #include "linalg.h"
 #include "mixture.h"
@@ -403,6 +407,54 @@ void test_instruction_sets() {
         }
       }
 }
+
+// Subnormals in the score are read and written as zero (flush_subnormals.h, MATH.md §7): they
+// cost a microcode assist per operation on Intel cores. Two cases where IEEE arithmetic
+// would give a nonzero subnormal-sized entry and the flush gives 0 — the structured path with
+// a subnormal coordinate (means ±1, so the centre is 0), and the general kernel with a far
+// component whose responsibility, exp(−87) / 2, is subnormal — and the caller's control
+// state is the same after the call whichever it was.
+void test_subnormals() {
+  Spec pair;
+  pair.d = 1;
+  pair.jn = 2;
+  pair.variances = true;
+  pair.w = {1, 1};
+  pair.m = {1, -1};
+  pair.c = {1, 1};
+  auto gm = pair.build();
+  CHECK(gm->path() == ScorePath::kIsotropic, "pair: isotropic path");
+  const float tiny = 0x1p-140f;
+  float out = 1.0f;
+  gm->score(&tiny, 1, 0.8, 0.36, &out, 1);
+  CHECK(out == 0.0f, "isotropic path, subnormal z: score %a, want 0", out);
+
+  Spec far;
+  far.d = 1;
+  far.jn = 3;
+  far.variances = true;
+  far.w = {1, 1, 1};
+  far.m = {0, 0, 20};
+  far.c = {1, 1, 1};
+  auto gf = far.build();
+  const float zero = 0.0f;
+  out = 1.0f;
+  gf->score(&zero, 1, 1.0, 1e-6, &out, 1, ScoreKernel::kGeneral);
+  CHECK(out == 0.0f, "general kernel, subnormal responsibility: score %a, want 0", out);
+
+#if defined(__x86_64__)
+  const unsigned before = _mm_getcsr();
+  for (unsigned state : {before & ~0x8040u, before | 0x8040u}) {
+    _mm_setcsr(state);
+    gm->score(&tiny, 1, 0.8, 0.36, &out, 1);
+    gf->score(&zero, 1, 1.0, 1e-6, &out, 1, ScoreKernel::kGeneral);
+    // Bits 6-15 are the controls; bits 0-5 are sticky exception flags the arithmetic may raise.
+    CHECK((_mm_getcsr() & 0xFFC0u) == (state & 0xFFC0u), "the score left MXCSR %#x, the caller had %#x", _mm_getcsr(),
+          state);
+  }
+  _mm_setcsr(before);
+#endif
+}
 }  // namespace
 
 int main() {
@@ -410,6 +462,7 @@ int main() {
   test_paths();
   test_threads_and_non_finite();
   test_instruction_sets();
+  test_subnormals();
   std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
   return counts.failures == 0 ? 0 : 1;
 }
