@@ -38,6 +38,7 @@ const ONNX_CLASS = 'api/onnx-class';
 const FIRST_RUN = 'queue/first-run';
 const MCGDIFF = 'numerics/mcgdiff.test';
 const FPS = 'numerics/fps.test';
+const RNG = 'native/rng';
 const MATCHING = 'numerics/matching';
 const FUSED_MOVE = 'numerics/fused-move';
 
@@ -595,6 +596,23 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/jacobian.ts',
     edits: [{ search: 'g[k] += (f * (probe[k] + s2 * s[k])) / alpha;', replace: 'g[k] += f * (probe[k] + s2 * s[k]);' }],
     tests: [DPS, GUIDANCE_API],
+  },
+  // ---- §6: the AVX-512 normals of sixty-four blocks at a time give the stream's values ----
+  {
+    id: 'normals-wide-group-counter',
+    section: '§6',
+    description: "the sixty-four-lane cursor path numbers its blocks modulo 16 (each group of four repeats the first group's counters)",
+    file: 'native/core/normals.cc',
+    edits: [{ search: '    w[0][q] = first + static_cast<uint32_t>(q);', replace: '    w[0][q] = first + static_cast<uint32_t>(q & 15);' }],
+    tests: [RNG],
+  },
+  {
+    id: 'normals-wide-runs-block',
+    section: '§6',
+    description: 'sixteen runs at a time, the four-block path draws block b four times instead of blocks b .. b + 3',
+    file: 'native/core/normals.cc',
+    edits: [{ search: '    w[0][q] = block + static_cast<uint32_t>(q & 3);', replace: '    w[0][q] = block;' }],
+    tests: [RNG],
   },
   // ---- §6: a job split by firstRun draws the bytes of one call (the queue's chunks) ----
   {

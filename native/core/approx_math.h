@@ -11,9 +11,14 @@
 
 namespace condiff {
 
-// Conversions between float and int32 (overloads let vector lane types join in).
+// Conversions between float and int32, and a lane-wise choice. The formulas below are
+// templates on the float and int types F and I: scalars here (the GPU, and the loops the
+// CPU's vectoriser turns into SIMD), or the four-vector lanes of lanes_x4.h, whose
+// overloads of these functions are found by argument-dependent lookup.
 CONDIFF_HD float to_float(int32_t i) { return static_cast<float>(i); }
 CONDIFF_HD int32_t to_int(float f) { return static_cast<int32_t>(f); }
+CONDIFF_HD float select(bool c, float a, float b) { return c ? a : b; }
+CONDIFF_HD int32_t select(bool c, int32_t a, int32_t b) { return c ? a : b; }
 
 template <typename F, typename I>
 CONDIFF_HD F bits_to_float(I bits) {
@@ -38,8 +43,8 @@ CONDIFF_HD F log_approx(F x) {
   F m = bits_to_float<F>((bits & 0x007fffff) | 0x3f000000);
   // Move m to [sqrt(1/2), sqrt(2)): if m < sqrt(1/2), m <- 2m and e <- e - 1.
   const auto small = m < F{} + 0.707106781186547524f;
-  e = small ? e - 1 : e;
-  m = small ? m + m - 1.0f : m - 1.0f;
+  e = select(small, e - 1, e);
+  m = select(small, m + m - 1.0f, m - 1.0f);
   const F z = m * m;
   F y = F{} + 7.0376836292e-2f;
   y = y * m - 1.1514610310e-1f;
@@ -76,10 +81,10 @@ CONDIFF_HD void sincos_turns_approx(F t, F* s, F* c) {
   const I quadrant = to_int(q) & 3;
   // quadrant 0: (s, c) = (sx, cx); 1: (cx, -sx); 2: (-sx, -cx); 3: (-cx, sx)
   const auto swap = (quadrant & 1) != 0;
-  const F s0 = swap ? cx : sx;
-  const F c0 = swap ? sx : cx;
-  *s = (quadrant >= 2) ? F{} - s0 : s0;
-  *c = ((quadrant == 1) | (quadrant == 2)) ? F{} - c0 : c0;
+  const F s0 = select(swap, cx, sx);
+  const F c0 = select(swap, sx, cx);
+  *s = select(quadrant >= 2, F{} - s0, s0);
+  *c = select((quadrant == 1) | (quadrant == 2), F{} - c0, c0);
 }
 
 }  // namespace condiff

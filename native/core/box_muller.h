@@ -1,6 +1,6 @@
-// Box–Muller on Philox words (MATH.md §6), one pair at a time: the scalar formula that the
-// CPU's sixteen-lane normal_group (normals.cc) runs in SIMD lanes and the CUDA core runs
-// one thread per Philox block. Radius sqrt(-2 log u1), u1 = ((a >> 8) + 1) 2^-24 in (0, 1];
+// Box–Muller on Philox words (MATH.md §6): the formula that the CPU's sixteen-lane
+// normal_group (normals.cc) runs in SIMD lanes, its AVX-512 path on sixty-four lanes at once
+// (lanes_x4.h), and the CUDA core one thread per Philox block. Radius sqrt(-2 log u1), u1 = ((a >> 8) + 1) 2^-24 in (0, 1];
 // angle 2 pi u2, u2 = (b >> 8) 2^-24 in [0, 1); log, sin and cos from approx_math.h.
 // (The int32 detour in the conversions lets the vectoriser use signed conversions.)
 #pragma once
@@ -13,14 +13,24 @@
 
 namespace condiff {
 
-CONDIFF_HD void box_muller(uint32_t a, uint32_t b, float* c, float* s) {
-  const float u1 = static_cast<float>(static_cast<int32_t>((a >> 8) + 1u)) * 5.9604644775390625e-8f;
-  const float u2 = static_cast<float>(static_cast<int32_t>(b >> 8)) * 5.9604644775390625e-8f;
-  const float radius = std::sqrt(-2.0f * log_approx<float, int32_t>(u1));
-  float sv, cv;
-  sincos_turns_approx<float, int32_t>(u2, &sv, &cv);
+// The scalar forms of the helpers the template below needs (lanes_x4.h has the lane forms).
+CONDIFF_HD int32_t to_signed(uint32_t u) { return static_cast<int32_t>(u); }
+CONDIFF_HD float square_root(float x) { return std::sqrt(x); }
+
+// On float, int32 and uint32 types F, I, U: scalars, or lanes_x4.h's sixty-four lanes.
+template <typename F, typename I, typename U>
+CONDIFF_HD void box_muller_words(U a, U b, F* c, F* s) {
+  const F u1 = to_float(to_signed((a >> 8) + 1u)) * 5.9604644775390625e-8f;
+  const F u2 = to_float(to_signed(b >> 8)) * 5.9604644775390625e-8f;
+  const F radius = square_root(-2.0f * log_approx<F, I>(u1));
+  F sv, cv;
+  sincos_turns_approx<F, I>(u2, &sv, &cv);
   *c = radius * cv;
   *s = radius * sv;
+}
+
+CONDIFF_HD void box_muller(uint32_t a, uint32_t b, float* c, float* s) {
+  box_muller_words<float, int32_t, uint32_t>(a, b, c, s);
 }
 
 // The four normals of Philox block `block` (elements 4 block .. 4 block + 3): lanes 0, 1

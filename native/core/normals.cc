@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "box_muller.h"
+#include "isa.h"
+#include "lanes_x4.h"
 #include "philox_lanes.h"
 
 namespace condiff {
@@ -40,6 +42,70 @@ __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contrac
   box_muller_lanes(w, out);
 }
 
+#if defined(__x86_64__)
+// Box–Muller (MATH.md §6) on the Philox words of sixty-four blocks at once (lanes_x4.h): lane
+// q of w[k] is word k of a block, whose four normals go to out[4 q .. 4 q + 3]. The same
+// formula, rounding for rounding, as box_muller_lanes above (box_muller.h box_muller_words).
+__attribute__((target("avx512f"), optimize("fp-contract=off"), flatten)) void box_muller_x4(
+    const uint32_t (&w)[4][lanes::kLanes], float* out) {
+  using lanes::F4;
+  constexpr int Q = lanes::kLanes;
+  alignas(64) float cs[2][Q], sn[2][Q];
+  for (int pair = 0; pair < 2; ++pair) {
+    F4 c, s;
+    box_muller_words<F4, lanes::I4, lanes::U4>(lanes::load_u4(w[2 * pair]), lanes::load_u4(w[2 * pair + 1]), &c, &s);
+    lanes::store_f4(cs[pair], c);
+    lanes::store_f4(sn[pair], s);
+  }
+  for (int q = 0; q < Q; ++q) {
+    out[4 * q + 0] = cs[0][q];
+    out[4 * q + 1] = sn[0][q];
+    out[4 * q + 2] = cs[1][q];
+    out[4 * q + 3] = sn[1][q];
+  }
+}
+
+// The normals of groups [group, group + 4) (elements [64 group, 64 group + 256)): four
+// normal_group calls' values in one sixty-four-lane computation.
+__attribute__((target("avx512f"))) void normal_groups_x4(const StreamKey& s, uint64_t group, float* out) {
+  uint32_t w[4][lanes::kLanes];
+  const uint32_t first = static_cast<uint32_t>(group * kPhiloxLanes);
+  for (int q = 0; q < lanes::kLanes; ++q) {
+    w[0][q] = first + static_cast<uint32_t>(q);
+    w[1][q] = s.run;
+    w[2][q] = s.step;
+    w[3][q] = s.purpose;
+  }
+  philox_rounds_avx512_x4(s.key0, s.key1, w);
+  box_muller_x4(w, out);
+}
+
+// Blocks [block, block + 4) of the sixteen runs first_run + p: run p's sixteen normals into
+// out[16 p .. 16 p + 15] (lane 4 p + i holds block + i of run p).
+__attribute__((target("avx512f"))) void normal_blocks_runs_x4(const StreamKey& s, uint32_t first_run, uint32_t block,
+                                                            float* out) {
+  uint32_t w[4][lanes::kLanes];
+  for (int q = 0; q < lanes::kLanes; ++q) {
+    w[0][q] = block + static_cast<uint32_t>(q & 3);
+    w[1][q] = first_run + static_cast<uint32_t>(q >> 2);
+    w[2][q] = s.step;
+    w[3][q] = s.purpose;
+  }
+  philox_rounds_avx512_x4(s.key0, s.key1, w);
+  box_muller_x4(w, out);
+}
+#endif
+
+// Whether the sixty-four-lane path runs: asked for, and the CPU has AVX-512.
+bool wide_lanes(Isa isa) {
+#if defined(__x86_64__)
+  return isa == Isa::kAvx512 && running_isa() == Isa::kAvx512;
+#else
+  (void)isa;
+  return false;
+#endif
+}
+
 }  // namespace
 
 // Philox4x32-10 on sixteen blocks 16 g + lane (philox_lanes.h), then Box–Muller (MATH.md §6) in float with the approximations of
@@ -59,24 +125,56 @@ __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contrac
 
 void fill_normals_runs(const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end, float* out,
                        int64_t stride) {
+  fill_normals_runs_on(running_isa(), s, first_run, runs, begin, end, out, stride);
+}
+
+void fill_normals_runs_on(Isa isa, const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end,
+                          float* out, int64_t stride) {
   float block[4 * kPhiloxLanes];
-  for (uint64_t b = begin / 4; 4 * b < end; ++b) {
+#if defined(__x86_64__)
+  const bool wide = wide_lanes(isa);
+  float four[16 * kPhiloxLanes];
+#else
+  (void)isa;
+#endif
+  for (uint64_t b = begin / 4; 4 * b < end;) {
+#if defined(__x86_64__)
+    if (wide && 4 * b >= begin && 4 * b + 16 <= end) {
+      // Four whole blocks: each run's sixteen normals in one 64-byte copy.
+      normal_blocks_runs_x4(s, first_run, static_cast<uint32_t>(b), four);
+      for (int p = 0; p < runs; ++p)
+        std::memcpy(out + p * stride + static_cast<int64_t>(4 * b - begin), four + 16 * p, 64);
+      b += 4;
+      continue;
+    }
+#endif
     normal_block_runs(s, first_run, b, block);
     const uint64_t lo = std::max(begin, 4 * b), hi = std::min(end, 4 * b + 4);
     if (hi - lo == 4) {
       // A whole block: each run's four normals in one 16-byte copy.
       for (int p = 0; p < runs; ++p) std::memcpy(out + p * stride + static_cast<int64_t>(lo - begin), block + 4 * p, 16);
-      continue;
+    } else {
+      for (int p = 0; p < runs; ++p)
+        for (uint64_t e = lo; e < hi; ++e) out[p * stride + static_cast<int64_t>(e - begin)] = block[4 * p + (e - 4 * b)];
     }
-    for (int p = 0; p < runs; ++p)
-      for (uint64_t e = lo; e < hi; ++e) out[p * stride + static_cast<int64_t>(e - begin)] = block[4 * p + (e - 4 * b)];
+    ++b;
   }
 }
+
+NormalCursor::NormalCursor(const StreamKey& s, Isa isa) : stream_(s), wide_(wide_lanes(isa)) {}
 
 void NormalCursor::fill(uint64_t begin, uint64_t end, float* out) {
   uint64_t e = begin;
   while (e < end) {
     const uint64_t group = e / kNormalGroup, start = group * kNormalGroup;
+#if defined(__x86_64__)
+    if (wide_ && e == start && end - e >= 4 * kNormalGroup) {
+      normal_groups_x4(stream_, group, out);  // four whole groups: straight into the output
+      out += 4 * kNormalGroup;
+      e += 4 * kNormalGroup;
+      continue;
+    }
+#endif
     const uint64_t stop = std::min(end, start + kNormalGroup);
     if (e == start && stop == start + kNormalGroup && cached_ != group) {
       normal_group(stream_, group, out);  // a whole group: straight into the output

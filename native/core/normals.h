@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 
+#include "isa.h"
 #include "rng.h"
 
 namespace condiff {
@@ -18,14 +19,18 @@ void normal_group(const StreamKey& s, uint64_t group, float* out);
 
 // Sequential access to one stream that reuses the last group it computed, so rows of
 // a few coordinates each do not recompute a 64-element group per row.
+// With AVX-512, runs of four whole groups are computed sixty-four blocks at a time
+// (lanes_x4.h), the same values; `isa` is a test hook: any other set than kAvx512 keeps to
+// sixteen blocks at a time.
 class NormalCursor {
  public:
-  explicit NormalCursor(const StreamKey& s) : stream_(s) {}
+  explicit NormalCursor(const StreamKey& s, Isa isa = running_isa());
   // Normals of elements [begin, end) into out.
   void fill(uint64_t begin, uint64_t end, float* out);
 
  private:
   StreamKey stream_;
+  bool wide_;
   uint64_t cached_ = ~uint64_t{0};
   float cache_[kNormalGroup];
 };
@@ -38,6 +43,10 @@ class NormalCursor {
 // that group is mostly thrown away.
 void fill_normals_runs(const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end, float* out,
                        int64_t stride);
+// The same, four blocks of the sixteen runs at a time with AVX-512 when isa is kAvx512 (the
+// test hook of NormalCursor).
+void fill_normals_runs_on(Isa isa, const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end,
+                          float* out, int64_t stride);
 
 inline void fill_normals(const StreamKey& s, uint64_t begin, uint64_t end, float* out) {
   NormalCursor(s).fill(begin, end, out);

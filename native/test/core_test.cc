@@ -132,6 +132,44 @@ static void test_normals() {
   }
 }
 
+// The AVX-512 generator of sixty-four blocks at a time (lanes_x4.h) gives the sixteen-block
+// path's bytes: a cursor's ranges with and without four whole groups in them, at aligned and
+// unaligned starts, and sixteen runs at a time over ranges with and without four whole blocks.
+static void test_normals_wide() {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f")) {
+    std::printf("normals: no AVX-512 here, the sixty-four-lane path is not compared\n");
+    return;
+  }
+  const StreamKey s{0x9E3779B9u, 17, 3, 250, purpose_word(Purpose::kKernelNoise)};
+  int64_t differ = 0;
+  for (const auto& range : {std::pair<uint64_t, uint64_t>{0, 256}, {0, 1000}, {64, 2112}, {5, 1300}, {191, 2000}, {0, 255}}) {
+    const size_t len = range.second - range.first;
+    std::vector<float> wide(len), narrow(len);
+    NormalCursor(s, Isa::kAvx512).fill(range.first, range.second, wide.data());
+    NormalCursor(s, Isa::kAvx2Fma).fill(range.first, range.second, narrow.data());
+    differ += std::memcmp(wide.data(), narrow.data(), len * sizeof(float)) != 0;
+    // The scalar formula the GPU runs, element by element.
+    for (size_t i = 0; i < len; i += 37) {
+      float o[4];
+      normal_block(s, (range.first + i) / 4, o);
+      differ += std::memcmp(&o[(range.first + i) % 4], &wide[i], 4) != 0;
+    }
+  }
+  CHECK(differ == 0, "NormalCursor: the sixty-four-lane path differs in %lld places", (long long)differ);
+  differ = 0;
+  for (const auto& range : {std::pair<uint64_t, uint64_t>{0, 1280}, {0, 16}, {3, 19}, {4, 20}, {7, 901}, {61, 70}}) {
+    for (int runs : {16, 5}) {
+      const int64_t len = static_cast<int64_t>(range.second - range.first), stride = len + 3;
+      std::vector<float> wide(16 * stride, -1.0f), narrow(16 * stride, -1.0f);
+      fill_normals_runs_on(Isa::kAvx512, s, 1000, runs, range.first, range.second, wide.data(), stride);
+      fill_normals_runs_on(Isa::kAvx2Fma, s, 1000, runs, range.first, range.second, narrow.data(), stride);
+      differ += wide != narrow;
+    }
+  }
+  CHECK(differ == 0, "fill_normals_runs: the sixty-four-lane path differs in %lld cases", (long long)differ);
+}
+
 static std::vector<int> counts_of(const std::vector<int32_t>& anc, size_t n) {
   std::vector<int> c(n, 0);
   for (int32_t a : anc) c[a]++;
@@ -600,6 +638,7 @@ int main(int argc, char** argv) {
   test_philox_known_answers();
   test_philox_lanes_on_every_set();
   test_normals();
+  test_normals_wide();
   test_resampling();
   test_weights();
   test_kernels();

@@ -287,6 +287,28 @@ describe('normals: streams and offsets', () => {
     }
   });
 
+  test.each([
+    ['sixteen runs in lanes (4 x 20 per run)', 37, 4, 20],
+    ['one run at a time (16 x 80 per run)', 5, 16, 80],
+    ['one run at a time (3 x 800 per run)', 2, 3, 800],
+  ])("propagate's kernel noise is each run's own stream, element k D + j: %s", async (_, runs, particles, dim) => {
+    // Zero means and unit scale, so a latent coordinate is its normal: the moves draw their
+    // normals sixteen runs at a time (fill_normals_runs) or through a run's cursor, each with
+    // sixty-four-block paths on AVX-512, and every one must give what normals() gives.
+    const rows = runs * particles, runOffset = 9;
+    const latent = Int32Array.from({ length: dim - 1 }, (_, i) => i + 1);
+    const stream = { seed: 77, run: 0, step: 6, purpose: native.purposes.kernelNoise };
+    const mu = new Float32Array(rows * dim), out = new Float32Array(rows * dim);
+    const y = new Float32Array(runs);
+    await native.propagate({ runs, particles, dim, runOffset, runKeys: null }, latent, Int32Array.of(0), mu, null, 1, y, stream, out, 2);
+    let differ = 0;
+    for (let r = 0; r < runs; r++) {
+      const own = await draw(particles * dim, { ...stream, run: runOffset + r }, 0, 1);
+      for (let e = 0; e < particles * dim; e++) if (e % dim !== 0 && out[r * particles * dim + e] !== own[e]) differ++;
+    }
+    expect(differ).toBe(0);
+  });
+
   test('an element index beyond the 32-bit block counter (>= 2^34) is rejected, not aliased to element 0', async () => {
     // MATH.md §6: counter word 0 is floor(element / 4), a uint32, so elements < 2^34.
     // rng.h block_for truncates the block to 32 bits, so element 2^34 would repeat element 0:
