@@ -55,8 +55,12 @@ __attribute__((target("avx512f"))) inline void mulhilo_avx512(__m512i m, __m512i
   const __mmask8 all = 0xFF;
   const __m512i even = _mm512_maskz_mul_epu32(all, c, m);
   const __m512i odd = _mm512_maskz_mul_epu32(all, _mm512_maskz_srli_epi64(all, c, 32), m);
-  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_maskz_srli_epi64(all, even, 32), odd);
-  *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_maskz_slli_epi64(all, odd, 32));
+  // Lane 2i of hi is the high word of even's product i (dword 2i + 1), lane 2i + 1 that of
+  // odd's (dword 16 + 2i + 1); lo likewise with the low words. One two-source permute each.
+  const __m512i hi_index = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
+  const __m512i lo_index = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
+  *hi = _mm512_permutex2var_epi32(even, hi_index, odd);
+  *lo = _mm512_permutex2var_epi32(even, lo_index, odd);
 }
 
 __attribute__((target("avx512f"))) inline void philox_rounds_avx512(uint32_t k0, uint32_t k1,
