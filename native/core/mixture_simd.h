@@ -55,6 +55,24 @@ CONDIFF_SIMD_INLINE vf madd_baseline(vf a, vf b, vf c) {
   return r;
 }
 
+// The first n (< 16) lanes from or to memory, the rest zero on a load and untouched on a
+// store: the tail of a row whose length is not a multiple of 16. AVX-512 masks the access;
+// the other sets copy lane by lane.
+__attribute__((target("avx512f"))) CONDIFF_SIMD_INLINE vf load_first_avx512(const float* p, int64_t n) {
+  return reinterpret_cast<vf>(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
+}
+__attribute__((target("avx512f"))) CONDIFF_SIMD_INLINE void store_first_avx512(float* p, vf v, int64_t n) {
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), reinterpret_cast<__m512>(v));
+}
+CONDIFF_SIMD_INLINE vf load_first_portable(const float* p, int64_t n) {
+  vf v = {};
+  for (int64_t i = 0; i < n; ++i) v[i] = p[i];
+  return v;
+}
+CONDIFF_SIMD_INLINE void store_first_portable(float* p, vf v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) p[i] = v[i];
+}
+
 // Which of the three the running CPU takes (isa.h).
 using ::condiff::Isa;
 using ::condiff::running_isa;

@@ -15,6 +15,8 @@ namespace structured_avx512 {
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_avx512(a, b, c); }
+CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_avx512(p, n); }
+CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_avx512(p, v, n); }
 #include "mixture_structured_kernels.inc"
 #pragma GCC pop_options
 }  // namespace structured_avx512
@@ -23,12 +25,16 @@ namespace structured_avx2 {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_avx2(a, b, c); }
+CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_portable(p, n); }
+CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_portable(p, v, n); }
 #include "mixture_structured_kernels.inc"
 #pragma GCC pop_options
 }  // namespace structured_avx2
 
 namespace structured_baseline {
 CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_baseline(a, b, c); }
+CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_portable(p, n); }
+CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_portable(p, v, n); }
 #include "mixture_structured_kernels.inc"
 }  // namespace structured_baseline
 
