@@ -48,6 +48,27 @@ __attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf madd_avx2(vf a, vf b,
   std::memcpy(&out, r, sizeof out);
   return out;
 }
+// a·b − c rounded once: fma(a, b, −c) exactly (negation is exact), as one instruction whose
+// c may come straight from memory, where a negated broadcast costs three.
+__attribute__((target("avx512f"))) CONDIFF_SIMD_INLINE vf msub_avx512(vf a, vf b, vf c) {
+  return reinterpret_cast<vf>(_mm512_fmsub_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
+                                              reinterpret_cast<__m512>(c)));
+}
+__attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf msub_avx2(vf a, vf b, vf c) {
+  __m256 h[3][2];
+  std::memcpy(h[0], &a, sizeof a);
+  std::memcpy(h[1], &b, sizeof b);
+  std::memcpy(h[2], &c, sizeof c);
+  const __m256 r[2] = {_mm256_fmsub_ps(h[0][0], h[1][0], h[2][0]), _mm256_fmsub_ps(h[0][1], h[1][1], h[2][1])};
+  vf out;
+  std::memcpy(&out, r, sizeof out);
+  return out;
+}
+CONDIFF_SIMD_INLINE vf msub_baseline(vf a, vf b, vf c) {
+  vf r;
+  for (int i = 0; i < 16; ++i) r[i] = __builtin_fmaf(a[i], b[i], -c[i]);
+  return r;
+}
 // Without FMA hardware: glibc's correctly rounded fmaf per lane (slow, but the same bytes).
 CONDIFF_SIMD_INLINE vf madd_baseline(vf a, vf b, vf c) {
   vf r;

@@ -15,6 +15,7 @@ namespace structured_avx512 {
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_avx512(a, b, c); }
+CONDIFF_SIMD_INLINE simd::vf msub(simd::vf a, simd::vf b, simd::vf c) { return simd::msub_avx512(a, b, c); }
 CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_avx512(p, n); }
 CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_avx512(p, v, n); }
 #include "mixture_structured_kernels.inc"
@@ -25,6 +26,7 @@ namespace structured_avx2 {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_avx2(a, b, c); }
+CONDIFF_SIMD_INLINE simd::vf msub(simd::vf a, simd::vf b, simd::vf c) { return simd::msub_avx2(a, b, c); }
 CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_portable(p, n); }
 CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_portable(p, v, n); }
 #include "mixture_structured_kernels.inc"
@@ -33,6 +35,7 @@ CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::st
 
 namespace structured_baseline {
 CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_baseline(a, b, c); }
+CONDIFF_SIMD_INLINE simd::vf msub(simd::vf a, simd::vf b, simd::vf c) { return simd::msub_baseline(a, b, c); }
 CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_portable(p, n); }
 CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_portable(p, v, n); }
 #include "mixture_structured_kernels.inc"
