@@ -410,10 +410,11 @@ void test_instruction_sets() {
 
 // Subnormals in the score are read and written as zero (flush_subnormals.h, MATH.md §7): they
 // cost a microcode assist per operation on Intel cores. Two cases where IEEE arithmetic
-// would give a nonzero subnormal-sized entry and the flush gives 0 — the structured path with
-// a subnormal coordinate (means ±1, so the centre is 0), and the general kernel with a far
-// component whose responsibility, exp(−87) / 2, is subnormal — and the caller's control
-// state is the same after the call whichever it was.
+// would give a tiny nonzero entry and the flush gives 0 — the structured path with a
+// subnormal coordinate (means ±1, so the centre is 0: IEEE gives −2⁻¹⁴⁰), and the general
+// kernel with a far component whose responsibility, exp(−87) / 2, is subnormal (IEEE gives
+// that times the mean, ~1.6e−37) — and the caller's control bits are the same after the call
+// whichever they were, with the exception flags the score raised kept.
 void test_subnormals() {
   Spec pair;
   pair.d = 1;
@@ -445,9 +446,13 @@ void test_subnormals() {
 #if defined(__x86_64__)
   const unsigned before = _mm_getcsr();
   for (unsigned state : {before & ~0x8040u, before | 0x8040u}) {
+    // Flags clear before the call: the far responsibility's flush raises the underflow flag
+    // (bit 4), which nothing before the kernel does.
+    state &= ~0x3Fu;
     _mm_setcsr(state);
-    gm->score(&tiny, 1, 0.8, 0.36, &out, 1);
     gf->score(&zero, 1, 1.0, 1e-6, &out, 1, ScoreKernel::kGeneral);
+    CHECK((_mm_getcsr() & 0x10u) != 0, "the score's underflow flag was not kept (MXCSR %#x)", _mm_getcsr());
+    gm->score(&tiny, 1, 0.8, 0.36, &out, 1);
     // Bits 6-15 are the controls; bits 0-5 are sticky exception flags the arithmetic may raise.
     CHECK((_mm_getcsr() & 0xFFC0u) == (state & 0xFFC0u), "the score left MXCSR %#x, the caller had %#x", _mm_getcsr(),
           state);
