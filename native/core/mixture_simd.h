@@ -38,15 +38,22 @@ __attribute__((target("avx512f"))) CONDIFF_SIMD_INLINE vf madd_avx512(vf a, vf b
   return reinterpret_cast<vf>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
                                               reinterpret_cast<__m512>(c)));
 }
-__attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf madd_avx2(vf a, vf b, vf c) {
+// AVX2 computes a 16-lane vector as its two ymm halves: op(a, b, c) on each half.
+template <typename Op>
+__attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf on_halves(vf a, vf b, vf c, Op op) {
   __m256 h[3][2];
   std::memcpy(h[0], &a, sizeof a);
   std::memcpy(h[1], &b, sizeof b);
   std::memcpy(h[2], &c, sizeof c);
-  const __m256 r[2] = {_mm256_fmadd_ps(h[0][0], h[1][0], h[2][0]), _mm256_fmadd_ps(h[0][1], h[1][1], h[2][1])};
+  const __m256 r[2] = {op(h[0][0], h[1][0], h[2][0]), op(h[0][1], h[1][1], h[2][1])};
   vf out;
   std::memcpy(&out, r, sizeof out);
   return out;
+}
+__attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf madd_avx2(vf a, vf b, vf c) {
+  return on_halves(a, b, c, [](__m256 x, __m256 y, __m256 z) __attribute__((target("avx2,fma"), always_inline)) {
+    return _mm256_fmadd_ps(x, y, z);
+  });
 }
 // a·b − c rounded once: fma(a, b, −c) exactly (negation is exact), as one instruction whose
 // c may come straight from memory, where a negated broadcast costs three.
@@ -55,14 +62,9 @@ __attribute__((target("avx512f"))) CONDIFF_SIMD_INLINE vf msub_avx512(vf a, vf b
                                               reinterpret_cast<__m512>(c)));
 }
 __attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf msub_avx2(vf a, vf b, vf c) {
-  __m256 h[3][2];
-  std::memcpy(h[0], &a, sizeof a);
-  std::memcpy(h[1], &b, sizeof b);
-  std::memcpy(h[2], &c, sizeof c);
-  const __m256 r[2] = {_mm256_fmsub_ps(h[0][0], h[1][0], h[2][0]), _mm256_fmsub_ps(h[0][1], h[1][1], h[2][1])};
-  vf out;
-  std::memcpy(&out, r, sizeof out);
-  return out;
+  return on_halves(a, b, c, [](__m256 x, __m256 y, __m256 z) __attribute__((target("avx2,fma"), always_inline)) {
+    return _mm256_fmsub_ps(x, y, z);
+  });
 }
 CONDIFF_SIMD_INLINE vf msub_baseline(vf a, vf b, vf c) {
   vf r;
