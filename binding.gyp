@@ -18,6 +18,7 @@
         "native/core/mixture_score.cc",
         "native/core/mixture_structure.cc",
         "native/core/mixture_structured.cc",
+        "native/core/finite.cc",
         "native/core/mixture_vjp.cc",
         "native/core/normals.cc",
         "native/core/particles.cc",

@@ -5,19 +5,12 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 namespace condiff {
 
-inline bool any_non_finite(const float* x, int64_t n) {
-  uint32_t bad = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, x + i, sizeof bits);
-    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-  }
-  return bad != 0;
-}
+// Defined in finite.cc, once per instruction set (the score and the fused steps scan every
+// block they write; at baseline SSE2 the scan cost 8-10% of the isotropic score at D = 80).
+bool any_non_finite(const float* x, int64_t n);
 
 // The index of the first non-finite value of x[0, n), or -1.
 inline int64_t first_non_finite(const float* x, int64_t n) {

@@ -26,6 +26,20 @@ constexpr int64_t kRunMeansMinFloats = 256;
 // Rows moved per block: their normals and outputs stay in L1.
 constexpr int64_t kMoveBlockFloats = 2048;
 int64_t move_block_rows(int64_t dim) { return std::max<int64_t>(1, kMoveBlockFloats / dim); }
+
+// Asks for the rows the next run or block will score while this one computes: the hardware
+// prefetchers run only a few lines ahead of a stream, and the score spends long enough on
+// each 16-row block that its next rows arrive late. Into L1 when they fit beside the
+// worker's buffers, else into L2.
+void prefetch_floats(const float* p, int64_t n) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const int64_t bytes = n * static_cast<int64_t>(sizeof(float));
+  if (bytes <= (int64_t{16} << 10)) {
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 3);
+  } else {
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 2);
+  }
+}
 // A batch this small (floats of state) runs each batch-path stage on one thread anyway
 // (particles.cc's elementwise grain), so the per-run path costs it no parallelism.
 constexpr int64_t kOneThreadBatchFloats = int64_t{1} << 18;
@@ -95,9 +109,11 @@ StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const Boo
   parallel_for(b.runs, threads, grain, [&](int64_t begin, int64_t end, int) {
     std::vector<float> mu(per_run), xi(move_block_rows(b.dim) * b.dim);
     std::vector<float> score(p.score != nullptr ? per_run : 0), scratch(p.score != nullptr ? p.score->scratch_floats : 0);
-    for (int64_t r = begin; r < end; ++r)
+    for (int64_t r = begin; r < end; ++r) {
+      if (r + 1 < end) prefetch_floats(x.z + (r + 1) * per_run, per_run);
       status[r] = bootstrap_run(b, c, x, p, log_norm, r, mu.data(), xi.data(), score.data(), scratch.data(),
                                 bad_score, bad_mean);
+    }
   });
   if (bad_score.load() != kNone) return {StepStatus::kScoreNotFinite, bad_score.load()};
   if (bad_mean.load() != kNone) return {StepStatus::kKernelMeanNotFinite, bad_mean.load()};
@@ -168,6 +184,7 @@ StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, 
       const int64_t r0 = k * block, n = std::min(rows, r0 + block) - r0, count = n * D;
       const float* z = x.z + r0 * D;
       const float* s = x.score == nullptr ? nullptr : x.score + r0 * D;
+      if (k + 1 < end) prefetch_floats(x.z + (r0 + n) * D, (std::min(rows, r0 + n + block) - r0 - n) * D);
       if (p.score != nullptr) {
         const int64_t bad = p.score->rows(z, n, score.data(), scratch.data());
         if (bad >= 0) {
