@@ -26,6 +26,9 @@ export function buildProbe(): string {
   return `g++ ${BUILD.map((a) => path.relative(ROOT, a) || a).join(' ')}`;
 }
 
+/** register: the peak; broadcast: the structured kernels' inner loop (fma-probe.cc). */
+export type Operand = 'register' | 'broadcast';
+
 interface ProbeRun {
   isa: Isa;
   threads: number;
@@ -33,9 +36,9 @@ interface ProbeRun {
 }
 
 /** One run of the probe, or null where the instruction set is not supported. */
-async function probe(isa: Isa | 'best', threads: number, seconds: number): Promise<ProbeRun | null> {
+async function probe(isa: Isa | 'best', threads: number, seconds: number, operand: Operand = 'register'): Promise<ProbeRun | null> {
   try {
-    return (await runMeasured<ProbeRun>(BINARY, ['--isa', isa, '--threads', String(threads), '--seconds', String(seconds)])).result;
+    return (await runMeasured<ProbeRun>(BINARY, ['--isa', isa, '--threads', String(threads), '--seconds', String(seconds), '--operand', operand])).result;
   } catch {
     return null;
   }
@@ -49,6 +52,26 @@ export interface FmaPeak {
   /** Every supported instruction set: GFLOP/s trials by thread count. */
   all: { isa: Isa; threads: number; trials: number[] }[];
   build: string;
+}
+
+/**
+ * The structured kernels' inner loop (fma-probe.cc --operand broadcast) on the best
+ * instruction set, median GFLOP/s by thread count; null where the probe has no such loop
+ * (it has one for AVX-512 only).
+ */
+export async function measureBroadcastCeiling(threadCounts: number[], seconds = 0.5): Promise<Record<number, number> | null> {
+  buildProbe();
+  const out: Record<number, number> = {};
+  for (const threads of threadCounts) {
+    const trials: number[] = [];
+    for (let t = 0; t < TRIALS; t++) {
+      const r = await probe('best', threads, seconds, 'broadcast');
+      if (r === null) return null;
+      trials.push(r.gflops);
+    }
+    out[threads] = median(trials);
+  }
+  return out;
 }
 
 export async function measureFmaPeak(threadCounts: number[] = [1, 2], options: { everyIsa?: boolean; seconds?: number } = {}): Promise<FmaPeak> {
