@@ -134,6 +134,7 @@ StructuredStep GaussianMixture::prepare_structured(double alpha, double sigma2, 
   if (path_ == ScorePath::kIsotropic) {
     // C_j = c_j I with c_j = alpha^2 s_j + sigma^2, s_j the mean of Sigma_j's variances.
     q.inv_c.resize(jn);
+    q.row_combine = d >= kRowCombineMinDim;
     for (int64_t j = 0; j < jn; ++j) {
       double s = 0.0, norm2 = 0.0;
       for (int64_t k = 0; k < d; ++k) {

@@ -408,6 +408,52 @@ void test_instruction_sets() {
       }
 }
 
+// The isotropic path's two ways to form Σ_j w_j a_j − (Σ_j w_j) z' (StructuredStep::row_combine:
+// the particles or the coordinates in the lanes) give the same bytes on every instruction
+// set, whichever D the kernel would pick for itself: D below, at and above kRowCombineMinDim,
+// with and without a masked last vector, chunks of one to five vectors, and partial blocks of
+// rows (four particles at a time and the rest one by one).
+void test_row_combine() {
+  __builtin_cpu_init();
+  std::vector<int> sets = {2};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets.push_back(1);
+  if (__builtin_cpu_supports("avx512f")) sets.push_back(0);
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal;
+  int64_t compared = 0;
+  for (Kind kind : {Kind::kIdentity, Kind::kIsotropic})
+    for (int64_t d : {1, 8, 16, 17, 47, 48, 50, 64, 80, 83, 96, 160, 176, 250})
+      for (int64_t jn : {1, 25}) {
+        const Spec s = make(kind, d, jn, true, rng);
+        auto gm = s.build();
+        CHECK(gm->path() == ScorePath::kIsotropic, "%s D=%lld: path %d", kind_name(kind), static_cast<long long>(d),
+              static_cast<int>(gm->path()));
+        const double t = 0.3, alpha = std::exp(-t), sigma2 = 1.0 - std::exp(-2.0 * t);
+        StructuredStep q = gm->prepare_structured(alpha, sigma2, Threads(1, nullptr));
+        CHECK(q.row_combine == (d >= kRowCombineMinDim), "D=%lld: row_combine %d", static_cast<long long>(d),
+              static_cast<int>(q.row_combine));
+        for (int64_t rows : {1, 3, 4, 5, 13, 16}) {
+          std::vector<float> z(rows * d);
+          for (auto& x : z) x = static_cast<float>(3.0 * alpha) + 2.0f * normal(rng);
+          std::vector<float> scratch(structured_block_scratch(q) + kScoreBlock);
+          for (int isa : sets) {
+            std::vector<float> by_rows(rows * d), by_lanes(rows * d);
+            q.row_combine = true;
+            score_block_structured_on(isa, q, z.data(), rows, by_rows.data(), align_floats(scratch.data()));
+            q.row_combine = false;
+            score_block_structured_on(isa, q, z.data(), rows, by_lanes.data(), align_floats(scratch.data()));
+            int64_t differ = 0;
+            for (int64_t i = 0; i < rows * d; ++i) differ += std::memcmp(&by_rows[i], &by_lanes[i], sizeof(float)) != 0;
+            CHECK(differ == 0, "%s D=%lld J=%lld rows=%lld set %d: the two combines differ in %lld entries",
+                  kind_name(kind), static_cast<long long>(d), static_cast<long long>(jn), static_cast<long long>(rows), isa,
+                  static_cast<long long>(differ));
+            ++compared;
+          }
+        }
+      }
+  std::printf("row combine: %lld blocks compared on %zu instruction sets\n", static_cast<long long>(compared), sets.size());
+}
+
 // Subnormals in the score are read and written as zero (flush_subnormals.h, MATH.md §7): they
 // cost a microcode assist per operation on Intel cores. Two cases where IEEE arithmetic
 // would give a tiny nonzero entry and the flush gives 0 — the structured path with a
@@ -467,6 +513,7 @@ int main() {
   test_paths();
   test_threads_and_non_finite();
   test_instruction_sets();
+  test_row_combine();
   test_subnormals();
   std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
   return counts.failures == 0 ? 0 : 1;
