@@ -198,6 +198,7 @@ StructuredStep GaussianMixture::prepare_structured(double alpha, double sigma2, 
     return q;
   }
   // Diagonal: p_jk = 1 / (alpha^2 v_jk + sigma^2).
+  q.row_combine = d >= kRowCombineMinDim;
   q.precision.resize(jn * d);
   q.root_t.resize(d * jn);
   q.root_mean_t.resize(d * jn);
