@@ -152,6 +152,7 @@ StructuredStep GaussianMixture::prepare_structured(double alpha, double sigma2, 
     // One C = alpha^2 Sigma_0 + sigma^2 I for every component (the rule compares them to
     // component 0): C^{-1} = U diag(1/c) U^T from component 0's eigendecomposition.
     q.diagonal_precision = structure_.form != CovarianceForm::kDense;
+    q.row_combine = q.diagonal_precision && d >= kRowCombineMinDim;
     std::vector<double> prec(q.diagonal_precision ? d : d * d);
     double logdet = 0.0;
     if (q.diagonal_precision) {

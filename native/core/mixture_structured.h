@@ -38,14 +38,15 @@ struct StructuredStep {
   // diagonal: √p_jk and √p_jk a_jk, D x J.
   std::vector<float> root_t, root_mean_t;
   std::vector<float> inv_c;  // isotropic: 1 / c_j
-  // isotropic: Σ_j w_j a_j with the coordinates in the SIMD lanes (one particle's row at a
-  // time, read and written in place) instead of the particles; the same bytes either way
-  // (mixture_test), faster from kRowCombineMinDim on, where a_j's row fills vectors.
+  // isotropic, diagonal, and shared with C⁻¹ diagonal: the second product (the weighted sum
+  // over the components) with the coordinates in the SIMD lanes, four particles' rows at a
+  // time, instead of the particles; the same bytes either way (mixture_test), faster from
+  // kRowCombineMinDim on, where a row of the model fills vectors.
   bool row_combine = false;
   std::vector<float> bias;   // β_j
 };
 
-// From this D on the isotropic path combines by rows (StructuredStep::row_combine). Measured
+// From this D on those paths combine by rows (StructuredStep::row_combine). Measured for the isotropic path
 // on one thread with the rows in cache (AVX-512, J = 25): D = 48 58 -> 47 ns a row, 80 76 -> 70,
 // 800 961 -> 738; at D = 32 the two are level and at D = 8 the transposed one is faster (16 -> 21).
 constexpr int64_t kRowCombineMinDim = 48;

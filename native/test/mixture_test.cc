@@ -408,7 +408,7 @@ void test_instruction_sets() {
       }
 }
 
-// The two ways the isotropic and diagonal paths form their second product
+// The two ways the isotropic, diagonal and shared-diagonal paths form their second product
 // (StructuredStep::row_combine: the particles or the coordinates in the lanes) give the same
 // bytes on every instruction set, whichever D the kernel would pick for itself: D below, at
 // and above kRowCombineMinDim, with and without a masked last vector, chunks of one to five
@@ -421,13 +421,15 @@ void test_row_combine() {
   std::mt19937_64 rng(11);
   std::normal_distribution<float> normal;
   int64_t compared = 0;
-  for (Kind kind : {Kind::kIdentity, Kind::kIsotropic, Kind::kDiagonal})
+  for (Kind kind : {Kind::kIdentity, Kind::kIsotropic, Kind::kDiagonal, Kind::kSharedDiagonal})
     for (int64_t d : {1, 8, 16, 17, 47, 48, 50, 64, 80, 83, 96, 160, 176, 250})
       for (int64_t jn : {2, 25}) {
         const Spec s = make(kind, d, jn, true, rng);
         auto gm = s.build();
         // D = 1: every diagonal is isotropic.
-        const ScorePath want = kind == Kind::kDiagonal && d > 1 ? ScorePath::kDiagonal : ScorePath::kIsotropic;
+        ScorePath want = ScorePath::kIsotropic;
+        if (d > 1 && kind == Kind::kDiagonal) want = ScorePath::kDiagonal;
+        if (d > 1 && kind == Kind::kSharedDiagonal) want = ScorePath::kShared;
         CHECK(gm->path() == want, "%s D=%lld: path %d", kind_name(kind), static_cast<long long>(d),
               static_cast<int>(gm->path()));
         const double t = 0.3, alpha = std::exp(-t), sigma2 = 1.0 - std::exp(-2.0 * t);
