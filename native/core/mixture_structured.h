@@ -41,15 +41,19 @@ struct StructuredStep {
   // isotropic, diagonal, and shared with C⁻¹ diagonal: the second product (the weighted sum
   // over the components) with the coordinates in the SIMD lanes, four particles' rows at a
   // time, instead of the particles; the same bytes either way (mixture_test), faster from
-  // kRowCombineMinDim on, where a row of the model fills vectors.
+  // kRowCombineMinDim on, where a row of the model fills vectors. Shared: only with
+  // diagonal_precision.
   bool row_combine = false;
   std::vector<float> bias;   // β_j
 };
 
-// From this D on those paths combine by rows (StructuredStep::row_combine). Measured for the isotropic path
-// on one thread with the rows in cache (AVX-512, J = 25): D = 48 58 -> 47 ns a row, 80 76 -> 70,
-// 800 961 -> 738; at D = 32 the two are level and at D = 8 the transposed one is faster (16 -> 21).
-constexpr int64_t kRowCombineMinDim = 48;
+// From this D on those paths combine by rows (StructuredStep::row_combine). Measured on one
+// thread with the rows in cache (AVX-512, J = 25, ns a row, transposed -> by rows), isotropic /
+// diagonal: D = 64 61 -> 58 / 93 -> 86, 80 71 -> 68 / 114 -> 107, 128 123 -> 112 / 187 -> 178,
+// 400 493 -> 414 / 753 -> 652, 800 1001 -> 783 / 1459 -> 1219; below 64, and where a short
+// masked last vector is a large share of the row (D = 56, 72, 104), the two are within ±8%
+// either way; at D = 8 the transposed form is faster (16 -> 21).
+constexpr int64_t kRowCombineMinDim = 64;
 
 // Scratch floats one block needs (64-byte aligned, see align_floats).
 inline int64_t structured_block_scratch(const StructuredStep& q) {
@@ -57,7 +61,7 @@ inline int64_t structured_block_scratch(const StructuredStep& q) {
 }
 
 // Score of `rows` (<= kScoreBlock) rows of z (row-major, D each) into out, by q.path
-// (not kDense: that is score_block's).
+// (not kDense: that is score_block's). out may be z itself but must not overlap it otherwise.
 void score_block_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch);
 
 // The same on a named instruction set (as score_block_on in mixture_score.h), for the test

@@ -17,6 +17,7 @@
 #endif
 
 #include "check.h"
+#include "flush_subnormals.h"
 #include "linalg.h"
 #include "mixture.h"
 #include "mixture_simd.h"
@@ -422,7 +423,7 @@ void test_row_combine() {
   std::normal_distribution<float> normal;
   int64_t compared = 0;
   for (Kind kind : {Kind::kIdentity, Kind::kIsotropic, Kind::kDiagonal, Kind::kSharedDiagonal})
-    for (int64_t d : {1, 8, 16, 17, 47, 48, 50, 64, 80, 83, 96, 160, 176, 250})
+    for (int64_t d : {1, 8, 16, 17, 32, 47, 48, 50, 64, 72, 79, 80, 83, 96, 150, 160, 176, 250})
       for (int64_t jn : {2, 25}) {
         const Spec s = make(kind, d, jn, true, rng);
         auto gm = s.build();
@@ -440,19 +441,28 @@ void test_row_combine() {
           std::vector<float> z(rows * d);
           for (auto& x : z) x = static_cast<float>(3.0 * alpha) + 2.0f * normal(rng);
           std::vector<float> scratch(structured_block_scratch(q) + kScoreBlock);
-          for (int isa : sets) {
-            std::vector<float> by_rows(rows * d), by_lanes(rows * d);
-            q.row_combine = true;
-            score_block_structured_on(isa, q, z.data(), rows, by_rows.data(), align_floats(scratch.data()));
-            q.row_combine = false;
-            score_block_structured_on(isa, q, z.data(), rows, by_lanes.data(), align_floats(scratch.data()));
-            int64_t differ = 0;
-            for (int64_t i = 0; i < rows * d; ++i) differ += std::memcmp(&by_rows[i], &by_lanes[i], sizeof(float)) != 0;
-            CHECK(differ == 0, "%s D=%lld J=%lld rows=%lld set %d: the two combines differ in %lld entries",
-                  kind_name(kind), static_cast<long long>(d), static_cast<long long>(jn), static_cast<long long>(rows), isa,
-                  static_cast<long long>(differ));
-            ++compared;
-          }
+          // As the score runs (subnormals flushed, mixture.cc score_rows) and with IEEE
+          // subnormals; by rows also in place (out = z), which the kernel allows.
+          for (const bool flush : {true, false})
+            for (int isa : sets) {
+              std::vector<float> by_rows(rows * d), by_lanes(rows * d), in_place(z);
+              {
+                std::unique_ptr<FlushSubnormals> guard(flush ? new FlushSubnormals : nullptr);
+                q.row_combine = true;
+                score_block_structured_on(isa, q, z.data(), rows, by_rows.data(), align_floats(scratch.data()));
+                score_block_structured_on(isa, q, in_place.data(), rows, in_place.data(), align_floats(scratch.data()));
+                q.row_combine = false;
+                score_block_structured_on(isa, q, z.data(), rows, by_lanes.data(), align_floats(scratch.data()));
+              }
+              int64_t differ = 0;
+              for (int64_t i = 0; i < rows * d; ++i)
+                differ += (std::memcmp(&by_rows[i], &by_lanes[i], sizeof(float)) != 0) +
+                          (std::memcmp(&in_place[i], &by_lanes[i], sizeof(float)) != 0);
+              CHECK(differ == 0, "%s D=%lld J=%lld rows=%lld set %d flush %d: the two combines differ in %lld entries",
+                    kind_name(kind), static_cast<long long>(d), static_cast<long long>(jn), static_cast<long long>(rows),
+                    isa, static_cast<int>(flush), static_cast<long long>(differ));
+              ++compared;
+            }
         }
       }
   std::printf("row combine: %lld blocks compared on %zu instruction sets\n", static_cast<long long>(compared), sets.size());
