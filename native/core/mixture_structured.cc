@@ -18,7 +18,11 @@ CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return s
 CONDIFF_SIMD_INLINE simd::vf msub(simd::vf a, simd::vf b, simd::vf c) { return simd::msub_avx512(a, b, c); }
 CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_avx512(p, n); }
 CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_avx512(p, v, n); }
+// The second product by rows (StructuredStep::row_combine) on AVX-512 only: the other sets
+// give the same bytes by lanes, and their by-rows clones tripled this file's compile time.
+#define CONDIFF_ROW_COMBINE 1
 #include "mixture_structured_kernels.inc"
+#undef CONDIFF_ROW_COMBINE
 #pragma GCC pop_options
 }  // namespace structured_avx512
 
@@ -29,7 +33,9 @@ CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return s
 CONDIFF_SIMD_INLINE simd::vf msub(simd::vf a, simd::vf b, simd::vf c) { return simd::msub_avx2(a, b, c); }
 CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_portable(p, n); }
 CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_portable(p, v, n); }
+#define CONDIFF_ROW_COMBINE 0
 #include "mixture_structured_kernels.inc"
+#undef CONDIFF_ROW_COMBINE
 #pragma GCC pop_options
 }  // namespace structured_avx2
 
@@ -38,7 +44,9 @@ CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return s
 CONDIFF_SIMD_INLINE simd::vf msub(simd::vf a, simd::vf b, simd::vf c) { return simd::msub_baseline(a, b, c); }
 CONDIFF_SIMD_INLINE simd::vf load_first(const float* p, int64_t n) { return simd::load_first_portable(p, n); }
 CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::store_first_portable(p, v, n); }
+#define CONDIFF_ROW_COMBINE 0
 #include "mixture_structured_kernels.inc"
+#undef CONDIFF_ROW_COMBINE
 }  // namespace structured_baseline
 
 void score_block_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch) {

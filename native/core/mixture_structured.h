@@ -42,7 +42,7 @@ struct StructuredStep {
   // over the components) with the coordinates in the SIMD lanes, four particles' rows at a
   // time, instead of the particles; the same bytes either way (mixture_test), faster from
   // kRowCombineMinDim on, where a row of the model fills vectors. Shared: only with
-  // diagonal_precision.
+  // diagonal_precision. AVX-512 only: the other instruction sets compute by lanes either way.
   bool row_combine = false;
   std::vector<float> bias;   // β_j
 };
