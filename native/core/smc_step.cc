@@ -27,6 +27,10 @@ constexpr int64_t kRunMeansMinFloats = 256;
 constexpr int64_t kMoveBlockFloats = 2048;
 int64_t move_block_rows(int64_t dim) { return std::max<int64_t>(1, kMoveBlockFloats / dim); }
 
+// A batch this small (floats of state) runs each batch-path stage on one thread anyway
+// (particles.cc's elementwise grain), so the per-run path costs it no parallelism.
+constexpr int64_t kOneThreadBatchFloats = int64_t{1} << 18;
+
 // Asks for the rows the next run or block will score while this one computes: the hardware
 // prefetchers run only a few lines ahead of a stream, and the score spends long enough on
 // each 16-row block that its next rows arrive late. Into L1 when they fit beside the
@@ -40,9 +44,6 @@ void prefetch_floats(const float* p, int64_t n) {
     for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 2);
   }
 }
-// A batch this small (floats of state) runs each batch-path stage on one thread anyway
-// (particles.cc's elementwise grain), so the per-run path costs it no parallelism.
-constexpr int64_t kOneThreadBatchFloats = int64_t{1} << 18;
 
 // One run, each stage as the batch call computes it for that run (the same bits).
 StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,

@@ -342,11 +342,17 @@ __attribute__((target("avx512f"), noinline)) void madd_on_avx512(const simd::vf*
 // Every instruction set's kernel gives the same bytes (mixture_simd.h: each multiply-add is
 // the one exactly rounded fma), so a seed gives the same samples on every CPU: each set
 // this CPU has runs the dense and the structured kernels on the same blocks.
-void test_instruction_sets() {
+// The instruction sets this CPU runs (isa.h numbering), the baseline first.
+std::vector<int> instruction_sets() {
   __builtin_cpu_init();
   std::vector<int> sets = {2};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets.push_back(1);
   if (__builtin_cpu_supports("avx512f")) sets.push_back(0);
+  return sets;
+}
+
+void test_instruction_sets() {
+  const std::vector<int> sets = instruction_sets();
   std::printf("instruction sets compared: %zu of 3\n", sets.size());
   std::mt19937_64 rng(5);
   std::normal_distribution<float> normal;
@@ -417,10 +423,7 @@ void test_instruction_sets() {
 // By rows is built for AVX-512 only; the other sets compute by lanes whatever the flag, and
 // test_instruction_sets compares them with AVX-512's by rows at D = 80.
 void test_row_combine() {
-  __builtin_cpu_init();
-  std::vector<int> sets = {2};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets.push_back(1);
-  if (__builtin_cpu_supports("avx512f")) sets.push_back(0);
+  const std::vector<int> sets = instruction_sets();
   std::mt19937_64 rng(11);
   std::normal_distribution<float> normal;
   int64_t compared = 0;
