@@ -9,7 +9,9 @@
 //   torch   bench/peers/torch_smc.py (torch.set_num_threads(2)).
 // All four in the same sitting, each cell the median over fresh processes; each trial warms
 // up, picks its steps for about TARGET_SECONDS and times one sampler call. Then the score
-// alone on every path against the FMA peak (bench/fma-probe.ts) on 2 threads.
+// alone on every path against the FMA peak (bench/fma-probe.ts) on 2 threads and, where the
+// CPU has AVX-512, the same calls with the kernels capped at AVX2 (CONDIFF_MAX_ISA=avx2: the
+// build an AVX2-only CPU runs, timed here on this CPU's cores).
 //
 //   node -r ./tools/register-ts.js bench/mixture-structure.ts [--quick] [--dry-run] [--any-blas]
 //
@@ -21,6 +23,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GaussianMixture, GaussianMixtureSpec, replacement, schedules, smc } from '../lib/index';
+import { nativeBuild } from '../lib/native';
 import { measureBroadcastCeiling, measureFmaPeak } from './fma-probe';
 import {
   ROOT,
@@ -243,6 +246,7 @@ async function main(): Promise<void> {
   const peak = await measureFmaPeak([THREADS], { seconds: 0.5 });
   const ceiling = await measureBroadcastCeiling([THREADS]);
   const scoreRows: (string | number)[][] = [];
+  const capAvx2 = nativeBuild.instructionSet === 'avx512';
   for (const c of SCORE_CASES) {
     for (const dim of c.dims) {
       const rows = SMOKE ? 256 : dim === 800 ? 6400 : 64000;
@@ -254,17 +258,26 @@ async function main(): Promise<void> {
         runs.push((await runTrial<{ secondsPerCall: number; gflops: number; path: string }>(__filename, { kind: 'score', structure: c.structure, dim, rows } satisfies ScoreSpec)).result);
       }
       const g = median(runs.map((r) => r.gflops));
+      const perCall = median(runs.map((r) => r.secondsPerCall));
+      // The AVX2 build of the same kernels, in processes of their own (the cap is read once).
+      const avx2: number[] = [];
+      for (let t = 0; t < (capAvx2 ? trials : 0); t++) {
+        progress(`score ${c.structure} D=${dim}, AVX2 build (${t + 1}/${trials})`);
+        const spec = { kind: 'score', structure: c.structure, dim, rows } satisfies ScoreSpec;
+        avx2.push((await runTrial<{ secondsPerCall: number }>(__filename, spec, ['env', 'CONDIFF_MAX_ISA=avx2'])).result.secondsPerCall);
+      }
       scoreRows.push([
         c.structure,
         runs[0].path,
         dim,
         rows,
-        `${sig(3)(median(runs.map((r) => r.secondsPerCall)) * 1e3)} ms`,
+        `${sig(3)(perCall * 1e3)} ms`,
         sig(3)(g),
         `**${Math.round((100 * g) / peak.gflops[THREADS])}%**`,
         // The dense kernel's products take vector operands; only the structured paths are
         // bounded by the broadcast loop.
         ceiling === null || runs[0].path === 'dense' ? '' : `${Math.round((100 * g) / ceiling[THREADS])}%`,
+        ...(capAvx2 ? [`${sig(3)(median(avx2) * 1e3)} ms`, `${sig(3)(median(avx2) / perCall)}×`] : []),
         sig(2)(median(loads)),
       ]);
     }
@@ -340,7 +353,15 @@ from memory, and those loads share the load ports; the same probe running that i
 reaches ${sig(4)(ceiling[THREADS])} GFLOP/s on ${THREADS} threads here, ${Math.round((100 * ceiling[THREADS]) / peak.gflops[THREADS])}% of the peak: the ceiling of those products.`
 }
 
-${markdownTable(['covariances (as matrices)', 'path', 'D', 'rows', 'time per call', 'GFLOP/s', 'share of peak', 'share of broadcast loop', 'load'], scoreRows)}
+${
+  capAvx2
+    ? `AVX2 build: the same calls in processes run with \`CONDIFF_MAX_ISA=avx2\`, the kernels an AVX2-only CPU
+runs (two 8-lane registers for each 16-lane vector, mixture_simd_avx2.h), on this CPU; "÷ AVX-512": its
+time per call over the column before it. The bytes are the same (test/native/instruction-sets.test.ts).`
+    : `The kernels run ${nativeBuild.instructionSet} here: no AVX2 column.`
+}
+
+${markdownTable(['covariances (as matrices)', 'path', 'D', 'rows', 'time per call', 'GFLOP/s', 'share of peak', 'share of broadcast loop', ...(capAvx2 ? ['AVX2 build', '÷ AVX-512'] : []), 'load'], scoreRows)}
 `;
   writeSection({ name: 'mixture-structure', title: 'Mixture structure', machine, verdicts, data: { cells: Object.fromEntries(cells), scoreRows, peak, ceiling, versions } }, markdown, args);
 }

@@ -293,6 +293,11 @@ export interface NativeCuda {
 
 export interface NativeAddon extends HostOps {
   abiVersion: number;
+  /**
+   * The instruction set the hand-vectorised kernels run (native/core/isa.h): the widest the
+   * CPU has, or lower when CONDIFF_MAX_ISA caps it. Every set gives the same bytes.
+   */
+  instructionSet: InstructionSet;
   purposes: NativePurposes;
   codes: NativeCodes;
   philox4x32(counter: Uint32Array, key: Uint32Array, rounds: number): Uint32Array;
@@ -496,11 +501,19 @@ export type DirectOps = Pick<
 >;
 
 /** Which native build this process loaded, and what became of the CUDA-enabled one. */
+/** The x86-64 instruction sets the CPU kernels are built for, widest first. */
+export type InstructionSet = 'avx512' | 'avx2' | 'baseline';
+export const INSTRUCTION_SETS: readonly InstructionSet[] = ['avx512', 'avx2', 'baseline'];
+
 export interface NativeBuild {
   /** 'cpu': the addon of binding.gyp; 'cuda': the CUDA-enabled addon (the CPU ops plus `cuda`). */
   kind: 'cpu' | 'cuda';
   /** How it was chosen: CONDIFF_NATIVE=auto (default), cpu or cuda. */
   mode: 'auto' | 'cpu' | 'cuda';
+  /** The instruction set the CPU kernels run (native/core/isa.h). */
+  instructionSet: InstructionSet;
+  /** CONDIFF_MAX_ISA, the cap on it, or null when unset. */
+  maxInstructionSet: InstructionSet | null;
   cuda: {
     /** The CUDA-enabled addon's file, or null when this install has none. */
     path: string | null;
@@ -545,10 +558,25 @@ function load(): { addon: NativeAddon; build: NativeBuild } {
     throw new Error(`condiff: CONDIFF_NATIVE must be one of auto, cpu, cuda, got ${JSON.stringify(requested)}`);
   }
   const mode = requested as NativeBuild['mode'];
+  // Read by the addon itself when it first runs a kernel (native/core/isa.h), which takes an
+  // unknown value for no cap: rejected here, before it loads.
+  const cap = process.env.CONDIFF_MAX_ISA || null;
+  if (cap !== null && !(INSTRUCTION_SETS as readonly string[]).includes(cap)) {
+    throw new Error(`condiff: CONDIFF_MAX_ISA must be one of ${INSTRUCTION_SETS.join(', ')}, got ${JSON.stringify(cap)}`);
+  }
+  const maxInstructionSet = cap as InstructionSet | null;
   const cuda: NativeBuild['cuda'] = { path: null, query: null, problem: null };
+  const build = (kind: 'cpu' | 'cuda', addon: NativeAddon): NativeBuild => ({
+    kind,
+    mode,
+    instructionSet: addon.instructionSet,
+    maxInstructionSet,
+    cuda,
+  });
   const cpu = (problem: string) => {
     cuda.problem = problem;
-    return { addon: loadCpu(root), build: { kind: 'cpu' as const, mode, cuda } };
+    const addon = loadCpu(root);
+    return { addon, build: build('cpu', addon) };
   };
   if (mode === 'cpu') return cpu('not loaded (CONDIFF_NATIVE=cpu)');
   const file = cudaAddonFile(root);
@@ -573,7 +601,7 @@ function load(): { addon: NativeAddon; build: NativeBuild } {
   cuda.query = query;
   if (!query.available && mode === 'auto') return cpu(query.reason ?? 'no CUDA device answers');
   cuda.problem = query.available ? null : query.reason;
-  return { addon, build: { kind: 'cuda', mode, cuda } };
+  return { addon, build: build('cuda', addon) };
 }
 
 const loaded = load();

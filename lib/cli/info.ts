@@ -3,7 +3,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { backends } from '../backend';
-import { native } from '../native';
+import { native, InstructionSet } from '../native';
 import { defaultThreads } from '../threads';
 import { CliIO } from './io';
 import { parseFlags } from './flags';
@@ -19,7 +19,9 @@ Backends: 'cpu' always; 'cuda' when the CUDA-enabled addon is built (in a clone:
 an installed package loads one named by CONDIFF_CUDA_ADDON) and a device answers. Samplers and
 building blocks take backend 'auto' (CUDA when available, else the CPU), 'cpu' or 'cuda'; the
 CLI takes --backend. CONDIFF_NATIVE=cpu|cuda|auto chooses the
-addon that is loaded (cuda: the CUDA build even with no device, its CPU operations serving 'cpu').`;
+addon that is loaded (cuda: the CUDA build even with no device, its CPU operations serving 'cpu').
+The CPU kernels run the widest instruction set the CPU has (avx512, avx2 with FMA, baseline);
+CONDIFF_MAX_ISA=avx2|baseline caps it, to run or time a narrower set: every set gives the same bytes.`;
 
 /** Bytes as GiB with one decimal. */
 function gib(bytes: number): string {
@@ -39,7 +41,8 @@ export interface InfoReport {
   };
   addon: 'cpu' | 'cuda';
   nativeMode: 'auto' | 'cpu' | 'cuda';
-  cpu: { model: string; threads: number };
+  /** instructionSet: what the CPU kernels run (every set gives the same bytes); maxInstructionSet: CONDIFF_MAX_ISA. */
+  cpu: { model: string; threads: number; instructionSet: InstructionSet; maxInstructionSet: InstructionSet | null };
   node: string;
   platform: string;
 }
@@ -64,7 +67,12 @@ export function infoReport(): InfoReport {
     },
     addon: b.native.kind,
     nativeMode: b.native.mode,
-    cpu: { model: cpus[0]?.model?.trim() ?? 'unknown', threads: defaultThreads() },
+    cpu: {
+      model: cpus[0]?.model?.trim() ?? 'unknown',
+      threads: defaultThreads(),
+      instructionSet: b.native.instructionSet,
+      maxInstructionSet: b.native.maxInstructionSet,
+    },
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
   };
@@ -96,7 +104,10 @@ export async function infoCommand(args: readonly string[], io: CliIO): Promise<n
       ? `device: ${d.name}, compute capability ${d.computeCapability}, ${d.multiprocessors} multiprocessors, memory ${gib(d.totalMemory)}${d.freeMemory === null ? '' : ` (${gib(d.freeMemory)} free)`}`
       : 'device: none',
   );
-  lines.push(`cpu: ${r.cpu.model}, ${r.cpu.threads} threads (the samplers' default --threads)`);
+  lines.push(
+    `cpu: ${r.cpu.model}, ${r.cpu.threads} threads (the samplers' default --threads), kernels ${r.cpu.instructionSet}` +
+      (r.cpu.maxInstructionSet !== null ? ` (CONDIFF_MAX_ISA=${r.cpu.maxInstructionSet})` : ''),
+  );
   io.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

@@ -1,11 +1,13 @@
 // Entry point of the condiff addon: registers every export (the operations of ops.h, again
-// under `direct`, the numbering of codes.cc, the mixture class and, in the CUDA-enabled
+// under `direct`, the numbering of codes.cc, the mixture class, the instruction set the
+// kernels run (isa.h) and, in the CUDA-enabled
 // build (CMakeLists.txt), the `cuda` object). lib/native.ts declares exactly these exports.
 #include <napi.h>
 
 #include <memory>
 
 #include "addon_data.h"
+#include "isa.h"
 #include "job.h"
 #include "ops.h"
 
@@ -46,6 +48,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
 #if defined(CONDIFF_WITH_CUDA)
   register_cuda(env, exports);
 #endif
+  exports.Set("instructionSet", Napi::String::New(env, condiff::isa_name(condiff::running_isa())));
   exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }

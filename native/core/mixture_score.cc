@@ -4,6 +4,7 @@
 #include "mixture_score.h"
 
 #include "mixture_simd.h"
+#include "mixture_simd_avx2.h"
 
 namespace condiff {
 static_assert(kScoreBlock == 16, "one vf per block row");
@@ -11,6 +12,10 @@ static_assert(kScoreBlock == 16, "one vf per block row");
 namespace dense_avx512 {
 #pragma GCC push_options
 #pragma GCC target("avx512f")
+using namespace simd;
+// Accumulators of C⁻¹ d per register block: eight of the 32 zmm registers hide the
+// multiply-add latency with room for the operands.
+constexpr int kDenseGroup = 8;
 CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_avx512(a, b, c); }
 #include "mixture_score_kernel.inc"
 #pragma GCC pop_options
@@ -19,12 +24,17 @@ CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return s
 namespace dense_avx2 {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_avx2(a, b, c); }
+using namespace simd_avx2;
+// Six two-register vectors: twelve of the 16 ymm registers, the rest for the operands
+// (D = 64, one thread, rows in cache: 2.06 us a row, against 2.28 with four and 2.38 with eight).
+constexpr int kDenseGroup = 6;
 #include "mixture_score_kernel.inc"
 #pragma GCC pop_options
 }  // namespace dense_avx2
 
 namespace dense_baseline {
+using namespace simd;
+constexpr int kDenseGroup = 8;
 CONDIFF_SIMD_INLINE simd::vf madd(simd::vf a, simd::vf b, simd::vf c) { return simd::madd_baseline(a, b, c); }
 #include "mixture_score_kernel.inc"
 }  // namespace dense_baseline

@@ -1,8 +1,10 @@
 // The SIMD vocabulary of the mixture score kernels (mixture_score.cc, mixture_structured.cc):
 // sixteen float lanes, one particle each. The kernels are compiled once per instruction set
 // (a namespace each, under #pragma GCC target), and these lower to one zmm register on
-// AVX-512, two ymm on AVX2, four xmm on baseline x86-64. Always inlined, so each build of a
-// kernel gets its own instruction set's code.
+// AVX-512 and four xmm on baseline x86-64 (the AVX2 build has its own type, two ymm:
+// mixture_simd_avx2.h). Always inlined, so each build of a kernel gets its own instruction
+// set's code. The kernels name the vocabulary unqualified: each build's namespace brings in
+// this one or mixture_simd_avx2.h's, which has the same names and lane-for-lane meanings.
 #pragma once
 #include <immintrin.h>
 
@@ -38,33 +40,11 @@ __attribute__((target("avx512f"))) CONDIFF_SIMD_INLINE vf madd_avx512(vf a, vf b
   return reinterpret_cast<vf>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
                                               reinterpret_cast<__m512>(c)));
 }
-// AVX2 computes a 16-lane vector as its two ymm halves: op(a, b, c) on each half.
-template <typename Op>
-__attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf on_halves(vf a, vf b, vf c, Op op) {
-  __m256 h[3][2];
-  std::memcpy(h[0], &a, sizeof a);
-  std::memcpy(h[1], &b, sizeof b);
-  std::memcpy(h[2], &c, sizeof c);
-  const __m256 r[2] = {op(h[0][0], h[1][0], h[2][0]), op(h[0][1], h[1][1], h[2][1])};
-  vf out;
-  std::memcpy(&out, r, sizeof out);
-  return out;
-}
-__attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf madd_avx2(vf a, vf b, vf c) {
-  return on_halves(a, b, c, [](__m256 x, __m256 y, __m256 z) __attribute__((target("avx2,fma"), always_inline)) {
-    return _mm256_fmadd_ps(x, y, z);
-  });
-}
 // a·b − c rounded once: fma(a, b, −c) exactly (negation is exact), as one instruction whose
 // c may come straight from memory, where a negated broadcast costs three.
 __attribute__((target("avx512f"))) CONDIFF_SIMD_INLINE vf msub_avx512(vf a, vf b, vf c) {
   return reinterpret_cast<vf>(_mm512_fmsub_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
                                               reinterpret_cast<__m512>(c)));
-}
-__attribute__((target("avx2,fma"))) CONDIFF_SIMD_INLINE vf msub_avx2(vf a, vf b, vf c) {
-  return on_halves(a, b, c, [](__m256 x, __m256 y, __m256 z) __attribute__((target("avx2,fma"), always_inline)) {
-    return _mm256_fmsub_ps(x, y, z);
-  });
 }
 CONDIFF_SIMD_INLINE vf msub_baseline(vf a, vf b, vf c) {
   vf r;
@@ -94,6 +74,42 @@ CONDIFF_SIMD_INLINE vf load_first_portable(const float* p, int64_t n) {
 }
 CONDIFF_SIMD_INLINE void store_first_portable(float* p, vf v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) p[i] = v[i];
+}
+
+// a > b ? a : b and x < lo ? lo : x, lane by lane (a NaN compares false).
+CONDIFF_SIMD_INLINE vf greater_of(vf a, vf b) { return a > b ? a : b; }
+CONDIFF_SIMD_INLINE vf at_least(vf x, vf lo) { return x < lo ? lo : x; }
+
+// 2^n for the integral lanes of n (exp_approx's scale): the bits (int(n) + 127) << 23.
+CONDIFF_SIMD_INLINE vf exponent_scale(vf n) {
+  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+  vf scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return scale;
+}
+
+// One step of a 16 x 16 transpose held as 16 row vectors: exchanges the off-diagonal S x S
+// blocks of rows a and b (b = a + S).
+template <int S>
+CONDIFF_SIMD_INLINE void exchange(vf& a, vf& b) {
+  static_assert(S == 8 || S == 4 || S == 2 || S == 1, "block sizes of the 16 x 16 transpose");
+  vi lo, hi;
+  if constexpr (S == 8) {
+    lo = vi{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    hi = vi{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+  } else if constexpr (S == 4) {
+    lo = vi{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+    hi = vi{4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+  } else if constexpr (S == 2) {
+    lo = vi{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+    hi = vi{2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+  } else {
+    lo = vi{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+    hi = vi{1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+  }
+  const vf x = __builtin_shuffle(a, b, lo), y = __builtin_shuffle(a, b, hi);
+  a = x;
+  b = y;
 }
 
 // Which of the three the running CPU takes (isa.h).

@@ -33,42 +33,72 @@ __attribute__((always_inline)) inline void box_muller_lanes(const uint32_t (&w)[
   }
 }
 
-// The normals of block `block` of the sixteen runs first_run + p: lane p's four into
-// out[4 p .. 4 p + 3]. Attributes as normal_group's, so the bits are the same.
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off"))) void normal_block_runs(
-    const StreamKey& s, uint32_t first_run, uint64_t block, float* out) {
-  uint32_t w[4][kPhiloxLanes];
-  philox_lanes_runs(s, static_cast<uint32_t>(block), first_run, w);
-  box_muller_lanes(w, out);
-}
-
 #if defined(__x86_64__)
-// Box–Muller (MATH.md §6) on the Philox words of sixty-four blocks at once (lanes_x4.h): lane
-// q of w[k] is word k of a block, whose four normals go to out[4 q .. 4 q + 3]. The same
-// formula, rounding for rounding, as box_muller_lanes above (box_muller.h box_muller_words).
-__attribute__((target("avx512f"), optimize("fp-contract=off"), flatten)) void box_muller_x4(
-    const uint32_t (&w)[4][lanes::kLanes], float* out) {
-  using lanes::F4;
-  constexpr int Q = lanes::kLanes;
-  alignas(64) float cs[2][Q], sn[2][Q];
+// Box–Muller (MATH.md §6) on the Philox words of L blocks at once in lane types F, I, U
+// (lanes_x4.h): lane q of w[k] is word k of a block, whose four normals go to
+// out[4 q .. 4 q + 3]. The same formula, rounding for rounding, as box_muller_lanes above
+// (box_muller.h box_muller_words). Instantiated in functions of each set's target below.
+template <int L, typename F, typename I, typename U>
+__attribute__((always_inline)) inline void box_muller_in_lanes(const uint32_t (&w)[4][L], float* out) {
+  static_assert(sizeof(F) == L * sizeof(float) && sizeof(U) == L * sizeof(uint32_t), "one lane per block");
+  alignas(64) float cs[2][L], sn[2][L];
   for (int pair = 0; pair < 2; ++pair) {
-    F4 c, s;
-    box_muller_words<F4, lanes::I4, lanes::U4>(lanes::load_u4(w[2 * pair]), lanes::load_u4(w[2 * pair + 1]), &c, &s);
-    lanes::store_f4(cs[pair], c);
-    lanes::store_f4(sn[pair], s);
+    F c, s;
+    U a, b;
+    std::memcpy(&a, w[2 * pair], sizeof a);
+    std::memcpy(&b, w[2 * pair + 1], sizeof b);
+    box_muller_words<F, I, U>(a, b, &c, &s);
+    std::memcpy(cs[pair], &c, sizeof c);
+    std::memcpy(sn[pair], &s, sizeof s);
   }
-  for (int q = 0; q < Q; ++q) {
+  for (int q = 0; q < L; ++q) {
     out[4 * q + 0] = cs[0][q];
     out[4 * q + 1] = sn[0][q];
     out[4 * q + 2] = cs[1][q];
     out[4 * q + 3] = sn[1][q];
   }
 }
+__attribute__((target("avx512f"), optimize("fp-contract=off"), flatten)) void box_muller_x4(
+    const uint32_t (&w)[4][lanes::kLanes], float* out) {
+  box_muller_in_lanes<lanes::kLanes, lanes::F4, lanes::I4, lanes::U4>(w, out);
+}
+__attribute__((target("avx2"), optimize("fp-contract=off"), flatten)) void box_muller_x4_avx2(
+    const uint32_t (&w)[4][lanes::kLanes], float* out) {
+  box_muller_in_lanes<lanes::kLanes, lanes_avx2::F8, lanes_avx2::I8, lanes_avx2::U8>(w, out);
+}
+// Sixteen blocks on AVX2, where GCC 12 leaves box_muller_lanes' loop scalar (it does not
+// if-convert the selects for AVX2: 18-23 ns a normal against 1.5 in lanes, on a Xeon).
+__attribute__((target("avx2"), optimize("fp-contract=off"), flatten)) void box_muller_lanes_avx2(
+    const uint32_t (&w)[4][kPhiloxLanes], float* out) {
+  box_muller_in_lanes<kPhiloxLanes, lanes_avx2::F2, lanes_avx2::I2, lanes_avx2::U2>(w, out);
+}
+#endif
 
-// The normals of groups [group, group + 4) (elements [64 group, 64 group + 256)): four
-// normal_group calls' values in one sixty-four-lane computation.
-__attribute__((target("avx512f"))) void normal_groups_x4(const StreamKey& s, uint64_t group, float* out) {
-  uint32_t w[4][lanes::kLanes];
+// The normals of block `block` of the sixteen runs first_run + p: lane p's four into
+// out[4 p .. 4 p + 3]. Attributes as normal_group's, so the bits are the same.
+__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=off"))) void normal_block_runs_cloned(
+    const StreamKey& s, uint32_t first_run, uint64_t block, float* out) {
+  uint32_t w[4][kPhiloxLanes];
+  philox_lanes_runs(s, static_cast<uint32_t>(block), first_run, w);
+  box_muller_lanes(w, out);
+}
+void normal_block_runs(const StreamKey& s, uint32_t first_run, uint64_t block, float* out) {
+#if defined(__x86_64__)
+  if (running_isa() == Isa::kAvx2Fma) {
+    uint32_t w[4][kPhiloxLanes];
+    philox_lanes_runs(s, static_cast<uint32_t>(block), first_run, w);
+    box_muller_lanes_avx2(w, out);
+    return;
+  }
+#endif
+  normal_block_runs_cloned(s, first_run, block, out);
+}
+
+#if defined(__x86_64__)
+// The counters of groups [group, group + 4) (elements [64 group, 64 group + 256)): four
+// normal_group calls' blocks, in lanes.
+__attribute__((always_inline)) inline void group_counters(const StreamKey& s, uint64_t group,
+                                                          uint32_t (&w)[4][lanes::kLanes]) {
   const uint32_t first = static_cast<uint32_t>(group * kPhiloxLanes);
   for (int q = 0; q < lanes::kLanes; ++q) {
     w[0][q] = first + static_cast<uint32_t>(q);
@@ -76,34 +106,59 @@ __attribute__((target("avx512f"))) void normal_groups_x4(const StreamKey& s, uin
     w[2][q] = s.step;
     w[3][q] = s.purpose;
   }
-  philox_rounds_avx512_x4(s.key0, s.key1, w);
-  box_muller_x4(w, out);
 }
 
-// Blocks [block, block + 4) of the sixteen runs first_run + p: run p's sixteen normals into
-// out[16 p .. 16 p + 15] (lane 4 p + i holds block + i of run p).
-__attribute__((target("avx512f"))) void normal_blocks_runs_x4(const StreamKey& s, uint32_t first_run, uint32_t block,
-                                                            float* out) {
-  uint32_t w[4][lanes::kLanes];
+// The counters of blocks [block, block + 4) of the sixteen runs first_run + p: lane 4 p + i
+// holds block + i of run p, so run p's sixteen normals land in out[16 p .. 16 p + 15].
+__attribute__((always_inline)) inline void runs_counters(const StreamKey& s, uint32_t first_run, uint32_t block,
+                                                         uint32_t (&w)[4][lanes::kLanes]) {
   for (int q = 0; q < lanes::kLanes; ++q) {
     w[0][q] = block + static_cast<uint32_t>(q & 3);
     w[1][q] = first_run + static_cast<uint32_t>(q >> 2);
     w[2][q] = s.step;
     w[3][q] = s.purpose;
   }
+}
+
+// Sixty-four blocks' normals on each wide set: four whole groups, or four blocks of sixteen
+// runs. Each set's Philox rounds inline into its own functions.
+__attribute__((target("avx512f"))) void normal_groups_x4(const StreamKey& s, uint64_t group, float* out) {
+  uint32_t w[4][lanes::kLanes];
+  group_counters(s, group, w);
   philox_rounds_avx512_x4(s.key0, s.key1, w);
   box_muller_x4(w, out);
 }
+__attribute__((target("avx512f"))) void normal_blocks_runs_x4(const StreamKey& s, uint32_t first_run, uint32_t block,
+                                                            float* out) {
+  uint32_t w[4][lanes::kLanes];
+  runs_counters(s, first_run, block, w);
+  philox_rounds_avx512_x4(s.key0, s.key1, w);
+  box_muller_x4(w, out);
+}
+__attribute__((target("avx2"))) void normal_groups_x4_avx2(const StreamKey& s, uint64_t group, float* out) {
+  uint32_t w[4][lanes::kLanes];
+  group_counters(s, group, w);
+  philox_rounds_avx2_n<lanes::kLanes>(s.key0, s.key1, w);
+  box_muller_x4_avx2(w, out);
+}
+__attribute__((target("avx2"))) void normal_blocks_runs_x4_avx2(const StreamKey& s, uint32_t first_run, uint32_t block,
+                                                                float* out) {
+  uint32_t w[4][lanes::kLanes];
+  runs_counters(s, first_run, block, w);
+  philox_rounds_avx2_n<lanes::kLanes>(s.key0, s.key1, w);
+  box_muller_x4_avx2(w, out);
+}
 #endif
 
-// Whether the sixty-four-lane path runs: asked for, and the CPU has AVX-512.
-bool wide_lanes(Isa isa) {
+// The wide path asked for: isa itself where it is AVX-512 or AVX2 and not wider than the
+// running set (isa.h), else kBaseline (none: sixteen blocks at a time).
+Isa wide_lanes(Isa isa) {
 #if defined(__x86_64__)
-  return isa == Isa::kAvx512 && running_isa() == Isa::kAvx512;
+  if ((isa == Isa::kAvx512 || isa == Isa::kAvx2Fma) && isa >= running_isa()) return isa;
 #else
   (void)isa;
-  return false;
 #endif
+  return Isa::kBaseline;
 }
 
 }  // namespace
@@ -111,16 +166,31 @@ bool wide_lanes(Isa isa) {
 // Philox4x32-10 on sixteen blocks 16 g + lane (philox_lanes.h), then Box–Muller (MATH.md §6) in float with the approximations of
 // approx_math.h: radius sqrt(-2 log u1), u1 = ((x >> 8) + 1) 2^-24 in (0, 1]; angle
 // 2 pi u2, u2 = (x >> 8) 2^-24 in [0, 1). Each loop runs over the sixteen lanes with
-// scalar code the vectoriser turns into one SIMD instruction stream per clone.
+// scalar code the vectoriser turns into one SIMD instruction stream per clone (on AVX2,
+// lane types instead: box_muller_lanes_avx2).
 // fp-contract=off: no clone fuses a multiply and an add (AVX-512 would), so every clone
 // and the CUDA core (box_muller.h, built with -fmad=false) give the same bits; it costs
 // about 5% of this function's time (measured on an EPYC with AVX-512).
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off"))) void normal_group(
+namespace {
+__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=off"))) void normal_group_cloned(
     const StreamKey& s, uint64_t group, float* out) {
   constexpr int L = kPhiloxLanes;
   uint32_t w[4][L];
   philox_lanes(s, static_cast<uint32_t>(group * L), w);
   box_muller_lanes(w, out);
+}
+}  // namespace
+
+void normal_group(const StreamKey& s, uint64_t group, float* out) {
+#if defined(__x86_64__)
+  if (running_isa() == Isa::kAvx2Fma) {
+    uint32_t w[4][kPhiloxLanes];
+    philox_lanes(s, static_cast<uint32_t>(group * kPhiloxLanes), w);
+    box_muller_lanes_avx2(w, out);
+    return;
+  }
+#endif
+  normal_group_cloned(s, group, out);
 }
 
 void fill_normals_runs(const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end, float* out,
@@ -132,16 +202,20 @@ void fill_normals_runs_on(Isa isa, const StreamKey& s, uint32_t first_run, int r
                           float* out, int64_t stride) {
   float block[4 * kPhiloxLanes];
 #if defined(__x86_64__)
-  const bool wide = wide_lanes(isa);
+  const Isa wide = wide_lanes(isa);
   float four[16 * kPhiloxLanes];
 #else
   (void)isa;
 #endif
   for (uint64_t b = begin / 4; 4 * b < end;) {
 #if defined(__x86_64__)
-    if (wide && 4 * b >= begin && 4 * b + 16 <= end) {
+    if (wide != Isa::kBaseline && 4 * b >= begin && 4 * b + 16 <= end) {
       // Four whole blocks: each run's sixteen normals in one 64-byte copy.
-      normal_blocks_runs_x4(s, first_run, static_cast<uint32_t>(b), four);
+      if (wide == Isa::kAvx512) {
+        normal_blocks_runs_x4(s, first_run, static_cast<uint32_t>(b), four);
+      } else {
+        normal_blocks_runs_x4_avx2(s, first_run, static_cast<uint32_t>(b), four);
+      }
       for (int p = 0; p < runs; ++p)
         std::memcpy(out + p * stride + static_cast<int64_t>(4 * b - begin), four + 16 * p, 64);
       b += 4;
@@ -168,8 +242,13 @@ void NormalCursor::fill(uint64_t begin, uint64_t end, float* out) {
   while (e < end) {
     const uint64_t group = e / kNormalGroup, start = group * kNormalGroup;
 #if defined(__x86_64__)
-    if (wide_ && e == start && end - e >= 4 * kNormalGroup) {
-      normal_groups_x4(stream_, group, out);  // four whole groups: straight into the output
+    if (wide_ != Isa::kBaseline && e == start && end - e >= 4 * kNormalGroup) {
+      // Four whole groups: straight into the output.
+      if (wide_ == Isa::kAvx512) {
+        normal_groups_x4(stream_, group, out);
+      } else {
+        normal_groups_x4_avx2(stream_, group, out);
+      }
       out += 4 * kNormalGroup;
       e += 4 * kNormalGroup;
       continue;

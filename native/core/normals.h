@@ -19,9 +19,9 @@ void normal_group(const StreamKey& s, uint64_t group, float* out);
 
 // Sequential access to one stream that reuses the last group it computed, so rows of
 // a few coordinates each do not recompute a 64-element group per row.
-// With AVX-512, runs of four whole groups are computed sixty-four blocks at a time
-// (lanes_x4.h), the same values; `isa` is a test hook: any other set than kAvx512 keeps to
-// sixteen blocks at a time.
+// With AVX-512 or AVX2, runs of four whole groups are computed sixty-four blocks at a time
+// (lanes_x4.h), the same values; `isa` is a test hook: kBaseline (or a set wider than the
+// running one) keeps to sixteen blocks at a time.
 class NormalCursor {
  public:
   explicit NormalCursor(const StreamKey& s, Isa isa = running_isa());
@@ -30,7 +30,7 @@ class NormalCursor {
 
  private:
   StreamKey stream_;
-  bool wide_;
+  Isa wide_;  // kBaseline: no wide path
   uint64_t cached_ = ~uint64_t{0};
   float cache_[kNormalGroup];
 };
@@ -43,8 +43,8 @@ class NormalCursor {
 // that group is mostly thrown away.
 void fill_normals_runs(const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end, float* out,
                        int64_t stride);
-// The same, four blocks of the sixteen runs at a time with AVX-512 when isa is kAvx512 (the
-// test hook of NormalCursor).
+// The same, four blocks of the sixteen runs at a time on AVX-512 or AVX2 when isa is one of
+// them (the test hook of NormalCursor).
 void fill_normals_runs_on(Isa isa, const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end,
                           float* out, int64_t stride);
 

@@ -134,34 +134,51 @@ __attribute__((target("avx2"))) inline void mulhilo_avx2(__m256i m, __m256i c, _
   *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-__attribute__((target("avx2"))) inline void philox_rounds_avx2(uint32_t k0, uint32_t k1,
-                                                              uint32_t (&w)[4][kPhiloxLanes]) {
+// The ten rounds on L counters (a multiple of sixteen), sixteen at a time as two eight-lane
+// halves whose chains interleave: sixteen for the sixteen-lane callers, sixty-four for the
+// AVX2 normals of lanes_x4.h.
+template <int L>
+__attribute__((target("avx2"))) inline void philox_rounds_avx2_n(uint32_t k0, uint32_t k1, uint32_t (&w)[4][L]) {
+  static_assert(L % 16 == 0, "sixteen counters at a time");
   const __m256i m0 = _mm256_set1_epi64x(0xD2511F53), m1 = _mm256_set1_epi64x(0xCD9E8D57);
-  for (int half = 0; half < 2; ++half) {
-    const int o = 8 * half;
-    __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[0] + o));
-    __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[1] + o));
-    __m256i c2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[2] + o));
-    __m256i c3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[3] + o));
+  for (int o = 0; o < L; o += 16) {
+    __m256i c0[2], c1[2], c2[2], c3[2];
+    for (int h = 0; h < 2; ++h) {
+      c0[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[0] + o + 8 * h));
+      c1[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[1] + o + 8 * h));
+      c2[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[2] + o + 8 * h));
+      c3[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[3] + o + 8 * h));
+    }
     uint32_t a = k0, b = k1;
     for (int r = 0; r < 10; ++r) {
       if (r > 0) {
         a += 0x9E3779B9u;
         b += 0xBB67AE85u;
       }
-      __m256i hi0, lo0, hi1, lo1;
-      mulhilo_avx2(m0, c0, &hi0, &lo0);
-      mulhilo_avx2(m1, c2, &hi1, &lo1);
-      c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(a)));
-      c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(b)));
-      c1 = lo1;
-      c3 = lo0;
+      const __m256i key0 = _mm256_set1_epi32(static_cast<int>(a)), key1 = _mm256_set1_epi32(static_cast<int>(b));
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        __m256i hi0, lo0, hi1, lo1;
+        mulhilo_avx2(m0, c0[h], &hi0, &lo0);
+        mulhilo_avx2(m1, c2[h], &hi1, &lo1);
+        c0[h] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[h]), key0);
+        c2[h] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[h]), key1);
+        c1[h] = lo1;
+        c3[h] = lo0;
+      }
     }
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[0] + o), c0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[1] + o), c1);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[2] + o), c2);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[3] + o), c3);
+    for (int h = 0; h < 2; ++h) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[0] + o + 8 * h), c0[h]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[1] + o + 8 * h), c1[h]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[2] + o + 8 * h), c2[h]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(w[3] + o + 8 * h), c3[h]);
+    }
   }
+}
+
+__attribute__((target("avx2"))) inline void philox_rounds_avx2(uint32_t k0, uint32_t k1,
+                                                              uint32_t (&w)[4][kPhiloxLanes]) {
+  philox_rounds_avx2_n<kPhiloxLanes>(k0, k1, w);
 }
 #endif
 

@@ -133,9 +133,6 @@ static void test_normals() {
   }
 }
 
-// The AVX-512 generator of sixty-four blocks at a time (lanes_x4.h) gives the sixteen-block
-// path's bytes: a cursor's ranges with and without four whole groups in them, at aligned and
-// unaligned starts, and sixteen runs at a time over ranges with and without four whole blocks.
 // The non-finite scan (finite.cc, cloned per instruction set): every length up to past
 // four 16-float vectors, one bad value at every position, against std::isfinite; finite
 // edge values (the largest float, subnormals, −0) never count.
@@ -160,39 +157,55 @@ static void test_non_finite_scan() {
   CHECK(wrong == 0, "non-finite scan: %lld wrong answers", (long long)wrong);
 }
 
+// Every path of the generator gives the scalar formula's bytes (box_muller.h normal_block,
+// what the GPU runs): sixty-four blocks at a time on AVX-512 and on AVX2 (lanes_x4.h) and
+// sixteen at a time (the running set's: the AVX-512 or baseline clones, or AVX2's lane
+// types, which ctest's core_test_avx2 reaches by running this binary with CONDIFF_MAX_ISA=avx2):
+// a cursor's ranges with and without four whole groups in them, at aligned and unaligned
+// starts, and sixteen runs at a time over ranges with and without four whole blocks.
 static void test_normals_wide() {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f")) {
-    std::printf("normals: no AVX-512 here, the sixty-four-lane path is not compared\n");
-    return;
-  }
+  std::vector<Isa> sets = {Isa::kBaseline};  // kBaseline: sixteen blocks at a time on the running set
+  if (__builtin_cpu_supports("avx2") && running_isa() != Isa::kBaseline) sets.push_back(Isa::kAvx2Fma);
+  if (__builtin_cpu_supports("avx512f") && running_isa() == Isa::kAvx512) sets.push_back(Isa::kAvx512);
+  std::printf("normals: running set %s, %zu paths compared with the scalar formula\n", isa_name(running_isa()),
+              sets.size());
   const StreamKey s{0x9E3779B9u, 17, 3, 250, purpose_word(Purpose::kKernelNoise)};
-  int64_t differ = 0;
-  for (const auto& range : {std::pair<uint64_t, uint64_t>{0, 256}, {0, 1000}, {64, 2112}, {5, 1300}, {191, 2000}, {0, 255}}) {
-    const size_t len = range.second - range.first;
-    std::vector<float> wide(len), narrow(len);
-    NormalCursor(s, Isa::kAvx512).fill(range.first, range.second, wide.data());
-    NormalCursor(s, Isa::kAvx2Fma).fill(range.first, range.second, narrow.data());
-    differ += std::memcmp(wide.data(), narrow.data(), len * sizeof(float)) != 0;
-    // The scalar formula the GPU runs, element by element.
-    for (size_t i = 0; i < len; i += 37) {
-      float o[4];
-      normal_block(s, (range.first + i) / 4, o);
-      differ += std::memcmp(&o[(range.first + i) % 4], &wide[i], 4) != 0;
+  for (Isa isa : sets) {
+    int64_t differ = 0;
+    for (const auto& range : {std::pair<uint64_t, uint64_t>{0, 256}, {0, 1000}, {64, 2112}, {5, 1300}, {191, 2000}, {0, 255}}) {
+      const size_t len = range.second - range.first;
+      std::vector<float> got(len);
+      NormalCursor(s, isa).fill(range.first, range.second, got.data());
+      for (size_t i = 0; i < len; ++i) {
+        float o[4];
+        normal_block(s, (range.first + i) / 4, o);
+        differ += std::memcmp(&o[(range.first + i) % 4], &got[i], 4) != 0;
+      }
     }
-  }
-  CHECK(differ == 0, "NormalCursor: the sixty-four-lane path differs in %lld places", (long long)differ);
-  differ = 0;
-  for (const auto& range : {std::pair<uint64_t, uint64_t>{0, 1280}, {0, 16}, {3, 19}, {4, 20}, {7, 901}, {61, 70}}) {
-    for (int runs : {16, 5}) {
-      const int64_t len = static_cast<int64_t>(range.second - range.first), stride = len + 3;
-      std::vector<float> wide(16 * stride, -1.0f), narrow(16 * stride, -1.0f);
-      fill_normals_runs_on(Isa::kAvx512, s, 1000, runs, range.first, range.second, wide.data(), stride);
-      fill_normals_runs_on(Isa::kAvx2Fma, s, 1000, runs, range.first, range.second, narrow.data(), stride);
-      differ += wide != narrow;
+    CHECK(differ == 0, "NormalCursor on %s: %lld normals differ from the scalar formula", isa_name(isa), (long long)differ);
+    differ = 0;
+    for (const auto& range : {std::pair<uint64_t, uint64_t>{0, 1280}, {0, 16}, {3, 19}, {4, 20}, {7, 901}, {61, 70}}) {
+      for (int runs : {16, 5}) {
+        const int64_t len = static_cast<int64_t>(range.second - range.first), stride = len + 3;
+        std::vector<float> got(16 * stride, -1.0f);
+        fill_normals_runs_on(isa, s, 1000, runs, range.first, range.second, got.data(), stride);
+        for (int p = 0; p < 16; ++p) {
+          StreamKey r = s;
+          r.run = 1000 + static_cast<uint32_t>(p);
+          for (int64_t i = 0; i < len; ++i) {
+            const uint64_t e = range.first + static_cast<uint64_t>(i);
+            float o[4];
+            normal_block(r, e / 4, o);
+            const float want = p < runs ? o[e % 4] : -1.0f;  // runs past `runs` untouched
+            differ += std::memcmp(&want, &got[p * stride + i], 4) != 0;
+          }
+        }
+      }
     }
+    CHECK(differ == 0, "fill_normals_runs on %s: %lld normals differ from the scalar formula", isa_name(isa),
+          (long long)differ);
   }
-  CHECK(differ == 0, "fill_normals_runs: the sixty-four-lane path differs in %lld cases", (long long)differ);
 }
 
 static std::vector<int> counts_of(const std::vector<int32_t>& anc, size_t n) {

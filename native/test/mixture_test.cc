@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -21,6 +22,7 @@
 #include "linalg.h"
 #include "mixture.h"
 #include "mixture_simd.h"
+#include "mixture_simd_avx2.h"
 
 using namespace condiff;
 
@@ -332,7 +334,10 @@ void test_threads_and_non_finite() {
 // always_inline function of a wider target cannot be inlined into a default one).
 __attribute__((target("avx2,fma"), noinline)) void madd_on_avx2(const simd::vf* a, const simd::vf* b, const simd::vf* c,
                                                                  simd::vf* out) {
-  *out = simd::madd_avx2(*a, *b, *c);
+  const simd_avx2::vf x = simd_avx2::load(reinterpret_cast<const float*>(a));
+  const simd_avx2::vf y = simd_avx2::load(reinterpret_cast<const float*>(b));
+  const simd_avx2::vf w = simd_avx2::load(reinterpret_cast<const float*>(c));
+  simd_avx2::store(reinterpret_cast<float*>(out), simd_avx2::madd(x, y, w));
 }
 __attribute__((target("avx512f"), noinline)) void madd_on_avx512(const simd::vf* a, const simd::vf* b, const simd::vf* c,
                                                                   simd::vf* out) {
@@ -412,7 +417,158 @@ void test_instruction_sets() {
                     static_cast<long long>(d), static_cast<long long>(jn), t, static_cast<long long>(rows), sets[k]);
           }
         }
+        // Non-finite coordinates (a NaN, each infinity) and a row far from every component:
+        // every set marks the same entries non-finite (a NaN's sign may differ by set, so those
+        // are compared as NaN or not) and gives the same bytes for the rest.
+        const double alpha = std::exp(-0.3), sigma2 = 1.0 - std::exp(-0.6);
+        std::vector<float> z(16 * d);
+        for (auto& x : z) x = static_cast<float>(3.0 * alpha) + normal(rng);
+        z[2 * d + d / 2] = std::numeric_limits<float>::quiet_NaN();
+        z[5 * d] = std::numeric_limits<float>::infinity();
+        z[9 * d + d - 1] = -std::numeric_limits<float>::infinity();
+        for (int64_t k = 0; k < d; ++k) z[12 * d + k] = 1.0e4f;
+        std::vector<std::vector<float>> outs;
+        for (int isa : sets) {
+          std::vector<float> out(16 * d);
+          if (gm->path() == ScorePath::kDense) {
+            const MixtureStep q = gm->prepare(alpha, sigma2);
+            std::vector<float> scratch(score_block_scratch(q) + kScoreBlock);
+            score_block_on(isa, q, z.data(), 16, out.data(), align_floats(scratch.data()));
+          } else {
+            const StructuredStep q = gm->prepare_structured(alpha, sigma2, Threads(1, nullptr));
+            std::vector<float> scratch(structured_block_scratch(q) + kScoreBlock);
+            score_block_structured_on(isa, q, z.data(), 16, out.data(), align_floats(scratch.data()));
+          }
+          outs.push_back(out);
+        }
+        for (size_t k = 1; k < outs.size(); ++k)
+          for (int64_t i = 0; i < 16 * d; ++i) {
+            const float a = outs[k][i], b = outs[0][i];
+            CHECK(std::isnan(a) == std::isnan(b) && (std::isnan(a) || std::memcmp(&a, &b, sizeof a) == 0),
+                  "%s D=%lld J=%lld non-finite rows: instruction set %d gives %a at %lld, the baseline %a",
+                  kind_name(kind), static_cast<long long>(d), static_cast<long long>(jn), sets[k], a,
+                  static_cast<long long>(i), b);
+          }
+        CHECK(std::isnan(outs[0][2 * d]) && std::isfinite(outs[0][12 * d]), "%s D=%lld J=%lld: NaN row, far row",
+              kind_name(kind), static_cast<long long>(d), static_cast<long long>(jn));
       }
+}
+
+// mixture_simd_avx2.h's operations against mixture_simd.h's, bit for bit (signed zeros and
+// which operand a comparison returns included; a NaN result only as a NaN): the AVX2 build of the kernels is the same program only if each operation
+// is the same lane by lane. Called through functions of the AVX2 target (see madd_on_avx2).
+struct VocabularyOut {
+  float ops[12][16];
+  float first[16][16];
+  float stored[16][16];
+  float tile[16][16];
+};
+__attribute__((target("avx2,fma"), noinline)) void vocabulary_on_avx2(const float* a, const float* b, const float* c,
+                                                                       const float* tile, VocabularyOut* o) {
+  using namespace simd_avx2;
+  const vf x = load(a), y = load(b), z = load(c);
+  store(o->ops[0], greater_of(x, y));
+  store(o->ops[1], at_least(x, y));
+  store(o->ops[2], exponent_scale(z));
+  store(o->ops[3], -x);
+  store(o->ops[4], x + y);
+  store(o->ops[5], x - y);
+  store(o->ops[6], x * y);
+  store(o->ops[7], x / y);
+  store(o->ops[8], 2.5f - x);
+  store(o->ops[9], 3.0f / y);
+  store(o->ops[10], msub(x, y, z));
+  store(o->ops[11], splat(a[3]));
+  for (int n = 0; n < 16; ++n) {
+    store(o->first[n], load_first(a, n));
+    for (int i = 0; i < 16; ++i) o->stored[n][i] = -7.0f;
+    store_first(o->stored[n], x, n);
+  }
+  vf r[16];
+  for (int i = 0; i < 16; ++i) r[i] = load(tile + 16 * i);
+  for (int i = 0; i < 16; ++i)
+    if (!(i & 8)) exchange<8>(r[i], r[i + 8]);
+  for (int i = 0; i < 16; ++i)
+    if (!(i & 4)) exchange<4>(r[i], r[i + 4]);
+  for (int i = 0; i < 16; ++i)
+    if (!(i & 2)) exchange<2>(r[i], r[i + 2]);
+  for (int i = 0; i < 16; ++i)
+    if (!(i & 1)) exchange<1>(r[i], r[i + 1]);
+  for (int i = 0; i < 16; ++i) store(o->tile[i], r[i]);
+}
+void vocabulary_generic(const float* a, const float* b, const float* c, const float* tile, VocabularyOut* o) {
+  using namespace simd;
+  const vf x = load(a), y = load(b), z = load(c);
+  store(o->ops[0], greater_of(x, y));
+  store(o->ops[1], at_least(x, y));
+  store(o->ops[2], exponent_scale(z));
+  store(o->ops[3], -x);
+  store(o->ops[4], x + y);
+  store(o->ops[5], x - y);
+  store(o->ops[6], x * y);
+  store(o->ops[7], x / y);
+  store(o->ops[8], 2.5f - x);
+  store(o->ops[9], 3.0f / y);
+  store(o->ops[10], msub_baseline(x, y, z));
+  store(o->ops[11], splat(a[3]));
+  for (int n = 0; n < 16; ++n) {
+    store(o->first[n], load_first_portable(a, n));
+    for (int i = 0; i < 16; ++i) o->stored[n][i] = -7.0f;
+    store_first_portable(o->stored[n], x, n);
+  }
+  vf r[16];
+  for (int i = 0; i < 16; ++i) r[i] = load(tile + 16 * i);
+  for (int i = 0; i < 16; ++i)
+    if (!(i & 8)) exchange<8>(r[i], r[i + 8]);
+  for (int i = 0; i < 16; ++i)
+    if (!(i & 4)) exchange<4>(r[i], r[i + 4]);
+  for (int i = 0; i < 16; ++i)
+    if (!(i & 2)) exchange<2>(r[i], r[i + 2]);
+  for (int i = 0; i < 16; ++i)
+    if (!(i & 1)) exchange<1>(r[i], r[i + 1]);
+  for (int i = 0; i < 16; ++i) store(o->tile[i], r[i]);
+}
+
+void test_avx2_vocabulary() {
+  const std::vector<int> sets = instruction_sets();
+  if (sets.size() < 2) {
+    std::printf("no AVX2 with FMA: its vocabulary not compared\n");
+    return;
+  }
+  std::mt19937_64 rng(17);
+  std::normal_distribution<float> normal;
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  // Pairs that tell the operand orders apart: NaN against a number either way, signed zeros,
+  // equal values; exponent_scale's integral inputs and a fractional one each side of zero.
+  const float special_a[16] = {nan, 1.0f, 0.0f, -0.0f, -nan, 2.0f, -inf, inf, 1.5f, -3.0f, 0x1p-126f, 7.0f, -1.0f, nan, 0.25f, 5.0f};
+  const float special_b[16] = {1.0f, nan, -0.0f, 0.0f, 2.0f, -nan, 0.0f, -inf, 1.5f, -3.5f, -0x1p-126f, -7.0f, nan, -nan, 4.0f, -5.0f};
+  const float special_c[16] = {0.0f, 1.0f, -1.0f, 127.0f, -126.0f, 10.0f, -10.0f, 2.7f, -2.7f, 0.5f, -0.5f, 64.0f, -87.0f, 3.0f, -3.0f, 100.0f};
+  for (int rep = 0; rep < 50; ++rep) {
+    float a[16], b[16], c[16], tile[256];
+    for (int i = 0; i < 16; ++i) {
+      a[i] = rep == 0 ? special_a[i] : normal(rng);
+      b[i] = rep == 0 ? special_b[i] : normal(rng);
+      c[i] = rep == 0 ? special_c[i] : std::round(normal(rng) * 40.0f) + (rep % 2 ? 0.0f : 0.5f);
+    }
+    for (float& t : tile) t = normal(rng);
+    VocabularyOut want, got;
+    vocabulary_generic(a, b, c, tile, &want);
+    vocabulary_on_avx2(a, b, c, tile, &got);
+    // Which operand's NaN an addition, a product or a fused multiply-add returns depends on the
+    // order the compiler gives them (both sets return a NaN): NaNs are compared as NaN.
+    for (int k = 0; k < 12; ++k)
+      for (int i = 0; i < 16; ++i) {
+        const float w = want.ops[k][i], g = got.ops[k][i];
+        CHECK((std::isnan(w) && std::isnan(g)) || std::memcmp(&w, &g, sizeof w) == 0,
+              "AVX2 vocabulary operation %d lane %d (rep %d): %a, want %a", k, i, rep, g, w);
+      }
+    CHECK(std::memcmp(want.first, got.first, sizeof want.first) == 0, "AVX2 load_first (rep %d)", rep);
+    CHECK(std::memcmp(want.stored, got.stored, sizeof want.stored) == 0, "AVX2 store_first (rep %d)", rep);
+    CHECK(std::memcmp(want.tile, got.tile, sizeof want.tile) == 0, "AVX2 transpose exchanges (rep %d)", rep);
+    for (int i = 0; i < 16; ++i)
+      for (int p = 0; p < 16; ++p)
+        CHECK(std::memcmp(&want.tile[i][p], &tile[16 * p + i], sizeof(float)) == 0, "transpose (%d, %d)", i, p);
+  }
 }
 
 // The two ways the isotropic, diagonal and shared-diagonal paths form their second product
@@ -532,6 +688,7 @@ int main() {
   test_paths();
   test_threads_and_non_finite();
   test_instruction_sets();
+  test_avx2_vocabulary();
   test_row_combine();
   test_subnormals();
   std::printf("%d checks, %d failures\n", counts.checks, counts.failures);

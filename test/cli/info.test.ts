@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { backends, cudaUnavailableReason } from '../../lib/backend';
+import { nativeBuild } from '../../lib/native';
 import { runCli } from '../support/cli';
 
 const reason = cudaUnavailableReason();
@@ -19,11 +20,14 @@ describe('condiff info and --backend', () => {
     expect(r.stdout).toMatch(device ? /\ncuda: available\n/ : new RegExp(`\\ncuda: unavailable: ${reason!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`));
     expect(r.stdout).toMatch(device ? /\ndevice: .+, compute capability \d+\.\d+, \d+ multiprocessors, memory [\d.]+ GiB \([\d.]+ GiB free\)\n/ : /\ndevice: none\n/);
     expect(r.stdout).toMatch(/\ncpu: .+, \d+ threads/);
+    expect(r.stdout).toContain(`threads (the samplers' default --threads), kernels ${nativeBuild.instructionSet}`);
     const json = JSON.parse((await runCli(['info', '--json'])).stdout);
     expect(json.backends).toEqual(backends().available);
     expect(json.cuda.available).toBe(device);
     expect(json.cuda.reason).toBe(reason);
     expect(json.cpu.threads).toBeGreaterThanOrEqual(1);
+    expect(json.cpu.instructionSet).toBe(nativeBuild.instructionSet);
+    expect(json.cpu.maxInstructionSet).toBe(process.env.CONDIFF_MAX_ISA || null);
     expect((await runCli(['help', 'info'])).stdout).toMatch(/^condiff info/);
     expect((await runCli(['info', '--bogus'])).code).toBe(2);
   });
