@@ -298,6 +298,8 @@ export interface NativeAddon extends HostOps {
    * CPU has, or lower when CONDIFF_MAX_ISA caps it. Every set gives the same bytes.
    */
   instructionSet: InstructionSet;
+  /** CONDIFF_MAX_ISA as the addon read it, once per process (null when unset or empty). */
+  instructionSetCap: string | null;
   purposes: NativePurposes;
   codes: NativeCodes;
   philox4x32(counter: Uint32Array, key: Uint32Array, rounds: number): Uint32Array;
@@ -500,11 +502,11 @@ export type DirectOps = Pick<
   | 'parallelProbeAsync'
 >;
 
-/** Which native build this process loaded, and what became of the CUDA-enabled one. */
 /** The x86-64 instruction sets the CPU kernels are built for, widest first. */
 export type InstructionSet = 'avx512' | 'avx2' | 'baseline';
 export const INSTRUCTION_SETS: readonly InstructionSet[] = ['avx512', 'avx2', 'baseline'];
 
+/** Which native build this process loaded, and what became of the CUDA-enabled one. */
 export interface NativeBuild {
   /** 'cpu': the addon of binding.gyp; 'cuda': the CUDA-enabled addon (the CPU ops plus `cuda`). */
   kind: 'cpu' | 'cuda';
@@ -512,7 +514,7 @@ export interface NativeBuild {
   mode: 'auto' | 'cpu' | 'cuda';
   /** The instruction set the CPU kernels run (native/core/isa.h). */
   instructionSet: InstructionSet;
-  /** CONDIFF_MAX_ISA, the cap on it, or null when unset. */
+  /** CONDIFF_MAX_ISA as the addon read it (the cap on instructionSet), or null when unset. */
   maxInstructionSet: InstructionSet | null;
   cuda: {
     /** The CUDA-enabled addon's file, or null when this install has none. */
@@ -558,21 +560,21 @@ function load(): { addon: NativeAddon; build: NativeBuild } {
     throw new Error(`condiff: CONDIFF_NATIVE must be one of auto, cpu, cuda, got ${JSON.stringify(requested)}`);
   }
   const mode = requested as NativeBuild['mode'];
-  // Read by the addon itself when it first runs a kernel (native/core/isa.h), which takes an
-  // unknown value for no cap: rejected here, before it loads.
-  const cap = process.env.CONDIFF_MAX_ISA || null;
-  if (cap !== null && !(INSTRUCTION_SETS as readonly string[]).includes(cap)) {
-    throw new Error(`condiff: CONDIFF_MAX_ISA must be one of ${INSTRUCTION_SETS.join(', ')}, got ${JSON.stringify(cap)}`);
-  }
-  const maxInstructionSet = cap as InstructionSet | null;
   const cuda: NativeBuild['cuda'] = { path: null, query: null, problem: null };
-  const build = (kind: 'cpu' | 'cuda', addon: NativeAddon): NativeBuild => ({
-    kind,
-    mode,
-    instructionSet: addon.instructionSet,
-    maxInstructionSet,
-    cuda,
-  });
+  const build = (kind: 'cpu' | 'cuda', addon: NativeAddon): NativeBuild => {
+    // CONDIFF_MAX_ISA as the addon read it, once per process (a Worker given its own env still
+    // runs what the process read): it takes an unknown value for no cap; refused here, before
+    // any kernel runs.
+    const cap = addon.instructionSetCap;
+    if (cap === undefined) {
+      const how = kind === 'cuda' ? 'npm run build:cuda' : 'npm run build:native';
+      throw new Error(`condiff: the ${kind === 'cuda' ? 'CUDA' : 'CPU'} addon is older than this library (it does not report its instruction set): rebuild it (${how})`);
+    }
+    if (cap !== null && !(INSTRUCTION_SETS as readonly string[]).includes(cap)) {
+      throw new Error(`condiff: CONDIFF_MAX_ISA must be one of ${INSTRUCTION_SETS.join(', ')}, got ${JSON.stringify(cap)}`);
+    }
+    return { kind, mode, instructionSet: addon.instructionSet, maxInstructionSet: cap as InstructionSet | null, cuda };
+  };
   const cpu = (problem: string) => {
     cuda.problem = problem;
     const addon = loadCpu(root);

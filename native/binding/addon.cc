@@ -48,7 +48,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
 #if defined(CONDIFF_WITH_CUDA)
   register_cuda(env, exports);
 #endif
-  exports.Set("instructionSet", Napi::String::New(env, condiff::isa_name(condiff::running_isa())));
+  const condiff::IsaChoice& isa = condiff::isa_choice();
+  exports.Set("instructionSet", Napi::String::New(env, condiff::isa_name(isa.isa)));
+  exports.Set("instructionSetCap", isa.cap.empty() ? env.Null() : Napi::String::New(env, isa.cap));
   exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }

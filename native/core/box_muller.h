@@ -1,6 +1,7 @@
 // Box–Muller on Philox words (MATH.md §6): the formula that the CPU's sixteen-lane
-// normal_group (normals.cc) runs in SIMD lanes, its AVX-512 path on sixty-four lanes at once
-// (lanes_x4.h), and the CUDA core one thread per Philox block. Radius sqrt(-2 log u1), u1 = ((a >> 8) + 1) 2^-24 in (0, 1];
+// normal_group (normals.cc) runs in SIMD lanes, its AVX-512 and AVX2 paths in lane types
+// (lanes_x4.h: sixty-four, or on AVX2 sixteen, blocks at once), and the CUDA core one thread
+// per Philox block. Radius sqrt(-2 log u1), u1 = ((a >> 8) + 1) 2^-24 in (0, 1];
 // angle 2 pi u2, u2 = (b >> 8) 2^-24 in [0, 1); log, sin and cos from approx_math.h.
 // (The int32 detour in the conversions lets the vectoriser use signed conversions.)
 #pragma once
@@ -17,7 +18,7 @@ namespace condiff {
 CONDIFF_HD int32_t to_signed(uint32_t u) { return static_cast<int32_t>(u); }
 CONDIFF_HD float square_root(float x) { return std::sqrt(x); }
 
-// On float, int32 and uint32 types F, I, U: scalars, or lanes_x4.h's sixty-four lanes.
+// On float, int32 and uint32 types F, I, U: scalars, or lanes_x4.h's lane types.
 template <typename F, typename I, typename U>
 CONDIFF_HD void box_muller_words(U a, U b, F* c, F* s) {
   const F u1 = to_float(to_signed((a >> 8) + 1u)) * 5.9604644775390625e-8f;

@@ -4,14 +4,15 @@
 // the same bytes.
 //
 // CONDIFF_MAX_ISA=avx2 or baseline caps it below what the CPU has (avx512: no cap), to run or
-// time a narrower set's kernels on a wider CPU; it never raises it. lib/native.ts rejects any
-// other value before the addon loads; here an unknown value is no cap. The loops the compiler
+// time a narrower set's kernels on a wider CPU; it never raises it. It is read once per
+// process, when a kernel first asks; the addon exports what it read and lib/native.ts
+// refuses to run with any other value; here an unknown value is no cap. The loops the compiler
 // clones per set (target_clones: weights, resampling, the non-finite scan, the subspace
 // products) follow the CPU whatever the cap, giving the same bytes either way.
 #pragma once
 
 #include <cstdlib>
-#include <cstring>
+#include <string>
 
 namespace condiff {
 
@@ -28,25 +29,44 @@ inline const char* isa_name(Isa isa) {
   }
 }
 
-inline Isa detect_isa() {
+// Whether the CPU runs a set's kernels (a VM may show AVX-512 and hide FMA: each is asked).
+inline bool cpu_has(Isa isa) {
   __builtin_cpu_init();
-  Isa cpu = Isa::kBaseline;
-  if (__builtin_cpu_supports("avx512f")) {
-    cpu = Isa::kAvx512;
-  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    cpu = Isa::kAvx2Fma;
+  switch (isa) {
+    case Isa::kAvx512:
+      return __builtin_cpu_supports("avx512f");
+    case Isa::kAvx2Fma:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+      return true;
   }
-  const char* cap = std::getenv("CONDIFF_MAX_ISA");
-  if (cap == nullptr) return cpu;
-  const Isa narrower[] = {Isa::kAvx2Fma, Isa::kBaseline};
-  for (Isa set : narrower)
-    if (std::strcmp(cap, isa_name(set)) == 0 && set > cpu) return set;
-  return cpu;
 }
 
-inline Isa running_isa() {
-  static const Isa isa = detect_isa();
-  return isa;
+struct IsaChoice {
+  Isa isa;          // the set the kernels run
+  std::string cap;  // CONDIFF_MAX_ISA as read when it was chosen ("" when unset)
+};
+
+// The widest set the CPU has, no wider than CONDIFF_MAX_ISA's.
+inline IsaChoice choose_isa() {
+  const char* env = std::getenv("CONDIFF_MAX_ISA");
+  const std::string cap = env == nullptr ? "" : env;
+  const Isa sets[] = {Isa::kAvx512, Isa::kAvx2Fma, Isa::kBaseline};  // widest first
+  bool allowed = cap.empty();
+  for (Isa set : sets) {
+    allowed = allowed || cap == isa_name(set);
+    if (allowed && cpu_has(set)) return {set, cap};
+  }
+  for (Isa set : sets)  // an unknown value: no cap
+    if (cpu_has(set)) return {set, cap};
+  return {Isa::kBaseline, cap};
 }
+
+inline const IsaChoice& isa_choice() {
+  static const IsaChoice choice = choose_isa();
+  return choice;
+}
+
+inline Isa running_isa() { return isa_choice().isa; }
 
 }  // namespace condiff

@@ -1,6 +1,7 @@
 // MATH.md §7 for one block of up to 16 particles: the kernel is mixture_score_kernel.inc,
 // compiled here once per instruction set with that set's exactly rounded fused
-// multiply-add (mixture_simd.h): every machine computes the same bytes.
+// multiply-add (mixture_simd.h; AVX2's vocabulary is mixture_simd_avx2.h): every machine
+// computes the same bytes.
 #include "mixture_score.h"
 
 #include "mixture_simd.h"

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "mixture_simd.h"
 
@@ -79,22 +80,18 @@ CONDIFF_SIMD_INLINE vf exponent_scale(vf n) {
 }
 
 // The first n (< 16) lanes from or to memory, the rest zero on a load and untouched on a
-// store; the masked-off lanes are never accessed.
-CONDIFF_SIMD_INLINE void first_masks(int64_t n, __m256i* lo, __m256i* hi) {
-  const __m256i count = _mm256_set1_epi32(static_cast<int>(n));
-  *lo = _mm256_cmpgt_epi32(count, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  *hi = _mm256_cmpgt_epi32(count, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15));
-}
+// store, through a buffer on the stack: nothing past p + n is touched. (vmaskmovps would
+// not do: AMD leaves faults on masked-off elements to the implementation, and its stores
+// with masked-off lanes are microcoded on Zen, the AVX2-only CPUs this build is for.)
 CONDIFF_SIMD_INLINE vf load_first(const float* p, int64_t n) {
-  __m256i lo, hi;
-  first_masks(n, &lo, &hi);
-  return vf{_mm256_maskload_ps(p, lo), _mm256_maskload_ps(p + 8, hi)};
+  alignas(32) float buffer[16] = {};
+  std::memcpy(buffer, p, static_cast<size_t>(n) * sizeof(float));
+  return load(buffer);
 }
 CONDIFF_SIMD_INLINE void store_first(float* p, vf v, int64_t n) {
-  __m256i lo, hi;
-  first_masks(n, &lo, &hi);
-  _mm256_maskstore_ps(p, lo, v.lo);
-  _mm256_maskstore_ps(p + 8, hi, v.hi);
+  alignas(32) float buffer[16];
+  store(buffer, v);
+  std::memcpy(p, buffer, static_cast<size_t>(n) * sizeof(float));
 }
 
 // One step of the 16 x 16 transpose (mixture_simd.h's exchange): the off-diagonal s x s

@@ -1,7 +1,8 @@
 // MATH.md §7 for structured covariances: the formulas are in mixture_structured.h, the
 // kernels in mixture_structured_kernels.inc, compiled here once per instruction set with
-// that set's exactly rounded fused multiply-add (mixture_simd.h): every machine computes
-// the same bytes, each at the speed its FMA units allow.
+// that set's exactly rounded fused multiply-add (mixture_simd.h; AVX2's vocabulary is
+// mixture_simd_avx2.h): every machine computes the same bytes, each at the speed its FMA
+// units allow.
 #include "mixture_structured.h"
 
 #include <cmath>

@@ -193,6 +193,40 @@ void normal_group(const StreamKey& s, uint64_t group, float* out) {
   normal_group_cloned(s, group, out);
 }
 
+namespace {
+__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=off"))) void box_muller_lanes_cloned(
+    const uint32_t (&w)[4][kPhiloxLanes], float* out) {
+  box_muller_lanes(w, out);
+}
+}  // namespace
+
+bool box_muller_on(Isa isa, int width, const uint32_t* w, float* out) {
+  if (isa < running_isa()) return false;
+#if defined(__x86_64__)
+  if (width == lanes::kLanes && isa != Isa::kBaseline) {
+    uint32_t words[4][lanes::kLanes];
+    std::memcpy(words, w, sizeof words);
+    if (isa == Isa::kAvx512) {
+      box_muller_x4(words, out);
+    } else {
+      box_muller_x4_avx2(words, out);
+    }
+    return true;
+  }
+#endif
+  if (width != kPhiloxLanes) return false;
+  uint32_t words[4][kPhiloxLanes];
+  std::memcpy(words, w, sizeof words);
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx2Fma) {
+    box_muller_lanes_avx2(words, out);
+    return true;
+  }
+#endif
+  box_muller_lanes_cloned(words, out);
+  return true;
+}
+
 void fill_normals_runs(const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end, float* out,
                        int64_t stride) {
   fill_normals_runs_on(running_isa(), s, first_run, runs, begin, end, out, stride);

@@ -48,6 +48,13 @@ void fill_normals_runs(const StreamKey& s, uint32_t first_run, int runs, uint64_
 void fill_normals_runs_on(Isa isa, const StreamKey& s, uint32_t first_run, int runs, uint64_t begin, uint64_t end,
                           float* out, int64_t stride);
 
+// Box–Muller on given Philox words, a test hook for the vector paths on words a stream
+// rarely gives: w holds 4 x width words (row k: word k of each block), out gets 4 x width
+// normals (block q's four at 4 q). width 64: the wide path of isa (kAvx512 or kAvx2Fma);
+// width 16: AVX2's lanes for kAvx2Fma, else the sixteen-block clones. False, with nothing
+// written, for another width or a set the running one (isa.h) does not include.
+bool box_muller_on(Isa isa, int width, const uint32_t* w, float* out);
+
 inline void fill_normals(const StreamKey& s, uint64_t begin, uint64_t end, float* out) {
   NormalCursor(s).fill(begin, end, out);
 }

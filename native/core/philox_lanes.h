@@ -192,8 +192,9 @@ inline void philox_rounds_on(Isa isa, uint32_t k0, uint32_t k1, uint32_t (&w)[4]
   philox_rounds_portable(k0, k1, w);
 }
 
-// The rounds on the running CPU's instruction set. Inlined into each target clone of the
-// callers (normals.cc, resampling.cc), whose AVX-512 clone then inlines the AVX-512 rounds.
+// The rounds on the running instruction set (isa.h: the CPU's, or lower under
+// CONDIFF_MAX_ISA). Inlined into each target clone of the callers (normals.cc,
+// resampling.cc), whose AVX-512 clone can then inline the AVX-512 rounds.
 __attribute__((always_inline)) inline void philox_rounds(uint32_t k0, uint32_t k1, uint32_t (&w)[4][kPhiloxLanes]) {
   philox_rounds_on(running_isa(), k0, k1, w);
 }

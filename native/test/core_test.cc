@@ -208,6 +208,61 @@ static void test_normals_wide() {
   }
 }
 
+// The vector paths of Box–Muller on Philox words a stream gives about once in 2^24 blocks,
+// against the scalar formula (box_muller.h) bit for bit: u1 at its ends (a >> 8 = 0, the
+// smallest, and 2^24 − 1, u1 = 1 exactly), the low bytes Box–Muller drops, log's reduction
+// switch, and angles at and
+// beside each quarter turn (b >> 8 = k 2^22 and one step either side), where the quadrant
+// and its rotation change; every path the running set includes (box_muller_on).
+static void test_box_muller_edges() {
+  // 0xB504F200: u1's mantissa exactly the float nearest √½, where log_approx switches its
+  // reduction (m < √½), with the words either side.
+  std::vector<uint32_t> a_words = {0u,          0xFFu,       0x100u,      0x1FFu,      0x200u,      0x7FFFFFFFu, 0x80000000u,
+                                   0xB504F100u, 0xB504F200u, 0xB504F300u, 0xFFFFFE00u, 0xFFFFFF00u, 0xFFFFFFFFu};
+  std::vector<uint32_t> b_words = {0u, 0xFFu, 0xFFFFFFFFu, 0xFFFFFF00u};
+  for (uint32_t k = 0; k < 4; ++k)
+    for (int64_t step : {-1, 0, 1}) {
+      const int64_t turn = static_cast<int64_t>(k) << 22;
+      if (turn + step < 0) continue;
+      b_words.push_back(static_cast<uint32_t>((turn + step) << 8));
+      b_words.push_back(static_cast<uint32_t>(((turn + step) << 8) | 0x80u));
+    }
+  std::vector<std::pair<uint32_t, uint32_t>> pairs;
+  for (uint32_t a : a_words)
+    for (uint32_t b : b_words) pairs.emplace_back(a, b);
+  const std::pair<Isa, int> paths[] = {{Isa::kAvx512, 64}, {Isa::kAvx2Fma, 64}, {Isa::kAvx2Fma, 16}, {Isa::kBaseline, 16}};
+  int checked = 0;
+  for (const auto& [isa, width] : paths) {
+    int64_t differ = 0;
+    bool ran = true;
+    for (size_t first = 0; first < pairs.size() && ran; first += static_cast<size_t>(width)) {
+      std::vector<uint32_t> w(4 * width);
+      std::vector<float> out(4 * width);
+      for (int q = 0; q < width; ++q) {
+        // Words 0, 1 carry the pair; words 2, 3 the pair half a list further on.
+        const auto& p = pairs[(first + q) % pairs.size()];
+        const auto& r = pairs[(first + q + pairs.size() / 2) % pairs.size()];
+        w[0 * width + q] = p.first;
+        w[1 * width + q] = p.second;
+        w[2 * width + q] = r.first;
+        w[3 * width + q] = r.second;
+      }
+      ran = box_muller_on(isa, width, w.data(), out.data());
+      for (int q = 0; ran && q < width; ++q) {
+        float want[4];
+        box_muller(w[0 * width + q], w[1 * width + q], &want[0], &want[1]);
+        box_muller(w[2 * width + q], w[3 * width + q], &want[2], &want[3]);
+        differ += std::memcmp(want, &out[4 * q], sizeof want) != 0;
+      }
+    }
+    if (!ran) continue;
+    ++checked;
+    CHECK(differ == 0, "Box-Muller on %s, %d lanes: %lld blocks of edge words differ from the scalar formula",
+          isa_name(isa), width, (long long)differ);
+  }
+  std::printf("Box-Muller edge words: %d vector paths compared with the scalar formula\n", checked);
+}
+
 static std::vector<int> counts_of(const std::vector<int32_t>& anc, size_t n) {
   std::vector<int> c(n, 0);
   for (int32_t a : anc) c[a]++;
@@ -677,6 +732,7 @@ int main(int argc, char** argv) {
   test_philox_lanes_on_every_set();
   test_normals();
   test_normals_wide();
+  test_box_muller_edges();
   test_non_finite_scan();
   test_resampling();
   test_weights();
