@@ -69,4 +69,11 @@ inline const IsaChoice& isa_choice() {
 
 inline Isa running_isa() { return isa_choice().isa; }
 
+// The per-particle loops the compiler clones per set (target_clones: the CPU picks, whatever
+// the cap), for elementwise work on rows in cache, where x86-64's baseline code was the bound
+// (the fused smc step: 4-9% more particle-steps a second at D = 80, bench/RESULTS.md §7).
+// fp-contract=off: no clone fuses a multiply and an add, so every clone gives the same bits;
+// sums are not vectorised (no reassociation), so their order stays as written.
+#define CONDIFF_ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
+
 }  // namespace condiff

@@ -12,6 +12,7 @@
 #endif
 
 #include "finite.h"
+#include "isa.h"
 #include "kernels.h"
 #include "parallel.h"
 #include "philox_lanes.h"
@@ -237,8 +238,8 @@ int64_t kernel_mean_batch(const float* z, const float* score, int64_t count, dou
   return first.load() < count ? first.load() : -1;
 }
 
-void gaussian_y_log_weights_rows(const Coordinates& c, const float* mu, int64_t dim, int64_t count, const float* y,
-                                 double v, double log_norm, double* out) {
+CONDIFF_ROW_CLONES void gaussian_y_log_weights_rows(const Coordinates& c, const float* mu, int64_t dim, int64_t count,
+                                                    const float* y, double v, double log_norm, double* out) {
   // Eight rows at a time: each row's sum is gaussian_y_log_weight's, term by term in the
   // same order (the same bits), but eight independent sums hide the float64 add latency
   // that one row's chain of d_Y adds waits on.
@@ -375,7 +376,7 @@ int64_t propagate_range_scratch(const Batch& b, double noise_scale) {
   return row_normals_floats(b, noise_scale > 0.0);
 }
 
-void propagate_range(const Batch& b, const Coordinates& c, int64_t begin, int64_t end,
+CONDIFF_ROW_CLONES void propagate_range(const Batch& b, const Coordinates& c, int64_t begin, int64_t end,
                      const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream, float* xi,
                      float* z_out) {
   const float scale = static_cast<float>(noise_scale);
@@ -384,7 +385,7 @@ void propagate_range(const Batch& b, const Coordinates& c, int64_t begin, int64_
   });
 }
 
-void propagate_rows(const Coordinates& c, int64_t dim, int64_t count,
+CONDIFF_ROW_CLONES void propagate_rows(const Coordinates& c, int64_t dim, int64_t count,
                     const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
                     uint64_t first_element, float* xi, float* z_rows) {
   const bool draw = noise_scale > 0.0;

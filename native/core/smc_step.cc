@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "finite.h"
+#include "isa.h"
 #include "kernels.h"
 #include "parallel.h"
 #include "weights.h"
@@ -45,8 +46,13 @@ void prefetch_floats(const float* p, int64_t n) {
   }
 }
 
+// The kernel mean of a block in cache (replacement's move).
+CONDIFF_ROW_CLONES void kernel_mean_block(const float* z, const float* s, float a, float b, float* mu, int64_t count) {
+  kernel_mean(z, s, a, b, mu, 0, count);
+}
+
 // One run, each stage as the batch call computes it for that run (the same bits).
-StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
+CONDIFF_ROW_CLONES StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
                          const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, float* score,
                          float* score_scratch, std::atomic<int64_t>& bad_score, std::atomic<int64_t>& bad_mean) {
   const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
@@ -195,7 +201,7 @@ StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, 
         }
         s = score.data();
       }
-      kernel_mean(z, s, static_cast<float>(p.a), static_cast<float>(p.b), mu.data(), 0, count);
+      kernel_mean_block(z, s, static_cast<float>(p.a), static_cast<float>(p.b), mu.data(), count);
       const int64_t bad = first_non_finite(mu.data(), count);
       if (bad >= 0) {
         note_min_index(bad_mean, r0 * D + bad);
