@@ -8,7 +8,8 @@
 // process, when a kernel first asks; the addon exports what it read and lib/native.ts
 // refuses to run with any other value; here an unknown value is no cap. The loops the compiler
 // clones per set (target_clones: weights, resampling, the non-finite scan, the subspace
-// products) follow the CPU whatever the cap, giving the same bytes either way.
+// projections, CONDIFF_ROW_CLONES below) follow the CPU whatever the cap, giving the same
+// bytes either way.
 #pragma once
 
 #include <cstdlib>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "isa.h"
 #include "parallel.h"
 
 namespace condiff {
@@ -57,35 +58,67 @@ void project_range(const Transposed& s, const PinnedDirections& v, const float* 
     project_block(s, v.dim, v.count, x + r * v.dim, std::min<int64_t>(kRows, e - r), c + (r - b) * v.count);
 }
 
-// Eight doubles; GCC splits it into the clone's registers (one zmm, two ymm, four xmm).
-typedef double vd __attribute__((vector_size(64), aligned(8)));
-constexpr int kChunk = 32;  // coordinates held in four vd accumulators across all directions
-
-// x + Σ_j vt[index_j] delta_j, summed over j = 0 .. n−1 in order per coordinate, kChunk
-// coordinates at a time in registers; rounded to float once.
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off"))) void lift_one(
-    const PinnedDirections& v, const double* delta, float* x) {
+// x + Σ_j vt[index_j] delta_j, summed over j = 0 .. n−1 in order per coordinate, K vectors V
+// of W doubles (K W coordinates) at a time in registers; rounded to float once. The blocking
+// never changes a sum's order, so every set gives the same bytes. Each set has its own width:
+// GCC 12 keeps a vector wider than the set's registers in memory (the AVX2 clone of a 64-byte
+// form took 6x the AVX-512 one's time, a throwaway loop over pin_rows, D = 800).
+template <typename V, int K>
+__attribute__((always_inline)) inline void lift_in_chunks(const PinnedDirections& v, const double* delta, float* x) {
+  constexpr int W = static_cast<int>(sizeof(V) / sizeof(double)), kChunk = K * W;
   int64_t k0 = 0;
   for (; k0 + kChunk <= v.dim; k0 += kChunk) {
-    vd a[4];
-    for (int q = 0; q < 4; ++q)
-      for (int l = 0; l < 8; ++l) a[q][l] = x[k0 + 8 * q + l];
+    V a[K];
+    for (int q = 0; q < K; ++q)
+      for (int l = 0; l < W; ++l) a[q][l] = x[k0 + W * q + l];
     for (int64_t j = 0; j < v.count; ++j) {
       const double* row = v.vt + v.index[j] * v.dim + k0;
       const double d = delta[j];
-      for (int q = 0; q < 4; ++q) {
-        vd r;
-        __builtin_memcpy(&r, row + 8 * q, sizeof r);
+      for (int q = 0; q < K; ++q) {
+        V r;
+        __builtin_memcpy(&r, row + W * q, sizeof r);
         a[q] += r * d;
       }
     }
-    for (int q = 0; q < 4; ++q)
-      for (int l = 0; l < 8; ++l) x[k0 + 8 * q + l] = static_cast<float>(a[q][l]);
+    for (int q = 0; q < K; ++q)
+      for (int l = 0; l < W; ++l) x[k0 + W * q + l] = static_cast<float>(a[q][l]);
   }
   for (int64_t k = k0; k < v.dim; ++k) {
     double a = x[k];
     for (int64_t j = 0; j < v.count; ++j) a += v.vt[v.index[j] * v.dim + k] * delta[j];
     x[k] = static_cast<float>(a);
+  }
+}
+
+typedef double vd8 __attribute__((vector_size(64), aligned(8)));
+typedef double vd4 __attribute__((vector_size(32), aligned(8)));
+typedef double vd2 __attribute__((vector_size(16), aligned(8)));
+
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) void lift_one_avx512(const PinnedDirections& v,
+                                                                                    const double* delta, float* x) {
+  lift_in_chunks<vd8, 4>(v, delta, x);
+}
+__attribute__((target("avx2"), optimize("fp-contract=off"))) void lift_one_avx2(const PinnedDirections& v,
+                                                                                const double* delta, float* x) {
+  lift_in_chunks<vd4, 8>(v, delta, x);
+}
+__attribute__((optimize("fp-contract=off"))) void lift_one_baseline(const PinnedDirections& v, const double* delta,
+                                                                   float* x) {
+  lift_in_chunks<vd2, 8>(v, delta, x);
+}
+
+// On the running set (isa.h), so CONDIFF_MAX_ISA reaches it.
+void lift_one(const PinnedDirections& v, const double* delta, float* x) {
+  switch (running_isa()) {
+    case Isa::kAvx512:
+      lift_one_avx512(v, delta, x);
+      return;
+    case Isa::kAvx2Fma:
+      lift_one_avx2(v, delta, x);
+      return;
+    default:
+      lift_one_baseline(v, delta, x);
+      return;
   }
 }
 

@@ -1,7 +1,7 @@
 // The CPU kernels' instruction set (native/core/isa.h): the addon reports the one it runs,
 // CONDIFF_MAX_ISA caps it, and every set gives the same bytes end to end: the samplers'
-// samples and log-evidence on every score path of the built-in mixture, run in child processes
-// capped at each set this CPU has, hash alike (mixture_test test_instruction_sets compares the
+// samples and log-evidence on every score path of the built-in mixture, and the SVD filter's
+// pin, run in child processes capped at each set this CPU has, hash alike (mixture_test test_instruction_sets compares the
 // kernels themselves, block by block).
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -59,6 +59,17 @@ const SCRIPT = `
         lines.push(method + ' ' + name + ' (' + m.scorePath + ') D=' + dim + ' ' + h.digest('hex'));
       }
     }
+    // The SVD filter's pin (native/core/subspace.cc lift_one, per set): D = 83 (two 32- and one
+    // 16-coordinate chunk on each set's width, and a tail), 7 of 9 directions, 3 runs x 5.
+    const { native } = require('./lib/native');
+    const u = (i) => Math.sin(12.9898 * i) * 43758.5453 % 1;
+    const D = 83, R = 9, P = 5, RUNS = 3;
+    const vt = Float64Array.from({ length: R * D }, (_, i) => u(i + 1) / 4);
+    const index = Int32Array.of(8, 0, 3, 5, 1, 7, 2);
+    const z = Float32Array.from({ length: RUNS * P * D }, (_, i) => 4 * u(i + 7000));
+    const targets = Float32Array.from({ length: RUNS * index.length }, (_, i) => u(i + 9000));
+    await native.svdPin(z, vt, index, targets, P, 2);
+    lines.push('svdPin D=83 ' + createHash('sha256').update(Buffer.from(z.buffer)).digest('hex'));
     console.log(JSON.stringify({ set: nativeBuild.instructionSet, cap: nativeBuild.maxInstructionSet, lines }));
   })().catch((e) => { console.error(e); process.exit(1); });`;
 
@@ -108,8 +119,8 @@ describe('the CPU kernels’ instruction set', () => {
     });
     const want: string[] = [];
     for (const d of [17, 80]) for (const p of ['isotropic', 'diagonal', 'shared']) for (const m of ['smc', 'replacement']) want.push(`${m} ${p} (${p}) D=${d}`);
-    want.push('smc dense (dense) D=9', 'replacement dense (dense) D=9');
-    expect(runs[0].lines.map((l) => l.split(' ').slice(0, 4).join(' '))).toEqual(want);
+    want.push('smc dense (dense) D=9', 'replacement dense (dense) D=9', 'svdPin D=83');
+    expect(runs[0].lines.map((l) => l.split(' ').slice(0, l.startsWith('svdPin') ? 2 : 4).join(' '))).toEqual(want);
     for (let i = 1; i < runs.length; ++i) expect(runs[i].lines).toEqual(runs[0].lines);
   }, 120_000);
 });
