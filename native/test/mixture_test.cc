@@ -458,78 +458,29 @@ void test_instruction_sets() {
 
 // mixture_simd_avx2.h's operations against mixture_simd.h's, bit for bit (signed zeros and
 // which operand a comparison returns included; a NaN result only as a NaN): the AVX2 build of the kernels is the same program only if each operation
-// is the same lane by lane. Called through functions of the AVX2 target (see madd_on_avx2).
+// is the same lane by lane. The same calls for both (vocabulary_ops.inc), the AVX2 ones in a
+// function of that target.
 struct VocabularyOut {
   float ops[12][16];
   float first[16][16];
   float stored[16][16];
   float tile[16][16];
 };
-__attribute__((target("avx2,fma"), noinline)) void vocabulary_on_avx2(const float* a, const float* b, const float* c,
-                                                                       const float* tile, VocabularyOut* o) {
-  using namespace simd_avx2;
-  const vf x = load(a), y = load(b), z = load(c);
-  store(o->ops[0], greater_of(x, y));
-  store(o->ops[1], at_least(x, y));
-  store(o->ops[2], exponent_scale(z));
-  store(o->ops[3], -x);
-  store(o->ops[4], x + y);
-  store(o->ops[5], x - y);
-  store(o->ops[6], x * y);
-  store(o->ops[7], x / y);
-  store(o->ops[8], 2.5f - x);
-  store(o->ops[9], 3.0f / y);
-  store(o->ops[10], msub(x, y, z));
-  store(o->ops[11], splat(a[3]));
-  for (int n = 0; n < 16; ++n) {
-    store(o->first[n], load_first(a, n));
-    for (int i = 0; i < 16; ++i) o->stored[n][i] = -7.0f;
-    store_first(o->stored[n], x, n);
-  }
-  vf r[16];
-  for (int i = 0; i < 16; ++i) r[i] = load(tile + 16 * i);
-  for (int i = 0; i < 16; ++i)
-    if (!(i & 8)) exchange<8>(r[i], r[i + 8]);
-  for (int i = 0; i < 16; ++i)
-    if (!(i & 4)) exchange<4>(r[i], r[i + 4]);
-  for (int i = 0; i < 16; ++i)
-    if (!(i & 2)) exchange<2>(r[i], r[i + 2]);
-  for (int i = 0; i < 16; ++i)
-    if (!(i & 1)) exchange<1>(r[i], r[i + 1]);
-  for (int i = 0; i < 16; ++i) store(o->tile[i], r[i]);
-}
-void vocabulary_generic(const float* a, const float* b, const float* c, const float* tile, VocabularyOut* o) {
-  using namespace simd;
-  const vf x = load(a), y = load(b), z = load(c);
-  store(o->ops[0], greater_of(x, y));
-  store(o->ops[1], at_least(x, y));
-  store(o->ops[2], exponent_scale(z));
-  store(o->ops[3], -x);
-  store(o->ops[4], x + y);
-  store(o->ops[5], x - y);
-  store(o->ops[6], x * y);
-  store(o->ops[7], x / y);
-  store(o->ops[8], 2.5f - x);
-  store(o->ops[9], 3.0f / y);
-  store(o->ops[10], msub_baseline(x, y, z));
-  store(o->ops[11], splat(a[3]));
-  for (int n = 0; n < 16; ++n) {
-    store(o->first[n], load_first_portable(a, n));
-    for (int i = 0; i < 16; ++i) o->stored[n][i] = -7.0f;
-    store_first_portable(o->stored[n], x, n);
-  }
-  vf r[16];
-  for (int i = 0; i < 16; ++i) r[i] = load(tile + 16 * i);
-  for (int i = 0; i < 16; ++i)
-    if (!(i & 8)) exchange<8>(r[i], r[i + 8]);
-  for (int i = 0; i < 16; ++i)
-    if (!(i & 4)) exchange<4>(r[i], r[i + 4]);
-  for (int i = 0; i < 16; ++i)
-    if (!(i & 2)) exchange<2>(r[i], r[i + 2]);
-  for (int i = 0; i < 16; ++i)
-    if (!(i & 1)) exchange<1>(r[i], r[i + 1]);
-  for (int i = 0; i < 16; ++i) store(o->tile[i], r[i]);
-}
+namespace vocabulary_avx2 {
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+using namespace simd_avx2;
+#include "vocabulary_ops.inc"
+#pragma GCC pop_options
+}  // namespace vocabulary_avx2
+
+namespace vocabulary_generic {
+using namespace simd;
+CONDIFF_SIMD_INLINE vf msub(vf a, vf b, vf c) { return msub_baseline(a, b, c); }
+CONDIFF_SIMD_INLINE vf load_first(const float* p, int64_t n) { return load_first_portable(p, n); }
+CONDIFF_SIMD_INLINE void store_first(float* p, vf v, int64_t n) { store_first_portable(p, v, n); }
+#include "vocabulary_ops.inc"
+}  // namespace vocabulary_generic
 
 void test_avx2_vocabulary() {
   const std::vector<int> sets = instruction_sets();
@@ -554,8 +505,8 @@ void test_avx2_vocabulary() {
     }
     for (float& t : tile) t = normal(rng);
     VocabularyOut want, got;
-    vocabulary_generic(a, b, c, tile, &want);
-    vocabulary_on_avx2(a, b, c, tile, &got);
+    vocabulary_generic::vocabulary_ops(a, b, c, tile, &want);
+    vocabulary_avx2::vocabulary_ops(a, b, c, tile, &got);
     // Which operand's NaN an addition, a product or a fused multiply-add returns depends on the
     // order the compiler gives them (both sets return a NaN): NaNs are compared as NaN.
     for (int k = 0; k < 12; ++k)
