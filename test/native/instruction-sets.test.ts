@@ -106,6 +106,23 @@ describe('the CPU kernels’ instruction set', () => {
     }
   });
 
+  test('a Worker given its own CONDIFF_MAX_ISA reports and runs what the process read', () => {
+    const register = JSON.stringify(path.join(ROOT, 'tools/register-ts.js'));
+    const lib = JSON.stringify(path.join(ROOT, 'lib/native'));
+    const inWorker = `require(${register}); const { nativeBuild } = require(${lib});
+      require('node:worker_threads').parentPort.postMessage({ set: nativeBuild.instructionSet, cap: nativeBuild.maxInstructionSet, env: process.env.CONDIFF_MAX_ISA });`;
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const { nativeBuild } = require('./lib/native');
+      const w = new Worker(${JSON.stringify(inWorker)}, { eval: true, env: { ...process.env, CONDIFF_MAX_ISA: 'baseline' } });
+      w.on('message', (m) => { console.log(JSON.stringify({ set: nativeBuild.instructionSet, worker: m })); w.terminate(); });
+      w.on('error', (e) => { console.error(e); process.exit(1); });`;
+    const env = { ...process.env };
+    delete env.CONDIFF_MAX_ISA;
+    const out = JSON.parse(execFileSync(process.execPath, ['-r', './tools/register-ts.js', '-e', script], { cwd: ROOT, env, encoding: 'utf8' }));
+    expect(out.worker).toEqual({ set: out.set, cap: null, env: 'baseline' });
+  });
+
   test('every set this CPU has gives the same samples and log-evidence on every score path', () => {
     const sets = cpuSets();
     if (sets.length === 0) {
