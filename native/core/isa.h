@@ -48,19 +48,19 @@ struct IsaChoice {
   std::string cap;  // CONDIFF_MAX_ISA as read when it was chosen ("" when unset)
 };
 
-// The widest set the CPU has, no wider than CONDIFF_MAX_ISA's.
+// The widest set the CPU has, no wider than CONDIFF_MAX_ISA's (unset or unknown: no cap).
 inline IsaChoice choose_isa() {
   const char* env = std::getenv("CONDIFF_MAX_ISA");
   const std::string cap = env == nullptr ? "" : env;
   const Isa sets[] = {Isa::kAvx512, Isa::kAvx2Fma, Isa::kBaseline};  // widest first
-  bool allowed = cap.empty();
+  bool named = false;
+  for (Isa set : sets) named = named || cap == isa_name(set);
+  bool allowed = !named;
   for (Isa set : sets) {
     allowed = allowed || cap == isa_name(set);
     if (allowed && cpu_has(set)) return {set, cap};
   }
-  for (Isa set : sets)  // an unknown value: no cap
-    if (cpu_has(set)) return {set, cap};
-  return {Isa::kBaseline, cap};
+  return {Isa::kBaseline, cap};  // not reached: every CPU has the baseline
 }
 
 inline const IsaChoice& isa_choice() {
