@@ -567,8 +567,8 @@ function load(): { addon: NativeAddon; build: NativeBuild } {
     // any kernel runs.
     const cap = addon.instructionSetCap;
     if (cap === undefined) {
-      const how = kind === 'cuda' ? 'npm run build:cuda' : 'npm run build:native';
-      throw new Error(`condiff: the ${kind === 'cuda' ? 'CUDA' : 'CPU'} addon is older than this library (it does not report its instruction set): rebuild it (${how})`);
+      // The CUDA build was checked when it loaded (an 'auto' load falls back to the CPU).
+      throw new Error('condiff: the CPU addon is older than this library (it does not report its instruction set): rebuild it (npm run build:native)');
     }
     if (cap !== null && !(INSTRUCTION_SETS as readonly string[]).includes(cap)) {
       throw new Error(`condiff: CONDIFF_MAX_ISA must be one of ${INSTRUCTION_SETS.join(', ')}, got ${JSON.stringify(cap)}`);
@@ -594,6 +594,9 @@ function load(): { addon: NativeAddon; build: NativeBuild } {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(file) as NativeAddon;
     if (typeof addon.cuda?.query !== 'function') throw new Error('it has no cuda export');
+    if (addon.instructionSetCap === undefined) {
+      throw new Error('it is older than this library (it does not report its instruction set): rebuild it (npm run build:cuda)');
+    }
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
     if (mode === 'cuda') throw new Error(`condiff: CONDIFF_NATIVE=cuda, but the CUDA build ${file} could not be loaded (${reason})`);

@@ -6,6 +6,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { native, nativeBuild, INSTRUCTION_SETS, InstructionSet } from '../../lib/native';
 
@@ -104,6 +105,27 @@ describe('the CPU kernels’ instruction set', () => {
       expect(r.status).not.toBe(0);
       expect(r.stderr).toContain(`condiff: CONDIFF_MAX_ISA must be one of avx512, avx2, baseline, got ${JSON.stringify(bad)}`);
     }
+  });
+
+  test('a CUDA build older than the library (no instruction set): auto runs on the CPU and says why; cuda refuses', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'condiff-old-addon-'));
+    const file = path.join(dir, 'old_cuda.js');
+    fs.writeFileSync(file, "module.exports = { cuda: { query: () => ({ available: true, reason: null }) } };\n");
+    const info = (mode: string) =>
+      spawnSync(process.execPath, ['-r', './tools/register-ts.js', 'lib/cli/main.ts', 'info', '--json'], {
+        cwd: ROOT,
+        env: { ...process.env, CONDIFF_NATIVE: mode, CONDIFF_CUDA_ADDON: file },
+        encoding: 'utf8',
+      });
+    const auto = info('auto');
+    expect(auto.status).toBe(0);
+    const report = JSON.parse(auto.stdout);
+    expect(report.addon).toBe('cpu');
+    expect(report.cuda.reason).toContain('is older than this library (it does not report its instruction set): rebuild it (npm run build:cuda)');
+    const cuda = info('cuda');
+    expect(cuda.status).not.toBe(0);
+    expect(cuda.stderr).toContain('could not be loaded (it is older than this library');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('a Worker given its own CONDIFF_MAX_ISA reports and runs what the process read', () => {
