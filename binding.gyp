@@ -26,6 +26,7 @@
         "native/core/resampling.cc",
         "native/core/smc_step.cc",
         "native/core/twist.cc",
+        "native/core/path_correction.cc",
         "native/core/subspace.cc",
         "native/core/weights.cc"
       ],

@@ -90,10 +90,15 @@ export function stepWarning(schedule: Schedule, kernel: KernelName, grid: Float6
  */
 export function collapseWarning(ess: Float64Array, steps: number, runs: number, particles: number, runOffset = 0): string | undefined {
   const limit = Math.max(2, particles * COLLAPSE_ESS_FRACTION);
+  // Each run's lowest ESS and its first step, read step by step (the trace's rows).
+  const lowest = new Float64Array(runs).fill(Infinity), first = new Int32Array(runs);
+  for (let i = 0; i < steps; i++) {
+    const row = ess.subarray(i * runs, (i + 1) * runs);
+    for (let r = 0; r < runs; r++) if (row[r] < lowest[r]) (lowest[r] = row[r]), (first[r] = i);
+  }
   let collapsed = 0, worstRun = -1, worst = Infinity, worstStep = 0;
   for (let r = 0; r < runs; r++) {
-    let low = Infinity, at = 0;
-    for (let i = 0; i < steps; i++) if (ess[i * runs + r] < low) (low = ess[i * runs + r]), (at = i);
+    const low = lowest[r], at = first[r];
     if (low < limit) {
       collapsed++;
       if (low < worst) (worst = low), (worstRun = r), (worstStep = at);

@@ -458,6 +458,23 @@ export interface NativeAddon extends HostOps {
   ): Promise<number>;
   /** z_row ← z_row + Σ_j v_{index_j} (targets[run, j] − (V_rᵀ z_row)_{index_j}) in place (native/core/subspace.h). */
   svdPin(z: Float32Array, vt: Float64Array, index: Int32Array, targets: Float32Array, particles: number, threads: number): Promise<number>;
+  /**
+   * out[q] = Σ_i [log N(path[S, q, i]; 0, 1) − Σ_{k = starts[i] + 1}^{S} log N(path[k, q, i]; alpha[k] path[k − 1, q, i], sigma2[k])]
+   * (docs/MATH.md §9.1; native/core/path_correction.h): path is (S + 1) x runs x rank with
+   * S + 1 = alpha.length (entry 0 of the tables unused), runs = out.length, rank =
+   * starts.length, starts[i] in [0, S + 1] (S + 1: never pinned); log N takes log(2π σ²) from
+   * log2piSigma2 and log(2π) from log2pi.
+   */
+  svdPathCorrection(
+    path: Float32Array,
+    starts: Int32Array,
+    alpha: Float64Array,
+    sigma2: Float64Array,
+    log2piSigma2: Float64Array,
+    log2pi: number,
+    out: Float64Array,
+    threads: number,
+  ): Promise<number>;
   GaussianMixture: new (
     dim: number,
     components: number,
@@ -495,6 +512,7 @@ export type DirectOps = Pick<
   | 'svdProject'
   | 'svdLogWeights'
   | 'svdPin'
+  | 'svdPathCorrection'
   | 'philox4x32'
   | 'adviseHugePages'
   | 'kernelCoefficients'
@@ -536,6 +554,16 @@ function cudaAddonFile(root: string): string | null {
   return fs.existsSync(built) ? built : null;
 }
 
+/**
+ * Why an addon is older than this library, or null: it lacks an export the library gained
+ * since (the newest of each kind; a build between two of them lacks the later one).
+ */
+function olderThanLibrary(addon: NativeAddon): string | null {
+  if (addon.instructionSetCap === undefined) return 'is older than this library (it does not report its instruction set)';
+  if (typeof (addon as Partial<NativeAddon>).svdPathCorrection !== 'function') return 'is older than this library (it has no svdPathCorrection)';
+  return null;
+}
+
 function loadCpu(root: string): NativeAddon {
   try {
     // node-gyp-build looks in build/Release, build/Debug, then prebuilds/<platform>-<arch>.
@@ -566,9 +594,10 @@ function load(): { addon: NativeAddon; build: NativeBuild } {
     // runs what the process read): it takes an unknown value for no cap; refused here, before
     // any kernel runs.
     const cap = addon.instructionSetCap;
-    if (cap === undefined) {
+    const stale = olderThanLibrary(addon);
+    if (stale !== null) {
       // The CUDA build was checked when it loaded (an 'auto' load falls back to the CPU).
-      throw new Error('condiff: the CPU addon is older than this library (it does not report its instruction set): rebuild it (npm run build:native)');
+      throw new Error(`condiff: the CPU addon ${stale}: rebuild it (npm run build:native)`);
     }
     if (cap !== null && !(INSTRUCTION_SETS as readonly string[]).includes(cap)) {
       throw new Error(`condiff: CONDIFF_MAX_ISA must be one of ${INSTRUCTION_SETS.join(', ')}, got ${JSON.stringify(cap)}`);
@@ -594,9 +623,8 @@ function load(): { addon: NativeAddon; build: NativeBuild } {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(file) as NativeAddon;
     if (typeof addon.cuda?.query !== 'function') throw new Error('it has no cuda export');
-    if (addon.instructionSetCap === undefined) {
-      throw new Error('it is older than this library (it does not report its instruction set): rebuild it (npm run build:cuda)');
-    }
+    const stale = olderThanLibrary(addon);
+    if (stale !== null) throw new Error(`it ${stale}: rebuild it (npm run build:cuda)`);
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
     if (mode === 'cuda') throw new Error(`condiff: CONDIFF_NATIVE=cuda, but the CUDA build ${file} could not be loaded (${reason})`);

@@ -528,7 +528,13 @@ export async function smc(options: SmcOptions): Promise<SmcResult> {
     essThreshold: tau,
     scheme,
   });
-  const correction = evidenceCorrection(q.schedule, result.grid, svd, noiseStd, rows, starts, path, runs);
+  let correction: Float64Array;
+  try {
+    correction = await evidenceCorrection(q.schedule, result.grid, svd, noiseStd, rows, starts, path, runs, q.threads);
+  } catch (e) {
+    p.backend.memory.free(result.particles);
+    throw e;
+  }
   const logPy = result.logEvidence.map((z, r) => z + correction[r]);
   const samples = await drawByWeight(p, result, runs, particles, firstRun);
   const out: SmcResult = {

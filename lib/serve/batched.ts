@@ -85,7 +85,7 @@ export async function sampleBatched(shared: SharedOptions, members: BatchMember[
   }
   memory.free(result.particles);
   const seconds = (performance.now() - started) / 1000;
-  return members.map((_, i) => {
+  return Promise.all(members.map(async (_, i) => {
     const K = sizes[i], o = offsets[i];
     const base: SampleResult = {
       samples: drawn.slice(o * D, (o + K) * D),
@@ -105,10 +105,10 @@ export async function sampleBatched(shared: SharedOptions, members: BatchMember[
     const collapse = collapseWarning(ess, S, K, particles);
     // log p̂(y) as smc converts it for an exact mask (docs/MATH.md §9.1).
     const mask = normalizeLinearObservation({ indices: shared.indices, values: members[i].values }, D);
-    const correction = evidenceCorrection(first.schedule, result.grid, mask.svd!, 0, mask.rows, new Int32Array(mask.svd!.rank), paths[i], K);
+    const correction = await evidenceCorrection(first.schedule, result.grid, mask.svd!, 0, mask.rows, new Int32Array(mask.svd!.rank), paths[i], K, first.threads);
     const logEvidence = result.logEvidence.slice(o, o + K);
     const out: SmcResult = { ...base, logEvidence, logPy: logEvidence.map((z, r) => z + correction[r]), grid: result.grid, ess, resampled, contextPath: paths[i] };
     if (collapse) out.warnings.push(collapse);
     return out;
-  });
+  }));
 }

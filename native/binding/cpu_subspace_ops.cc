@@ -1,12 +1,15 @@
 // The SVD bootstrap filter's rotations (native/core/subspace.h, docs/MATH.md §9.1) of the CPU
 // binding. The filter for a dense observation runs on the CPU backend only, so these take host
 // arrays and are parsed here.
+#include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <string>
 
 #include "args.h"
 #include "job.h"
 #include "ops.h"
+#include "path_correction.h"
 #include "subspace.h"
 
 namespace condiff_binding {
@@ -122,10 +125,57 @@ Napi::Value SvdPin(const Napi::CallbackInfo& info) {
   });
 }
 
+// svdPathCorrection(path, starts, alpha, sigma2, log2piSigma2, log2pi, out, threads): out[q] =
+// the path term of run q's evidence correction (native/core/path_correction.h). S + 1 =
+// alpha.length (entry 0 unused), runs = out.length, rank = starts.length, path (S + 1) x runs x
+// rank; starts[i] in [0, S + 1] (S + 1: never pinned).
+Napi::Value SvdPathCorrection(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto path = float32_array(info[0], "path");
+  auto starts = int32_array(info[1], "starts");
+  auto alpha = float64_array(info[2], "alpha");
+  auto sigma2 = float64_array(info[3], "sigma2");
+  auto log_2pi_sigma2 = float64_array(info[4], "log2piSigma2");
+  const double log_2pi = finite_number(info[5], "log2pi");
+  auto out = float64_array(info[6], "out");
+  const Threads threads = threads_arg(info[7]);
+  if (alpha.length == 0) throw_range(env, "alpha must hold S + 1 values (the grid's), got none");
+  const int64_t steps = alpha.length - 1, runs = out.length, rank = starts.length;
+  require_length(env, sigma2, alpha.length, "S + 1, as alpha");
+  require_length(env, log_2pi_sigma2, alpha.length, "S + 1, as alpha");
+  // In double: the product is exact below 2^53, past any typed array's length.
+  if (static_cast<double>(path.length) != static_cast<double>(steps + 1) * static_cast<double>(runs) * static_cast<double>(rank))
+    throw_range(env, "path must hold (S + 1) x runs x rank = " + std::to_string(steps + 1) + " x " + std::to_string(runs) +
+                         " x " + std::to_string(rank) + " values, got " + std::to_string(path.length));
+  require_in_range(env, "starts", starts.data, rank, steps + 2);
+  for (int64_t k = 1; k <= steps; ++k) {
+    if (!std::isfinite(alpha.data[k])) throw_range(env, "alpha[" + std::to_string(k) + "] must be finite, got " + std::to_string(alpha.data[k]));
+    if (!(sigma2.data[k] > 0) || !std::isfinite(sigma2.data[k]))
+      throw_range(env, "sigma2[" + std::to_string(k) + "] must be positive and finite, got " + std::to_string(sigma2.data[k]));
+    if (!std::isfinite(log_2pi_sigma2.data[k]))
+      throw_range(env, "log2piSigma2[" + std::to_string(k) + "] must be finite, got " + std::to_string(log_2pi_sigma2.data[k]));
+  }
+  require_disjoint_from(env, out, alpha, sigma2, log_2pi_sigma2);
+  Async call = async_call(info, path.length);
+  call.read(path);
+  call.read(starts);
+  call.read(alpha);
+  call.read(sigma2);
+  call.read(log_2pi_sigma2);
+  call.write(out);
+  return call.run([=](JobError&) {
+    const PathTransitions tr{steps, alpha.data, sigma2.data, log_2pi_sigma2.data, log_2pi};
+    if (rank > 0) pinned_path_correction(path.data, runs, rank, starts.data, tr, out.data, threads);
+    else std::fill(out.data, out.data + runs, 0.0);
+    return 0.0;
+  });
+}
+
 const OpEntry kOps[] = {
     {"svdProject", SvdProject},
     {"svdLogWeights", SvdLogWeights},
     {"svdPin", SvdPin},
+    {"svdPathCorrection", SvdPathCorrection},
 };
 
 }  // namespace

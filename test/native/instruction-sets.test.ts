@@ -125,6 +125,11 @@ describe('the CPU kernels’ instruction set', () => {
     const cuda = info('cuda');
     expect(cuda.status).not.toBe(0);
     expect(cuda.stderr).toContain('could not be loaded (it is older than this library');
+    // A build with the instruction set but without a later export is older too.
+    fs.writeFileSync(file, "module.exports = { cuda: { query: () => ({ available: true, reason: null }) }, instructionSet: 'avx512', instructionSetCap: null };\n");
+    const later = info('auto');
+    expect(later.status).toBe(0);
+    expect(JSON.parse(later.stdout).cuda.reason).toContain('is older than this library (it has no svdPathCorrection): rebuild it (npm run build:cuda)');
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,6 +1,7 @@
 // The SVD filter's rotations (native/core/subspace.h, docs/MATH.md §9.1): projections onto
 // pinned right singular vectors, the Gaussian log weight of those projections against the
-// pinned path, and the pin that sets them. Checked against float64 loops written here, for
+// pinned path, and the pin that sets them; and the path term of its evidence correction
+// (native/core/path_correction.h). Checked against float64 loops written here, for
 // their invariants (a pinned row projects onto its targets; its orthogonal part is
 // unchanged), for the same bytes on any thread count and row split, and for their argument
 // checks.
@@ -143,5 +144,68 @@ describe('SVD filter rotations (native/core/subspace.h)', () => {
     throwsWith(() => raw.svdPin(x, new Float64Array(0), INDEX, targets, P, 1), 'RangeError', /^vt must hold at least one row/);
     const shared = new Float32Array(ROWS * D + RUNS * n);
     throwsWith(() => raw.svdPin(shared.subarray(0, ROWS * D), vt, INDEX, shared.subarray(ROWS * D - 1, ROWS * D - 1 + RUNS * n), P, 1), 'RangeError', /must not share memory/);
+  });
+
+  // The path term, written here run by run in the formula's order (the order the native sum
+  // keeps, so the same bits): Σ_i [log N(Y_{S,i}; 0, 1) − Σ_{k > k0_i} log N(Y_{k,i}; α_k Y_{k−1,i}, σ²_k)].
+  function pathTerm(path: Float32Array, starts: Int32Array, alpha: Float64Array, sigma2: Float64Array, runs: number): Float64Array {
+    const S = alpha.length - 1, r = starts.length, stride = runs * r;
+    const logN = (x: number, m: number, v: number) => -0.5 * (Math.log(2 * Math.PI * v) + ((x - m) * (x - m)) / v);
+    return Float64Array.from({ length: runs }, (_, q) => {
+      let c = 0;
+      for (let i = 0; i < r; i++) {
+        if (starts[i] > S) continue;
+        c += logN(path[S * stride + q * r + i], 0, 1);
+        for (let k = starts[i] + 1; k <= S; k++) c -= logN(path[k * stride + q * r + i], alpha[k] * path[(k - 1) * stride + q * r + i], sigma2[k]);
+      }
+      return c;
+    });
+  }
+  function pathProblem(S: number, runs: number, r: number, seed: number) {
+    const u = uniform(seed);
+    const alpha = Float64Array.from({ length: S + 1 }, (_, k) => (k === 0 ? 0 : 0.5 + 0.5 * u()));
+    const sigma2 = Float64Array.from({ length: S + 1 }, (_, k) => (k === 0 ? 0 : 0.05 + u()));
+    const log2piSigma2 = sigma2.map((v, k) => (k === 0 ? 0 : Math.log(2 * Math.PI * v)));
+    // Every start: 0, inside the grid, S (only the T term) and S + 1 (never pinned).
+    const starts = Int32Array.from({ length: r }, (_, i) => [0, Math.floor(S / 2), S, S + 1][i % 4]);
+    const path = Float32Array.from({ length: (S + 1) * runs * r }, () => 4 * (u() - 0.5));
+    return { alpha, sigma2, log2piSigma2, starts, path };
+  }
+
+  test('svdPathCorrection: the path term of every run, the bits of the same sum in TypeScript, on 1 and 2 threads', async () => {
+    // 150 runs: past one pass of 64 runs, and not a multiple of it.
+    for (const [S, runs, r, seed] of [[1, 1, 1, 1], [12, 150, 7, 2], [40, 64, 4, 3], [5, 3, 9, 4]]) {
+      const { alpha, sigma2, log2piSigma2, starts, path } = pathProblem(S, runs, r, seed);
+      const expected = pathTerm(path, starts, alpha, sigma2, runs);
+      for (const threads of [1, 2]) {
+        const out = new Float64Array(runs).fill(NaN);
+        await native.svdPathCorrection(path, starts, alpha, sigma2, log2piSigma2, Math.log(2 * Math.PI), out, threads);
+        expect(bytes(out).equals(bytes(expected))).toBe(true);
+      }
+    }
+    // No direction: zero for every run.
+    const out = new Float64Array(3).fill(NaN);
+    await native.svdPathCorrection(new Float32Array(0), new Int32Array(0), new Float64Array(5), new Float64Array(5).fill(1), new Float64Array(5), 1.8, out, 1);
+    expect(Array.from(out)).toEqual([0, 0, 0]);
+  });
+
+  test('svdPathCorrection: bad arguments are errors naming the argument, before any work', () => {
+    const { alpha, sigma2, log2piSigma2, starts, path } = pathProblem(6, 5, 4, 9);
+    const out = new Float64Array(5);
+    const call = (over: Partial<Record<'path' | 'starts' | 'alpha' | 'sigma2' | 'log2piSigma2' | 'log2pi' | 'out', unknown>>) => () =>
+      raw.svdPathCorrection(over.path ?? path, over.starts ?? starts, over.alpha ?? alpha, over.sigma2 ?? sigma2, over.log2piSigma2 ?? log2piSigma2, over.log2pi ?? 1.8, over.out ?? out, 1);
+    throwsWith(call({ path: new Float64Array(path.length) }), 'TypeError', /^path must be a Float32Array, got a Float64Array$/);
+    throwsWith(call({ path: path.subarray(1) }), 'RangeError', /^path must hold \(S \+ 1\) x runs x rank = 7 x 5 x 4 values, got 139$/);
+    throwsWith(call({ alpha: new Float64Array(0) }), 'RangeError', /^alpha must hold S \+ 1 values/);
+    throwsWith(call({ sigma2: sigma2.subarray(1) }), 'RangeError', /^sigma2 must have length 7/);
+    throwsWith(call({ log2piSigma2: log2piSigma2.subarray(1) }), 'RangeError', /^log2piSigma2 must have length 7/);
+    throwsWith(call({ starts: Int32Array.of(0, 8, 0, 0) }), 'RangeError', /^starts\[1\] must be in \[0, 8\), got 8$/);
+    throwsWith(call({ starts: Int32Array.of(0, -1, 0, 0) }), 'RangeError', /^starts\[1\] must be in \[0, 8\), got -1$/);
+    throwsWith(call({ sigma2: sigma2.map((v, k) => (k === 3 ? 0 : v)) }), 'RangeError', /^sigma2\[3\] must be positive and finite, got 0/);
+    throwsWith(call({ alpha: alpha.map((v, k) => (k === 2 ? NaN : v)) }), 'RangeError', /^alpha\[2\] must be finite/);
+    throwsWith(call({ log2piSigma2: log2piSigma2.map((v, k) => (k === 6 ? Infinity : v)) }), 'RangeError', /^log2piSigma2\[6\] must be finite/);
+    throwsWith(call({ log2pi: NaN }), 'RangeError', /^log2pi must be finite/);
+    const tables = new Float64Array(7 * 3);
+    throwsWith(call({ alpha: tables.subarray(0, 7).fill(1), sigma2: tables.subarray(7, 14).fill(1), log2piSigma2: tables.subarray(14), out: tables.subarray(16, 21) }), 'RangeError', /^out must not share memory with log2piSigma2/);
   });
 });

@@ -59,7 +59,7 @@ describe('fps with σ_y = 0 is the SVD bootstrap filter', () => {
     expect(dw).toBeLessThan(1e-6);
     let logS = 0;
     for (let i = 0; i < r; i++) logS += Math.log(svd.s[i]);
-    const conv = evidenceCorrection(c.schedule, grid, svd, 0, m, start, pinned, runs);
+    const conv = await evidenceCorrection(c.schedule, grid, svd, 0, m, start, pinned, runs);
     const density = fpsPathDensity({ schedule: c.schedule, grid, dim: D } as never, lin, yPath, runs);
     for (let q = 0; q < runs; q++) {
       let start2 = 0;
