@@ -120,8 +120,19 @@ __attribute__((always_inline)) inline void runs_counters(const StreamKey& s, uin
   }
 }
 
-// Sixty-four blocks' normals on each wide set: four whole groups, or four blocks of sixteen
-// runs. Each set's Philox rounds inline into its own functions.
+// The counters of the sixty-four listed blocks of s's run: lane q holds blocks[q].
+__attribute__((always_inline)) inline void list_counters(const StreamKey& s, const uint32_t* blocks,
+                                                         uint32_t (&w)[4][lanes::kLanes]) {
+  for (int q = 0; q < lanes::kLanes; ++q) {
+    w[0][q] = blocks[q];
+    w[1][q] = s.run;
+    w[2][q] = s.step;
+    w[3][q] = s.purpose;
+  }
+}
+
+// Sixty-four blocks' normals on each wide set: four whole groups, four blocks of sixteen
+// runs, or sixty-four listed blocks. Each set's Philox rounds inline into its own functions.
 __attribute__((target("avx512f"))) void normal_groups_x4(const StreamKey& s, uint64_t group, float* out) {
   uint32_t w[4][lanes::kLanes];
   group_counters(s, group, w);
@@ -134,6 +145,18 @@ __attribute__((target("avx512f"))) void normal_blocks_runs_x4(const StreamKey& s
   runs_counters(s, first_run, block, w);
   philox_rounds_avx512_x4(s.key0, s.key1, w);
   box_muller_x4(w, out);
+}
+__attribute__((target("avx512f"))) void normal_blocks_list_x4(const StreamKey& s, const uint32_t* blocks, float* out) {
+  uint32_t w[4][lanes::kLanes];
+  list_counters(s, blocks, w);
+  philox_rounds_avx512_x4(s.key0, s.key1, w);
+  box_muller_x4(w, out);
+}
+__attribute__((target("avx2"))) void normal_blocks_list_x4_avx2(const StreamKey& s, const uint32_t* blocks, float* out) {
+  uint32_t w[4][lanes::kLanes];
+  list_counters(s, blocks, w);
+  philox_rounds_avx2_n<lanes::kLanes>(s.key0, s.key1, w);
+  box_muller_x4_avx2(w, out);
 }
 __attribute__((target("avx2"))) void normal_groups_x4_avx2(const StreamKey& s, uint64_t group, float* out) {
   uint32_t w[4][lanes::kLanes];
@@ -300,6 +323,62 @@ void NormalCursor::fill(uint64_t begin, uint64_t end, float* out) {
     }
     out += stop - e;
     e = stop;
+  }
+}
+
+void NormalCursor::fill_blocks(const BlockRange* ranges, int64_t n, uint64_t begin, uint64_t end, float* out) {
+#if defined(__x86_64__)
+  if (wide_ != Isa::kBaseline) {
+    // Sixty-four blocks at a time, taken from the stretches in order; a last, shorter list
+    // repeats its last block. Each stretch's part of a list is one copy out.
+    constexpr int64_t L = lanes::kLanes;
+    alignas(64) float normals[4 * L];
+    uint32_t list[L];
+    struct Piece {
+      int64_t lane;
+      uint64_t e0, e1;  // elements of the piece's blocks
+    } pieces[L];
+    int64_t lanes_used = 0, n_pieces = 0;
+    auto flush = [&]() {
+      for (int64_t q = lanes_used; q < L; ++q) list[q] = list[lanes_used - 1];
+      // Sixty-four consecutive blocks inside [begin, end) go straight into out.
+      const bool whole = n_pieces == 1 && lanes_used == L && pieces[0].e0 >= begin && pieces[0].e1 <= end;
+      float* to = whole ? out + (pieces[0].e0 - begin) : normals;
+      if (wide_ == Isa::kAvx512) {
+        normal_blocks_list_x4(stream_, list, to);
+      } else {
+        normal_blocks_list_x4_avx2(stream_, list, to);
+      }
+      if (whole) n_pieces = 0;
+      for (int64_t k = 0; k < n_pieces; ++k) {
+        const Piece& pc = pieces[k];
+        const uint64_t lo = std::max(begin, pc.e0), hi = std::min(end, pc.e1);
+        if (lo >= hi) continue;
+        // A few dozen floats: a loop, where memcpy's call and size dispatch cost as much.
+        float* to = out + (lo - begin);
+        const float* from = normals + 4 * pc.lane + (lo - pc.e0);
+        for (uint64_t i = 0; i < hi - lo; ++i) to[i] = from[i];
+      }
+      lanes_used = n_pieces = 0;
+    };
+    for (int64_t r = 0; r < n; ++r) {
+      for (uint32_t b = ranges[r].first; b < ranges[r].last;) {
+        const int64_t take = std::min<int64_t>(L - lanes_used, ranges[r].last - b);
+        for (int64_t q = 0; q < take; ++q) list[lanes_used + q] = b + static_cast<uint32_t>(q);
+        pieces[n_pieces++] = {lanes_used, uint64_t{b} * 4, (uint64_t{b} + static_cast<uint64_t>(take)) * 4};
+        lanes_used += take;
+        b += static_cast<uint32_t>(take);
+        if (lanes_used == L) flush();
+      }
+    }
+    if (lanes_used > 0) flush();
+    return;
+  }
+#endif
+  // Sixteen blocks at a time: each stretch from its groups, which the cursor keeps.
+  for (int64_t r = 0; r < n; ++r) {
+    const uint64_t lo = std::max(begin, uint64_t{ranges[r].first} * 4), hi = std::min(end, uint64_t{ranges[r].last} * 4);
+    if (lo < hi) fill(lo, hi, out + (lo - begin));
   }
 }
 

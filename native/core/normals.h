@@ -22,11 +22,21 @@ void normal_group(const StreamKey& s, uint64_t group, float* out);
 // With AVX-512 or AVX2, runs of four whole groups are computed sixty-four blocks at a time
 // (lanes_x4.h), the same values; `isa` is a test hook: kBaseline (or a set wider than the
 // running one) keeps to sixteen blocks at a time.
+// Philox blocks [first, last) of a stream.
+struct BlockRange {
+  uint32_t first, last;
+};
+
 class NormalCursor {
  public:
   explicit NormalCursor(const StreamKey& s, Isa isa = running_isa());
   // Normals of elements [begin, end) into out.
   void fill(uint64_t begin, uint64_t end, float* out);
+  // The normals of the listed stretches of Philox blocks only (block b: elements 4 b ..
+  // 4 b + 3), each clipped to [begin, end), into out[e − begin]; out's other elements are
+  // left as they are. The values fill gives those elements: a caller that uses only some
+  // coordinates of its rows (the latent ones) skips the blocks it would throw away.
+  void fill_blocks(const BlockRange* ranges, int64_t n, uint64_t begin, uint64_t end, float* out);
 
  private:
   StreamKey stream_;

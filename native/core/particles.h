@@ -87,25 +87,33 @@ struct Span {
 };
 std::vector<Span> latent_spans(const Coordinates& c);
 
+// The Philox blocks (block b: elements 4 b .. 4 b + 3, element = row dim + coordinate) of a
+// run's first `rows` rows that hold a latent coordinate, as ascending stretches: the normals
+// a move uses (its observed coordinates are set, not drawn). Empty where skipping the others
+// would not pay for the list: fewer than a third of the blocks skipped, unless an eighth are
+// in stretches of sixty-four blocks or more.
+std::vector<BlockRange> latent_blocks(const Coordinates& c, int64_t dim, int64_t rows);
+
 // propagate's values for `count` consecutive rows of one run, whose means are the run's
 // rows `mu_run` (particles x dim) and ancestors `ancestors` (the rows', within the run):
 // the normals are elements [first_element, first_element + count dim) of the run's stream,
-// drawn through `normals` (that stream's cursor) into xi (count x dim scratch).
+// drawn through `normals` (that stream's cursor) into xi (count x dim scratch), only the
+// latent coordinates' (`blocks`: latent_blocks of the run; empty: every coordinate's).
 void propagate_rows(const Coordinates& c, int64_t dim, int64_t count,
                     const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
-                    uint64_t first_element, float* xi, float* z_rows);
+                    uint64_t first_element, float* xi, float* z_rows, const std::vector<BlockRange>& blocks);
 
 // propagate without ancestors for rows [begin, end) of the batch, on the calling thread:
 // the values propagate gives those rows, for a caller that splits the batch itself (the
 // fused move step, smc_step.h). mu_rows holds those rows' means ((end - begin) x D); xi is
-// propagate_range_scratch floats of scratch. When propagate_range_unit is more than 1 (the
-// particles of a run, whose normals are drawn sixteen runs at a time), the range must hold
-// whole runs.
+// propagate_range_scratch floats of scratch; blocks: latent_blocks(c, D, particles), once
+// per batch. When propagate_range_unit is more than 1 (the particles of a run, whose normals
+// are drawn sixteen runs at a time), the range must hold whole runs.
 int64_t propagate_range_unit(const Batch& b, double noise_scale);
 int64_t propagate_range_scratch(const Batch& b, double noise_scale);
 void propagate_range(const Batch& b, const Coordinates& c, int64_t begin, int64_t end,
-                     const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream, float* xi,
-                     float* z_out);
+                     const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream,
+                     const std::vector<BlockRange>& blocks, float* xi, float* z_out);
 
 // Unadjusted Langevin on the X block (MATH.md §3, Algorithm 2):
 //   X <- X + delta grad_X + sqrt(2 delta) xi.

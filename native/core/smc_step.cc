@@ -52,9 +52,11 @@ CONDIFF_ROW_CLONES void kernel_mean_block(const float* z, const float* s, float 
 }
 
 // One run, each stage as the batch call computes it for that run (the same bits).
+// `blocks`: latent_blocks of a run, the normals its move uses (all of them when empty).
 CONDIFF_ROW_CLONES StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
                          const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, float* score,
-                         float* score_scratch, std::atomic<int64_t>& bad_score, std::atomic<int64_t>& bad_mean) {
+                         float* score_scratch, const std::vector<BlockRange>& blocks, std::atomic<int64_t>& bad_score,
+                         std::atomic<int64_t>& bad_mean) {
   const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
   const float* z = x.z + row0 * D;
   const float* s = x.score == nullptr ? nullptr : x.score + row0 * D;
@@ -97,7 +99,7 @@ CONDIFF_ROW_CLONES StepStatus bootstrap_run(const Batch& b, const Coordinates& c
   for (int64_t k = 0; k < n; k += block) {
     const int64_t count = std::min(block, n - k);
     propagate_rows(c, D, count, mu, anc + k, p.noise_scale, y, &normals, static_cast<uint64_t>(k * D), xi,
-                   x.z + (row0 + k) * D);
+                   x.z + (row0 + k) * D, blocks);
   }
   return StepStatus::kOk;
 }
@@ -113,12 +115,13 @@ StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const Boo
   constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_score{kNone}, bad_mean{kNone};
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / per_run);
+  const std::vector<BlockRange> blocks = p.noise_scale > 0.0 ? latent_blocks(c, b.dim, b.particles) : std::vector<BlockRange>{};
   parallel_for(b.runs, threads, grain, [&](int64_t begin, int64_t end, int) {
     std::vector<float> mu(per_run), xi(move_block_rows(b.dim) * b.dim);
     std::vector<float> score(p.score != nullptr ? per_run : 0), scratch(p.score != nullptr ? p.score->scratch_floats : 0);
     for (int64_t r = begin; r < end; ++r) {
       if (r + 1 < end) prefetch_floats(x.z + (r + 1) * per_run, per_run);
-      status[r] = bootstrap_run(b, c, x, p, log_norm, r, mu.data(), xi.data(), score.data(), scratch.data(),
+      status[r] = bootstrap_run(b, c, x, p, log_norm, r, mu.data(), xi.data(), score.data(), scratch.data(), blocks,
                                 bad_score, bad_mean);
     }
   });
@@ -183,6 +186,7 @@ StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, 
   const int64_t blocks = (rows + block - 1) / block;
   constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_score{kNone}, bad_mean{kNone};
+  const std::vector<BlockRange> latent = p.noise_scale > 0.0 ? latent_blocks(c, D, b.particles) : std::vector<BlockRange>{};
   parallel_for(blocks, threads, std::max<int64_t>(1, (int64_t{1} << 16) / (block * D)), [&](int64_t begin, int64_t end, int) {
     std::vector<float> score(p.score != nullptr ? block * D : 0), mu(block * D);
     std::vector<float> scratch(p.score != nullptr ? p.score->scratch_floats : 0);
@@ -208,7 +212,7 @@ StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, 
         std::copy(mu.begin(), mu.begin() + count, x.mu + r0 * D);
         continue;
       }
-      propagate_range(b, c, r0, r0 + n, mu.data(), p.noise_scale, x.y_per_run, p.kernel_noise, xi.data(), x.z);
+      propagate_range(b, c, r0, r0 + n, mu.data(), p.noise_scale, x.y_per_run, p.kernel_noise, latent, xi.data(), x.z);
     }
   });
   if (bad_score.load() != kNone) return {StepStatus::kScoreNotFinite, bad_score.load()};

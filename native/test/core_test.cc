@@ -208,6 +208,110 @@ static void test_normals_wide() {
   }
 }
 
+// NormalCursor::fill_blocks on every path against fill, element by element: listed stretches
+// (one block, a lane batch's edge at 64, longer than a batch, adjacent, far apart) clipped to
+// ranges that cut blocks at either end; elements outside the stretches keep their old value.
+// And latent_blocks: the stretches of blocks that hold a latent coordinate, or none when they
+// are more than seven eighths of the blocks.
+static void test_fill_blocks() {
+  __builtin_cpu_init();
+  std::vector<Isa> sets = {Isa::kBaseline};
+  if (__builtin_cpu_supports("avx2") && running_isa() != Isa::kBaseline) sets.push_back(Isa::kAvx2Fma);
+  if (__builtin_cpu_supports("avx512f") && running_isa() == Isa::kAvx512) sets.push_back(Isa::kAvx512);
+  const StreamKey s{0x243F6A88u, 5, 77, 12, purpose_word(Purpose::kKernelNoise)};
+  const std::vector<std::vector<BlockRange>> lists = {
+      {{3, 4}}, {{0, 64}}, {{0, 65}}, {{2, 150}}, {{1, 5}, {5, 9}, {40, 41}}, {{0, 1}, {63, 66}, {127, 200}, {300, 301}}};
+  for (Isa isa : sets) {
+    int64_t differ = 0, touched = 0;
+    for (const auto& list : lists) {
+      for (const auto& range : {std::pair<uint64_t, uint64_t>{0, 1210}, {2, 1203}, {13, 161}, {255, 600}, {5, 14}}) {
+        const uint64_t len = range.second - range.first;
+        std::vector<float> want(len), got(len, -7.0f);
+        NormalCursor(s, isa).fill(range.first, range.second, want.data());
+        NormalCursor(s, isa).fill_blocks(list.data(), static_cast<int64_t>(list.size()), range.first, range.second, got.data());
+        for (uint64_t i = 0; i < len; ++i) {
+          const uint64_t block = (range.first + i) / 4;
+          bool listed = false;
+          for (const BlockRange& r : list) listed = listed || (block >= r.first && block < r.last);
+          const float expect = listed ? want[i] : -7.0f;
+          differ += std::memcmp(&expect, &got[i], 4) != 0;
+          touched += listed;
+        }
+      }
+    }
+    CHECK(differ == 0 && touched > 0, "fill_blocks on %s: %lld of the normals differ from fill's (%lld listed)", isa_name(isa),
+          (long long)differ, (long long)touched);
+  }
+  // D = 10, coordinates 0-5 observed: row q's elements 10 q .. 10 q + 9; a block holds a
+  // latent coordinate (6-9) unless it lies in 10 q .. 10 q + 5.
+  const std::vector<int32_t> latent = {6, 7, 8, 9}, observed = {0, 1, 2, 3, 4, 5};
+  const Coordinates c{latent.data(), 4, observed.data(), 6};
+  const std::vector<BlockRange> blocks = latent_blocks(c, 10, 4);  // elements 0-39, blocks 0-9
+  // Blocks: 0 (0-3) no, 1 (4-7) yes, 2 (8-11) yes, 3 (12-15) no, 4 (16-19) yes, 5 (20-23) no,
+  // 6 (24-27) yes, 7 (28-31) yes, 8 (32-35) no, 9 (36-39) yes.
+  const std::vector<std::pair<uint32_t, uint32_t>> expect = {{1, 3}, {4, 5}, {6, 8}, {9, 10}};
+  bool same = blocks.size() == expect.size();
+  for (size_t i = 0; same && i < blocks.size(); ++i) same = blocks[i].first == expect[i].first && blocks[i].last == expect[i].second;
+  CHECK(same, "latent_blocks(D = 10, 0-5 observed, 4 rows): %zu stretches, not the 4 expected", blocks.size());
+  // When the list pays: a third of the blocks skipped (D = 80, 40 observed), or an eighth in
+  // stretches of 64 blocks or more (D = 800, 200 observed: stretches of 150); not a quarter in
+  // stretches of 15 (D = 80, 20 observed), nor one block in sixteen.
+  const auto listed = [](int64_t dim, int32_t n_obs, int64_t rows, int64_t* blocks_listed) {
+    std::vector<int32_t> lat, obs;
+    for (int32_t x = 0; x < dim; ++x) (x < n_obs ? obs : lat).push_back(x);
+    const Coordinates cc{lat.data(), static_cast<int64_t>(lat.size()), obs.data(), n_obs};
+    const std::vector<BlockRange> r = latent_blocks(cc, dim, rows);
+    *blocks_listed = 0;
+    for (const BlockRange& x : r) *blocks_listed += x.last - x.first;
+    return r.size();
+  };
+  int64_t n80 = 0, n800 = 0, n_quarter = 0, n_few = 0;
+  const size_t s80 = listed(80, 40, 16, &n80), s800 = listed(800, 200, 2, &n800);
+  CHECK(s80 == 16 && n80 == 160, "latent_blocks(D = 80, 40 observed, 16 rows): %zu stretches, %lld blocks", s80, (long long)n80);
+  CHECK(s800 == 2 && n800 == 300, "latent_blocks(D = 800, 200 observed, 2 rows): %zu stretches, %lld blocks", s800, (long long)n800);
+  CHECK(listed(80, 20, 16, &n_quarter) == 0, "latent_blocks(D = 80, 20 observed): a list of short stretches was made");
+  CHECK(listed(64, 4, 3, &n_few) == 0, "latent_blocks: one block in sixteen skipped, but a list was made");
+}
+
+// propagate skips the normals of blocks that hold only observed coordinates (latent_blocks):
+// its rows must be the bits of propagate_rows drawing every normal of each run. Both of its
+// normal paths (sixteen runs in lanes at particles x D <= 256, a cursor per run above), D not
+// a multiple of four, observed coordinates at the front, in the middle and scattered.
+static void test_propagate_skips_observed() {
+  const StreamKey s{0xA4093822u, 9, 0, 40, purpose_word(Purpose::kKernelNoise)};
+  int64_t differ = 0, cases = 0;
+  for (int64_t dim : {10, 13, 80, 301}) {
+    for (int pattern = 0; pattern < 3; ++pattern) {
+      std::vector<int32_t> latent, observed;
+      for (int32_t x = 0; x < dim; ++x) {
+        const bool obs = pattern == 0 ? x < dim / 2 : pattern == 1 ? (x >= dim / 4 && x < 3 * dim / 4) : x % 9 < 5;
+        (obs ? observed : latent).push_back(x);
+      }
+      const Coordinates c{latent.data(), static_cast<int64_t>(latent.size()), observed.data(), static_cast<int64_t>(observed.size())};
+      for (int64_t particles : {1, 3, 16}) {
+        const Batch b{21, particles, dim, 500};
+        const int64_t rows = b.runs * particles;
+        std::vector<float> mu(rows * dim), y(b.runs * c.n_observed), got(rows * dim), want(rows * dim);
+        for (size_t i = 0; i < mu.size(); ++i) mu[i] = static_cast<float>(i % 97) * 0.01f;
+        for (size_t i = 0; i < y.size(); ++i) y[i] = -static_cast<float>(i % 11);
+        std::vector<int32_t> anc(rows);
+        for (int64_t i = 0; i < rows; ++i) anc[i] = static_cast<int32_t>((i * 7 + 3) % particles);
+        propagate(b, c, mu.data(), anc.data(), 0.5, y.data(), s, got.data(), Threads(2));
+        std::vector<float> xi(particles * dim);
+        for (int64_t r = 0; r < b.runs; ++r) {
+          NormalCursor cursor(stream_for_run(s, b, r));
+          propagate_rows(c, dim, particles, mu.data() + r * particles * dim, anc.data() + r * particles, 0.5,
+                         y.data() + r * c.n_observed, &cursor, 0, xi.data(), want.data() + r * particles * dim, {});
+        }
+        for (size_t i = 0; i < got.size(); ++i) differ += std::memcmp(&got[i], &want[i], 4) != 0;
+        ++cases;
+      }
+    }
+  }
+  CHECK(differ == 0, "propagate skipping observed blocks: %lld values differ from drawing every normal (%lld cases)",
+        (long long)differ, (long long)cases);
+}
+
 // The vector paths of Box–Muller on Philox words a stream gives about once in 2^24 blocks,
 // against the scalar formula (box_muller.h) bit for bit: u1 at its ends (a >> 8 = 0, the
 // smallest, and 2^24 − 1, u1 = 1 exactly), the low bytes Box–Muller drops, log's reduction
@@ -732,6 +836,8 @@ int main(int argc, char** argv) {
   test_philox_lanes_on_every_set();
   test_normals();
   test_normals_wide();
+  test_fill_blocks();
+  test_propagate_skips_observed();
   test_box_muller_edges();
   test_non_finite_scan();
   test_resampling();
