@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 #if defined(__SSE2__)
@@ -418,32 +419,52 @@ CONDIFF_ROW_CLONES void propagate_range(const Batch& b, const Coordinates& c, in
   });
 }
 
-std::vector<BlockRange> latent_blocks(const Coordinates& c, int64_t dim, int64_t rows) {
-  if (c.n_observed == 0 || dim <= 0 || rows <= 0) return {};
-  std::vector<char> latent(static_cast<size_t>(dim), 0);
-  for (int64_t j = 0; j < c.n_latent; ++j) latent[c.latent[j]] = 1;
-  const int64_t elements = rows * dim, total = (elements + 3) / 4;
-  std::vector<BlockRange> ranges;
+namespace {
+
+// The blocks of rows [0, rows) that meet the latent spans (ascending by begin), appended to
+// `out` as merged stretches; returns how many blocks they hold.
+int64_t append_latent_blocks(const std::vector<Span>& spans, int64_t dim, int64_t rows, std::vector<BlockRange>* out) {
   int64_t used = 0;
-  for (int64_t blk = 0; blk < total; ++blk) {
-    bool any = false;
-    for (int64_t e = 4 * blk; e < std::min(elements, 4 * blk + 4) && !any; ++e) any = latent[e % dim] != 0;
-    if (!any) continue;
-    ++used;
-    if (!ranges.empty() && ranges.back().last == blk) {
-      ++ranges.back().last;
-    } else {
-      ranges.push_back({static_cast<uint32_t>(blk), static_cast<uint32_t>(blk + 1)});
+  for (int64_t q = 0; q < rows; ++q) {
+    for (const Span& sp : spans) {
+      const int64_t lo = (q * dim + sp.begin) / 4, hi = (q * dim + sp.end + 3) / 4;
+      if (!out->empty() && out->back().last >= lo) {
+        if (hi > out->back().last) {
+          used += hi - out->back().last;
+          out->back().last = static_cast<uint32_t>(hi);
+        }
+      } else {
+        out->push_back({static_cast<uint32_t>(lo), static_cast<uint32_t>(hi)});
+        used += hi - lo;
+      }
     }
   }
+  return used;
+}
+
+}  // namespace
+
+std::vector<BlockRange> latent_blocks(const Coordinates& c, int64_t dim, int64_t rows) {
+  if (c.n_observed == 0 || dim <= 0 || rows <= 0) return {};
+  std::vector<Span> spans = latent_spans(c);
+  std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.begin < y.begin; });
+  // The rows' block pattern repeats every 4 / gcd(D, 4) rows: one period decides, so a run of
+  // many particles whose list would not pay is not listed row by row first.
+  const int64_t period = std::min<int64_t>(rows, 4 / std::gcd<int64_t>(dim, 4));
+  std::vector<BlockRange> probe;
+  const int64_t used = append_latent_blocks(spans, dim, period, &probe);
+  const int64_t total = (period * dim + 3) / 4, skipped = total - used;
+  const int64_t stretches = static_cast<int64_t>(probe.size());
   // The list costs a copy per stretch and batch of sixty-four blocks (normals.h
   // fill_blocks): it pays where a third of the blocks are skipped, or an eighth with
   // stretches of a batch or more (smc, J = 25, D = 80, 16 particles: a quarter skipped in
   // stretches of 15 was 3% slower than drawing every block; half skipped 5% faster; D = 800
   // with a quarter skipped in stretches of 150, 6% faster).
-  const int64_t skipped = total - used, stretches = static_cast<int64_t>(ranges.size());
   const bool pays = 3 * skipped >= total || (8 * skipped >= total && used >= 64 * stretches);
   if (!pays) return {};
+  if (period == rows) return probe;
+  std::vector<BlockRange> ranges;
+  append_latent_blocks(spans, dim, rows, &ranges);
   return ranges;
 }
 

@@ -265,6 +265,39 @@ static void test_fill_blocks() {
     for (const BlockRange& x : r) *blocks_listed += x.last - x.first;
     return r.size();
   };
+  // Where a list is made, it is every block that holds a latent coordinate and no other
+  // (checked element by element), for D not a multiple of 4 (the pattern's period is then
+  // four rows) and latent lists out of order.
+  int64_t wrong = 0, made = 0;
+  for (int64_t dim : {5, 13, 30, 64, 301}) {
+    for (int pattern = 0; pattern < 3; ++pattern) {
+      std::vector<int32_t> lat, obs;
+      for (int32_t x = 0; x < dim; ++x) {
+        const bool o = pattern == 0 ? x < dim / 2 : pattern == 1 ? (x >= dim / 3 && x < dim - 1) : x % 10 < 6;
+        (o ? obs : lat).push_back(x);
+      }
+      std::reverse(lat.begin(), lat.end());
+      const Coordinates cc{lat.data(), static_cast<int64_t>(lat.size()), obs.data(), static_cast<int64_t>(obs.size())};
+      for (int64_t rows : {1, 3, 7}) {
+        const std::vector<BlockRange> got = latent_blocks(cc, dim, rows);
+        if (got.empty()) continue;
+        ++made;
+        std::vector<char> latent_at(static_cast<size_t>(dim), 0), listed_at((rows * dim + 3) / 4, 0);
+        for (int32_t x : lat) latent_at[x] = 1;
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (i > 0 && got[i].first <= got[i - 1].last) ++wrong;  // ascending, disjoint, merged
+          for (uint32_t blk = got[i].first; blk < got[i].last; ++blk) listed_at[blk] = 1;
+        }
+        for (int64_t blk = 0; blk < (rows * dim + 3) / 4; ++blk) {
+          bool any = false;
+          for (int64_t e = 4 * blk; e < std::min(rows * dim, 4 * blk + 4); ++e) any = any || latent_at[e % dim];
+          wrong += any != (listed_at[blk] != 0);
+        }
+      }
+    }
+  }
+  CHECK(wrong == 0 && made > 5, "latent_blocks: %lld blocks listed wrongly or out of order (%lld lists)", (long long)wrong,
+        (long long)made);
   int64_t n80 = 0, n800 = 0, n_quarter = 0, n_few = 0;
   const size_t s80 = listed(80, 40, 16, &n80), s800 = listed(800, 200, 2, &n800);
   CHECK(s80 == 16 && n80 == 160, "latent_blocks(D = 80, 40 observed, 16 rows): %zu stretches, %lld blocks", s80, (long long)n80);
