@@ -57,42 +57,42 @@ int64_t row_normals_floats(const Batch& b, bool draw) {
 }
 
 // Elements [begin, end) of a run's stream into out[e − begin] through its cursor: with
-// `blocks` (latent_blocks of the run), only the listed stretches' elements.
-void draw_run_normals(NormalCursor& cursor, const std::vector<BlockRange>& blocks, uint64_t begin, uint64_t end,
-                      float* out) {
+// `blocks` (latent_blocks), only the latent stretches' elements, up to 64 stretches a call.
+void draw_run_normals(NormalCursor& cursor, const LatentBlocks& blocks, uint64_t begin, uint64_t end, float* out) {
   if (blocks.empty()) {
     cursor.fill(begin, end, out);
     return;
   }
-  // The stretches that end after the first block and start before the last.
-  const auto ends_after = [](const BlockRange& r, uint32_t blk) { return r.last <= blk; };
-  const auto starts_after = [](uint32_t blk, const BlockRange& r) { return blk < r.first; };
-  const BlockRange* lo = std::lower_bound(blocks.data(), blocks.data() + blocks.size(), static_cast<uint32_t>(begin / 4), ends_after);
-  const BlockRange* hi = std::upper_bound(lo, blocks.data() + blocks.size(), static_cast<uint32_t>((end + 3) / 4 - 1), starts_after);
-  cursor.fill_blocks(lo, hi - lo, begin, end, out);
+  BlockRange list[64];
+  int64_t n = 0;
+  for_latent_stretches(blocks, begin / 4, (end + 3) / 4, [&](BlockRange r) {
+    list[n++] = r;
+    if (n == 64) cursor.fill_blocks(list, n, begin, end, out), n = 0;
+  });
+  if (n > 0) cursor.fill_blocks(list, n, begin, end, out);
 }
 
 // Elements [0, per_run) of `runs` consecutive runs' streams (fill_normals_runs), run p's into
-// out + p per_run: with `blocks`, only the listed stretches' elements.
-void draw_runs_normals(StreamKey stream, uint32_t first_run, int runs, int64_t per_run,
-                       const std::vector<BlockRange>& blocks, float* out) {
+// out + p per_run: with `blocks`, only the latent stretches' elements.
+void draw_runs_normals(StreamKey stream, uint32_t first_run, int runs, int64_t per_run, const LatentBlocks& blocks,
+                       float* out) {
   if (blocks.empty()) {
     fill_normals_runs(stream, first_run, runs, 0, static_cast<uint64_t>(per_run), out, per_run);
     return;
   }
-  for (const BlockRange& r : blocks) {
+  for_latent_stretches(blocks, 0, static_cast<uint64_t>(per_run + 3) / 4, [&](BlockRange r) {
     const uint64_t lo = uint64_t{r.first} * 4, hi = std::min<uint64_t>(static_cast<uint64_t>(per_run), uint64_t{r.last} * 4);
-    if (lo < hi) fill_normals_runs(stream, first_run, runs, lo, hi, out + lo, per_run);
-  }
+    fill_normals_runs(stream, first_run, runs, lo, hi, out + lo, per_run);
+  });
 }
 
 // Runs fn(row, run, normals) over rows [begin, end) on the calling thread, with the row's
 // normals of MATH.md §6 when `draw` is set (else normals is null); xi: row_normals_floats
 // of scratch. Every row gets the same normals however the batch's rows are split. With
-// `blocks` (latent_blocks of a run), only the latent coordinates' normals are drawn: fn must
+// `blocks` (latent_blocks), only the latent coordinates' normals are drawn: fn must
 // read no other (the observed coordinates are set, not drawn).
 template <typename RowFn>
-void rows_with_normals(const Batch& b, StreamKey stream, bool draw, const std::vector<BlockRange>& blocks,
+void rows_with_normals(const Batch& b, StreamKey stream, bool draw, const LatentBlocks& blocks,
                        int64_t begin, int64_t end, float* xi, RowFn&& fn) {
   if (runs_in_lanes(b, draw)) {
     const int64_t per_run = b.particles * b.dim, run_end = end / b.particles;
@@ -130,7 +130,7 @@ void rows_with_normals(const Batch& b, StreamKey stream, bool draw, const std::v
 // drawing only the latent coordinates' normals of c: fn reads no other.
 template <typename RowFn>
 void for_each_row(const Batch& b, const Coordinates& c, StreamKey stream, bool draw, Threads threads, RowFn&& fn) {
-  const std::vector<BlockRange> blocks = draw ? latent_blocks(c, b.dim, b.particles) : std::vector<BlockRange>{};
+  const LatentBlocks blocks = draw ? latent_blocks(c, b.dim) : LatentBlocks{};
   const bool lanes = runs_in_lanes(b, draw);
   // In lanes: parallel over groups of sixteen runs; else over rows.
   const int64_t unit = lanes ? kPhiloxLanes * b.particles : 1;
@@ -412,7 +412,7 @@ int64_t propagate_range_scratch(const Batch& b, double noise_scale) {
 
 CONDIFF_ROW_CLONES void propagate_range(const Batch& b, const Coordinates& c, int64_t begin, int64_t end,
                      const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream,
-                     const std::vector<BlockRange>& blocks, float* xi, float* z_out) {
+                     const LatentBlocks& blocks, float* xi, float* z_out) {
   const float scale = static_cast<float>(noise_scale);
   rows_with_normals(b, stream, noise_scale > 0.0, blocks, begin, end, xi, [&](int64_t row, int64_t r, const float* x) {
     move_row(c, b.dim, mu_rows + (row - begin) * b.dim, scale, x, y_per_run + r * c.n_observed, z_out + row * b.dim);
@@ -444,17 +444,15 @@ int64_t append_latent_blocks(const std::vector<Span>& spans, int64_t dim, int64_
 
 }  // namespace
 
-std::vector<BlockRange> latent_blocks(const Coordinates& c, int64_t dim, int64_t rows) {
-  if (c.n_observed == 0 || dim <= 0 || rows <= 0) return {};
+LatentBlocks latent_blocks(const Coordinates& c, int64_t dim) {
+  if (c.n_observed == 0 || dim <= 0) return {};
   std::vector<Span> spans = latent_spans(c);
   std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.begin < y.begin; });
-  // The rows' block pattern repeats every 4 / gcd(D, 4) rows: one period decides, so a run of
-  // many particles whose list would not pay is not listed row by row first.
-  const int64_t period = std::min<int64_t>(rows, 4 / std::gcd<int64_t>(dim, 4));
-  std::vector<BlockRange> probe;
-  const int64_t used = append_latent_blocks(spans, dim, period, &probe);
-  const int64_t total = (period * dim + 3) / 4, skipped = total - used;
-  const int64_t stretches = static_cast<int64_t>(probe.size());
+  // Rows' blocks repeat every 4 / gcd(D, 4) rows, a whole number of blocks.
+  const int64_t rows = 4 / std::gcd<int64_t>(dim, 4);
+  LatentBlocks lb;
+  const int64_t used = append_latent_blocks(spans, dim, rows, &lb.stretches);
+  const int64_t total = rows * dim / 4, skipped = total - used, stretches = static_cast<int64_t>(lb.stretches.size());
   // The list costs a copy per stretch and batch of sixty-four blocks (normals.h
   // fill_blocks): it pays where a third of the blocks are skipped, or an eighth with
   // stretches of a batch or more (smc, J = 25, D = 80, 16 particles: a quarter skipped in
@@ -462,15 +460,13 @@ std::vector<BlockRange> latent_blocks(const Coordinates& c, int64_t dim, int64_t
   // with a quarter skipped in stretches of 150, 6% faster).
   const bool pays = 3 * skipped >= total || (8 * skipped >= total && used >= 64 * stretches);
   if (!pays) return {};
-  if (period == rows) return probe;
-  std::vector<BlockRange> ranges;
-  append_latent_blocks(spans, dim, rows, &ranges);
-  return ranges;
+  lb.period = total;
+  return lb;
 }
 
 CONDIFF_ROW_CLONES void propagate_rows(const Coordinates& c, int64_t dim, int64_t count,
                     const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
-                    uint64_t first_element, float* xi, float* z_rows, const std::vector<BlockRange>& blocks) {
+                    uint64_t first_element, float* xi, float* z_rows, const LatentBlocks& blocks) {
   const bool draw = noise_scale > 0.0;
   if (draw) draw_run_normals(*normals, blocks, first_element, first_element + static_cast<uint64_t>(count * dim), xi);
   for (int64_t q = 0; q < count; ++q)

@@ -5,6 +5,7 @@
 // run-key table) and element = k * D + coordinate, so a run's draws do not depend on how
 // runs are batched or on the thread count.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -88,32 +89,51 @@ struct Span {
 std::vector<Span> latent_spans(const Coordinates& c);
 
 // The Philox blocks (block b: elements 4 b .. 4 b + 3, element = row dim + coordinate) of a
-// run's first `rows` rows that hold a latent coordinate, as ascending stretches: the normals
-// a move uses (its observed coordinates are set, not drawn). Empty where skipping the others
-// would not pay for the list: fewer than a third of the blocks skipped, unless an eighth are
-// in stretches of sixty-four blocks or more.
-std::vector<BlockRange> latent_blocks(const Coordinates& c, int64_t dim, int64_t rows);
+// run's rows that hold a latent coordinate: the normals a move uses (its observed coordinates
+// are set, not drawn). A pattern of ascending stretches that repeats every `period` blocks
+// (4 / gcd(D, 4) rows); empty (period 0: draw every block) where skipping the others would
+// not pay for the list: fewer than a third of the blocks skipped, unless an eighth are in
+// stretches of sixty-four blocks or more.
+struct LatentBlocks {
+  int64_t period = 0;
+  std::vector<BlockRange> stretches;  // within one period
+  bool empty() const { return period == 0; }
+};
+LatentBlocks latent_blocks(const Coordinates& c, int64_t dim);
+
+// fn(BlockRange) for each stretch of `lb` (not empty) that meets blocks [first, last),
+// clipped to them, in ascending order.
+template <typename Fn>
+void for_latent_stretches(const LatentBlocks& lb, uint64_t first, uint64_t last, Fn&& fn) {
+  if (first >= last) return;
+  const uint64_t period = static_cast<uint64_t>(lb.period);
+  for (uint64_t p = first / period; p * period < last; ++p) {
+    for (const BlockRange& s : lb.stretches) {
+      const uint64_t lo = std::max<uint64_t>(first, p * period + s.first), hi = std::min<uint64_t>(last, p * period + s.last);
+      if (lo < hi) fn(BlockRange{static_cast<uint32_t>(lo), static_cast<uint32_t>(hi)});
+    }
+  }
+}
 
 // propagate's values for `count` consecutive rows of one run, whose means are the run's
 // rows `mu_run` (particles x dim) and ancestors `ancestors` (the rows', within the run):
 // the normals are elements [first_element, first_element + count dim) of the run's stream,
 // drawn through `normals` (that stream's cursor) into xi (count x dim scratch), only the
-// latent coordinates' (`blocks`: latent_blocks of the run; empty: every coordinate's).
+// latent coordinates' (`blocks`: latent_blocks; empty: every coordinate's).
 void propagate_rows(const Coordinates& c, int64_t dim, int64_t count,
                     const float* mu_run, const int32_t* ancestors, double noise_scale, const float* y, NormalCursor* normals,
-                    uint64_t first_element, float* xi, float* z_rows, const std::vector<BlockRange>& blocks);
+                    uint64_t first_element, float* xi, float* z_rows, const LatentBlocks& blocks);
 
 // propagate without ancestors for rows [begin, end) of the batch, on the calling thread:
 // the values propagate gives those rows, for a caller that splits the batch itself (the
 // fused move step, smc_step.h). mu_rows holds those rows' means ((end - begin) x D); xi is
-// propagate_range_scratch floats of scratch; blocks: latent_blocks(c, D, particles), once
-// per batch. When propagate_range_unit is more than 1 (the particles of a run, whose normals
+// propagate_range_scratch floats of scratch; blocks: latent_blocks(c, D), once per batch. When propagate_range_unit is more than 1 (the particles of a run, whose normals
 // are drawn sixteen runs at a time), the range must hold whole runs.
 int64_t propagate_range_unit(const Batch& b, double noise_scale);
 int64_t propagate_range_scratch(const Batch& b, double noise_scale);
 void propagate_range(const Batch& b, const Coordinates& c, int64_t begin, int64_t end,
                      const float* mu_rows, double noise_scale, const float* y_per_run, StreamKey stream,
-                     const std::vector<BlockRange>& blocks, float* xi, float* z_out);
+                     const LatentBlocks& blocks, float* xi, float* z_out);
 
 // Unadjusted Langevin on the X block (MATH.md §3, Algorithm 2):
 //   X <- X + delta grad_X + sqrt(2 delta) xi.

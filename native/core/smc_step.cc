@@ -65,10 +65,10 @@ CONDIFF_ROW_CLONES void kernel_mean_block(const float* z, const float* s, float 
 }
 
 // One run, each stage as the batch call computes it for that run (the same bits).
-// `blocks`: latent_blocks of a run, the normals its move uses (all of them when empty).
+// `blocks`: latent_blocks, the normals its move uses (all of them when empty).
 CONDIFF_ROW_CLONES StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
                          const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, float* score,
-                         float* score_scratch, const std::vector<BlockRange>& blocks, const NextRows& next,
+                         float* score_scratch, const LatentBlocks& blocks, const NextRows& next,
                          std::atomic<int64_t>& bad_score, std::atomic<int64_t>& bad_mean) {
   const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
   const float* z = x.z + row0 * D;
@@ -131,7 +131,7 @@ StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const Boo
   constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_score{kNone}, bad_mean{kNone};
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / per_run);
-  const std::vector<BlockRange> blocks = p.noise_scale > 0.0 ? latent_blocks(c, b.dim, b.particles) : std::vector<BlockRange>{};
+  const LatentBlocks blocks = p.noise_scale > 0.0 ? latent_blocks(c, b.dim) : LatentBlocks{};
   parallel_for(b.runs, threads, grain, [&](int64_t begin, int64_t end, int) {
     std::vector<float> mu(per_run), xi(move_block_rows(b.dim) * b.dim);
     std::vector<float> score(p.score != nullptr ? per_run : 0), scratch(p.score != nullptr ? p.score->scratch_floats : 0);
@@ -202,7 +202,7 @@ StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, 
   const int64_t blocks = (rows + block - 1) / block;
   constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_score{kNone}, bad_mean{kNone};
-  const std::vector<BlockRange> latent = p.noise_scale > 0.0 ? latent_blocks(c, D, b.particles) : std::vector<BlockRange>{};
+  const LatentBlocks latent = p.noise_scale > 0.0 ? latent_blocks(c, D) : LatentBlocks{};
   parallel_for(blocks, threads, std::max<int64_t>(1, (int64_t{1} << 16) / (block * D)), [&](int64_t begin, int64_t end, int) {
     std::vector<float> score(p.score != nullptr ? block * D : 0), mu(block * D);
     std::vector<float> scratch(p.score != nullptr ? p.score->scratch_floats : 0);
