@@ -60,9 +60,9 @@ class NextRows {
   bool l1_;
 };
 
-// The kernel mean of a run (kernel_mean's expression, so the same bits) and whether any of it
-// is not finite (finite.h's exponent test), in one pass: the check no longer reads the means
-// again.
+// The kernel mean of a run or block (kernel_mean's expression, so the same bits) and whether
+// any of it is not finite (finite.h's exponent test), in one pass: the check does not read
+// the means again.
 CONDIFF_ROW_CLONES bool kernel_mean_any_non_finite(const float* z, const float* s, float a, float b, float* mu,
                                                    int64_t count) {
   uint32_t bad = 0;
@@ -76,10 +76,6 @@ CONDIFF_ROW_CLONES bool kernel_mean_any_non_finite(const float* z, const float* 
   return bad != 0;
 }
 
-// The kernel mean of a block in cache (replacement's move).
-CONDIFF_ROW_CLONES void kernel_mean_block(const float* z, const float* s, float a, float b, float* mu, int64_t count) {
-  kernel_mean(z, s, a, b, mu, 0, count);
-}
 
 // One run, each stage as the batch call computes it for that run (the same bits).
 // `blocks`: latent_blocks, the normals its move uses (all of them when empty).
@@ -239,10 +235,11 @@ StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, 
         s = score.data();
       }
       next.part(0);
-      kernel_mean_block(z, s, static_cast<float>(p.a), static_cast<float>(p.b), mu.data(), count);
+      const bool mean_not_finite =
+          kernel_mean_any_non_finite(z, s, static_cast<float>(p.a), static_cast<float>(p.b), mu.data(), count);
       next.part(1);
-      const int64_t bad = first_non_finite(mu.data(), count);
-      if (bad >= 0) {
+      if (mean_not_finite) {
+        const int64_t bad = first_non_finite(mu.data(), count);
         note_min_index(bad_mean, r0 * D + bad);
         std::copy(mu.begin(), mu.begin() + count, x.mu + r0 * D);
         continue;
