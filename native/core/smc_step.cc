@@ -1,7 +1,6 @@
 #include "smc_step.h"
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
 #include <limits>
 #include <vector>
@@ -61,7 +60,7 @@ class NextRows {
 };
 
 // The kernel mean of a run or block (kernel_mean's expression, so the same bits) and whether
-// any of it is not finite (finite.h's exponent test), in one pass: the check does not read
+// any of it is not finite (finite.h's not_finite_bit), in one pass: the check does not read
 // the means again.
 CONDIFF_ROW_CLONES bool kernel_mean_any_non_finite(const float* z, const float* s, float a, float b, float* mu,
                                                    int64_t count) {
@@ -69,9 +68,7 @@ CONDIFF_ROW_CLONES bool kernel_mean_any_non_finite(const float* z, const float* 
   for (int64_t i = 0; i < count; ++i) {
     const float v = a * z[i] + b * s[i];
     mu[i] = v;
-    uint32_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    bad |= not_finite_bit(v);
   }
   return bad != 0;
 }
