@@ -155,7 +155,7 @@ Napi::Value SvdPathCorrection(const Napi::CallbackInfo& info) {
     if (!std::isfinite(log_2pi_sigma2.data[k]))
       throw_range(env, "log2piSigma2[" + std::to_string(k) + "] must be finite, got " + std::to_string(log_2pi_sigma2.data[k]));
   }
-  require_disjoint_from(env, out, alpha, sigma2, log_2pi_sigma2);
+  require_disjoint_from(env, out, path, starts, alpha, sigma2, log_2pi_sigma2);
   Async call = async_call(info, path.length);
   call.read(path);
   call.read(starts);

@@ -207,5 +207,8 @@ describe('SVD filter rotations (native/core/subspace.h)', () => {
     throwsWith(call({ log2pi: NaN }), 'RangeError', /^log2pi must be finite/);
     const tables = new Float64Array(7 * 3);
     throwsWith(call({ alpha: tables.subarray(0, 7).fill(1), sigma2: tables.subarray(7, 14).fill(1), log2piSigma2: tables.subarray(14), out: tables.subarray(16, 21) }), 'RangeError', /^out must not share memory with log2piSigma2/);
+    const shared = new ArrayBuffer(path.byteLength + 64);
+    const onPath = new Float32Array(shared, 0, path.length).fill(0.5);
+    throwsWith(call({ path: onPath, out: new Float64Array(shared, 8, 5) }), 'RangeError', /^out must not share memory with path/);
   });
 });
