@@ -50,9 +50,13 @@ CONDIFF_HD KernelCoefficients kernel_coefficients(KernelKind kind, const StepSch
   return c;
 }
 
-// mu = a z + b s, elementwise over a batch (the kernel mean of MATH.md §2).
+// The kernel mean of MATH.md §2, one element: a z + b s, each operation rounded to float
+// (no fused multiply-add), the one expression every caller uses.
+CONDIFF_HD float kernel_mean_value(float z, float score, float a, float b) { return a * z + b * score; }
+
+// mu = a z + b s, elementwise over a batch.
 CONDIFF_HD void kernel_mean(const float* z, const float* score, float a, float b, float* mu, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) mu[i] = a * z[i] + b * score[i];
+  for (int64_t i = begin; i < end; ++i) mu[i] = kernel_mean_value(z[i], score[i], a, b);
 }
 
 }  // namespace condiff

@@ -17,16 +17,16 @@ constexpr int kNormalGroup = 64;
 // The 64 normals of elements [64 g, 64 g + 64).
 void normal_group(const StreamKey& s, uint64_t group, float* out);
 
-// Sequential access to one stream that reuses the last group it computed, so rows of
-// a few coordinates each do not recompute a 64-element group per row.
-// With AVX-512 or AVX2, runs of four whole groups are computed sixty-four blocks at a time
-// (lanes_x4.h), the same values; `isa` is a test hook: kBaseline (or a set wider than the
-// running one) keeps to sixteen blocks at a time.
 // Philox blocks [first, last) of a stream.
 struct BlockRange {
   uint32_t first, last;
 };
 
+// Sequential access to one stream that reuses the last group it computed, so rows of
+// a few coordinates each do not recompute a 64-element group per row.
+// With AVX-512 or AVX2, runs of four whole groups are computed sixty-four blocks at a time
+// (lanes_x4.h), the same values; `isa` is a test hook: kBaseline (or a set wider than the
+// running one) keeps to sixteen blocks at a time.
 class NormalCursor {
  public:
   explicit NormalCursor(const StreamKey& s, Isa isa = running_isa());

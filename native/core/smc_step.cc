@@ -59,20 +59,19 @@ class NextRows {
   bool l1_;
 };
 
-// The kernel mean of a run or block (kernel_mean's expression, so the same bits) and whether
-// any of it is not finite (finite.h's not_finite_bit), in one pass: the check does not read
-// the means again.
+// The kernel mean of a run or block (kernels.h kernel_mean_value, so kernel_mean's bits) and
+// whether any of it is not finite (finite.h not_finite_bit), in one pass: the check does not
+// read the means again.
 CONDIFF_ROW_CLONES bool kernel_mean_any_non_finite(const float* z, const float* s, float a, float b, float* mu,
                                                    int64_t count) {
   uint32_t bad = 0;
   for (int64_t i = 0; i < count; ++i) {
-    const float v = a * z[i] + b * s[i];
+    const float v = kernel_mean_value(z[i], s[i], a, b);
     mu[i] = v;
     bad |= not_finite_bit(v);
   }
   return bad != 0;
 }
-
 
 // One run, each stage as the batch call computes it for that run (the same bits).
 // `blocks`: latent_blocks, the normals its move uses (all of them when empty).
