@@ -62,5 +62,9 @@ describe('warnings', () => {
     ess[3 * runs + 7] = 9.9;
     expect(collapseWarning(ess, steps, 11, n)).toBeUndefined();  // 1 of 11 runs: under 10%
     expect(collapseWarning(new Float64Array(10).fill(1.5), 10, 1, 64)).toMatch(/ESS below max\(2, N\/100\) = 2/);
+    // The step named is the first at the run's lowest ESS.
+    expect(collapseWarning(new Float64Array(10).fill(1.5), 10, 1, 64)).toMatch(/\(run 0: ESS 1\.5 at step 1 of 10\)/);
+    ess[6 * runs + 7] = 9.9;
+    expect(collapseWarning(ess, steps, runs, n)).toMatch(/\(run 7: ESS 9\.9 at step 4 of 10\)/);
   });
 });
