@@ -10,7 +10,8 @@
 //   g++ -std=c++17 -O3 -Wno-psabi -fno-math-errno -Inative/core bench/mixture-core.cc
 //   native/core/mixture.cc native/core/mixture_score.cc native/core/mixture_structure.cc
 //   native/core/mixture_structured.cc native/core/linalg.cc native/core/normals.cc
-//   native/core/worker_pool.cc -o bench/out/mixture-core -lpthread && bench/out/mixture-core [threads] [rows]
+//   native/core/worker_pool.cc native/core/finite.cc -o bench/out/mixture-core -lpthread &&
+//   bench/out/mixture-core [threads] [rows]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -259,7 +259,7 @@ PreparedScore GaussianMixture::prepare_score(double alpha, double sigma2, Thread
   p.structured = path_ != ScorePath::kDense && kernel == ScoreKernel::kStructured;
   if (p.structured) {
     p.structured_step = prepare_structured(alpha, sigma2, threads);
-    p.scratch_floats = structured_block_scratch(p.structured_step) + kScoreBlock;
+    p.scratch_floats = 2 * structured_block_scratch(p.structured_step) + kScoreBlock;  // a pair of blocks
   } else {
     p.general = prepare(alpha, sigma2);
     p.scratch_floats = score_block_scratch(p.general) + kScoreBlock;
@@ -274,13 +274,17 @@ int64_t GaussianMixture::score_rows(const PreparedScore& p, const float* z, int6
   float* aligned = align_floats(scratch);
   // Far components' responsibilities are subnormal; flushed, they cost nothing (MATH.md §7).
   const FlushSubnormals flush;
-  for (int64_t r0 = 0; r0 < rows; r0 += kScoreBlock) {
-    const int64_t n = std::min<int64_t>(kScoreBlock, rows - r0);
+  // The structured paths take two blocks at a time (score_pair_structured).
+  const int64_t step = p.structured ? 2 * kScoreBlock : kScoreBlock;
+  for (int64_t r0 = 0; r0 < rows; r0 += step) {
+    const int64_t n = std::min<int64_t>(step, rows - r0);
     float* o = out + r0 * dim_;
-    if (p.structured)
-      score_block_structured(p.structured_step, z + r0 * dim_, n, o, aligned);
-    else
+    if (!p.structured)
       score_block(p.general, z + r0 * dim_, n, o, aligned);
+    else if (n > kScoreBlock)
+      score_pair_structured(p.structured_step, z + r0 * dim_, n, o, aligned);
+    else
+      score_block_structured(p.structured_step, z + r0 * dim_, n, o, aligned);
     // The first non-finite output, checked per block while it is in L1: a caller's separate
     // pass over the whole score cost a pass over memory and a call per step.
     const int64_t bad = first_non_finite(o, n * dim_);

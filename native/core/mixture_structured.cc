@@ -77,6 +77,25 @@ void score_block_structured_on(int isa, const StructuredStep& q, const float* z,
   }
 }
 
+void score_pair_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch) {
+  score_pair_structured_on(static_cast<int>(simd::running_isa()), q, z, rows, out, scratch);
+}
+
+void score_pair_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
+                              float* scratch) {
+  switch (static_cast<simd::Isa>(isa)) {
+    case simd::Isa::kAvx512:
+      structured_avx512::score_pair(q, z, rows, out, scratch);
+      return;
+    case simd::Isa::kAvx2Fma:
+      structured_avx2::score_pair(q, z, rows, out, scratch);
+      return;
+    default:
+      structured_baseline::score_pair(q, z, rows, out, scratch);
+      return;
+  }
+}
+
 int64_t multiply_adds_per_row(ScorePath path, int64_t d, int64_t jn, bool diagonal_precision) {
   switch (path) {
     case ScorePath::kIsotropic:

@@ -69,6 +69,14 @@ void score_block_structured(const StructuredStep& q, const float* z, int64_t row
 void score_block_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
                                float* scratch);
 
+// Two blocks: kScoreBlock < rows <= 2 kScoreBlock, with 2 structured_block_scratch(q) floats
+// of scratch. The same bytes as two score_block_structured calls; on AVX-512 the isotropic
+// and diagonal paths compute both blocks' first products together (a model value broadcast
+// once for 32 particles), which is faster.
+void score_pair_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch);
+void score_pair_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
+                              float* scratch);
+
 // Multiply-adds per particle of each path, for the thread grain and the benchmarks' FLOP
 // counts (the kernels' vector multiply-adds; the exponentials and transposes are extra).
 int64_t multiply_adds_per_row(ScorePath path, int64_t dim, int64_t components, bool diagonal_precision);

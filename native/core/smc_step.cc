@@ -28,6 +28,18 @@ constexpr int64_t kRunMeansMinFloats = 256;
 constexpr int64_t kMoveBlockFloats = 2048;
 int64_t move_block_rows(int64_t dim) { return std::max<int64_t>(1, kMoveBlockFloats / dim); }
 
+// Runs of fewer rows than this are scored a group at a time (about this many rows): the
+// mixture's structured kernels take 32 rows at once (mixture_structured.h
+// score_pair_structured), and a 16-particle run alone would leave that unused. Only while a
+// group's state and score stay small (kScoreGroupFloats each): at D = 800 two 16-particle
+// runs (100 KB of score) made the filter step 11% slower, the later run's rows and score
+// no longer in L1 when its stages ran.
+constexpr int64_t kScoreGroupRows = 32;
+constexpr int64_t kScoreGroupFloats = int64_t{1} << 13;
+int64_t score_group_runs(int64_t particles, int64_t per_run) {
+  return std::max<int64_t>(1, std::min(kScoreGroupRows / particles, kScoreGroupFloats / per_run));
+}
+
 // A batch this small (floats of state) runs each batch-path stage on one thread anyway
 // (particles.cc's elementwise grain), so the per-run path costs it no parallelism.
 constexpr int64_t kOneThreadBatchFloats = int64_t{1} << 18;
@@ -73,24 +85,13 @@ CONDIFF_ROW_CLONES bool kernel_mean_any_non_finite(const float* z, const float* 
   return bad != 0;
 }
 
-// One run, each stage as the batch call computes it for that run (the same bits).
-// `blocks`: latent_blocks, the normals its move uses (all of them when empty).
+// One run, each stage as the batch call computes it for that run (the same bits), from its
+// score s (finite). `blocks`: latent_blocks, the normals its move uses (all of them when empty).
 CONDIFF_ROW_CLONES StepStatus bootstrap_run(const Batch& b, const Coordinates& c, const BootstrapArrays& x,
-                         const BootstrapParams& p, double log_norm, int64_t r, float* mu, float* xi, float* score,
-                         float* score_scratch, const LatentBlocks& blocks, const NextRows& next,
-                         std::atomic<int64_t>& bad_score, std::atomic<int64_t>& bad_mean) {
+                         const BootstrapParams& p, double log_norm, int64_t r, const float* s, float* mu, float* xi,
+                         const LatentBlocks& blocks, const NextRows& next, std::atomic<int64_t>& bad_mean) {
   const int64_t n = b.particles, D = b.dim, per_run = n * D, row0 = r * n;
   const float* z = x.z + row0 * D;
-  const float* s = x.score == nullptr ? nullptr : x.score + row0 * D;
-  if (p.score != nullptr) {
-    const int64_t bad = p.score->rows(z, n, score, score_scratch);
-    if (bad >= 0) {
-      note_min_index(bad_score, row0 * D + bad);
-      std::copy(score, score + per_run, x.mu + row0 * D);  // the driver names the value
-      return StepStatus::kScoreNotFinite;
-    }
-    s = score;
-  }
   next.part(0);
   const bool mean_not_finite = kernel_mean_any_non_finite(z, s, static_cast<float>(p.a), static_cast<float>(p.b), mu, per_run);
   next.part(1);
@@ -141,13 +142,37 @@ StepResult bootstrap_step_by_run(const Batch& b, const Coordinates& c, const Boo
   std::atomic<int64_t> bad_score{kNone}, bad_mean{kNone};
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / per_run);
   const LatentBlocks blocks = p.noise_scale > 0.0 ? latent_blocks(c, b.dim) : LatentBlocks{};
+  // Runs scored together (kScoreGroupRows); each is then taken through its stages alone.
+  const int64_t group = p.score != nullptr ? score_group_runs(b.particles, per_run) : 1;
   parallel_for(b.runs, threads, grain, [&](int64_t begin, int64_t end, int) {
     std::vector<float> mu(per_run), xi(move_block_rows(b.dim) * b.dim);
-    std::vector<float> score(p.score != nullptr ? per_run : 0), scratch(p.score != nullptr ? p.score->scratch_floats : 0);
-    for (int64_t r = begin; r < end; ++r) {
-      const NextRows next(r + 1 < end ? x.z + (r + 1) * per_run : nullptr, per_run);
-      status[r] = bootstrap_run(b, c, x, p, log_norm, r, mu.data(), xi.data(), score.data(), scratch.data(), blocks,
-                                next, bad_score, bad_mean);
+    std::vector<float> score(p.score != nullptr ? group * per_run : 0);
+    std::vector<float> scratch(p.score != nullptr ? p.score->scratch_floats : 0);
+    for (int64_t r0 = begin; r0 < end; r0 += group) {
+      const int64_t m = std::min(group, end - r0);
+      const float* s = x.score == nullptr ? nullptr : x.score + r0 * per_run;
+      if (p.score != nullptr) {
+        // A failed group is scored again run by run: the score stops at its first
+        // non-finite block, and every run must be named or taken on by its own score.
+        const bool failed = p.score->rows(x.z + r0 * per_run, m * b.particles, score.data(), scratch.data()) >= 0;
+        for (int64_t k = 0; failed && k < m; ++k) {
+          float* sk = score.data() + k * per_run;
+          const int64_t bad = p.score->rows(x.z + (r0 + k) * per_run, b.particles, sk, scratch.data());
+          if (bad < 0) continue;
+          note_min_index(bad_score, (r0 + k) * per_run + bad);
+          std::copy(sk, sk + per_run, x.mu + (r0 + k) * per_run);  // the driver names the value
+          status[r0 + k] = StepStatus::kScoreNotFinite;
+        }
+        s = score.data();
+      }
+      for (int64_t k = 0; k < m; ++k) {
+        const int64_t r = r0 + k;
+        if (status[r] != StepStatus::kOk) continue;
+        // Run k of the next group's rows, asked for while this group's run k is computed.
+        const int64_t ahead = r + m;
+        const NextRows next(ahead < end ? x.z + ahead * per_run : nullptr, per_run);
+        status[r] = bootstrap_run(b, c, x, p, log_norm, r, s + k * per_run, mu.data(), xi.data(), blocks, next, bad_mean);
+      }
     }
   });
   if (bad_score.load() != kNone) return {StepStatus::kScoreNotFinite, bad_score.load()};
@@ -206,7 +231,8 @@ StepResult move_step(const Batch& b, const Coordinates& c, const MoveArrays& x, 
   // Whole 16-row score blocks (kScoreBlock) of about kMoveBlockFloats, and whole runs where
   // the move draws sixteen runs' normals at a time.
   const int64_t unit = propagate_range_unit(b, p.noise_scale);
-  int64_t block = std::max<int64_t>(16, kMoveBlockFloats / D / 16 * 16);
+  int64_t block = std::max<int64_t>(p.score != nullptr && D * kScoreGroupRows <= kScoreGroupFloats ? kScoreGroupRows : 16,
+                                    kMoveBlockFloats / D / 16 * 16);
   block = (block + unit - 1) / unit * unit;
   const int64_t blocks = (rows + block - 1) / block;
   constexpr int64_t kNone = std::numeric_limits<int64_t>::max();

@@ -48,6 +48,9 @@ struct BootstrapArrays {
 // built-in mixture: GaussianMixture::score_rows on a PreparedScore). rows(z, n, out,
 // scratch) writes the score of n rows of z and returns the flat index in them of the first
 // non-finite value, or -1; each worker gives it scratch_floats of its own.
+// Each row's score depends on that row alone (not on which rows are scored with it), so a
+// step may score a run's rows in any grouping: the fused filter step scores several small
+// runs in one call.
 struct RowScore {
   std::function<int64_t(const float*, int64_t, float*, float*)> rows;
   int64_t scratch_floats = 0;

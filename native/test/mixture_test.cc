@@ -582,6 +582,62 @@ void test_row_combine() {
   std::printf("row combine: %lld blocks compared on %zu instruction sets\n", static_cast<long long>(compared), sets.size());
 }
 
+// Two blocks at once (score_pair_structured_on, mixture.cc score_rows' stride) against the
+// same set's two single blocks, byte for byte, and in place (out = z): every structured path
+// (the isotropic and diagonal ones have pair kernels on AVX-512, the shared one calls the
+// single kernel twice), D below and above kRowCombineMinDim, J split into one to four
+// register groups (the first also sums ‖z'‖²), second blocks of 1 to 16 rows, subnormals
+// flushed and not, and a pair whose second block holds a NaN, an infinity and a far row.
+void test_pair_blocks() {
+  const std::vector<int> sets = instruction_sets();
+  std::mt19937_64 rng(12);
+  std::normal_distribution<float> normal;
+  int64_t compared = 0;
+  for (Kind kind : {Kind::kIdentity, Kind::kIsotropic, Kind::kDiagonal, Kind::kSharedDiagonal, Kind::kSharedDense})
+    for (int64_t d : {1, 8, 17, 64, 80, 83, 160})
+      for (int64_t jn : {2, 9, 25}) {
+        const Spec s = make(kind, d, jn, true, rng);
+        auto gm = s.build();
+        const double t = 0.4, alpha = std::exp(-t), sigma2 = 1.0 - std::exp(-2.0 * t);
+        const StructuredStep q = gm->prepare_structured(alpha, sigma2, Threads(1, nullptr));
+        std::vector<float> scratch(2 * structured_block_scratch(q) + kScoreBlock);
+        for (int64_t rows : {17, 20, 29, 32}) {
+          std::vector<float> z(rows * d);
+          for (auto& x : z) x = static_cast<float>(3.0 * alpha) + 2.0f * normal(rng);
+          if (rows == 29) {
+            z[20 * d + d / 2] = std::numeric_limits<float>::quiet_NaN();
+            z[22 * d] = std::numeric_limits<float>::infinity();
+            for (int64_t k = 0; k < d; ++k) z[25 * d + k] = 1.0e4f;
+          }
+          for (const bool flush : {true, false})
+            for (int isa : sets) {
+              std::vector<float> pair(rows * d), single(rows * d), in_place(z);
+              {
+                std::unique_ptr<FlushSubnormals> guard(flush ? new FlushSubnormals : nullptr);
+                score_pair_structured_on(isa, q, z.data(), rows, pair.data(), align_floats(scratch.data()));
+                score_pair_structured_on(isa, q, in_place.data(), rows, in_place.data(), align_floats(scratch.data()));
+                score_block_structured_on(isa, q, z.data(), kScoreBlock, single.data(), align_floats(scratch.data()));
+                score_block_structured_on(isa, q, z.data() + kScoreBlock * d, rows - kScoreBlock,
+                                          single.data() + kScoreBlock * d, align_floats(scratch.data()));
+              }
+              int64_t differ = 0;
+              for (int64_t i = 0; i < rows * d; ++i)
+                differ += (std::memcmp(&pair[i], &single[i], sizeof(float)) != 0) +
+                          (std::memcmp(&in_place[i], &single[i], sizeof(float)) != 0);
+              CHECK(differ == 0, "%s D=%lld J=%lld rows=%lld set %d flush %d: a pair and two blocks differ in %lld entries",
+                    kind_name(kind), static_cast<long long>(d), static_cast<long long>(jn), static_cast<long long>(rows),
+                    isa, static_cast<int>(flush), static_cast<long long>(differ));
+              if (rows == 29)
+                CHECK(std::isnan(pair[20 * d]) && std::isfinite(pair[25 * d]) && std::isfinite(pair[0]),
+                      "%s D=%lld J=%lld set %d: NaN row, far row", kind_name(kind), static_cast<long long>(d),
+                      static_cast<long long>(jn), isa);
+              ++compared;
+            }
+        }
+      }
+  std::printf("pair blocks: %lld pairs compared on %zu instruction sets\n", static_cast<long long>(compared), sets.size());
+}
+
 // Subnormals in the score are read and written as zero (flush_subnormals.h, MATH.md §7): they
 // cost a microcode assist per operation on Intel cores. Two cases where IEEE arithmetic
 // would give a tiny nonzero entry and the flush gives 0 — the structured path with a
@@ -643,6 +699,7 @@ int main() {
   test_instruction_sets();
   test_avx2_vocabulary();
   test_row_combine();
+  test_pair_blocks();
   test_subnormals();
   std::printf("%d checks, %d failures\n", counts.checks, counts.failures);
   return counts.failures == 0 ? 0 : 1;

@@ -16,6 +16,7 @@
 #include "check.h"
 
 #include "batch.h"
+#include "finite.h"
 #include "parallel.h"
 #include "particles.h"
 #include "resampling.h"
@@ -436,11 +437,87 @@ void test_move_step() {
 
 }  // namespace
 
+// The per-run step scores small runs in groups (smc_step.cc kScoreGroupRows: runs of 8
+// particles four at a time, the last of 13 runs alone). A step scored by a RowScore
+// gives the bytes of the same score given as an array; and when one row of a group's second
+// run is not finite, the step names that element, leaves that run's score in mu and its
+// state as it was, and takes every other run (the rest of its group included) through the
+// step as with a finite score.
+void test_scored_groups() {
+  // D = 40: a run's 320 means take the per-run path (kRunMeansMinFloats).
+  constexpr int64_t D = 40, n = 8, runs = 13, rows = n * runs, elems = rows * D;
+  const std::vector<int32_t> observed = {3, 8, 17, 30};
+  std::vector<int32_t> latent;
+  for (int32_t k = 0; k < D; ++k)
+    if (std::find(observed.begin(), observed.end(), k) == observed.end()) latent.push_back(k);
+  const Coordinates c{latent.data(), static_cast<int64_t>(latent.size()), observed.data(), 4};
+  const Batch b{runs, n, D, 0};
+  std::vector<float> y(runs * 4);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+  StreamKey s{9, 0, 0, 6, purpose_word(Purpose::kInitial)};
+  std::vector<float> z0(elems);
+  init_state(b, c, y.data(), s, z0.data(), 1);
+  StreamKey rs = s, ks = s;
+  rs.purpose = purpose_word(Purpose::kResampling);
+  ks.purpose = purpose_word(Purpose::kKernelNoise);
+  constexpr int64_t kBadRow = 5 * n + 3, kBadCoordinate = 3;
+  struct Out {
+    std::vector<float> z, mu;
+    std::vector<double> lw;
+    StepResult r;
+  };
+  auto step = [&](int mode, int threads) {  // 0: score as an array; 1: a RowScore; 2: a RowScore with kBadRow poisoned
+    Out o{z0, std::vector<float>(elems), std::vector<double>(rows, -std::log(double(n))), {}};
+    std::vector<float> given(elems);
+    for (int64_t i = 0; i < elems; ++i) given[i] = -0.5f * z0[i];
+    const float* base = o.z.data();
+    RowScore score;
+    score.rows = [base, mode](const float* z, int64_t m, float* out, float*) -> int64_t {
+      for (int64_t i = 0; i < m * D; ++i) out[i] = -0.5f * z[i];
+      const int64_t row0 = (z - base) / D;
+      if (mode == 2 && kBadRow >= row0 && kBadRow < row0 + m)
+        out[(kBadRow - row0) * D + kBadCoordinate] = std::numeric_limits<float>::quiet_NaN();
+      return first_non_finite(out, m * D);
+    };
+    std::vector<double> inc(rows), ev(runs), ess(runs);
+    std::vector<uint8_t> flags(runs);
+    std::vector<uint64_t> cdf(rows);
+    std::vector<int32_t> anc(rows);
+    const BootstrapArrays x{o.z.data(), mode == 0 ? given.data() : nullptr, o.mu.data(), y.data(), o.lw.data(), inc.data(),
+                            ev.data(), ess.data(), flags.data(), cdf.data(), anc.data()};
+    BootstrapParams p{0.98, 0.02, 0.4, 1.0, ResamplingScheme::kSystematic, rs, 0.1, ks};
+    if (mode != 0) p.score = &score;
+    o.r = bootstrap_step(b, c, x, p, threads);
+    return o;
+  };
+  for (int threads : {1, 2}) {
+    const Out given = step(0, threads), scored = step(1, threads), poisoned = step(2, threads);
+    CHECK(given.r.status == StepStatus::kOk && scored.r.status == StepStatus::kOk, "%d threads: steps ok", threads);
+    CHECK(same_bytes(given.z, scored.z) && same_bytes(given.lw, scored.lw),
+          "%d threads: scored in groups differs from the score given as an array", threads);
+    CHECK(poisoned.r.status == StepStatus::kScoreNotFinite && poisoned.r.index == kBadRow * D + kBadCoordinate,
+          "%d threads: a non-finite score in a group's second run: status %d at %lld", threads,
+          static_cast<int>(poisoned.r.status), static_cast<long long>(poisoned.r.index));
+    const int64_t bad_run = kBadRow / n;
+    for (int64_t r = 0; r < runs; ++r) {
+      const bool same = same_bytes(run_slice(poisoned.z, runs, r), run_slice(r == bad_run ? z0 : scored.z, runs, r));
+      CHECK(same, "%d threads: run %lld after a step where run %lld's score failed", threads, static_cast<long long>(r),
+            static_cast<long long>(bad_run));
+    }
+    const std::vector<float> left = run_slice(poisoned.mu, runs, bad_run);
+    bool score_left = std::isnan(left[(kBadRow % n) * D + kBadCoordinate]);
+    for (int64_t i = 0; i < n * D; ++i)
+      if (i != (kBadRow % n) * D + kBadCoordinate) score_left = score_left && left[i] == -0.5f * z0[bad_run * n * D + i];
+    CHECK(score_left, "%d threads: the failed run's score is left in mu", threads);
+  }
+}
+
 void run_step_tests(CheckCounts& c) {
   counts = &c;
   test_run_keys();
   test_bootstrap_step();
   test_bootstrap_step_paths();
   test_move_step();
+  test_scored_groups();
   test_refused_threads();
 }

@@ -35,6 +35,10 @@ describe('the mixture scored inside the fused step', () => {
   // stage by stage (2 runs of 20000 x D = 8: past that buffer).
   const cases: Array<[string, 'isotropic' | 'diagonal' | 'dense', number, number, number]> = [
     ['isotropic, run by run', 'isotropic', 24, 16, 60],
+    // Runs smaller than 32 rows are scored several at a time (native/core/smc_step.cc
+    // kScoreGroupRows): four runs of 8, pairs of runs of 16, the last group short.
+    ['isotropic, runs of 8 scored four at a time', 'isotropic', 40, 8, 30],
+    ['diagonal, runs of 16 scored in pairs', 'diagonal', 20, 16, 31],
     ['isotropic, stage by stage', 'isotropic', 8, 20000, 2],
     ['diagonal, run by run', 'diagonal', 12, 64, 30],
     ['dense, run by run', 'dense', 6, 64, 40],
