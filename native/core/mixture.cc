@@ -279,15 +279,18 @@ int64_t GaussianMixture::score_rows(const PreparedScore& p, const float* z, int6
   for (int64_t r0 = 0; r0 < rows; r0 += step) {
     const int64_t n = std::min<int64_t>(step, rows - r0);
     float* o = out + r0 * dim_;
+    // Whether an output may not be finite: the structured kernels say so as they store,
+    // the general one's output is scanned.
+    bool check = true;
     if (!p.structured)
       score_block(p.general, z + r0 * dim_, n, o, aligned);
     else if (n > kScoreBlock)
-      score_pair_structured(p.structured_step, z + r0 * dim_, n, o, aligned);
+      check = score_pair_structured(p.structured_step, z + r0 * dim_, n, o, aligned);
     else
-      score_block_structured(p.structured_step, z + r0 * dim_, n, o, aligned);
-    // The first non-finite output, checked per block while it is in L1: a caller's separate
+      check = score_block_structured(p.structured_step, z + r0 * dim_, n, o, aligned);
+    // The first non-finite output, found per block while it is in L1: a caller's separate
     // pass over the whole score cost a pass over memory and a call per step.
-    const int64_t bad = first_non_finite(o, n * dim_);
+    const int64_t bad = check ? first_non_finite(o, n * dim_) : -1;
     if (bad >= 0) return r0 * dim_ + bad;
   }
   return -1;

@@ -58,41 +58,35 @@ CONDIFF_SIMD_INLINE void store_first(float* p, simd::vf v, int64_t n) { simd::st
 #undef CONDIFF_ROW_COMBINE
 }  // namespace structured_baseline
 
-void score_block_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch) {
-  score_block_structured_on(static_cast<int>(simd::running_isa()), q, z, rows, out, scratch);
+bool score_block_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch) {
+  return score_block_structured_on(static_cast<int>(simd::running_isa()), q, z, rows, out, scratch);
 }
 
-void score_block_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
+bool score_block_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
                                float* scratch) {
   switch (static_cast<simd::Isa>(isa)) {
     case simd::Isa::kAvx512:
-      structured_avx512::score(q, z, rows, out, scratch);
-      return;
+      return structured_avx512::score(q, z, rows, out, scratch);
     case simd::Isa::kAvx2Fma:
-      structured_avx2::score(q, z, rows, out, scratch);
-      return;
+      return structured_avx2::score(q, z, rows, out, scratch);
     default:
-      structured_baseline::score(q, z, rows, out, scratch);
-      return;
+      return structured_baseline::score(q, z, rows, out, scratch);
   }
 }
 
-void score_pair_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch) {
-  score_pair_structured_on(static_cast<int>(simd::running_isa()), q, z, rows, out, scratch);
+bool score_pair_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch) {
+  return score_pair_structured_on(static_cast<int>(simd::running_isa()), q, z, rows, out, scratch);
 }
 
-void score_pair_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
+bool score_pair_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
                               float* scratch) {
   switch (static_cast<simd::Isa>(isa)) {
     case simd::Isa::kAvx512:
-      structured_avx512::score_pair(q, z, rows, out, scratch);
-      return;
+      return structured_avx512::score_pair(q, z, rows, out, scratch);
     case simd::Isa::kAvx2Fma:
-      structured_avx2::score_pair(q, z, rows, out, scratch);
-      return;
+      return structured_avx2::score_pair(q, z, rows, out, scratch);
     default:
-      structured_baseline::score_pair(q, z, rows, out, scratch);
-      return;
+      return structured_baseline::score_pair(q, z, rows, out, scratch);
   }
 }
 

@@ -62,19 +62,21 @@ inline int64_t structured_block_scratch(const StructuredStep& q) {
 
 // Score of `rows` (<= kScoreBlock) rows of z (row-major, D each) into out, by q.path
 // (not kDense: that is score_block's). out may be z itself but must not overlap it otherwise.
-void score_block_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch);
+// Returns true when a value written is not finite, never false when one is (the caller then
+// looks for it: the kernels note it as they store, where a scan of out after cost ~3%).
+bool score_block_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch);
 
 // The same on a named instruction set (as score_block_on in mixture_score.h), for the test
 // that every set gives the same bytes.
-void score_block_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
+bool score_block_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
                                float* scratch);
 
 // Two blocks: kScoreBlock < rows <= 2 kScoreBlock, with 2 structured_block_scratch(q) floats
 // of scratch. The same bytes as two score_block_structured calls; on AVX-512 the isotropic
 // and diagonal paths compute both blocks' first products together (a model value broadcast
-// once for 32 particles), which is faster.
-void score_pair_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch);
-void score_pair_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
+// once for 32 particles), which is faster. Returns as score_block_structured.
+bool score_pair_structured(const StructuredStep& q, const float* z, int64_t rows, float* out, float* scratch);
+bool score_pair_structured_on(int isa, const StructuredStep& q, const float* z, int64_t rows, float* out,
                               float* scratch);
 
 // Multiply-adds per particle of each path, for the thread grain and the benchmarks' FLOP

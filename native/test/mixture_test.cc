@@ -587,7 +587,8 @@ void test_row_combine() {
 // (the isotropic and diagonal ones have pair kernels on AVX-512, the shared one calls the
 // single kernel twice), D below and above kRowCombineMinDim, J split into one to four
 // register groups (the first also sums ‖z'‖²), second blocks of 1 to 16 rows, subnormals
-// flushed and not, and a pair whose second block holds a NaN, an infinity and a far row.
+// flushed and not, and a pair whose second block holds a NaN, an infinity and a far row;
+// and each call says a value it wrote is not finite exactly when one is.
 void test_pair_blocks() {
   const std::vector<int> sets = instruction_sets();
   std::mt19937_64 rng(12);
@@ -612,14 +613,24 @@ void test_pair_blocks() {
           for (const bool flush : {true, false})
             for (int isa : sets) {
               std::vector<float> pair(rows * d), single(rows * d), in_place(z);
+              bool said[4];  // each call's "a value written is not finite"
               {
                 std::unique_ptr<FlushSubnormals> guard(flush ? new FlushSubnormals : nullptr);
-                score_pair_structured_on(isa, q, z.data(), rows, pair.data(), align_floats(scratch.data()));
-                score_pair_structured_on(isa, q, in_place.data(), rows, in_place.data(), align_floats(scratch.data()));
-                score_block_structured_on(isa, q, z.data(), kScoreBlock, single.data(), align_floats(scratch.data()));
-                score_block_structured_on(isa, q, z.data() + kScoreBlock * d, rows - kScoreBlock,
-                                          single.data() + kScoreBlock * d, align_floats(scratch.data()));
+                said[0] = score_pair_structured_on(isa, q, z.data(), rows, pair.data(), align_floats(scratch.data()));
+                said[1] = score_pair_structured_on(isa, q, in_place.data(), rows, in_place.data(), align_floats(scratch.data()));
+                said[2] = score_block_structured_on(isa, q, z.data(), kScoreBlock, single.data(), align_floats(scratch.data()));
+                said[3] = score_block_structured_on(isa, q, z.data() + kScoreBlock * d, rows - kScoreBlock,
+                                                    single.data() + kScoreBlock * d, align_floats(scratch.data()));
               }
+              // Exactly when an output is not finite: here only in the second block of rows = 29.
+              bool first_bad = false, second_bad = false;
+              for (int64_t i = 0; i < rows * d; ++i)
+                (i < kScoreBlock * d ? first_bad : second_bad) |= !std::isfinite(single[i]);
+              CHECK(said[0] == (first_bad || second_bad) && said[1] == said[0] && said[2] == first_bad &&
+                        said[3] == second_bad && second_bad == (rows == 29) && !first_bad,
+                    "%s D=%lld J=%lld rows=%lld set %d: not-finite flags %d %d %d %d, outputs %d %d", kind_name(kind),
+                    static_cast<long long>(d), static_cast<long long>(jn), static_cast<long long>(rows), isa, said[0],
+                    said[1], said[2], said[3], first_bad, second_bad);
               int64_t differ = 0;
               for (int64_t i = 0; i < rows * d; ++i)
                 differ += (std::memcmp(&pair[i], &single[i], sizeof(float)) != 0) +
