@@ -5,8 +5,9 @@
 // between two kept ones are regenerated together from the lower one when one of them is first
 // asked for (native forwardContextSegment: the same values as the whole path's, since every
 // draw is a function of its run, step and element, MATH.md §6). The backward kernel asks for
-// grid indices S, S − 1, …, 0, so each stretch is regenerated once: the path's normals are
-// drawn twice, and ⌈S / K⌉ + 1 + K slices are held instead of S + 1.
+// grid indices S, S − 1, …, 0, so each stretch but the last (still held after the first pass)
+// is regenerated once: the path's normals are drawn nearly twice, and ⌈S / K⌉ + 1 + K slices
+// are held instead of S + 1.
 import { native, StreamArgs } from './native';
 import { hostFloat32 } from './host-memory';
 
@@ -54,16 +55,23 @@ export class CheckpointedContextPath {
     return Math.floor(steps / stride) + 1 + (steps % stride === 0 ? 0 : 1);
   }
 
-  /** Draws the path once, keeping every stride-th slice and the last. */
+  /**
+   * Draws the path once, keeping every stride-th slice and the last. The stretch then holds
+   * the last segment's slices, the first the backward kernel asks for: it is not drawn again.
+   */
   static async create(spec: ContextPathSpec): Promise<CheckpointedContextPath> {
     const p = new CheckpointedContextPath(spec);
     const L = p.slice, dY = spec.y0.length;
     for (let r = 0; r < spec.runs; r++) p.kept.set(spec.y0, r * dY);
+    let last = -1;
     for (let first = 0, k = 0; first < p.steps; first += p.stride, k++) {
       const count = Math.min(p.stride, p.steps - first);
       await p.segment(k, first, p.stretch.subarray(0, count * L));
       p.kept.set(p.stretch.subarray((count - 1) * L, count * L), (k + 1) * L);
+      last = k;
     }
+    // Slices first + 1 … first + count − 1 of the last segment sit where at() regenerates them.
+    p.cached = last;
     return p;
   }
 

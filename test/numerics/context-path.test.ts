@@ -1,7 +1,7 @@
 // The forward context path kept in part (lib/context-path.ts, native forwardContextSegment):
 // every slice must be the whole path's slice, byte for byte, whatever the order the steps ask
 // for them in, and replacement must draw the same samples with either path.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { CheckpointedContextPath } from '../../lib/context-path';
 import { GaussianMixture } from '../../lib/mixture';
 import { native } from '../../lib/native';
@@ -63,6 +63,22 @@ describe('forwardContextSegment', () => {
 });
 
 describe('CheckpointedContextPath', () => {
+  test('walking back draws each stretch again once, except the last, which the first pass left in place', async () => {
+    const steps = 17, runs = 5, y0 = Float32Array.of(1, 0.5);
+    const { alphaTs, sigma2Ts } = transitions(steps);
+    const kept = await CheckpointedContextPath.create({ y0, runs, runOffset: 0, alphaTs, sigma2Ts, stream, threads: 1 });
+    const path = await wholePath(y0, runs, 0, steps, 1);
+    const spy = jest.spyOn(native.direct, 'forwardContextSegment');
+    try {
+      const L = runs * 2;
+      for (let i = steps; i >= 0; i--) expect(bytes(await kept.at(i)).equals(bytes(path.subarray(i * L, (i + 1) * L)))).toBe(true);
+      // Stride 5: stretches from grid indices 0, 5, 10 and 15; the last (slice 16) is not drawn again.
+      expect(spy.mock.calls.map((c) => c[3])).toEqual([10, 5, 0]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   test.each([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 50])('S = %i: every slice is the whole path\'s, walked back as the steps do, with RePaint\'s look at i, and out of order', async (steps) => {
     const runs = 21, y0 = Float32Array.of(0.25, -0.75), L = runs * 2;
     const path = await wholePath(y0, runs, 4, steps);
