@@ -18,7 +18,7 @@
 // unavailable for the rest of the process, naming that cause, and 'auto' runs on the CPU.
 import { native, nativeBuild, DeviceOps, DeviceArray, CudaContext, NativeAddon } from './native';
 import { oneOf } from './errors';
-import { hostFloat32, hostFloat64, hostInt32 } from './host-memory';
+import { hostFloat32, hostFloat64, hostInt32, recycleHost } from './host-memory';
 import { ScoreInput, ScoreContext, evaluateScore, nonFiniteScore } from './score';
 import { GaussianMixture } from './mixture';
 
@@ -44,6 +44,11 @@ export interface BackendMemory {
   readI32(a: I32Array): Promise<Int32Array>;
   /** Gives device memory back now rather than when collected (nothing on 'cpu'). */
   free(...arrays: Array<F32Array | F64Array | I32Array | null | undefined>): void;
+  /**
+   * Keeps the memory of arrays that are dead (no caller holds them, no job is in flight) for
+   * the next run's (lib/host-memory.ts recycleHost; 'cpu' only).
+   */
+  recycle?(...arrays: Array<F32Array | F64Array | I32Array | null | undefined>): void;
 }
 
 /** A score model bound to a backend for one run. */
@@ -80,6 +85,7 @@ const hostMemory: BackendMemory = {
   readF64: async (a) => a as Float64Array,
   readI32: async (a) => a as Int32Array,
   free: () => undefined,
+  recycle: (...arrays) => recycleHost(...(arrays as Array<Float32Array | Float64Array | Int32Array | null | undefined>)),
 };
 
 const cpu: Backend = {

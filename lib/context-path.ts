@@ -9,7 +9,7 @@
 // is regenerated once: the path's normals are drawn nearly twice, and ⌈S / K⌉ + 1 + K slices
 // are held instead of S + 1.
 import { native, StreamArgs } from './native';
-import { hostFloat32 } from './host-memory';
+import { hostFloat32Unset, recycleHost } from './host-memory';
 
 export interface ContextPathSpec {
   /** Y_0, d_Y values, the same for every run. */
@@ -31,13 +31,15 @@ export class CheckpointedContextPath {
   private readonly kept: Float32Array;
   private readonly stretch: Float32Array;
   private cached = -1;
+  private released = false;
 
   private constructor(private readonly spec: ContextPathSpec) {
     this.steps = spec.alphaTs.length;
     this.stride = Math.max(1, Math.ceil(Math.sqrt(this.steps + 1)));
     this.slice = spec.runs * spec.y0.length;
-    this.kept = hostFloat32(CheckpointedContextPath.keptCount(this.steps, this.stride) * this.slice);
-    this.stretch = hostFloat32(this.stride * this.slice);
+    // Every slice is written before it is read: kept ones by create, the stretch by segment.
+    this.kept = hostFloat32Unset(CheckpointedContextPath.keptCount(this.steps, this.stride) * this.slice);
+    this.stretch = hostFloat32Unset(this.stride * this.slice);
   }
 
   /** Floats this path holds (its kept slices and its stretch). */
@@ -83,6 +85,7 @@ export class CheckpointedContextPath {
    */
   async at(i: number): Promise<Float32Array> {
     if (!Number.isInteger(i) || i < 0 || i > this.steps) throw new RangeError(`the grid index must be an integer in [0, ${this.steps}], got ${i}`);
+    if (this.released) throw new Error('this context path was released: its memory belongs to the next run');
     const L = this.slice;
     if (i === this.steps) return this.kept.subarray((this.kept.length / L - 1) * L);
     const k = Math.floor(i / this.stride), first = k * this.stride;
@@ -93,6 +96,16 @@ export class CheckpointedContextPath {
       this.cached = k;
     }
     return this.stretch.subarray((i - first - 1) * L, (i - first) * L);
+  }
+
+  /**
+   * Gives the path's memory to the next run (lib/host-memory.ts): call it once the run that
+   * asked for slices has succeeded. Every slice at() returned is then dead; at() throws.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    recycleHost(this.kept, this.stretch);
   }
 
   /** Slices first + 1 … into out, from kept slice k (grid index first). */

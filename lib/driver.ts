@@ -267,12 +267,14 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
   let scorer: ScoreRunner | undefined;
   let modelRun: ModelRun | undefined;
   let z: F32Array | undefined;
+  let scoreBuffer: F32Array | undefined;
   let succeeded = false;
   try {
     // Two state-sized buffers for the whole run: `z` holds the particles, `work` the score
     // and whatever the model computes from it. On 'cuda' both stay on the device.
     z = memory.f32(rows * D);
     const work = track(memory.f32(rows * D));
+    scoreBuffer = work;
     const logWeights = track(await memory.f64(rows, -Math.log(n)));
     const increment = track(await memory.f64(weighted ? rows : 0));
     const scratch = track(await memory.f64(weighted ? rows : 0));
@@ -426,6 +428,8 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       scorer?.release();
       memory.free(...owned);
       if (!succeeded) memory.free(z);
+      // The score buffer never leaves the run; after a failure a job may still write to it.
+      else memory.recycle?.(scoreBuffer);
     }
   }
 }

@@ -1,28 +1,143 @@
 /**
- * Large host arrays for a run (the particles, the score buffer, a context path): a typed
- * array as `new` makes it, first advised (native adviseHugePages) to be backed by
- * transparent huge pages before anything touches it. A run's buffers are fresh memory, and
- * on some virtual machines each 4 KiB page's first-touch fault costs ~12 µs (measured on a
- * Firecracker VM: ~60 ms for 20 MB, as long as dozens of filter steps' arithmetic), against
- * one fault per 2 MiB page. Only advice: the contents, and every answer, are the same either
- * way. CONDIFF_HUGE_PAGES=off leaves every array to the system's defaults.
+ * Large host arrays for a run (the particles, the score buffer, a context path). Two costs of
+ * fresh memory, both first-touch page faults, are met here:
+ * - Reuse. An array a run has finished with is given back (`recycleHost`, only where it is
+ *   known dead: never one a caller was handed) and the next run of a fitting size takes its
+ *   memory, zeroed, instead of faulting fresh pages in: on this project's 2-vCPU VM a 20 MB
+ *   state is ~5000 faults, 7–15 ms of a call's setup with 4 KiB pages and up to ~45 ms with
+ *   huge pages from blocks the hypervisor had taken back. Idle memory is bounded
+ *   (HOST_POOL_BYTES) and let go after HOST_POOL_IDLE_MS without a take, and none is kept
+ *   under CONDIFF_HOST_POOL=off.
+ * - Huge pages. A fresh array is first advised (native adviseHugePages) to be backed by
+ *   transparent huge pages before anything touches it: on a VM where each 4 KiB page's
+ *   first-touch fault costs ~12 µs (measured on a Firecracker VM: ~60 ms for 20 MB) that is
+ *   one fault per 2 MiB instead. CONDIFF_HUGE_PAGES=off leaves every array to the system's
+ *   defaults.
+ * Both only change where the memory comes from: every array is the zeroed (or filled) array
+ * `new` makes (hostFloat32Unset's excepted, for callers that write before they read), and
+ * every answer is the same either way.
  */
+import * as os from 'node:os';
 import { native } from './native';
 
-/** Arrays of at least this many bytes are advised: below two huge pages there is little to gain. */
+/** Arrays of at least this many bytes are advised and pooled: below two huge pages there is little to gain. */
 export const HUGE_PAGE_ADVICE_BYTES = 4 << 20;
+/** Idle pooled bytes at most: 1 GiB, or an eighth of the machine's memory where that is less. */
+export const HOST_POOL_BYTES = Math.min(1 << 30, Math.floor(os.totalmem() / 8));
+/** Idle pooled memory is let go this long after the last take or give. */
+export const HOST_POOL_IDLE_MS = 10_000;
 
-const enabled = (): boolean => process.env.CONDIFF_HUGE_PAGES !== 'off';
+const adviceEnabled = (): boolean => process.env.CONDIFF_HUGE_PAGES !== 'off';
+const poolEnabled = (): boolean => process.env.CONDIFF_HOST_POOL !== 'off';
 
-function advised<A extends Float32Array | Float64Array | Int32Array>(a: A): A {
-  if (a.byteLength >= HUGE_PAGE_ADVICE_BYTES && enabled()) native.adviseHugePages(a);
-  return a;
+type HostArray = Float32Array | Float64Array | Int32Array;
+type HostArrayType<A extends HostArray> = { new (buffer: ArrayBuffer, byteOffset: number, length: number): A; new (length: number): A; BYTES_PER_ELEMENT: number };
+
+/**
+ * Idle ArrayBuffers of finished runs, newest last. A buffer serves a request of `bytes` when
+ * it holds them and is under twice their size (a smaller run does not pin a much larger
+ * buffer's memory); the smallest such buffer is taken.
+ */
+class HostPool {
+  private idle: ArrayBuffer[] = [];
+  private bytes = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Buffers this module made whole: only these are ever taken back. */
+  private readonly ours = new WeakSet<ArrayBuffer>();
+
+  constructor(private readonly limit: number, private readonly idleMs: number) {}
+
+  make<A extends HostArray>(type: HostArrayType<A>, length: number, zeroed = true): A {
+    const bytes = length * type.BYTES_PER_ELEMENT;
+    if (bytes < HUGE_PAGE_ADVICE_BYTES) return new type(length);
+    const reused = poolEnabled() ? this.take(bytes) : undefined;
+    if (reused) {
+      this.ours.add(reused);
+      const a = new type(reused, 0, length);
+      return zeroed ? (a.fill(0) as A) : a;
+    }
+    const a = new type(length);
+    if (adviceEnabled()) native.adviseHugePages(a);
+    this.ours.add(a.buffer as ArrayBuffer);
+    return a;
+  }
+
+  /** Keeps the memory of arrays that nothing will read or write again (see recycleHost). */
+  give(arrays: Array<HostArray | null | undefined>): void {
+    for (const a of arrays) {
+      if (!a) continue;
+      const buffer = a.buffer as ArrayBuffer;
+      // Only a whole buffer this module made, still attached, and not already idle.
+      if (!this.ours.has(buffer) || a.byteOffset !== 0 || buffer.byteLength < HUGE_PAGE_ADVICE_BYTES) continue;
+      this.ours.delete(buffer);
+      if (!poolEnabled() || buffer.byteLength > this.limit) continue;
+      while (this.bytes + buffer.byteLength > this.limit) this.bytes -= this.idle.shift()!.byteLength;
+      this.idle.push(buffer);
+      this.bytes += buffer.byteLength;
+    }
+    this.touch();
+  }
+
+  /** Lets every idle buffer go (the collector frees it). */
+  clear(): void {
+    this.idle = [];
+    this.bytes = 0;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  get idleBytes(): number {
+    return this.bytes;
+  }
+
+  private take(bytes: number): ArrayBuffer | undefined {
+    let best = -1;
+    for (let i = 0; i < this.idle.length; i++) {
+      const c = this.idle[i].byteLength;
+      if (c >= bytes && c < 2 * bytes && (best < 0 || c < this.idle[best].byteLength)) best = i;
+    }
+    if (best < 0) return undefined;
+    const [buffer] = this.idle.splice(best, 1);
+    this.bytes -= buffer.byteLength;
+    this.touch();
+    return buffer;
+  }
+
+  private touch(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.idle.length === 0) return;
+    this.timer = setTimeout(() => this.clear(), this.idleMs);
+    this.timer.unref();
+  }
 }
 
-export const hostFloat32 = (length: number): Float32Array => advised(new Float32Array(length));
-export const hostInt32 = (length: number): Int32Array => advised(new Int32Array(length));
-/** Filled with `fill` after the advice (a fill is a first touch). */
+const pool = new HostPool(HOST_POOL_BYTES, HOST_POOL_IDLE_MS);
+
+export const hostFloat32 = (length: number): Float32Array => pool.make(Float32Array, length);
+/**
+ * For a caller that writes every element before it reads any: memory another run used may
+ * come back as it was left, not zeroed (zeroing ~100 MB of a context path costs ~12 ms).
+ */
+export const hostFloat32Unset = (length: number): Float32Array => pool.make(Float32Array, length, false);
+export const hostInt32 = (length: number): Int32Array => pool.make(Int32Array, length);
+/** Filled with `fill` (after the advice: a fill is a first touch). */
 export const hostFloat64 = (length: number, fill = 0): Float64Array => {
-  const a = advised(new Float64Array(length));
+  const a = pool.make(Float64Array, length);
   return fill === 0 ? a : a.fill(fill);
 };
+
+/**
+ * Gives the memory of host arrays back for the next run. Call it only for an array that no
+ * caller holds and no job still reads or writes: a run's own buffers after the run succeeded
+ * (after a failure a job may still be in flight, e.g. an abandoned score call). Arrays this
+ * module did not make, views into part of a buffer and small arrays are ignored.
+ */
+export function recycleHost(...arrays: Array<HostArray | null | undefined>): void {
+  pool.give(arrays);
+}
+
+/** Bytes held idle for the next run (for tests and diagnostics). */
+export const hostPoolIdleBytes = (): number => pool.idleBytes;
+/** Lets the idle memory go now. */
+export const clearHostPool = (): void => pool.clear();

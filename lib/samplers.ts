@@ -18,7 +18,7 @@ import { GaussianMixture } from './mixture';
 import { horizonWarning, stepWarning, collapseWarning } from './diagnostics';
 import { checkOptionNames } from './options';
 import { requireSizes } from './sizes';
-import { hostFloat32 } from './host-memory';
+import { hostFloat32, recycleHost } from './host-memory';
 import { CheckpointedContextPath } from './context-path';
 import { native } from './native';
 import { GuidanceOptions, Guidance, guidanceOption, guidedScore, conditionOption, CfgScore } from './guidance';
@@ -446,6 +446,9 @@ export async function replacement(options: ReplacementOptions): Promise<SampleRe
     essThreshold: 0,
     scheme: 'systematic',
   });
+  // The run is over and succeeded: no slice of its path is read again.
+  if (ctx.kind === 'checkpointed') ctx.path.release();
+  else if (ctx.kind === 'path') recycleHost(ctx.path);
   const drawn = await p.backend.memory.readF32(result.particles);
   p.backend.memory.free(result.particles);
   return {
@@ -581,6 +584,9 @@ export async function finishWeighted<R extends SampleResult & { ess: Float64Arra
   if (output === 'all') {
     out.particles = await p.backend.memory.readF32(result.particles);
     out.logWeights = result.logWeights;
+  } else {
+    // The draws are copies (drawByWeight): the particles are no one's now.
+    p.backend.memory.recycle?.(result.particles);
   }
   p.backend.memory.free(result.particles);
   out.seconds = (performance.now() - started) / 1000;

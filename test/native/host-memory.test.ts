@@ -1,9 +1,11 @@
-// The huge-page advice for a run's large host arrays (lib/host-memory.ts, native
-// adviseHugePages): only advice, so the arrays are the zeroed arrays `new` makes and the
-// answers are the same bytes with it and without it (CONDIFF_HUGE_PAGES=off).
+// A run's large host arrays (lib/host-memory.ts): the huge-page advice (native
+// adviseHugePages) and the reuse of finished runs' memory. Both only change where the memory
+// comes from, so the arrays are the zeroed arrays `new` makes and the answers are the same
+// bytes with them and without them (CONDIFF_HUGE_PAGES=off, CONDIFF_HOST_POOL=off); memory is
+// only reused once nothing holds it: never an array a caller was handed, never a failed run's.
 import { describe, expect, jest, test } from '@jest/globals';
 import { native } from '../../lib/native';
-import { HUGE_PAGE_ADVICE_BYTES, hostFloat32, hostFloat64, hostInt32 } from '../../lib/host-memory';
+import { HUGE_PAGE_ADVICE_BYTES, HOST_POOL_BYTES, HOST_POOL_IDLE_MS, clearHostPool, hostFloat32, hostFloat32Unset, hostFloat64, hostInt32, hostPoolIdleBytes, recycleHost } from '../../lib/host-memory';
 import { GaussianMixture } from '../../lib/mixture';
 import { replacement, smc } from '../../lib/samplers';
 import { schedules } from '../../lib/schedules';
@@ -101,5 +103,187 @@ describe('host arrays', () => {
       if (before === undefined) delete process.env.CONDIFF_HUGE_PAGES;
       else process.env.CONDIFF_HUGE_PAGES = before;
     }
+  });
+});
+
+/** Runs f with the environment variable set (or deleted for undefined), restoring it after. */
+async function withEnv<T>(name: string, value: string | undefined, f: () => T | Promise<T>): Promise<T> {
+  const before = process.env[name];
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+  try {
+    return await f();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}
+
+const BIG = HUGE_PAGE_ADVICE_BYTES / 4; // floats in the smallest pooled array
+
+describe('the pool of finished runs\' memory', () => {
+  test('a recycled array\'s memory serves the next fitting request, zeroed; too small or under half used, it does not', () => {
+    clearHostPool();
+    const a = hostFloat32(2 * BIG + 100);
+    a.fill(7);
+    recycleHost(a);
+    expect(hostPoolIdleBytes()).toBe(a.byteLength);
+    // The idle buffer twice the request or more: a fresh array (it would sit half empty).
+    expect(hostFloat32(BIG + 50).buffer).not.toBe(a.buffer);
+    // Larger than the idle buffer: fresh.
+    expect(hostFloat32(2 * BIG + 101).buffer).not.toBe(a.buffer);
+    const b = hostFloat32(BIG + 51);
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.length).toBe(BIG + 51);
+    expect(b.every((x) => x === 0)).toBe(true);
+    expect(hostPoolIdleBytes()).toBe(0);
+    // Another element type over the same memory, zeroed or filled.
+    recycleHost(b);
+    const d = hostFloat64(BIG / 2 + 30, -1.5);
+    expect(d.buffer).toBe(a.buffer);
+    expect(d.every((x) => x === -1.5)).toBe(true);
+    recycleHost(d);
+    const i = hostInt32(BIG + 60);
+    expect(i.buffer).toBe(a.buffer);
+    expect(i.every((x) => x === 0)).toBe(true);
+    clearHostPool();
+  });
+
+  test('the smallest fitting idle buffer is taken; hostFloat32Unset leaves the contents', () => {
+    clearHostPool();
+    const large = hostFloat32(BIG + 3000), small = hostFloat32(BIG + 1000);
+    small.fill(3);
+    recycleHost(large, small);
+    const u = hostFloat32Unset(BIG + 500);
+    expect(u.buffer).toBe(small.buffer);
+    expect(u[0]).toBe(3);
+    expect(hostFloat32(BIG + 2000).buffer).toBe(large.buffer);
+    clearHostPool();
+  });
+
+  test('only whole buffers this module made are kept, each once; small arrays never', () => {
+    clearHostPool();
+    const mine = hostFloat32(BIG);
+    recycleHost(new Float32Array(BIG), mine.subarray(4), hostFloat32(BIG - 1), null, undefined);
+    expect(hostPoolIdleBytes()).toBe(0);
+    recycleHost(mine, mine);
+    expect(hostPoolIdleBytes()).toBe(mine.byteLength);
+    // Taken again, then given back twice: held once.
+    const again = hostFloat32(BIG);
+    expect(again.buffer).toBe(mine.buffer);
+    recycleHost(again);
+    recycleHost(again);
+    expect(hostPoolIdleBytes()).toBe(mine.byteLength);
+    expect(hostFloat32(BIG).buffer).toBe(mine.buffer);
+    expect(hostFloat32(BIG).buffer).not.toBe(mine.buffer);
+    // A detached buffer has no memory to keep.
+    const moved = hostFloat32(BIG);
+    structuredClone(moved.buffer, { transfer: [moved.buffer] });
+    recycleHost(moved);
+    expect(hostPoolIdleBytes()).toBe(0);
+    clearHostPool();
+  });
+
+  test('idle memory is bounded (the oldest let go first) and let go after HOST_POOL_IDLE_MS', () => {
+    clearHostPool();
+    const n = Math.floor(HOST_POOL_BYTES / HUGE_PAGE_ADVICE_BYTES);
+    // n + 2 arrays of the smallest pooled size: only the newest n fit under the bound.
+    const arrays = Array.from({ length: n + 2 }, () => hostFloat32(BIG));
+    recycleHost(...arrays);
+    expect(hostPoolIdleBytes()).toBe(n * HUGE_PAGE_ADVICE_BYTES);
+    // The two oldest were let go; among equal sizes the one kept first is taken first.
+    expect(hostFloat32(BIG).buffer).toBe(arrays[2].buffer);
+    expect(hostFloat32(BIG).buffer).toBe(arrays[3].buffer);
+    clearHostPool();
+    jest.useFakeTimers();
+    try {
+      recycleHost(hostFloat32(BIG));
+      jest.advanceTimersByTime(HOST_POOL_IDLE_MS - 1);
+      expect(hostPoolIdleBytes()).toBe(HUGE_PAGE_ADVICE_BYTES);
+      jest.advanceTimersByTime(1);
+      expect(hostPoolIdleBytes()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+      clearHostPool();
+    }
+  });
+
+  test('CONDIFF_HOST_POOL=off keeps nothing', async () => {
+    clearHostPool();
+    await withEnv('CONDIFF_HOST_POOL', 'off', () => {
+      const a = hostFloat32(BIG);
+      recycleHost(a);
+      expect(hostPoolIdleBytes()).toBe(0);
+      expect(hostFloat32(BIG).buffer).not.toBe(a.buffer);
+    });
+  });
+
+  // D = 32, J = 3; replacement with 41000 samples (a 5.2 MB state and score buffer, and a
+  // checkpointed context path of 3 observed coordinates x 41000 runs a slice over 64 steps:
+  // contextPathPolicy lowered so it is kept in part), smc 1024 particles x 40 runs.
+  const D = 32, J = 3;
+  const model = GaussianMixture.fromJSON({
+    weights: [1, 2, 1],
+    means: Array.from({ length: J }, (_, j) => Array.from({ length: D }, (_, k) => ((j + 1) * (k % 5)) / 4 - 1)),
+    variances: Array.from({ length: J }, () => new Array(D).fill(0.5)),
+  });
+  const observed = { indices: [0, 5, 9], values: [0.5, -0.25, 1] };
+  const common = { score: model, schedule: schedules.ou({ T: 3 }), observed, threads: 2, seed: 11 };
+  const hash = (a: ArrayBufferView) => require('node:crypto').createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+
+  test('what a caller is handed is never reused, and repeated calls give the bytes of calls without the pool', async () => {
+    const { contextPathPolicy } = require('../../lib/samplers');
+    const policy = contextPathPolicy.checkpointAboveBytes;
+    contextPathPolicy.checkpointAboveBytes = 1 << 20;
+    try {
+      const calls = async (seed: number) => {
+        const rep = await replacement({ ...common, seed, steps: 63, samples: 41000 });
+        const one = await smc({ ...common, seed, steps: 8, particles: 1024, samples: 40 });
+        const all = await smc({ ...common, seed, steps: 8, particles: 1024, samples: 40, output: 'all' });
+        return [rep.samples, one.samples, all.samples, all.particles!];
+      };
+      clearHostPool();
+      // Two seeds, so that memory handed out twice would show as changed bytes.
+      const expected = await withEnv('CONDIFF_HOST_POOL', 'off', async () => [(await calls(11)).map(hash), (await calls(12)).map(hash)]);
+      const first = await calls(11);
+      // The finished runs' buffers wait for the next: the state and score buffer of each, the path.
+      expect(hostPoolIdleBytes()).toBeGreaterThan(0);
+      expect(first.map(hash)).toEqual(expected[0]);
+      const later = [await calls(12), await calls(11), await calls(12)];
+      // What the first calls handed over is unchanged by the later calls, which give the same bytes.
+      expect(first.map(hash)).toEqual(expected[0]);
+      later.forEach((r, k) => expect(r.map(hash)).toEqual(expected[(k + 1) % 2]));
+      // Nothing handed to a caller shares memory with anything else handed out.
+      const handed = [first, ...later].flat();
+      expect(new Set(handed.map((a) => a.buffer)).size).toBe(handed.length);
+    } finally {
+      contextPathPolicy.checkpointAboveBytes = policy;
+      clearHostPool();
+    }
+  });
+
+  test('a released context path gives its memory back and answers no more', async () => {
+    const { CheckpointedContextPath } = require('../../lib/context-path');
+    clearHostPool();
+    const path = await CheckpointedContextPath.create({
+      y0: new Float32Array([0.5, -1]), runs: 1 << 20, runOffset: 0, alphaTs: new Float64Array(8).fill(0.9), sigma2Ts: new Float64Array(8).fill(0.1),
+      stream: { seed: 3, step: 0, purpose: native.purposes.contextPath }, threads: 2,
+    });
+    await path.at(4);
+    path.release();
+    expect(hostPoolIdleBytes()).toBe(4 * path.heldFloats);
+    await expect(path.at(4)).rejects.toThrow(/^this context path was released/);
+    path.release();
+    expect(hostPoolIdleBytes()).toBe(4 * path.heldFloats);
+    clearHostPool();
+  });
+
+  test('a failed run gives nothing back (a job may still hold its buffers)', async () => {
+    clearHostPool();
+    const ac = new AbortController();
+    const failing = replacement({ ...common, steps: 20, samples: 41000, signal: ac.signal, onStep: (i) => i.step === 3 && ac.abort() });
+    await expect(failing).rejects.toThrow();
+    expect(hostPoolIdleBytes()).toBe(0);
+    clearHostPool();
   });
 });
