@@ -22,8 +22,19 @@ import { native } from './native';
 
 /** Arrays of at least this many bytes are advised and pooled: below two huge pages there is little to gain. */
 export const HUGE_PAGE_ADVICE_BYTES = 4 << 20;
-/** Idle pooled bytes at most: 1 GiB, or an eighth of the machine's memory where that is less. */
-export const HOST_POOL_BYTES = Math.min(1 << 30, Math.floor(os.totalmem() / 8));
+/**
+ * Idle pooled bytes at most: 1 GiB, or an eighth of the memory the process may use where that
+ * is less: the machine's (`total`), or a container's `limit` where one is set (os.totalmem
+ * reports the host's inside a container; process.constrainedMemory answers 0, undefined or
+ * ~2^64 where there is no limit).
+ */
+export function hostPoolBytes(total: number, limit: number | undefined): number {
+  const available = limit !== undefined && limit > 0 && limit < total ? limit : total;
+  return Math.min(1 << 30, Math.floor(available / 8));
+}
+
+/** This process's bound (hostPoolBytes). */
+export const HOST_POOL_BYTES = hostPoolBytes(os.totalmem(), (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.());
 /** Idle pooled memory is let go this long after the last take or give. */
 export const HOST_POOL_IDLE_MS = 10_000;
 

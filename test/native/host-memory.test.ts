@@ -5,7 +5,7 @@
 // only reused once nothing holds it: never an array a caller was handed, never a failed run's.
 import { describe, expect, jest, test } from '@jest/globals';
 import { native } from '../../lib/native';
-import { HUGE_PAGE_ADVICE_BYTES, HOST_POOL_BYTES, HOST_POOL_IDLE_MS, clearHostPool, hostFloat32, hostFloat32Unset, hostFloat64, hostInt32, hostPoolIdleBytes, recycleHost } from '../../lib/host-memory';
+import { HUGE_PAGE_ADVICE_BYTES, HOST_POOL_BYTES, HOST_POOL_IDLE_MS, clearHostPool, hostPoolBytes, hostFloat32, hostFloat32Unset, hostFloat64, hostInt32, hostPoolIdleBytes, recycleHost } from '../../lib/host-memory';
 import { GaussianMixture } from '../../lib/mixture';
 import { replacement, smc } from '../../lib/samplers';
 import { schedules } from '../../lib/schedules';
@@ -206,6 +206,17 @@ describe('the pool of finished runs\' memory', () => {
       jest.useRealTimers();
       clearHostPool();
     }
+  });
+
+  test('the bound: 1 GiB, or an eighth of the machine\'s memory or of a container\'s limit where less', () => {
+    const GiB = 2 ** 30;
+    expect(hostPoolBytes(24e9, 2 ** 64)).toBe(GiB); // no limit: constrainedMemory's ~2^64
+    expect(hostPoolBytes(24e9, 0)).toBe(GiB);
+    expect(hostPoolBytes(24e9, undefined)).toBe(GiB);
+    expect(hostPoolBytes(24e9, 2e9)).toBe(250e6); // a 2 GB container on a 24 GB host
+    expect(hostPoolBytes(4e9, undefined)).toBe(500e6);
+    expect(hostPoolBytes(4e9, 16e9)).toBe(500e6); // a limit above the machine's memory
+    expect(HOST_POOL_BYTES).toBeLessThanOrEqual(GiB);
   });
 
   test('CONDIFF_HOST_POOL=off keeps nothing', async () => {
