@@ -132,9 +132,9 @@ export const hostFloat32 = (length: number): Float32Array => pool.make(Float32Ar
  */
 export const hostFloat32Unset = (length: number): Float32Array => pool.make(Float32Array, length, false);
 export const hostInt32 = (length: number): Int32Array => pool.make(Int32Array, length);
-/** Filled with `fill` (after the advice: a fill is a first touch). */
+/** Filled with `fill` (after the advice: a fill is a first touch; reused memory is filled once). */
 export const hostFloat64 = (length: number, fill = 0): Float64Array => {
-  const a = pool.make(Float64Array, length);
+  const a = pool.make(Float64Array, length, fill === 0);
   return fill === 0 ? a : a.fill(fill);
 };
 

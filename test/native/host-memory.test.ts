@@ -138,6 +138,7 @@ describe('the pool of finished runs\' memory', () => {
     expect(b.every((x) => x === 0)).toBe(true);
     expect(hostPoolIdleBytes()).toBe(0);
     // Another element type over the same memory, zeroed or filled.
+    b.fill(9);
     recycleHost(b);
     const d = hostFloat64(BIG / 2 + 30, -1.5);
     expect(d.buffer).toBe(a.buffer);
