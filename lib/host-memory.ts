@@ -2,8 +2,8 @@
  * Large host arrays for a run (the particles, the score buffer, a context path). Two costs of
  * fresh memory, both first-touch page faults, are met here:
  * - Reuse. An array a run has finished with is given back (`recycleHost`, only where it is
- *   known dead: never one a caller was handed) and the next run of a fitting size takes its
- *   memory, zeroed, instead of faulting fresh pages in: on this project's 2-vCPU VM a 20 MB
+ *   known dead: never one a caller was handed) and the next run's array of the same size
+ *   takes its memory, zeroed, instead of faulting fresh pages in: on this project's 2-vCPU VM a 20 MB
  *   state is ~5000 faults, 7–15 ms of a call's setup with 4 KiB pages and up to ~45 ms with
  *   huge pages from blocks the hypervisor had taken back. Idle memory is bounded
  *   (HOST_POOL_BYTES) and let go after HOST_POOL_IDLE_MS without a take, and none is kept
@@ -45,9 +45,11 @@ type HostArray = Float32Array | Float64Array | Int32Array;
 type HostArrayType<A extends HostArray> = { new (buffer: ArrayBuffer, byteOffset: number, length: number): A; new (length: number): A; BYTES_PER_ELEMENT: number };
 
 /**
- * Idle ArrayBuffers of finished runs, newest last. A buffer serves a request of `bytes` when
- * it holds them and is under twice their size (a smaller run does not pin a much larger
- * buffer's memory); the smallest such buffer is taken.
+ * Idle ArrayBuffers of finished runs, newest last. An array that may be handed to a caller
+ * takes only a buffer of exactly its size, so that it spans its whole buffer (`a.buffer`,
+ * which a caller may copy or post to a Worker whole, holds nothing of another run's). An
+ * array that never leaves the library (hostFloat32Unset) takes the smallest buffer that holds
+ * it and is under twice its size (a smaller run does not pin a much larger buffer's memory).
  */
 class HostPool {
   private idle: ArrayBuffer[] = [];
@@ -58,14 +60,14 @@ class HostPool {
 
   constructor(private readonly limit: number, private readonly idleMs: number) {}
 
-  make<A extends HostArray>(type: HostArrayType<A>, length: number, zeroed = true): A {
+  make<A extends HostArray>(type: HostArrayType<A>, length: number, internal = false): A {
     const bytes = length * type.BYTES_PER_ELEMENT;
     if (bytes < HUGE_PAGE_ADVICE_BYTES) return new type(length);
-    const reused = poolEnabled() ? this.take(bytes) : undefined;
+    const reused = poolEnabled() ? this.take(bytes, internal) : undefined;
     if (reused) {
       this.ours.add(reused);
       const a = new type(reused, 0, length);
-      return zeroed ? (a.fill(0) as A) : a;
+      return internal ? a : (a.fill(0) as A);
     }
     const a = new type(length);
     if (adviceEnabled()) native.adviseHugePages(a);
@@ -101,11 +103,12 @@ class HostPool {
     return this.bytes;
   }
 
-  private take(bytes: number): ArrayBuffer | undefined {
+  private take(bytes: number, internal: boolean): ArrayBuffer | undefined {
     let best = -1;
     for (let i = 0; i < this.idle.length; i++) {
       const c = this.idle[i].byteLength;
-      if (c >= bytes && c < 2 * bytes && (best < 0 || c < this.idle[best].byteLength)) best = i;
+      const fits = internal ? c >= bytes && c < 2 * bytes : c === bytes;
+      if (fits && (best < 0 || c < this.idle[best].byteLength)) best = i;
     }
     if (best < 0) return undefined;
     const [buffer] = this.idle.splice(best, 1);
@@ -127,14 +130,15 @@ const pool = new HostPool(HOST_POOL_BYTES, HOST_POOL_IDLE_MS);
 
 export const hostFloat32 = (length: number): Float32Array => pool.make(Float32Array, length);
 /**
- * For a caller that writes every element before it reads any: memory another run used may
- * come back as it was left, not zeroed (zeroing ~100 MB of a context path costs ~12 ms).
+ * For an array that never leaves the library and is written whole before it is read: memory
+ * another run used may come back as it was left, not zeroed (zeroing ~100 MB of a context
+ * path costs ~12 ms), and on a larger buffer than it asks for.
  */
-export const hostFloat32Unset = (length: number): Float32Array => pool.make(Float32Array, length, false);
+export const hostFloat32Unset = (length: number): Float32Array => pool.make(Float32Array, length, true);
 export const hostInt32 = (length: number): Int32Array => pool.make(Int32Array, length);
-/** Filled with `fill` (after the advice: a fill is a first touch; reused memory is filled once). */
+/** Filled with `fill` (after the advice: a fill is a first touch). */
 export const hostFloat64 = (length: number, fill = 0): Float64Array => {
-  const a = pool.make(Float64Array, length, fill === 0);
+  const a = pool.make(Float64Array, length);
   return fill === 0 ? a : a.fill(fill);
 };
 

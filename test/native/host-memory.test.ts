@@ -122,43 +122,47 @@ async function withEnv<T>(name: string, value: string | undefined, f: () => T | 
 const BIG = HUGE_PAGE_ADVICE_BYTES / 4; // floats in the smallest pooled array
 
 describe('the pool of finished runs\' memory', () => {
-  test('a recycled array\'s memory serves the next fitting request, zeroed; too small or under half used, it does not', () => {
+  test('an array that may be handed out takes only an idle buffer of its exact size, zeroed or filled, and spans it whole', () => {
     clearHostPool();
-    const a = hostFloat32(2 * BIG + 100);
+    const a = hostFloat32(BIG + 100);
     a.fill(7);
     recycleHost(a);
     expect(hostPoolIdleBytes()).toBe(a.byteLength);
-    // The idle buffer twice the request or more: a fresh array (it would sit half empty).
-    expect(hostFloat32(BIG + 50).buffer).not.toBe(a.buffer);
-    // Larger than the idle buffer: fresh.
-    expect(hostFloat32(2 * BIG + 101).buffer).not.toBe(a.buffer);
-    const b = hostFloat32(BIG + 51);
+    // Smaller: a fresh array (on the larger buffer, a.buffer would carry another run's values past its end).
+    const smaller = hostFloat32(BIG + 99);
+    expect(smaller.buffer).not.toBe(a.buffer);
+    expect(smaller.buffer.byteLength).toBe(smaller.byteLength);
+    expect(hostFloat32(BIG + 101).buffer).not.toBe(a.buffer);
+    const b = hostFloat32(BIG + 100);
     expect(b.buffer).toBe(a.buffer);
-    expect(b.length).toBe(BIG + 51);
+    expect(b.length).toBe(BIG + 100);
     expect(b.every((x) => x === 0)).toBe(true);
     expect(hostPoolIdleBytes()).toBe(0);
-    // Another element type over the same memory, zeroed or filled.
+    // Another element type over the same memory, filled or zeroed.
     b.fill(9);
     recycleHost(b);
-    const d = hostFloat64(BIG / 2 + 30, -1.5);
+    const d = hostFloat64((BIG + 100) / 2, -1.5);
     expect(d.buffer).toBe(a.buffer);
     expect(d.every((x) => x === -1.5)).toBe(true);
     recycleHost(d);
-    const i = hostInt32(BIG + 60);
+    const i = hostInt32(BIG + 100);
     expect(i.buffer).toBe(a.buffer);
     expect(i.every((x) => x === 0)).toBe(true);
     clearHostPool();
   });
 
-  test('the smallest fitting idle buffer is taken; hostFloat32Unset leaves the contents', () => {
+  test('an array that never leaves the library (hostFloat32Unset) takes the smallest idle buffer that holds it under twice its size, as it was left', () => {
     clearHostPool();
-    const large = hostFloat32(BIG + 3000), small = hostFloat32(BIG + 1000);
+    const large = hostFloat32(2 * BIG + 3000), small = hostFloat32(2 * BIG + 1000);
     small.fill(3);
     recycleHost(large, small);
-    const u = hostFloat32Unset(BIG + 500);
+    const u = hostFloat32Unset(BIG + 501);
     expect(u.buffer).toBe(small.buffer);
+    expect(u.length).toBe(BIG + 501);
     expect(u[0]).toBe(3);
-    expect(hostFloat32(BIG + 2000).buffer).toBe(large.buffer);
+    // The large buffer is twice this request or more: a fresh array.
+    expect(hostFloat32Unset(BIG + 1500).buffer).not.toBe(large.buffer);
+    expect(hostFloat32Unset(BIG + 1501).buffer).toBe(large.buffer);
     clearHostPool();
   });
 
@@ -265,9 +269,14 @@ describe('the pool of finished runs\' memory', () => {
       // What the first calls handed over is unchanged by the later calls, which give the same bytes.
       expect(first.map(hash)).toEqual(expected[0]);
       later.forEach((r, k) => expect(r.map(hash)).toEqual(expected[(k + 1) % 2]));
-      // Nothing handed to a caller shares memory with anything else handed out.
+      // Nothing handed to a caller shares memory with anything else handed out, and each
+      // spans its whole buffer.
       const handed = [first, ...later].flat();
       expect(new Set(handed.map((a) => a.buffer)).size).toBe(handed.length);
+      for (const a of handed) expect(a.buffer.byteLength).toBe(a.byteLength);
+      // A smaller call after a larger one: its samples on a buffer of their own size.
+      const smaller = (await replacement({ ...common, steps: 8, samples: 34000 })).samples;
+      expect(smaller.buffer.byteLength).toBe(smaller.byteLength);
     } finally {
       contextPathPolicy.checkpointAboveBytes = policy;
       clearHostPool();
