@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "check.h"
 
 #include "box_muller.h"
@@ -761,6 +765,52 @@ static void test_worker_pool() {
   CHECK(!pool->try_run(WorkerPool::kMaxThreads + 2, [](int) {}), "too many workers: refused");
 }
 
+// step_aside moves the thread off the CPUs it is asked to avoid and gives its affinity set
+// back; with every allowed CPU avoided it stays. Then a two-worker pool (where the caller and
+// a worker step aside from each other's CPU) still runs every index once, task after task.
+static void test_step_aside() {
+#if defined(__linux__)
+  cpu_set_t before;
+  CHECK(sched_getaffinity(0, sizeof before, &before) == 0, "the affinity set");
+  const int here = current_cpu();
+  CHECK(here > 0, "current_cpu on Linux: %d", here);
+  if (CPU_COUNT(&before) >= 2) {
+    cpu_set_t after;
+    // From each allowed CPU in turn (the thread placed there first).
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (!CPU_ISSET(c, &before)) continue;
+      cpu_set_t only;
+      CPU_ZERO(&only);
+      CPU_SET(c, &only);
+      CHECK(sched_setaffinity(0, sizeof only, &only) == 0 && sched_setaffinity(0, sizeof before, &before) == 0, "placed on CPU %d", c);
+      const int from = current_cpu();
+      CHECK(from == c + 1, "on CPU %d: %d", c, from - 1);
+      const int there = step_aside({from});
+      CHECK(there > 0 && there != from, "moved off CPU %d: now %d", from - 1, there - 1);
+      CHECK(sched_getaffinity(0, sizeof after, &after) == 0 && CPU_EQUAL(&before, &after), "the affinity set given back");
+    }
+    // Every allowed CPU avoided: nowhere to go.
+    std::vector<int> all;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &before)) all.push_back(c + 1);
+    const int stay = current_cpu();
+    const int now = all.size() == 2 ? step_aside({all[0], all[1]}) : stay;
+    if (all.size() == 2) CHECK(now == stay, "nowhere else to go: stays on %d, got %d", stay - 1, now - 1);
+    CHECK(sched_getaffinity(0, sizeof after, &after) == 0 && CPU_EQUAL(&before, &after), "the affinity set unchanged");
+  }
+  CHECK(step_aside({0}) > 0, "0 entries are ignored");
+#endif
+  auto pool = std::make_shared<WorkerPool>();
+  const Threads two(2, pool);
+  for (int task = 0; task < 300; ++task) {
+    std::vector<int> hits(4096, 0);
+    parallel_for(4096, two, 64, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    CHECK(std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; }), "task %d on two threads: every index once", task);
+  }
+}
+
 // The shared-header math the CUDA core evaluates too (exact_math.h, box_muller.h,
 // resampling_math.h): accuracy, and the bit-identity the GPU's parity rests on.
 static int64_t ulp_distance(double a, double b) {
@@ -888,6 +938,7 @@ int main(int argc, char** argv) {
   test_thread_independence();
   test_block_reductions_on_pool();
   test_worker_pool();
+  test_step_aside();
   test_survivor_order();
   test_shared_math();
   run_step_tests(counts);
