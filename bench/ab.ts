@@ -11,7 +11,8 @@
 // built-in mixture (every step resampled; D = 8, J = 25 and D = 64, J = 10, 10^4 particles
 // in one run; 2 threads), replacement at D = 8 (10^4 samples), and resample + gather of
 // 10^6 particles (systematic; 1 thread), as bench/filter-throughput.ts and
-// bench/resample-gather.ts measure them.
+// bench/resample-gather.ts measure them; and `smc` / `replacement` on bench/RESULTS.md §7's
+// shapes (names starting with §7).
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -47,6 +48,20 @@ const REPLACEMENT = (D: number, J: number, K: number, steps: number) => `
     console.log((${K} * ${steps}) / r.seconds);
   })();`;
 
+// bench/RESULTS.md §7's shapes: J = 25 identity covariances as full matrices (bench/common.ts
+// identityProblem), `particles` x `runs` rows, a 3-step call first.
+const IDENTITY = (method: 'smc' | 'replacement', D: number, particles: number, runs: number, steps: number) => `
+  const c = require('./lib/index');
+  const pr = require('./bench/common').identityProblem(${D}, 25);
+  const model = c.GaussianMixture.fromJSON(pr.model);
+  const o = { score: model, schedule: c.schedules.ou({ T: 5 }), observed: pr.observed, threads: 2, seed: 1 };
+  const run = (steps) => ${method === 'smc' ? `c.smc({ ...o, steps, particles: ${particles}, samples: ${runs} })` : `c.replacement({ ...o, steps, samples: ${particles * runs} })`};
+  (async () => {
+    await run(3);
+    const r = await run(${steps});
+    console.log((${particles * runs} * ${steps}) / r.seconds);
+  })();`;
+
 const RESAMPLE_GATHER = (N: number, D: number, reps: number) => `
   const c = require('./lib/index');
   const lw = new Float64Array(${N}); let s = 7;
@@ -63,6 +78,10 @@ const WORKLOADS: Workload[] = [
   { name: 'smc D=64 J=10 N=1e4', unit: 'particle-steps/s', script: FILTER(64, 10, 10_000, 20) },
   { name: 'replacement D=8 J=25 K=1e4', unit: 'sample-steps/s', script: REPLACEMENT(8, 25, 10_000, 400) },
   { name: 'resample+gather N=1e6 D=8', unit: 'particles/s', script: RESAMPLE_GATHER(1_000_000, 8, 20) },
+  { name: '§7 smc D=8 256x100', unit: 'particle-steps/s', script: IDENTITY('smc', 8, 256, 100, 500) },
+  { name: '§7 smc D=80 16x4000', unit: 'particle-steps/s', script: IDENTITY('smc', 80, 16, 4000, 72) },
+  { name: '§7 smc D=800 16x400', unit: 'particle-steps/s', script: IDENTITY('smc', 800, 16, 400, 100) },
+  { name: '§7 replacement D=80 16x4000', unit: 'particle-steps/s', script: IDENTITY('replacement', 80, 16, 4000, 72) },
 ];
 
 function arg(name: string, fallback?: string): string {
