@@ -13,6 +13,17 @@ import { throwsWith, Loose } from '../support/errors';
 
 const raw = native as unknown as Record<string, Loose>;
 
+// The samplers' problem: D = 32, J = 3, three coordinates observed; the calls below make
+// state-sized arrays of more than HUGE_PAGE_ADVICE_BYTES.
+const D = 32, J = 3;
+const model = GaussianMixture.fromJSON({
+  weights: [1, 2, 1],
+  means: Array.from({ length: J }, (_, j) => Array.from({ length: D }, (_, k) => ((j + 1) * (k % 5)) / 4 - 1)),
+  variances: Array.from({ length: J }, () => new Array(D).fill(0.5)),
+});
+const observed = { indices: [0, 5, 9], values: [0.5, -0.25, 1] };
+const common = { score: model, schedule: schedules.ou({ T: 3 }), observed, threads: 2, seed: 11 };
+
 describe('adviseHugePages', () => {
   test('takes a Float32Array, Float64Array or Int32Array and answers a boolean; anything else is a TypeError', () => {
     for (const a of [new Float32Array(3 << 20), new Float64Array(3 << 20), new Int32Array(3 << 20), new Float32Array(0), new Float32Array(4)]) {
@@ -80,17 +91,9 @@ describe('host arrays', () => {
 
   test('smc and replacement give the same bytes with the advice and without it (CONDIFF_HUGE_PAGES=off)', async () => {
     // 1024 particles x 40 runs x D = 32: the state and the score buffer (5.2 MB each) are advised.
-    const D = 32, J = 3;
-    const model = GaussianMixture.fromJSON({
-      weights: [1, 2, 1],
-      means: Array.from({ length: J }, (_, j) => Array.from({ length: D }, (_, k) => ((j + 1) * (k % 5)) / 4 - 1)),
-      variances: Array.from({ length: J }, () => new Array(D).fill(0.5)),
-    });
-    const observed = { indices: [0, 5, 9], values: [0.5, -0.25, 1] };
-    const common = { score: model, schedule: schedules.ou({ T: 3 }), observed, steps: 6, threads: 2, seed: 11 };
     const once = async () => ({
-      smc: (await smc({ ...common, particles: 1024, samples: 40 })).samples,
-      replacement: (await replacement({ ...common, samples: 41000 })).samples,
+      smc: (await smc({ ...common, steps: 6, particles: 1024, samples: 40 })).samples,
+      replacement: (await replacement({ ...common, steps: 6, samples: 41000 })).samples,
     });
     const advised = await once();
     const before = process.env.CONDIFF_HUGE_PAGES;
@@ -234,17 +237,9 @@ describe('the pool of finished runs\' memory', () => {
     });
   });
 
-  // D = 32, J = 3; replacement with 41000 samples (a 5.2 MB state and score buffer, and a
-  // checkpointed context path of 3 observed coordinates x 41000 runs a slice over 64 steps:
+  // replacement with 41000 samples (a 5.2 MB state and score buffer, and a checkpointed
+  // context path of 3 observed coordinates x 41000 runs a slice over 64 steps:
   // contextPathPolicy lowered so it is kept in part), smc 1024 particles x 40 runs.
-  const D = 32, J = 3;
-  const model = GaussianMixture.fromJSON({
-    weights: [1, 2, 1],
-    means: Array.from({ length: J }, (_, j) => Array.from({ length: D }, (_, k) => ((j + 1) * (k % 5)) / 4 - 1)),
-    variances: Array.from({ length: J }, () => new Array(D).fill(0.5)),
-  });
-  const observed = { indices: [0, 5, 9], values: [0.5, -0.25, 1] };
-  const common = { score: model, schedule: schedules.ou({ T: 3 }), observed, threads: 2, seed: 11 };
   const hash = (a: ArrayBufferView) => require('node:crypto').createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
 
   test('what a caller is handed is never reused, and repeated calls give the bytes of calls without the pool', async () => {
