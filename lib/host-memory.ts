@@ -2,8 +2,8 @@
  * Large host arrays for a run (the particles, the score buffer, a context path). Two costs of
  * fresh memory, both first-touch page faults, are met here:
  * - Reuse. An array a run has finished with is given back (`recycleHost`, only where it is
- *   known dead: never one a caller was handed) and the next run's array of the same size
- *   takes its memory, zeroed, instead of faulting fresh pages in: on this project's 2-vCPU VM a 20 MB
+ *   known dead: never one a caller was handed) and the next run's array that fits it (HostPool)
+ *   takes its memory instead of faulting fresh pages in: on this project's 2-vCPU VM a 20 MB
  *   state is ~5000 faults, 7–15 ms of a call's setup with 4 KiB pages and up to ~45 ms with
  *   huge pages from blocks the hypervisor had taken back. Idle memory is bounded
  *   (HOST_POOL_BYTES) and let go after HOST_POOL_IDLE_MS without a take, and none is kept
@@ -80,7 +80,8 @@ class HostPool {
     for (const a of arrays) {
       if (!a) continue;
       const buffer = a.buffer as ArrayBuffer;
-      // Only a whole buffer this module made, still attached, and not already idle.
+      // Only a buffer this module made, given as the array that starts it (the whole buffer
+      // goes idle), still attached (a detached one has no bytes) and not already idle.
       if (!this.ours.has(buffer) || a.byteOffset !== 0 || buffer.byteLength < HUGE_PAGE_ADVICE_BYTES) continue;
       this.ours.delete(buffer);
       if (!poolEnabled() || buffer.byteLength > this.limit) continue;
@@ -146,7 +147,8 @@ export const hostFloat64 = (length: number, fill = 0): Float64Array => {
  * Gives the memory of host arrays back for the next run. Call it only for an array that no
  * caller holds and no job still reads or writes: a run's own buffers after the run succeeded
  * (after a failure a job may still be in flight, e.g. an abandoned score call). Arrays this
- * module did not make, views into part of a buffer and small arrays are ignored.
+ * module did not make, views that do not start at their buffer's first byte and small arrays
+ * are ignored; an array that does gives its whole buffer back.
  */
 export function recycleHost(...arrays: Array<HostArray | null | undefined>): void {
   pool.give(arrays);
