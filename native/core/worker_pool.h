@@ -81,7 +81,7 @@ class WorkerPool {
   // CPU + 1 that the current task's caller runs on, and that each polling worker (index 1..)
   // last ran on; 0 when not known (a worker asleep). Hints only: read without the lock.
   std::atomic<int> caller_cpu_{0};
-  int allowed_cpus_ = -1;  // the CPUs the first caller could run on (-1: not yet asked)
+  int allowed_cpus_ = -1;  // how many CPUs the first caller could run on (-1: not yet asked)
   std::array<std::atomic<int>, kMaxThreads + 1> polling_cpu_{};
 };
 

@@ -789,14 +789,17 @@ static void test_step_aside() {
       CHECK(there > 0 && there != from, "moved off CPU %d: now %d", from - 1, there - 1);
       CHECK(sched_getaffinity(0, sizeof after, &after) == 0 && CPU_EQUAL(&before, &after), "the affinity set given back");
     }
-    // Every allowed CPU avoided: nowhere to go.
-    std::vector<int> all;
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &before)) all.push_back(c + 1);
-    const int stay = current_cpu();
-    const int now = all.size() == 2 ? step_aside({all[0], all[1]}) : stay;
-    if (all.size() == 2) CHECK(now == stay, "nowhere else to go: stays on %d, got %d", stay - 1, now - 1);
-    CHECK(sched_getaffinity(0, sizeof after, &after) == 0 && CPU_EQUAL(&before, &after), "the affinity set unchanged");
+    // Only the CPU it is on allowed: nowhere to go, and that set left as it was.
+    int first = 0;
+    while (!CPU_ISSET(first, &before)) ++first;
+    cpu_set_t only;
+    CPU_ZERO(&only);
+    CPU_SET(first, &only);
+    CHECK(sched_setaffinity(0, sizeof only, &only) == 0, "placed on CPU %d alone", first);
+    const int stay = step_aside({first + 1});
+    CHECK(stay == first + 1, "nowhere else to go: stays on %d, got %d", first, stay - 1);
+    CHECK(sched_getaffinity(0, sizeof after, &after) == 0 && CPU_EQUAL(&only, &after), "the one-CPU set unchanged");
+    CHECK(sched_setaffinity(0, sizeof before, &before) == 0, "the test's own affinity set restored");
   }
   CHECK(step_aside({0}) > 0, "0 entries are ignored");
 #endif
