@@ -257,7 +257,7 @@ export interface SectionResult {
   data: unknown;
 }
 
-const SECTION_ORDER = ['resample-gather', 'filter-throughput', 'fma-probe', 'js-callback', 'memory', 'mixture-structure', 'tds-efficiency', 'serve', 'observation-speed', 'mcgdiff-mixture', 'queue'];
+const SECTION_ORDER = ['resample-gather', 'filter-throughput', 'fma-probe', 'js-callback', 'memory', 'mixture-structure', 'core-ceiling', 'tds-efficiency', 'serve', 'observation-speed', 'mcgdiff-mixture', 'queue'];
 
 /**
  * Writes `markdown` as the section `name` of bench/RESULTS.md (replacing the old one) and

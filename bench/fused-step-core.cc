@@ -3,13 +3,16 @@
 // particles in D dimensions, J = 25 identity covariances (the means of bench/common.ts
 // identityProblem), the first `observed` coordinates observed (D/4 by default), OU levels
 // from t = 5 to 0. Prints the median step in ms. A diagnostic for the A/Bs of
-// bench/RESULTS.md §7 (build it at two revisions and alternate the binaries), not a
-// benchmark of record.
+// bench/RESULTS.md §7 (build it at two revisions and alternate the binaries), and the core's
+// side of bench/core-ceiling.ts, which builds and runs it beside the peers.
+// `free` as the seventh argument replaces the score by one that writes zeros: the step with
+// the score costing nothing, a bound on what any faster score could give. JSON=1 prints one
+// JSON line ({ rate, msPerStep, cpuSeconds }) instead of the sentence.
 //
 // Build and run from the repository root:
 //   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench --target condiff_core
 //   g++ -std=c++17 -O2 -Inative/core bench/fused-step-core.cc build-bench/libcondiff_core.a -lpthread -o bench/out/fused-step-core
-//   bench/out/fused-step-core 80 16 4000 40 smc 20     (D particles runs steps smc|move observed; THREADS=2)
+//   bench/out/fused-step-core 80 16 4000 40 smc 20     (D particles runs steps smc|move observed [free]; THREADS=2)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "mixture.h"
 #include "smc_step.h"
 
@@ -26,12 +31,14 @@ using namespace condiff;
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: fused-step-core D particles runs steps [smc|move] [observed]\n");
+    std::fprintf(stderr, "usage: fused-step-core D particles runs steps [smc|move] [observed] [mixture|free]\n");
     return 2;
   }
   const int64_t d = std::atoi(argv[1]), particles = std::atoi(argv[2]), runs = std::atoi(argv[3]), steps = std::atoi(argv[4]);
   const bool move = argc > 5 && std::string(argv[5]) == "move";
   const int64_t n_obs = argc > 6 ? std::atoi(argv[6]) : d / 4;
+  const bool free_score = argc > 7 && std::string(argv[7]) == "free";
+  const bool json = std::getenv("JSON") != nullptr && std::string(std::getenv("JSON")) == "1";
   const int threads = std::getenv("THREADS") ? std::atoi(std::getenv("THREADS")) : 2;
   const int64_t jn = 25, rows = particles * runs;
   std::vector<double> w(jn, 1.0 / jn), m(jn * d), variances(jn * d, 1.0);
@@ -62,7 +69,15 @@ int main(int argc, char** argv) {
     const GaussianMixture* gm = model.get();
     const PreparedScore* q = &prepared;
     RowScore score;
-    score.rows = [gm, q](const float* zz, int64_t n, float* out, float* scratch) { return gm->score_rows(*q, zz, n, out, scratch); };
+    if (free_score) {
+      const int64_t width = d;
+      score.rows = [width](const float*, int64_t n, float* out, float*) -> int64_t {
+        std::fill(out, out + n * width, 0.0f);
+        return -1;  // all finite
+      };
+    } else {
+      score.rows = [gm, q](const float* zz, int64_t n, float* out, float* scratch) { return gm->score_rows(*q, zz, n, out, scratch); };
+    }
     score.scratch_floats = prepared.scratch_floats;
     const StreamKey noise{1, 0, 0, static_cast<uint32_t>(s), purpose_word(Purpose::kKernelNoise)};
     const StreamKey resampling{1, 0, 0, static_cast<uint32_t>(s), purpose_word(Purpose::kResampling)};
@@ -83,6 +98,15 @@ int main(int argc, char** argv) {
   }
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
+  if (json) {
+    // cpuSeconds: the process's own CPU time (bench/common.ts tells it from other processes').
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                       1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    std::printf("{\"rate\": %.6g, \"msPerStep\": %.6g, \"cpuSeconds\": %.6g}\n", static_cast<double>(rows) / median * 1e3, median, cpu);
+    return 0;
+  }
   std::printf("%s D=%lld, %lld x %lld, %lld observed, %d threads: median %.3f ms per step, %.2fM particle-steps/s\n",
               move ? "move" : "smc", static_cast<long long>(d), static_cast<long long>(particles),
               static_cast<long long>(runs), static_cast<long long>(n_obs), threads, median,

@@ -5,7 +5,7 @@
 // classifier guidance have exact answers to be measured against.
 import { GaussianMixture, GaussianMixtureSpec } from './mixture';
 import { NativeScore, ScoreContext } from './score';
-import { typeError, rangeError } from './errors';
+import { FACTORY, requireFactory, typeError, rangeError } from './errors';
 import { NULL_CLASS } from './guidance';
 import { defaultThreads } from './threads';
 
@@ -25,7 +25,8 @@ export class ConditionalGaussianMixture implements NativeScore {
   /** p(c): the class's share of the mixture weight. */
   readonly classWeights: Float64Array;
 
-  private constructor(all: GaussianMixture, byClass: GaussianMixture[], classWeights: Float64Array) {
+  private constructor(token: typeof FACTORY, all: GaussianMixture, byClass: GaussianMixture[], classWeights: Float64Array) {
+    requireFactory(token, 'ConditionalGaussianMixture', 'ConditionalGaussianMixture.fromJSON(spec)');
     this.unconditional = all;
     this.byClass = byClass;
     this.dim = all.dim;
@@ -56,7 +57,7 @@ export class ConditionalGaussianMixture implements NativeScore {
       byClass.push(GaussianMixture.fromJSON(sub));
       classWeights[c] = sub.weights.reduce((a, b) => a + b, 0) / total;
     }
-    return new ConditionalGaussianMixture(all, byClass, classWeights);
+    return new ConditionalGaussianMixture(FACTORY, all, byClass, classWeights);
   }
 
   /** p₀(x | c) (NULL_CLASS: p₀(x)) as a GaussianMixture: its exact draws and posteriors. */

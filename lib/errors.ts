@@ -14,6 +14,17 @@ export function describe(value: unknown): string {
   return 'an object';
 }
 
+/**
+ * What a class's factory passes its private constructor. TypeScript keeps its own callers
+ * from `new`, not JavaScript's, whose `new GaussianMixture(spec)` would otherwise fail
+ * deep inside on a missing field; requireFactory refuses it naming the factory.
+ */
+export const FACTORY: unique symbol = Symbol('condiff factory');
+
+export function requireFactory(token: unknown, cls: string, factory: string): void {
+  if (token !== FACTORY) throw new TypeError(`${cls} is not built with new: use ${factory}`);
+}
+
 export function typeError(name: string, expected: string, got: unknown): TypeError {
   return new TypeError(`${name} must be ${expected}, got ${describe(got)}`);
 }

@@ -4,7 +4,7 @@
 import type { Marginals } from './diagnostics';
 import { native, NativeMixture } from './native';
 import { NativeScore, ScoreContext } from './score';
-import { positiveInteger, nonNegativeInteger, typeError, rangeError } from './errors';
+import { FACTORY, positiveInteger, nonNegativeInteger, requireFactory, typeError, rangeError } from './errors';
 import { ObservationInput, isExactMask, normalizeObservation, normalizeLinearObservation } from './observation';
 import { choleskyFactor, linearGains, linearPosterior, noisedPosterior, MixtureParameters, LinearPosterior } from './linear-gaussian';
 import { defaultThreads } from './threads';
@@ -128,7 +128,8 @@ export class GaussianMixture implements NativeScore {
   private readonly core: NativeMixture;
   private parameters?: MixtureParameters;
 
-  private constructor(core: NativeMixture, detected: { structure: MixtureStructure; path: ScorePath }) {
+  private constructor(token: typeof FACTORY, core: NativeMixture, detected: { structure: MixtureStructure; path: ScorePath }) {
+    requireFactory(token, 'GaussianMixture', 'GaussianMixture.fromJSON(spec)');
     this.core = core;
     this.dim = core.dim;
     this.components = core.components;
@@ -168,7 +169,7 @@ export class GaussianMixture implements NativeScore {
       });
     }
     const core = new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar);
-    const model = new GaussianMixture(core, detectStructure(D, J, cov, hasVar));
+    const model = new GaussianMixture(FACTORY, core, detectStructure(D, J, cov, hasVar));
     model.dataMarginals = mixtureMarginals(weights, means, cov, D, hasVar);
     const total = weights.reduce((x, y) => x + y, 0);
     let dense = cov;

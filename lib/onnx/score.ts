@@ -5,7 +5,7 @@
 import type { Schedule } from '../schedules';
 import type { NativeScore, ScoreContext } from '../score';
 import { predictionToScore } from '../prediction';
-import { typeError, rangeError, positiveInteger, oneOf, FileError } from '../errors';
+import { FACTORY, requireFactory, typeError, rangeError, positiveInteger, oneOf, FileError } from '../errors';
 import { loadOnnxRuntime, OnnxRuntimeModule, OrtSession, OrtTensor } from './runtime';
 import { readOnnxMetadata } from './metadata';
 import { NULL_CLASS } from '../guidance';
@@ -64,12 +64,14 @@ export class OnnxScore implements NativeScore {
   private released = false;
 
   private constructor(
+    token: typeof FACTORY,
     private readonly ort: OnnxRuntimeModule,
     private readonly session: OrtSession,
     metadata: Record<string, string>,
     layout: OnnxLayout,
     executionProvider: ExecutionProvider,
   ) {
+    requireFactory(token, 'OnnxScore', 'await OnnxScore.load(model, options)');
     this.metadata = metadata;
     this.executionProvider = executionProvider;
     this.layout = layout;
@@ -137,7 +139,7 @@ export class OnnxScore implements NativeScore {
       throw new Error(`OnnxScore: onnxruntime cannot load ${typeof model === 'string' ? JSON.stringify(model) : 'the model bytes'}: ${message}`, { cause: e });
     }
     try {
-      return new OnnxScore(ort, session, metadata, resolveLayout(session, metadata, options), provider);
+      return new OnnxScore(FACTORY, ort, session, metadata, resolveLayout(session, metadata, options), provider);
     } catch (e) {
       await session.release().catch(() => undefined);
       throw e;
