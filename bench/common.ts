@@ -373,6 +373,14 @@ export function randomMixtureSource(D: number, J: number): string {
   }`;
 }
 
+/**
+ * A Float32Array on a SharedArrayBuffer: the addon's public calls (GaussianMixture.scoreInto)
+ * use such arrays in place, as a sampler's own arrays are; others they copy for the call.
+ */
+export function sharedFloat32(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(4 * length));
+}
+
 export function seededUniform(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -35,6 +35,7 @@ import {
   sig,
   writeSection,
   Verdict,
+  sharedFloat32,
 } from './common';
 
 const SHAPES: [number, number][] = [
@@ -114,8 +115,10 @@ async function scoreTrial(spec: ScoreSpec): Promise<ScoreTrial> {
   const problem = mixtureProblem(spec.dim, spec.components);
   const model = GaussianMixture.fromJSON(problem.model);
   const uniform = seededUniform(7);
-  const z = Float32Array.from({ length: spec.rows * spec.dim }, () => 4 * uniform() - 2);
-  const out = new Float32Array(z.length);
+  // On a SharedArrayBuffer: used in place, as the sampler's own arrays are (no copies timed).
+  const z = sharedFloat32(spec.rows * spec.dim);
+  for (let k = 0; k < z.length; k++) z[k] = 4 * uniform() - 2;
+  const out = sharedFloat32(z.length);
   const t = 1;
   const context = { t, alpha: Math.exp(-t), sigma: Math.sqrt(1 - Math.exp(-2 * t)), rows: spec.rows, dim: spec.dim };
   const call = async () => {

@@ -39,6 +39,7 @@ import {
   runMeasured,
   runTrial,
   seededUniform,
+  sharedFloat32,
   sig,
   writeSection,
   Verdict,
@@ -164,8 +165,10 @@ function multiplyAdds(m: GaussianMixture): number {
 async function scoreTrial(spec: ScoreSpec): Promise<{ secondsPerCall: number; gflops: number; path: string }> {
   const m = scoreModel(spec.structure, spec.dim);
   const u = seededUniform(3);
-  const z = Float32Array.from({ length: spec.rows * spec.dim }, () => 16 * u() - 8);
-  const out = new Float32Array(z.length);
+  // On a SharedArrayBuffer: used in place, as the sampler's own arrays are (no copies timed).
+  const z = sharedFloat32(spec.rows * spec.dim);
+  for (let k = 0; k < z.length; k++) z[k] = 16 * u() - 8;
+  const out = sharedFloat32(z.length);
   const t = 1;
   const context = { t, alpha: Math.exp(-t), sigma: Math.sqrt(1 - Math.exp(-2 * t)), rows: spec.rows, dim: spec.dim };
   await m.scoreInto(z, context, out, THREADS);

@@ -17,7 +17,10 @@ const SCRIPT = (D: number, structure: string) => `
   if ('${structure}' === 'isotropic') spec.covariances = spec.covariances.map((C) => C.map((r, a) => r.map((x, b) => (a === b ? 1 : 0))));
   if ('${structure}' === 'diagonal') spec.covariances = spec.covariances.map((C) => C.map((r, a) => r.map((x, b) => (a === b ? x : 0))));
   const model = c.GaussianMixture.fromJSON(spec);
-  const z = new Float32Array(N * D).map(() => 4 * u() - 2), out = new Float32Array(N * D);
+  // On a SharedArrayBuffer: used in place by scoreInto, as a sampler's own arrays are.
+  const shared = (n) => new Float32Array(new SharedArrayBuffer(4 * n));
+  const z = shared(N * D), out = shared(N * D);
+  for (let k = 0; k < z.length; k++) z[k] = 4 * u() - 2;
   (async () => {
     const ctx = { t: 1, alpha: 0.6, sigma: 0.8, rows: N, dim: D, rowOffset: 0 };
     for (let k = 0; k < 5; k++) await model.scoreInto(z, ctx, out, 1);

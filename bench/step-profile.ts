@@ -21,12 +21,13 @@
 // particle (the "bytes" column, where the operation has a fixed count) over 8 D copies.
 import { selectBackend } from '../lib/backend';
 import { GaussianMixture, replacement, smc, schedules } from '../lib/index';
+import { SCORE_OWNED } from '../lib/score';
 import { identityProblem, mixtureProblem, markdownTable, sig } from './common';
 
 const totals = new Map<string, number>();
 
 /** Replaces obj[name] by a wrapper that adds its wall time (to settling, if async) to `label`. */
-function timeCalls(obj: Record<string, unknown>, name: string, label: string): void {
+function timeCalls(obj: Record<string | symbol, unknown>, name: string | symbol, label: string): void {
   const original = obj[name];
   if (typeof original !== 'function') return;
   obj[name] = function (this: unknown, ...args: unknown[]) {
@@ -61,7 +62,8 @@ async function main(): Promise<void> {
   const particles = option('particles', 1e5), runs = option('runs', 1), threads = option('threads', 1), steps = option('steps', 20);
   const identity = process.argv.includes('--identity');
   const method = process.argv.includes('replacement') ? 'replacement' : 'smc';
-  timeCalls(GaussianMixture.prototype as unknown as Record<string, unknown>, 'scoreInto', 'mixture score');
+  // A sampler scores its own arrays through SCORE_OWNED (lib/score.ts).
+  timeCalls(GaussianMixture.prototype as unknown as Record<symbol, unknown>, SCORE_OWNED, 'mixture score');
   // The CPU backend took its operations and its fused step from the addon when it loaded:
   // time them (or drop the fused step) there.
   const cpu = selectBackend('cpu') as unknown as Record<string, unknown>;

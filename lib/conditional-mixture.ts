@@ -4,7 +4,7 @@
 // every t: s_c for class c, s_∅ (the whole mixture) for NULL_CLASS, so classifier-free and
 // classifier guidance have exact answers to be measured against.
 import { GaussianMixture, GaussianMixtureSpec } from './mixture';
-import { NativeScore, ScoreContext } from './score';
+import { NativeScore, SCORE_OWNED, ScoreContext, requireContext } from './score';
 import { FACTORY, requireFactory, typeError, rangeError } from './errors';
 import { NULL_CLASS } from './guidance';
 import { defaultThreads } from './threads';
@@ -89,11 +89,37 @@ export class ConditionalGaussianMixture implements NativeScore {
 
   /**
    * The exact score of each row's class (docs/MATH.md §7 for each sub-mixture): rows of one
-   * class in one native call. Resolves to the first non-finite index, or -1.
+   * class in one native call. Resolves to the first non-finite index, or -1. z holds rows × D
+   * values (context.rows, where given, must say the same) and context.condition one class per
+   * row; the caller's arrays are treated as GaussianMixture.scoreInto treats them.
    */
   async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<number> {
+    return this.scoreByClass(z, this.rowsOf(z, context), out, threads, false);
+  }
+
+  /** Internal: scoreInto on a run's own arrays, zero-copy (lib/score.ts SCORE_OWNED). */
+  async [SCORE_OWNED](z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<number> {
+    return this.scoreByClass(z, context, out, threads, true);
+  }
+
+  /** The context with its rows, checked against z and the condition. */
+  private rowsOf(z: Float32Array, context: ScoreContext): ScoreContext {
+    requireContext(context);
+    if (!(z instanceof Float32Array)) throw typeError('z', 'a Float32Array', z);
+    const D = this.dim, rows = z.length / D;
+    if (!Number.isInteger(rows)) throw rangeError('z', `a whole number of rows of D = ${D} values`, z);
+    if (context.rows !== undefined && context.rows !== rows) throw rangeError('context.rows', `the rows of z (${rows})`, context.rows);
+    const cond: unknown = context.condition;
+    if (cond !== undefined && (!(cond instanceof Int32Array) || cond.length !== rows)) {
+      throw typeError('context.condition', `an Int32Array of ${rows} classes (one per row of z)`, cond);
+    }
+    return { ...context, rows };
+  }
+
+  private async scoreByClass(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number, owned: boolean): Promise<number> {
+    const into = (m: GaussianMixture, ctx: ScoreContext) => (owned ? m[SCORE_OWNED](z, ctx, out, threads) : m.scoreInto(z, ctx, out, threads));
     const cond = context.condition, D = this.dim, rows = context.rows;
-    if (cond === undefined) return this.unconditional.scoreInto(z, context, out, threads);
+    if (cond === undefined) return into(this.unconditional, context);
     const members = new Map<number, number[]>();
     for (let r = 0; r < rows; r++) {
       const c = cond[r];
@@ -104,14 +130,15 @@ export class ConditionalGaussianMixture implements NativeScore {
       if (!list) members.set(c, (list = []));
       list.push(r);
     }
-    if (members.size === 1) return this.mixture(cond[0]).scoreInto(z, context, out, threads);
+    if (members.size === 1) return into(this.mixture(cond[0]), context);
     // Buffers per call, not per model: one model may serve several runs at once.
     const gathered = new Float32Array(z.length), gatheredOut = new Float32Array(z.length);
     for (const [c, list] of members) {
       const n = list.length;
       const zc = gathered.subarray(0, n * D), oc = gatheredOut.subarray(0, n * D);
       list.forEach((r, i) => zc.set(z.subarray(r * D, (r + 1) * D), i * D));
-      const bad = await this.mixture(c).scoreInto(zc, { ...context, rows: n }, oc, threads);
+      // The gathered rows are this call's own arrays.
+      const bad = await this.mixture(c)[SCORE_OWNED](zc, { ...context, rows: n }, oc, threads);
       if (bad >= 0) return list[Math.floor(bad / D)] * D + (bad % D);
       list.forEach((r, i) => out.set(oc.subarray(i * D, (i + 1) * D), r * D));
     }

@@ -3,7 +3,7 @@
 // every sampler is tested against.
 import type { Marginals } from './diagnostics';
 import { native, NativeMixture } from './native';
-import { NativeScore, ScoreContext } from './score';
+import { NativeScore, SCORE_OWNED, ScoreContext, requireContext } from './score';
 import { FACTORY, positiveInteger, nonNegativeInteger, requireFactory, typeError, rangeError } from './errors';
 import { ObservationInput, isExactMask, normalizeObservation, normalizeLinearObservation } from './observation';
 import { choleskyFactor, linearGains, linearPosterior, noisedPosterior, MixtureParameters, LinearPosterior } from './linear-gaussian';
@@ -189,6 +189,8 @@ export class GaussianMixture implements NativeScore {
 
   /** Score of p_t at each row of z (rows x D) as a plain score model call. */
   async score(z: Float32Array, _t: number, context: ScoreContext): Promise<Float32Array> {
+    requireContext(context);
+    if (!(z instanceof Float32Array)) throw typeError('z', 'a Float32Array', z);
     const out = new Float32Array(z.length);
     await this.core.score(z, context.alpha, context.sigma * context.sigma, out, defaultThreads());
     return out;
@@ -200,11 +202,18 @@ export class GaussianMixture implements NativeScore {
   }
 
   /**
-   * Internal fast path of a run (lib/score.ts): writes the score into a preallocated buffer,
-   * zero-copy (the run owns z and out). Resolves to the flat index of the first non-finite
-   * score written, or -1 (checked natively).
+   * The score of p_t at each row of z (rows x D) into `out`. Resolves to the flat index of the
+   * first non-finite value written, or -1 (checked natively). The call works on copies of z
+   * and out (out copied back when it settles), so the caller may resize or transfer their
+   * buffers meanwhile (the call then rejects); arrays on a SharedArrayBuffer are used in place.
    */
   async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<number> {
+    requireContext(context);
+    return this.core.score(z, context.alpha, context.sigma * context.sigma, out, threads);
+  }
+
+  /** Internal: scoreInto on a run's own arrays, zero-copy (lib/score.ts SCORE_OWNED). */
+  async [SCORE_OWNED](z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<number> {
     return this.core.scoreDirect(z, context.alpha, context.sigma * context.sigma, out, threads);
   }
 

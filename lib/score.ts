@@ -3,7 +3,7 @@
 // ScoreContext.rowOffset). A user's model is a function or an object; networks that
 // predict epsilon or x0 are converted to a score by MATH.md §1.
 import { native } from './native';
-import { predictionToScore, overlaps } from './prediction';
+import { predictionToScore } from './prediction';
 import { oneOf, typeError } from './errors';
 
 /** What a score model is told besides the batch. */
@@ -71,6 +71,31 @@ export interface NativeScore {
    * it checked them itself; otherwise the caller scans `out`.
    */
   scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void | number>;
+  /** The run's zero-copy form of scoreInto, where the model has one (SCORE_OWNED). */
+  [SCORE_OWNED]?(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void | number>;
+}
+
+/**
+ * The key of a model's zero-copy score for arrays the run owns for the whole call (its state
+ * and its score buffer): they are used in place. The public scoreInto of the library's models
+ * takes a caller's arrays, which the caller may resize or transfer while the call runs, and
+ * goes through the addon's copying entries (in place only on a SharedArrayBuffer).
+ */
+export const SCORE_OWNED: unique symbol = Symbol('condiff.scoreOwned');
+
+/**
+ * scoreInto of a run's own arrays: the model's SCORE_OWNED form, unless the object has a
+ * scoreInto of its own (a wrapper that replaces its prototype's), which is called as given.
+ */
+export function scoreOwned(model: NativeScore, z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void | number> {
+  const owned = model[SCORE_OWNED];
+  if (owned !== undefined && !Object.prototype.hasOwnProperty.call(model, 'scoreInto')) return owned.call(model, z, context, out, threads);
+  return model.scoreInto(z, context, out, threads);
+}
+
+/** A score context given to a public method: an object (its numbers are checked where they are used). */
+export function requireContext(context: unknown, name = 'context'): asserts context is ScoreContext {
+  if (typeof context !== 'object' || context === null) throw typeError(name, 'an object with alpha and sigma', context);
 }
 
 export function hasNativeScore(m: unknown): m is NativeScore {
@@ -108,9 +133,8 @@ export async function evaluateScore(
   threads: number,
   where: string,
 ): Promise<Float32Array> {
-  let score = out;
   if (hasNativeScore(model)) {
-    const checked = await model.scoreInto(z, context, out, threads);
+    const checked = await scoreOwned(model, z, context, out, threads);
     if (typeof checked === 'number') {
       if (checked >= 0) throw nonFiniteScore(out[checked], checked, context, where);
       return out;
@@ -132,19 +156,16 @@ export async function evaluateScore(
       );
     }
     const p = typeof model === 'function' ? 'score' : (model.parameterization ?? 'score');
-    if (p === 'score') {
-      // Used in place (no copy) unless it shares memory with the state, which the next
-      // operations overwrite.
-      if (overlaps(result, z)) out.set(result);
-      else score = result;
-    } else {
-      await predictionToScore(z, result, p, context, out, threads, null, true);
-    }
+    // The result stays its caller's, who may resize or transfer its buffer while the step's
+    // native work would read it: the score is copied into the run's own buffer (a prediction
+    // is converted through the copying entry).
+    if (p === 'score') out.set(result);
+    else await predictionToScore(z, result, p, context, out, threads, null, false);
   }
-  // Zero-copy: the run owns z and out, and a callback's result belongs to the step until it settles (README).
-  const bad = await native.direct.firstNonFinite(score, threads);
-  if (bad >= 0) throw nonFiniteScore(score[bad], bad, context, where);
-  return score;
+  // Zero-copy: the run owns z and out.
+  const bad = await native.direct.firstNonFinite(out, threads);
+  if (bad >= 0) throw nonFiniteScore(out[bad], bad, context, where);
+  return out;
 }
 
 /**

@@ -155,3 +155,32 @@ describe('classifier guidance', () => {
     await expect(run({ guidance: { kind: 'classifier', classifier: () => new Float32Array(2), tau2: 0 } })).rejects.toThrow(/guidance.tau2 must be a positive number, got 0/);
   });
 });
+
+describe('ConditionalGaussianMixture called directly', () => {
+  const model = ConditionalGaussianMixture.fromJSON(GUIDED);
+  const z = Float32Array.of(0.3, -0.2, 1.1, 0.4, -0.7, 0.9);
+  const at = { t: 1, alpha: 0.6, sigma: 0.8, dim: 2 };
+
+  test('every row is scored under its own class, with or without context.rows', async () => {
+    const condition = Int32Array.of(1, 0, NULL_CLASS);
+    // Each row alone, under its class's own mixture.
+    const expected: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      expected.push(...(await model.mixture(condition[r]).score(z.slice(2 * r, 2 * r + 2), 1, { ...at, rows: 1 })));
+    }
+    for (const rows of [undefined, 3]) {
+      const s = await model.score(z, 1, { ...at, rows, condition } as ScoreContext);
+      expect(Array.from(s)).toEqual(expected);
+      const g = await model.classifierGradient(z, 1, condition, { ...at, rows } as ScoreContext);
+      const s0 = await model.unconditional.score(z, 1, { ...at, rows: 3 });
+      expect(Array.from(g)).toEqual(expected.map((x, k) => Math.fround(x - s0[k])));
+    }
+  });
+
+  test('rows or a condition that disagree with z are named', async () => {
+    await expect(model.score(z, 1, { ...at, rows: 1, condition: Int32Array.of(1) })).rejects.toThrow(/^context\.rows must be the rows of z \(3\), got 1$/);
+    await expect(model.score(z, 1, { ...at, rows: 3, condition: Int32Array.of(1, 0) })).rejects.toThrow(/^context\.condition must be an Int32Array of 3 classes \(one per row of z\), got a Int32Array of length 2$/);
+    await expect(model.score(z.subarray(0, 5), 1, { ...at, rows: 3 })).rejects.toThrow(/^z must be a whole number of rows of D = 2 values, got a Float32Array of length 5$/);
+    await expect(model.score(z, 1, null as unknown as ScoreContext)).rejects.toThrow(/^context must be an object with alpha and sigma, got null$/);
+  });
+});

@@ -2,7 +2,7 @@
 // detached array passed in is refused by name, one detached while a call is in flight makes
 // it reject naming it, and garbage collection while work is pending frees nothing in use.
 import { describe, expect, test } from '@jest/globals';
-import { resample, resampleAsync, gatherRows, gatherRowsAsync, gatherRowsInPlaceAsync, GaussianMixture } from '../../lib/index';
+import { resample, resampleAsync, gatherRows, gatherRowsAsync, gatherRowsInPlaceAsync, GaussianMixture, replacement, schedules } from '../../lib/index';
 import { native } from '../../lib/native';
 import { rejection, rejectsWith, throwsWith, expectError, detach, getGc } from '../support/errors';
 import { mixtureSpec } from '../support/problems';
@@ -155,6 +155,46 @@ test('an array on a resizable ArrayBuffer shrunk during the call: rejects, nothi
   buffer.resize(8);
   await rejectsWith(pending, 'TypeError', /^out was resized while the call was in flight/);
   expect(Array.from(out)).toEqual([0, 0]);
+});
+
+type Resizable = ArrayBuffer & { resize(n: number): void };
+const resizable = (bytes: number) => new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(bytes, { maxByteLength: bytes });
+
+test('GaussianMixture.scoreInto takes a caller\'s arrays: out shrunk or z transferred in flight rejects naming it, the memory untouched', async () => {
+  const gm = GaussianMixture.fromJSON(mixtureSpec());
+  const rows = 200000, ctx = { t: 1, alpha: 0.5, sigma: 0.8, rows, dim: 3 };
+  const buffer = resizable(12 * rows);
+  const out = new Float32Array(buffer);
+  const pending = gm.scoreInto(new Float32Array(3 * rows).fill(0.3), ctx, out, 2);
+  buffer.resize(8);
+  await rejectsWith(pending, 'TypeError', /^out was resized while the call was in flight/);
+  expect(Array.from(out)).toEqual([0, 0]);
+  const z = new Float32Array(3 * rows).fill(0.3);
+  const pending2 = gm.scoreInto(z, ctx, new Float32Array(3 * rows), 2);
+  const moved = new Float32Array(detach(z.buffer));
+  await rejectsWith(pending2, 'TypeError', /^z was detached \(transferred\) while the call was in flight/);
+  expect([moved[0], moved[moved.length - 1]]).toEqual([Math.fround(0.3), Math.fround(0.3)]);
+});
+
+test('a score callback\'s result is the caller\'s: shrinking or transferring its buffer after it returns leaves the run as it was', async () => {
+  const dim = 3, spec = mixtureSpec(), gm = GaussianMixture.fromJSON(spec);
+  const common = { dim, schedule: schedules.ou(), steps: 8, observed: { indices: [0], values: [0.5] }, samples: 60000, threads: 2, seed: 4 };
+  const plain = await replacement({ ...common, score: (z: Float32Array, t: number, c) => gm.score(z, t, c) });
+  for (const spoil of ['shrink', 'transfer'] as const) {
+    const r = await replacement({
+      ...common,
+      score: async (z: Float32Array, t: number, c) => {
+        const s = await gm.score(z, t, c);
+        const buffer = resizable(s.byteLength);
+        const result = new Float32Array(buffer);
+        result.set(s);
+        // After the callback has returned, while the step's native work runs.
+        setImmediate(() => (spoil === 'shrink' ? buffer.resize(0) : detach(buffer)));
+        return result;
+      },
+    });
+    expect(Buffer.from(r.samples.buffer).equals(Buffer.from(plain.samples.buffer))).toBe(true);
+  }
 });
 
 // ---------------------------------------------------------------- GC while work is pending
