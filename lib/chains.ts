@@ -7,7 +7,7 @@
 // Random numbers (MATH.md §6): the run word is the chain, the purpose index the sweep
 // (0 for the start), so every draw is a function of (seed, chain, sweep, step, purpose,
 // element) and a chain draws the same numbers whatever K or the thread count.
-import { runFeynmanKac, FeynmanKacModel, DriverResult } from './driver';
+import { runFeynmanKac, FeynmanKacModel, DriverResult, notifyProgress } from './driver';
 import { conditionalSmc, FinalSelection, PathSampling, ChosenPaths } from './models/conditional-smc';
 import { pathDensityModel } from './models/path-density';
 import { ChainUniforms } from './models/chain-random';
@@ -36,8 +36,8 @@ export interface ChainOptions extends Omit<CommonOptions, 'onStep' | 'finalNoise
   burnIn?: number;
   /** Keep every T-th post-burn-in sweep in `samples` (default 1). */
   thin?: number;
-  /** Called after every sweep. */
-  onSweep?: (info: { sweep: number; sweeps: number }) => void;
+  /** Called after every sweep; a promise it returns is awaited (its rejection fails the run). */
+  onSweep?: (info: { sweep: number; sweeps: number }) => unknown;
 }
 
 export interface ParticleGibbsOptions extends ChainOptions {
@@ -360,7 +360,7 @@ export async function particleGibbs(options: ParticleGibbsOptions): Promise<Part
         }
       }
     }
-    options.onSweep?.({ sweep: m, sweeps: s.sweeps });
+    await notifyProgress(options.onSweep, { sweep: m, sweeps: s.sweeps }, options.signal);
   }
   const out = finish(started, 'particle-gibbs', s, chains, moves, yPath);
   return {
@@ -445,7 +445,7 @@ export async function pmmh(options: PmmhOptions): Promise<PmmhResult> {
       }
       record(s, chains, r, m - 1, x0, r * dX, yPath);
     }
-    options.onSweep?.({ sweep: m, sweeps: s.sweeps });
+    await notifyProgress(options.onSweep, { sweep: m, sweeps: s.sweeps }, options.signal);
   }
   const out = finish(started, 'pmmh', s, chains, moves, yPath);
   return { ...out, acceptance, pcnBeta: beta, acceptanceRate: accepted / (K * s.sweeps), logEvidence };

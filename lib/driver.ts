@@ -94,6 +94,11 @@ export interface DriverRun {
   i32(length: number): I32Array;
   /** Throws the AbortError when the run's signal has fired. */
   checkAbort(): void;
+  /**
+   * A user callback's promise (a likelihood, a vjp), raced against the run's signal: rejects
+   * with the AbortError as soon as it fires, even while the callback never settles.
+   */
+  raceAbort<T>(work: Promise<T>): Promise<T>;
   /** Gives the event loop a turn when 10 ms have passed since the last, then checks abort: for long setup work. */
   checkpoint(): Promise<void>;
 }
@@ -178,7 +183,7 @@ export interface DriverProblem {
   condition?: Int32Array;
   scheme: ResamplingScheme;
   signal?: AbortSignal;
-  onStep?: (info: StepInfo) => void;
+  onStep?: (info: StepInfo) => unknown;
   /** The host memory the run may use, in bytes (lib/sizes.ts); the machine's memory when absent. */
   totalMemory?: number;
 }
@@ -326,6 +331,7 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       f64: async (length, fill) => track(await memory.f64(length, fill)),
       i32: (length) => track(memory.i32(length)),
       checkAbort,
+      raceAbort: (work) => (p.signal === undefined ? work : untilAborted(work, p.signal)),
       checkpoint: yieldTurn,
     };
 
@@ -404,11 +410,11 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
         else for (let k = 0; k < rows; k++) ancestry[row * rows + k] = k % n;
       }
       if (modelRun.correct) await modelRun.correct(step);
-      p.onStep?.({
+      await notifyProgress(p.onStep, {
         step: step.number, steps, t: s,
         ess: weighted ? essTrace.subarray(row * runs, (row + 1) * runs) : undefined,
         resampledRuns: weighted ? resampledRuns : undefined,
-      });
+      }, p.signal);
       await yieldTurn();
     }
     if (weighted && modelRun.finalWeight) {
@@ -432,6 +438,18 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       else memory.recycle?.(scoreBuffer);
     }
   }
+}
+
+/**
+ * Calls a progress callback (onStep, onSweep) with `info`. One that returns a promise (an
+ * async function) is awaited, raced against `signal`: its rejection then fails the run with
+ * its error, where it would otherwise go unhandled and end the process.
+ */
+export async function notifyProgress<T>(callback: ((info: T) => unknown) | undefined, info: T, signal: AbortSignal | undefined): Promise<void> {
+  const r = callback?.(info);
+  if (r === null || typeof r !== 'object' || typeof (r as PromiseLike<unknown>).then !== 'function') return;
+  const settled = Promise.resolve(r as PromiseLike<unknown>);
+  await (signal === undefined ? settled : untilAborted(settled, signal));
 }
 
 /** Settles with `work`, or rejects with the AbortError as soon as `signal` fires, even while `work` is pending. */

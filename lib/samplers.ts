@@ -56,8 +56,8 @@ export interface CommonOptions {
   finalNoise?: boolean;
   /** Cancels the run: the Promise rejects with an AbortError. */
   signal?: AbortSignal;
-  /** Called after every step. */
-  onStep?: (info: StepInfo) => void;
+  /** Called after every step; a promise it returns is awaited (its rejection fails the run). */
+  onStep?: (info: StepInfo) => unknown;
   /** 'auto' (default), 'cpu' or 'cuda': asking for one that is not available is an error. */
   backend?: BackendName;
   /**

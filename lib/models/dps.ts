@@ -74,7 +74,7 @@ async function startDps(run: DriverRun, spec: DpsSpec): Promise<ModelRun> {
       }
       case 'vjp': {
         const context: ScoreContext = { t: step.t, alpha, sigma, rows, dim: D, rowOffset: 0, condition: run.condition };
-        const out = await spec.vjp!(z, step.t, u.slice(), context);
+        const out = await run.raceAbort(Promise.resolve(spec.vjp!(z, step.t, u.slice(), context)));
         if (!(out instanceof Float32Array) || out.length !== n) throw new TypeError(`the score model's vjp must return a Float32Array of ${n} values (rows x D) ${step.where}`);
         // Jᵀu = (u + σ_t² (∂s/∂z)ᵀ u) / α_t (docs/MATH.md §10).
         for (let k = 0; k < n; k++) g[k] = (u[k] + s2 * out[k]) / alpha;

@@ -147,14 +147,14 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
     }
     const a = alphaAt(t);
     const context: ScoreContext = { t, alpha: a, sigma: Math.sqrt(run.schedule.sigma2(t)), rows, dim: D, rowOffset: 0, condition: run.condition, signal: spec.signal };
-    const pair = await cfg.pairAt(state, context, threads);
+    const pair = await run.raceAbort(cfg.pairAt(state, context, threads));
     out.set(pair.subarray(0, rows * D));
     if (guidedOut) cfg.combine(pair, rows, D, guidedOut);
   };
 
   /** The callback's value and gradient at `x`, checked (what it returns is the user's). */
   const likelihoodAt = async (x: Float32Array, t: number, where: string) => {
-    const r = await spec.likelihood!(x, { rows, dim: D, t, signal: spec.signal });
+    const r = await run.raceAbort(Promise.resolve(spec.likelihood!(x, { rows, dim: D, t, signal: spec.signal })));
     if (typeof r !== 'object' || r === null || !(r.value instanceof Float64Array) || r.value.length !== rows || !(r.gradient instanceof Float32Array) || r.gradient.length !== rows * D) {
       throw new TypeError(`the likelihood must return { value: Float64Array(${rows}), gradient: Float32Array(${rows * D}) } (rows, rows x D) ${where}, got ${describeLikelihood(r)}`);
     }
@@ -249,7 +249,7 @@ async function startTwisted(run: DriverRun, spec: TwistedSpec): Promise<ModelRun
       case 'vjp': {
         // Jᵀu = (u + σ_t² (∂s/∂z)ᵀ u) / α_t.
         const context: ScoreContext = { t, alpha: a, sigma: Math.sqrt(s2), rows, dim: D, rowOffset: 0, signal: spec.signal };
-        const out = await spec.vjp!(z, t, u.slice(), context);
+        const out = await run.raceAbort(Promise.resolve(spec.vjp!(z, t, u.slice(), context)));
         if (!(out instanceof Float32Array) || out.length !== rows * D) {
           throw new TypeError(`the score model's vjp must return a Float32Array of ${rows * D} values (rows x D) ${where}, got ${describeResult(out)}`);
         }

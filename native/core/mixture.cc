@@ -354,7 +354,7 @@ bool GaussianMixture::posterior(const int32_t* obs, int64_t d_obs, const float* 
       }
       log_lik = -0.5 * quad - 0.5 * logdet;  // the common (2 pi)^{-d_Y/2} cancels
     }
-    post->log_weights[j] = log_weights_[j] + log_lik;
+    post->log_weights[j] = log_lik;  // log_weights_[j] is added below
     // mean: m_X + S_XY S_YY^{-1} (y - m_Y)
     for (int64_t a = 0; a < dx; ++a) {
       double m = means_[j * d + lat[a]];
@@ -386,11 +386,17 @@ bool GaussianMixture::posterior(const int32_t* obs, int64_t d_obs, const float* 
           post->factors[j * dx * dx + a * dx + k] = u[a * dx + k] * std::sqrt(std::max(lam[k], 0.0));
     }
   }
+  // The log-likelihoods less their largest before the prior log-weights are added: far from
+  // the data they are huge (-y^2/2 = -5e17 at y = 1e9), and log pi_j added to one would be
+  // rounded away where components agree in the observed coordinates.
+  const double top = *std::max_element(post->log_weights.begin(), post->log_weights.end());
+  for (int64_t j = 0; j < jn; ++j) post->log_weights[j] = log_weights_[j] + (post->log_weights[j] - top);
   double mx = *std::max_element(post->log_weights.begin(), post->log_weights.end());
   double total = 0.0;
   for (double w : post->log_weights) total += std::exp(w - mx);
-  const double lse = mx + std::log(total);
-  for (double& w : post->log_weights) w -= lse;
+  // (w - mx) - log total, not w - (mx + log total), which rounds back to mx where mx is huge.
+  const double log_total = std::log(total);
+  for (double& w : post->log_weights) w = (w - mx) - log_total;
   return true;
 }
 

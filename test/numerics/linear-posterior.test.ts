@@ -148,6 +148,18 @@ describe('GaussianMixture.posterior for y = A x + σ_y ε (gain form) vs joint c
     expect(exact.logEvidence).toBeCloseTo(model.posterior({ A: [[0, 1, 0, 0, 0], [0, 0, 0, 1, 0]], y: [0.5, -1] }).logEvidence, 10);
   });
 
+  test('an exact mask far from every mean: the weights stay normalised', () => {
+    // The components differ only in the latent coordinate and have the same observed variance,
+    // so p(j | y) = π_j for every y, however far: the log-weights are −y²/2 + O(1) (−5e17 at
+    // y = 1e9), where a log-sum-exp that adds log Σ back to the max loses it.
+    const model = GaussianMixture.fromJSON({ weights: [0.3, 0.7], means: [[-2, 0], [2, 0]], variances: [[1, 1], [1, 1]] });
+    for (const y of [0, 1e3, 1e6, 1e8, 1e9]) {
+      const w = Array.from(model.posterior({ indices: [1], values: [y] }).weights);
+      expect(w[0]).toBeCloseTo(0.3, 12);
+      expect(w[1]).toBeCloseTo(0.7, 12);
+    }
+  });
+
   test('redundant rows: y_⊥ enters only p(y), as −‖y_⊥‖²/(2σ²) − ((d_y − r)/2) log(2πσ²)', () => {
     const spec = randomMixture(D, 2, 4);
     const model = GaussianMixture.fromJSON(spec);
