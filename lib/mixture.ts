@@ -168,10 +168,13 @@ export class GaussianMixture implements NativeScore {
         c.forEach((row, a) => cov.set(numberArray(`covariances[${j}][${a}]`, row, D), (j * D + a) * D));
       });
     }
+    // Each weight finite is not enough: [1e308, 1e308] sums to Infinity, and every answer
+    // normalised by the sum came out NaN.
+    const total = weights.reduce((x, y) => x + y, 0);
+    if (!Number.isFinite(total)) throw rangeError('weights', 'numbers with a finite sum', s.weights);
     const core = new native.GaussianMixture(D, J, Float64Array.from(weights), means, cov, hasVar);
     const model = new GaussianMixture(FACTORY, core, detectStructure(D, J, cov, hasVar));
     model.dataMarginals = mixtureMarginals(weights, means, cov, D, hasVar);
-    const total = weights.reduce((x, y) => x + y, 0);
     let dense = cov;
     if (hasVar) {
       dense = new Float64Array(J * D * D);

@@ -122,10 +122,14 @@ function finiteVector(name: string, v: unknown, length?: number): Float64Array {
   return out;
 }
 
-function noiseOf(name: string, v: unknown): number {
+export function noiseOf(name: string, v: unknown): number {
   if (v === undefined) return 0;
   if (typeof v !== 'number') throw typeError(name, 'a non-negative finite number', v);
   if (!Number.isFinite(v) || v < 0) throw rangeError(name, 'a non-negative finite number', v);
+  // Every formula uses σ²: one that underflows to 0 or overflows to Infinity gave NaN answers.
+  if (v > 0 && !(v * v >= Number.MIN_VALUE * 2 ** 52 && Number.isFinite(v * v))) {
+    throw rangeError(name, '0, or a number whose square is a normal double (about 1.5e-154 to 1.3e154)', v);
+  }
   return v;
 }
 
@@ -140,7 +144,6 @@ export function normalizeObservation(observed: unknown, dim: number): Normalized
   if (idx.length !== vals.length) {
     throw new RangeError(`observed.values must have one value per index (${idx.length}), got ${vals.length}`);
   }
-  if (idx.length >= dim) throw rangeError('observed.indices', `fewer than D = ${dim} indices (something must be unobserved)`, idx);
   const indices = new Int32Array(idx.length);
   const values = new Float32Array(idx.length);
   const seen = new Uint8Array(dim);
@@ -155,6 +158,8 @@ export function normalizeObservation(observed: unknown, dim: number): Normalized
     if (typeof v !== 'number' || !Number.isFinite(Math.fround(v))) throw rangeError(`observed.values[${i}]`, 'a finite float32 number', v);
     values[i] = v;
   }
+  // After the indices' own checks, so that a repeated index is named as such.
+  if (idx.length >= dim) throw rangeError('observed.indices', `fewer than D = ${dim} indices (something must be unobserved)`, idx);
   const latent = new Int32Array(dim - idx.length);
   for (let k = 0, j = 0; k < dim; k++) if (!seen[k]) latent[j++] = k;
   return { indices, values, latent };

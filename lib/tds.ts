@@ -5,7 +5,7 @@ import { requireSizes } from './sizes';
 import { prepare, cpuUnlessNamed, weightedRunShape, runModel, problemWarnings, drawByWeight, finishWeighted, SmcResult, CommonOptions } from './samplers';
 import { ResamplingScheme } from './driver';
 import { GaussianMixture } from './mixture';
-import { normalizeLinearObservation, ObservationInput } from './observation';
+import { normalizeLinearObservation, noiseOf, ObservationInput } from './observation';
 import { twistedModel, twistedScoreEvaluations, TwistGradient, ScoreVjp, LogLikelihood } from './models/twisted';
 import { checkOptionKeys, COMMON_OPTION_NAMES } from './options';
 import type { CfgScore } from './guidance';
@@ -67,7 +67,12 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
     throw typeError('observed', 'an object { indices, values, noiseStd? }, { A, y, noiseStd } or { operator, y, noiseStd }', given);
   }
-  const matrixLike = given !== undefined && (given.A !== undefined || given.operator !== undefined);
+  // A noisy mask of every coordinate leaves nothing to the mask path's latent block: it is the
+  // same observation as those rows of I (what smc makes of it), so it takes the matrix path.
+  const modelDim = (options.score as { dim?: unknown } | undefined)?.dim ?? options.dim;
+  const everyCoordinate = given !== undefined && given.noiseStd !== undefined && given.noiseStd !== 0 && typeof modelDim === 'number' &&
+    typeof (given.indices as ArrayLike<number> | undefined)?.length === 'number' && (given.indices as ArrayLike<number>).length >= modelDim;
+  const matrixLike = given !== undefined && (given.A !== undefined || given.operator !== undefined || everyCoordinate);
   // The mask alone (its noise is the twist's and the final weight's, docs/MATH.md §10); a
   // matrix or operator observation is checked below, once the dimension is known.
   const common: CommonOptions = { ...options, backend: cpuUnlessNamed(options.backend), observed: given && !matrixLike ? { indices: given.indices as ArrayLike<number>, values: given.values as ArrayLike<number> } : { indices: [], values: [] } };
@@ -83,8 +88,7 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   if (p.backend.name !== 'cpu') throw new RangeError(`tds runs on the 'cpu' backend, got backend '${p.backend.name}'`);
   if (p.finalNoise) throw new RangeError('finalNoise must be false for tds: its last step is deterministic and weighed by the likelihood (docs/MATH.md §10)');
   const obs = (options.observed ?? {}) as { noiseStd?: unknown };
-  const noiseStd = linear ? linear.noiseStd : obs.noiseStd === undefined ? 0 : finiteNumber('observed.noiseStd', obs.noiseStd);
-  if (noiseStd < 0) throw rangeError('observed.noiseStd', 'a non-negative number', obs.noiseStd);
+  const noiseStd = linear ? linear.noiseStd : noiseOf('observed.noiseStd', obs.noiseStd);
   const { particles, runs, scheme, tau } = weightedRunShape(options);
   const tau2 = finiteNumber('twistTau2', options.twistTau2 ?? 1);
   if (!(tau2 > 0)) throw rangeError('twistTau2', 'a positive number', options.twistTau2);

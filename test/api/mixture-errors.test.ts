@@ -26,6 +26,7 @@ describe('GaussianMixture.fromJSON', () => {
     ['variance row wrong length', { weights: [1], means: [[0, 0]], variances: [[1]] }, 'RangeError', /^variances\[0\] must be an array of length 2, got an Array of length 1$/],
     ['weight a string', { weights: ['1'], means: [[0]], variances: [[1]] }, 'TypeError', /^weights\[0\] must be a finite number, got "1"$/],
     ['weight NaN', { weights: [NaN], means: [[0]], variances: [[1]] }, 'TypeError', /^weights\[0\] must be a finite number, got NaN$/],
+    ['weights whose sum overflows', { weights: [1e308, 1e308], means: [[0], [1]], variances: [[1], [1]] }, 'RangeError', /^weights must be numbers with a finite sum, got an Array of length 2$/],
     ['mean null', { weights: [1], means: [[0, null]], variances: [[1, 1]] }, 'TypeError', /^means\[0\]\[1\] must be a finite number, got null$/],
     ['mean Infinity', { weights: [1], means: [[Infinity]], variances: [[1]] }, 'TypeError', /^means\[0\]\[0\] must be a finite number, got Infinity$/],
     ['covariance NaN', { weights: [1], means: [[0, 0]], covariances: [[[1, NaN], [NaN, 1]]] }, 'TypeError', /^covariances\[0\]\[0\]\[1\] must be a finite number, got NaN$/],

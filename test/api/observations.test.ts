@@ -135,6 +135,9 @@ describe('bad observations, each named', () => {
     ['NaN in y', { A: [[1, 0, 0, 0]], y: [NaN] }, 'RangeError', /^observed\.y\[0\] must be a finite number, got NaN/],
     ['negative noise', { A: [[1, 0, 0, 0]], y: [1], noiseStd: -0.1 }, 'RangeError', /^observed\.noiseStd must be a non-negative finite number, got -0\.1/],
     ['a noise that is not a number', { indices: [0], values: [1], noiseStd: '0.1' }, 'TypeError', /^observed\.noiseStd must be a non-negative finite number/],
+    // σ² is what every formula uses: one that overflows or underflows gave NaN weights.
+    ['a noise whose square overflows', { indices: [0], values: [1], noiseStd: 1e300 }, 'RangeError', /^observed\.noiseStd must be 0, or a number whose square is a normal double \(about 1\.5e-154 to 1\.3e154\), got 1e\+300$/],
+    ['a noise whose square underflows', { A: [[1, 0, 0, 0]], y: [1], noiseStd: 1e-200 }, 'RangeError', /^observed\.noiseStd must be 0, or a number whose square is a normal double .*got 1e-200$/],
     ['infeasible noiseless y', { A: [[1, 0, 0, 0], [2, 0, 0, 0]], y: [1, 1] }, 'RangeError', /^observed\.y is infeasible with noiseStd = 0: its component outside the range of A has norm/],
     ['ill-posed noiseless A', { A: [[1, 0, 0, 0], [0, 1e-9, 0, 0]], y: [1, 1e-9] }, 'RangeError', /^observed\.A makes the noiseless problem ill-posed: singular value 1 is/],
     ['a zero A', { A: [[0, 0, 0, 0]], y: [0], noiseStd: 1 }, 'RangeError', /^observed\.A must not be zero/],

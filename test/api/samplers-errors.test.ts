@@ -38,6 +38,7 @@ describe.each(samplers)('%s: option validation', (_name, run) => {
     ['non-integer', { indices: [0.5], values: [0] }, 'RangeError', /^observed\.indices\[0\] must be an integer in \[0, 3\), got 0\.5$/],
     ['not a number', { indices: ['0'], values: [0] }, 'RangeError', /^observed\.indices\[0\] must be an integer in \[0, 3\), got "0"$/],
     ['repeated', { indices: [1, 1], values: [0, 0] }, 'RangeError', /^observed\.indices must be distinct, got index 1 twice$/],
+    ['repeated, as many as D', { indices: [1, 1, 2], values: [0, 0, 0] }, 'RangeError', /^observed\.indices must be distinct, got index 1 twice$/],
     ['values too short', { indices: [0, 1], values: [0] }, 'RangeError', /^observed\.values must have one value per index \(2\), got 1$/],
     ['values too long', { indices: [0], values: [0, 1] }, 'RangeError', /^observed\.values must have one value per index \(1\), got 2$/],
     ['value NaN', { indices: [0, 2], values: [0, NaN] }, 'RangeError', /^observed\.values\[1\] must be a finite float32 number, got NaN$/],

@@ -82,12 +82,22 @@ describe('tds', () => {
     }
   });
 
+  test('a noisy mask of every coordinate is those rows of I: the same bytes as the matrix form', async () => {
+    const gm = GaussianMixture.fromJSON({ weights: [0.5, 0.5], means: [[-2, 0], [2, 0]], variances: [[1, 1], [1, 1]] });
+    const common = { score: gm, schedule: schedules.ou(), steps: 20, particles: 8, samples: 3, seed: 3 };
+    const mask = await tds({ ...common, observed: { indices: [1, 0], values: [1, -1], noiseStd: 0.3 } });
+    const rows = await tds({ ...common, observed: { A: [[0, 1], [1, 0]], y: [1, -1], noiseStd: 0.3 } });
+    expect(Buffer.from(mask.samples.buffer).equals(Buffer.from(rows.samples.buffer))).toBe(true);
+    expect(Array.from(mask.logEvidence)).toEqual(Array.from(rows.logEvidence));
+  });
+
   test('bad options are named', async () => {
     await expect(tds({ ...base, gradient: 'vjp' })).rejects.toThrow(/gradient 'vjp' needs a score model with a vjp/);
     await expect(tds({ ...base, score: { dim: 5, score: (z: Float32Array) => z }, gradient: 'exact' })).rejects.toThrow(/gradient 'exact' needs a GaussianMixture/);
     await expect(tds({ ...base, gradient: 'newton' as never })).rejects.toThrow(/gradient must be one of/);
     await expect(tds({ ...base, twistTau2: 0 })).rejects.toThrow(/twistTau2 must be a positive number, got 0/);
-    await expect(tds({ ...base, observed: { ...base.observed, noiseStd: -1 } })).rejects.toThrow(/observed.noiseStd must be a non-negative number, got -1/);
+    await expect(tds({ ...base, observed: { ...base.observed, noiseStd: -1 } })).rejects.toThrow(/observed.noiseStd must be a non-negative finite number, got -1/);
+    await expect(tds({ ...base, observed: { ...base.observed, noiseStd: 1e-200 } })).rejects.toThrow(/^observed\.noiseStd must be 0, or a number whose square is a normal double/);
     await expect(tds({ ...base, finalNoise: true })).rejects.toThrow(/finalNoise must be false for tds/);
     await expect(tds({ ...base, twistTau: 1 } as never)).rejects.toThrow(/unknown option "twistTau" for tds \(did you mean "twistTau2"\?\)/);
     const badVjp = { dim: 5, score: (z: Float32Array) => new Float32Array(z.length), vjp: () => new Float32Array(3) };
