@@ -5,6 +5,10 @@ import { typeError, positiveInteger, nonNegativeInteger, oneOf } from './errors'
 import { ResamplingScheme, RESAMPLING_SCHEMES } from './driver';
 import { threadsOption } from './threads';
 import { selectBackend, BackendName } from './backend';
+import { optionsOf } from './options';
+
+const BLOCK_KEYS = ['threads', 'backend'];
+const IN_PLACE_KEYS = ['order', 'threads'];
 
 /** Options of the building blocks: where they run ('auto': CUDA when available, same ancestors and rows). */
 export interface BlockOptions {
@@ -48,8 +52,9 @@ export function resample(
   scheme: ResamplingScheme,
   rng: RandomCounter,
   out?: Int32Array,
-  options: { threads?: number } & BlockOptions = {},
+  given?: { threads?: number } & BlockOptions,
 ): Int32Array {
+  const options = optionsOf('resample', given, BLOCK_KEYS);
   const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
   selectBackend(options.backend ?? 'auto').userOps.resample(logWeights, code, stream, target, threadsOption(options.threads));
   return target;
@@ -61,8 +66,9 @@ export async function resampleAsync(
   scheme: ResamplingScheme,
   rng: RandomCounter,
   out?: Int32Array,
-  options: { threads?: number } & BlockOptions = {},
+  given?: { threads?: number } & BlockOptions,
 ): Promise<Int32Array> {
+  const options = optionsOf('resampleAsync', given, BLOCK_KEYS);
   const { code, stream, target } = resampleArgs(logWeights, scheme, rng, out);
   await selectBackend(options.backend ?? 'auto').userOps.resampleAsync(logWeights, code, stream, target, threadsOption(options.threads));
   return target;
@@ -78,14 +84,16 @@ function gatherArgs(rows: unknown, dim: unknown, ancestors: unknown, out: unknow
 }
 
 /** out[i] = rows[ancestors[i]] for rows of `dim` floats. */
-export function gatherRows(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } & BlockOptions = {}): Float32Array {
+export function gatherRows(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, given?: { threads?: number } & BlockOptions): Float32Array {
+  const options = optionsOf('gatherRows', given, BLOCK_KEYS);
   const { d, target } = gatherArgs(rows, dim, ancestors, out);
   selectBackend(options.backend ?? 'auto').userOps.gatherRows(rows, d, ancestors, target, threadsOption(options.threads));
   return target;
 }
 
 /** gatherRows, off the event loop. */
-export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, options: { threads?: number } & BlockOptions = {}): Promise<Float32Array> {
+export async function gatherRowsAsync(rows: Float32Array, dim: number, ancestors: Int32Array, out?: Float32Array, given?: { threads?: number } & BlockOptions): Promise<Float32Array> {
+  const options = optionsOf('gatherRowsAsync', given, BLOCK_KEYS);
   const { d, target } = gatherArgs(rows, dim, ancestors, out);
   await selectBackend(options.backend ?? 'auto').userOps.gatherRowsAsync(rows, d, ancestors, target, threadsOption(options.threads));
   return target;
@@ -101,7 +109,7 @@ export interface InPlaceOptions {
   threads?: number;
 }
 
-function inPlaceArgs(rows: unknown, dim: unknown, ancestors: unknown, options: InPlaceOptions) {
+function inPlaceArgs(rows: unknown, dim: unknown, ancestors: unknown, options: Partial<InPlaceOptions>) {
   if (!(rows instanceof Float32Array)) throw typeError('rows', 'a Float32Array', rows);
   const d = positiveInteger('dim', dim);
   if (!(ancestors instanceof Int32Array)) throw typeError('ancestors', 'an Int32Array', ancestors);
@@ -118,15 +126,15 @@ function inPlaceArgs(rows: unknown, dim: unknown, ancestors: unknown, options: I
  * every survivor k. Ancestors may come in any order (every resampling scheme works).
  * About half the memory traffic of gatherRows into a second buffer; no second state. CPU only.
  */
-export function gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, options: InPlaceOptions = {}): Float32Array {
-  const { d, order, threads } = inPlaceArgs(rows, dim, ancestors, options);
+export function gatherRowsInPlace(rows: Float32Array, dim: number, ancestors: Int32Array, options?: InPlaceOptions): Float32Array {
+  const { d, order, threads } = inPlaceArgs(rows, dim, ancestors, optionsOf('gatherRowsInPlace', options, IN_PLACE_KEYS));
   native.gatherRowsInPlace(rows, d, ancestors, order, threads);
   return rows;
 }
 
 /** gatherRowsInPlace, off the event loop. The arrays must not be transferred until it settles. */
-export async function gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, options: InPlaceOptions = {}): Promise<Float32Array> {
-  const { d, order, threads } = inPlaceArgs(rows, dim, ancestors, options);
+export async function gatherRowsInPlaceAsync(rows: Float32Array, dim: number, ancestors: Int32Array, options?: InPlaceOptions): Promise<Float32Array> {
+  const { d, order, threads } = inPlaceArgs(rows, dim, ancestors, optionsOf('gatherRowsInPlaceAsync', options, IN_PLACE_KEYS));
   await native.gatherRowsInPlaceAsync(rows, d, ancestors, order, threads);
   return rows;
 }

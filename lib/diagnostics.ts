@@ -84,11 +84,12 @@ export function stepWarning(schedule: Schedule, kernel: KernelName, grid: Float6
 
 /**
  * The collapse rule over an ESS trace (steps × runs, as the driver records it): a run
- * collapsed when its ESS fell below max(2, N/100) at some step; warn when ≥ 10% of the runs
+ * collapsed when its ESS fell below max(2, N/100) at some step or at the model's final weight
+ * (`finalEss`); warn when ≥ 10% of the runs
  * did. (Measured: the demo problem, N = 64, never goes below 8; y = 30 on a 0.9-correlated
  * Gaussian, where the filter's mean is 20 against an exact 27, collapses in 28% of runs.)
  */
-export function collapseWarning(ess: Float64Array, steps: number, runs: number, particles: number, runOffset = 0): string | undefined {
+export function collapseWarning(ess: Float64Array, steps: number, runs: number, particles: number, runOffset = 0, finalEss?: Float64Array): string | undefined {
   const limit = Math.max(2, particles * COLLAPSE_ESS_FRACTION);
   // Each run's lowest ESS and its first step, read step by step (the trace's rows).
   const lowest = new Float64Array(runs).fill(Infinity), first = new Int32Array(runs);
@@ -96,6 +97,9 @@ export function collapseWarning(ess: Float64Array, steps: number, runs: number, 
     const row = ess.subarray(i * runs, (i + 1) * runs);
     for (let r = 0; r < runs; r++) if (row[r] < lowest[r]) (lowest[r] = row[r]), (first[r] = i);
   }
+  // The final weight (tds's likelihood, mcgdiff's w₀) is weighed like a step: it can collapse
+  // every run after steps that never did. Its index is `steps`.
+  if (finalEss) for (let r = 0; r < runs; r++) if (finalEss[r] < lowest[r]) (lowest[r] = finalEss[r]), (first[r] = steps);
   let collapsed = 0, worstRun = -1, worst = Infinity, worstStep = 0;
   for (let r = 0; r < runs; r++) {
     const low = lowest[r], at = first[r];
@@ -107,7 +111,7 @@ export function collapseWarning(ess: Float64Array, steps: number, runs: number, 
   if (collapsed < COLLAPSE_RUN_FRACTION * runs) return undefined;
   return (
     `the weights collapsed in ${collapsed} of ${runs} runs: ESS below max(2, N/100) = ${fmt(limit)} at some step ` +
-    `(run ${runOffset + worstRun}: ESS ${fmt(worst)} at step ${worstStep + 1} of ${steps}); such runs rest on one or two particles — ` +
+    `(run ${runOffset + worstRun}: ESS ${fmt(worst)} ${worstStep === steps ? 'at the final weight' : `at step ${worstStep + 1} of ${steps}`}); such runs rest on one or two particles — ` +
     `the observation may be far in the model's tails (the answer is then biased), or more particles are needed`
   );
 }

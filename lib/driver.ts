@@ -199,6 +199,8 @@ export interface DriverResult {
   ess: Float64Array;
   /** 1 where a run was resampled, steps × runs; empty for an unweighted model. */
   resampled: Uint8Array;
+  /** ESS after the model's final weight (runs), where it has one (tds, mcgdiff, …). */
+  finalEss?: Float64Array;
   /** With model.keepAncestry: each step's ancestors, steps × rows (first step first; identity where not resampled). */
   ancestry?: Int32Array;
   /** The grid the run used (after the model's refinement). */
@@ -417,16 +419,18 @@ export async function runFeynmanKac(p: DriverProblem): Promise<DriverResult> {
       }, p.signal);
       await yieldTurn();
     }
+    let finalEss: Float64Array | undefined;
     if (weighted && modelRun.finalWeight) {
       checkAbort();
       await modelRun.finalWeight();
       const failed = await ops.reweight(batch, logWeights, increment, 0, evidenceIncrement, essNow, flags, threads);
       if (failed >= 0) throw await degenerateWeightsError(memory, logWeights, n, failed, runName(failed), 'at the final weight');
       for (let r = 0; r < runs; r++) logEvidence[r] += evidenceIncrement[r];
+      finalEss = essNow.slice();
     }
     const finalLogWeights = await memory.readF64(logWeights);
     succeeded = true;
-    return { particles: z, logWeights: finalLogWeights, logEvidence, ess: essTrace, resampled: resampledTrace, ancestry, grid };
+    return { particles: z, logWeights: finalLogWeights, logEvidence, ess: essTrace, resampled: resampledTrace, finalEss, ancestry, grid };
   } finally {
     try {
       modelRun?.release?.();

@@ -3,6 +3,7 @@ import { native } from './native';
 import { positiveInteger, nonNegativeInteger, typeError, rangeError } from './errors';
 import { GaussianMixture } from './mixture';
 import { ObservationInput } from './observation';
+import { optionsOf } from './options';
 
 export interface SlicedOptions {
   /** Random unit directions L (default 128). */
@@ -32,7 +33,10 @@ async function directions(count: number, k: number, seed: number): Promise<Float
  * W_2^2 of the projections)^{1/2}, where 1-D W_2^2 is the mean squared difference of the
  * sorted values (MATH.md §7).
  */
-export async function slicedWasserstein(a: Float32Array, b: Float32Array, dim: number, options: SlicedOptions = {}): Promise<number> {
+const SLICED_KEYS = ['directions', 'seed', 'coordinates'];
+
+export async function slicedWasserstein(a: Float32Array, b: Float32Array, dim: number, given?: SlicedOptions): Promise<number> {
+  const options = optionsOf('slicedWasserstein', given, SLICED_KEYS);
   if (!(a instanceof Float32Array)) throw typeError('a', 'a Float32Array', a);
   if (!(b instanceof Float32Array)) throw typeError('b', 'a Float32Array', b);
   positiveInteger('dim', dim);
@@ -83,17 +87,19 @@ export async function noiseFloor(
   model: GaussianMixture,
   observed: ObservationInput,
   n: number,
-  options: SlicedOptions & { replicates?: number; quantile?: number; exactSeed?: number; threads?: number } = {},
+  given?: SlicedOptions & { replicates?: number; quantile?: number; exactSeed?: number; threads?: number },
 ): Promise<NoiseFloor> {
+  const options = optionsOf('noiseFloor', given, [...SLICED_KEYS, 'replicates', 'quantile', 'exactSeed', 'threads']);
   const R = positiveInteger('replicates', options.replicates ?? 50);
   const q = options.quantile ?? 0.95;
+  if (typeof q !== 'number') throw typeError('quantile', 'a number in (0, 1)', q);
   if (!(q > 0 && q < 1)) throw rangeError('quantile', 'a number in (0, 1)', q);
   const seed = nonNegativeInteger('exactSeed', options.exactSeed ?? 1000);
   const reps: number[] = [];
   for (let r = 0; r < R; r++) {
     const a = await model.sampleExact(observed, n, { seed, run: 2 * r, threads: options.threads });
     const b = await model.sampleExact(observed, n, { seed, run: 2 * r + 1, threads: options.threads });
-    reps.push(await slicedWasserstein(a, b, model.dim, options));
+    reps.push(await slicedWasserstein(a, b, model.dim, { directions: options.directions, seed: options.seed, coordinates: options.coordinates }));
   }
   const sorted = [...reps].sort((x, y) => x - y);
   return { floor: sorted[Math.min(R - 1, Math.ceil(q * R) - 1)], quantile: q, replicates: reps };

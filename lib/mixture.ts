@@ -9,6 +9,7 @@ import { ObservationInput, isExactMask, normalizeObservation, normalizeLinearObs
 import { choleskyFactor, linearGains, linearPosterior, noisedPosterior, MixtureParameters, LinearPosterior } from './linear-gaussian';
 import { defaultThreads } from './threads';
 import { requireSizes } from './sizes';
+import { optionsOf } from './options';
 
 /** JSON form: `{"weights":[..],"means":[[..]],"covariances":[[[..]]]}` or `"variances":[[..]]` for diagonal. */
 export interface GaussianMixtureSpec {
@@ -261,7 +262,8 @@ export class GaussianMixture implements NativeScore {
    * purpose exactNormal, and the draw x + K_j (y' − A' x − e). Per draw O(D r) after a root of
    * each prior covariance (its square roots for diagonal structures).
    */
-  async sampleExact(observed: ObservationInput, n: number, options: { seed?: number; run?: number; threads?: number } = {}): Promise<Float32Array> {
+  async sampleExact(observed: ObservationInput, n: number, given?: { seed?: number; run?: number; threads?: number }): Promise<Float32Array> {
+    const options = optionsOf('sampleExact', given, ['seed', 'run', 'threads']);
     const exact = isExactMask(observed);
     const o = exact ? normalizeObservation(observed, this.dim) : undefined;
     const obs = exact ? undefined : normalizeLinearObservation(observed, this.dim);

@@ -131,18 +131,19 @@ export function decodeNpy(bytes: Uint8Array, expected?: NpyDtype): DecodedNpy {
   if (dtype === undefined) throw new RangeError(`only little-endian float32, float64 and int32 ('<f4', '<f8', '<i4') are supported, got '${descr}'`);
   if (expected !== undefined && dtype !== expected) throw new RangeError(`expected a ${expected} ('${DESCR[expected]}') array, got '${descr}' (${dtype})`);
   if (fortran !== 'False') throw new RangeError('only C-order arrays are supported, got fortran_order True');
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map((s) => {
-      if (!/^\d+$/.test(s)) throw new RangeError(`malformed .npy shape: (${shapeText})`);
-      return Number(s);
-    });
+  // Python writes (), (n,) and (n, m): only a trailing comma may be empty ((2,,3) is not a shape).
+  const parts = shapeText.split(',').map((s) => s.trim());
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  if (parts.length === 1 && parts[0] === '') parts.pop();
+  const shape = parts.map((s) => {
+    if (!/^\d+$/.test(s)) throw new RangeError(`malformed .npy shape: (${shapeText})`);
+    return Number(s);
+  });
   const count = shape.reduce((a, n) => a * n, 1);
-  const data = new ARRAY[dtype](count);
-  const size = data.BYTES_PER_ELEMENT;
+  const size = dtype === 'float64' ? 8 : 4;
+  // Against the bytes there are before allocating: a header may claim any shape.
   if (b.length !== dataStart + size * count) throw new RangeError(`the .npy data should be ${size * count} bytes, got ${b.length - dataStart}`);
+  const data = new ARRAY[dtype](count);
   if (os.endianness() === 'LE') {
     // A copy, so the data is aligned whatever the offset of `bytes` in its buffer.
     b.copy(Buffer.from(data.buffer, data.byteOffset, data.byteLength), 0, dataStart);

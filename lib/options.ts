@@ -98,6 +98,20 @@ function editDistance(a: string, b: string): number {
 /** The options every sampler shares, for samplers defined in their own files. */
 export const COMMON_OPTION_NAMES: readonly string[] = Object.keys(COMMON);
 
+/**
+ * The options argument of a function outside the samplers (sampleExact, slicedWasserstein,
+ * noiseFloor): undefined for none, else an object of known keys only (a misspelt option was
+ * silently left at its default before).
+ */
+export function optionsOf<T extends object>(where: string, options: T | undefined, known: readonly string[]): Partial<T> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`the options of ${where} must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an Array' : typeof options}`);
+  }
+  unknownKeys(options, known, 'option', where);
+  return options;
+}
+
 /** Throws a TypeError for a key of `options` not in `known`, naming the nearest valid one. */
 export function checkOptionKeys(where: string, options: unknown, known: readonly string[]): void {
   if (typeof options !== 'object' || options === null) return;

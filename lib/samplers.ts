@@ -579,7 +579,7 @@ export async function finishWeighted<R extends SampleResult & { ess: Float64Arra
   p: Prepared, out: R, result: DriverResult, steps: number, output: 'one' | 'all', started: number, runOffset = 0,
 ): Promise<R> {
   const runs = out.shape[0], particles = result.logWeights.length / runs;
-  const collapse = collapseWarning(result.ess, steps, runs, particles, runOffset);
+  const collapse = collapseWarning(result.ess, steps, runs, particles, runOffset, result.finalEss);
   if (collapse) out.warnings.push(collapse);
   if (output === 'all') {
     out.particles = await p.backend.memory.readF32(result.particles);

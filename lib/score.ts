@@ -96,6 +96,9 @@ export function scoreOwned(model: NativeScore, z: Float32Array, context: ScoreCo
 /** A score context given to a public method: an object (its numbers are checked where they are used). */
 export function requireContext(context: unknown, name = 'context'): asserts context is ScoreContext {
   if (typeof context !== 'object' || context === null) throw typeError(name, 'an object with alpha and sigma', context);
+  const c = context as Record<string, unknown>;
+  // Not coerced: sigma '1' squared is 1, and '1e' NaN.
+  for (const key of ['alpha', 'sigma']) if (typeof c[key] !== 'number') throw typeError(`${name}.${key}`, 'a number', c[key]);
 }
 
 export function hasNativeScore(m: unknown): m is NativeScore {

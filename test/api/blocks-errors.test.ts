@@ -2,7 +2,7 @@
 // named, an all -Infinity or NaN weight vector is an error, out arrays that share memory
 // with an input are refused, and nothing is half-written.
 import { describe, expect, test } from '@jest/globals';
-import { resample, resampleAsync, gatherRows, gatherRowsAsync } from '../../lib/index';
+import { resample, resampleAsync, gatherRows, gatherRowsAsync, gatherRowsInPlace, gatherRowsInPlaceAsync } from '../../lib/index';
 import { rejectsWith, throwsWith } from '../support/errors';
 
 describe('public building blocks: argument validation, nothing half-written', () => {
@@ -36,6 +36,15 @@ describe('public building blocks: argument validation, nothing half-written', ()
     expect(Array.from(out)).toEqual([-7, -7, -7, -7]);
     // Repeated ancestors are legitimate for a gather.
     expect(Array.from(gatherRows(rows, 2, Int32Array.of(2, 2), out))).toEqual([5, 6, 5, 6]);
+  });
+
+  test('options: an object of known keys (null read as a property of null; a misspelt one was ignored)', async () => {
+    const rows = Float32Array.of(1, 2, 3, 4);
+    throwsWith(() => resample(new Float64Array(2), 'systematic', rng, undefined, null as never), 'TypeError', /^the options of resample must be an object, got null$/);
+    await rejectsWith(resampleAsync(new Float64Array(2), 'systematic', rng, undefined, { thread: 2 } as never), 'TypeError', /^unknown option "thread" for resampleAsync \(did you mean "threads"\?\)$/);
+    throwsWith(() => gatherRows(rows, 2, Int32Array.of(0), undefined, null as never), 'TypeError', /^the options of gatherRows must be an object, got null$/);
+    throwsWith(() => gatherRowsInPlace(rows, 2, Int32Array.of(0, 1), null as never), 'TypeError', /^the options of gatherRowsInPlace must be an object, got null$/);
+    await rejectsWith(gatherRowsInPlaceAsync(rows, 2, Int32Array.of(0, 1), { orders: new Int32Array(2) } as never), 'TypeError', /^unknown option "orders" for gatherRowsInPlaceAsync \(did you mean "order"\?\)$/);
   });
 });
 

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { GaussianMixture } from '../../lib/mixture';
 import { schedules } from '../../lib/schedules';
 import { smc, replacement } from '../../lib/samplers';
+import { mcgdiff } from '../../lib/mcgdiff';
 import { collapseWarning, horizonWarning, stepWarning } from '../../lib/diagnostics';
 
 const root = path.join(__dirname, '..', '..');
@@ -66,5 +67,21 @@ describe('warnings', () => {
     expect(collapseWarning(new Float64Array(10).fill(1.5), 10, 1, 64)).toMatch(/\(run 0: ESS 1\.5 at step 1 of 10\)/);
     ess[6 * runs + 7] = 9.9;
     expect(collapseWarning(ess, steps, runs, n)).toMatch(/\(run 7: ESS 9\.9 at step 4 of 10\)/);
+  });
+
+  test('the final weight counts as a step of its own', () => {
+    const steps = 10, runs = 10, n = 1000;
+    const ess = new Float64Array(steps * runs).fill(500), finalEss = new Float64Array(runs).fill(500);
+    expect(collapseWarning(ess, steps, runs, n, 0, finalEss)).toBeUndefined();
+    finalEss[2] = 1;
+    expect(collapseWarning(ess, steps, runs, n, 0, finalEss)).toMatch(/collapsed in 1 of 10 runs: .*\(run 2: ESS 1 at the final weight\)/);
+    ess[4 * runs + 2] = 1; // as low at step 5: the first is named
+    expect(collapseWarning(ess, steps, runs, n, 0, finalEss)).toMatch(/\(run 2: ESS 1 at step 5 of 10\)/);
+  });
+
+  test('mcgdiff warns when its final weight w₀ collapses (a logPy off by thousands before)', async () => {
+    const model = GaussianMixture.fromJSON({ weights: [0.5, 0.5], means: [[-2, -2, 0], [2, 2, 1]], variances: [[1, 1, 1], [1, 2, 1]] });
+    const r = await mcgdiff({ score: model, schedule: schedules.ou(), steps: 100, observed: { indices: [1], values: [1], noiseStd: 1e-6 }, particles: 64, samples: 40, seed: 1 });
+    expect(r.warnings.join('\n')).toMatch(/weights collapsed in \d+ of 40 runs: .* at the final weight\)/);
   });
 });

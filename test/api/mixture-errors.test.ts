@@ -1,7 +1,7 @@
 // GaussianMixture errors: every malformed spec is named by the field at fault (the input is
 // never written to), and a loaded mixture's methods validate their arguments.
 import { describe, expect, test } from '@jest/globals';
-import { GaussianMixture } from '../../lib/index';
+import { GaussianMixture, noiseFloor, slicedWasserstein } from '../../lib/index';
 import { rejectsWith, throwsWith, ErrorName } from '../support/errors';
 import { mixtureSpec } from '../support/problems';
 
@@ -51,6 +51,14 @@ describe('GaussianMixture.fromJSON', () => {
     throwsWith(() => gm.posterior({ indices: [3], values: [0] }), 'RangeError', /^observed\.indices\[0\] must be an integer in \[0, 3\), got 3$/);
     await rejectsWith(gm.sampleExact({ indices: [0], values: [0] }, 0), 'RangeError', /^n must be a positive integer .*got 0$/);
     await rejectsWith(gm.sampleExact({ indices: [0], values: [0] }, 4, { seed: -2 }), 'RangeError', /^seed must be a non-negative integer .*got -2$/);
+    // A misspelt option was left at its default, and a null one read as a property of null.
+    await rejectsWith(gm.sampleExact({ indices: [0], values: [0] }, 4, { seeds: 5 } as never), 'TypeError', /^unknown option "seeds" for sampleExact \(did you mean "seed"\?\)$/);
+    await rejectsWith(gm.sampleExact({ indices: [0], values: [0] }, 4, null as never), 'TypeError', /^the options of sampleExact must be an object, got null$/);
+    await rejectsWith(slicedWasserstein(new Float32Array(6), new Float32Array(6), 3, { direction: 8 } as never), 'TypeError', /^unknown option "direction" for slicedWasserstein \(did you mean "directions"\?\)$/);
+    await rejectsWith(noiseFloor(gm, { indices: [0], values: [0] }, 8, { replicate: 2 } as never), 'TypeError', /^unknown option "replicate" for noiseFloor \(did you mean "replicates"\?\)$/);
+    await rejectsWith(noiseFloor(gm, { indices: [0], values: [0] }, 8, { replicates: 2, quantile: '0.5' } as never), 'TypeError', /^quantile must be a number in \(0, 1\), got "0\.5"$/);
+    // Numbers of the context are not coerced.
+    await rejectsWith(gm.score(new Float32Array(3), 1, { t: 1, alpha: 0.5, sigma: '1', rows: 1, dim: 3 } as never), 'TypeError', /^context\.sigma must be a number, got "1"$/);
     // The score at t = 0 is undefined (sigma = 0): the addon says so.
     await rejectsWith(
       gm.score(new Float32Array(3), 0, { t: 0, alpha: 1, sigma: 0, rows: 1, dim: 3 }),

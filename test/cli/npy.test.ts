@@ -44,6 +44,22 @@ describe('npy', () => {
     expect(() => decodeNpy(Buffer.from('not a numpy file at all'))).toThrow(/magic/);
   });
 
+  test('a header that claims more than the file holds, or a malformed shape, is refused before anything is allocated', () => {
+    // The header of a (2,) float32 file, its shape text replaced (the padding keeps the length).
+    const withShape = (tuple: string) => {
+      const buf = encodeNpy(Float32Array.of(1, 2), [2]);
+      const headerLen = buf.readUInt16LE(8);
+      const header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${tuple}, }`.padEnd(headerLen - 1) + '\n';
+      return Buffer.concat([buf.subarray(0, 10), Buffer.from(header, 'latin1'), buf.subarray(10 + headerLen)]);
+    };
+    expect(decodeNpy(withShape('(2,)')).shape).toEqual([2]);
+    // 16 GiB claimed by a file of 8 data bytes: an error, not an allocation.
+    expect(() => decodeNpy(withShape('(4294967296,)'))).toThrow(/^the \.npy data should be 17179869184 bytes, got 8$/);
+    expect(() => decodeNpy(withShape('(1000000000000,)'))).toThrow(/^the \.npy data should be 4000000000000 bytes/);
+    expect(() => decodeNpy(withShape('(2,,1)'))).toThrow(/^malformed \.npy shape: \(2,,1\)$/);
+    expect(decodeNpy(withShape('(1, 2)')).shape).toEqual([1, 2]);
+  });
+
   test('float64 and int32: round trips with their NumPy type strings, exact bits', () => {
     const f8 = Float64Array.of(-Infinity, Math.PI, -0, 1e-308, 5e-324, Number.MAX_VALUE, NaN);
     const i4 = Int32Array.of(-(2 ** 31), -1, 0, 1, 2 ** 31 - 1, 42);
