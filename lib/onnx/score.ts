@@ -3,6 +3,7 @@
 // maxBatch rows; its output (epsilon, x0, v or a score) is converted to the score of p_t
 // by lib/prediction.ts (MATH.md §1).
 import type { Schedule } from '../schedules';
+import { SCORE_OWNED } from '../score';
 import type { NativeScore, ScoreContext } from '../score';
 import { predictionToScore } from '../prediction';
 import { FACTORY, requireFactory, typeError, rangeError, positiveInteger, oneOf, FileError } from '../errors';
@@ -262,8 +263,13 @@ export class OnnxScore implements NativeScore {
     return out;
   }
 
-  /** Internal fast path used by the samplers (lib/score.ts): writes into `out`. */
+  /** The score into `out`; the caller's arrays are converted through the copying entry, as GaussianMixture.scoreInto's. */
   async scoreInto(z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void> {
+    await this.convertInto(z, context.t, context, out, threads);
+  }
+
+  /** Internal: scoreInto on a run's own arrays, zero-copy (lib/score.ts SCORE_OWNED). */
+  async [SCORE_OWNED](z: Float32Array, context: ScoreContext, out: Float32Array, threads: number): Promise<void> {
     await this.convertInto(z, context.t, context, out, threads, true);
   }
 
