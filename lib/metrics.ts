@@ -5,6 +5,8 @@ import { GaussianMixture } from './mixture';
 import { ObservationInput } from './observation';
 import { optionsOf } from './options';
 
+const SLICED_KEYS = ['directions', 'seed', 'coordinates'];
+
 export interface SlicedOptions {
   /** Random unit directions L (default 128). */
   directions?: number;
@@ -33,8 +35,6 @@ async function directions(count: number, k: number, seed: number): Promise<Float
  * W_2^2 of the projections)^{1/2}, where 1-D W_2^2 is the mean squared difference of the
  * sorted values (MATH.md §7).
  */
-const SLICED_KEYS = ['directions', 'seed', 'coordinates'];
-
 export async function slicedWasserstein(a: Float32Array, b: Float32Array, dim: number, given?: SlicedOptions): Promise<number> {
   const options = optionsOf('slicedWasserstein', given, SLICED_KEYS);
   if (!(a instanceof Float32Array)) throw typeError('a', 'a Float32Array', a);

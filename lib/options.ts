@@ -3,6 +3,7 @@
 // default. The lists are typed against the option interfaces: an option added to an
 // interface and not here is a compile error.
 import type { CommonOptions, ReplacementOptions, SmcOptions, LangevinCorrectorOptions, RepaintCorrectorOptions } from './samplers';
+import { describe } from './errors';
 import type { ChainOptions, ParticleGibbsOptions, PmmhOptions } from './chains';
 
 type KeySet<T> = { readonly [K in keyof Required<T>]: true };
@@ -99,14 +100,14 @@ function editDistance(a: string, b: string): number {
 export const COMMON_OPTION_NAMES: readonly string[] = Object.keys(COMMON);
 
 /**
- * The options argument of a function outside the samplers (sampleExact, slicedWasserstein,
- * noiseFloor): undefined for none, else an object of known keys only (a misspelt option was
- * silently left at its default before).
+ * The options argument of a function outside the samplers (sampleExact, the metrics, the
+ * building blocks): undefined for none, else an object of known keys only (a misspelt option
+ * was silently left at its default before).
  */
 export function optionsOf<T extends object>(where: string, options: T | undefined, known: readonly string[]): Partial<T> {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`the options of ${where} must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an Array' : typeof options}`);
+    throw new TypeError(`the options of ${where} must be an object, got ${describe(options)}`);
   }
   unknownKeys(options, known, 'option', where);
   return options;

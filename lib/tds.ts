@@ -69,9 +69,9 @@ export async function tds(options: TdsOptions): Promise<TdsResult> {
   }
   // A noisy mask of every coordinate leaves nothing to the mask path's latent block: it is the
   // same observation as those rows of I (what smc makes of it), so it takes the matrix path.
-  const modelDim = (options.score as { dim?: unknown } | undefined)?.dim ?? options.dim;
-  const everyCoordinate = given !== undefined && given.noiseStd !== undefined && given.noiseStd !== 0 && typeof modelDim === 'number' &&
-    typeof (given.indices as ArrayLike<number> | undefined)?.length === 'number' && (given.indices as ArrayLike<number>).length >= modelDim;
+  const dim = (options.score as { dim?: unknown } | undefined)?.dim ?? options.dim;
+  const everyCoordinate = given !== undefined && given.noiseStd !== undefined && given.noiseStd !== 0 && typeof dim === 'number' &&
+    typeof (given.indices as ArrayLike<number> | undefined)?.length === 'number' && (given.indices as ArrayLike<number>).length >= dim;
   const matrixLike = given !== undefined && (given.A !== undefined || given.operator !== undefined || everyCoordinate);
   // The mask alone (its noise is the twist's and the final weight's, docs/MATH.md §10); a
   // matrix or operator observation is checked below, once the dimension is known.
